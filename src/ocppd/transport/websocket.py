@@ -1,0 +1,332 @@
+"""OCPP-J over WebSocket, server and client, on picows.
+
+picows was chosen on measurement (docs/architecture.md): its echo loop runs several times faster
+than ``websockets`` on this machine, and it gives us the handshake hooks OCPP needs (choose the
+subprotocol, refuse with an HTTP status, auto ping).
+
+The transport knows identities, subprotocols, sizes and keep-alive; it hands text to whatever the
+application returns from :meth:`LinkApp.opened` and knows nothing of OCPP messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from picows import (
+    WSAutoPingStrategy,
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+    ws_connect,
+    ws_create_server,
+)
+
+from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
+
+log = logging.getLogger("ocppd.transport")
+
+Receiver = Callable[[bytes], None]
+MAX_IDENTITY_LENGTH = 255
+
+
+class Link:
+    """One open WebSocket connection, as the layers above see it."""
+
+    __slots__ = ("_closed", "_transport", "headers", "identity", "remote", "version")
+
+    def __init__(
+        self,
+        transport: WSTransport,
+        identity: str,
+        version: OcppVersion,
+        headers: Mapping[str, str],
+        remote: str,
+    ) -> None:
+        self._transport = transport
+        self.identity = identity
+        self.version = version
+        self.headers = headers
+        self.remote = remote
+        self._closed = asyncio.get_running_loop().create_future()
+
+    def send(self, text: str) -> None:
+        if not self._transport.is_disconnected:
+            self._transport.send(WSMsgType.TEXT, text.encode())
+
+    def close(self, reason: str = "", code: WSCloseCode = WSCloseCode.OK) -> None:
+        """Close cleanly: a close frame, then the TCP connection."""
+        if not self._transport.is_disconnected:
+            if not self._transport.is_close_frame_sent:
+                self._transport.send_close(code, reason.encode()[:120])
+            self._transport.disconnect(graceful=True)
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closed.done()
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    def _mark_closed(self) -> None:
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+
+class _Listener(WSListener):
+    """Reassembles fragmented messages and forwards text; a thin shim over picows callbacks."""
+
+    def __init__(
+        self, on_open: Callable[[WSTransport], Receiver | None], on_close: Callable[[], None]
+    ) -> None:
+        self._on_open = on_open
+        self._on_close = on_close
+        self._receiver: Receiver | None = None
+        self._fragments: list[bytes] | None = None
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self._receiver = self._on_open(transport)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        msg_type = frame.msg_type
+        if msg_type is WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if msg_type is WSMsgType.PING or msg_type is WSMsgType.PONG:
+            return  # auto pong / auto ping are on
+        if msg_type is WSMsgType.CONTINUATION:
+            if self._fragments is None:
+                return
+            self._fragments.append(frame.get_payload_as_bytes())
+            if not frame.fin:
+                return
+            data = b"".join(self._fragments)
+            self._fragments = None
+        elif not frame.fin:
+            self._fragments = [frame.get_payload_as_bytes()]
+            return
+        else:
+            # OCPP-J is text; a binary frame from a sloppy charger is read the same way.
+            data = frame.get_payload_as_bytes()
+        if self._receiver is not None:
+            self._receiver(data)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self._on_close()
+
+
+class LinkApp(Protocol):
+    """What the server needs from the application (the CSMS)."""
+
+    def admit(
+        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str
+    ) -> int | None:
+        """Return None to accept, or the HTTP status to refuse the upgrade with (401, 404...)."""
+        ...
+
+    def opened(self, link: Link) -> Receiver:
+        """A connection is up; return the function that takes each received message."""
+        ...
+
+    def closed(self, link: Link) -> None: ...
+
+
+@dataclass(slots=True)
+class ServerOptions:
+    host: str = "0.0.0.0"
+    port: int = 9000
+    versions: Sequence[OcppVersion] = ALL_VERSIONS  # the server's preference order
+    ping_interval: float = 60.0  # seconds of silence before a WebSocket ping; 0 turns it off
+    ping_timeout: float = 30.0
+    max_frame_size: int = 1024 * 1024
+    ssl_context: ssl.SSLContext | None = None
+
+
+def identity_from_path(raw_path: bytes) -> str | None:
+    """The station identity: the last path segment, percent-decoded (``/ocpp/RDAM%20123`` -> ``RDAM 123``)."""
+    path = raw_path.decode("latin-1").split("?", 1)[0].rstrip("/")
+    segment = path.rsplit("/", 1)[-1]
+    identity = unquote(segment, errors="strict") if segment else ""
+    if not identity or len(identity) > MAX_IDENTITY_LENGTH or any(ord(c) < 32 for c in identity):
+        return None
+    return identity
+
+
+def choose_version(offered: str | None, preference: Sequence[OcppVersion]) -> OcppVersion | None:
+    """The first version in the server's preference that the client offered, if any."""
+    if not offered:
+        return None
+    names = {name.strip().lower() for name in offered.split(",")}
+    for version in preference:
+        if version.value in names:
+            return version
+    return None
+
+
+@dataclass
+class OcppServer:
+    """The CSMS's WebSocket endpoint: ``ws://HOST:PORT/<any path>/<station identity>``."""
+
+    app: LinkApp
+    options: ServerOptions = field(default_factory=ServerOptions)
+    links: dict[str, Link] = field(default_factory=dict)
+    _server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        o = self.options
+        self._server = await ws_create_server(
+            self._factory,
+            o.host,
+            o.port,
+            ssl=o.ssl_context,
+            enable_auto_ping=o.ping_interval > 0,
+            auto_ping_idle_timeout=o.ping_interval or 60.0,
+            auto_ping_reply_timeout=o.ping_timeout,
+            auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
+            max_frame_size=o.max_frame_size,
+            websocket_handshake_timeout=10,
+        )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for link in list(self.links.values()):
+                link.close("server shutting down", WSCloseCode.GOING_AWAY)
+            await self._server.wait_closed()
+
+    def _factory(self, request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListener | None:
+        identity = identity_from_path(request.path)
+        if identity is None:
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_error_response(
+                    HTTPStatus.BAD_REQUEST, b"no station identity in path"
+                ),
+                None,
+            )
+        headers = request.headers
+        version = choose_version(headers.get("Sec-WebSocket-Protocol"), self.options.versions)
+        if version is None:
+            # OCPP-J: complete the handshake without a subprotocol, then close at once.
+            log.warning("%s: no common subprotocol in %r", identity, headers.get("Sec-WebSocket-Protocol"))
+            return _Listener(_refuse_subprotocol, lambda: None)
+        remote = headers.get("X-Forwarded-For", "")
+        refusal = self.app.admit(identity, version, headers, remote)
+        if refusal is not None:
+            return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(refusal), None)
+        response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": version.value})
+        holder: list[Link] = []
+
+        def on_open(transport: WSTransport) -> Receiver:
+            peer = transport.underlying_transport.get_extra_info("peername")
+            link = Link(transport, identity, version, headers, remote or (str(peer[0]) if peer else ""))
+            holder.append(link)
+            previous = self.links.get(identity)
+            self.links[identity] = link
+            if previous is not None:
+                log.info("%s: new connection replaces the previous one", identity)
+                previous.close("replaced by a new connection", WSCloseCode.POLICY_VIOLATION)
+            return self.app.opened(link)
+
+        def on_close() -> None:
+            if not holder:
+                return
+            link = holder[0]
+            link._mark_closed()
+            if self.links.get(identity) is link:
+                del self.links[identity]
+            self.app.closed(link)
+
+        return WSUpgradeResponseWithListener(response, _Listener(on_open, on_close))
+
+
+def _refuse_subprotocol(transport: WSTransport) -> None:
+    transport.send_close(WSCloseCode.PROTOCOL_ERROR, b"no supported OCPP subprotocol")
+    transport.disconnect()
+    return None
+
+
+class HandshakeRefused(ConnectionError):
+    """The server refused the upgrade (HTTP status) or agreed on no OCPP version."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def connect(
+    url: str,
+    versions: Sequence[OcppVersion],
+    on_open: Callable[[Link], Receiver],
+    *,
+    basic_auth: tuple[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    ping_interval: float = 0.0,
+    max_frame_size: int = 1024 * 1024,
+    timeout: float = 10.0,
+) -> Link:
+    """Open a station-side connection offering ``versions``; ``on_open`` wires the receiver."""
+    from picows import WSError
+
+    identity = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    headers = {"Sec-WebSocket-Protocol": ", ".join(v.value for v in versions)}
+    if basic_auth is not None:
+        token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    holder: list[Link] = []
+    agreed: list[bool] = []
+
+    def factory() -> _Listener:
+        def opened(transport: WSTransport) -> Receiver:
+            chosen = OcppVersion.from_subprotocol(
+                transport.response.headers.get("Sec-WebSocket-Protocol", "")
+            )
+            link = Link(transport, identity, chosen or versions[0], {}, url)
+            holder.append(link)
+            agreed.append(chosen is not None and chosen in versions)
+            if not agreed[0]:
+                link.close("no OCPP subprotocol agreed", WSCloseCode.PROTOCOL_ERROR)
+                return lambda data: None
+            return on_open(link)
+
+        def closed() -> None:
+            if holder:
+                holder[0]._mark_closed()
+
+        return _Listener(opened, closed)
+
+    try:
+        transport, _ = await ws_connect(
+            factory,
+            url,
+            ssl_context=ssl_context,
+            extra_headers=headers,
+            enable_auto_ping=ping_interval > 0,
+            auto_ping_idle_timeout=ping_interval or 60.0,
+            max_frame_size=max_frame_size,
+            websocket_handshake_timeout=timeout,
+        )
+    except WSError as exc:
+        status = getattr(getattr(exc, "response", None), "status", None)
+        raise HandshakeRefused(f"{url}: {exc}", int(status) if status else None) from exc
+    link = holder[0]
+    if not agreed[0]:
+        raise HandshakeRefused(f"{url}: server agreed on none of {[v.value for v in versions]}")
+    return link
