@@ -8,10 +8,10 @@ name so that the caller logs and counts it: nothing is ever relaxed silently.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Relaxation(str, Enum):
+class Relaxation(StrEnum):
     UNKNOWN_ENUM_VALUES = "accept_unknown_enum_values"
     """An enum field carries a value the schema does not list (e.g. an invented measurand)."""
 

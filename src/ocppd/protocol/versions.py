@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OcppVersion(str, Enum):
+class OcppVersion(StrEnum):
     """A JSON (OCPP-J) protocol version; the value is the WebSocket subprotocol name."""
 
     V16 = "ocpp1.6"

@@ -313,7 +313,7 @@ async def connect(
         return _Listener(opened, closed)
 
     try:
-        transport, _ = await ws_connect(
+        _transport, _ = await ws_connect(
             factory,
             url,
             ssl_context=ssl_context,
