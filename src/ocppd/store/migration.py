@@ -1,0 +1,22 @@
+"""Programmatic Alembic configuration for the migrations shipped in this package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from sqlalchemy import URL, Connection
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: URL | None = None, connection: Connection | None = None) -> Config:
+    """An in-memory Alembic ``Config`` (no alembic.ini); ``connection`` is used by env.py if given."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # ConfigParser interpolation: escape '%' in passwords.
+        cfg.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg

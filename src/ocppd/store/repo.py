@@ -1,0 +1,651 @@
+"""Repository functions: the only SQL in ocppd. Each takes a ``sqlalchemy.Connection`` first.
+
+Writers are meant to run inside ``Store.write`` (batch transaction + savepoint per call), readers
+inside ``Store.read``. Functions never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .rows import (
+    ConnectorStatusRow,
+    EventRow,
+    MessageLogRow,
+    MeterSampleRow,
+    Sample,
+    StationRow,
+    StatusHistoryRow,
+    TokenRow,
+    TxEventRow,
+    TxRow,
+    VariableRow,
+)
+from .schema import (
+    connector_status,
+    events,
+    meter_values,
+    stations,
+    tokens,
+    transactions,
+    tx_events,
+    variables,
+)
+from .schema import message_log as message_log_table
+from .schema import status_history as status_history_table
+from .types import utcnow
+
+__all__ = [
+    "ENERGY_REGISTER",
+    "add_meter_values",
+    "delete_station",
+    "delete_token",
+    "find_transaction",
+    "get_station",
+    "get_token",
+    "get_transaction",
+    "list_connector_status",
+    "list_events",
+    "list_stations",
+    "list_tokens",
+    "list_transactions",
+    "list_tx_events",
+    "list_variables",
+    "message_log",
+    "meter_samples",
+    "prune_message_log",
+    "record_boot",
+    "record_event",
+    "record_status",
+    "record_tx_event",
+    "set_registration",
+    "set_token_status",
+    "start_transaction",
+    "status_history",
+    "stop_transaction",
+    "touch_station",
+    "update_transaction",
+    "upsert_station",
+    "upsert_token",
+    "upsert_variables",
+]
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+# OCPP defaults for omitted sampledValue fields; stored explicitly so duplicates compare equal.
+_DEFAULT_CONTEXT = "Sample.Periodic"
+_DEFAULT_LOCATION = "Outlet"
+_MAX_TX_PK = 2**31 - 1  # OCPP 1.6 transactionId is a signed 32-bit integer
+
+_STATION_FIELDS = frozenset(c.name for c in stations.c) - {"station_id", "created_at"}
+_TX_FIELDS = frozenset(c.name for c in transactions.c) - {"id", "created_at", "dedupe_key"}
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    """Dialect-specific INSERT (needed for ON CONFLICT)."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported dialect {name!r}")
+
+
+def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown {what} field(s): {', '.join(sorted(unknown))}")
+
+
+# --------------------------------------------------------------------------- stations
+
+
+def get_station(conn: Connection, station_id: str) -> StationRow | None:
+    row = conn.execute(select(stations).where(stations.c.station_id == station_id)).first()
+    return StationRow.from_row(row) if row else None
+
+
+def upsert_station(conn: Connection, station_id: str, **fields: Any) -> None:
+    """Create the station or update only the given columns (see ``StationRow`` for names)."""
+    _check_fields(fields, _STATION_FIELDS, "station")
+    now = utcnow()
+    fields.setdefault("updated_at", now)
+    stmt = _insert(conn, stations).values(station_id=station_id, created_at=now, **fields)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[stations.c.station_id], set_={k: stmt.excluded[k] for k in fields}
+    )
+    conn.execute(stmt)
+
+
+def list_stations(conn: Connection) -> list[StationRow]:
+    rows = conn.execute(select(stations).order_by(stations.c.station_id))
+    return [StationRow.from_row(r) for r in rows]
+
+
+def set_registration(conn: Connection, station_id: str, status: str) -> bool:
+    """Set registration status; False if the station is unknown."""
+    res = conn.execute(
+        update(stations)
+        .where(stations.c.station_id == station_id)
+        .values(registration_status=status, updated_at=utcnow())
+    )
+    return res.rowcount > 0
+
+
+def record_boot(
+    conn: Connection,
+    station_id: str,
+    ocpp_version: str | None,
+    vendor: str | None,
+    model: str | None,
+    serial_number: str | None,
+    firmware_version: str | None,
+    boot_info: dict[str, Any] | None,
+    registration_status: str | None,
+) -> None:
+    """Upsert the station's identity from a BootNotification and mark it booted/seen now."""
+    now = utcnow()
+    upsert_station(
+        conn,
+        station_id,
+        ocpp_version=ocpp_version,
+        vendor=vendor,
+        model=model,
+        serial_number=serial_number,
+        firmware_version=firmware_version,
+        boot_info=boot_info,
+        registration_status=registration_status,
+        last_boot_at=now,
+        last_seen_at=now,
+        updated_at=now,
+    )
+
+
+def touch_station(conn: Connection, station_id: str, at: datetime, *, heartbeat: bool = False) -> bool:
+    """Update last_seen_at (and last_heartbeat_at if ``heartbeat``); False if unknown station."""
+    values: dict[str, Any] = {"last_seen_at": at}
+    if heartbeat:
+        values["last_heartbeat_at"] = at
+    res = conn.execute(update(stations).where(stations.c.station_id == station_id).values(**values))
+    return res.rowcount > 0
+
+
+def delete_station(conn: Connection, station_id: str) -> bool:
+    """Delete the station and its current state (status, variables); history is kept for audit."""
+    conn.execute(delete(connector_status).where(connector_status.c.station_id == station_id))
+    conn.execute(delete(variables).where(variables.c.station_id == station_id))
+    res = conn.execute(delete(stations).where(stations.c.station_id == station_id))
+    return res.rowcount > 0
+
+
+# --------------------------------------------------------------------------- status
+
+
+def record_status(
+    conn: Connection,
+    station_id: str,
+    evse_id: int | None,
+    connector_id: int | None,
+    status: str,
+    error_code: str | None,
+    info: str | None,
+    timestamp: datetime | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Append to the status history and upsert the connector's current status.
+
+    ``None`` evse/connector ids are stored as 0 (whole station / 1.6). The current row only moves
+    forward in time, so late replays of queued notifications cannot overwrite a newer status.
+    """
+    evse = evse_id or 0
+    conn_id = connector_id or 0
+    now = utcnow()
+    ts = timestamp or now
+    values = {
+        "station_id": station_id,
+        "evse_id": evse,
+        "connector_id": conn_id,
+        "status": status,
+        "error_code": error_code,
+        "info": info,
+        "timestamp": ts,
+        "extra": extra,
+    }
+    conn.execute(status_history_table.insert().values(**values, recorded_at=now))
+    stmt = _insert(conn, connector_status).values(**values, updated_at=now)
+    ex = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            connector_status.c.station_id,
+            connector_status.c.evse_id,
+            connector_status.c.connector_id,
+        ],
+        set_={
+            "status": ex.status,
+            "error_code": ex.error_code,
+            "info": ex.info,
+            "timestamp": ex.timestamp,
+            "extra": ex.extra,
+            "updated_at": ex.updated_at,
+        },
+        where=connector_status.c.timestamp <= ex.timestamp,
+    )
+    conn.execute(stmt)
+
+
+def list_connector_status(conn: Connection, station_id: str) -> list[ConnectorStatusRow]:
+    c = connector_status.c
+    rows = conn.execute(
+        select(connector_status).where(c.station_id == station_id).order_by(c.evse_id, c.connector_id)
+    )
+    return [ConnectorStatusRow.from_row(r) for r in rows]
+
+
+def status_history(conn: Connection, station_id: str, limit: int = 100) -> list[StatusHistoryRow]:
+    """Most recent first."""
+    c = status_history_table.c
+    rows = conn.execute(
+        select(status_history_table).where(c.station_id == station_id).order_by(c.id.desc()).limit(limit)
+    )
+    return [StatusHistoryRow.from_row(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def get_token(conn: Connection, id_token: str) -> TokenRow | None:
+    row = conn.execute(select(tokens).where(tokens.c.id_token == id_token)).first()
+    return TokenRow.from_row(row) if row else None
+
+
+def upsert_token(
+    conn: Connection,
+    id_token: str,
+    token_type: str | None,
+    status: str,
+    expiry: datetime | None = None,
+    group_id: str | None = None,
+) -> None:
+    now = utcnow()
+    values = {"token_type": token_type, "status": status, "expiry": expiry, "group_id": group_id}
+    stmt = _insert(conn, tokens).values(id_token=id_token, created_at=now, updated_at=now, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[tokens.c.id_token],
+        set_={**{k: stmt.excluded[k] for k in values}, "updated_at": now},
+    )
+    conn.execute(stmt)
+
+
+def list_tokens(conn: Connection) -> list[TokenRow]:
+    return [TokenRow.from_row(r) for r in conn.execute(select(tokens).order_by(tokens.c.id_token))]
+
+
+def set_token_status(conn: Connection, id_token: str, status: str) -> bool:
+    """False if the token is unknown."""
+    res = conn.execute(
+        update(tokens).where(tokens.c.id_token == id_token).values(status=status, updated_at=utcnow())
+    )
+    return res.rowcount > 0
+
+
+def delete_token(conn: Connection, id_token: str) -> bool:
+    return conn.execute(delete(tokens).where(tokens.c.id_token == id_token)).rowcount > 0
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def start_transaction(
+    conn: Connection,
+    station_id: str,
+    transaction_uid: str | None,
+    evse_id: int | None,
+    connector_id: int | None,
+    id_token: str | None,
+    started_at: datetime,
+    meter_start_wh: float | None,
+    ocpp_version: str | None,
+    dedupe_key: str,
+) -> tuple[int, bool]:
+    """Create a transaction idempotently; returns ``(pk, created)``.
+
+    A repeated ``dedupe_key`` (or, for 2.x, an existing ``(station_id, transaction_uid)``)
+    returns the existing pk with ``created=False``. For 1.6 (``transaction_uid`` None) the uid
+    becomes ``str(pk)``.
+    """
+    now = utcnow()
+    t = transactions.c
+    stmt = (
+        _insert(conn, transactions)
+        .values(
+            station_id=station_id,
+            transaction_uid=transaction_uid,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            id_token=id_token,
+            started_at=started_at,
+            meter_start_wh=meter_start_wh,
+            energy_wh=None,
+            ocpp_version=ocpp_version,
+            dedupe_key=dedupe_key,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(t.id)
+    )
+    pk = conn.execute(stmt).scalar()
+    if pk is None:
+        existing = conn.execute(select(t.id).where(t.dedupe_key == dedupe_key)).scalar()
+        if existing is None and transaction_uid is not None:
+            existing = conn.execute(
+                select(t.id).where(t.station_id == station_id, t.transaction_uid == transaction_uid)
+            ).scalar()
+        if existing is None:  # only reachable via a concurrent delete; surface it rather than guess
+            raise RuntimeError(f"transaction conflict for dedupe_key={dedupe_key!r} but no row found")
+        return int(existing), False
+    if pk > _MAX_TX_PK:
+        # PostgreSQL's SERIAL already stops here; SQLite's rowid is 64-bit so guard explicitly.
+        raise OverflowError(f"transaction id {pk} exceeds the OCPP 1.6 int32 range")
+    if transaction_uid is None:
+        conn.execute(update(transactions).where(t.id == pk).values(transaction_uid=str(pk)))
+    return int(pk), True
+
+
+def find_transaction(conn: Connection, station_id: str, transaction_uid: str) -> TxRow | None:
+    t = transactions.c
+    row = conn.execute(
+        select(transactions).where(t.station_id == station_id, t.transaction_uid == transaction_uid)
+    ).first()
+    return TxRow.from_row(row) if row else None
+
+
+def get_transaction(conn: Connection, pk: int) -> TxRow | None:
+    row = conn.execute(select(transactions).where(transactions.c.id == pk)).first()
+    return TxRow.from_row(row) if row else None
+
+
+def update_transaction(conn: Connection, pk: int, **fields: Any) -> bool:
+    """Update the given columns (see ``TxRow``); recomputes energy_wh when a meter changes."""
+    _check_fields(fields, _TX_FIELDS, "transaction")
+    if not fields:
+        return get_transaction(conn, pk) is not None
+    fields.setdefault("updated_at", utcnow())
+    res = conn.execute(update(transactions).where(transactions.c.id == pk).values(**fields))
+    if res.rowcount and "energy_wh" not in fields and {"meter_start_wh", "meter_stop_wh"} & fields.keys():
+        _refresh_energy(conn, pk)
+    return res.rowcount > 0
+
+
+def stop_transaction(
+    conn: Connection,
+    pk: int,
+    stopped_at: datetime,
+    meter_stop_wh: float | None,
+    stop_reason: str | None,
+    id_token: str | None = None,
+) -> bool:
+    """Mark stopped and compute energy; False if unknown or already stopped (replay)."""
+    t = transactions.c
+    res = conn.execute(
+        update(transactions)
+        .where(t.id == pk, t.stopped_at.is_(None))
+        .values(
+            stopped_at=stopped_at,
+            meter_stop_wh=meter_stop_wh,
+            stop_reason=stop_reason,
+            stop_id_token=id_token,
+            updated_at=utcnow(),
+        )
+    )
+    if not res.rowcount:
+        return False
+    _refresh_energy(conn, pk)
+    return True
+
+
+def _refresh_energy(conn: Connection, pk: int) -> None:
+    """energy_wh = stop - start; a missing end is taken from the max/min register samples."""
+    mv = meter_values.c
+    wh = case((mv.unit == "kWh", mv.value * 1000), else_=mv.value)
+    is_register = and_(mv.transaction_id == pk, mv.measurand == ENERGY_REGISTER, mv.phase == "")
+    smax = select(func.max(wh)).where(is_register).scalar_subquery()
+    smin = select(func.min(wh)).where(is_register).scalar_subquery()
+    t = transactions.c
+    conn.execute(
+        update(transactions)
+        .where(t.id == pk)
+        .values(energy_wh=func.coalesce(t.meter_stop_wh, smax) - func.coalesce(t.meter_start_wh, smin))
+    )
+
+
+def add_meter_values(
+    conn: Connection,
+    pk: int | None,
+    station_id: str,
+    evse_id: int | None,
+    connector_id: int | None,
+    samples: Sequence[Sample | tuple[Any, ...]],
+) -> int:
+    """Insert samples, ignoring duplicates; returns the number of new rows.
+
+    Omitted measurand/context/location take their OCPP defaults and a missing phase is stored as
+    '' so that replays of the same reading are recognised as duplicates.
+    """
+    rows: list[dict[str, Any]] = []
+    has_register = False
+    for s in samples:
+        ts, measurand, phase, unit, value, context, location = s
+        measurand = measurand or ENERGY_REGISTER
+        has_register |= measurand == ENERGY_REGISTER
+        rows.append(
+            {
+                "transaction_id": pk,
+                "station_id": station_id,
+                "evse_id": evse_id or 0,
+                "connector_id": connector_id or 0,
+                "timestamp": ts,
+                "measurand": measurand,
+                "phase": phase or "",
+                "unit": unit,
+                "value": float(value),
+                "context": context or _DEFAULT_CONTEXT,
+                "location": location or _DEFAULT_LOCATION,
+            }
+        )
+    if not rows:
+        return 0
+    # executemany + RETURNING: SQLAlchemy packs this into multi-row INSERTs ("insertmanyvalues") and
+    # RETURNING counts only rows actually inserted (rowcount is unreliable for this on psycopg).
+    stmt = _insert(conn, meter_values).on_conflict_do_nothing().returning(meter_values.c.id)
+    inserted = len(conn.execute(stmt, rows).all())
+    if pk is not None and has_register and inserted:
+        _refresh_energy(conn, pk)
+    return inserted
+
+
+def meter_samples(conn: Connection, pk: int) -> list[MeterSampleRow]:
+    mv = meter_values.c
+    rows = conn.execute(select(meter_values).where(mv.transaction_id == pk).order_by(mv.timestamp, mv.id))
+    return [MeterSampleRow.from_row(r) for r in rows]
+
+
+def record_tx_event(
+    conn: Connection,
+    station_id: str,
+    transaction_uid: str,
+    seq_no: int,
+    event_type: str,
+    payload: dict[str, Any] | None,
+) -> bool:
+    """Store a 2.x TransactionEvent; False if ``(station, uid, seq_no)`` was already seen (replay)."""
+    stmt = (
+        _insert(conn, tx_events)
+        .values(
+            station_id=station_id,
+            transaction_uid=transaction_uid,
+            seq_no=seq_no,
+            event_type=event_type,
+            payload=payload,
+            recorded_at=utcnow(),
+        )
+        .on_conflict_do_nothing()
+        .returning(tx_events.c.id)
+    )
+    return conn.execute(stmt).scalar() is not None
+
+
+def list_tx_events(conn: Connection, station_id: str, transaction_uid: str) -> list[TxEventRow]:
+    e = tx_events.c
+    rows = conn.execute(
+        select(tx_events)
+        .where(e.station_id == station_id, e.transaction_uid == transaction_uid)
+        .order_by(e.seq_no)
+    )
+    return [TxEventRow.from_row(r) for r in rows]
+
+
+def list_transactions(
+    conn: Connection,
+    station_id: str | None = None,
+    id_token: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    active_only: bool = False,
+    limit: int = 100,
+) -> list[TxRow]:
+    """Newest first; ``since``/``until`` bound ``started_at`` (inclusive / exclusive)."""
+    t = transactions.c
+    q = select(transactions)
+    if station_id is not None:
+        q = q.where(t.station_id == station_id)
+    if id_token is not None:
+        q = q.where(t.id_token == id_token)
+    if since is not None:
+        q = q.where(t.started_at >= since)
+    if until is not None:
+        q = q.where(t.started_at < until)
+    if active_only:
+        q = q.where(t.stopped_at.is_(None))
+    rows = conn.execute(q.order_by(t.started_at.desc(), t.id.desc()).limit(limit))
+    return [TxRow.from_row(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- events
+
+
+def record_event(
+    conn: Connection,
+    station_id: str | None,
+    kind: str,
+    timestamp: datetime | None,
+    payload: dict[str, Any] | None,
+) -> int:
+    """Append a station event (DataTransfer, SecurityEventNotification, ...); returns its id."""
+    now = utcnow()
+    stmt = events.insert().values(
+        station_id=station_id, kind=kind, timestamp=timestamp or now, payload=payload, recorded_at=now
+    )
+    return int(conn.execute(stmt.returning(events.c.id)).scalar_one())
+
+
+def list_events(
+    conn: Connection, station_id: str | None = None, kind: str | None = None, limit: int = 100
+) -> list[EventRow]:
+    """Most recent first."""
+    e = events.c
+    q = select(events)
+    if station_id is not None:
+        q = q.where(e.station_id == station_id)
+    if kind is not None:
+        q = q.where(e.kind == kind)
+    return [EventRow.from_row(r) for r in conn.execute(q.order_by(e.id.desc()).limit(limit))]
+
+
+# --------------------------------------------------------------------------- device model / configuration
+
+
+def upsert_variables(
+    conn: Connection,
+    station_id: str,
+    rows: Iterable[tuple[str | None, str, str | None, str | None, bool]],
+) -> int:
+    """Upsert ``(component, variable, attribute, value, readonly)`` rows; returns rows written.
+
+    A None component is stored as '' (1.6 configuration keys) and a None attribute as 'Actual'
+    (the OCPP 2.x default attributeType). Later duplicates in ``rows`` win.
+    """
+    now = utcnow()
+    # Dedupe first: PostgreSQL refuses to ON CONFLICT DO UPDATE the same row twice in one statement.
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for component, variable, attribute, value, readonly in rows:
+        key = (component or "", variable, attribute or "Actual")
+        by_key[key] = {
+            "station_id": station_id,
+            "component": key[0],
+            "variable": key[1],
+            "attribute": key[2],
+            "value": value,
+            "readonly": bool(readonly),
+            "updated_at": now,
+        }
+    values = list(by_key.values())
+    if not values:
+        return 0
+    stmt = _insert(conn, variables)
+    ex = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            variables.c.station_id,
+            variables.c.component,
+            variables.c.variable,
+            variables.c.attribute,
+        ],
+        set_={"value": ex.value, "readonly": ex.readonly, "updated_at": ex.updated_at},
+    )
+    conn.execute(stmt, values)
+    return len(values)
+
+
+def list_variables(conn: Connection, station_id: str) -> list[VariableRow]:
+    v = variables.c
+    rows = conn.execute(
+        select(variables).where(v.station_id == station_id).order_by(v.component, v.variable, v.attribute)
+    )
+    return [VariableRow.from_row(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- message log
+
+
+def message_log(
+    conn: Connection,
+    station_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    action: str | None = None,
+    limit: int = 200,
+) -> list[MessageLogRow]:
+    """Logged frames, most recent first; ``since`` inclusive, ``until`` exclusive."""
+    m = message_log_table.c
+    q = select(message_log_table)
+    if station_id is not None:
+        q = q.where(m.station_id == station_id)
+    if since is not None:
+        q = q.where(m.logged_at >= since)
+    if until is not None:
+        q = q.where(m.logged_at < until)
+    if action is not None:
+        q = q.where(m.action == action)
+    rows = conn.execute(q.order_by(m.logged_at.desc(), m.id.desc()).limit(limit))
+    return [MessageLogRow.from_row(r) for r in rows]
+
+
+def prune_message_log(conn: Connection, older_than: datetime) -> int:
+    """Delete frames logged before ``older_than``; returns the number deleted."""
+    res = conn.execute(delete(message_log_table).where(message_log_table.c.logged_at < older_than))
+    return int(res.rowcount)

@@ -1,0 +1,219 @@
+"""SQLAlchemy Core table definitions (the single source of truth mirrored by the migrations)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+
+from .types import UTCDateTime, utcnow
+
+# Deterministic constraint names keep migrations portable (SQLite batch mode needs names to alter).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only auto-assigns INTEGER PRIMARY KEY, so 64-bit ids fall back to INTEGER there (still 64-bit).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# SQL NULL rather than JSON 'null' for a Python None.
+Json = JSON(none_as_null=True)
+
+ID_LEN = 255  # OCPP 2.1 allows identifiers/idTokens up to 255 chars; 1.6/2.0.1 are shorter.
+
+
+stations = Table(
+    "stations",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("ocpp_version", String(16)),
+    Column("vendor", String(255)),
+    Column("model", String(255)),
+    Column("serial_number", String(255)),
+    Column("firmware_version", String(255)),
+    Column("registration_status", String(32)),
+    Column("boot_info", Json),
+    Column("enabled", Boolean, nullable=False, default=True, server_default=true()),
+    Column("security_profile", SmallInteger),
+    Column("auth_password_hash", String(255)),
+    Column("attrs", Json),
+    Column("last_boot_at", UTCDateTime),
+    Column("last_seen_at", UTCDateTime),
+    Column("last_heartbeat_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# Current status per connector. No FK to stations: history and status may arrive before a
+# BootNotification (e.g. after a CSMS database reset) and must not be rejected.
+connector_status = Table(
+    "connector_status",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("connector_id", Integer, primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("error_code", String(64)),
+    Column("info", Text),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("extra", Json),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("error_code", String(64)),
+    Column("info", Text),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("extra", Json),
+    Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "station_id", "id"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id_token", String(ID_LEN), primary_key=True),
+    Column("token_type", String(32)),
+    Column("status", String(32), nullable=False),
+    Column("expiry", UTCDateTime),
+    Column("group_id", String(ID_LEN)),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    # Plain 32-bit INTEGER: OCPP 1.6 transactionId is a signed int32 (PostgreSQL SERIAL caps at 2**31-1).
+    # sqlite_autoincrement: never reuse an id a station may still remember.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("transaction_uid", String(64)),
+    Column("evse_id", Integer),
+    Column("connector_id", Integer),
+    Column("id_token", String(ID_LEN)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime),
+    Column("meter_start_wh", Float),
+    Column("meter_stop_wh", Float),
+    Column("energy_wh", Float),
+    Column("stop_reason", String(64)),
+    Column("stop_id_token", String(ID_LEN)),
+    Column("ocpp_version", String(16)),
+    Column("dedupe_key", String(255), nullable=False),
+    Column("charging_state", String(32)),
+    Column("remote_start_id", Integer),
+    Column("reservation_id", Integer),
+    Column("data", Json),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("dedupe_key"),
+    UniqueConstraint("station_id", "transaction_uid"),
+    Index(None, "station_id", "started_at"),
+    Index(None, "id_token"),
+    Index(None, "started_at"),
+    sqlite_autoincrement=True,
+)
+
+# measurand/phase/context/location are NOT NULL ('' for absent phase) because NULLs are distinct
+# in unique constraints and would defeat duplicate suppression.
+meter_values = Table(
+    "meter_values",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("transaction_id", Integer, ForeignKey("transactions.id")),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("measurand", String(64), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("unit", String(32)),
+    Column("value", Float, nullable=False),
+    Column("context", String(32), nullable=False),
+    Column("location", String(16), nullable=False),
+    UniqueConstraint("station_id", "connector_id", "timestamp", "measurand", "phase", "location", "context"),
+    Index(None, "transaction_id", "timestamp"),
+)
+
+tx_events = Table(
+    "tx_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("transaction_uid", String(64), nullable=False),
+    Column("seq_no", Integer, nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("payload", Json),
+    Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    UniqueConstraint("station_id", "transaction_uid", "seq_no"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN)),
+    Column("kind", String(64), nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("payload", Json),
+    Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "station_id", "id"),
+    Index(None, "kind", "id"),
+)
+
+variables = Table(
+    "variables",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("component", String(255), primary_key=True),
+    Column("variable", String(255), primary_key=True),
+    Column("attribute", String(32), primary_key=True),
+    Column("value", Text),
+    Column("readonly", Boolean, nullable=False, default=False, server_default=false()),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+message_log = Table(
+    "message_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("message_type", SmallInteger, nullable=False),
+    Column("message_id", String(64)),
+    Column("action", String(64)),
+    Column("frame", Text, nullable=False),
+    Column("logged_at", UTCDateTime, nullable=False),
+    Index(None, "station_id", "logged_at"),
+    Index(None, "logged_at"),
+)
+
+ALL_TABLES = tuple(metadata.sorted_tables)

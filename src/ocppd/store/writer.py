@@ -1,0 +1,265 @@
+"""Group-commit writer: one thread, one connection, one COMMIT per batch of queued operations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from .schema import message_log
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH = 512
+DEFAULT_LOG_BUFFER = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters since start (a snapshot; see ``Store.stats``)."""
+
+    commits: int = 0  # successful batch COMMITs
+    ops: int = 0  # ops that succeeded (committed)
+    failed_ops: int = 0  # ops whose fn raised (rolled back to their savepoint)
+    failed_batches: int = 0  # batches lost to a BEGIN/COMMIT/connection error
+    max_batch: int = 0  # largest number of ops in one commit
+    log_rows: int = 0  # message-log rows committed
+    log_dropped: int = 0  # message-log rows dropped (buffer overflow or insert failure)
+
+
+class _Op:
+    __slots__ = ("args", "fn", "future", "loop")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.future = future
+        self.loop = loop
+
+
+# (op, ok, value-or-exception)
+_Result = tuple[_Op, bool, Any]
+
+
+def _settle(results: list[_Result]) -> None:
+    """Runs on the op's event loop."""
+    for op, ok, value in results:
+        fut = op.future
+        if fut.done():  # cancelled by the caller meanwhile
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
+class GroupCommitWriter:
+    """Executes queued ``fn(conn, *args)`` ops in batches on a dedicated thread.
+
+    Each op runs in its own SAVEPOINT inside the batch transaction, so a failing op only fails its
+    own future. Futures are resolved only after the batch COMMIT succeeded.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        log_buffer: int = DEFAULT_LOG_BUFFER,
+        name: str = "ocppd-store-writer",
+    ) -> None:
+        if max_batch < 1 or log_buffer < 1:
+            raise ValueError("max_batch and log_buffer must be >= 1")
+        self._engine = engine
+        self._max_batch = max_batch
+        self._name = name
+        self._cond = threading.Condition()
+        self._ops: deque[_Op] = deque()
+        # Bounded: when the writer falls behind, the oldest rows fall off instead of blocking the loop.
+        self._logs: deque[dict[str, Any]] = deque(maxlen=log_buffer)
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None
+        self._stats = WriterStats()
+
+    # ------------------------------------------------------------------ called from any thread
+
+    @property
+    def stats(self) -> WriterStats:
+        with self._cond:
+            return self._stats
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._stopping
+
+    def start(self) -> None:
+        """Open the writer connection (raising if the database is unreachable) and start the thread."""
+        if self._thread is not None:
+            return
+        self._conn = self._engine.connect()
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        op = _Op(fn, args, fut, loop)
+        with self._cond:
+            if self._thread is None or self._stopping:
+                raise RuntimeError("store writer is not running (call start(); not after close())")
+            self._ops.append(op)
+            self._cond.notify()
+        return fut
+
+    def log(self, row: dict[str, Any]) -> None:
+        with self._cond:
+            if self._stopping:
+                self._stats = replace(self._stats, log_dropped=self._stats.log_dropped + 1)
+                return
+            if len(self._logs) == self._logs.maxlen:
+                self._stats = replace(self._stats, log_dropped=self._stats.log_dropped + 1)
+            self._logs.append(row)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Drain everything queued, then stop the thread (blocking)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._ops and not self._logs and not self._stopping:
+                        self._cond.wait()
+                    if not self._ops and not self._logs:
+                        return  # stopping and fully drained
+                    n = min(len(self._ops), self._max_batch)
+                    batch = [self._ops.popleft() for _ in range(n)]
+                    logs = list(self._logs)
+                    self._logs.clear()
+                self._execute(batch, logs)
+        finally:
+            self._close_conn()
+            # Only reachable with ops left if the loop died unexpectedly: never leave awaiters hanging.
+            with self._cond:
+                self._stopping = True
+                orphans = list(self._ops)
+                self._ops.clear()
+            self._dispatch([(op, False, RuntimeError("store writer stopped")) for op in orphans])
+
+    def _execute(self, batch: list[_Op], logs: list[dict[str, Any]]) -> None:
+        results: list[_Result] = []
+        ok_ops = failed_ops = log_rows = log_dropped = 0
+        try:
+            conn = self._connection()
+            with conn.begin():
+                if logs:
+                    if self._insert_logs(conn, logs):
+                        log_rows = len(logs)
+                    else:
+                        log_dropped = len(logs)
+                for op in batch:
+                    if op.future.cancelled():
+                        continue  # caller gave up before we started; don't do work nobody awaits
+                    sp = conn.begin_nested()
+                    try:
+                        value = op.fn(conn, *op.args)
+                        sp.commit()
+                    except Exception as exc:
+                        if sp.is_active:
+                            sp.rollback()
+                        results.append((op, False, exc))
+                        failed_ops += 1
+                    else:
+                        results.append((op, True, value))
+                        ok_ops += 1
+        except BaseException as exc:
+            # BEGIN/COMMIT or the connection failed: nothing in this batch is durable.
+            log.exception("store writer: batch of %d ops failed", len(batch))
+            self._discard_conn()
+            results = [(op, False, exc) for op in batch]
+            with self._cond:
+                s = self._stats
+                self._stats = replace(
+                    s,
+                    failed_ops=s.failed_ops + len(batch),
+                    failed_batches=s.failed_batches + 1,
+                    log_dropped=s.log_dropped + len(logs),
+                )
+        else:
+            with self._cond:
+                s = self._stats
+                self._stats = replace(
+                    s,
+                    commits=s.commits + 1,
+                    ops=s.ops + ok_ops,
+                    failed_ops=s.failed_ops + failed_ops,
+                    max_batch=max(s.max_batch, len(batch)),
+                    log_rows=s.log_rows + log_rows,
+                    log_dropped=s.log_dropped + log_dropped,
+                )
+        self._dispatch(results)
+
+    def _insert_logs(self, conn: Connection, logs: list[dict[str, Any]]) -> bool:
+        # Own savepoint: a bad log row must never cost the batch's real writes.
+        sp = conn.begin_nested()
+        try:
+            conn.execute(message_log.insert(), logs)  # executemany
+            sp.commit()
+            return True
+        except Exception:
+            log.exception("store writer: dropping %d message-log rows", len(logs))
+            if sp.is_active:
+                sp.rollback()
+            return False
+
+    def _dispatch(self, results: list[_Result]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+        for r in results:
+            by_loop.setdefault(r[0].loop, []).append(r)
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, items)
+            except RuntimeError:  # loop closed: nobody left to notify
+                pass
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _discard_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:
+                log.debug("store writer: error discarding connection", exc_info=True)
+
+    def _close_conn(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("store writer: error closing connection", exc_info=True)
