@@ -1,0 +1,119 @@
+"""OCPP 1.6 (JSON) station-initiated messages onto the domain."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ocppd.csms.metering import parse_time, samples_v16
+from ocppd.rpc import Handler, Payload, Session
+
+if TYPE_CHECKING:
+    from ocppd.csms.service import Csms
+
+# Notifications that are recorded for the operator and acknowledged with an empty answer.
+_RECORDED = (
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "LogStatusNotification",
+    "SecurityEventNotification",
+    "SignedFirmwareStatusNotification",
+)
+
+
+def handlers(csms: Csms) -> dict[str, Handler]:
+    d = csms
+
+    async def boot_notification(session: Session, p: Payload) -> Payload:
+        info = {
+            "vendor": p["chargePointVendor"],
+            "model": p["chargePointModel"],
+            "serial_number": p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber"),
+            "firmware_version": p.get("firmwareVersion"),
+            **{k: p[k] for k in ("iccid", "imsi", "meterType", "meterSerialNumber") if k in p},
+        }
+        status, interval = await d.provisioning.boot(session.identity, session.version.label, info)
+        session.context["registration"] = status
+        return {"status": status, "currentTime": d.now_iso(), "interval": interval}
+
+    async def heartbeat(session: Session, p: Payload) -> Payload:
+        await d.provisioning.heartbeat(session.identity)
+        return {"currentTime": d.now_iso()}
+
+    async def status_notification(session: Session, p: Payload) -> Payload:
+        connector = p["connectorId"]
+        extra = {k: p[k] for k in ("vendorId", "vendorErrorCode") if k in p}
+        await d.availability.status(
+            session.identity,
+            connector,
+            connector,
+            p["status"],
+            p["errorCode"],
+            p.get("info"),
+            parse_time(p["timestamp"]) if "timestamp" in p else d.now(),
+            extra,
+        )
+        return {}
+
+    async def authorize(session: Session, p: Payload) -> Payload:
+        verdict = await d.authorization.authorize(p["idTag"])
+        return {"idTagInfo": verdict.id_tag_info()}
+
+    async def start_transaction(session: Session, p: Payload) -> Payload:
+        outcome = await d.transactions.start(
+            session.identity,
+            evse_id=p["connectorId"],
+            connector_id=p["connectorId"],
+            id_token=p["idTag"],
+            started_at=parse_time(p["timestamp"]),
+            meter_start_wh=float(p["meterStart"]),
+            version=session.version.label,
+            reservation_id=p.get("reservationId"),
+        )
+        return {"transactionId": outcome.pk, "idTagInfo": outcome.verdict.id_tag_info()}
+
+    async def stop_transaction(session: Session, p: Payload) -> Payload:
+        verdict = await d.transactions.stop(
+            session.identity,
+            transaction_uid=str(p["transactionId"]),
+            stopped_at=parse_time(p["timestamp"]),
+            meter_stop_wh=float(p["meterStop"]),
+            reason=p.get("reason", "Local"),
+            id_token=p.get("idTag"),
+            samples=samples_v16(p.get("transactionData", [])),
+            payload=p,
+        )
+        return {"idTagInfo": verdict.id_tag_info()} if verdict is not None else {}
+
+    async def meter_values(session: Session, p: Payload) -> Payload:
+        tx = p.get("transactionId")
+        await d.transactions.meter_values(
+            session.identity,
+            evse_id=p["connectorId"],
+            connector_id=p["connectorId"],
+            transaction_uid=str(tx) if tx is not None else None,
+            samples=samples_v16(p["meterValue"]),
+        )
+        return {}
+
+    async def data_transfer(session: Session, p: Payload) -> Payload:
+        return await d.reporting.data_transfer(session.identity, p)
+
+    async def sign_certificate(session: Session, p: Payload) -> Payload:
+        # No certificate authority is configured: say so rather than accept and never sign.
+        await d.reporting.record(session.identity, "SignCertificate", p)
+        return {"status": "Rejected"}
+
+    table: dict[str, Handler] = {
+        "BootNotification": boot_notification,
+        "Heartbeat": heartbeat,
+        "StatusNotification": status_notification,
+        "Authorize": authorize,
+        "StartTransaction": start_transaction,
+        "StopTransaction": stop_transaction,
+        "MeterValues": meter_values,
+        "DataTransfer": data_transfer,
+        "SignCertificate": sign_certificate,
+    }
+    for action in _RECORDED:
+        table[action] = d.recorder(action)
+    return table

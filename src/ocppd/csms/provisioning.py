@@ -1,0 +1,141 @@
+"""Provisioning: who may connect, registration on BootNotification, heartbeats.
+
+Registration policy for unknown stations (``ocpp.unknown_stations``): ``accept`` registers them at
+once (like SteVe's auto-register option), ``pending`` records them and answers Pending until the
+operator approves, ``reject`` records them and answers Rejected. Either way the operator sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ocppd.config import Settings
+from ocppd.csms.events import EventBus
+from ocppd.protocol.compat import CompatProfile
+from ocppd.store import Store, repo
+
+REGISTRATION_TO_OCPP = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
+
+
+def hash_password(password: str) -> str:
+    """A salted SHA-256: station passwords are machine-made, 16+ random characters, so a slow KDF
+    would only cost boot-storm time without adding real protection."""
+    salt = secrets.token_hex(8)
+    return f"sha256${salt}${hashlib.sha256((salt + password).encode()).hexdigest()}"
+
+
+def check_password(stored: str, password: str) -> bool:
+    try:
+        scheme, salt, digest = stored.split("$", 2)
+    except ValueError:
+        return False
+    if scheme != "sha256":
+        return False
+    return hmac.compare_digest(hashlib.sha256((salt + password).encode()).hexdigest(), digest)
+
+
+@dataclass(slots=True)
+class StationEntry:
+    """What the connection path needs to know about a station without a database round trip."""
+
+    registration: str
+    password_hash: str | None
+    vendor: str | None
+    model: str | None
+
+
+class StationDirectory:
+    """An in-memory view of the stations table, refreshed from the store (the CLI writes there too)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.entries: dict[str, StationEntry] = {}
+
+    async def refresh(self) -> None:
+        rows = await self._store.read(repo.list_stations)
+        self.entries = {
+            r.station_id: StationEntry(r.registration_status or "pending", r.auth_password_hash, r.vendor, r.model)
+            for r in rows
+        }
+
+    def get(self, station_id: str) -> StationEntry | None:
+        return self.entries.get(station_id)
+
+
+def parse_basic_auth(header: str | None, identity: str) -> str | None:
+    """The password from ``Authorization: Basic``; split on the known identity, not the first ':'."""
+    import base64
+
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except ValueError:
+        return None
+    prefix = identity + ":"
+    return decoded[len(prefix) :] if decoded.startswith(prefix) else None
+
+
+class Provisioning:
+    def __init__(self, settings: Settings, store: Store, events: EventBus, directory: StationDirectory) -> None:
+        self.settings = settings
+        self.store = store
+        self.events = events
+        self.directory = directory
+
+    def admit(self, station_id: str, headers: Mapping[str, str]) -> int | None:
+        """HTTP status to refuse the WebSocket upgrade with, or None to let the station in."""
+        entry = self.directory.get(station_id)
+        if entry is not None and entry.password_hash:
+            password = parse_basic_auth(headers.get("Authorization"), station_id)
+            if password is None or not check_password(entry.password_hash, password):
+                return 401
+        return None
+
+    def compat_for(self, station_id: str) -> CompatProfile:
+        entry = self.directory.get(station_id)
+        return self.settings.compat_profile(station_id, entry.vendor if entry else None, entry.model if entry else None)
+
+    async def boot(self, station_id: str, version: str, info: dict[str, Any]) -> tuple[str, int]:
+        """Record a boot; return the OCPP registration status and the heartbeat interval."""
+        policy = self.settings.ocpp.unknown_stations
+        default = {"accept": "accepted", "pending": "pending", "reject": "rejected"}[policy]
+
+        def op(conn: Any) -> str:
+            existing = repo.get_station(conn, station_id)
+            registration = (existing.registration_status if existing is not None else None) or default
+            repo.record_boot(
+                conn,
+                station_id,
+                version,
+                info.get("vendor"),
+                info.get("model"),
+                info.get("serial_number"),
+                info.get("firmware_version"),
+                info,
+                registration,
+            )
+            return registration
+
+        registration = await self.store.write(op)
+        entry = self.directory.get(station_id)
+        self.directory.entries[station_id] = StationEntry(
+            registration, entry.password_hash if entry else None, info.get("vendor"), info.get("model")
+        )
+        self.events.publish("station.booted", station_id, registration=registration, **_public(info))
+        return REGISTRATION_TO_OCPP[registration], self.settings.ocpp.heartbeat_interval
+
+    async def heartbeat(self, station_id: str) -> datetime:
+        now = datetime.now(UTC)
+        await self.store.write(lambda conn: repo.touch_station(conn, station_id, now, heartbeat=True))
+        return now
+
+
+def _public(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if k in ("vendor", "model", "serial_number", "firmware_version")}

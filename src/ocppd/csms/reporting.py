@@ -1,0 +1,84 @@
+"""Notifications a station reports (firmware, diagnostics, logs, security events, reports, events),
+vendor DataTransfer, and the device model / configuration values last read."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ocppd.csms.events import EventBus
+from ocppd.store import Store, repo
+
+# A vendor handler gets (station_id, messageId, data) and returns the DataTransfer answer payload.
+VendorHandler = Callable[[str, str | None, Any], Awaitable[dict[str, Any]]]
+
+
+class Reporting:
+    def __init__(self, store: Store, events: EventBus) -> None:
+        self.store = store
+        self.events = events
+        self.vendors: dict[str, VendorHandler] = {}
+
+    def register_vendor(self, vendor_id: str, handler: VendorHandler) -> None:
+        """Plug in a DataTransfer handler for one vendorId; others get ``UnknownVendorId``."""
+        self.vendors[vendor_id] = handler
+
+    async def record(self, station_id: str, kind: str, payload: dict[str, Any], timestamp: str | None = None) -> None:
+        at = _parse(timestamp) if timestamp else datetime.now(UTC)
+        await self.store.write(repo.record_event, station_id, kind, at, payload)
+        self.events.publish(_event_name(kind), station_id, kind=kind, payload=payload)
+
+    async def data_transfer(self, station_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        await self.record(station_id, "DataTransfer", payload)
+        handler = self.vendors.get(payload["vendorId"])
+        if handler is None:
+            return {"status": "UnknownVendorId"}
+        return await handler(station_id, payload.get("messageId"), payload.get("data"))
+
+    async def variables(self, station_id: str, rows: list[tuple[str, str, str, str | None, bool]]) -> None:
+        """Remember configuration keys (1.6) or device-model variables (2.x) as last read."""
+        if rows:
+            await self.store.write(repo.upsert_variables, station_id, rows)
+
+
+def _event_name(kind: str) -> str:
+    return "security.event" if kind == "SecurityEventNotification" else "station.notification"
+
+
+def _parse(value: str) -> datetime:
+    from ocppd.csms.metering import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def report_rows(report_data: list[dict[str, Any]]) -> list[tuple[str, str, str, str | None, bool]]:
+    """2.x ``reportData`` (NotifyReport) as (component, variable, attribute type, value, readonly) rows."""
+    rows = []
+    for item in report_data:
+        component = _qualified(item["component"])
+        variable = _qualified(item["variable"])
+        for attribute in item.get("variableAttribute", []):
+            rows.append(
+                (
+                    component,
+                    variable,
+                    attribute.get("type", "Actual"),
+                    attribute.get("value"),
+                    attribute.get("mutability") == "ReadOnly",
+                )
+            )
+    return rows
+
+
+def _qualified(thing: dict[str, Any]) -> str:
+    name = str(thing["name"])
+    if thing.get("instance"):
+        name += f"[{thing['instance']}]"
+    evse = thing.get("evse")
+    if evse:
+        name += f"@evse{evse.get('id')}" + (f".{evse['connectorId']}" if evse.get("connectorId") else "")
+    return name

@@ -1,0 +1,204 @@
+"""The CSMS: wires connections to sessions, sessions to per-version adapters, adapters to the domain.
+
+``Csms`` is also the transport's :class:`~ocppd.transport.websocket.LinkApp` and the session
+observer that feeds the per-station message log and the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from ocppd import metrics
+from ocppd.config import Settings
+from ocppd.csms.adapters import v2x, v16
+from ocppd.csms.authorization import Authorization
+from ocppd.csms.availability import Availability
+from ocppd.csms.events import EventBus
+from ocppd.csms.provisioning import Provisioning, StationDirectory
+from ocppd.csms.reporting import Reporting
+from ocppd.csms.transactions import Transactions
+from ocppd.protocol.actions import csms_initiated
+from ocppd.protocol.compat import Relaxation
+from ocppd.protocol.errors import ErrorKind, OcppError
+from ocppd.protocol.versions import OcppVersion
+from ocppd.rpc import Handler, Payload, Session
+from ocppd.store import Store
+from ocppd.transport.websocket import Link, Receiver
+
+log = logging.getLogger("ocppd.csms")
+
+
+class StationOffline(LookupError):
+    """The station has no open connection to this CSMS."""
+
+
+class Csms:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.events = EventBus()
+        self.directory = StationDirectory(store)
+        self.provisioning = Provisioning(settings, store, self.events, self.directory)
+        self.availability = Availability(store, self.events)
+        self.authorization = Authorization(store)
+        self.transactions = Transactions(store, self.events)
+        self.reporting = Reporting(store, self.events)
+        self.sessions: dict[str, Session] = {}
+        self.connected_at: dict[str, datetime] = {}
+        self._handlers: dict[OcppVersion, dict[str, Handler]] = {
+            OcppVersion.V16: v16.handlers(self),
+            OcppVersion.V201: v2x.handlers(self, OcppVersion.V201),
+            OcppVersion.V21: v2x.handlers(self, OcppVersion.V21),
+        }
+        self._by_link: dict[Link, Session] = {}
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.directory.refresh()
+        self._housekeeping = asyncio.create_task(self._housekeep())
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+
+    async def _housekeep(self) -> None:
+        """Refresh the station directory (the CLI may have changed it) and prune the message log."""
+        retention = timedelta(days=self.settings.message_log_retention_days)
+        last_prune = datetime.min.replace(tzinfo=UTC)
+        while True:
+            await asyncio.sleep(5)
+            try:
+                await self.directory.refresh()
+                now = datetime.now(UTC)
+                if now - last_prune > timedelta(hours=1):
+                    last_prune = now
+                    await self.store.prune_message_log(now - retention)
+            except Exception:
+                log.exception("housekeeping failed")
+
+    # ------------------------------------------------------------------ transport callbacks
+    def admit(self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str) -> int | None:
+        return self.provisioning.admit(identity, headers)
+
+    def opened(self, link: Link) -> Receiver:
+        session = Session(
+            identity=link.identity,
+            version=link.version,
+            send=link.send,
+            handlers=self._handlers[link.version],
+            call_timeout=self.settings.ocpp.call_timeout,
+            validate=self.settings.ocpp.validate,
+            compat=self.provisioning.compat_for(link.identity),
+            observer=self,
+        )
+        old = self.sessions.get(link.identity)
+        if old is not None:
+            old.connection_lost()
+        self.sessions[link.identity] = session
+        self._by_link[link] = session
+        self.connected_at[link.identity] = datetime.now(UTC)
+        metrics.CONNECTED.labels(link.version.label).inc()
+        log.info("%s connected (%s) from %s", link.identity, link.version.value, link.remote)
+        self.events.publish("station.connected", link.identity, ocpp_version=link.version.label)
+        return session.receive
+
+    def closed(self, link: Link) -> None:
+        metrics.CONNECTED.labels(link.version.label).dec()
+        session = self._by_link.pop(link, None)
+        if session is None:
+            return
+        session.connection_lost()
+        if self.sessions.get(link.identity) is session:  # not yet replaced by a newer connection
+            del self.sessions[link.identity]
+            self.connected_at.pop(link.identity, None)
+            self.events.publish("station.disconnected", link.identity)
+        log.info("%s disconnected", link.identity)
+
+    # ------------------------------------------------------------------ session observer
+    def on_frame(
+        self,
+        session: Session,
+        direction: str,
+        text: str,
+        message_type: int | None,
+        message_id: str | None,
+        action: str | None,
+    ) -> None:
+        self.store.log_frame(session.identity, direction, message_type, message_id, action, text)
+
+    def on_relaxation(self, session: Session, action: str, relaxation: Relaxation) -> None:
+        metrics.RELAXATIONS.labels(relaxation.value, action).inc()
+
+    def on_call_done(self, session: Session, action: str, seconds: float, outcome: str) -> None:
+        metrics.CALL_LATENCY.labels(action).observe(seconds)
+        metrics.MESSAGES.labels("out", action, outcome).inc()
+
+    def on_inbound_done(self, session: Session, action: str, outcome: str) -> None:
+        metrics.MESSAGES.labels("in", action, outcome).inc()
+
+    # ------------------------------------------------------------------ domain helpers
+    @staticmethod
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    @staticmethod
+    def now_iso() -> str:
+        return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def recorder(self, kind: str, answer: Payload | None = None) -> Handler:
+        """A handler that records a notification for the operator and acknowledges it."""
+        reply = answer or {}
+
+        async def record(session: Session, payload: Payload) -> Payload:
+            await self.reporting.record(session.identity, kind, payload, payload.get("timestamp"))
+            return dict(reply)
+
+        return record
+
+    def is_connected(self, station_id: str) -> bool:
+        return station_id in self.sessions
+
+    # ------------------------------------------------------------------ CSMS-initiated messages
+    async def call(self, station_id: str, action: str, payload: Payload, *, timeout: float | None = None) -> Payload:
+        """Send any CSMS-initiated message of the station's version and return its answer.
+
+        Raises StationOffline, OcppError (unknown action for this version, invalid payload, or the
+        station's CALLERROR) and CallTimeout.
+        """
+        session = self.sessions.get(station_id)
+        if session is None:
+            raise StationOffline(f"station {station_id!r} is not connected")
+        if action not in csms_initiated(session.version):
+            raise OcppError(
+                ErrorKind.NOT_SUPPORTED,
+                f"{action} is not a CSMS-initiated message in OCPP {session.version.label}",
+            )
+        result = await session.call(action, payload, timeout=timeout)
+        await self._remember(station_id, action, result)
+        return result
+
+    async def _remember(self, station_id: str, action: str, result: Payload) -> None:
+        """Keep what a station told us about its settings, for the operator to see later."""
+        if action == "GetConfiguration":
+            rows = [
+                ("", k["key"], "Actual", k.get("value"), bool(k.get("readonly")))
+                for k in result.get("configurationKey", [])
+            ]
+            await self.reporting.variables(station_id, rows)
+        elif action == "GetVariables":
+            rows = [
+                (
+                    r["component"]["name"],
+                    r["variable"]["name"],
+                    r.get("attributeType", "Actual"),
+                    r.get("attributeValue"),
+                    False,
+                )
+                for r in result.get("getVariableResult", [])
+                if r.get("attributeStatus") == "Accepted"
+            ]
+            await self.reporting.variables(station_id, rows)

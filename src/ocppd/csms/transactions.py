@@ -1,0 +1,229 @@
+"""Transactions and metering: start, meter values, stop, for every version, idempotent and durable.
+
+Each station message becomes one write operation that runs in a single database transaction in the
+store's writer thread; the station's answer is built only after that write has committed. Replays
+(a station resending after a lost answer) are recognised by content, not message id: 1.6 starts by
+(station, connector, idTag, timestamp, meterStart), 2.x events by (station, transactionId, seqNo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ocppd.csms.authorization import Verdict, verdict_for
+from ocppd.csms.events import EventBus
+from ocppd.csms.metering import Sample, power_w, register_wh
+from ocppd.store import Store, repo
+
+
+@dataclass(frozen=True, slots=True)
+class StartOutcome:
+    pk: int
+    created: bool
+    verdict: Verdict
+
+
+def _judge_start(conn: Any, id_token: str | None, pk: int | None) -> Verdict:
+    if not id_token:
+        return Verdict("Accepted")
+    verdict = verdict_for(repo.get_token(conn, id_token))
+    if verdict.status == "Accepted":
+        active = repo.list_transactions(conn, id_token=id_token, active_only=True, limit=5)
+        if any(tx.id != pk for tx in active):
+            return Verdict("ConcurrentTx", verdict.expiry, verdict.group_id)
+    return verdict
+
+
+class Transactions:
+    def __init__(self, store: Store, events: EventBus) -> None:
+        self.store = store
+        self.events = events
+
+    async def start(
+        self,
+        station_id: str,
+        *,
+        evse_id: int,
+        connector_id: int,
+        id_token: str | None,
+        started_at: datetime,
+        meter_start_wh: float | None,
+        version: str,
+        reservation_id: int | None = None,
+    ) -> StartOutcome:
+        """A 1.6 StartTransaction; the returned pk is the station's transactionId."""
+        dedupe_key = f"{station_id}|{connector_id}|{id_token}|{started_at.isoformat()}|{meter_start_wh}"
+
+        def op(conn: Any) -> StartOutcome:
+            pk, created = repo.start_transaction(
+                conn,
+                station_id,
+                None,
+                evse_id,
+                connector_id,
+                id_token,
+                started_at,
+                meter_start_wh,
+                version,
+                dedupe_key,
+            )
+            return StartOutcome(pk, created, _judge_start(conn, id_token, pk))
+
+        outcome = await self.store.write(op)
+        if outcome.created:
+            self.events.publish(
+                "transaction.started",
+                station_id,
+                transaction_id=str(outcome.pk),
+                connector_id=connector_id,
+                id_token=id_token,
+                meter_start_wh=meter_start_wh,
+            )
+        return outcome
+
+    async def meter_values(
+        self,
+        station_id: str,
+        *,
+        evse_id: int,
+        connector_id: int,
+        transaction_uid: str | None,
+        samples: list[Sample],
+    ) -> None:
+        def op(conn: Any) -> int | None:
+            tx = repo.find_transaction(conn, station_id, transaction_uid) if transaction_uid else None
+            pk = tx.id if tx is not None else None
+            repo.add_meter_values(conn, pk, station_id, evse_id, connector_id, samples)
+            return pk
+
+        await self.store.write(op)
+        self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+
+    async def stop(
+        self,
+        station_id: str,
+        *,
+        transaction_uid: str,
+        stopped_at: datetime,
+        meter_stop_wh: float | None,
+        reason: str | None,
+        id_token: str | None,
+        samples: list[Sample],
+        payload: dict[str, Any],
+    ) -> Verdict | None:
+        """A 1.6 StopTransaction. An unknown transaction is recorded for the operator, never refused."""
+
+        def op(conn: Any) -> tuple[bool, bool]:
+            tx = repo.find_transaction(conn, station_id, transaction_uid)
+            if tx is None:
+                repo.record_event(conn, station_id, "UnknownTransactionStop", stopped_at, payload)
+                return False, False
+            if samples:
+                repo.add_meter_values(conn, tx.id, station_id, tx.evse_id, tx.connector_id, samples)
+            return True, repo.stop_transaction(conn, tx.id, stopped_at, meter_stop_wh, reason, id_token)
+
+        _known, stopped_now = await self.store.write(op)
+        if stopped_now:
+            self.events.publish(
+                "transaction.ended",
+                station_id,
+                transaction_id=transaction_uid,
+                meter_stop_wh=meter_stop_wh,
+                reason=reason,
+            )
+        if not id_token:
+            return None
+        return verdict_for(await self.store.read(repo.get_token, id_token))
+
+    async def event(
+        self,
+        station_id: str,
+        *,
+        version: str,
+        event_type: str,
+        transaction_uid: str,
+        seq_no: int,
+        timestamp: datetime,
+        evse_id: int,
+        connector_id: int,
+        id_token: str | None,
+        charging_state: str | None,
+        stopped_reason: str | None,
+        samples: list[Sample],
+        payload: dict[str, Any],
+    ) -> Verdict | None:
+        """A 2.0.1/2.1 TransactionEvent (Started, Updated or Ended)."""
+
+        def op(conn: Any) -> tuple[bool, bool, Verdict | None]:
+            fresh = repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, payload)
+            tx = repo.find_transaction(conn, station_id, transaction_uid)
+            created = tx is None
+            if tx is None:
+                pk, _ = repo.start_transaction(
+                    conn,
+                    station_id,
+                    transaction_uid,
+                    evse_id,
+                    connector_id,
+                    id_token,
+                    timestamp,
+                    register_wh(samples, first=True),
+                    version,
+                    f"{station_id}|{transaction_uid}",
+                )
+            else:
+                pk = tx.id
+            ended = False
+            if fresh:
+                if samples:
+                    repo.add_meter_values(conn, pk, station_id, evse_id, connector_id, samples)
+                changes: dict[str, Any] = {}
+                if charging_state:
+                    changes["charging_state"] = charging_state
+                if id_token and (tx is None or not tx.id_token):
+                    changes["id_token"] = id_token
+                repo.update_transaction(conn, pk, **changes)
+                if event_type == "Ended":
+                    ended = repo.stop_transaction(conn, pk, timestamp, register_wh(samples), stopped_reason, id_token)
+            verdict = _judge_start(conn, id_token, pk) if id_token else None
+            return created, ended, verdict
+
+        created, ended, verdict = await self.store.write(op)
+        if created:
+            self.events.publish(
+                "transaction.started", station_id, transaction_id=transaction_uid, evse_id=evse_id, id_token=id_token
+            )
+        if samples:
+            self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+        if ended:
+            self.events.publish("transaction.ended", station_id, transaction_id=transaction_uid, reason=stopped_reason)
+        elif not created:
+            self.events.publish(
+                "transaction.updated",
+                station_id,
+                transaction_id=transaction_uid,
+                charging_state=charging_state,
+                seq_no=seq_no,
+            )
+        return verdict
+
+    def _publish_meter(
+        self,
+        station_id: str,
+        evse_id: int,
+        connector_id: int,
+        transaction_uid: str | None,
+        samples: list[Sample],
+    ) -> None:
+        self.events.publish(
+            "meter.values",
+            station_id,
+            evse_id=evse_id,
+            connector_id=connector_id,
+            transaction_id=transaction_uid,
+            power_w=power_w(samples),
+            energy_wh=register_wh(samples),
+            timestamp=samples[-1].timestamp.isoformat() if samples else None,
+        )

@@ -1,0 +1,28 @@
+"""Prometheus metrics, one registry for the process; ``/metrics`` serves them."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTED = Gauge("ocppd_connected_stations", "Stations with an open connection", ["ocpp_version"])
+MESSAGES = Counter(
+    "ocppd_messages_total",
+    "OCPP calls handled (in) and sent (out) by action and result",
+    ["direction", "action", "result"],
+)
+CALL_LATENCY = Histogram(
+    "ocppd_call_latency_seconds",
+    "Time for a station to answer a CSMS-initiated call",
+    ["action"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RELAXATIONS = Counter(
+    "ocppd_compat_relaxations_total",
+    "Schema violations let through by a compatibility relaxation",
+    ["relaxation", "action"],
+)
+DB_WRITE_LATENCY = Histogram(
+    "ocppd_db_commit_seconds",
+    "Duration of one group commit of the store writer",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)

@@ -1,0 +1,102 @@
+"""``ocppd serve``: the store, the CSMS domain, the OCPP WebSocket endpoint and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import uvicorn
+
+from ocppd.api import create_app
+from ocppd.config import Settings
+from ocppd.csms.service import Csms
+from ocppd.store import Store
+from ocppd.transport.websocket import OcppServer, ServerOptions
+
+log = logging.getLogger("ocppd.server")
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+def admin_token(data_dir: Path) -> str:
+    """The local operator token (like Jupyter's): created once, readable only by its owner."""
+    path = data_dir / ADMIN_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+def open_store(settings: Settings) -> Store:
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    store = Store(settings.resolved_database_url)
+    store.migrate()
+    return store
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    data_dir = Path(settings.data_dir)
+    store = open_store(settings)
+    await store.start()
+    csms = Csms(settings, store)
+    await csms.start()
+    o = settings.ocpp
+    ocpp = OcppServer(
+        csms,
+        ServerOptions(
+            host=o.host,
+            port=o.port,
+            versions=o.version_preference(),
+            ping_interval=o.ping_interval,
+            ping_timeout=o.ping_timeout,
+            max_frame_size=o.max_frame_size,
+        ),
+    )
+    await ocpp.start()
+    http: uvicorn.Server | None = None
+    http_task: asyncio.Task[None] | None = None
+    if settings.http.enabled:
+        app = create_app(csms, admin_token(data_dir))
+        http = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.http.host,
+                port=settings.http.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+        )
+        http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        http_task = asyncio.create_task(http.serve())
+    log.info(
+        "OCPP endpoint: ws://%s:%d/ocpp/<station-id>  (%s)",
+        o.host,
+        ocpp.port,
+        ", ".join(v.value for v in o.version_preference()),
+    )
+    if http is not None:
+        log.info("Dashboard and API: http://%s:%d/  (docs at /api/docs)", settings.http.host, settings.http.port)
+    log.info("Database: %s", store.url.render_as_string(hide_password=True))
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await stop.wait()
+    log.info("shutting down")
+    await ocpp.stop()
+    if http is not None and http_task is not None:
+        http.should_exit = True
+        await http_task
+    await csms.stop()
+    await store.close()
