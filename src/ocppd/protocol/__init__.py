@@ -7,6 +7,19 @@ from ocppd.protocol.validation import SchemaSet, schemas
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
 
 __all__ = [
-    "ALL_VERSIONS", "Call", "CallError", "CallResult", "CallResultError", "CompatProfile", "ErrorKind",
-    "FrameError", "OcppError", "OcppVersion", "Relaxation", "SchemaSet", "Send", "parse_frame", "schemas",
-]  # fmt: skip
+    "ALL_VERSIONS",
+    "Call",
+    "CallError",
+    "CallResult",
+    "CallResultError",
+    "CompatProfile",
+    "ErrorKind",
+    "FrameError",
+    "OcppError",
+    "OcppVersion",
+    "Relaxation",
+    "SchemaSet",
+    "Send",
+    "parse_frame",
+    "schemas",
+]

@@ -89,9 +89,7 @@ class CallError:
         return _dumps([4, self.message_id, self.error_code, self.description, self.details])
 
     def to_exception(self) -> OcppError:
-        return OcppError(
-            self.kind or ErrorKind.GENERIC_ERROR, self.description, self.details, code=self.error_code
-        )
+        return OcppError(self.kind or ErrorKind.GENERIC_ERROR, self.description, self.details, code=self.error_code)
 
     @classmethod
     def from_exception(cls, message_id: str, error: OcppError, version: OcppVersion) -> CallError:
@@ -126,9 +124,7 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _error(
-    version: OcppVersion, message_id: str, kind: ErrorKind, description: str, reply_type: int = 4
-) -> CallError:
+def _error(version: OcppVersion, message_id: str, kind: ErrorKind, description: str, reply_type: int = 4) -> CallError:
     cls = CallResultError if reply_type == 5 else CallError
     return cls(message_id, wire_code(kind, version), description[:MAX_DESCRIPTION_LENGTH], {})
 

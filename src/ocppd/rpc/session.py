@@ -58,13 +58,22 @@ class CallTimeout(TimeoutError):
         self.timeout = timeout
 
 
+class CallErrorReceived(OcppError):
+    """The peer answered our CALL with a CALLERROR."""
+
+
 class SessionObserver(Protocol):
     """Hooks for the message log and metrics; every method must be cheap and never raise."""
 
     def on_frame(
-        self, session: Session, direction: str, text: str, message_type: int | None, message_id: str | None,
+        self,
+        session: Session,
+        direction: str,
+        text: str,
+        message_type: int | None,
+        message_id: str | None,
         action: str | None,
-    ) -> None: ...  # fmt: skip
+    ) -> None: ...
 
     def on_relaxation(self, session: Session, action: str, relaxation: Relaxation) -> None: ...
 
@@ -134,8 +143,13 @@ class Session:
         else:  # CALLRESULTERROR: the peer could not process one of our answers; nothing to retry
             assert isinstance(frame, CallResultError)
             self._observe_frame("in", text, MessageType.CALLRESULTERROR, frame.message_id, None)
-            log.warning("%s: peer rejected our reply %s: %s %s", self.identity, frame.message_id,
-                        frame.error_code, frame.description)  # fmt: skip
+            log.warning(
+                "%s: peer rejected our reply %s: %s %s",
+                self.identity,
+                frame.message_id,
+                frame.error_code,
+                frame.description,
+            )
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -224,7 +238,9 @@ class Session:
         if type(reply) is not CallResult:
             assert isinstance(reply, CallError)
             self._observe_call(action, started, reply.error_code)
-            raise reply.to_exception()
+            raise CallErrorReceived(
+                reply.kind or ErrorKind.GENERIC_ERROR, reply.description, reply.details, code=reply.error_code
+            )
         self._observe_call(action, started, "ok")
         if self.validate:
             try:
@@ -276,9 +292,13 @@ class Session:
         self._send_text(text)
 
     def _observe_frame(
-        self, direction: str, text: str | bytes, message_type: int | None, message_id: str | None,
+        self,
+        direction: str,
+        text: str | bytes,
+        message_type: int | None,
+        message_id: str | None,
         action: str | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if self.observer is not None:
             if not isinstance(text, str):
                 text = bytes(text).decode("utf-8", "replace")

@@ -88,9 +88,7 @@ class Link:
 class _Listener(WSListener):
     """Reassembles fragmented messages and forwards text; a thin shim over picows callbacks."""
 
-    def __init__(
-        self, on_open: Callable[[WSTransport], Receiver | None], on_close: Callable[[], None]
-    ) -> None:
+    def __init__(self, on_open: Callable[[WSTransport], Receiver | None], on_close: Callable[[], None]) -> None:
         self._on_open = on_open
         self._on_close = on_close
         self._receiver: Receiver | None = None
@@ -131,9 +129,7 @@ class _Listener(WSListener):
 class LinkApp(Protocol):
     """What the server needs from the application (the CSMS)."""
 
-    def admit(
-        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str
-    ) -> int | None:
+    def admit(self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str) -> int | None:
         """Return None to accept, or the HTTP status to refuse the upgrade with (401, 404...)."""
         ...
 
@@ -216,9 +212,7 @@ class OcppServer:
         identity = identity_from_path(request.path)
         if identity is None:
             return WSUpgradeResponseWithListener(
-                WSUpgradeResponse.create_error_response(
-                    HTTPStatus.BAD_REQUEST, b"no station identity in path"
-                ),
+                WSUpgradeResponse.create_error_response(HTTPStatus.BAD_REQUEST, b"no station identity in path"),
                 None,
             )
         headers = request.headers
@@ -295,9 +289,7 @@ async def connect(
 
     def factory() -> _Listener:
         def opened(transport: WSTransport) -> Receiver:
-            chosen = OcppVersion.from_subprotocol(
-                transport.response.headers.get("Sec-WebSocket-Protocol", "")
-            )
+            chosen = OcppVersion.from_subprotocol(transport.response.headers.get("Sec-WebSocket-Protocol", ""))
             link = Link(transport, identity, chosen or versions[0], {}, url)
             holder.append(link)
             agreed.append(chosen is not None and chosen in versions)

@@ -1,0 +1,99 @@
+"""Start ``ocppd serve`` as a real process for integration tests (loopback only, free ports)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class CsmsProcess:
+    ocpp_port: int
+    http_port: int
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ocpp_port}/ocpp"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin.token").read_text().strip()
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run an ``ocppd`` admin command against this server's configuration."""
+        return subprocess.run(
+            [sys.executable, "-m", "ocppd.cli", *args], env=self.env, capture_output=True, text=True, check=check,
+            timeout=60,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_csms(tmp_path: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None,
+             ) -> Iterator[CsmsProcess]:
+    data_dir = tmp_path / "ocppd-data"
+    ocpp_port, http_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "OCPPD_DATA_DIR": str(data_dir),
+        "OCPPD_OCPP__HOST": "127.0.0.1",
+        "OCPPD_OCPP__PORT": str(ocpp_port),
+        "OCPPD_HTTP__HOST": "127.0.0.1",
+        "OCPPD_HTTP__PORT": str(http_port),
+        "OCPPD_OCPP__HEARTBEAT_INTERVAL": "60",
+        **(extra_env or {}),
+    }
+    if database_url:
+        env["OCPPD_DATABASE_URL"] = database_url
+    log_path = tmp_path / "ocppd-serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "ocppd.cli", "serve"], env=env, stdout=log, stderr=log)
+    server = CsmsProcess(ocpp_port, http_port, data_dir, env, process, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"ocppd serve exited with {process.returncode}:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.http_url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ocppd serve did not become healthy:\n{server.log()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
