@@ -239,9 +239,7 @@ def record_status(
 
 def list_connector_status(conn: Connection, station_id: str) -> list[ConnectorStatusRow]:
     c = connector_status.c
-    rows = conn.execute(
-        select(connector_status).where(c.station_id == station_id).order_by(c.evse_id, c.connector_id)
-    )
+    rows = conn.execute(select(connector_status).where(c.station_id == station_id).order_by(c.evse_id, c.connector_id))
     return [ConnectorStatusRow.from_row(r) for r in rows]
 
 
@@ -286,9 +284,7 @@ def list_tokens(conn: Connection) -> list[TokenRow]:
 
 def set_token_status(conn: Connection, id_token: str, status: str) -> bool:
     """False if the token is unknown."""
-    res = conn.execute(
-        update(tokens).where(tokens.c.id_token == id_token).values(status=status, updated_at=utcnow())
-    )
+    res = conn.execute(update(tokens).where(tokens.c.id_token == id_token).values(status=status, updated_at=utcnow()))
     return res.rowcount > 0
 
 
@@ -502,9 +498,7 @@ def record_tx_event(
 def list_tx_events(conn: Connection, station_id: str, transaction_uid: str) -> list[TxEventRow]:
     e = tx_events.c
     rows = conn.execute(
-        select(tx_events)
-        .where(e.station_id == station_id, e.transaction_uid == transaction_uid)
-        .order_by(e.seq_no)
+        select(tx_events).where(e.station_id == station_id, e.transaction_uid == transaction_uid).order_by(e.seq_no)
     )
     return [TxEventRow.from_row(r) for r in rows]
 

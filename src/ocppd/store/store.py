@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar, TypeVarTuple
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from alembic import command
 from sqlalchemy import URL, Connection, Engine, text
@@ -20,7 +20,7 @@ from .types import utcnow
 from .writer import DEFAULT_LOG_BUFFER, DEFAULT_MAX_BATCH, GroupCommitWriter, WriterStats
 
 T = TypeVar("T")
-Ts = TypeVarTuple("Ts")
+P = ParamSpec("P")
 
 # Serialises concurrent `migrate()` calls from several cluster nodes sharing one PostgreSQL.
 _PG_MIGRATE_LOCK_KEY = 0x6F637070  # "ocpp"
@@ -45,9 +45,7 @@ class Store:
         echo: bool = False,
     ) -> None:
         self._url = normalize_url(url)
-        self._write_engine = create_store_engine(
-            self._url, writer=True, busy_timeout_ms=busy_timeout_ms, echo=echo
-        )
+        self._write_engine = create_store_engine(self._url, writer=True, busy_timeout_ms=busy_timeout_ms, echo=echo)
         self._read_engine = create_store_engine(
             self._url, writer=False, pool_size=read_workers, busy_timeout_ms=busy_timeout_ms, echo=echo
         )
@@ -129,19 +127,21 @@ class Store:
 
     # ------------------------------------------------------------------ data access
 
-    def write(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> asyncio.Future[T]:
-        """Queue ``fn(conn, *args)`` for the writer; the future resolves after its batch committed."""
-        return self._writer.submit(fn, args)
+    def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> asyncio.Future[T]:
+        """Queue ``fn(conn, *args, **kwargs)`` for the writer; resolves after its batch committed."""
+        return self._writer.submit(fn, args, kwargs)
 
-    def read(self, fn: Callable[[Connection, *Ts], T], *args: *Ts) -> asyncio.Future[T]:
-        """Run ``fn(conn, *args)`` on a pooled read connection in a worker thread."""
+    def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """Run ``fn(conn, *args, **kwargs)`` on a pooled read connection in a worker thread."""
         if self._closed:
             raise RuntimeError("store is closed")
-        return asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, fn, args)
+        return asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, fn, args, kwargs)
 
-    def _run_read(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _run_read(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         with self._read_engine.connect() as conn:  # leaving the block rolls back: reads never write
-            return fn(conn, *args)
+            return fn(conn, *args, **kwargs)
 
     async def flush(self) -> None:
         """Wait until everything queued so far (writes and log frames) is committed."""

@@ -34,17 +34,19 @@ class WriterStats:
 
 
 class _Op:
-    __slots__ = ("args", "fn", "future", "loop")
+    __slots__ = ("args", "fn", "future", "kwargs", "loop")
 
     def __init__(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
+        kwargs: dict[str, Any],
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.fn = fn
         self.args = args
+        self.kwargs = kwargs
         self.future = future
         self.loop = loop
 
@@ -113,10 +115,10 @@ class GroupCommitWriter:
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        op = _Op(fn, args, fut, loop)
+        op = _Op(fn, args, kwargs, fut, loop)
         with self._cond:
             if self._thread is None or self._stopping:
                 raise RuntimeError("store writer is not running (call start(); not after close())")
@@ -182,7 +184,7 @@ class GroupCommitWriter:
                         continue  # caller gave up before we started; don't do work nobody awaits
                     sp = conn.begin_nested()
                     try:
-                        value = op.fn(conn, *op.args)
+                        value = op.fn(conn, *op.args, **op.kwargs)
                         sp.commit()
                     except Exception as exc:
                         if sp.is_active:

@@ -125,16 +125,12 @@ def upgrade() -> None:
         sa.Column("updated_at", _ts(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transactions")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_transactions_dedupe_key")),
-        sa.UniqueConstraint(
-            "station_id", "transaction_uid", name=op.f("uq_transactions_station_id_transaction_uid")
-        ),
+        sa.UniqueConstraint("station_id", "transaction_uid", name=op.f("uq_transactions_station_id_transaction_uid")),
         sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_transactions_id_token"), "transactions", ["id_token"])
     op.create_index(op.f("ix_transactions_started_at"), "transactions", ["started_at"])
-    op.create_index(
-        op.f("ix_transactions_station_id_started_at"), "transactions", ["station_id", "started_at"]
-    )
+    op.create_index(op.f("ix_transactions_station_id_started_at"), "transactions", ["station_id", "started_at"])
 
     op.create_table(
         "meter_values",
@@ -165,9 +161,7 @@ def upgrade() -> None:
             name=op.f("uq_meter_values_station_id_connector_id_timestamp_measurand_phase_location_context"),
         ),
     )
-    op.create_index(
-        op.f("ix_meter_values_transaction_id_timestamp"), "meter_values", ["transaction_id", "timestamp"]
-    )
+    op.create_index(op.f("ix_meter_values_transaction_id_timestamp"), "meter_values", ["transaction_id", "timestamp"])
 
     op.create_table(
         "tx_events",
@@ -209,9 +203,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Text()),
         sa.Column("readonly", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("updated_at", _ts(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "station_id", "component", "variable", "attribute", name=op.f("pk_variables")
-        ),
+        sa.PrimaryKeyConstraint("station_id", "component", "variable", "attribute", name=op.f("pk_variables")),
     )
 
     op.create_table(
