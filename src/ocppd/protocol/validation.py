@@ -48,7 +48,7 @@ def _relaxation_for(error: jsonschema_rs.ValidationError, profile: CompatProfile
         return Relaxation.UNKNOWN_ENUM_VALUES
     if kind is _K.MaxLength and Relaxation.TRUNCATE_LONG_STRINGS in rel:
         return Relaxation.TRUNCATE_LONG_STRINGS
-    if kind is _K.Format and Relaxation.LENIENT_DATETIME in rel:
+    if kind is _K.Format and error.kind.format == "date-time" and Relaxation.LENIENT_DATETIME in rel:
         return Relaxation.LENIENT_DATETIME
     return None
 
