@@ -1,0 +1,74 @@
+"""The interface between the version-neutral station and the messages of one OCPP version."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from ocppd.rpc.session import Handler, Payload
+from ocppd.station.model import Connector, Reservation, Transaction
+from ocppd.station.store import QueuedMessage
+
+if TYPE_CHECKING:
+    from ocppd.station.station import Station
+
+
+class Adapter:
+    """Base class: the station calls these; subclasses build and parse their version's payloads."""
+
+    handlers: dict[str, Handler]
+
+    def __init__(self, station: Station) -> None:
+        self.station = station
+        self.settings = station.settings
+        self.handlers = {}
+
+    # station -> CSMS
+    def boot_payload(self, reason: str | None) -> Payload:
+        raise NotImplementedError
+
+    def send_status(self, connector: Connector | None, *, force: bool = False) -> None:
+        raise NotImplementedError
+
+    def status_changed(self, c: Connector, old: str | None, new: str) -> None:
+        raise NotImplementedError
+
+    def plugged(self, c: Connector) -> None:
+        """The cable went in (2.x may report it inside a transaction)."""
+
+    async def authorize(self, id_tag: str) -> tuple[str | None, dict[str, Any] | None]:
+        raise NotImplementedError
+
+    def tx_started(self, c: Connector, tx: Transaction, trigger: str) -> None:
+        raise NotImplementedError
+
+    def tx_ended(self, c: Connector, tx: Transaction, reason: str) -> None:
+        raise NotImplementedError
+
+    def meter_values(self, c: Connector, context: str) -> None:
+        raise NotImplementedError
+
+    def report_interrupted(self, c: Connector, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def prepare_queued(self, message: QueuedMessage, tx_map: dict[str, str]) -> Payload | None:
+        return message.payload
+
+    def on_queued_answer(self, message: QueuedMessage, answer: Payload) -> None:
+        """React to the CSMS's answer to a queued transaction message."""
+
+    def reservation_ended(self, reservation: Reservation, status: str) -> None:
+        """A reservation expired or was used up."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+def make_adapter(station: Station) -> Adapter:
+    if station.family == "1.6":
+        from ocppd.station.v16 import Adapter16
+
+        return Adapter16(station)
+    from ocppd.station.v2x import Adapter2x
+
+    return Adapter2x(station)

@@ -1,0 +1,229 @@
+"""The version-neutral station model, sans-I/O: connectors, meters, transactions, local auth state.
+
+Statuses use the 1.6 vocabulary (the richer one); the 2.x adapter folds Preparing/Charging/
+Suspended*/Finishing into ``Occupied``. A connector's status is *derived* from its state, so it can
+never disagree with it; the station sends a StatusNotification whenever the derived value changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocppd.station.smart import ActiveTx, ProfileStore
+
+AVAILABLE = "Available"
+PREPARING = "Preparing"
+CHARGING = "Charging"
+SUSPENDED_EV = "SuspendedEV"
+SUSPENDED_EVSE = "SuspendedEVSE"
+FINISHING = "Finishing"
+RESERVED = "Reserved"
+UNAVAILABLE = "Unavailable"
+FAULTED = "Faulted"
+
+STATUS_2X = {
+    AVAILABLE: "Available", PREPARING: "Occupied", CHARGING: "Occupied", SUSPENDED_EV: "Occupied",
+    SUSPENDED_EVSE: "Occupied", FINISHING: "Occupied", RESERVED: "Reserved", UNAVAILABLE: "Unavailable",
+    FAULTED: "Faulted",
+}  # fmt: skip
+CHARGING_STATE_2X = {CHARGING: "Charging", SUSPENDED_EV: "SuspendedEV", SUSPENDED_EVSE: "SuspendedEVSE"}
+
+VOLTAGE = 230.0
+
+
+@dataclass(slots=True)
+class Transaction:
+    ref: str  # station-local reference; the 2.x transactionId; 1.6 maps it to the CSMS's id
+    id_tag: str
+    start: float
+    meter_start_wh: float
+    id: str | None = None  # the id the CSMS knows it by (1.6: once StartTransaction is answered)
+    seq_no: int = 0  # 2.x TransactionEvent seqNo
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    next_sample: float = 0.0
+    energy_wh: float = 0.0  # delivered in this transaction
+    authorized: bool = True
+    stop_reason: str | None = None
+    token_type: str = "ISO14443"
+    charging_state: str | None = None  # 2.x: last reported chargingState
+
+    def next_seq(self) -> int:
+        seq = self.seq_no
+        self.seq_no += 1
+        return seq
+
+
+@dataclass(slots=True)
+class Reservation:
+    id: int
+    id_tag: str
+    expiry: float
+    parent_id_tag: str | None = None
+
+
+@dataclass(slots=True)
+class EV:
+    """The car on the cable: how fast it can take energy and how much it wants."""
+
+    max_power_w: float = 11000.0
+    need_wh: float = 30000.0
+    capacity_wh: float = 60000.0
+    soc_start: float = 40.0
+
+
+@dataclass(slots=True)
+class Connector:
+    number: int  # 1.6 connectorId: 1..N across the station
+    evse_id: int  # 2.x EVSE id
+    connector_id: int  # 2.x connector id within its EVSE
+    max_power_w: float
+    connector_type: str = "cType2"
+    phases: int = 3
+    energy_wh: float = 0.0  # the meter's energy register: only ever grows
+    power_w: float = 0.0
+    last_update: float = 0.0
+    plugged: bool = False
+    operative: bool = True
+    pending_inoperative: bool = False
+    faulted: bool = False
+    error_code: str = "NoError"
+    finishing: bool = False  # a transaction ended, the cable is still in
+    preparing: bool = False  # authorised, waiting for the cable
+    ev: EV | None = None
+    tx: Transaction | None = None
+    reservation: Reservation | None = None
+    reported_status: str | None = None
+    limit_w: float | None = None  # the composite limit at the last update
+
+    @property
+    def status(self) -> str:
+        if self.faulted:
+            return FAULTED
+        tx = self.tx
+        if tx is not None:
+            if self.ev is not None and tx.energy_wh >= self.ev.need_wh - 1e-6:
+                return SUSPENDED_EV
+            if self.limit_w is not None and self.limit_w <= 0:
+                return SUSPENDED_EVSE
+            return CHARGING if self.plugged else SUSPENDED_EV
+        if not self.operative:
+            return UNAVAILABLE
+        if self.plugged:
+            return FINISHING if self.finishing else PREPARING
+        if self.preparing:
+            return PREPARING
+        if self.reservation is not None:
+            return RESERVED
+        return AVAILABLE
+
+    def evse_key(self, family: str) -> int:
+        """What charging profiles are installed against: the connector in 1.6, the EVSE in 2.x."""
+        return self.number if family == "1.6" else self.evse_id
+
+    def active_tx(self) -> ActiveTx | None:
+        if self.tx is None:
+            return None
+        return ActiveTx(self.tx.id or self.tx.ref, self.tx.start)
+
+    def demand_w(self) -> float:
+        """What would flow without any charging profile."""
+        if self.tx is None or not self.plugged or self.ev is None or self.faulted:
+            return 0.0
+        if self.tx.energy_wh >= self.ev.need_wh:
+            return 0.0
+        return min(self.ev.max_power_w, self.max_power_w)
+
+    def advance(self, now: float, profiles: ProfileStore, family: str) -> None:
+        """Integrate delivered energy up to ``now``, following the composite limit piecewise.
+
+        The limit is re-evaluated at every profile breakpoint inside the interval, so energy is
+        exact even when the meter is read rarely.
+        """
+        t = self.last_update or now
+        evse = self.evse_key(family)
+        atx = self.active_tx()
+        has_profiles = bool(profiles.profiles)
+        while t < now:
+            end = now
+            if has_profiles:
+                nxt = profiles.next_change(evse, t, atx)
+                if nxt is not None and nxt < now:
+                    end = nxt
+            limit = profiles.limit_w(evse, t, atx) if has_profiles else None
+            power = self.demand_w() if limit is None else min(self.demand_w(), max(limit, 0.0))
+            energy = power * (end - t) / 3600.0
+            if self.tx is not None and self.ev is not None and energy > 0:
+                energy = min(energy, max(self.ev.need_wh - self.tx.energy_wh, 0.0))
+                self.tx.energy_wh += energy
+            self.energy_wh += energy
+            t = end
+        self.last_update = now
+        self.limit_w = profiles.limit_w(evse, now, atx) if has_profiles else None
+        demand = self.demand_w()
+        self.power_w = demand if self.limit_w is None else min(demand, max(self.limit_w, 0.0))
+
+    def sample(self, measurands: list[str]) -> list[dict[str, Any]]:
+        """Sampled values (version-neutral fields shared by 1.6 and 2.x) for ``measurands``."""
+        out: list[dict[str, Any]] = []
+        for m in measurands:
+            if m == "Energy.Active.Import.Register":
+                out.append({"measurand": m, "value": round(self.energy_wh, 1), "unit": "Wh"})
+            elif m == "Power.Active.Import":
+                out.append({"measurand": m, "value": round(self.power_w, 1), "unit": "W"})
+            elif m == "Current.Import":
+                out.append({"measurand": m, "value": round(self.power_w / (VOLTAGE * self.phases), 2),
+                            "unit": "A"})  # fmt: skip
+            elif m == "Voltage":
+                out.append({"measurand": m, "value": VOLTAGE, "unit": "V"})
+            elif m == "Power.Offered":
+                offered = self.max_power_w if self.limit_w is None else min(self.max_power_w, self.limit_w)
+                out.append({"measurand": m, "value": round(offered, 1), "unit": "W"})
+            elif m == "Current.Offered":
+                offered = self.max_power_w if self.limit_w is None else min(self.max_power_w, self.limit_w)
+                out.append({"measurand": m, "value": round(offered / (VOLTAGE * self.phases), 2), "unit": "A"})
+            elif m == "SoC" and self.ev is not None and self.tx is not None:
+                soc = self.ev.soc_start + 100.0 * self.tx.energy_wh / self.ev.capacity_wh
+                out.append({"measurand": m, "value": min(100, math.floor(soc)), "unit": "Percent"})
+            elif m == "Frequency":
+                out.append({"measurand": m, "value": 50.0})
+            elif m == "Temperature":
+                out.append({"measurand": m, "value": 25.0, "unit": "Celsius"})
+        return out
+
+
+@dataclass(slots=True)
+class LocalAuth:
+    """The local authorisation list and the authorisation cache (1.6 §3.5, 2.0.1 C13/C14)."""
+
+    version: int = 0
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # idTag -> idTagInfo/idTokenInfo
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def update(self, update_type: str, version: int, items: list[tuple[str, dict[str, Any] | None]],
+               max_entries: int) -> str:  # fmt: skip
+        """Apply a SendLocalList; the status string is the same in every version."""
+        if update_type == "Full":
+            entries = {tag: info for tag, info in items if info is not None}
+        else:
+            if version <= self.version:
+                return "VersionMismatch"
+            entries = dict(self.entries)
+            for tag, info in items:
+                if info is None:
+                    entries.pop(tag, None)
+                else:
+                    entries[tag] = info
+        if len(entries) > max_entries:
+            return "Failed"
+        self.entries = entries
+        self.version = version
+        return "Accepted"
+
+    def lookup(self, id_tag: str, use_cache: bool) -> dict[str, Any] | None:
+        info = self.entries.get(id_tag)
+        if info is None and use_cache:
+            info = self.cache.get(id_tag)
+        return info

@@ -1,0 +1,805 @@
+"""OCPP 2.0.1 and 2.1: the station's messages and its answers to every CSMS request.
+
+2.1 is 2.0.1 plus optional fields for the messages a station without V2X/DER/tariff hardware uses,
+so one adapter serves both; 2.1-only requests are answered ``NotSupported`` by the RPC session.
+Requirement ids (B01.FR.01 ...) are from 2.0.1 Part 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from ocppd.rpc.session import Payload, Session
+from ocppd.station.adapter import Adapter
+from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction
+from ocppd.station.settings import Var2x
+from ocppd.station.smart import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
+from ocppd.station.store import QueuedMessage
+
+if TYPE_CHECKING:
+    from ocppd.station.station import Station
+
+_STOP_REASON = {  # 1.6 vocabulary -> (stoppedReason, triggerReason)
+    "Local": ("Local", "StopAuthorized"),
+    "Remote": ("Remote", "RemoteStop"),
+    "EVDisconnected": ("EVDisconnected", "EVCommunicationLost"),
+    "DeAuthorized": ("DeAuthorized", "Deauthorized"),
+    "PowerLoss": ("PowerLoss", "AbnormalCondition"),
+    "Reboot": ("Reboot", "ResetCommand"),
+    "HardReset": ("ImmediateReset", "ResetCommand"),
+    "SoftReset": ("ImmediateReset", "ResetCommand"),
+    "ImmediateReset": ("ImmediateReset", "ResetCommand"),
+    "UnlockCommand": ("Other", "UnlockCommand"),
+    "EmergencyStop": ("EmergencyStop", "AbnormalCondition"),
+    "Other": ("Other", "AbnormalCondition"),
+}
+_WRITABLE = ("ReadWrite", "WriteOnly")
+
+
+def _sampled(values: list[dict[str, Any]], context: str) -> list[dict[str, Any]]:
+    out = []
+    for v in values:
+        item: dict[str, Any] = {"value": v["value"], "context": context, "measurand": v["measurand"],
+                                "location": "Outlet"}  # fmt: skip
+        if "unit" in v:
+            item["unitOfMeasure"] = {"unit": v["unit"]}
+        out.append(item)
+    return out
+
+
+class Adapter2x(Adapter):
+    def __init__(self, station: Station) -> None:
+        super().__init__(station)
+        self.certificates: dict[str, tuple[str, str]] = {}
+        self.monitors: dict[int, dict[str, Any]] = {}
+        self.network_profiles: dict[int, dict[str, Any]] = {}
+        self._monitor_ids = 1
+        self.handlers = {
+            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_") and name[3:4].isupper()
+        }
+
+    # ================================================================ station -> CSMS
+    def boot_payload(self, reason: str | None) -> Payload:
+        cfg = self.station.config
+        cs: Payload = {"model": cfg.model[:20], "vendorName": cfg.vendor[:50], "firmwareVersion": cfg.firmware[:50]}
+        if cfg.serial:
+            cs["serialNumber"] = cfg.serial[:25]
+        if reason == "FirmwareUpdate":
+            request_id = getattr(self, "_firmware_request", None)
+            self.station.run_after_boot(lambda: self._firmware_status("Installed", request_id))
+        return {"chargingStation": cs, "reason": reason or "PowerUp"}
+
+    def _status_payload(self, c: Connector) -> Payload:
+        return {"timestamp": self.station.now_iso(), "connectorStatus": STATUS_2X[c.status],
+                "evseId": c.evse_id, "connectorId": c.connector_id}  # fmt: skip
+
+    def send_status(self, connector: Connector | None, *, force: bool = False) -> None:
+        if connector is None:
+            return
+        connector.reported_status = connector.status
+        self.station.send_later("StatusNotification", self._status_payload(connector))
+
+    def status_changed(self, c: Connector, old: str | None, new: str) -> None:
+        if old is None or STATUS_2X[old] != STATUS_2X[new]:
+            self.station.send_later("StatusNotification", self._status_payload(c))
+        tx = c.tx
+        state = CHARGING_STATE_2X.get(new)
+        if tx is not None and state is not None and tx.charging_state is not None and state != tx.charging_state:
+            tx.charging_state = state
+            self._tx_event(c, tx, "Updated", "ChargingStateChanged", chargingState=state)
+
+    async def authorize(self, id_tag: str) -> tuple[str | None, dict[str, Any] | None]:
+        answer = await self.station.call("Authorize", {"idToken": {"idToken": id_tag, "type": "ISO14443"}})
+        if answer is None:
+            return None, None
+        info = answer["idTokenInfo"]
+        return info["status"], info
+
+    def _tx_event(self, c: Connector, tx: Transaction, event: str, trigger: str, *,
+                  meter: list[dict[str, Any]] | None = None, with_token: bool = False,
+                  **info: Any) -> None:  # fmt: skip
+        st = self.station
+        payload: Payload = {
+            "eventType": event,
+            "timestamp": st.now_iso(),
+            "triggerReason": trigger,
+            "seqNo": tx.next_seq(),
+            "transactionInfo": {"transactionId": tx.ref, **info},
+            "evse": {"id": c.evse_id, "connectorId": c.connector_id},
+        }
+        if not st.online:  # E04: generated while offline
+            payload["offline"] = True
+        if with_token:
+            payload["idToken"] = {"idToken": tx.id_tag, "type": tx.token_type}
+        if tx.reservation_id is not None and event == "Started":
+            payload["reservationId"] = tx.reservation_id
+        if meter:
+            payload["meterValue"] = meter
+        st.enqueue("TransactionEvent", payload, tx.ref)
+
+    def tx_started(self, c: Connector, tx: Transaction, trigger: str) -> None:
+        tx.charging_state = "Charging"
+        info: dict[str, Any] = {"chargingState": "Charging"}
+        if tx.remote_start_id is not None:
+            info["remoteStartId"] = tx.remote_start_id
+        measurands = self.settings.measurands("tx_started_measurands")
+        meter = (
+            [{"timestamp": format_time(tx.start), "sampledValue": _sampled(c.sample(measurands), "Transaction.Begin")}]
+            if measurands
+            else None
+        )
+        self._tx_event(c, tx, "Started", trigger, meter=meter, with_token=True, **info)  # fmt: skip
+
+    def tx_ended(self, c: Connector, tx: Transaction, reason: str) -> None:
+        stopped, trigger = _STOP_REASON.get(reason, ("Other", "AbnormalCondition"))
+        measurands = self.settings.measurands("stop_tx_sampled")
+        meter = (
+            [{"timestamp": self.station.now_iso(), "sampledValue": _sampled(c.sample(measurands), "Transaction.End")}]
+            if measurands
+            else None
+        )
+        self._tx_event(c, tx, "Ended", trigger, meter=meter, with_token=trigger == "StopAuthorized",
+                       stoppedReason=stopped, chargingState="EVConnected" if c.plugged else "Idle")  # fmt: skip
+
+    def meter_values(self, c: Connector, context: str) -> None:
+        clock = context == "Sample.Clock"
+        measurands = self.settings.measurands("aligned_measurands" if clock else "sampled_measurands")
+        if not measurands:
+            return
+        mv = [{"timestamp": self.station.now_iso(), "sampledValue": _sampled(c.sample(measurands), context)}]
+        if c.tx is not None:
+            trigger = {"Sample.Clock": "MeterValueClock", "Trigger": "Trigger"}.get(context, "MeterValuePeriodic")
+            self._tx_event(c, c.tx, "Updated", trigger, meter=mv)
+        else:
+            self.station.send_later("MeterValues", {"evseId": c.evse_id, "meterValue": mv})
+
+    def report_interrupted(self, c: Connector, data: dict[str, Any]) -> None:
+        tx = Transaction(data["ref"], data["id_tag"], data["start"], data["meter_start_wh"], id=data["ref"],
+                         seq_no=int(data.get("seq_no", 1)))  # fmt: skip
+        self._tx_event(c, tx, "Ended", "AbnormalCondition", stoppedReason="PowerLoss", chargingState="Idle")
+
+    def reservation_ended(self, reservation: Reservation, status: str) -> None:
+        self.station.send_later("ReservationStatusUpdate", {"reservationId": reservation.id,
+                                                            "reservationUpdateStatus": status})  # fmt: skip
+
+    def on_queued_answer(self, message: QueuedMessage, answer: Payload) -> None:
+        info = answer.get("idTokenInfo")
+        if info is None or info.get("status") == "Accepted" or message.tx_ref is None:
+            return
+        c = self.station.find_tx(message.tx_ref)
+        if c is not None and self.settings["stop_tx_on_invalid_id"]:  # E05.FR.09
+            self.station.stop_transaction(c.number, "DeAuthorized")
+
+    async def _firmware_status(self, status: str, request_id: int | None) -> None:
+        self.station.firmware_status = status
+        payload: Payload = {"status": status}
+        if request_id is not None:
+            payload["requestId"] = request_id
+        await self.station.call("FirmwareStatusNotification", payload)
+
+    # ================================================================ CSMS -> station
+    def _evse(self, evse_id: int | None) -> list[Connector] | None:
+        if evse_id is None:
+            return None
+        found = self.station.evse_connectors(evse_id)
+        return found or None
+
+    # -------------------------------------------------------------- transactions (F01-F03)
+    async def on_RequestStartTransaction(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        token = p["idToken"]
+        id_tag = token["idToken"]
+        evse_id = p.get("evseId")
+        pool = st.connectors if evse_id is None else (self._evse(evse_id) or [])
+        free = [c for c in pool if st.can_start(c, id_tag) and all(x.tx is None for x in st.evse_connectors(c.evse_id))]
+        if not free:
+            busy = next((c.tx for c in pool if c.tx is not None), None)
+            answer: Payload = {"status": "Rejected"}
+            if busy is not None:
+                answer["transactionId"] = busy.ref
+            return answer
+        c = free[0]
+        profile = p.get("chargingProfile")
+        if profile is not None and profile["chargingProfilePurpose"] != "TxProfile":
+            return {"status": "Rejected"}
+
+        async def start() -> None:
+            if st.settings["authorize_remote"] and await st.authorize(id_tag) != "Accepted":
+                return
+            if not st.can_start(c, id_tag):
+                return
+            tx = st.begin_transaction(c.number, id_tag, remote_start_id=p["remoteStartId"], trigger="RemoteStart")
+            tx.token_type = token.get("type", "Central")
+            if profile is not None:
+                st.profiles.install(Profile.from_ocpp({**profile, "transactionId": tx.ref}, c.evse_id, tx.start))
+                st.update_meters()
+
+        st.after(0, start)
+        return {"status": "Accepted"}
+
+    async def on_RequestStopTransaction(self, session: Session, p: Payload) -> Payload:
+        c = self.station.find_tx(p["transactionId"])
+        if c is None:
+            return {"status": "Rejected"}
+        self.station.after(0, lambda: self.station.stop_transaction(c.number, "Remote"))
+        return {"status": "Accepted"}
+
+    async def on_GetTransactionStatus(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        tx_id = p.get("transactionId")
+        if tx_id is None:
+            return {"messagesInQueue": st.queued > 0}
+        pending = any(m.tx_ref == tx_id for m in st._queue)
+        return {"ongoingIndicator": st.find_tx(tx_id) is not None, "messagesInQueue": pending}
+
+    async def on_CostUpdated(self, session: Session, p: Payload) -> Payload:
+        self.station.event("cost", transaction=p["transactionId"], total=p["totalCost"])
+        return {}
+
+    # -------------------------------------------------------------- availability, reset, unlock
+    async def on_Reset(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        kind = p["type"]
+        evse_id = p.get("evseId")
+        if evse_id:
+            connectors = self._evse(evse_id)
+            if connectors is None:
+                return {"status": "Rejected"}
+            busy = [c for c in connectors if c.tx is not None]
+            if busy and kind == "OnIdle":
+                return {"status": "Scheduled"}
+            for c in busy:  # B11: an EVSE reset ends its transaction, the station stays up
+                st.after(0, lambda c=c: st.stop_transaction(c.number, "ImmediateReset"))
+            return {"status": "Accepted"}
+        if kind == "OnIdle" and any(c.tx is not None for c in st.connectors):
+            st._reset_when_idle = "ScheduledReset"
+            return {"status": "Scheduled"}
+        st.after(0.05, lambda: st.reboot("RemoteReset", "ImmediateReset"))
+        return {"status": "Accepted"}
+
+    async def on_ChangeAvailability(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        operative = p["operationalStatus"] == "Operative"
+        evse = p.get("evse")
+        if evse is None or evse["id"] == 0:
+            return {"status": st.change_availability(st.connectors, operative, whole=True)}
+        connectors = self._evse(evse["id"])
+        if connectors is None:
+            return {"status": "Rejected"}
+        if "connectorId" in evse:
+            connectors = [c for c in connectors if c.connector_id == evse["connectorId"]]
+            if not connectors:
+                return {"status": "Rejected"}
+        return {"status": st.change_availability(connectors, operative, whole=False)}
+
+    async def on_UnlockConnector(self, session: Session, p: Payload) -> Payload:
+        connectors = self._evse(p["evseId"]) or []
+        c = next((x for x in connectors if x.connector_id == p["connectorId"]), None)
+        if c is None:
+            return {"status": "UnknownConnector"}
+        if c.tx is not None:  # F05.FR.02
+            return {"status": "OngoingAuthorizedTransaction"}
+        return {"status": "Unlocked"}
+
+    # -------------------------------------------------------------- device model (B05-B08)
+    def _lookup(self, component: dict[str, Any], variable: dict[str, Any]) -> tuple[str, Any] | None:
+        """('setting', Var2x) | ('evse', value) for a component/variable, or an error status string."""
+        cname = component["name"]
+        vname = variable["name"]
+        evse = component.get("evse")
+        if cname in ("EVSE", "Connector"):
+            if evse is None:
+                return ("error", "UnknownComponent")
+            connectors = self._evse(evse["id"])
+            if connectors is None:
+                return ("error", "UnknownComponent")
+            c = connectors[0]
+            if cname == "Connector":
+                c = next((x for x in connectors if x.connector_id == evse.get("connectorId", 1)), None)
+                if c is None:
+                    return ("error", "UnknownComponent")
+            values = {
+                "AvailabilityState": STATUS_2X[c.status],
+                "Available": "true" if c.operative else "false",
+            }
+            if cname == "EVSE":
+                values["Power"] = str(int(c.power_w))
+            else:
+                values["ConnectorType"] = c.connector_type
+            if vname not in values:
+                return ("error", "UnknownVariable")
+            return ("evse", (values[vname], c))
+        spec = self.settings.variable(cname, vname, variable.get("instance"))
+        if spec is None:
+            if cname not in self.settings.components():
+                return ("error", "UnknownComponent")
+            return ("error", "UnknownVariable")
+        return ("setting", spec)
+
+    async def on_GetVariables(self, session: Session, p: Payload) -> Payload:
+        results = []
+        for item in p["getVariableData"]:
+            attr = item.get("attributeType", "Actual")
+            result: Payload = {"component": item["component"], "variable": item["variable"], "attributeType": attr}
+            kind, found = self._lookup(item["component"], item["variable"])  # type: ignore[misc]
+            if kind == "error":
+                result["attributeStatus"] = found
+            elif kind == "evse":
+                value, c = found
+                if attr == "MaxSet" and item["variable"]["name"] == "Power":
+                    result.update(attributeStatus="Accepted", attributeValue=str(int(c.max_power_w)))
+                elif attr != "Actual":
+                    result["attributeStatus"] = "NotSupportedAttributeType"
+                else:
+                    result.update(attributeStatus="Accepted", attributeValue=value)
+            else:
+                spec: Var2x = found
+                if attr != "Actual":
+                    result["attributeStatus"] = "NotSupportedAttributeType"
+                elif spec.mutability == "WriteOnly":
+                    result["attributeStatus"] = "Rejected"
+                else:
+                    result.update(
+                        attributeStatus="Accepted", attributeValue=self.settings.render(spec.canonical)[:2500]
+                    )
+            results.append(result)
+        return {"getVariableResult": results}
+
+    async def on_SetVariables(self, session: Session, p: Payload) -> Payload:
+        results = []
+        for item in p["setVariableData"]:
+            attr = item.get("attributeType", "Actual")
+            result: Payload = {"component": item["component"], "variable": item["variable"], "attributeType": attr}
+            kind, found = self._lookup(item["component"], item["variable"])  # type: ignore[misc]
+            if kind == "error":
+                result["attributeStatus"] = found
+            elif kind == "evse":
+                result["attributeStatus"] = "Rejected" if attr == "Actual" else "NotSupportedAttributeType"
+            elif attr != "Actual":
+                result["attributeStatus"] = "NotSupportedAttributeType"
+            elif found.mutability not in _WRITABLE:
+                result["attributeStatus"] = "Rejected"  # B05.FR.04: ReadOnly
+            else:
+                try:
+                    self.settings.force(found.canonical, self.settings.parse(found.canonical, item["attributeValue"]))
+                    result["attributeStatus"] = "Accepted"
+                except ValueError as exc:
+                    result["attributeStatus"] = "Rejected"
+                    result["attributeStatusInfo"] = {"reasonCode": "InvalidValue", "additionalInfo": str(exc)[:500]}
+            results.append(result)
+        return {"setVariableResult": results}
+
+    def _report_items(self, base: str | None, wanted: list[dict[str, Any]] | None,
+                      criteria: list[str] | None) -> list[Payload]:  # fmt: skip
+        items: list[Payload] = []
+        for component, variable, instance, spec in self.settings.report_entries():
+            if base == "ConfigurationInventory" and spec.mutability == "ReadOnly":
+                continue
+            if base == "SummaryInventory" and variable != "AvailabilityState":
+                continue
+            if criteria and "Enabled" in criteria and variable != "Enabled":
+                continue
+            if wanted and not any(
+                w["component"]["name"] == component and ("variable" not in w or w["variable"]["name"] == variable)
+                for w in wanted
+            ):
+                continue
+            attribute: Payload = {"type": "Actual", "mutability": spec.mutability}
+            if spec.mutability != "WriteOnly":
+                attribute["value"] = self.settings.render(spec.canonical)[:2500]
+            characteristics: Payload = {"dataType": self.settings.data_type(spec.canonical),
+                                        "supportsMonitoring": True}  # fmt: skip
+            if characteristics["dataType"] == "MemberList":
+                characteristics["valuesList"] = ",".join(sorted(_measurand_list()))
+            if spec.unit:
+                characteristics["unit"] = spec.unit
+            var: Payload = {"name": variable}
+            if instance:
+                var["instance"] = instance
+            items.append({"component": {"name": component}, "variable": var, "variableAttribute": [attribute],
+                          "variableCharacteristics": characteristics})  # fmt: skip
+        if base != "ConfigurationInventory":
+            for c in self.station.connectors:
+                if wanted and not any(w["component"]["name"] in ("EVSE", "Connector") for w in wanted):
+                    break
+                items.append({
+                    "component": {"name": "EVSE", "evse": {"id": c.evse_id}},
+                    "variable": {"name": "AvailabilityState"},
+                    "variableAttribute": [{"type": "Actual", "value": STATUS_2X[c.status], "mutability": "ReadOnly"}],
+                    "variableCharacteristics": {"dataType": "OptionList", "supportsMonitoring": True,
+                                                "valuesList": "Available,Occupied,Reserved,Unavailable,Faulted"},
+                })  # fmt: skip
+        return items
+
+    def _send_report(self, request_id: int, items: list[Payload]) -> None:
+        st = self.station
+        size = max(1, int(self.settings["items_per_message"]))
+
+        async def send() -> None:
+            chunks = [items[i : i + size] for i in range(0, len(items), size)]
+            for seq, chunk in enumerate(chunks):
+                await st.call("NotifyReport", {"requestId": request_id, "generatedAt": st.now_iso(), "seqNo": seq,
+                                               "tbc": seq < len(chunks) - 1, "reportData": chunk})  # fmt: skip
+
+        st.after(0, send)
+
+    async def on_GetBaseReport(self, session: Session, p: Payload) -> Payload:
+        self._send_report(p["requestId"], self._report_items(p["reportBase"], None, None))
+        return {"status": "Accepted"}
+
+    async def on_GetReport(self, session: Session, p: Payload) -> Payload:
+        items = self._report_items(None, p.get("componentVariable"), p.get("componentCriteria"))
+        if not items:
+            return {"status": "EmptyResultSet"}
+        self._send_report(p["requestId"], items)
+        return {"status": "Accepted"}
+
+    # -------------------------------------------------------------- monitoring (N)
+    async def on_SetVariableMonitoring(self, session: Session, p: Payload) -> Payload:
+        results = []
+        for item in p["setMonitoringData"]:
+            kind, found = self._lookup(item["component"], item["variable"])  # type: ignore[misc]
+            result: Payload = {"status": "Accepted", "type": item["type"], "severity": item["severity"],
+                               "component": item["component"], "variable": item["variable"]}  # fmt: skip
+            if kind == "error":
+                result["status"] = found
+            else:
+                monitor_id = item.get("id") or self._monitor_ids
+                self._monitor_ids = max(self._monitor_ids, monitor_id) + 1
+                self.monitors[monitor_id] = item
+                result["id"] = monitor_id
+            results.append(result)
+        return {"setMonitoringResult": results}
+
+    async def on_ClearVariableMonitoring(self, session: Session, p: Payload) -> Payload:
+        return {"clearMonitoringResult": [
+            {"id": i, "status": "Accepted" if self.monitors.pop(i, None) is not None else "NotFound"}
+            for i in p["id"]
+        ]}  # fmt: skip
+
+    async def on_SetMonitoringBase(self, session: Session, p: Payload) -> Payload:
+        return {"status": "Accepted"}
+
+    async def on_SetMonitoringLevel(self, session: Session, p: Payload) -> Payload:
+        return {"status": "Accepted"}
+
+    async def on_GetMonitoringReport(self, session: Session, p: Payload) -> Payload:
+        if not self.monitors:
+            return {"status": "EmptyResultSet"}
+        st = self.station
+        monitors = [{"component": m["component"], "variable": m["variable"],
+                     "variableMonitoring": [{"id": i, "transaction": bool(m.get("transaction", False)),
+                                             "value": m["value"], "type": m["type"], "severity": m["severity"]}]}
+                    for i, m in self.monitors.items()]  # fmt: skip
+        st.after(
+            0,
+            lambda: st.call(
+                "NotifyMonitoringReport",
+                {"requestId": p["requestId"], "seqNo": 0, "generatedAt": st.now_iso(), "monitor": monitors},
+            ),
+        )
+        return {"status": "Accepted"}
+
+    # -------------------------------------------------------------- smart charging (K)
+    async def on_SetChargingProfile(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        if not self.settings["smart_enabled"]:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "Disabled"}}
+        evse_id = p["evseId"]
+        data = p["chargingProfile"]
+        purpose = {"ChargingStationMaxProfile": MAX, "TxDefaultProfile": "txdefault", "TxProfile": TX,
+                   "ChargingStationExternalConstraints": EXTERNAL}.get(data["chargingProfilePurpose"])  # fmt: skip
+        if purpose is None or purpose == EXTERNAL:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "UnsupportedPurpose"}}
+        connectors = self._evse(evse_id) if evse_id else None
+        if evse_id and connectors is None:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}}
+        if purpose == MAX and evse_id != 0:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidEvse"}}
+        tx_id = data.get("transactionId")
+        if purpose == TX:
+            active = [c.tx for c in connectors or [] if c.tx is not None]
+            if not active or (tx_id is not None and tx_id not in (t.ref for t in active)):
+                return {"status": "Rejected", "statusInfo": {"reasonCode": "TxNotFound"}}  # K01.FR.09
+            data = {**data, "transactionId": active[0].ref}
+        if data["stackLevel"] > self.settings["max_stack_level"]:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidStackLevel"}}
+        st.update_meters()
+        st.profiles.install(Profile.from_ocpp(data, evse_id, time.time()))
+        st.update_meters()
+        st._meter_wake.set()
+        return {"status": "Accepted"}
+
+    async def on_ClearChargingProfile(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        criteria = p.get("chargingProfileCriteria") or {}
+        purpose = criteria.get("chargingProfilePurpose")
+        st.update_meters()
+        removed = st.profiles.clear(
+            profile_id=p.get("chargingProfileId"),
+            evse=criteria.get("evseId"),
+            purpose={"ChargingStationMaxProfile": MAX, "TxDefaultProfile": "txdefault", "TxProfile": TX}.get(purpose)
+            if purpose else None,
+            stack_level=criteria.get("stackLevel"),
+        )  # fmt: skip
+        st.update_meters()
+        st._meter_wake.set()
+        return {"status": "Accepted" if removed else "Unknown"}
+
+    async def on_GetChargingProfiles(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        crit = p["chargingProfile"]
+        evse_id = p.get("evseId")
+        ids = crit.get("chargingProfileId")
+        found = [
+            pr for pr in st.profiles.profiles
+            if (evse_id is None or pr.evse == evse_id)
+            and (ids is None or pr.id in ids)
+            and ("stackLevel" not in crit or pr.stack_level == crit["stackLevel"])
+            and ("chargingProfilePurpose" not in crit
+                 or purpose_name(pr.purpose, "2.x") == crit["chargingProfilePurpose"])
+        ]  # fmt: skip
+        if not found:
+            return {"status": "NoProfiles"}
+        by_evse: dict[int, list[Payload]] = {}
+        for pr in found:
+            by_evse.setdefault(pr.evse, []).append(pr.raw)
+
+        async def report() -> None:
+            groups = list(by_evse.items())
+            for i, (evse, profiles) in enumerate(groups):
+                await st.call("ReportChargingProfiles", {
+                    "requestId": p["requestId"], "chargingLimitSource": "CSO", "evseId": evse,
+                    "chargingProfile": profiles, "tbc": i < len(groups) - 1,
+                })  # fmt: skip
+
+        st.after(0, report)
+        return {"status": "Accepted"}
+
+    async def on_GetCompositeSchedule(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        evse_id = p["evseId"]
+        connectors = self._evse(evse_id) if evse_id else st.connectors
+        if not connectors:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "UnknownEvse"}}
+        unit = "A" if p.get("chargingRateUnit") == "A" else "W"
+        now = float(int(time.time()))
+        c = connectors[0] if evse_id else None
+        active = next((x.active_tx() for x in connectors if x.tx is not None), None) if evse_id else None
+        max_power = c.max_power_w if c is not None else sum(x.max_power_w for x in st.connectors)
+        periods = st.profiles.composite(evse_id, now, p["duration"], unit, active, max_power)
+        return {"status": "Accepted", "schedule": {
+            "evseId": evse_id, "duration": p["duration"], "scheduleStart": format_time(now),
+            "chargingRateUnit": unit, "chargingSchedulePeriod": periods,
+        }}  # fmt: skip
+
+    # -------------------------------------------------------------- authorization (C)
+    async def on_ClearCache(self, session: Session, p: Payload) -> Payload:
+        if not self.settings["auth_cache_enabled"]:
+            return {"status": "Rejected"}
+        self.station.auth.cache.clear()
+        return {"status": "Accepted"}
+
+    async def on_GetLocalListVersion(self, session: Session, p: Payload) -> Payload:
+        return {"versionNumber": self.station.auth.version}
+
+    async def on_SendLocalList(self, session: Session, p: Payload) -> Payload:
+        if not self.settings["local_list_enabled"]:
+            return {"status": "Failed", "statusInfo": {"reasonCode": "Disabled"}}
+        items = [(e["idToken"]["idToken"], e.get("idTokenInfo")) for e in p.get("localAuthorizationList", [])]
+        status = self.station.auth.update(p["updateType"], p["versionNumber"], items, self.settings["local_list_max"])
+        self.settings.force("local_list_entries", len(self.station.auth.entries))
+        return {"status": status}
+
+    # -------------------------------------------------------------- reservations (H)
+    async def on_ReserveNow(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        evse_id = p.get("evseId")
+        if evse_id is not None:
+            connectors = self._evse(evse_id)
+            if connectors is None:
+                return {"status": "Rejected"}
+        else:
+            connectors = [c for c in st.connectors if c.status == "Available"] or st.connectors
+        if "connectorType" in p:
+            connectors = [c for c in connectors if c.connector_type == p["connectorType"]]
+            if not connectors:
+                return {"status": "Rejected"}
+        group = p.get("groupIdToken")
+        reservation = Reservation(p["id"], p["idToken"]["idToken"], parse_time(p["expiryDateTime"]) or 0.0,
+                                  group["idToken"] if group else None)  # fmt: skip
+        return {"status": st.reserve(connectors[0], reservation)}
+
+    async def on_CancelReservation(self, session: Session, p: Payload) -> Payload:
+        return {"status": "Accepted" if self.station.cancel_reservation(p["reservationId"]) else "Rejected"}
+
+    # -------------------------------------------------------------- trigger (F06)
+    async def on_TriggerMessage(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        requested = p["requestedMessage"]
+        evse = p.get("evse")
+        connectors = st.connectors
+        if evse is not None:
+            found = self._evse(evse["id"])
+            if found is None:
+                return {"status": "Rejected"}
+            connectors = [c for c in found if "connectorId" not in evse or c.connector_id == evse["connectorId"]]
+            if not connectors:
+                return {"status": "Rejected"}
+        if requested == "BootNotification":
+            if st.boot_status == "Accepted":
+                return {"status": "Rejected"}  # F06.FR.17
+            st.after(0, lambda: st.call("BootNotification", self.boot_payload("Triggered")))
+        elif requested == "Heartbeat":
+            st.send_later("Heartbeat", {})
+        elif requested == "StatusNotification":
+            for c in connectors:
+                st.send_later("StatusNotification", self._status_payload(c))
+        elif requested == "MeterValues":
+            st.update_meters()
+            for c in connectors:
+                mv = [
+                    {
+                        "timestamp": st.now_iso(),
+                        "sampledValue": _sampled(c.sample(self.settings.measurands("aligned_measurands")), "Trigger"),
+                    }
+                ]
+                st.send_later("MeterValues", {"evseId": c.evse_id, "meterValue": mv})
+        elif requested == "TransactionEvent":
+            st.update_meters()
+            for c in connectors:
+                if c.tx is not None:
+                    self.meter_values(c, "Trigger")
+        elif requested == "FirmwareStatusNotification":
+            st.send_later("FirmwareStatusNotification", {"status": st.firmware_status})
+        elif requested == "LogStatusNotification":
+            st.send_later("LogStatusNotification", {"status": "Idle"})
+        elif requested == "PublishFirmwareStatusNotification":
+            st.send_later("PublishFirmwareStatusNotification", {"status": "Idle"})
+        else:  # certificate signing: no key pair in a simulator
+            return {"status": "NotImplemented"}
+        return {"status": "Accepted"}
+
+    # -------------------------------------------------------------- firmware, logs (L, N01)
+    async def on_UpdateFirmware(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        request_id = p["requestId"]
+        firmware = p["firmware"]
+        start = parse_time(firmware["retrieveDateTime"]) or 0.0
+        self._firmware_request = request_id
+        steps = ["Downloading", "Downloaded"]
+        if "signature" in firmware:
+            steps.append("SignatureVerified")
+        steps += ["Installing", "InstallRebooting"]
+
+        async def walk() -> None:
+            for status in steps:
+                await self._firmware_status(status, request_id)
+                await asyncio.sleep(st.config.step_delay)
+            st.reboot("FirmwareUpdate")
+
+        st.after(max(0.0, min(start - time.time(), 3600.0)), walk)
+        return {"status": "Accepted"}
+
+    async def on_PublishFirmware(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+
+        async def walk() -> None:
+            for status in ("Downloading", "Downloaded", "ChecksumVerified", "Published"):
+                payload: Payload = {"status": status, "requestId": p["requestId"]}
+                if status == "Published":
+                    payload["location"] = [f"http://{st.identity}.local/firmware.bin"]
+                await st.call("PublishFirmwareStatusNotification", payload)
+                await asyncio.sleep(st.config.step_delay)
+
+        st.after(0, walk)
+        return {"status": "Accepted"}
+
+    async def on_UnpublishFirmware(self, session: Session, p: Payload) -> Payload:
+        return {"status": "Unpublished"}
+
+    async def on_GetLog(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+
+        async def walk() -> None:
+            for status in ("Uploading", "Uploaded"):
+                await st.call("LogStatusNotification", {"status": status, "requestId": p["requestId"]})
+                await asyncio.sleep(st.config.step_delay)
+
+        st.after(0, walk)
+        return {"status": "Accepted", "filename": f"{p['logType'].lower()}-{st.identity}.log"}
+
+    async def on_CustomerInformation(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        token = (p.get("idToken") or {}).get("idToken") or p.get("customerIdentifier")
+        if p["clear"] and token:
+            st.auth.cache.pop(token, None)
+        data = f"customer {token}: no stored data" if token else "no customer identified"
+        st.after(
+            0,
+            lambda: st.call(
+                "NotifyCustomerInformation",
+                {"data": data, "seqNo": 0, "generatedAt": st.now_iso(), "requestId": p["requestId"], "tbc": False},
+            ),
+        )
+        return {"status": "Accepted"}
+
+    # -------------------------------------------------------------- display messages (O)
+    async def on_SetDisplayMessage(self, session: Session, p: Payload) -> Payload:
+        message = p["message"]
+        self.station.display_messages[message["id"]] = message
+        self.settings.force("display_messages", len(self.station.display_messages))
+        return {"status": "Accepted"}
+
+    async def on_GetDisplayMessages(self, session: Session, p: Payload) -> Payload:
+        st = self.station
+        found = [m for i, m in st.display_messages.items()
+                 if ("id" not in p or i in p["id"]) and ("priority" not in p or m["priority"] == p["priority"])
+                 and ("state" not in p or m.get("state") == p["state"])]  # fmt: skip
+        if not found:
+            return {"status": "Unknown"}
+        st.after(0, lambda: st.call("NotifyDisplayMessages", {"requestId": p["requestId"], "messageInfo": found}))
+        return {"status": "Accepted"}
+
+    async def on_ClearDisplayMessage(self, session: Session, p: Payload) -> Payload:
+        if self.station.display_messages.pop(p["id"], None) is None:
+            return {"status": "Unknown"}
+        self.settings.force("display_messages", len(self.station.display_messages))
+        return {"status": "Accepted"}
+
+    # -------------------------------------------------------------- misc
+    async def on_DataTransfer(self, session: Session, p: Payload) -> Payload:
+        if p["vendorId"] != self.station.config.vendor:
+            return {"status": "UnknownVendorId"}
+        if p.get("messageId") not in (None, "Echo"):
+            return {"status": "UnknownMessageId"}
+        answer: Payload = {"status": "Accepted"}
+        if "data" in p:
+            answer["data"] = p["data"]
+        return answer
+
+    async def on_SetNetworkProfile(self, session: Session, p: Payload) -> Payload:
+        self.network_profiles[p["configurationSlot"]] = p["connectionData"]
+        return {"status": "Accepted"}
+
+    async def on_InstallCertificate(self, session: Session, p: Payload) -> Payload:
+        serial = hashlib.sha256(p["certificate"].encode()).hexdigest()[:40]
+        self.certificates[serial] = (p["certificateType"], p["certificate"])
+        return {"status": "Accepted"}
+
+    async def on_GetInstalledCertificateIds(self, session: Session, p: Payload) -> Payload:
+        types = p.get("certificateType")
+        chain = []
+        for serial, (kind, pem) in self.certificates.items():
+            if types and kind not in types:
+                continue
+            digest = hashlib.sha256(pem.encode()).hexdigest()
+            chain.append(
+                {
+                    "certificateType": kind,
+                    "certificateHashData": {
+                        "hashAlgorithm": "SHA256",
+                        "issuerNameHash": digest,
+                        "issuerKeyHash": digest,
+                        "serialNumber": serial,
+                    },
+                }
+            )
+        return {"status": "Accepted", "certificateHashDataChain": chain} if chain else {"status": "NotFound"}
+
+    async def on_DeleteCertificate(self, session: Session, p: Payload) -> Payload:
+        if self.certificates.pop(p["certificateHashData"]["serialNumber"], None) is None:
+            return {"status": "NotFound"}
+        return {"status": "Accepted"}
+
+    async def on_CertificateSigned(self, session: Session, p: Payload) -> Payload:
+        return {"status": "Rejected"}  # never requested: the simulator has no key pair
+
+
+def _measurand_list() -> list[str]:
+    from ocppd.station.settings import MEASURANDS
+
+    return list(MEASURANDS)
