@@ -135,13 +135,12 @@ def mutations(schema: dict[str, Any], payload: dict[str, Any]) -> Iterator[tuple
             yield f"wrong type at {where}", _set(payload, path, _WRONG_TYPE[kind])
         if kind == "string" and "maxLength" in node and "format" not in node:
             yield f"too long at {where}", _set(payload, path, "y" * (node["maxLength"] + 1))
-        if kind == "array" and "maxItems" in node and value:
+        # (limits like 1024 schedule periods are left out: the reference validator would take seconds)
+        if kind == "array" and node.get("maxItems", 1000) <= 64 and value:
             yield f"too many items at {where}", _set(payload, path, value * (node["maxItems"] + 1))
 
 
-def sample_mutations(
-    schema: dict[str, Any], payload: dict[str, Any]
-) -> list[tuple[str, dict[str, Any]]]:
+def sample_mutations(schema: dict[str, Any], payload: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """A bounded selection of :func:`mutations`: the first and the last of each kind (missing field,
     wrong type, bad enum, too long, too many items, extra property), so that both shallow and deep
     fields are hit while the pure-Python reference validator stays fast enough for a unit test."""

@@ -57,9 +57,7 @@ def test_not_an_array_or_empty_array(version, text):
 
 
 # ------------------------------------------------------------------ message type id
-@pytest.mark.parametrize(
-    "type_id", ['"2"', "2.0", "true", "null", "[2]", "{}", "0", "1", "7", "99", "-2"]
-)
+@pytest.mark.parametrize("type_id", ['"2"', "2.0", "true", "null", "[2]", "{}", "0", "1", "7", "99", "-2"])
 def test_unknown_or_non_integer_type_201_answers_message_type_not_supported(type_id):
     decoded = answer_of(f'[{type_id}, "m-1", "Heartbeat", {{}}]', V201)
     assert decoded[:3] == [4, "m-1", "MessageTypeNotSupported"]
@@ -107,9 +105,7 @@ def test_message_id_of_exactly_36_characters_is_fine(version):
 
 
 @pytest.mark.parametrize("version", ALL)
-@pytest.mark.parametrize(
-    "frame", ['[2, "m-1"]', '[2, "m-1", "Heartbeat"]', '[2, "m-1", "Heartbeat", {}, {}]']
-)
+@pytest.mark.parametrize("frame", ['[2, "m-1"]', '[2, "m-1", "Heartbeat"]', '[2, "m-1", "Heartbeat", {}, {}]'])
 def test_call_with_wrong_arity(version, frame):
     decoded = answer_of(frame, version)
     assert decoded[:3] == [4, "m-1", FRAMEWORK[version]]
@@ -172,12 +168,8 @@ def test_broken_callerror_is_never_answered(version, frame):
 @pytest.mark.parametrize("version", ALL)
 def test_lenient_callerror_shapes(version):
     # No details element, a non-string description, non-object details: read what can be read.
-    assert parse_frame('[4, "m-1", "GenericError", "oops"]', version) == CallError(
-        "m-1", "GenericError", "oops", {}
-    )
-    assert parse_frame('[4, "m-1", "GenericError", 42, ["x"]]', version) == CallError(
-        "m-1", "GenericError", "42", {}
-    )
+    assert parse_frame('[4, "m-1", "GenericError", "oops"]', version) == CallError("m-1", "GenericError", "oops", {})
+    assert parse_frame('[4, "m-1", "GenericError", 42, ["x"]]', version) == CallError("m-1", "GenericError", "42", {})
 
 
 def test_broken_callresulterror_21_is_dropped():

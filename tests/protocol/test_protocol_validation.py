@@ -272,9 +272,7 @@ def test_truncate_long_strings_cuts_in_place():
 def test_truncate_nested_2x():
     profile = CompatProfile.parse(["truncate_long_strings"])
     payload = {"reason": "PowerUp", "chargingStation": {"model": "M" * 30, "vendorName": "V" * 60}}
-    assert schemas(V201).validate("BootNotification", payload, profile=profile) == (
-        Relaxation.TRUNCATE_LONG_STRINGS,
-    )
+    assert schemas(V201).validate("BootNotification", payload, profile=profile) == (Relaxation.TRUNCATE_LONG_STRINGS,)
     assert payload["chargingStation"] == {"model": "M" * 20, "vendorName": "V" * 50}
 
 
@@ -331,9 +329,7 @@ def test_skip_validation_for_one_action():
     profile = CompatProfile.parse(["skip_validation:MeterValues"])
     assert profile.skip_actions == {"MeterValues"}
     assert Relaxation.SKIP_VALIDATION in profile.relaxations
-    assert schemas(V16).validate("MeterValues", {"garbage": True}, profile=profile) == (
-        Relaxation.SKIP_VALIDATION,
-    )
+    assert schemas(V16).validate("MeterValues", {"garbage": True}, profile=profile) == (Relaxation.SKIP_VALIDATION,)
     assert schemas(V16).validate("MeterValues", meter_values(), profile=profile) == ()  # valid: nothing fired
     with pytest.raises(OcppError):
         schemas(V16).validate("StatusNotification", {"garbage": True}, profile=profile)
