@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy import URL, Connection
+from sqlalchemy import URL, Connection, MetaData
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def target_metadata() -> list[MetaData]:
+    """Every MetaData the migration chain must reproduce (OCPP domain + operator auth tables)."""
+    from .auth_repo import metadata as auth_metadata
+    from .schema import metadata
+
+    return [metadata, auth_metadata]
 
 
 def alembic_config(url: URL | None = None, connection: Connection | None = None) -> Config:

@@ -6,14 +6,14 @@ from alembic import context
 from sqlalchemy import Connection, make_url
 
 from ocppd.store.engine import create_store_engine, normalize_url
-from ocppd.store.schema import metadata
+from ocppd.store.migration import target_metadata
 
 config = context.config
 
 
 def _configure_opts(dialect_name: str) -> dict[str, object]:
     # render_as_batch: SQLite can't ALTER most things; batch mode recreates tables instead.
-    return {"target_metadata": metadata, "render_as_batch": dialect_name == "sqlite", "compare_type": True}
+    return {"target_metadata": target_metadata(), "render_as_batch": dialect_name == "sqlite", "compare_type": True}
 
 
 def run_migrations_offline() -> None:
