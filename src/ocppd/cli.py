@@ -112,11 +112,28 @@ def serve(
 
 # ---------------------------------------------------------------------------------------- stations
 @stations_app.command("list")
-def stations_list(config: ConfigOption = None) -> None:
+def stations_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config: ConfigOption = None,
+) -> None:
     """All stations known to the CSMS, with registration state and last contact."""
     from ocppd.store import repo
 
     rows = _with_store(_settings(config), repo.list_stations)
+    if as_json:
+        keys = (
+            "station_id",
+            "registration_status",
+            "ocpp_version",
+            "vendor",
+            "model",
+            "serial_number",
+            "firmware_version",
+            "last_boot_at",
+            "last_seen_at",
+        )
+        typer.echo(json.dumps([{k: _jsonable(getattr(r, k)) for k in keys} for r in rows], indent=2))
+        return
     table = Table("station", "registration", "version", "vendor", "model", "serial", "last boot", "last seen")
     for r in rows:
         table.add_row(
@@ -261,6 +278,10 @@ def transactions_list(
             _fmt(r.stop_reason),
         )
     console.print(table)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,11 +17,11 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
+from ocpp.v21 import ChargePoint as ChargePoint21
+from ocpp.v21 import call as call21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
-from ocpp.v21 import ChargePoint as ChargePoint21
-from ocpp.v21 import call as call21
 
 from tests.csms_process import CsmsProcess
 
@@ -32,7 +32,7 @@ def ts(offset_s: float = 0) -> str:
 
 class Station16(ChargePoint16):
     @on("Reset")
-    async def on_reset(self, type: str, **_: Any) -> result16.Reset:  # noqa: A002 - the OCPP field name
+    async def on_reset(self, type: str, **_: Any) -> result16.Reset:
         return result16.Reset(status="Accepted")
 
 
@@ -41,8 +41,12 @@ class Station201(ChargePoint201):
     async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> result201.GetVariables:
         return result201.GetVariables(
             get_variable_result=[
-                {"attribute_status": "Accepted", "attribute_value": "300", "component": d["component"],
-                 "variable": d["variable"]}
+                {
+                    "attribute_status": "Accepted",
+                    "attribute_value": "300",
+                    "component": d["component"],
+                    "variable": d["variable"],
+                }
                 for d in get_variable_data
             ]
         )
@@ -91,18 +95,33 @@ async def test_v16_full_session(csms: CsmsProcess) -> None:
         for i in range(1, 4):
             await cp.call(
                 call16.MeterValues(
-                    connector_id=1, transaction_id=start.transaction_id,
-                    meter_value=[{"timestamp": ts(-60 + i * 10), "sampledValue": [
-                        {"value": str(10 + i * 1.5), "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
-                        {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
-                    ]}],
+                    connector_id=1,
+                    transaction_id=start.transaction_id,
+                    meter_value=[
+                        {
+                            "timestamp": ts(-60 + i * 10),
+                            "sampledValue": [
+                                {
+                                    "value": str(10 + i * 1.5),
+                                    "measurand": "Energy.Active.Import.Register",
+                                    "unit": "kWh",
+                                },
+                                {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
+                            ],
+                        }
+                    ],
                 )
             )
         stop = await cp.call(
             call16.StopTransaction(
-                meter_stop=16_000, timestamp=ts(), transaction_id=start.transaction_id, reason="EVDisconnected",
+                meter_stop=16_000,
+                timestamp=ts(),
+                transaction_id=start.transaction_id,
+                reason="EVDisconnected",
                 id_tag="CARD-16",
-                transaction_data=[{"timestamp": ts(), "sampledValue": [{"value": "16000", "context": "Transaction.End"}]}],
+                transaction_data=[
+                    {"timestamp": ts(), "sampledValue": [{"value": "16000", "context": "Transaction.End"}]}
+                ],
             )
         )
         assert stop.id_tag_info["status"] == "Accepted"
@@ -115,7 +134,9 @@ async def test_v16_full_session(csms: CsmsProcess) -> None:
         await cp.call(call16.DiagnosticsStatusNotification(status="Idle"))
 
         # CSMS-initiated: through the API of the running server, the station answers.
-        async with httpx.AsyncClient(base_url=csms.http_url, headers={"Authorization": f"Bearer {csms.admin_token}"}) as api:
+        async with httpx.AsyncClient(
+            base_url=csms.http_url, headers={"Authorization": f"Bearer {csms.admin_token}"}
+        ) as api:
             response = await api.post("/api/v1/stations/CP-16/call/Reset", json={"type": "Soft"})
             assert response.status_code == 200, response.text
             assert response.json() == {"status": "Accepted"}
@@ -125,8 +146,8 @@ async def test_v16_full_session(csms: CsmsProcess) -> None:
     assert tx["meter_start_wh"] == 10_000 and tx["meter_stop_wh"] == 16_000
     assert tx["energy_wh"] == 6_000
     assert tx["stop_reason"] == "EVDisconnected"
-    listing = csms.cli("stations", "list").stdout
-    assert "CP-16" in listing and "ACME" in listing
+    [listed] = [s for s in json.loads(csms.cli("stations", "list", "--json").stdout) if s["station_id"] == "CP-16"]
+    assert listed["vendor"] == "ACME" and listed["registration_status"] == "accepted"
     log = csms.cli("log", "CP-16", "--limit", "500").stdout
     assert "BootNotification" in log and "StopTransaction" in log and "Reset" in log
 
@@ -147,40 +168,84 @@ async def _v2x_session(csms: CsmsProcess, identity: str, version: str, cls: type
         assert bad.id_token_info["status"] == "Invalid"
 
         def energy(wh: float, context: str = "Sample.Periodic") -> list[dict[str, Any]]:
-            return [{"timestamp": ts(), "sampled_value": [
-                {"value": wh, "measurand": "Energy.Active.Import.Register", "context": context,
-                 "unit_of_measure": {"unit": "Wh"}},
-                {"value": 50_000, "measurand": "Power.Active.Import", "context": context},
-            ]}]
+            return [
+                {
+                    "timestamp": ts(),
+                    "sampled_value": [
+                        {
+                            "value": wh,
+                            "measurand": "Energy.Active.Import.Register",
+                            "context": context,
+                            "unit_of_measure": {"unit": "Wh"},
+                        },
+                        {"value": 50_000, "measurand": "Power.Active.Import", "context": context},
+                    ],
+                }
+            ]
 
         info = {"transaction_id": f"{identity}-tx1"}
-        started = await cp.call(call.TransactionEvent(
-            event_type="Started", timestamp=ts(), trigger_reason="Authorized", seq_no=0,
-            transaction_info={**info, "charging_state": "Charging"}, evse={"id": 1, "connector_id": 1},
-            id_token=token, meter_value=energy(2_000, "Transaction.Begin"),
-        ))
+        started = await cp.call(
+            call.TransactionEvent(
+                event_type="Started",
+                timestamp=ts(),
+                trigger_reason="Authorized",
+                seq_no=0,
+                transaction_info={**info, "charging_state": "Charging"},
+                evse={"id": 1, "connector_id": 1},
+                id_token=token,
+                meter_value=energy(2_000, "Transaction.Begin"),
+            )
+        )
         assert started.id_token_info["status"] == "Accepted"
         updated = call.TransactionEvent(
-            event_type="Updated", timestamp=ts(), trigger_reason="MeterValuePeriodic", seq_no=1,
-            transaction_info=info, meter_value=energy(4_500),
+            event_type="Updated",
+            timestamp=ts(),
+            trigger_reason="MeterValuePeriodic",
+            seq_no=1,
+            transaction_info=info,
+            meter_value=energy(4_500),
         )
         await cp.call(updated)
         await cp.call(updated)  # a replay after a lost answer: same answer, no duplicate
-        await cp.call(call.TransactionEvent(
-            event_type="Ended", timestamp=ts(), trigger_reason="EVCommunicationLost", seq_no=2,
-            transaction_info={**info, "stopped_reason": "EVDisconnected"}, meter_value=energy(9_000, "Transaction.End"),
-        ))
-        await cp.call(call.NotifyReport(request_id=1, generated_at=ts(), seq_no=0, report_data=[
-            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
-             "variable_attribute": [{"type": "Actual", "value": "60", "mutability": "ReadWrite"}]}]))
+        await cp.call(
+            call.TransactionEvent(
+                event_type="Ended",
+                timestamp=ts(),
+                trigger_reason="EVCommunicationLost",
+                seq_no=2,
+                transaction_info={**info, "stopped_reason": "EVDisconnected"},
+                meter_value=energy(9_000, "Transaction.End"),
+            )
+        )
+        await cp.call(
+            call.NotifyReport(
+                request_id=1,
+                generated_at=ts(),
+                seq_no=0,
+                report_data=[
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                        "variable_attribute": [{"type": "Actual", "value": "60", "mutability": "ReadWrite"}],
+                    }
+                ],
+            )
+        )
         await cp.call(call.SecurityEventNotification(type="FirmwareUpdated", timestamp=ts()))
         dt = await cp.call(call.DataTransfer(vendor_id="com.example"))
         assert dt.status == "UnknownVendorId"
         if version == "ocpp2.0.1":
-            async with httpx.AsyncClient(base_url=csms.http_url,
-                                         headers={"Authorization": f"Bearer {csms.admin_token}"}) as api:
-                response = await api.post(f"/api/v1/stations/{identity}/call/GetVariables", json={
-                    "getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]})
+            async with httpx.AsyncClient(
+                base_url=csms.http_url, headers={"Authorization": f"Bearer {csms.admin_token}"}
+            ) as api:
+                response = await api.post(
+                    f"/api/v1/stations/{identity}/call/GetVariables",
+                    json={
+                        "getVariableData": [
+                            {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+                        ]
+                    },
+                )
                 assert response.status_code == 200, response.text
                 assert response.json()["getVariableResult"][0]["attributeValue"] == "300"
 
@@ -207,7 +272,8 @@ async def test_registration_policy_pending(tmp_path: Any) -> None:
                 call201.BootNotification(charging_station={"model": "M", "vendor_name": "V"}, reason="PowerUp")
             )
             assert boot.status == "Pending"
-        assert "pending" in server.cli("stations", "list").stdout
+        [listed] = json.loads(server.cli("stations", "list", "--json").stdout)
+        assert listed["registration_status"] == "pending"
         server.cli("stations", "approve", "NEW-1")
         await asyncio.sleep(0.2)
         async with station(server, "NEW-1", "ocpp2.0.1", ChargePoint201) as cp:
@@ -230,13 +296,17 @@ async def test_basic_auth_security_profile_1(csms: CsmsProcess) -> None:
         await asyncio.sleep(0.2)
     else:
         pytest.fail("a station with a password was let in without one")
-    wrong = websockets.connect(f"{csms.ws_url}/SECURE-1", subprotocols=["ocpp1.6"],
-                               additional_headers={"Authorization": httpx.BasicAuth("SECURE-1", "nope")._auth_header})
+    wrong = websockets.connect(
+        f"{csms.ws_url}/SECURE-1",
+        subprotocols=["ocpp1.6"],
+        additional_headers={"Authorization": httpx.BasicAuth("SECURE-1", "nope")._auth_header},
+    )
     with pytest.raises(websockets.InvalidStatus):
         async with wrong:
             pass
     good = websockets.connect(
-        f"{csms.ws_url}/SECURE-1", subprotocols=["ocpp1.6"],
+        f"{csms.ws_url}/SECURE-1",
+        subprotocols=["ocpp1.6"],
         additional_headers={"Authorization": httpx.BasicAuth("SECURE-1", "correct-horse-battery")._auth_header},
     )
     async with good as ws:

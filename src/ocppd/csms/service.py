@@ -128,7 +128,8 @@ class Csms:
         message_id: str | None,
         action: str | None,
     ) -> None:
-        self.store.log_frame(session.identity, direction, message_type, message_id, action, text)
+        # message type 0 marks a frame that could not be parsed at all
+        self.store.log_frame(session.identity, direction, message_type or 0, message_id, action, text)
 
     def on_relaxation(self, session: Session, action: str, relaxation: Relaxation) -> None:
         metrics.RELAXATIONS.labels(relaxation.value, action).inc()

@@ -120,7 +120,10 @@ class _Listener(WSListener):
             # OCPP-J is text; a binary frame from a sloppy charger is read the same way.
             data = frame.get_payload_as_bytes()
         if self._receiver is not None:
-            self._receiver(data)
+            try:
+                self._receiver(data)
+            except Exception:  # one bad message must not cost the station its connection
+                log.exception("receiver failed on a %d-byte message", len(data))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._on_close()
