@@ -12,6 +12,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
+from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import Payload, Session
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction
@@ -470,9 +471,11 @@ class Adapter2x(Adapter):
         if not self.monitors:
             return {"status": "EmptyResultSet"}
         st = self.station
+        extra = {"eventNotificationType": "CustomMonitor"} if st.version is OcppVersion.V21 else {}
         monitors = [{"component": m["component"], "variable": m["variable"],
                      "variableMonitoring": [{"id": i, "transaction": bool(m.get("transaction", False)),
-                                             "value": m["value"], "type": m["type"], "severity": m["severity"]}]}
+                                             "value": m["value"], "type": m["type"], "severity": m["severity"],
+                                             **extra}]}
                     for i, m in self.monitors.items()]  # fmt: skip
         st.after(
             0,
