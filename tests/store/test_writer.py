@@ -230,3 +230,27 @@ async def test_results_resolve_only_after_commit(store: Store, gate: Gate) -> No
     assert await early == "EARLY"
     assert await tail == "gate"
     assert await store.read(repo.get_token, "EARLY") is not None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_stale_idle_connection_is_replaced_before_a_batch(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ocppd.store.writer as writer_mod
+
+    await store.write(add_token, "BEFORE")
+
+    def kill_writer_backend(conn: Connection) -> int:
+        # timeout => wait until the backend has really exited (PostgreSQL 14+).
+        return len(
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity "
+                    "WHERE application_name = 'ocppd-writer' AND datname = current_database()"
+                )
+            ).all()
+        )
+
+    assert await store.read(kill_writer_backend) == 1
+    monkeypatch.setattr(writer_mod, "IDLE_PING_S", -1.0)  # treat the connection as idle: ping it
+    assert await store.write(add_token, "AFTER") == "AFTER"
+    assert store.stats.failed_batches == 0
+    assert {t.id_token for t in await store.read(repo.list_tokens)} == {"BEFORE", "AFTER"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 512
 DEFAULT_LOG_BUFFER = 50_000
+# A server may drop a connection that sat idle (restart, idle timeout, failover). Ping it after
+# this long so one stale socket can't fail a whole batch of acknowledged-to-be writes.
+IDLE_PING_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class GroupCommitWriter:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
+        self._last_used = 0.0
         self._stats = WriterStats()
 
     # ------------------------------------------------------------------ called from any thread
@@ -112,6 +117,7 @@ class GroupCommitWriter:
         if self._thread is not None:
             return
         self._conn = self._engine.connect()
+        self._last_used = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -245,8 +251,21 @@ class GroupCommitWriter:
                 pass
 
     def _connection(self) -> Connection:
+        now = time.monotonic()
+        if (
+            self._conn is not None
+            and now - self._last_used > IDLE_PING_S
+            and self._engine.dialect.name != "sqlite"  # a local file can't go stale
+        ):
+            try:
+                self._conn.exec_driver_sql("SELECT 1")
+                self._conn.rollback()
+            except Exception:
+                log.info("store writer: idle connection is dead, reconnecting")
+                self._discard_conn()
         if self._conn is None:
             self._conn = self._engine.connect()
+        self._last_used = now
         return self._conn
 
     def _discard_conn(self) -> None:
