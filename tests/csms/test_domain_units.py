@@ -1,0 +1,124 @@
+"""Unit tests for the version-neutral pieces of the CSMS domain that need no server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ocppd.config import load_settings
+from ocppd.csms.adapters.v2x import acknowledgement
+from ocppd.csms.authorization import verdict_for
+from ocppd.csms.metering import parse_time, power_w, register_wh, samples_v2x, samples_v16
+from ocppd.csms.provisioning import check_password, hash_password, parse_basic_auth
+from ocppd.csms.reporting import report_rows
+from ocppd.protocol.compat import Relaxation
+from ocppd.protocol.versions import OcppVersion
+
+
+def test_v16_samples_default_to_the_energy_register_and_convert_kwh() -> None:
+    samples = samples_v16([{"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [
+        {"value": "12.5", "unit": "kWh"},
+        {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
+        {"value": "230", "measurand": "Voltage", "unit": "V", "phase": "L1"},
+        {"value": "not-a-number"},
+    ]}])  # fmt: skip
+    assert register_wh(samples) == 12_500
+    assert power_w(samples) == pytest.approx(7_400)
+    assert [s.measurand for s in samples] == ["Energy.Active.Import.Register", "Power.Active.Import", "Voltage"]
+
+
+def test_v2x_samples_apply_the_multiplier_and_sum_phases_for_power() -> None:
+    samples = samples_v2x([{"timestamp": "2026-01-01T10:00:00+01:00", "sampledValue": [
+        {"value": 3.2, "unitOfMeasure": {"unit": "kWh", "multiplier": 1}},
+        {"value": 1000, "measurand": "Power.Active.Import", "phase": "L1"},
+        {"value": 1500, "measurand": "Power.Active.Import", "phase": "L2"},
+    ]}])  # fmt: skip
+    assert register_wh(samples) == pytest.approx(32_000)
+    assert power_w(samples) == 2_500
+    assert samples[0].timestamp == datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def test_time_without_offset_is_taken_as_utc() -> None:
+    assert parse_time("2026-01-01T10:00:00") == datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class Token:
+    status: str
+    expiry: datetime | None = None
+    group_id: str | None = None
+
+
+def test_token_verdicts() -> None:
+    now = datetime.now(UTC)
+    assert verdict_for(None).status == "Invalid"
+    assert verdict_for(Token("Blocked")).status == "Blocked"
+    assert verdict_for(Token("Accepted", now - timedelta(days=1))).status == "Expired"
+    ok = verdict_for(Token("Accepted", now + timedelta(days=1), "FLEET"))
+    assert ok.status == "Accepted"
+    assert ok.id_tag_info()["parentIdTag"] == "FLEET"
+    assert ok.id_token_info()["groupIdToken"] == {"idToken": "FLEET", "type": "Central"}
+    assert ok.id_tag_info()["expiryDate"].endswith("Z")
+
+
+def test_basic_auth_splits_on_the_known_identity() -> None:
+    import base64
+
+    header = "Basic " + base64.b64encode(b"CP:1:pass:word").decode()
+    assert parse_basic_auth(header, "CP:1") == "pass:word"
+    assert parse_basic_auth(header, "CP") == "1:pass:word"
+    assert parse_basic_auth("Bearer x", "CP") is None
+    assert parse_basic_auth("Basic !!!", "CP") is None
+    stored = hash_password("0123456789abcdef")
+    assert check_password(stored, "0123456789abcdef") and not check_password(stored, "wrong")
+
+
+def test_acknowledgements_only_where_the_answer_needs_no_decision() -> None:
+    assert acknowledgement(OcppVersion.V201, "NotifyEvent") == {}
+    assert acknowledgement(OcppVersion.V201, "NotifyEVChargingNeeds") == {"status": "Accepted"}
+    assert acknowledgement(OcppVersion.V21, "NotifyPeriodicEventStream") == {}
+    assert acknowledgement(OcppVersion.V201, "Get15118EVCertificate") is None
+
+
+def test_report_rows_qualify_component_instances_and_evses() -> None:
+    rows = report_rows([{"component": {"name": "Connector", "evse": {"id": 1, "connectorId": 2}},
+                         "variable": {"name": "Available", "instance": "x"},
+                         "variableAttribute": [{"value": "true", "mutability": "ReadOnly"}]}])  # fmt: skip
+    assert rows == [("Connector@evse1.2", "Available[x]", "Actual", "true", True)]
+
+
+def test_settings_file_then_environment(tmp_path: Path) -> None:
+    path = tmp_path / "ocppd.toml"
+    path.write_text(
+        '[ocpp]\nport = 9100\nunknown_stations = "pending"\n'
+        '[[ocpp.compat]]\nvendor = "ACME"\nrelaxations = ["truncate_long_strings"]\n'
+    )
+    settings = load_settings(path, env={"OCPPD_OCPP__PORT": "9200", "OCPPD_HTTP__PUBLIC_METRICS": "false"})
+    assert settings.ocpp.port == 9200 and settings.ocpp.unknown_stations == "pending"
+    assert settings.http.public_metrics is False
+    assert settings.compat_profile("CP", "ACME", "any").relaxations == {Relaxation.TRUNCATE_LONG_STRINGS}
+    assert settings.compat_profile("CP", "Other", None).strict
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OCPPD_OCPP__UNKNOWN_STATIONS": "maybe"}, "unknown_stations"),
+        ({"OCPPD_OCPP__PORT": "nine"}, "ocpp.port"),
+        ({"OCPPD_OCPP__VERSIONS": "ocpp9"}, "ocpp9"),
+        ({"OCPPD_NOPE": "1"}, "nope"),
+    ],
+)
+def test_bad_settings_name_the_field(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_settings(None, env=env)
+
+
+def test_bad_relaxation_in_the_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "ocppd.toml"
+    path.write_text('[[ocpp.compat]]\nstation = "CP"\nrelaxations = ["frobnicate"]\n')
+    with pytest.raises(ValueError, match="frobnicate"):
+        load_settings(path, env={})
