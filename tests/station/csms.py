@@ -49,7 +49,10 @@ class OcppCsms:
 
     async def start(self, port: int = 0) -> None:
         self._server = await serve(
-            self._handler, "127.0.0.1", port, subprotocols=["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]  # type: ignore[list-item]
+            self._handler,
+            "127.0.0.1",
+            port,
+            subprotocols=["ocpp2.1", "ocpp2.0.1", "ocpp1.6"],  # type: ignore[list-item]
         )
         self.port = self._server.sockets[0].getsockname()[1]
 

@@ -28,7 +28,7 @@ async def test_local_session(csms: OcppCsms, version: OcppVersion) -> None:
         await until(lambda: st.queued == 0)
     assert csms.errors == []
     assert st.counters["errors"] == 0
-    assert "BootNotification" == csms.actions(ident)[0]
+    assert csms.actions(ident)[0] == "BootNotification"
     if version is OcppVersion.V16:
         start = csms.messages(ident, "StartTransaction")[0]
         stop = csms.messages(ident, "StopTransaction")[0]

@@ -46,8 +46,12 @@ async def test_configuration(csms: OcppCsms, station: Station) -> None:
     assert keys["NumberOfConnectors"]["value"] == "2" and keys["NumberOfConnectors"]["readonly"] is True
     assert answer["unknownKey"] == ["Nope"]
     full = await csms.call(ID, "GetConfiguration")
-    assert {"MeterValuesSampledData", "ClockAlignedDataInterval", "AuthorizeRemoteTxRequests",
-            "LocalAuthorizeOffline"} <= {k["key"] for k in full["configurationKey"]}
+    assert {
+        "MeterValuesSampledData",
+        "ClockAlignedDataInterval",
+        "AuthorizeRemoteTxRequests",
+        "LocalAuthorizeOffline",
+    } <= {k["key"] for k in full["configurationKey"]}
     ok = await csms.call(ID, "ChangeConfiguration", key="MeterValueSampleInterval", value="2")
     assert ok["status"] == "Accepted" and station.settings["meter_sample_interval"] == 2
     assert (await csms.call(ID, "ChangeConfiguration", key="NumberOfConnectors", value="4"))["status"] == "Rejected"

@@ -10,7 +10,7 @@ import pytest
 from ocppd.protocol.versions import OcppVersion
 from ocppd.station.smart import format_time
 from ocppd.station.station import Station
-from tests.station.conftest import fast_config, until
+from tests.station.conftest import fast_config
 from tests.station.csms import OcppCsms
 
 ID = "CS2"
@@ -123,8 +123,9 @@ async def test_smart_charging(csms: OcppCsms, station: Station) -> None:
     composite = await csms.call(ID, "GetCompositeSchedule", duration=7200, evse_id=1, charging_rate_unit="W")
     periods = composite["schedule"]["chargingSchedulePeriod"]
     assert [p["limit"] for p in periods] == [4000, 7000]
-    answer = await csms.call(ID, "GetChargingProfiles", request_id=4, charging_profile={"chargingProfilePurpose":
-                                                                                        "TxProfile"})
+    answer = await csms.call(
+        ID, "GetChargingProfiles", request_id=4, charging_profile={"chargingProfilePurpose": "TxProfile"}
+    )
     assert answer["status"] == "Accepted"
     reported = await csms.wait_for(ID, "ReportChargingProfiles")
     assert reported["chargingProfile"][0]["id"] == 3

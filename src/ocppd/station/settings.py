@@ -269,7 +269,7 @@ class Settings:
     # ------------------------------------------------------------------ 1.6 view
     def get_configuration(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
         """GetConfiguration: (configurationKey, unknownKey)."""
-        wanted = list(KEYS_16) + list(self.custom16) if not keys else keys
+        wanted = keys if keys else list(KEYS_16) + list(self.custom16)
         known, unknown = [], []
         for key in wanted:
             spec = KEYS_16.get(key)

@@ -183,9 +183,8 @@ class Adapter16(Adapter):
             return {"status": "Rejected"}
 
         async def start() -> None:
-            if st.settings["authorize_remote"]:
-                if await st.authorize(id_tag) != "Accepted":
-                    return
+            if st.settings["authorize_remote"] and await st.authorize(id_tag) != "Accepted":
+                return
             if not st.can_start(c, id_tag):
                 return
             tx = st.begin_transaction(c.number, id_tag, trigger="RemoteStart")

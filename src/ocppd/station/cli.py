@@ -1,0 +1,152 @@
+"""``ocppd simulate``: a fleet of simulated stations against any OCPP CSMS.
+
+The main ``ocppd`` CLI registers :func:`simulate`; ``python -m ocppd.station.cli`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ocppd.station.template import StationGroup, Template, TemplateError, expand, load_script, load_template
+
+app = typer.Typer(add_completion=False, help="Simulate OCPP charging stations.")
+
+
+def _ssl_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext | None:
+    if ca_file is None and not insecure:
+        return None
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def simulate(
+    url: Annotated[
+        str | None, typer.Option(help="CSMS endpoint without the station id, e.g. ws://host:9000/ocpp")
+    ] = None,
+    stations: Annotated[int, typer.Option("--stations", "-n", help="Number of stations (without --template)")] = 1,
+    template: Annotated[Path | None, typer.Option(help="Fleet template, YAML or TOML")] = None,
+    ocpp: Annotated[str, typer.Option(help="1.6 | 2.0.1 | 2.1 | mixed (rotates the three)")] = "mixed",
+    id_pattern: Annotated[str, typer.Option(help="Station identity pattern")] = "SIM-{n:05d}",
+    evses: Annotated[int, typer.Option(help="EVSEs per station")] = 1,
+    connectors: Annotated[int, typer.Option(help="Connectors per EVSE")] = 1,
+    max_power_kw: Annotated[float, typer.Option(help="Max power per connector")] = 22.0,
+    password: Annotated[str | None, typer.Option(help="Basic-auth password (security profile 1/2)")] = None,
+    ca_file: Annotated[Path | None, typer.Option(help="CA bundle for wss:// (security profile 2)")] = None,
+    insecure: Annotated[bool, typer.Option(help="wss:// without certificate checks")] = False,
+    scenario: Annotated[str, typer.Option(help="'default' (random sessions), 'idle', or a script file")] = "default",
+    arrival_mean: Annotated[float, typer.Option(help="Default scenario: mean idle gap per connector, s")] = 600.0,
+    session_min: Annotated[float, typer.Option(help="Default scenario: shortest stay, s")] = 300.0,
+    session_max: Annotated[float, typer.Option(help="Default scenario: longest stay, s")] = 3600.0,
+    duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C)")] = 0.0,
+    ramp_up: Annotated[float, typer.Option(help="Stations started per second (0: all at once)")] = 50.0,
+    heartbeat: Annotated[int | None, typer.Option(help="Heartbeat interval until the CSMS sets one, s")] = None,
+    meter_interval: Annotated[int | None, typer.Option(help="MeterValueSampleInterval, s")] = None,
+    aligned_interval: Annotated[int | None, typer.Option(help="ClockAlignedDataInterval, s")] = None,
+    store: Annotated[Path | None, typer.Option(help="SQLite file for the durable queue")] = None,
+    load: Annotated[bool, typer.Option("--load", help="Load mode: send --mix as fast as possible")] = False,
+    mix: Annotated[
+        str, typer.Option(help="Load mode message mix, e.g. Heartbeat=1,MeterValues=3")
+    ] = "Heartbeat=1,StatusNotification=1,MeterValues=3,Authorize=1",
+    messages: Annotated[int | None, typer.Option(help="Load mode: stop after this many messages")] = None,
+    live: Annotated[bool, typer.Option(help="Live terminal view")] = True,
+    summary: Annotated[Path | None, typer.Option(help="Also write the JSON summary to this file")] = None,
+    log_level: Annotated[str, typer.Option(help="Logging level (logs go to stderr)")] = "WARNING",
+    seed: Annotated[int | None, typer.Option(help="Random seed for the default scenario")] = None,
+) -> None:
+    """Run simulated charging stations against a CSMS; print a JSON summary at the end."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    if seed is not None:
+        import random
+
+        random.seed(seed)
+    overrides: dict[str, Any] = {}
+    for name, value in (("heartbeat_interval", heartbeat), ("meter_sample_interval", meter_interval),
+                        ("aligned_interval", aligned_interval)):  # fmt: skip
+        if value is not None:
+            overrides[name] = value
+    try:
+        if template is not None:
+            tpl = load_template(template)
+        else:
+            tpl = Template(stations=[StationGroup(
+                id=id_pattern, count=stations, ocpp=ocpp, evses=[connectors] * evses, max_power_kw=max_power_kw,
+                password=password,
+            )])  # fmt: skip
+        configs = expand(tpl, url, ssl_context=_ssl_context(ca_file, insecure), overrides=overrides)
+        script = None
+        if scenario not in ("default", "idle"):
+            script = load_script(scenario)
+    except (TemplateError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if load:
+        from ocppd.station.load import parse_mix, run_load
+
+        try:
+            weights = parse_mix(mix)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        result = asyncio.run(run_load(configs, mix=weights, duration=duration or 30.0, messages=messages,
+                                      ramp_up=ramp_up))  # fmt: skip
+    else:
+        options = {"arrival_mean_s": arrival_mean, "session_min_s": session_min, "session_max_s": session_max}
+        chosen: Any = script if script is not None else (None if scenario == "idle" else "default")
+        result = asyncio.run(_simulate(configs, chosen, options, duration, ramp_up, store, live))
+    text = json.dumps(result, indent=2)
+    print(text)
+    if summary is not None:
+        summary.write_text(text + "\n", encoding="utf-8")
+    if result.get("error_count", result.get("errors", 0)):
+        raise typer.Exit(1)
+
+
+async def _simulate(configs: list[Any], scenario: Any, options: dict[str, float], duration: float,
+                    ramp_up: float, store: Path | None, live: bool) -> dict[str, Any]:  # fmt: skip
+    from ocppd.station.fleet import Fleet
+
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, done.set)
+    fleet = Fleet(configs, store=store, ramp_up=ramp_up, scenario=scenario, scenario_options=options)
+    await fleet.start()
+    view_task = None
+    if live:
+        from ocppd.station.view import LiveView
+
+        view_task = asyncio.create_task(LiveView(fleet).run(done))
+    try:
+        if duration > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), duration)
+        else:
+            await done.wait()
+    finally:
+        done.set()
+        if view_task is not None:
+            await view_task
+        result = fleet.summary()
+        await fleet.stop()
+    return result
+
+
+app.command()(simulate)
+
+if __name__ == "__main__":
+    app()
