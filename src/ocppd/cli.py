@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ocppd.api.cli import register as register_auth_commands
 from ocppd.config import Settings, load_settings
 from ocppd.logs import setup_logging
 
@@ -31,6 +32,7 @@ transactions_app = typer.Typer(help="Charging transactions with their energy.", 
 app.add_typer(stations_app, name="stations")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(transactions_app, name="transactions")
+register_auth_commands(app)  # ocppd apikeys ..., ocppd users ...
 
 console = Console()
 T = TypeVar("T")

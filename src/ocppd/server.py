@@ -11,7 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ocppd.api import create_app
+from ocppd.api import create_app, start_runtime, stop_runtime
 from ocppd.config import Settings
 from ocppd.csms.service import Csms
 from ocppd.store import Store
@@ -61,8 +61,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await ocpp.start()
     http: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
+    app = None
     if settings.http.enabled:
         app = create_app(csms, admin_token(data_dir))
+        await start_runtime(app)
         http = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -71,6 +73,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                 log_level="warning",
                 lifespan="off",
                 access_log=False,
+                # Event streams end when the runtime stops; this bounds any other slow client.
+                timeout_graceful_shutdown=5,
             )
         )
         http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -95,6 +99,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     await stop.wait()
     log.info("shutting down")
     await ocpp.stop()
+    if app is not None:
+        await stop_runtime(app)
     if http is not None and http_task is not None:
         http.should_exit = True
         await http_task

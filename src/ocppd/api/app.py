@@ -1,52 +1,110 @@
-"""The operator HTTP surface: REST API under /api/v1, /health and /metrics."""
+"""The operator HTTP surface: REST API under /api/v1, SSE stream, webhooks, dashboard, /health, /metrics."""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ocppd.csms.service import Csms, StationOffline
-from ocppd.protocol.errors import OcppError
-from ocppd.rpc import CallErrorReceived, CallTimeout
+from ocppd.api import errors
+from ocppd.api.auth import Authenticator, current_principal
+from ocppd.api.errors import ApiError
+from ocppd.api.live import LiveState
+from ocppd.api.routes import router
+from ocppd.api.security import session_secret
+from ocppd.api.service import OperatorService
+from ocppd.api.webhooks import Webhooks
+from ocppd.csms.service import Csms
+
+DESCRIPTION = """
+Operator API of the ocppd CSMS (OCPP 1.6J, 2.0.1, 2.1).
+
+**Authentication**: `Authorization: Bearer <API key>` (create one with `ocppd apikeys create --role admin`).
+Role `read-only` may read; `admin` may also change state and send commands. Errors are JSON
+`{"detail": ..., "code": ..., "status": ...}`: 400 invalid input, 401 no/bad credentials, 403 wrong role
+or CSRF, 404 unknown station/token/transaction, 409 station offline or already exists, 502 the station
+answered with an error, 504 the station did not answer in time.
+
+**Live events**: `GET /api/v1/events` (Server-Sent Events).
+"""
 
 
 def create_app(csms: Csms, admin_token: str) -> FastAPI:
-    app = FastAPI(title="ocppd", version="1", docs_url="/api/docs", openapi_url="/api/v1/openapi.json")
+    """Build the app; call :func:`start_runtime` / :func:`stop_runtime` around serving it."""
+    settings = csms.settings
+    data_dir = Path(settings.data_dir)
+    app = FastAPI(
+        title="ocppd",
+        version="1",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind authentication
+    )
+    live = LiveState(csms.events)
     app.state.csms = csms
+    app.state.live = live
+    app.state.service = OperatorService(csms, live)
+    app.state.auth = Authenticator(csms.store, admin_token, session_secret(data_dir))
+    app.state.webhooks = Webhooks(csms.events, settings.http.webhook_urls, settings.http.webhook_secret)
+    app.state.closing = asyncio.Event()
+    errors.install(app)
 
-    def require_admin(request: Request) -> None:
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ""
-        if not token or not hmac.compare_digest(token, admin_token):
-            raise HTTPException(401, "missing or invalid bearer token")
+    async def maybe_public(request: Request) -> None:
+        if not settings.http.public_metrics:
+            await current_principal(request, None)
 
-    @app.get("/health")
+    @app.get("/health", tags=["observability"], dependencies=[Depends(maybe_public)])
     async def health() -> dict[str, Any]:
         return {"status": "ok", "connected_stations": len(csms.sessions)}
 
-    @app.get("/metrics")
+    @app.get("/metrics", tags=["observability"], dependencies=[Depends(maybe_public)])
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/api/v1/stations/{station_id}/call/{action}", dependencies=[Depends(require_admin)])
-    async def call(station_id: str, action: str, payload: dict[str, Any], timeout: float | None = None) -> Any:
-        """Send any CSMS-initiated message to a connected station and return its answer."""
-        try:
-            return await csms.call(station_id, action, payload, timeout=timeout)
-        except StationOffline as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=409)
-        except CallTimeout as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=504)
-        except CallErrorReceived as exc:
-            return JSONResponse(
-                {"detail": f"station answered with a CALLERROR: {exc}", "error_code": exc.code, "details": exc.details},
-                status_code=502,
-            )
-        except OcppError as exc:  # our own validation, or not a message of the station's version
-            return JSONResponse({"detail": str(exc), "error_code": exc.code, "details": exc.details}, status_code=400)
+    @app.get("/api/v1/openapi.json", include_in_schema=False, dependencies=[Depends(current_principal)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        try:
+            await current_principal(request, None)
+        except ApiError:  # a browser without a session: log in first, then come back
+            return Response(status_code=303, headers={"Location": "/login?next=/api/docs"})
+        return get_swagger_ui_html(
+            openapi_url="/api/v1/openapi.json",
+            title="ocppd API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/api", include_in_schema=False)
+    async def api_root() -> HTMLResponse:
+        return HTMLResponse('<a href="/api/docs">API documentation</a>', status_code=200)
+
+    app.include_router(router)
+
+    from ocppd.web import mount  # the dashboard shares auth and services with the API
+
+    mount(app)
     return app
+
+
+async def start_runtime(app: FastAPI) -> None:
+    """Start the background consumers of the event bus (live power view, webhooks)."""
+    app.state.live.start()
+    app.state.webhooks.start()
+
+
+async def stop_runtime(app: FastAPI) -> None:
+    """Close the event streams first, so the HTTP server can drain its connections."""
+    app.state.closing.set()
+    await app.state.webhooks.stop()
+    await app.state.live.stop()

@@ -1,0 +1,411 @@
+"""REST endpoints under /api/v1 (no ``from __future__ import annotations``: FastAPI reads the
+annotations of the generated command endpoints at runtime)."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from ocppd.api.auth import current_principal, require_admin
+from ocppd.api.commands import COMMANDS, CommandError, LocalListEntry, SendLocalList
+from ocppd.api.errors import ApiError
+from ocppd.api.security import Principal
+from ocppd.api.service import OperatorService, iso, token_dict
+from ocppd.csms.provisioning import hash_password as hash_station_password
+from ocppd.store import repo
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
+Admin = Depends(require_admin)
+KEEPALIVE_S = 15.0
+
+
+def svc(request: Request) -> OperatorService:
+    return request.app.state.service
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --------------------------------------------------------------------------- who am I / overview
+
+
+@router.get("/me", tags=["auth"], summary="The caller's identity and role")
+async def me(principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+    return {"name": principal.name, "role": principal.role, "via": principal.via}
+
+
+@router.get("/overview", tags=["stations"], summary="Network counts and total power now")
+async def overview(s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    return await s.overview()
+
+
+# --------------------------------------------------------------------------- stations
+
+
+class StationCreate(BaseModel):
+    station_id: str = Field(min_length=1, max_length=255, pattern=r"^[^/\s]+$")
+    registration: Literal["accepted", "pending", "rejected"] = "accepted"
+    password: str | None = Field(None, min_length=16, max_length=40, description="Basic-auth password (profile 1)")
+
+
+@router.get("/stations", tags=["stations"], summary="All stations with live connection state")
+async def list_stations(
+    s: OperatorService = Depends(svc),
+    connected: bool | None = Query(None, description="Only connected (true) or offline (false) stations"),
+) -> list[dict[str, Any]]:
+    out = await s.stations()
+    return out if connected is None else [x for x in out if x["connected"] is connected]
+
+
+@router.post("/stations", tags=["stations"], status_code=201, dependencies=[Admin], summary="Register a station")
+async def create_station(body: StationCreate, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    if await s.store.read(repo.get_station, body.station_id) is not None:
+        raise ApiError(409, f"station {body.station_id!r} already exists", "exists")
+    pw = hash_station_password(body.password) if body.password else None
+    await s.register(body.station_id, body.registration, pw)
+    return await s.station(body.station_id)
+
+
+@router.get("/stations/{station_id}", tags=["stations"], summary="Station detail: EVSEs, configuration, ...")
+async def get_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    return await s.station(station_id)
+
+
+@router.post("/stations/{station_id}/approve", tags=["stations"], dependencies=[Admin], summary="Accept a station")
+async def approve_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    await s.set_registration(station_id, "accepted")
+    return await s.station(station_id)
+
+
+@router.post("/stations/{station_id}/reject", tags=["stations"], dependencies=[Admin], summary="Reject a station")
+async def reject_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    await s.set_registration(station_id, "rejected")
+    return await s.station(station_id)
+
+
+@router.delete("/stations/{station_id}", tags=["stations"], status_code=204, dependencies=[Admin])
+async def delete_station(station_id: str, s: OperatorService = Depends(svc)) -> Response:
+    """Forget a station (its transactions and message log stay for audit)."""
+    await s.delete_station(station_id)
+    return Response(status_code=204)
+
+
+@router.get("/stations/{station_id}/power", tags=["stations"], summary="Recent total power of the station")
+async def station_power(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    await s.station_row(station_id)
+    return {"station_id": station_id, "power_w": s.live.station_power(station_id),
+            "series": s.live.history(station_id)}
+
+
+@router.get("/stations/{station_id}/notifications", tags=["stations"], summary="Security events, reports, ...")
+async def station_notifications(
+    station_id: str, s: OperatorService = Depends(svc), kind: str | None = None, limit: int = Query(100, ge=1, le=5000)
+) -> list[dict[str, Any]]:
+    await s.station_row(station_id)
+    rows = await s.store.read(lambda c: repo.list_events(c, station_id=station_id, kind=kind, limit=limit))
+    return [{"id": e.id, "kind": e.kind, "timestamp": iso(e.timestamp), "payload": e.payload} for e in rows]
+
+
+@router.get("/stations/{station_id}/messages", tags=["messages"], summary="The station's message log")
+async def station_messages(
+    station_id: str,
+    s: OperatorService = Depends(svc),
+    since: datetime | None = Query(None, description="From (inclusive), ISO 8601"),
+    until: datetime | None = Query(None, description="To (exclusive), ISO 8601"),
+    action: str | None = None,
+    limit: int = Query(200, ge=1, le=10_000),
+) -> list[dict[str, Any]]:
+    await s.station_row(station_id)
+    return await s.messages(station_id=station_id, since=_utc(since), until=_utc(until), action=action, limit=limit)
+
+
+@router.get("/messages", tags=["messages"], summary="Message log of all stations")
+async def messages(
+    s: OperatorService = Depends(svc),
+    station: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    action: str | None = None,
+    limit: int = Query(200, ge=1, le=10_000),
+) -> list[dict[str, Any]]:
+    return await s.messages(station_id=station, since=_utc(since), until=_utc(until), action=action, limit=limit)
+
+
+# --------------------------------------------------------------------------- id tokens
+
+
+class TokenCreate(BaseModel):
+    id_token: str = Field(min_length=1, max_length=255)
+    type: str = Field("ISO14443", description="ISO14443, ISO15693, eMAID, Central, KeyCode, ...")
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
+    expiry: datetime | None = None
+    group_id: str | None = Field(None, max_length=255, description="Parent / group id token")
+
+
+class TokenPatch(BaseModel):
+    type: str | None = None
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = None
+    expiry: datetime | None = None
+    group_id: str | None = None
+
+
+@router.get("/tokens", tags=["tokens"], summary="Id tokens")
+async def list_tokens(
+    s: OperatorService = Depends(svc), group: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    out = [token_dict(t) for t in await s.store.read(repo.list_tokens)]
+    if group is not None:
+        out = [t for t in out if t["group_id"] == group]
+    if status is not None:
+        out = [t for t in out if t["status"] == status]
+    return out
+
+
+async def _token(s: OperatorService, id_token: str) -> Any:
+    row = await s.store.read(repo.get_token, id_token)
+    if row is None:
+        raise ApiError(404, f"unknown id token {id_token!r}", "unknown_token")
+    return row
+
+
+@router.post("/tokens", tags=["tokens"], status_code=201, dependencies=[Admin], summary="Create an id token")
+async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    if await s.store.read(repo.get_token, body.id_token) is not None:
+        raise ApiError(409, f"id token {body.id_token!r} already exists", "exists")
+    await s.store.write(repo.upsert_token, body.id_token, body.type, body.status, _utc(body.expiry), body.group_id)
+    return token_dict(await _token(s, body.id_token))
+
+
+@router.get("/tokens/{id_token}", tags=["tokens"])
+async def get_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    return token_dict(await _token(s, id_token))
+
+
+@router.patch("/tokens/{id_token}", tags=["tokens"], dependencies=[Admin], summary="Change status/expiry/group")
+async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    row = await _token(s, id_token)
+    given = body.model_fields_set
+    await s.store.write(
+        repo.upsert_token,
+        id_token,
+        body.type if "type" in given else row.token_type,
+        body.status if body.status is not None else row.status,
+        _utc(body.expiry) if "expiry" in given else row.expiry,
+        body.group_id if "group_id" in given else row.group_id,
+    )
+    return token_dict(await _token(s, id_token))
+
+
+async def _set_status(s: OperatorService, id_token: str, status: str) -> dict[str, Any]:
+    if not await s.store.write(repo.set_token_status, id_token, status):
+        raise ApiError(404, f"unknown id token {id_token!r}", "unknown_token")
+    return token_dict(await _token(s, id_token))
+
+
+@router.post("/tokens/{id_token}/block", tags=["tokens"], dependencies=[Admin])
+async def block_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    return await _set_status(s, id_token, "Blocked")
+
+
+@router.post("/tokens/{id_token}/unblock", tags=["tokens"], dependencies=[Admin])
+async def unblock_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    return await _set_status(s, id_token, "Accepted")
+
+
+@router.post("/tokens/{id_token}/expire", tags=["tokens"], dependencies=[Admin], summary="Expire now")
+async def expire_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    row = await _token(s, id_token)
+    await s.store.write(repo.upsert_token, id_token, row.token_type, "Expired", datetime.now(UTC), row.group_id)
+    return token_dict(await _token(s, id_token))
+
+
+@router.delete("/tokens/{id_token}", tags=["tokens"], status_code=204, dependencies=[Admin])
+async def delete_token(id_token: str, s: OperatorService = Depends(svc)) -> Response:
+    if not await s.store.write(repo.delete_token, id_token):
+        raise ApiError(404, f"unknown id token {id_token!r}", "unknown_token")
+    return Response(status_code=204)
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def _tx_filters(
+    station: str | None = Query(None, description="Only this station"),
+    id_token: str | None = Query(None, description="Only this id token"),
+    since: datetime | None = Query(None, description="Started at or after (ISO 8601)"),
+    until: datetime | None = Query(None, description="Started before (ISO 8601)"),
+    active: bool = Query(False, description="Only transactions still running"),
+    limit: int = Query(100, ge=1, le=100_000),
+) -> dict[str, Any]:
+    if since and until and _utc(since) >= _utc(until):  # type: ignore[operator]
+        raise ApiError(400, "'since' must be before 'until'", "invalid_input")
+    return {"station_id": station, "id_token": id_token, "since": _utc(since), "until": _utc(until),
+            "active_only": active, "limit": limit}
+
+
+@router.get("/transactions", tags=["transactions"], summary="Transactions, newest first")
+async def list_transactions(
+    filters: dict[str, Any] = Depends(_tx_filters), s: OperatorService = Depends(svc)
+) -> list[dict[str, Any]]:
+    return await s.transactions(**filters)
+
+
+@router.get(
+    "/transactions/export.csv",
+    tags=["transactions"],
+    summary="Transactions as CSV (same filters)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_transactions(
+    filters: dict[str, Any] = Depends(_tx_filters), s: OperatorService = Depends(svc)
+) -> Response:
+    text = s.transactions_csv(await s.transactions(**filters))
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="transactions-{stamp}.csv"'},
+    )
+
+
+@router.get("/transactions/{pk}", tags=["transactions"], summary="Transaction with meter samples and energy")
+async def get_transaction(pk: int, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    return await s.transaction(pk)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class CallResult(BaseModel):
+    station_id: str
+    ocpp_version: str
+    action: str
+    request: dict[str, Any]
+    response: dict[str, Any]
+    calls: list[dict[str, Any]] = Field(default_factory=list, description="Every call made (1.6 may need several)")
+
+
+@router.post(
+    "/stations/{station_id}/call/{action}",
+    tags=["commands"],
+    dependencies=[Admin],
+    summary="Send any CSMS-initiated message (schema-validated) and return the answer",
+)
+async def generic_call(
+    station_id: str,
+    action: str,
+    payload: dict[str, Any],
+    s: OperatorService = Depends(svc),
+    timeout: float | None = Query(None, gt=0, le=300, description="Seconds to wait for the answer"),
+) -> dict[str, Any]:
+    """The body is the OCPP payload itself; the answer is the station's CALLRESULT payload."""
+    return await s.call(station_id, action, payload, timeout)
+
+
+async def _run_command(
+    s: OperatorService, station_id: str, name: str, body: BaseModel, timeout: float | None
+) -> CallResult:
+    version = await s.version_of(station_id)
+    if isinstance(body, SendLocalList) and body.entries is None:
+        tokens = await s.store.read(repo.list_tokens)
+        body = body.model_copy(update={"entries": [
+            LocalListEntry(id_token=t.id_token, type=t.token_type or "ISO14443", status=t.status, expiry=t.expiry,
+                           group_id=t.group_id) for t in tokens
+        ]})
+    try:
+        calls = COMMANDS[name][1](body, version)
+    except CommandError as exc:
+        raise ApiError(400, f"{name} on OCPP {version.label}: {exc}", "invalid_input") from None
+    done = []
+    for action, payload in calls:
+        answer = await s.call(station_id, action, payload, timeout)
+        done.append({"action": action, "request": payload, "response": answer})
+    last = done[-1]
+    return CallResult(station_id=station_id, ocpp_version=version.label, action=last["action"],
+                      request=last["request"], response=last["response"], calls=done)
+
+
+def _command_endpoint(name: str, model: type[BaseModel]) -> Any:
+    async def endpoint(
+        station_id: str,
+        body: model,  # type: ignore[valid-type]
+        request: Request,
+        timeout: float | None = Query(None, gt=0, le=300, description="Seconds to wait for the answer"),
+    ) -> CallResult:
+        return await _run_command(svc(request), station_id, name, body, timeout)
+
+    endpoint.__name__ = "command_" + name.replace("-", "_")
+    return endpoint
+
+
+for _name, (_model, _builder, _summary) in COMMANDS.items():
+    router.post(
+        f"/stations/{{station_id}}/commands/{_name}",
+        tags=["commands"],
+        dependencies=[Admin],
+        summary=_summary,
+        response_model=CallResult,
+    )(_command_endpoint(_name, _model))
+
+
+# --------------------------------------------------------------------------- live events
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+@router.get(
+    "/events",
+    tags=["events"],
+    summary="Server-Sent Events: station, status, transaction, meter and security events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def event_stream(
+    request: Request,
+    station: str | None = Query(None, description="Only events of this station"),
+    types: str | None = Query(None, description="Comma-separated types or prefixes, e.g. 'transaction.,meter.'"),
+) -> StreamingResponse:
+    wanted = tuple(t.strip() for t in types.split(",") if t.strip()) if types else ()
+    csms = request.app.state.csms
+    closing: asyncio.Event = request.app.state.closing
+
+    async def stream() -> AsyncIterator[bytes]:
+        with csms.events.subscribe() as queue:
+            yield b"retry: 2000\n: connected\n\n"
+            closed = asyncio.create_task(closing.wait())
+            try:
+                while not closing.is_set():
+                    getter = asyncio.create_task(queue.get())
+                    done, _ = await asyncio.wait({getter, closed}, timeout=KEEPALIVE_S,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    if getter not in done:
+                        getter.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await getter
+                        if not closing.is_set():
+                            yield b": keepalive\n\n"  # keeps proxies from timing the stream out
+                        continue
+                    event = getter.result()
+                    if station is not None and event.get("station_id") != station:
+                        continue
+                    if wanted and not event["type"].startswith(wanted):
+                        continue
+                    yield _sse(event)
+            finally:
+                closed.cancel()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

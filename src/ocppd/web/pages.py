@@ -1,0 +1,269 @@
+"""Dashboard routes: login/logout and the pages. Data comes from the same ``OperatorService`` as the API.
+
+Pages mark their live regions as Jinja blocks; ``?fragment=<block>`` renders just that block so the
+browser can refresh it on a Server-Sent Event without reloading the page (and without a second,
+JavaScript copy of every table).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from ocppd.api.auth import Authenticator
+from ocppd.api.errors import ApiError
+from ocppd.api.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_LIFETIME_S,
+    Principal,
+    check_password,
+    login_csrf,
+    make_session,
+    read_session,
+)
+from ocppd.api.service import OperatorService
+from ocppd.protocol.actions import csms_initiated
+from ocppd.protocol.versions import ALL_VERSIONS
+from ocppd.store import auth_repo
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _kw(value: float | None) -> str:
+    return "–" if value is None else f"{value / 1000:.1f} kW"
+
+
+def _kwh(value: float | None) -> str:
+    return "–" if value is None else f"{value / 1000:.2f} kWh"
+
+
+def _when(value: str | datetime | None) -> str:
+    if not value:
+        return "–"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ago(value: str | None) -> str:
+    if not value:
+        return "never"
+    seconds = int((datetime.now(UTC) - datetime.fromisoformat(value)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{max(seconds, 0)} s ago"
+
+
+def _status_class(status: str | None) -> str:
+    return "status-" + (status or "unknown").lower()
+
+
+templates.env.filters.update(kw=_kw, kwh=_kwh, when=_when, ago=_ago, status_class=_status_class)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect would let a phishing link bounce through the login.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def mount(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    auth: Authenticator = app.state.auth
+    service: OperatorService = app.state.service
+    store = service.store
+
+    def principal_of(request: Request) -> Principal | None:
+        return read_session(auth.session_key, request.cookies.get(SESSION_COOKIE))
+
+    async def render(request: Request, name: str, ctx: dict[str, Any]) -> Response:
+        principal = principal_of(request)
+        if principal is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+        context = {"request": request, "user": principal, "csrf": principal.csrf, "nav": name, **ctx}
+        fragment = request.query_params.get("fragment")
+        if fragment:
+            template = templates.get_template(name)
+            block = template.blocks.get(fragment)
+            if block is None:
+                return HTMLResponse("unknown fragment", status_code=404)
+            html = "".join(block(template.new_context(context)))
+            return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        return templates.TemplateResponse(request, name, context, headers={"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------------ login / logout
+    @app.get("/login", include_in_schema=False)
+    async def login_page(request: Request, next: str = "/", error: str | None = None) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        has_users = bool(await store.read(auth_repo.list_users))
+        response = templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "csrf": login_csrf(auth.session_key, nonce),
+                "next": _safe_next(next),
+                "error": error,
+                "has_users": has_users,
+                "data_dir": service.csms.settings.data_dir,
+                "user": None,
+                "nav": "login",
+            },
+            status_code=401 if error else 200,
+        )
+        response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
+        return response
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        nxt = _safe_next(str(form.get("next", "/")))
+        nonce = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        sent = str(form.get("csrf_token", ""))
+        if not nonce or not secrets.compare_digest(sent, login_csrf(auth.session_key, nonce)):
+            return RedirectResponse("/login?" + urlencode({"next": nxt, "error": "Session expired, try again."}), 303)
+        username = str(form.get("username", "")).strip()
+        password = str(form.get("password", ""))
+        token = str(form.get("token", "")).strip()
+        principal: Principal | None = None
+        if token:
+            try:
+                principal = await auth.bearer(token)
+            except ApiError:
+                principal = None
+        elif username:
+            user = await store.read(auth_repo.get_user, username)
+            if user is not None and check_password(user.password_hash, password):
+                principal = Principal(user.username, user.role, "session")
+                store.write(auth_repo.touch_user, username, datetime.now(UTC))
+        if principal is None:
+            return RedirectResponse("/login?" + urlencode({"next": nxt, "error": "Wrong username, password or token."}),
+                                    303)
+        response = RedirectResponse(nxt, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            make_session(auth.session_key, principal.name, principal.role),
+            max_age=SESSION_LIFETIME_S,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        principal = principal_of(request)
+        form = await request.form()
+        if principal is not None and not secrets.compare_digest(str(form.get("csrf_token", "")), principal.csrf or ""):
+            return HTMLResponse("invalid CSRF token", status_code=403)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    # ------------------------------------------------------------------ pages
+    @app.get("/", include_in_schema=False)
+    async def overview_page(request: Request) -> Response:
+        stations = await service.stations()
+        return await render(request, "overview.html", {
+            "overview": await service.overview(),
+            "busy": [s for s in stations if s["active_transactions"] or s["power_w"]],
+            "attention": [s for s in stations if s["status"] in ("Faulted", "Unavailable")
+                          or s["registration"] == "pending"],
+        })
+
+    @app.get("/stations", include_in_schema=False)
+    async def stations_page(request: Request) -> Response:
+        return await render(request, "stations.html", {"stations": await service.stations()})
+
+    @app.get("/stations/{station_id}", include_in_schema=False)
+    async def station_page(request: Request, station_id: str) -> Response:
+        try:
+            station = await service.station(station_id)
+        except ApiError:
+            return await render(request, "missing.html", {"what": f"station {station_id}"})
+        messages = await service.messages(station_id=station_id, limit=30)
+        version = next((v for v in ALL_VERSIONS if v.label == station["ocpp_version"]), None)
+        actions = sorted(csms_initiated(version)) if version is not None else []
+        return await render(request, "station.html", {"s": station, "messages": messages, "actions": actions})
+
+    def _tx_query(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        return {k: q.get(k, "") for k in ("station", "id_token", "since", "until", "active")}
+
+    @app.get("/transactions", include_in_schema=False)
+    async def transactions_page(request: Request) -> Response:
+        q = _tx_query(request)
+        filters: dict[str, Any] = {"limit": 500}
+        error = None
+        try:
+            if q["station"]:
+                filters["station_id"] = q["station"]
+            if q["id_token"]:
+                filters["id_token"] = q["id_token"]
+            for key in ("since", "until"):
+                if q[key]:
+                    at = datetime.fromisoformat(q[key])
+                    filters[key] = at if at.tzinfo else at.replace(tzinfo=UTC)
+            filters["active_only"] = q["active"] in ("1", "true", "on")
+        except ValueError:
+            error = "Dates must look like 2026-01-31T08:00."
+        rows = await service.transactions(**filters) if error is None else []
+        export = "/api/v1/transactions/export.csv?" + urlencode(
+            {k: v for k, v in {**q, "active": "true" if filters.get("active_only") else ""}.items() if v}
+            | {"limit": 100000}
+        )
+        return await render(request, "transactions.html", {
+            "rows": rows, "q": q, "error": error, "export_url": export,
+            "total_wh": sum(r["energy_wh"] or 0 for r in rows),
+            "stations": [s["station_id"] for s in await service.stations()],
+        })
+
+    @app.get("/transactions/{pk}", include_in_schema=False)
+    async def transaction_page(request: Request, pk: int) -> Response:
+        try:
+            tx = await service.transaction(pk)
+        except ApiError:
+            return await render(request, "missing.html", {"what": f"transaction {pk}"})
+        return await render(request, "transaction.html", {"tx": tx})
+
+    @app.get("/tokens", include_in_schema=False)
+    async def tokens_page(request: Request) -> Response:
+        from ocppd.api.service import token_dict
+        from ocppd.store import repo
+
+        rows = await store.read(repo.list_tokens)
+        return await render(request, "tokens.html", {"tokens": [token_dict(t) for t in rows]})
+
+    @app.get("/messages", include_in_schema=False)
+    async def messages_page(request: Request) -> Response:
+        q = {k: request.query_params.get(k, "") for k in ("station", "action", "since", "until")}
+        filters: dict[str, Any] = {"limit": 300}
+        error = None
+        try:
+            if q["station"]:
+                filters["station_id"] = q["station"]
+            if q["action"]:
+                filters["action"] = q["action"]
+            for key in ("since", "until"):
+                if q[key]:
+                    at = datetime.fromisoformat(q[key])
+                    filters[key] = at if at.tzinfo else at.replace(tzinfo=UTC)
+        except ValueError:
+            error = "Dates must look like 2026-01-31T08:00."
+        rows = await service.messages(**filters) if error is None else []
+        return await render(request, "messages.html", {
+            "rows": rows, "q": q, "error": error,
+            "stations": [s["station_id"] for s in await service.stations()],
+        })
