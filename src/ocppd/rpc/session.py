@@ -160,7 +160,13 @@ class Session:
         try:
             result = await self._dispatch(call.action, call.payload)
             if self.validate:
-                self._schemas.validate(call.action, result, response=True)
+                try:
+                    self._schemas.validate(call.action, result, response=True)
+                except OcppError as exc:  # our own answer is invalid; the peer's request was fine
+                    log.error("%s: invalid %s response from our handler: %s", self.identity, call.action, exc)
+                    raise OcppError(
+                        ErrorKind.INTERNAL_ERROR, f"An internal error occurred handling {call.action}"
+                    ) from exc
             reply: CallResult | CallError = CallResult(call.message_id, result)
             outcome = "ok"
         except OcppError as exc:
@@ -241,15 +247,16 @@ class Session:
             raise CallErrorReceived(
                 reply.kind or ErrorKind.GENERIC_ERROR, reply.description, reply.details, code=reply.error_code
             )
-        self._observe_call(action, started, "ok")
         if self.validate:
             try:
                 self._check(action, reply.payload, response=True)
             except OcppError as exc:
+                answer = CallResultError.from_exception(message_id, exc, self.version)
+                self._observe_call(action, started, answer.error_code)  # not "ok": the caller gets an error
                 if self.version is OcppVersion.V21:
-                    answer = CallResultError.from_exception(message_id, exc, self.version)
                     self._send(answer.encode(), answer, action)
                 raise
+        self._observe_call(action, started, "ok")
         return reply.payload
 
     def send_unconfirmed(self, action: str, payload: Payload) -> None:
