@@ -88,11 +88,18 @@ class Link:
 class _Listener(WSListener):
     """Reassembles fragmented messages and forwards text; a thin shim over picows callbacks."""
 
-    def __init__(self, on_open: Callable[[WSTransport], Receiver | None], on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_open: Callable[[WSTransport], Receiver | None],
+        on_close: Callable[[], None],
+        max_size: int = 1024 * 1024,
+    ) -> None:
         self._on_open = on_open
         self._on_close = on_close
         self._receiver: Receiver | None = None
         self._fragments: list[bytes] | None = None
+        self._max_size = max_size  # bounds a reassembled message too, not only each frame
+        self._size = 0
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._receiver = self._on_open(transport)
@@ -105,8 +112,19 @@ class _Listener(WSListener):
             return
         if msg_type is WSMsgType.PING or msg_type is WSMsgType.PONG:
             return  # auto pong / auto ping are on
+        if transport.is_close_frame_sent:
+            # Closing: nothing more is read. (picows hands over an oversized frame after rejecting it.)
+            self._fragments = None
+            return
         if msg_type is WSMsgType.CONTINUATION:
             if self._fragments is None:
+                return
+            self._size += frame.payload_size
+            if self._size > self._max_size:
+                log.warning("fragmented message over %d bytes, closing", self._max_size)
+                self._fragments = None
+                transport.send_close(WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
+                transport.disconnect()
                 return
             self._fragments.append(frame.get_payload_as_bytes())
             if not frame.fin:
@@ -115,6 +133,7 @@ class _Listener(WSListener):
             self._fragments = None
         elif not frame.fin:
             self._fragments = [frame.get_payload_as_bytes()]
+            self._size = frame.payload_size
             return
         else:
             # OCPP-J is text; a binary frame from a sloppy charger is read the same way.
@@ -158,7 +177,10 @@ def identity_from_path(raw_path: bytes) -> str | None:
     """The station identity: the last path segment, percent-decoded (``/ocpp/RDAM%20123`` -> ``RDAM 123``)."""
     path = raw_path.decode("latin-1").split("?", 1)[0].rstrip("/")
     segment = path.rsplit("/", 1)[-1]
-    identity = unquote(segment, errors="strict") if segment else ""
+    try:
+        identity = unquote(segment, errors="strict") if segment else ""
+    except UnicodeDecodeError:  # percent-encoded bytes that are not UTF-8
+        return None
     if not identity or len(identity) > MAX_IDENTITY_LENGTH or any(ord(c) < 32 for c in identity):
         return None
     return identity
@@ -193,7 +215,7 @@ class OcppServer:
             ssl=o.ssl_context,
             enable_auto_ping=o.ping_interval > 0,
             auto_ping_idle_timeout=o.ping_interval or 60.0,
-            auto_ping_reply_timeout=o.ping_timeout,
+            auto_ping_reply_timeout=min(o.ping_timeout, o.ping_interval or 60.0),  # picows asserts reply <= idle
             auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
             max_frame_size=o.max_frame_size,
             websocket_handshake_timeout=10,
@@ -251,7 +273,7 @@ class OcppServer:
                 del self.links[identity]
             self.app.closed(link)
 
-        return WSUpgradeResponseWithListener(response, _Listener(on_open, on_close))
+        return WSUpgradeResponseWithListener(response, _Listener(on_open, on_close, self.options.max_frame_size))
 
 
 def _refuse_subprotocol(transport: WSTransport) -> None:
@@ -305,7 +327,7 @@ async def connect(
             if holder:
                 holder[0]._mark_closed()
 
-        return _Listener(opened, closed)
+        return _Listener(opened, closed, max_frame_size)
 
     try:
         _transport, _ = await ws_connect(
@@ -315,6 +337,7 @@ async def connect(
             extra_headers=headers,
             enable_auto_ping=ping_interval > 0,
             auto_ping_idle_timeout=ping_interval or 60.0,
+            auto_ping_reply_timeout=min(10.0, ping_interval or 60.0),  # picows' default, but never > idle
             max_frame_size=max_frame_size,
             websocket_handshake_timeout=timeout,
         )
