@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -69,6 +70,10 @@ def _check_role(role: str) -> None:
         raise typer.Exit(2)
 
 
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def _fmt(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
 
@@ -93,12 +98,20 @@ def apikeys_create(
 
 
 @apikeys_app.command("list")
-def apikeys_list(config: ConfigOption = None) -> None:
+def apikeys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config: ConfigOption = None,
+) -> None:
     """All API keys (without their secrets)."""
     from ocppd.store import auth_repo
 
+    rows = _run(config, auth_repo.list_api_keys)
+    if as_json:
+        keys = ("key_id", "name", "role", "created_at", "last_used_at", "revoked_at")
+        typer.echo(json.dumps([{k: _iso(getattr(r, k)) for k in keys} for r in rows], indent=2))
+        return
     table = Table("key id", "name", "role", "created", "last used", "revoked")
-    for k in _run(config, auth_repo.list_api_keys):
+    for k in rows:
         table.add_row(k.key_id, k.name, k.role, _fmt(k.created_at), _fmt(k.last_used_at), _fmt(k.revoked_at))
     console.print(table)
 
