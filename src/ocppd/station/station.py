@@ -257,6 +257,8 @@ class Station:
             session.connection_lost()
             for task in (boot, closer, *self._online_tasks):
                 task.cancel()
+            if boot.done() and not boot.cancelled():
+                boot.exception()  # a boot cut short by the connection is not an error worth a traceback
             self._online_tasks = []
             self.link = None
             self.event("disconnected")
