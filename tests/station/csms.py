@@ -46,13 +46,29 @@ class OcppCsms:
         self.port = 0
         self.answer_override: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {}
         self.silent: set[str] = set()  # actions never answered (timeouts)
+        self.raw: dict[str, list[list[Any]]] = {}  # every frame received, parsed
+        self.password: str | None = None  # require HTTP basic auth with this password
 
-    async def start(self, port: int = 0) -> None:
+    def _check_auth(self, connection: Any, request: Any) -> Any:
+        if self.password is None:
+            return None
+        import base64
+        from http import HTTPStatus
+
+        identity = request.path.rstrip("/").rsplit("/", 1)[-1]
+        expected = "Basic " + base64.b64encode(f"{identity}:{self.password}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "bad credentials\n")
+        return None
+
+    async def start(self, port: int = 0, ssl: Any = None) -> None:
         self._server = await serve(
             self._handler,
             "127.0.0.1",
             port,
             subprotocols=["ocpp2.1", "ocpp2.0.1", "ocpp1.6"],  # type: ignore[list-item]
+            process_request=self._check_auth,
+            ssl=ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -87,6 +103,19 @@ class OcppCsms:
     async def wait_connected(self, identity: str, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self.connected.setdefault(identity, asyncio.Event()).wait(), timeout)
 
+    async def send_raw(self, identity: str, text: str) -> None:
+        await self.cps[identity]._connection.send(text)
+
+    async def reply_to(self, identity: str, message_id: str, timeout: float = 5.0) -> list[Any]:
+        async def poll() -> list[Any]:
+            while True:
+                for frame in self.raw.get(identity, []):
+                    if frame[0] in (3, 4) and frame[1] == message_id:
+                        return frame
+                await asyncio.sleep(0.02)
+
+        return await asyncio.wait_for(poll(), timeout)
+
     async def call(self, identity: str, action: str, **kwargs: Any) -> dict[str, Any]:
         """Send a CSMS-initiated request (snake_case kwargs); return the camelCase answer."""
         cp = self.cps[identity]
@@ -104,6 +133,7 @@ class OcppCsms:
         class CP(CP_CLASSES[subprotocol]):  # type: ignore[misc, valid-type]
             async def route_message(self, raw: str) -> None:  # record, then let the library handle it
                 msg = json.loads(raw)
+                csms.raw.setdefault(identity, []).append(msg)
                 if msg[0] == 2:
                     csms.received.setdefault(identity, []).append((msg[2], msg[3]))
                     if msg[2] in csms.silent:

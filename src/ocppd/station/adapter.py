@@ -45,7 +45,7 @@ class Adapter:
     def tx_ended(self, c: Connector, tx: Transaction, reason: str) -> None:
         raise NotImplementedError
 
-    def meter_values(self, c: Connector, context: str) -> None:
+    def meter_values(self, c: Connector, context: str, at: float | None = None) -> None:
         raise NotImplementedError
 
     def report_interrupted(self, c: Connector, data: dict[str, Any]) -> None:

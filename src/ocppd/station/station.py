@@ -437,8 +437,8 @@ class Station:
             if self._next_aligned is None:
                 self._next_aligned = self._aligned_next(now)
             elif now >= self._next_aligned - 0.001:
-                for c in self.connectors:
-                    self.adapter.meter_values(c, "Sample.Clock")
+                for c in self.connectors:  # stamped with the aligned instant itself, as meters do
+                    self.adapter.meter_values(c, "Sample.Clock", at=self._next_aligned)
                 self._next_aligned = self._aligned_next(now + 0.01)
             sample_interval = int(self.settings["meter_sample_interval"])
             deadlines = [now + 60.0]

@@ -112,7 +112,7 @@ class Adapter16(Adapter):
             ]  # fmt: skip
         self.station.enqueue("StopTransaction", payload, tx.ref)
 
-    def meter_values(self, c: Connector, context: str) -> None:
+    def meter_values(self, c: Connector, context: str, at: float | None = None) -> None:
         measurands = self.settings.measurands(
             "aligned_measurands" if context == "Sample.Clock" else "sampled_measurands"
         )
@@ -120,7 +120,7 @@ class Adapter16(Adapter):
             return
         payload: Payload = {
             "connectorId": c.number,
-            "meterValue": [{"timestamp": self.station.now_iso(), "sampledValue": _sampled(c.sample(measurands),
+            "meterValue": [{"timestamp": format_time(at) if at else self.station.now_iso(), "sampledValue": _sampled(c.sample(measurands),
                                                                                          context)}],
         }  # fmt: skip
         if c.tx is not None and context != "Trigger":

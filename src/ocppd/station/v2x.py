@@ -145,12 +145,13 @@ class Adapter2x(Adapter):
         self._tx_event(c, tx, "Ended", trigger, meter=meter, with_token=trigger == "StopAuthorized",
                        stoppedReason=stopped, chargingState="EVConnected" if c.plugged else "Idle")  # fmt: skip
 
-    def meter_values(self, c: Connector, context: str) -> None:
+    def meter_values(self, c: Connector, context: str, at: float | None = None) -> None:
         clock = context == "Sample.Clock"
         measurands = self.settings.measurands("aligned_measurands" if clock else "sampled_measurands")
         if not measurands:
             return
-        mv = [{"timestamp": self.station.now_iso(), "sampledValue": _sampled(c.sample(measurands), context)}]
+        stamp = format_time(at) if at else self.station.now_iso()
+        mv = [{"timestamp": stamp, "sampledValue": _sampled(c.sample(measurands), context)}]
         if c.tx is not None:
             trigger = {"Sample.Clock": "MeterValueClock", "Trigger": "Trigger"}.get(context, "MeterValuePeriodic")
             self._tx_event(c, c.tx, "Updated", trigger, meter=mv)
