@@ -36,10 +36,14 @@ def _judge_start(conn: Any, id_token: str | None, pk: int | None) -> Verdict:
     return verdict
 
 
+_MAX_KNOWN = 200_000
+
+
 class Transactions:
     def __init__(self, store: Store, events: EventBus) -> None:
         self.store = store
         self.events = events
+        self._known: dict[tuple[str, str], int] = {}  # running transactions: (station, uid) -> pk
 
     async def start(
         self,
@@ -72,6 +76,7 @@ class Transactions:
             return StartOutcome(pk, created, _judge_start(conn, id_token, pk))
 
         outcome = await self.store.write(op)
+        self._remember(station_id, str(outcome.pk), outcome.pk)
         if outcome.created:
             self.events.publish(
                 "transaction.started",
@@ -92,14 +97,29 @@ class Transactions:
         transaction_uid: str | None,
         samples: list[Sample],
     ) -> None:
-        def op(conn: Any) -> int | None:
-            tx = repo.find_transaction(conn, station_id, transaction_uid) if transaction_uid else None
-            pk = tx.id if tx is not None else None
-            repo.add_meter_values(conn, pk, station_id, evse_id, connector_id, samples)
-            return pk
-
-        await self.store.write(op)
+        """The hot path: rows go to the writer's shared executemany; acknowledged after the commit."""
+        pk = await self._pk(station_id, transaction_uid) if transaction_uid else None
+        await self.store.write_rows(
+            repo.insert_meter_rows, repo.meter_value_rows(pk, station_id, evse_id, connector_id, samples)
+        )
         self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+
+    async def _pk(self, station_id: str, transaction_uid: str) -> int | None:
+        """The transaction's primary key, from memory for running transactions (no query per sample)."""
+        key = (station_id, transaction_uid)
+        pk = self._known.get(key)
+        if pk is None:
+            tx = await self.store.read(repo.find_transaction, station_id, transaction_uid)
+            if tx is None:
+                return None
+            pk = self._remember(station_id, transaction_uid, tx.id) if tx.active else tx.id
+        return pk
+
+    def _remember(self, station_id: str, transaction_uid: str, pk: int) -> int:
+        if len(self._known) >= _MAX_KNOWN:
+            self._known.pop(next(iter(self._known)))
+        self._known[(station_id, transaction_uid)] = pk
+        return pk
 
     async def stop(
         self,
@@ -124,7 +144,8 @@ class Transactions:
                 repo.add_meter_values(conn, tx.id, station_id, tx.evse_id, tx.connector_id, samples)
             return True, repo.stop_transaction(conn, tx.id, stopped_at, meter_stop_wh, reason, id_token)
 
-        _known, stopped_now = await self.store.write(op)
+        _, stopped_now = await self.store.write(op)
+        self._known.pop((station_id, transaction_uid), None)
         if stopped_now:
             self.events.publish(
                 "transaction.ended",
@@ -155,8 +176,26 @@ class Transactions:
         payload: dict[str, Any],
     ) -> Verdict | None:
         """A 2.0.1/2.1 TransactionEvent (Started, Updated or Ended)."""
+        known_pk = self._known.get((station_id, transaction_uid))
+        if event_type == "Updated" and known_pk is not None and not id_token:
+            # The hot path: a running transaction reporting meter values. Two statements, no lookups.
+            def update(conn: Any) -> None:
+                if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, payload):
+                    repo.insert_meter_rows(
+                        conn, repo.meter_value_rows(known_pk, station_id, evse_id, connector_id, samples)
+                    )
+                    if charging_state:
+                        repo.update_transaction(conn, known_pk, charging_state=charging_state)
 
-        def op(conn: Any) -> tuple[bool, bool, Verdict | None]:
+            await self.store.write(update)
+            if samples:
+                self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+            self.events.publish(
+                "transaction.updated", station_id, transaction_id=transaction_uid, charging_state=charging_state
+            )
+            return None
+
+        def op(conn: Any) -> tuple[int, bool, bool, Verdict | None]:
             fresh = repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, payload)
             tx = repo.find_transaction(conn, station_id, transaction_uid)
             created = tx is None
@@ -178,19 +217,24 @@ class Transactions:
             ended = False
             if fresh:
                 if samples:
-                    repo.add_meter_values(conn, pk, station_id, evse_id, connector_id, samples)
+                    repo.insert_meter_rows(conn, repo.meter_value_rows(pk, station_id, evse_id, connector_id, samples))
                 changes: dict[str, Any] = {}
                 if charging_state:
                     changes["charging_state"] = charging_state
                 if id_token and (tx is None or not tx.id_token):
                     changes["id_token"] = id_token
-                repo.update_transaction(conn, pk, **changes)
+                if changes:
+                    repo.update_transaction(conn, pk, **changes)
                 if event_type == "Ended":
                     ended = repo.stop_transaction(conn, pk, timestamp, register_wh(samples), stopped_reason, id_token)
             verdict = _judge_start(conn, id_token, pk) if id_token else None
-            return created, ended, verdict
+            return pk, created, ended, verdict
 
-        created, ended, verdict = await self.store.write(op)
+        pk, created, ended, verdict = await self.store.write(op)
+        if event_type == "Ended":
+            self._known.pop((station_id, transaction_uid), None)
+        else:
+            self._remember(station_id, transaction_uid, pk)
         if created:
             self.events.publish(
                 "transaction.started", station_id, transaction_id=transaction_uid, evse_id=evse_id, id_token=id_token

@@ -38,7 +38,7 @@ from .schema import (
 )
 from .schema import message_log as message_log_table
 from .schema import status_history as status_history_table
-from .types import utcnow
+from .types import as_utc, utcnow
 
 __all__ = [
     "ENERGY_REGISTER",
@@ -49,6 +49,8 @@ __all__ = [
     "get_station",
     "get_token",
     "get_transaction",
+    "insert_log_rows",
+    "insert_meter_rows",
     "list_connector_status",
     "list_events",
     "list_stations",
@@ -58,6 +60,7 @@ __all__ = [
     "list_variables",
     "message_log",
     "meter_samples",
+    "meter_value_rows",
     "prune_message_log",
     "record_boot",
     "record_event",
@@ -419,6 +422,69 @@ def _refresh_energy(conn: Connection, pk: int) -> None:
     )
 
 
+METER_COLUMNS = ("transaction_id", "station_id", "evse_id", "connector_id", "timestamp", "measurand", "phase",
+                 "unit", "value", "context", "location")  # fmt: skip
+_TS = METER_COLUMNS.index("timestamp")
+
+
+def meter_value_rows(
+    pk: int | None,
+    station_id: str,
+    evse_id: int | None,
+    connector_id: int | None,
+    samples: Sequence[Sample | tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """Rows (in ``METER_COLUMNS`` order) for the meter_values table. Omitted measurand/context/location
+    take their OCPP defaults and a missing phase is stored as '' so that replays of the same reading are
+    recognised as duplicates."""
+    evse = evse_id or 0
+    connector = connector_id or 0
+    return [
+        (pk, station_id, evse, connector, ts, measurand or ENERGY_REGISTER, phase or "", unit, float(value),
+         context or _DEFAULT_CONTEXT, location or _DEFAULT_LOCATION)
+        for ts, measurand, phase, unit, value, context, location in samples
+    ]  # fmt: skip
+
+
+def insert_meter_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert prepared meter rows with one driver-level executemany, ignoring duplicates.
+
+    The hot path: SQLAlchemy's per-row bind processing cost more than the database itself, so the
+    statement goes straight to the driver; timestamps are stored exactly as ``UTCDateTime`` stores
+    them. No RETURNING and no energy refresh: a transaction's energy is computed when it stops.
+    """
+    if not rows:
+        return
+    columns = ", ".join(METER_COLUMNS)
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" * len(METER_COLUMNS))
+        sql = f"INSERT OR IGNORE INTO meter_values ({columns}) VALUES ({marks})"
+        rows = [(*r[:_TS], sqlite_timestamp(r[_TS]), *r[_TS + 1 :]) for r in rows]
+    else:
+        marks = ", ".join(["%s"] * len(METER_COLUMNS))
+        sql = f"INSERT INTO meter_values ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    conn.exec_driver_sql(sql, rows)
+
+
+LOG_COLUMNS = ("station_id", "direction", "message_type", "message_id", "action", "frame", "logged_at")
+
+
+def insert_log_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert message-log rows (``LOG_COLUMNS`` order) with one driver-level executemany."""
+    columns = ", ".join(LOG_COLUMNS)
+    if conn.dialect.name == "sqlite":
+        sql = f"INSERT INTO message_log ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        rows = [(*r[:6], sqlite_timestamp(r[6])) for r in rows]
+    else:
+        sql = f"INSERT INTO message_log ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    conn.exec_driver_sql(sql, rows)
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime uses, for naive UTC (see types.UTCDateTime)."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 def add_meter_values(
     conn: Connection,
     pk: int | None,
@@ -427,39 +493,18 @@ def add_meter_values(
     connector_id: int | None,
     samples: Sequence[Sample | tuple[Any, ...]],
 ) -> int:
-    """Insert samples, ignoring duplicates; returns the number of new rows.
-
-    Omitted measurand/context/location take their OCPP defaults and a missing phase is stored as
-    '' so that replays of the same reading are recognised as duplicates.
-    """
-    rows: list[dict[str, Any]] = []
-    has_register = False
-    for s in samples:
-        ts, measurand, phase, unit, value, context, location = s
-        measurand = measurand or ENERGY_REGISTER
-        has_register |= measurand == ENERGY_REGISTER
-        rows.append(
-            {
-                "transaction_id": pk,
-                "station_id": station_id,
-                "evse_id": evse_id or 0,
-                "connector_id": connector_id or 0,
-                "timestamp": ts,
-                "measurand": measurand,
-                "phase": phase or "",
-                "unit": unit,
-                "value": float(value),
-                "context": context or _DEFAULT_CONTEXT,
-                "location": location or _DEFAULT_LOCATION,
-            }
-        )
+    """Insert samples, ignoring duplicates; returns the number of new rows and refreshes the energy."""
+    rows = [
+        dict(zip(METER_COLUMNS, r, strict=True))
+        for r in meter_value_rows(pk, station_id, evse_id, connector_id, samples)
+    ]
     if not rows:
         return 0
     # executemany + RETURNING: SQLAlchemy packs this into multi-row INSERTs ("insertmanyvalues") and
     # RETURNING counts only rows actually inserted (rowcount is unreliable for this on psycopg).
     stmt = _insert(conn, meter_values).on_conflict_do_nothing().returning(meter_values.c.id)
     inserted = len(conn.execute(stmt, rows).all())
-    if pk is not None and has_register and inserted:
+    if pk is not None and inserted and any(r["measurand"] == ENERGY_REGISTER for r in rows):
         _refresh_energy(conn, pk)
     return inserted
 

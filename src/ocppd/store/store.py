@@ -133,6 +133,13 @@ class Store:
         """Queue ``fn(conn, *args, **kwargs)`` for the writer; resolves after its batch committed."""
         return self._writer.submit(fn, args, kwargs)
 
+    def write_rows(
+        self, fn: Callable[[Connection, list[dict[str, Any]]], Any], rows: list[dict[str, Any]]
+    ) -> asyncio.Future[None]:
+        """Queue rows for ``fn(conn, rows)``, called once per batch with the rows of every ``write_rows``
+        naming the same ``fn`` (one executemany for all stations); resolves after the commit."""
+        return self._writer.submit_rows(fn, rows)
+
     def read(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
         """Run ``fn(conn, *args, **kwargs)`` on a pooled read connection in a worker thread."""
         if self._closed:
@@ -159,18 +166,12 @@ class Store:
         """Queue one raw OCPP frame for the message log (never blocks, never raises on overload)."""
         if direction not in _DIRECTIONS:
             raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
+        # A tuple in repo.LOG_COLUMNS order; ids clipped to the column widths so one odd frame can't
+        # make the whole log batch fail.
         self._writer.log(
-            {
-                "station_id": station_id,
-                "direction": direction,
-                "message_type": int(message_type),
-                # Clip to the column widths so one odd frame can't make the whole log batch fail.
-                "message_id": message_id[:64] if message_id else message_id,
-                "action": action[:64] if action else action,
-                "frame": frame_text,
-                "logged_at": utcnow(),
-            }
-        )
+            (station_id, direction, int(message_type), message_id[:64] if message_id else message_id,
+             action[:64] if action else action, frame_text, utcnow())
+        )  # fmt: skip
 
     async def prune_message_log(self, older_than: datetime) -> int:
         """Delete logged frames older than ``older_than``; returns how many."""
