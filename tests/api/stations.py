@@ -25,6 +25,7 @@ from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
 
 POWER_W = 7400.0
+WH_PER_TICK = 50.0  # energy per meter value: simulated time runs fast so sessions show real kWh
 
 
 def now() -> str:
@@ -68,7 +69,7 @@ class Station16(Cp16, Recorder):
         self.transaction_id = result.transaction_id
         await self.status(connector, "Charging")
         while True:
-            self.energy_wh += POWER_W * self.meter_interval / 3600
+            self.energy_wh += WH_PER_TICK
             await self.call(c16.MeterValues(connector_id=connector, transaction_id=self.transaction_id, meter_value=[{
                 "timestamp": now(),
                 "sampled_value": [
@@ -239,7 +240,7 @@ class Station201(Cp201, Recorder):
                           info={"remote_start_id": remote_start_id, "charging_state": "Charging"})
         while True:
             await asyncio.sleep(self.meter_interval)
-            self.energy_wh += POWER_W * self.meter_interval / 3600
+            self.energy_wh += WH_PER_TICK
             await self._event("Updated", "MeterValuePeriodic", info={"charging_state": "Charging"})
 
     async def stop_session(self) -> None:
