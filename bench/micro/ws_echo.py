@@ -91,7 +91,7 @@ class Counter:
 
 
 async def client_picows(port: int, conns: int, counter: Counter) -> None:
-    from picows import WSListener, WSMsgType, ws_connect
+    from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
     payload = MESSAGE.encode()
 
@@ -111,7 +111,7 @@ async def client_picows(port: int, conns: int, counter: Counter) -> None:
         transport.send(WSMsgType.TEXT, payload)
     await counter.run_clock()
     for transport, _listener in clients:
-        transport.send_close()
+        transport.send_close(WSCloseCode.OK)
         transport.disconnect()
 
 
@@ -157,11 +157,9 @@ def run_pair(server_lib: str, client_lib: str, conns: int, duration: float) -> d
             raise RuntimeError(f"{server_lib} server did not start: {line!r}")
         port = int(line.split()[1])
         cpu_before = cpu_seconds(server.pid)
-        out = subprocess.run(
-            pinned(1, [sys.executable, script, "client", "--lib", client_lib, "--port", str(port),
-                       "--conns", str(conns), "--duration", str(duration)]),  # fmt: skip
-            capture_output=True, text=True, timeout=duration + 60, check=True,
-        )  # fmt: skip
+        client = [sys.executable, script, "client", "--lib", client_lib, "--port", str(port)]
+        client += ["--conns", str(conns), "--duration", str(duration)]
+        out = subprocess.run(pinned(1, client), capture_output=True, text=True, timeout=duration + 60, check=True)
         server_cpu = cpu_seconds(server.pid) - cpu_before
         result = json.loads(out.stdout)
     finally:
