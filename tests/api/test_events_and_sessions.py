@@ -34,9 +34,9 @@ async def sse(client: httpx.AsyncClient, **params: str) -> AsyncIterator[asyncio
         async with client.stream("GET", "/api/v1/events", params=params, timeout=None) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
-            opened.set()
             kind = None
             async for line in response.aiter_lines():
+                opened.set()  # the server subscribes before its first line: from here on nothing is missed
                 if line.startswith("event: "):
                     kind = line[7:]
                 elif line.startswith("data: "):
