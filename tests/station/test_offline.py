@@ -31,6 +31,7 @@ async def test_v16_offline_mid_transaction(csms: OcppCsms) -> None:
         await st.start_transaction(1, "TAG1")
         await csms.wait_for(ident, "MeterValues")
         port = csms.port
+        await until(lambda: st.queued == 0)  # nothing in flight: no ambiguous delivery
         await csms.stop()
         await until(lambda: not st.online)
         online_count = len(csms.messages(ident))
@@ -79,6 +80,7 @@ async def test_v2x_offline_seqno_and_energy(csms: OcppCsms, version: OcppVersion
         assert tx is not None
         await csms.wait_for(ident, "TransactionEvent", count=2)
         port = csms.port
+        await until(lambda: st.queued == 0)  # nothing in flight: no ambiguous delivery
         await csms.stop()
         await until(lambda: not st.online)
         await until(lambda: st.queued >= 2)

@@ -305,7 +305,7 @@ class Station:
             return None
         try:
             return await session.call(action, payload)
-        except (SessionClosed, asyncio.CancelledError):
+        except SessionClosed:  # never swallow CancelledError: stop() waits for tasks to end
             return None
         except (CallTimeout, OcppError) as exc:
             self.counters["errors"] += 1
