@@ -62,6 +62,8 @@ class LiveState:
             if event.get("power_w") is not None:
                 self.power.setdefault(station, {})[evse] = float(event["power_w"])
                 self._point(station, event.get("timestamp") or event["at"])
+        elif kind == "transaction.started":
+            self._point(station, event["at"])  # the rising edge of the chart starts from the power before
         elif kind == "transaction.ended":
             evse = self._tx_evse.pop((station, str(event.get("transaction_id"))), None)
             if evse is not None and evse in self.power.get(station, {}):
