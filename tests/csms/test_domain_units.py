@@ -11,7 +11,7 @@ import pytest
 from ocppd.config import load_settings
 from ocppd.csms.adapters.v2x import acknowledgement
 from ocppd.csms.authorization import verdict_for
-from ocppd.csms.metering import parse_time, power_w, register_wh, samples_v2x, samples_v16
+from ocppd.csms.metering import parse_time, power_w, readings_v2x, readings_v16, register_wh
 from ocppd.csms.provisioning import check_password, hash_password, parse_basic_auth
 from ocppd.csms.reporting import report_rows
 from ocppd.protocol.compat import Relaxation
@@ -19,26 +19,28 @@ from ocppd.protocol.versions import OcppVersion
 
 
 def test_v16_samples_default_to_the_energy_register_and_convert_kwh() -> None:
-    samples = samples_v16([{"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [
+    readings = readings_v16([{"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [
         {"value": "12.5", "unit": "kWh"},
         {"value": "7.4", "measurand": "Power.Active.Import", "unit": "kW"},
         {"value": "230", "measurand": "Voltage", "unit": "V", "phase": "L1"},
         {"value": "not-a-number"},
     ]}])  # fmt: skip
-    assert register_wh(samples) == 12_500
-    assert power_w(samples) == pytest.approx(7_400)
-    assert [s.measurand for s in samples] == ["Energy.Active.Import.Register", "Power.Active.Import", "Voltage"]
+    assert register_wh(readings) == 12_500
+    assert power_w(readings) == pytest.approx(7_400)
+    [reading] = readings
+    assert [s[0] for s in reading.samples] == ["Energy.Active.Import.Register", "Power.Active.Import", "Voltage"]
+    assert reading.samples[0][2:4] == ("Wh", 12_500)
 
 
 def test_v2x_samples_apply_the_multiplier_and_sum_phases_for_power() -> None:
-    samples = samples_v2x([{"timestamp": "2026-01-01T10:00:00+01:00", "sampledValue": [
+    readings = readings_v2x([{"timestamp": "2026-01-01T10:00:00+01:00", "sampledValue": [
         {"value": 3.2, "unitOfMeasure": {"unit": "kWh", "multiplier": 1}},
         {"value": 1000, "measurand": "Power.Active.Import", "phase": "L1"},
         {"value": 1500, "measurand": "Power.Active.Import", "phase": "L2"},
     ]}])  # fmt: skip
-    assert register_wh(samples) == pytest.approx(32_000)
-    assert power_w(samples) == 2_500
-    assert samples[0].timestamp == datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    assert register_wh(readings) == pytest.approx(32_000)
+    assert power_w(readings) == 2_500
+    assert readings[0].timestamp == datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
 def test_time_without_offset_is_taken_as_utc() -> None:

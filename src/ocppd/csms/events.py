@@ -20,6 +20,11 @@ class EventBus:
         self._queue_size = queue_size
         self.dropped = 0
 
+    @property
+    def active(self) -> bool:
+        """Whether anyone listens (lets publishers skip building events nobody reads)."""
+        return bool(self._subscribers)
+
     def publish(self, event_type: str, station_id: str | None = None, **data: Any) -> None:
         if not self._subscribers:
             return

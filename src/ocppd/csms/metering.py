@@ -1,17 +1,21 @@
-"""Meter values: turn 1.6 and 2.x sampled values into one normalised form (energy in Wh, power in W)."""
-# Sample (store.rows) is the one normalised sampled value shared by the domain and the store.
+"""Meter values: 1.6 and 2.x sampled values into readings (store.rows.Reading), energy in Wh, power in W.
+
+A reading is every sampled value of one timestamp; it is also the unit of storage, so a 1.6
+MeterValues with ten sampled values is one row, not ten.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from ocppd.store.rows import Sample
+from ocppd.store.rows import Reading, SampleValue
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
-POWER_IMPORT = "Power.Active.Import"
+_DEFAULT_CONTEXT = "Sample.Periodic"
+_DEFAULT_LOCATION = "Outlet"
 
-# Unit scale factors onto the base unit we store (Wh, W, varh, var).
+# Unit scale factors onto the base unit we store (Wh, W, varh, var, VA).
 _SCALE = {
     "kWh": ("Wh", 1000.0),
     "kW": ("W", 1000.0),
@@ -29,58 +33,62 @@ def parse_time(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _normalise(unit: str, value: float, multiplier: int = 0) -> tuple[str, float]:
-    if multiplier:
-        value *= 10.0**multiplier
-    base = _SCALE.get(unit)
-    if base is not None:
-        return base[0], value * base[1]
-    return unit, value
+def _value(measurand: str, unit: str | None, value: float, sv: dict[str, Any]) -> SampleValue:
+    if unit is None:
+        unit = "Wh" if measurand.startswith("Energy") else ""
+    scale = _SCALE.get(unit)
+    if scale is not None:
+        unit, value = scale[0], value * scale[1]
+    return (measurand, sv.get("phase", ""), unit, value, sv.get("context", _DEFAULT_CONTEXT),
+            sv.get("location", _DEFAULT_LOCATION))  # fmt: skip
 
 
-def samples_v16(meter_values: list[dict[str, Any]]) -> list[Sample]:
-    out: list[Sample] = []
+def readings_v16(meter_values: list[dict[str, Any]]) -> list[Reading]:
+    out: list[Reading] = []
     for mv in meter_values:
-        ts = parse_time(mv["timestamp"])
+        values: list[SampleValue] = []
         for sv in mv["sampledValue"]:
             if sv.get("format") == "SignedData":
-                continue  # opaque signed blob, kept in the message log only
-            measurand = sv.get("measurand", ENERGY_REGISTER)
-            default_unit = "Wh" if measurand.startswith("Energy") else ""
+                continue  # an opaque signed blob: kept in the message log only
             try:
                 raw = float(sv["value"])
             except ValueError:
                 continue
-            unit, value = _normalise(sv.get("unit", default_unit), raw)
-            out.append(Sample(ts, measurand, sv.get("phase"), unit, value, sv.get("context"), sv.get("location")))
+            values.append(_value(sv.get("measurand", ENERGY_REGISTER), sv.get("unit"), raw, sv))
+        if values:
+            out.append(Reading.of(parse_time(mv["timestamp"]), values))
     return out
 
 
-def samples_v2x(meter_values: list[dict[str, Any]]) -> list[Sample]:
-    out: list[Sample] = []
+def readings_v2x(meter_values: list[dict[str, Any]]) -> list[Reading]:
+    out: list[Reading] = []
     for mv in meter_values:
-        ts = parse_time(mv["timestamp"])
+        values: list[SampleValue] = []
         for sv in mv["sampledValue"]:
-            measurand = sv.get("measurand", ENERGY_REGISTER)
-            uom = sv.get("unitOfMeasure") or {}
-            default_unit = "Wh" if measurand.startswith("Energy") else ""
-            unit, value = _normalise(uom.get("unit", default_unit), float(sv["value"]), uom.get("multiplier", 0))
-            out.append(Sample(ts, measurand, sv.get("phase"), unit, value, sv.get("context"), sv.get("location")))
+            raw = float(sv["value"])
+            uom = sv.get("unitOfMeasure")
+            unit = None
+            if uom is not None:
+                unit = uom.get("unit")
+                if uom.get("multiplier"):
+                    raw *= 10.0 ** uom["multiplier"]
+            values.append(_value(sv.get("measurand", ENERGY_REGISTER), unit, raw, sv))
+        if values:
+            out.append(Reading.of(parse_time(mv["timestamp"]), values))
     return out
 
 
-def register_wh(samples: list[Sample], *, first: bool = False) -> float | None:
-    """The (last, or first) whole-meter energy register reading, if the samples carry one."""
-    readings = [s.value for s in samples if s.measurand == ENERGY_REGISTER and s.phase is None and s.unit == "Wh"]
-    if not readings:
+def register_wh(readings: list[Reading], *, first: bool = False) -> float | None:
+    """The (last, or first) whole-meter energy register reading in Wh, if any reading carries one."""
+    values = [r.energy_wh for r in readings if r.energy_wh is not None]
+    if not values:
         return None
-    return readings[0] if first else readings[-1]
+    return values[0] if first else values[-1]
 
 
-def power_w(samples: list[Sample]) -> float | None:
-    """Total active import power of the latest sample set (summing phases when no total is given)."""
-    total = [s.value for s in samples if s.measurand == POWER_IMPORT and s.phase is None]
-    if total:
-        return total[-1]
-    phases = [s.value for s in samples if s.measurand == POWER_IMPORT]
-    return sum(phases) if phases else None
+def power_w(readings: list[Reading]) -> float | None:
+    """Total active import power of the latest reading that reports it."""
+    for reading in reversed(readings):
+        if reading.power_w is not None:
+            return reading.power_w
+    return None

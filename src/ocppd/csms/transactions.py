@@ -14,8 +14,8 @@ from typing import Any
 
 from ocppd.csms.authorization import Verdict, verdict_for
 from ocppd.csms.events import EventBus
-from ocppd.csms.metering import Sample, power_w, register_wh
-from ocppd.store import Store, repo
+from ocppd.csms.metering import power_w, register_wh
+from ocppd.store import Reading, Store, repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +95,12 @@ class Transactions:
         evse_id: int,
         connector_id: int,
         transaction_uid: str | None,
-        samples: list[Sample],
+        readings: list[Reading],
     ) -> None:
         """The hot path: rows go to the writer's shared executemany; acknowledged after the commit."""
         pk = await self._pk(station_id, transaction_uid) if transaction_uid else None
-        await self.store.write_rows(
-            repo.insert_meter_rows, repo.meter_value_rows(pk, station_id, evse_id, connector_id, samples)
-        )
-        self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+        await self.store.write_rows(repo.insert_meter_rows, self._rows(pk, station_id, evse_id, connector_id, readings))
+        self._publish_meter(station_id, evse_id, connector_id, transaction_uid, readings)
 
     async def _pk(self, station_id: str, transaction_uid: str) -> int | None:
         """The transaction's primary key, from memory for running transactions (no query per sample)."""
@@ -130,7 +128,7 @@ class Transactions:
         meter_stop_wh: float | None,
         reason: str | None,
         id_token: str | None,
-        samples: list[Sample],
+        readings: list[Reading],
         payload: dict[str, Any],
     ) -> Verdict | None:
         """A 1.6 StopTransaction. An unknown transaction is recorded for the operator, never refused."""
@@ -140,8 +138,8 @@ class Transactions:
             if tx is None:
                 repo.record_event(conn, station_id, "UnknownTransactionStop", stopped_at, payload)
                 return False, False
-            if samples:
-                repo.add_meter_values(conn, tx.id, station_id, tx.evse_id, tx.connector_id, samples)
+            if readings:
+                repo.insert_meter_rows(conn, self._rows(tx.id, station_id, tx.evse_id, tx.connector_id, readings))
             return True, repo.stop_transaction(conn, tx.id, stopped_at, meter_stop_wh, reason, id_token)
 
         _, stopped_now = await self.store.write(op)
@@ -172,7 +170,7 @@ class Transactions:
         id_token: str | None,
         charging_state: str | None,
         stopped_reason: str | None,
-        samples: list[Sample],
+        readings: list[Reading],
         payload: dict[str, Any],
     ) -> Verdict | None:
         """A 2.0.1/2.1 TransactionEvent (Started, Updated or Ended)."""
@@ -181,15 +179,13 @@ class Transactions:
             # The hot path: a running transaction reporting meter values. Two statements, no lookups.
             def update(conn: Any) -> None:
                 if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, payload):
-                    repo.insert_meter_rows(
-                        conn, repo.meter_value_rows(known_pk, station_id, evse_id, connector_id, samples)
-                    )
+                    repo.insert_meter_rows(conn, self._rows(known_pk, station_id, evse_id, connector_id, readings))
                     if charging_state:
                         repo.update_transaction(conn, known_pk, charging_state=charging_state)
 
             await self.store.write(update)
-            if samples:
-                self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+            if readings:
+                self._publish_meter(station_id, evse_id, connector_id, transaction_uid, readings)
             self.events.publish(
                 "transaction.updated", station_id, transaction_id=transaction_uid, charging_state=charging_state
             )
@@ -208,7 +204,7 @@ class Transactions:
                     connector_id,
                     id_token,
                     timestamp,
-                    register_wh(samples, first=True),
+                    register_wh(readings, first=True),
                     version,
                     f"{station_id}|{transaction_uid}",
                 )
@@ -216,8 +212,8 @@ class Transactions:
                 pk = tx.id
             ended = False
             if fresh:
-                if samples:
-                    repo.insert_meter_rows(conn, repo.meter_value_rows(pk, station_id, evse_id, connector_id, samples))
+                if readings:
+                    repo.insert_meter_rows(conn, self._rows(pk, station_id, evse_id, connector_id, readings))
                 changes: dict[str, Any] = {}
                 if charging_state:
                     changes["charging_state"] = charging_state
@@ -226,7 +222,7 @@ class Transactions:
                 if changes:
                     repo.update_transaction(conn, pk, **changes)
                 if event_type == "Ended":
-                    ended = repo.stop_transaction(conn, pk, timestamp, register_wh(samples), stopped_reason, id_token)
+                    ended = repo.stop_transaction(conn, pk, timestamp, register_wh(readings), stopped_reason, id_token)
             verdict = _judge_start(conn, id_token, pk) if id_token else None
             return pk, created, ended, verdict
 
@@ -239,8 +235,8 @@ class Transactions:
             self.events.publish(
                 "transaction.started", station_id, transaction_id=transaction_uid, evse_id=evse_id, id_token=id_token
             )
-        if samples:
-            self._publish_meter(station_id, evse_id, connector_id, transaction_uid, samples)
+        if readings:
+            self._publish_meter(station_id, evse_id, connector_id, transaction_uid, readings)
         if ended:
             self.events.publish("transaction.ended", station_id, transaction_id=transaction_uid, reason=stopped_reason)
         elif not created:
@@ -253,21 +249,29 @@ class Transactions:
             )
         return verdict
 
+    @staticmethod
+    def _rows(
+        pk: int | None, station_id: str, evse_id: int, connector_id: int, readings: list[Reading]
+    ) -> list[tuple[Any, ...]]:
+        return [repo.reading_row(pk, station_id, evse_id, connector_id, r) for r in readings]
+
     def _publish_meter(
         self,
         station_id: str,
         evse_id: int,
         connector_id: int,
         transaction_uid: str | None,
-        samples: list[Sample],
+        readings: list[Reading],
     ) -> None:
+        if not self.events.active:
+            return  # nobody listening: skip building the event
         self.events.publish(
             "meter.values",
             station_id,
             evse_id=evse_id,
             connector_id=connector_id,
             transaction_id=transaction_uid,
-            power_w=power_w(samples),
-            energy_wh=register_wh(samples),
-            timestamp=samples[-1].timestamp.isoformat() if samples else None,
+            power_w=power_w(readings),
+            energy_wh=register_wh(readings),
+            timestamp=readings[-1].timestamp.isoformat() if readings else None,
         )

@@ -6,11 +6,13 @@ inside ``Store.read``. Functions never commit.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, delete, func, select, update
+import orjson
+from sqlalchemy import Connection, Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .rows import (
@@ -18,7 +20,9 @@ from .rows import (
     EventRow,
     MessageLogRow,
     MeterSampleRow,
+    Reading,
     Sample,
+    SampleValue,
     StationRow,
     StatusHistoryRow,
     TokenRow,
@@ -60,8 +64,9 @@ __all__ = [
     "list_variables",
     "message_log",
     "meter_samples",
-    "meter_value_rows",
     "prune_message_log",
+    "reading_row",
+    "readings_of",
     "record_boot",
     "record_event",
     "record_status",
@@ -408,12 +413,11 @@ def stop_transaction(
 
 
 def _refresh_energy(conn: Connection, pk: int) -> None:
-    """energy_wh = stop - start; a missing end is taken from the max/min register samples."""
+    """energy_wh = stop - start; a missing end (or start) is taken from the highest (lowest) register reading."""
     mv = meter_values.c
-    wh = case((mv.unit == "kWh", mv.value * 1000), else_=mv.value)
-    is_register = and_(mv.transaction_id == pk, mv.measurand == ENERGY_REGISTER, mv.phase == "")
-    smax = select(func.max(wh)).where(is_register).scalar_subquery()
-    smin = select(func.min(wh)).where(is_register).scalar_subquery()
+    of_tx = and_(mv.transaction_id == pk, mv.energy_wh.is_not(None))
+    smax = select(func.max(mv.energy_wh)).where(of_tx).scalar_subquery()
+    smin = select(func.min(mv.energy_wh)).where(of_tx).scalar_subquery()
     t = transactions.c
     conn.execute(
         update(transactions)
@@ -422,32 +426,23 @@ def _refresh_energy(conn: Connection, pk: int) -> None:
     )
 
 
-METER_COLUMNS = ("transaction_id", "station_id", "evse_id", "connector_id", "timestamp", "measurand", "phase",
-                 "unit", "value", "context", "location")  # fmt: skip
+METER_COLUMNS = ("transaction_id", "station_id", "evse_id", "connector_id", "timestamp", "context", "energy_wh",
+                 "power_w", "samples", "digest")  # fmt: skip
 _TS = METER_COLUMNS.index("timestamp")
 
 
-def meter_value_rows(
-    pk: int | None,
-    station_id: str,
-    evse_id: int | None,
-    connector_id: int | None,
-    samples: Sequence[Sample | tuple[Any, ...]],
-) -> list[tuple[Any, ...]]:
-    """Rows (in ``METER_COLUMNS`` order) for the meter_values table. Omitted measurand/context/location
-    take their OCPP defaults and a missing phase is stored as '' so that replays of the same reading are
-    recognised as duplicates."""
-    evse = evse_id or 0
-    connector = connector_id or 0
-    return [
-        (pk, station_id, evse, connector, ts, measurand or ENERGY_REGISTER, phase or "", unit, float(value),
-         context or _DEFAULT_CONTEXT, location or _DEFAULT_LOCATION)
-        for ts, measurand, phase, unit, value, context, location in samples
-    ]  # fmt: skip
+def reading_row(
+    pk: int | None, station_id: str, evse_id: int | None, connector_id: int | None, reading: Reading
+) -> tuple[Any, ...]:
+    """One meter_values row (``METER_COLUMNS`` order); the digest of the samples recognises replays."""
+    samples = orjson.dumps(reading.samples)
+    digest = hashlib.blake2b(samples, digest_size=8).hexdigest()
+    return (pk, station_id, evse_id or 0, connector_id or 0, reading.timestamp, reading.context, reading.energy_wh,
+            reading.power_w, samples.decode(), digest)  # fmt: skip
 
 
 def insert_meter_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert prepared meter rows with one driver-level executemany, ignoring duplicates.
+    """Insert prepared readings with one driver-level executemany, ignoring replays.
 
     The hot path: SQLAlchemy's per-row bind processing cost more than the database itself, so the
     statement goes straight to the driver; timestamps are stored exactly as ``UTCDateTime`` stores
@@ -464,6 +459,52 @@ def insert_meter_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         marks = ", ".join(["%s"] * len(METER_COLUMNS))
         sql = f"INSERT INTO meter_values ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
     conn.exec_driver_sql(sql, rows)
+
+
+def readings_of(samples: Sequence[Sample | tuple[Any, ...]]) -> list[Reading]:
+    """Group flat samples by timestamp into readings, filling the OCPP defaults of omitted fields."""
+    grouped: dict[datetime, list[SampleValue]] = {}
+    for ts, measurand, phase, unit, value, context, location in samples:
+        grouped.setdefault(ts, []).append(
+            (measurand or ENERGY_REGISTER, phase or "", unit, float(value), context or _DEFAULT_CONTEXT,
+             location or _DEFAULT_LOCATION)
+        )  # fmt: skip
+    return [Reading.of(ts, values) for ts, values in grouped.items()]
+
+
+def add_meter_values(
+    conn: Connection,
+    pk: int | None,
+    station_id: str,
+    evse_id: int | None,
+    connector_id: int | None,
+    samples: Sequence[Sample | tuple[Any, ...]],
+) -> int:
+    """Store samples as readings, ignoring replays; returns the number of new sampled values and
+    refreshes the transaction's running energy."""
+    inserted = 0
+    for reading in readings_of(samples):
+        row = dict(zip(METER_COLUMNS, reading_row(pk, station_id, evse_id, connector_id, reading), strict=True))
+        stmt = _insert(conn, meter_values).values(**row).on_conflict_do_nothing().returning(meter_values.c.id)
+        if conn.execute(stmt).first() is not None:
+            inserted += len(reading.samples)
+            if pk is not None and reading.energy_wh is not None:
+                _refresh_energy(conn, pk)
+    return inserted
+
+
+def meter_samples(conn: Connection, pk: int) -> list[MeterSampleRow]:
+    """Every sampled value of a transaction, oldest first (``id`` is that of the reading)."""
+    mv = meter_values.c
+    rows = conn.execute(select(meter_values).where(mv.transaction_id == pk).order_by(mv.timestamp, mv.id))
+    out = []
+    for r in rows:
+        for measurand, phase, unit, value, context, location in orjson.loads(r.samples):
+            out.append(
+                MeterSampleRow(r.id, r.transaction_id, r.station_id, r.evse_id, r.connector_id, as_utc(r.timestamp),
+                               measurand, phase or None, unit, value, context, location)
+            )  # fmt: skip
+    return out
 
 
 LOG_COLUMNS = ("station_id", "direction", "message_type", "message_id", "action", "frame", "logged_at")
@@ -483,36 +524,6 @@ def insert_log_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
 def sqlite_timestamp(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime uses, for naive UTC (see types.UTCDateTime)."""
     return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def add_meter_values(
-    conn: Connection,
-    pk: int | None,
-    station_id: str,
-    evse_id: int | None,
-    connector_id: int | None,
-    samples: Sequence[Sample | tuple[Any, ...]],
-) -> int:
-    """Insert samples, ignoring duplicates; returns the number of new rows and refreshes the energy."""
-    rows = [
-        dict(zip(METER_COLUMNS, r, strict=True))
-        for r in meter_value_rows(pk, station_id, evse_id, connector_id, samples)
-    ]
-    if not rows:
-        return 0
-    # executemany + RETURNING: SQLAlchemy packs this into multi-row INSERTs ("insertmanyvalues") and
-    # RETURNING counts only rows actually inserted (rowcount is unreliable for this on psycopg).
-    stmt = _insert(conn, meter_values).on_conflict_do_nothing().returning(meter_values.c.id)
-    inserted = len(conn.execute(stmt, rows).all())
-    if pk is not None and inserted and any(r["measurand"] == ENERGY_REGISTER for r in rows):
-        _refresh_energy(conn, pk)
-    return inserted
-
-
-def meter_samples(conn: Connection, pk: int) -> list[MeterSampleRow]:
-    mv = meter_values.c
-    rows = conn.execute(select(meter_values).where(mv.transaction_id == pk).order_by(mv.timestamp, mv.id))
-    return [MeterSampleRow.from_row(r) for r in rows]
 
 
 def record_tx_event(

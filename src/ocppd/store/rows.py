@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple, Self
@@ -119,6 +120,43 @@ class Sample(NamedTuple):
     location: str | None
 
 
+SampleValue = tuple[str, str, str | None, float, str, str]  # (measurand, phase, unit, value, context, location)
+
+_ENERGY_REGISTER = "Energy.Active.Import.Register"
+_POWER = "Power.Active.Import"
+
+
+class Reading(NamedTuple):
+    """Every sampled value a station reported for one timestamp: the unit of meter storage.
+
+    ``energy_wh`` is the whole-meter energy register in Wh and ``power_w`` the total active import
+    power in W (the sum of the phases when no total was sent), the two figures billing and the
+    dashboard need without unpacking ``samples``.
+    """
+
+    timestamp: datetime
+    context: str
+    energy_wh: float | None
+    power_w: float | None
+    samples: tuple[SampleValue, ...]
+
+    @classmethod
+    def of(cls, timestamp: datetime, samples: Iterable[SampleValue]) -> Reading:
+        unique = tuple(dict.fromkeys(samples))  # a value repeated within one reading counts once
+        energy = power = phase_power = None
+        for measurand, phase, unit, value, _, _ in unique:
+            if measurand == _ENERGY_REGISTER and not phase:
+                energy = value * 1000.0 if unit == "kWh" else value
+            elif measurand == _POWER:
+                watts = value * 1000.0 if unit == "kW" else value
+                if phase:
+                    phase_power = (phase_power or 0.0) + watts
+                else:
+                    power = watts
+        context = unique[0][4] if unique else "Sample.Periodic"
+        return cls(timestamp, context, energy, power if power is not None else phase_power, unique)
+
+
 @dataclass(frozen=True, slots=True)
 class MeterSampleRow(_RowMixin):
     id: int
@@ -133,12 +171,6 @@ class MeterSampleRow(_RowMixin):
     value: float
     context: str
     location: str
-
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
-        m = dict(row._mapping)
-        m["phase"] = m["phase"] or None  # stored as '' (see schema), exposed as None
-        return cls(**{f.name: m[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,11 @@ transactions = Table(
 
 # measurand/phase/context/location are NOT NULL ('' for absent phase) because NULLs are distinct
 # in unique constraints and would defeat duplicate suppression.
+# One row per meter reading (all sampled values a station reported for one timestamp), not per sampled
+# value: a 1.6 MeterValues with 10 sampled values is one row. The samples are kept normalised as JSON
+# ``[[measurand, phase, unit, value, context, location], ...]``; the figures billing and the dashboard
+# need (whole-meter energy register in Wh, total active power in W) are columns of their own.
+# A replayed reading has the same digest of its samples and is ignored.
 meter_values = Table(
     "meter_values",
     metadata,
@@ -153,13 +158,12 @@ meter_values = Table(
     Column("evse_id", Integer, nullable=False),
     Column("connector_id", Integer, nullable=False),
     Column("timestamp", UTCDateTime, nullable=False),
-    Column("measurand", String(64), nullable=False),
-    Column("phase", String(16), nullable=False),
-    Column("unit", String(32)),
-    Column("value", Float, nullable=False),
     Column("context", String(32), nullable=False),
-    Column("location", String(16), nullable=False),
-    UniqueConstraint("station_id", "connector_id", "timestamp", "measurand", "phase", "location", "context"),
+    Column("energy_wh", Float),
+    Column("power_w", Float),
+    Column("samples", Text, nullable=False),
+    Column("digest", String(32), nullable=False),
+    UniqueConstraint("station_id", "connector_id", "timestamp", "digest"),
     Index(None, "transaction_id", "timestamp"),
 )
 

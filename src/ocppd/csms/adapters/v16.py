@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ocppd.csms.metering import parse_time, samples_v16
+from ocppd.csms.metering import parse_time, readings_v16
 from ocppd.rpc import Handler, Payload, Session
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             meter_stop_wh=float(p["meterStop"]),
             reason=p.get("reason", "Local"),
             id_token=p.get("idTag"),
-            samples=samples_v16(p.get("transactionData", [])),
+            readings=readings_v16(p.get("transactionData", [])),
             payload=p,
         )
         return {"idTagInfo": verdict.id_tag_info()} if verdict is not None else {}
@@ -91,7 +91,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             evse_id=p["connectorId"],
             connector_id=p["connectorId"],
             transaction_uid=str(tx) if tx is not None else None,
-            samples=samples_v16(p["meterValue"]),
+            readings=readings_v16(p["meterValue"]),
         )
         return {}
 

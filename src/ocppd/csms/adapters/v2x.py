@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ocppd.csms.metering import parse_time, samples_v2x
+from ocppd.csms.metering import parse_time, readings_v2x
 from ocppd.csms.reporting import report_rows
 from ocppd.protocol.actions import station_initiated
 from ocppd.protocol.errors import ErrorKind, OcppError
@@ -79,7 +79,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             id_token=token["idToken"] if token else None,
             charging_state=info.get("chargingState"),
             stopped_reason=info.get("stoppedReason"),
-            samples=samples_v2x(p.get("meterValue", [])),
+            readings=readings_v2x(p.get("meterValue", [])),
             payload=p,
         )
         return {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
@@ -91,7 +91,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             evse_id=p["evseId"],
             connector_id=0,
             transaction_uid=None,
-            samples=samples_v2x(p["meterValue"]),
+            readings=readings_v2x(p["meterValue"]),
         )
         return {}
 

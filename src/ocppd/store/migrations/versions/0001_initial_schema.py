@@ -140,12 +140,11 @@ def upgrade() -> None:
         sa.Column("evse_id", sa.Integer(), nullable=False),
         sa.Column("connector_id", sa.Integer(), nullable=False),
         sa.Column("timestamp", _ts(), nullable=False),
-        sa.Column("measurand", sa.String(64), nullable=False),
-        sa.Column("phase", sa.String(16), nullable=False),
-        sa.Column("unit", sa.String(32)),
-        sa.Column("value", sa.Float(), nullable=False),
         sa.Column("context", sa.String(32), nullable=False),
-        sa.Column("location", sa.String(16), nullable=False),
+        sa.Column("energy_wh", sa.Float()),
+        sa.Column("power_w", sa.Float()),
+        sa.Column("samples", sa.Text(), nullable=False),
+        sa.Column("digest", sa.String(32), nullable=False),
         sa.ForeignKeyConstraint(
             ["transaction_id"], ["transactions.id"], name=op.f("fk_meter_values_transaction_id_transactions")
         ),
@@ -154,11 +153,8 @@ def upgrade() -> None:
             "station_id",
             "connector_id",
             "timestamp",
-            "measurand",
-            "phase",
-            "location",
-            "context",
-            name=op.f("uq_meter_values_station_id_connector_id_timestamp_measurand_phase_location_context"),
+            "digest",
+            name=op.f("uq_meter_values_station_id_connector_id_timestamp_digest"),
         ),
     )
     op.create_index(op.f("ix_meter_values_transaction_id_timestamp"), "meter_values", ["transaction_id", "timestamp"])
