@@ -54,6 +54,7 @@ class Csms:
             OcppVersion.V21: v2x.handlers(self, OcppVersion.V21),
         }
         self._by_link: dict[Link, Session] = {}
+        self._counters: dict[tuple[str, str, str], Any] = {}
         self._housekeeping: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -136,10 +137,18 @@ class Csms:
 
     def on_call_done(self, session: Session, action: str, seconds: float, outcome: str) -> None:
         metrics.CALL_LATENCY.labels(action).observe(seconds)
-        metrics.MESSAGES.labels("out", action, outcome).inc()
+        self._message_counter("out", action, outcome).inc()
 
     def on_inbound_done(self, session: Session, action: str, outcome: str) -> None:
-        metrics.MESSAGES.labels("in", action, outcome).inc()
+        self._message_counter("in", action, outcome).inc()
+
+    def _message_counter(self, direction: str, action: str, outcome: str) -> Any:
+        # labels() costs a lock and a tuple hash per message; the children never change, so keep them.
+        key = (direction, action, outcome)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = metrics.MESSAGES.labels(direction, action, outcome)
+        return child
 
     # ------------------------------------------------------------------ domain helpers
     @staticmethod
