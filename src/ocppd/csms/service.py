@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ocppd import metrics
 from ocppd.config import Settings
