@@ -77,7 +77,7 @@ def test_invalid_template_names_the_field(tmp_path: Path, text: str, field: str)
 def test_invalid_script_names_the_step(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("steps:\n  - wait: 1\n  - plug: 1\n    unplug: 1\n")
-    with pytest.raises(TemplateError, match="field 'steps.1'"):
+    with pytest.raises(TemplateError, match=r"field 'steps\.1'"):
         load_script(path)
 
 

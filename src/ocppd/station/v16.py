@@ -118,11 +118,9 @@ class Adapter16(Adapter):
         )
         if not measurands:
             return
-        payload: Payload = {
-            "connectorId": c.number,
-            "meterValue": [{"timestamp": format_time(at) if at else self.station.now_iso(), "sampledValue": _sampled(c.sample(measurands),
-                                                                                         context)}],
-        }  # fmt: skip
+        stamp = format_time(at) if at else self.station.now_iso()
+        sampled = _sampled(c.sample(measurands), context)
+        payload: Payload = {"connectorId": c.number, "meterValue": [{"timestamp": stamp, "sampledValue": sampled}]}
         if c.tx is not None and context != "Trigger":
             # Transaction-related: queued, and its transactionId filled in when it is sent (§4.7)
             self.station.enqueue("MeterValues", payload, c.tx.ref)
