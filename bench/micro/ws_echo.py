@@ -56,9 +56,14 @@ async def serve_picows(port: int) -> None:
 async def serve_websockets(port: int) -> None:
     from websockets.asyncio.server import serve
 
+    from websockets.exceptions import ConnectionClosed
+
     async def echo(ws):
-        async for message in ws:
-            await ws.send(message)
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except ConnectionClosed:  # the client leaves while an echo is on its way: not an error here
+            pass
 
     async with serve(echo, "127.0.0.1", port, compression=None, max_size=2**20, ping_interval=None) as server:
         print(f"PORT {next(iter(server.sockets)).getsockname()[1]}", flush=True)
