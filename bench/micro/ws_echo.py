@@ -55,7 +55,6 @@ async def serve_picows(port: int) -> None:
 
 async def serve_websockets(port: int) -> None:
     from websockets.asyncio.server import serve
-
     from websockets.exceptions import ConnectionClosed
 
     async def echo(ws):
