@@ -151,9 +151,9 @@ async def test_remote_start_and_stop(server: CsmsProcess, api: httpx.AsyncClient
             s = ok(await api.get(f"/api/v1/stations/{sid}"))
             if s["status"] != "Charging" or not s["transactions"] or not s["power_w"]:
                 return None
-            # Two readings at least, so the meter has moved and the session has energy.
-            series = ok(await api.get(f"/api/v1/stations/{sid}/power"))["series"]
-            return s if len(series) >= 2 else None
+            # The meter has moved, so the session has energy to bill.
+            tx = ok(await api.get(f"/api/v1/transactions/{s['transactions'][0]['id']}"))
+            return s if tx["energy_wh"] else None
 
         detail = await eventually(charging, "station charging with power")
         tx = detail["transactions"][0]
