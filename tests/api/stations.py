@@ -54,29 +54,46 @@ class Station16(Cp16, Recorder):
         self._charging: asyncio.Task[None] | None = None
 
     async def boot(self) -> None:
-        await self.call(c16.BootNotification(charge_point_model="Wallbox 16", charge_point_vendor="ACME",
-                                             firmware_version="1.0.0"))
+        await self.call(
+            c16.BootNotification(charge_point_model="Wallbox 16", charge_point_vendor="ACME", firmware_version="1.0.0")
+        )
         await self.status(1, "Available")
 
     async def status(self, connector: int, status: str) -> None:
-        await self.call(c16.StatusNotification(connector_id=connector, error_code="NoError", status=status,
-                                               timestamp=now()))
+        await self.call(
+            c16.StatusNotification(connector_id=connector, error_code="NoError", status=status, timestamp=now())
+        )
 
     async def _session(self, id_tag: str, connector: int) -> None:
         await self.status(connector, "Preparing")
-        result = await self.call(c16.StartTransaction(connector_id=connector, id_tag=id_tag,
-                                                      meter_start=int(self.energy_wh), timestamp=now()))
+        result = await self.call(
+            c16.StartTransaction(
+                connector_id=connector, id_tag=id_tag, meter_start=int(self.energy_wh), timestamp=now()
+            )
+        )
         self.transaction_id = result.transaction_id
         await self.status(connector, "Charging")
         while True:
             self.energy_wh += WH_PER_TICK
-            await self.call(c16.MeterValues(connector_id=connector, transaction_id=self.transaction_id, meter_value=[{
-                "timestamp": now(),
-                "sampled_value": [
-                    {"value": f"{self.energy_wh:.1f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                    {"value": f"{POWER_W:.0f}", "measurand": "Power.Active.Import", "unit": "W"},
-                ],
-            }]))
+            await self.call(
+                c16.MeterValues(
+                    connector_id=connector,
+                    transaction_id=self.transaction_id,
+                    meter_value=[
+                        {
+                            "timestamp": now(),
+                            "sampled_value": [
+                                {
+                                    "value": f"{self.energy_wh:.1f}",
+                                    "measurand": "Energy.Active.Import.Register",
+                                    "unit": "Wh",
+                                },
+                                {"value": f"{POWER_W:.0f}", "measurand": "Power.Active.Import", "unit": "W"},
+                            ],
+                        }
+                    ],
+                )
+            )
             await asyncio.sleep(self.meter_interval)
 
     async def stop_session(self, reason: str = "Remote") -> None:
@@ -87,8 +104,9 @@ class Station16(Cp16, Recorder):
             self._charging = None
         if self.transaction_id is not None:
             tx, self.transaction_id = self.transaction_id, None
-            await self.call(c16.StopTransaction(meter_stop=int(self.energy_wh), timestamp=now(), transaction_id=tx,
-                                                reason=reason))
+            await self.call(
+                c16.StopTransaction(meter_stop=int(self.energy_wh), timestamp=now(), transaction_id=tx, reason=reason)
+            )
             await self.status(1, "Finishing")
             await self.status(1, "Available")
 
@@ -127,8 +145,9 @@ class Station16(Cp16, Recorder):
         config = {"HeartbeatInterval": "60", "MeterValueSampleInterval": "10", "NumberOfConnectors": "1"}
         wanted = key or list(config)
         return r16.GetConfiguration(
-            configuration_key=[{"key": k, "readonly": k == "NumberOfConnectors", "value": config[k]}
-                               for k in wanted if k in config],
+            configuration_key=[
+                {"key": k, "readonly": k == "NumberOfConnectors", "value": config[k]} for k in wanted if k in config
+            ],
             unknown_key=[k for k in wanted if k not in config] or None,
         )
 
@@ -212,32 +231,54 @@ class Station201(Cp201, Recorder):
         self._charging: asyncio.Task[None] | None = None
 
     async def boot(self) -> None:
-        await self.call(c201.BootNotification(charging_station={"model": "Wallbox 2", "vendor_name": "ACME"},
-                                              reason="PowerUp"))
+        await self.call(
+            c201.BootNotification(charging_station={"model": "Wallbox 2", "vendor_name": "ACME"}, reason="PowerUp")
+        )
         await self.status("Available")
 
     async def status(self, status: str) -> None:
         await self.call(c201.StatusNotification(timestamp=now(), connector_status=status, evse_id=1, connector_id=1))
 
     def _meter(self) -> list[dict[str, Any]]:
-        return [{"timestamp": now(), "sampled_value": [
-            {"value": round(self.energy_wh, 1), "measurand": "Energy.Active.Import.Register",
-             "unit_of_measure": {"unit": "Wh"}},
-            {"value": POWER_W, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}},
-        ]}]
+        return [
+            {
+                "timestamp": now(),
+                "sampled_value": [
+                    {
+                        "value": round(self.energy_wh, 1),
+                        "measurand": "Energy.Active.Import.Register",
+                        "unit_of_measure": {"unit": "Wh"},
+                    },
+                    {"value": POWER_W, "measurand": "Power.Active.Import", "unit_of_measure": {"unit": "W"}},
+                ],
+            }
+        ]
 
     async def _event(self, event_type: str, trigger: str, **extra: Any) -> None:
         assert self.transaction_id is not None
         info = {"transaction_id": self.transaction_id, **extra.pop("info", {})}
-        await self.call(c201.TransactionEvent(event_type=event_type, timestamp=now(), trigger_reason=trigger,
-                                              seq_no=next(self._seq), transaction_info=info,
-                                              meter_value=self._meter(), **extra))
+        await self.call(
+            c201.TransactionEvent(
+                event_type=event_type,
+                timestamp=now(),
+                trigger_reason=trigger,
+                seq_no=next(self._seq),
+                transaction_info=info,
+                meter_value=self._meter(),
+                **extra,
+            )
+        )
 
     async def _session(self, id_token: dict[str, Any], remote_start_id: int) -> None:
         self.transaction_id = f"tx-{remote_start_id}"
         await self.status("Occupied")
-        await self._event("Started", "RemoteStart", id_token=id_token, evse={"id": 1, "connector_id": 1},
-                          info={"remote_start_id": remote_start_id, "charging_state": "Charging"})
+        await self._event(
+            "Started",
+            "RemoteStart",
+            id_token=id_token,
+            evse={"id": 1, "connector_id": 1},
+            info={"remote_start_id": remote_start_id, "charging_state": "Charging"},
+        )
         while True:
             await asyncio.sleep(self.meter_interval)
             self.energy_wh += WH_PER_TICK
@@ -286,18 +327,27 @@ class Station201(Cp201, Recorder):
     @on("GetVariables")
     async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kw: Any) -> Any:
         self.record("GetVariables", get_variable_data=get_variable_data)
-        return r201.GetVariables(get_variable_result=[
-            {"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"],
-             "attribute_value": "42"} for d in get_variable_data
-        ])
+        return r201.GetVariables(
+            get_variable_result=[
+                {
+                    "attribute_status": "Accepted",
+                    "component": d["component"],
+                    "variable": d["variable"],
+                    "attribute_value": "42",
+                }
+                for d in get_variable_data
+            ]
+        )
 
     @on("SetVariables")
     async def on_set_variables(self, set_variable_data: list[dict[str, Any]], **kw: Any) -> Any:
         self.record("SetVariables", set_variable_data=set_variable_data)
-        return r201.SetVariables(set_variable_result=[
-            {"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
-            for d in set_variable_data
-        ])
+        return r201.SetVariables(
+            set_variable_result=[
+                {"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
+                for d in set_variable_data
+            ]
+        )
 
     @on("GetBaseReport")
     async def on_base_report(self, **kw: Any) -> Any:
@@ -366,8 +416,9 @@ class Station201(Cp201, Recorder):
 
 
 @contextlib.asynccontextmanager
-async def connected(ws_url: str, station_id: str, version: str = "1.6", meter_interval: float = 1.0
-                    ) -> AsyncIterator[Station16 | Station201]:
+async def connected(
+    ws_url: str, station_id: str, version: str = "1.6", meter_interval: float = 1.0
+) -> AsyncIterator[Station16 | Station201]:
     """A booted station connected to the CSMS; disconnects (ending any session task) on exit."""
     subprotocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
     cls: type[Station16] | type[Station201] = Station16 if version == "1.6" else Station201

@@ -71,8 +71,13 @@ async def test_openapi_and_docs(api: httpx.AsyncClient) -> None:
     spec = ok(await api.get("/api/v1/openapi.json"))
     assert spec["openapi"].startswith("3.")
     paths = spec["paths"]
-    for path in ("/api/v1/stations", "/api/v1/stations/{station_id}/commands/remote-start",
-                 "/api/v1/stations/{station_id}/call/{action}", "/api/v1/transactions/export.csv", "/api/v1/events"):
+    for path in (
+        "/api/v1/stations",
+        "/api/v1/stations/{station_id}/commands/remote-start",
+        "/api/v1/stations/{station_id}/call/{action}",
+        "/api/v1/transactions/export.csv",
+        "/api/v1/events",
+    ):
         assert path in paths, path
     docs = await api.get("/api/docs")
     assert docs.status_code == 200
@@ -94,10 +99,15 @@ async def test_station_registry(api: httpx.AsyncClient, ro_api: httpx.AsyncClien
     assert sid in [s["station_id"] for s in ok(await api.get("/api/v1/stations"))]
     assert ok(await api.get(f"/api/v1/stations/{sid}"))["station_id"] == sid
     assert (await api.delete(f"/api/v1/stations/{sid}")).status_code == 204
-    for method, path in [("GET", f"/api/v1/stations/{sid}"), ("POST", f"/api/v1/stations/{sid}/approve"),
-                         ("POST", f"/api/v1/stations/{sid}/reject"), ("DELETE", f"/api/v1/stations/{sid}"),
-                         ("GET", f"/api/v1/stations/{sid}/messages"), ("GET", f"/api/v1/stations/{sid}/power"),
-                         ("GET", f"/api/v1/stations/{sid}/notifications")]:
+    for method, path in [
+        ("GET", f"/api/v1/stations/{sid}"),
+        ("POST", f"/api/v1/stations/{sid}/approve"),
+        ("POST", f"/api/v1/stations/{sid}/reject"),
+        ("DELETE", f"/api/v1/stations/{sid}"),
+        ("GET", f"/api/v1/stations/{sid}/messages"),
+        ("GET", f"/api/v1/stations/{sid}/power"),
+        ("GET", f"/api/v1/stations/{sid}/notifications"),
+    ]:
         response = await api.request(method, path)
         assert response.status_code == 404, (method, path)
         assert response.json()["code"] == "unknown_station"
@@ -147,9 +157,14 @@ async def test_tokens(api: httpx.AsyncClient, ro_api: httpx.AsyncClient) -> None
     expired = ok(await api.post(f"/api/v1/tokens/{tok}/expire"))
     assert expired["status"] == "Expired"
     assert (await api.delete(f"/api/v1/tokens/{tok}")).status_code == 204
-    for method, path in [("GET", f"/api/v1/tokens/{tok}"), ("POST", f"/api/v1/tokens/{tok}/block"),
-                         ("POST", f"/api/v1/tokens/{tok}/unblock"), ("POST", f"/api/v1/tokens/{tok}/expire"),
-                         ("PATCH", f"/api/v1/tokens/{tok}"), ("DELETE", f"/api/v1/tokens/{tok}")]:
+    for method, path in [
+        ("GET", f"/api/v1/tokens/{tok}"),
+        ("POST", f"/api/v1/tokens/{tok}/block"),
+        ("POST", f"/api/v1/tokens/{tok}/unblock"),
+        ("POST", f"/api/v1/tokens/{tok}/expire"),
+        ("PATCH", f"/api/v1/tokens/{tok}"),
+        ("DELETE", f"/api/v1/tokens/{tok}"),
+    ]:
         response = await api.request(method, path, json={} if method == "PATCH" else None)
         assert response.status_code == 404, (method, path)
 

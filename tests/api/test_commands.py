@@ -40,13 +40,26 @@ async def test_typed_commands_v16(server: CsmsProcess, api: httpx.AsyncClient) -
         wanted = {"variables": [{"component": "X", "variable": "MeterValueSampleInterval"}]}
         r = await command(api, sid, "get-variables", wanted)
         assert r["action"] == "GetConfiguration" and r["request"] == {"key": ["MeterValueSampleInterval"]}
-        r = await command(api, sid, "set-variables", {"variables": [
-            {"component": "X", "variable": "A", "value": "1"}, {"component": "X", "variable": "B", "value": "2"}]})
+        r = await command(
+            api,
+            sid,
+            "set-variables",
+            {
+                "variables": [
+                    {"component": "X", "variable": "A", "value": "1"},
+                    {"component": "X", "variable": "B", "value": "2"},
+                ]
+            },
+        )
         assert [c["request"]["key"] for c in r["calls"]] == ["A", "B"]  # 1.6: one key per call
         r = await command(api, sid, "trigger-message", {"message": "StatusNotification", "evse_id": 1})
         assert r["request"] == {"requestedMessage": "StatusNotification", "connectorId": 1}
-        r = await command(api, sid, "set-charging-profile", {"evse_id": 1, "profile": {
-            "id": 7, "purpose": "tx_default", "periods": [{"start_s": 0, "limit": 11000}]}})
+        r = await command(
+            api,
+            sid,
+            "set-charging-profile",
+            {"evse_id": 1, "profile": {"id": 7, "purpose": "tx_default", "periods": [{"start_s": 0, "limit": 11000}]}},
+        )
         profile = r["request"]["csChargingProfiles"]
         assert profile["chargingProfilePurpose"] == "TxDefaultProfile" and profile["chargingProfileId"] == 7
         assert profile["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 11000.0}]
@@ -58,8 +71,9 @@ async def test_typed_commands_v16(server: CsmsProcess, api: httpx.AsyncClient) -
         assert r["request"] == {"location": "https://fw.example/1.bin", "retrieveDate": FUTURE}
         r = await command(api, sid, "get-log", {"location": "ftp://logs.example/"})
         assert r["action"] == "GetDiagnostics" and r["response"] == {"fileName": "diag.log"}
-        r = await command(api, sid, "reserve", {"id_token": "LIST-16", "expires_at": FUTURE, "evse_id": 1,
-                                                "reservation_id": 5})
+        r = await command(
+            api, sid, "reserve", {"id_token": "LIST-16", "expires_at": FUTURE, "evse_id": 1, "reservation_id": 5}
+        )
         assert r["request"] == {"connectorId": 1, "expiryDate": FUTURE, "idTag": "LIST-16", "reservationId": 5}
         r = await command(api, sid, "cancel-reservation", {"reservation_id": 5})
         assert r["request"] == {"reservationId": 5}
@@ -85,28 +99,50 @@ async def test_typed_commands_v201(server: CsmsProcess, api: httpx.AsyncClient) 
         assert r["request"] == {"evseId": 1, "connectorId": 1}
         r = await command(api, sid, "change-availability", {"operative": False, "evse_id": 1})
         assert r["request"] == {"operationalStatus": "Inoperative", "evse": {"id": 1}}
-        r = await command(api, sid, "get-variables", {"variables": [
-            {"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"}]})
-        assert r["request"] == {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"},
-                                                     "variable": {"name": "HeartbeatInterval"}}]}
+        r = await command(
+            api, sid, "get-variables", {"variables": [{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"}]}
+        )
+        assert r["request"] == {
+            "getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]
+        }
         assert r["response"]["getVariableResult"][0]["attributeValue"] == "42"
         detail = ok(await api.get(f"/api/v1/stations/{sid}"))
         assert {"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "42"}.items() <= next(
-            v for v in detail["configuration"] if v["variable"] == "HeartbeatInterval").items()
-        r = await command(api, sid, "set-variables", {"variables": [
-            {"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "30"}]})
+            v for v in detail["configuration"] if v["variable"] == "HeartbeatInterval"
+        ).items()
+        r = await command(
+            api,
+            sid,
+            "set-variables",
+            {"variables": [{"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "30"}]},
+        )
         assert r["response"]["setVariableResult"][0]["attributeStatus"] == "Accepted"
-        r = await command(api, sid, "change-configuration", {"component": "OCPPCommCtrlr", "key": "HeartbeatInterval",
-                                                             "value": "20"})
+        r = await command(
+            api, sid, "change-configuration", {"component": "OCPPCommCtrlr", "key": "HeartbeatInterval", "value": "20"}
+        )
         assert r["action"] == "SetVariables"
         r = await command(api, sid, "get-configuration", {})
         assert r["action"] == "GetBaseReport" and r["request"]["reportBase"] == "FullInventory"
-        r = await command(api, sid, "trigger-message", {"message": "StatusNotification", "evse_id": 1,
-                                                        "connector_id": 1})
+        r = await command(
+            api, sid, "trigger-message", {"message": "StatusNotification", "evse_id": 1, "connector_id": 1}
+        )
         assert r["request"] == {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": 1}}
-        r = await command(api, sid, "set-charging-profile", {"evse_id": 1, "profile": {
-            "id": 3, "purpose": "station_max", "kind": "Absolute", "start_at": FUTURE, "unit": "A",
-            "periods": [{"start_s": 0, "limit": 16}]}})
+        r = await command(
+            api,
+            sid,
+            "set-charging-profile",
+            {
+                "evse_id": 1,
+                "profile": {
+                    "id": 3,
+                    "purpose": "station_max",
+                    "kind": "Absolute",
+                    "start_at": FUTURE,
+                    "unit": "A",
+                    "periods": [{"start_s": 0, "limit": 16}],
+                },
+            },
+        )
         prof = r["request"]["chargingProfile"]
         assert prof["chargingProfilePurpose"] == "ChargingStationMaxProfile"
         assert prof["chargingSchedule"][0]["chargingRateUnit"] == "A"
@@ -122,11 +158,23 @@ async def test_typed_commands_v201(server: CsmsProcess, api: httpx.AsyncClient) 
         assert r["request"] == {"id": 9, "expiryDateTime": FUTURE, "idToken": {"idToken": "R1", "type": "ISO14443"}}
         r = await command(api, sid, "cancel-reservation", {"reservation_id": 9})
         assert r["response"]["status"] == "Accepted"
-        r = await command(api, sid, "send-local-list", {"version": 4, "update_type": "Differential", "entries": [
-            {"id_token": "A1", "type": "ISO14443", "status": "Blocked"}, {"id_token": "A2", "status": None}]})
+        r = await command(
+            api,
+            sid,
+            "send-local-list",
+            {
+                "version": 4,
+                "update_type": "Differential",
+                "entries": [
+                    {"id_token": "A1", "type": "ISO14443", "status": "Blocked"},
+                    {"id_token": "A2", "status": None},
+                ],
+            },
+        )
         assert r["request"]["localAuthorizationList"] == [
             {"idToken": {"idToken": "A1", "type": "ISO14443"}, "idTokenInfo": {"status": "Blocked"}},
-            {"idToken": {"idToken": "A2", "type": "ISO14443"}}]
+            {"idToken": {"idToken": "A2", "type": "ISO14443"}},
+        ]
         r = await command(api, sid, "data-transfer", {"vendor_id": "acme", "data": {"a": 1}})
         assert r["request"]["data"] == {"a": 1} and r["response"]["data"] == {"pong": True}
         assert (await command(api, sid, "local-list-version", {}))["response"] == {"versionNumber": 3}
@@ -194,20 +242,27 @@ async def test_command_errors(server: CsmsProcess, api: httpx.AsyncClient) -> No
         assert bad.status_code == 400  # station-initiated
         bad = await api.post(f"/api/v1/stations/{sid}/commands/remote-stop", json={"transaction_id": "abc"})
         assert bad.status_code == 400 and "integer" in bad.json()["detail"]
-        assert (await api.post(f"/api/v1/stations/{sid}/call/Reset", content=b"not json",
-                               headers={"Content-Type": "application/json"})).status_code == 400
+        assert (
+            await api.post(
+                f"/api/v1/stations/{sid}/call/Reset", content=b"not json", headers={"Content-Type": "application/json"}
+            )
+        ).status_code == 400
         # 502: the station answered with a CALLERROR (no handler for this message).
-        err = await api.post(f"/api/v1/stations/{sid}/call/GetInstalledCertificateIds",
-                             json={"certificateType": "CentralSystemRootCertificate"})
+        err = await api.post(
+            f"/api/v1/stations/{sid}/call/GetInstalledCertificateIds",
+            json={"certificateType": "CentralSystemRootCertificate"},
+        )
         assert err.status_code == 502 and err.json()["code"] == "call_error"
         # 504: the station did not answer in time.
-        slow = await api.post(f"/api/v1/stations/{sid}/commands/data-transfer", params={"timeout": 0.5},
-                              json={"vendor_id": "slow"})
+        slow = await api.post(
+            f"/api/v1/stations/{sid}/commands/data-transfer", params={"timeout": 0.5}, json={"vendor_id": "slow"}
+        )
         assert slow.status_code == 504 and slow.json()["code"] == "station_timeout"
         assert "DataTransfer" in st.actions()
     async with connected(server.ws_url, new_station_id("ERR2"), "2.0.1") as st2:
         bad = await api.post(f"/api/v1/stations/{st2.id}/commands/get-configuration", json={"keys": ["A"]})
         assert bad.status_code == 400 and "get-variables" in bad.json()["detail"]
-        bad = await api.post(f"/api/v1/stations/{st2.id}/commands/change-configuration",
-                             json={"key": "A", "value": "1"})
+        bad = await api.post(
+            f"/api/v1/stations/{st2.id}/commands/change-configuration", json={"key": "A", "value": "1"}
+        )
         assert bad.status_code == 400 and "component" in bad.json()["detail"]

@@ -123,8 +123,7 @@ async def test_webhooks_signed_and_retried(tmp_path: Path) -> None:
     receiver = WebhookReceiver()
     await receiver.start()
     secret = "hook-secret"
-    env = {"OCPPD_HTTP__WEBHOOK_URLS": f"http://127.0.0.1:{receiver.port}/hook",
-           "OCPPD_HTTP__WEBHOOK_SECRET": secret}
+    env = {"OCPPD_HTTP__WEBHOOK_URLS": f"http://127.0.0.1:{receiver.port}/hook", "OCPPD_HTTP__WEBHOOK_SECRET": secret}
     with run_csms(tmp_path, extra_env=env) as server:
         sid = new_station_id("HOOK")
         async with connected(server.ws_url, sid, "2.0.1"):
@@ -146,7 +145,8 @@ async def test_webhooks_signed_and_retried(tmp_path: Path) -> None:
         event = json.loads(body)
         assert headers["x-ocppd-event"] == event["type"] and event["id"] == headers["x-ocppd-delivery"]
     assert {"station.connected", "station.booted", "status.changed"} <= {
-        json.loads(b)["type"] for _, b in receiver.deliveries}
+        json.loads(b)["type"] for _, b in receiver.deliveries
+    }
 
 
 def _csrf(html: str) -> str:
@@ -179,8 +179,9 @@ async def test_dashboard_session_and_csrf(server: CsmsProcess) -> None:
         # The session cookie alone cannot change anything: that is what a cross-site form would have.
         no_csrf = await browser.post("/api/v1/tokens", json={"id_token": "SESSION-1"})
         assert no_csrf.status_code == 403 and no_csrf.json()["code"] == "csrf"
-        bad_csrf = await browser.post("/api/v1/tokens", json={"id_token": "SESSION-1"},
-                                      headers={"X-CSRF-Token": "forged"})
+        bad_csrf = await browser.post(
+            "/api/v1/tokens", json={"id_token": "SESSION-1"}, headers={"X-CSRF-Token": "forged"}
+        )
         assert bad_csrf.status_code == 403
         ok(await browser.post("/api/v1/tokens", json={"id_token": "SESSION-1"}, headers={"X-CSRF-Token": token}), 201)
         fragment = await browser.get("/stations", params={"fragment": "table"})
@@ -206,9 +207,15 @@ async def test_dashboard_session_and_csrf(server: CsmsProcess) -> None:
 def private_server(tmp_path: Path) -> Any:
     """``ocppd serve`` with public_metrics off (run_csms waits on a public /health, so start it here)."""
     http_port = free_port()
-    env = {**os.environ, "OCPPD_DATA_DIR": str(tmp_path / "data"), "OCPPD_OCPP__HOST": "127.0.0.1",
-           "OCPPD_OCPP__PORT": str(free_port()), "OCPPD_HTTP__HOST": "127.0.0.1",
-           "OCPPD_HTTP__PORT": str(http_port), "OCPPD_HTTP__PUBLIC_METRICS": "false"}
+    env = {
+        **os.environ,
+        "OCPPD_DATA_DIR": str(tmp_path / "data"),
+        "OCPPD_OCPP__HOST": "127.0.0.1",
+        "OCPPD_OCPP__PORT": str(free_port()),
+        "OCPPD_HTTP__HOST": "127.0.0.1",
+        "OCPPD_HTTP__PORT": str(http_port),
+        "OCPPD_HTTP__PUBLIC_METRICS": "false",
+    }
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "-m", "ocppd.cli", "serve"], env=env, stdout=log, stderr=log)
     try:

@@ -73,8 +73,9 @@ async def test_transaction_errors(api: httpx.AsyncClient, anon: httpx.AsyncClien
     missing = await api.get("/api/v1/transactions/999999")
     assert missing.status_code == 404 and missing.json()["code"] == "unknown_transaction"
     assert (await api.get("/api/v1/transactions/abc")).status_code == 400
-    backwards = await api.get("/api/v1/transactions", params={"since": "2026-02-01T00:00:00Z",
-                                                              "until": "2026-01-01T00:00:00Z"})
+    backwards = await api.get(
+        "/api/v1/transactions", params={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
+    )
     assert backwards.status_code == 400
     assert (await api.get("/api/v1/transactions", params={"since": "last week"})).status_code == 400
     assert (await api.get("/api/v1/transactions/export.csv", params={"limit": -1})).status_code == 400

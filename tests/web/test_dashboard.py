@@ -121,8 +121,7 @@ async def test_tokens_page_and_keyboard(server: CsmsProcess, browser: Any) -> No
     row = page.locator("#tokens-table tbody tr", has_text="CARD-42")
     await expect(row).to_contain_text("Accepted", timeout=WAIT_MS)
     await row.get_by_role("button", name="Block").click()
-    await expect(page.locator("#tokens-table tbody tr", has_text="CARD-42")).to_contain_text("Blocked",
-                                                                                             timeout=WAIT_MS)
+    await expect(page.locator("#tokens-table tbody tr", has_text="CARD-42")).to_contain_text("Blocked", timeout=WAIT_MS)
     await shot(page, "tokens")
     # Keyboard: the skip link is the first stop and moves focus to the content.
     await page.keyboard.press("Tab")

@@ -92,8 +92,11 @@ def apikeys_create(
     _check_role(role)
     key_id, token, digest = new_api_key()
     _run(config, auth_repo.add_api_key, key_id, name, digest, role, write=True)
-    console.print(f"API key [bold]{key_id}[/bold] ({role}) created. Store it now, it is not shown again:",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"API key [bold]{key_id}[/bold] ({role}) created. Store it now, it is not shown again:",
+        highlight=False,
+        soft_wrap=True,
+    )
     typer.echo(token)
 
 
@@ -133,8 +136,8 @@ def users_add(
     username: str,
     role: RoleOption = "admin",
     password: Annotated[
-        str | None, typer.Option(help="Password (prompted when omitted; also OCPPD_USER_PASSWORD).",
-                                 envvar="OCPPD_USER_PASSWORD")
+        str | None,
+        typer.Option(help="Password (prompted when omitted; also OCPPD_USER_PASSWORD).", envvar="OCPPD_USER_PASSWORD"),
     ] = None,
     config: ConfigOption = None,
 ) -> None:

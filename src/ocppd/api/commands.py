@@ -213,8 +213,12 @@ _PURPOSE = {
     "tx_default": ("TxDefaultProfile", "TxDefaultProfile"),
     "tx": ("TxProfile", "TxProfile"),
 }
-_RESET = {"soft": ("Soft", "OnIdle"), "on_idle": ("Soft", "OnIdle"), "hard": ("Hard", "Immediate"),
-          "immediate": ("Hard", "Immediate")}
+_RESET = {
+    "soft": ("Soft", "OnIdle"),
+    "on_idle": ("Soft", "OnIdle"),
+    "hard": ("Hard", "Immediate"),
+    "immediate": ("Hard", "Immediate"),
+}
 
 
 def _v16(version: OcppVersion) -> bool:
@@ -223,15 +227,26 @@ def _v16(version: OcppVersion) -> bool:
 
 def remote_start(b: RemoteStart, v: OcppVersion) -> Calls:
     if _v16(v):
-        return [("RemoteStartTransaction", _drop_none(
-            {"connectorId": b.evse_id, "idTag": b.id_token, "chargingProfile": b.charging_profile}))]
+        return [
+            (
+                "RemoteStartTransaction",
+                _drop_none({"connectorId": b.evse_id, "idTag": b.id_token, "chargingProfile": b.charging_profile}),
+            )
+        ]
     rid = b.remote_start_id if b.remote_start_id is not None else next_request_id()
-    return [("RequestStartTransaction", _drop_none({
-        "evseId": b.evse_id,
-        "idToken": {"idToken": b.id_token, "type": b.id_token_type},
-        "remoteStartId": rid,
-        "chargingProfile": b.charging_profile,
-    }))]
+    return [
+        (
+            "RequestStartTransaction",
+            _drop_none(
+                {
+                    "evseId": b.evse_id,
+                    "idToken": {"idToken": b.id_token, "type": b.id_token_type},
+                    "remoteStartId": rid,
+                    "chargingProfile": b.charging_profile,
+                }
+            ),
+        )
+    ]
 
 
 def remote_stop(b: RemoteStop, v: OcppVersion) -> Calls:
@@ -280,8 +295,9 @@ def change_configuration(b: ChangeConfiguration, v: OcppVersion) -> Calls:
         return [("ChangeConfiguration", {"key": b.key, "value": b.value})]
     if not b.component:
         raise CommandError("OCPP 2.x needs the component of the variable: give 'component'")
-    return set_variables(SetVariables(variables=[VariableValue(component=b.component, variable=b.key,
-                                                                value=b.value)]), v)
+    return set_variables(
+        SetVariables(variables=[VariableValue(component=b.component, variable=b.key, value=b.value)]), v
+    )
 
 
 def _component(r: VariableRef) -> dict[str, Any]:
@@ -296,20 +312,42 @@ def _component(r: VariableRef) -> dict[str, Any]:
 def get_variables(b: GetVariables, v: OcppVersion) -> Calls:
     if _v16(v):
         return [("GetConfiguration", {"key": [r.variable for r in b.variables]})]
-    return [("GetVariables", {"getVariableData": [
-        _drop_none({"component": _component(r), "variable": {"name": r.variable}, "attributeType": r.attribute})
-        for r in b.variables
-    ]})]
+    return [
+        (
+            "GetVariables",
+            {
+                "getVariableData": [
+                    _drop_none(
+                        {"component": _component(r), "variable": {"name": r.variable}, "attributeType": r.attribute}
+                    )
+                    for r in b.variables
+                ]
+            },
+        )
+    ]
 
 
 def set_variables(b: SetVariables, v: OcppVersion) -> Calls:
     if _v16(v):  # 1.6 changes one key per call
         return [("ChangeConfiguration", {"key": r.variable, "value": r.value}) for r in b.variables]
-    return [("SetVariables", {"setVariableData": [
-        _drop_none({"component": _component(r), "variable": {"name": r.variable}, "attributeValue": r.value,
-                    "attributeType": r.attribute})
-        for r in b.variables
-    ]})]
+    return [
+        (
+            "SetVariables",
+            {
+                "setVariableData": [
+                    _drop_none(
+                        {
+                            "component": _component(r),
+                            "variable": {"name": r.variable},
+                            "attributeValue": r.value,
+                            "attributeType": r.attribute,
+                        }
+                    )
+                    for r in b.variables
+                ]
+            },
+        )
+    ]
 
 
 def trigger(b: Trigger, v: OcppVersion) -> Calls:
@@ -323,12 +361,14 @@ def trigger(b: Trigger, v: OcppVersion) -> Calls:
 
 def _profile(p: ChargingProfileBody, v: OcppVersion) -> dict[str, Any]:
     periods = [_drop_none({"startPeriod": x.start_s, "limit": x.limit, "numberPhases": x.phases}) for x in p.periods]
-    schedule = _drop_none({
-        "chargingRateUnit": p.unit,
-        "chargingSchedulePeriod": periods,
-        "duration": p.duration_s,
-        "startSchedule": _iso(p.start_at) if p.start_at else None,
-    })
+    schedule = _drop_none(
+        {
+            "chargingRateUnit": p.unit,
+            "chargingSchedulePeriod": periods,
+            "duration": p.duration_s,
+            "startSchedule": _iso(p.start_at) if p.start_at else None,
+        }
+    )
     if p.purpose == "tx" and not p.transaction_id:
         raise CommandError("a 'tx' profile needs transaction_id")
     common = {
@@ -347,8 +387,9 @@ def _profile(p: ChargingProfileBody, v: OcppVersion) -> dict[str, Any]:
             except ValueError:
                 raise CommandError("OCPP 1.6 transaction ids are integers") from None
         return _drop_none({"chargingProfileId": p.id, "transactionId": tx, **common, "chargingSchedule": schedule})
-    return _drop_none({"id": p.id, "transactionId": p.transaction_id, **common,
-                       "chargingSchedule": [{"id": p.id, **schedule}]})
+    return _drop_none(
+        {"id": p.id, "transactionId": p.transaction_id, **common, "chargingSchedule": [{"id": p.id, **schedule}]}
+    )
 
 
 def set_charging_profile(b: SetChargingProfile, v: OcppVersion) -> Calls:
@@ -360,69 +401,142 @@ def set_charging_profile(b: SetChargingProfile, v: OcppVersion) -> Calls:
 def clear_charging_profile(b: ClearChargingProfile, v: OcppVersion) -> Calls:
     purpose = _PURPOSE[b.purpose][0 if _v16(v) else 1] if b.purpose else None
     if _v16(v):
-        return [("ClearChargingProfile", _drop_none({"id": b.profile_id, "connectorId": b.evse_id,
-                                                      "chargingProfilePurpose": purpose,
-                                                      "stackLevel": b.stack_level}))]
+        return [
+            (
+                "ClearChargingProfile",
+                _drop_none(
+                    {
+                        "id": b.profile_id,
+                        "connectorId": b.evse_id,
+                        "chargingProfilePurpose": purpose,
+                        "stackLevel": b.stack_level,
+                    }
+                ),
+            )
+        ]
     criteria = _drop_none({"evseId": b.evse_id, "chargingProfilePurpose": purpose, "stackLevel": b.stack_level})
-    return [("ClearChargingProfile", _drop_none({"chargingProfileId": b.profile_id,
-                                                  "chargingProfileCriteria": criteria or None}))]
+    return [
+        (
+            "ClearChargingProfile",
+            _drop_none({"chargingProfileId": b.profile_id, "chargingProfileCriteria": criteria or None}),
+        )
+    ]
 
 
 def composite_schedule(b: CompositeSchedule, v: OcppVersion) -> Calls:
     key = "connectorId" if _v16(v) else "evseId"
-    return [("GetCompositeSchedule", _drop_none({key: b.evse_id, "duration": b.duration_s,
-                                                  "chargingRateUnit": b.unit}))]
+    return [
+        ("GetCompositeSchedule", _drop_none({key: b.evse_id, "duration": b.duration_s, "chargingRateUnit": b.unit}))
+    ]
 
 
 def update_firmware(b: UpdateFirmware, v: OcppVersion) -> Calls:
     when = _iso(b.retrieve_at or datetime.now(UTC))
     if _v16(v):
-        return [("UpdateFirmware", _drop_none({"location": b.location, "retrieveDate": when, "retries": b.retries,
-                                                "retryInterval": b.retry_interval_s}))]
-    firmware = _drop_none({
-        "location": b.location,
-        "retrieveDateTime": when,
-        "installDateTime": _iso(b.install_at) if b.install_at else None,
-        "signingCertificate": b.signing_certificate,
-        "signature": b.signature,
-    })
-    return [("UpdateFirmware", _drop_none({"requestId": next_request_id(), "firmware": firmware,
-                                            "retries": b.retries, "retryInterval": b.retry_interval_s}))]
+        return [
+            (
+                "UpdateFirmware",
+                _drop_none(
+                    {
+                        "location": b.location,
+                        "retrieveDate": when,
+                        "retries": b.retries,
+                        "retryInterval": b.retry_interval_s,
+                    }
+                ),
+            )
+        ]
+    firmware = _drop_none(
+        {
+            "location": b.location,
+            "retrieveDateTime": when,
+            "installDateTime": _iso(b.install_at) if b.install_at else None,
+            "signingCertificate": b.signing_certificate,
+            "signature": b.signature,
+        }
+    )
+    return [
+        (
+            "UpdateFirmware",
+            _drop_none(
+                {
+                    "requestId": next_request_id(),
+                    "firmware": firmware,
+                    "retries": b.retries,
+                    "retryInterval": b.retry_interval_s,
+                }
+            ),
+        )
+    ]
 
 
 def get_log(b: GetLog, v: OcppVersion) -> Calls:
     if _v16(v):
         if b.log_type != "DiagnosticsLog":
             raise CommandError("OCPP 1.6 (without the security extension) only uploads diagnostics")
-        return [("GetDiagnostics", _drop_none({
-            "location": b.location,
-            "startTime": _iso(b.since) if b.since else None,
-            "stopTime": _iso(b.until) if b.until else None,
-            "retries": b.retries,
-            "retryInterval": b.retry_interval_s,
-        }))]
-    log = _drop_none({
-        "remoteLocation": b.location,
-        "oldestTimestamp": _iso(b.since) if b.since else None,
-        "latestTimestamp": _iso(b.until) if b.until else None,
-    })
-    return [("GetLog", _drop_none({"logType": b.log_type, "requestId": next_request_id(), "log": log,
-                                    "retries": b.retries, "retryInterval": b.retry_interval_s}))]
+        return [
+            (
+                "GetDiagnostics",
+                _drop_none(
+                    {
+                        "location": b.location,
+                        "startTime": _iso(b.since) if b.since else None,
+                        "stopTime": _iso(b.until) if b.until else None,
+                        "retries": b.retries,
+                        "retryInterval": b.retry_interval_s,
+                    }
+                ),
+            )
+        ]
+    log = _drop_none(
+        {
+            "remoteLocation": b.location,
+            "oldestTimestamp": _iso(b.since) if b.since else None,
+            "latestTimestamp": _iso(b.until) if b.until else None,
+        }
+    )
+    return [
+        (
+            "GetLog",
+            _drop_none(
+                {
+                    "logType": b.log_type,
+                    "requestId": next_request_id(),
+                    "log": log,
+                    "retries": b.retries,
+                    "retryInterval": b.retry_interval_s,
+                }
+            ),
+        )
+    ]
 
 
 def reserve(b: Reserve, v: OcppVersion) -> Calls:
     rid = b.reservation_id if b.reservation_id is not None else next_request_id()
     if _v16(v):
-        return [("ReserveNow", _drop_none({"connectorId": b.evse_id or 0, "expiryDate": _iso(b.expires_at),
-                                            "idTag": b.id_token, "parentIdTag": b.group_id_token,
-                                            "reservationId": rid}))]
-    payload = _drop_none({
-        "id": rid,
-        "expiryDateTime": _iso(b.expires_at),
-        "idToken": {"idToken": b.id_token, "type": b.id_token_type},
-        "evseId": b.evse_id or None,
-        "groupIdToken": {"idToken": b.group_id_token, "type": "Central"} if b.group_id_token else None,
-    })
+        return [
+            (
+                "ReserveNow",
+                _drop_none(
+                    {
+                        "connectorId": b.evse_id or 0,
+                        "expiryDate": _iso(b.expires_at),
+                        "idTag": b.id_token,
+                        "parentIdTag": b.group_id_token,
+                        "reservationId": rid,
+                    }
+                ),
+            )
+        ]
+    payload = _drop_none(
+        {
+            "id": rid,
+            "expiryDateTime": _iso(b.expires_at),
+            "idToken": {"idToken": b.id_token, "type": b.id_token_type},
+            "evseId": b.evse_id or None,
+            "groupIdToken": {"idToken": b.group_id_token, "type": "Central"} if b.group_id_token else None,
+        }
+    )
     return [("ReserveNow", payload)]
 
 
@@ -437,20 +551,24 @@ def send_local_list(b: SendLocalList, v: OcppVersion) -> Calls:
         for e in entries:
             item: dict[str, Any] = {"idTag": e.id_token}
             if e.status is not None:
-                item["idTagInfo"] = _drop_none({"status": e.status, "expiryDate": _iso(e.expiry) if e.expiry else None,
-                                                "parentIdTag": e.group_id})
+                item["idTagInfo"] = _drop_none(
+                    {"status": e.status, "expiryDate": _iso(e.expiry) if e.expiry else None, "parentIdTag": e.group_id}
+                )
             items.append(item)
-        return [("SendLocalList", {"listVersion": b.version, "updateType": b.update_type,
-                                   "localAuthorizationList": items})]
+        return [
+            ("SendLocalList", {"listVersion": b.version, "updateType": b.update_type, "localAuthorizationList": items})
+        ]
     items = []
     for e in entries:
         item = {"idToken": {"idToken": e.id_token, "type": e.type}}
         if e.status is not None:
-            item["idTokenInfo"] = _drop_none({
-                "status": e.status,
-                "cacheExpiryDateTime": _iso(e.expiry) if e.expiry else None,
-                "groupIdToken": {"idToken": e.group_id, "type": "Central"} if e.group_id else None,
-            })
+            item["idTokenInfo"] = _drop_none(
+                {
+                    "status": e.status,
+                    "cacheExpiryDateTime": _iso(e.expiry) if e.expiry else None,
+                    "groupIdToken": {"idToken": e.group_id, "type": "Central"} if e.group_id else None,
+                }
+            )
         items.append(item)
     payload: dict[str, Any] = {"versionNumber": b.version, "updateType": b.update_type}
     if items:

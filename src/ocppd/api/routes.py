@@ -102,8 +102,7 @@ async def delete_station(station_id: str, s: OperatorService = Depends(svc)) -> 
 @router.get("/stations/{station_id}/power", tags=["stations"], summary="Recent total power of the station")
 async def station_power(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
     await s.station_row(station_id)
-    return {"station_id": station_id, "power_w": s.live.station_power(station_id),
-            "series": s.live.history(station_id)}
+    return {"station_id": station_id, "power_w": s.live.station_power(station_id), "series": s.live.history(station_id)}
 
 
 @router.get("/stations/{station_id}/notifications", tags=["stations"], summary="Security events, reports, ...")
@@ -248,8 +247,14 @@ def _tx_filters(
 ) -> dict[str, Any]:
     if since and until and _utc(since) >= _utc(until):  # type: ignore[operator]
         raise ApiError(400, "'since' must be before 'until'", "invalid_input")
-    return {"station_id": station, "id_token": id_token, "since": _utc(since), "until": _utc(until),
-            "active_only": active, "limit": limit}
+    return {
+        "station_id": station,
+        "id_token": id_token,
+        "since": _utc(since),
+        "until": _utc(until),
+        "active_only": active,
+        "limit": limit,
+    }
 
 
 @router.get("/transactions", tags=["transactions"], summary="Transactions, newest first")
@@ -318,10 +323,20 @@ async def _run_command(
     version = await s.version_of(station_id)
     if isinstance(body, SendLocalList) and body.entries is None:
         tokens = await s.store.read(repo.list_tokens)
-        body = body.model_copy(update={"entries": [
-            LocalListEntry(id_token=t.id_token, type=t.token_type or "ISO14443", status=t.status, expiry=t.expiry,
-                           group_id=t.group_id) for t in tokens
-        ]})
+        body = body.model_copy(
+            update={
+                "entries": [
+                    LocalListEntry(
+                        id_token=t.id_token,
+                        type=t.token_type or "ISO14443",
+                        status=t.status,
+                        expiry=t.expiry,
+                        group_id=t.group_id,
+                    )
+                    for t in tokens
+                ]
+            }
+        )
     try:
         calls = COMMANDS[name][1](body, version)
     except CommandError as exc:
@@ -331,8 +346,14 @@ async def _run_command(
         answer = await s.call(station_id, action, payload, timeout)
         done.append({"action": action, "request": payload, "response": answer})
     last = done[-1]
-    return CallResult(station_id=station_id, ocpp_version=version.label, action=last["action"],
-                      request=last["request"], response=last["response"], calls=done)
+    return CallResult(
+        station_id=station_id,
+        ocpp_version=version.label,
+        action=last["action"],
+        request=last["request"],
+        response=last["response"],
+        calls=done,
+    )
 
 
 def _command_endpoint(name: str, model: type[BaseModel]) -> Any:
@@ -388,8 +409,9 @@ async def event_stream(
             try:
                 while not closing.is_set():
                     getter = asyncio.create_task(queue.get())
-                    done, _ = await asyncio.wait({getter, closed}, timeout=KEEPALIVE_S,
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        {getter, closed}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if getter not in done:
                         getter.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

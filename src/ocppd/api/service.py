@@ -23,6 +23,7 @@ from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, SessionClosed
 from ocppd.store import ConnectorStatusRow, StationRow, TokenRow, TxRow, repo
+from ocppd.store.repo import ENERGY_REGISTER
 
 # Which connector status wins when summarising a station in one word (most important first).
 _STATUS_RANK = [
@@ -287,8 +288,18 @@ class OperatorService:
             raise ApiError(404, f"unknown transaction {pk}", "unknown_transaction")
         tx, samples, events = found
         out = tx_dict(tx)
+        if out["energy_wh"] is None:  # still running: energy so far from the register readings
+            register = [
+                m.value
+                for m in samples
+                if m.measurand == ENERGY_REGISTER and m.phase is None and m.unit in ("Wh", None)
+            ]
+            if register:
+                start = tx.meter_start_wh if tx.meter_start_wh is not None else register[0]
+                out["energy_wh"] = max(register) - start
         out["meter_samples"] = [
-            {**asdict(s), "timestamp": iso(s.timestamp)} for s in samples  # type: ignore[call-overload]
+            {**asdict(s), "timestamp": iso(s.timestamp)}
+            for s in samples  # type: ignore[call-overload]
         ]
         out["events"] = [
             {"seq_no": e.seq_no, "event_type": e.event_type, "recorded_at": iso(e.recorded_at), "payload": e.payload}
@@ -336,9 +347,7 @@ class OperatorService:
         """Validate and send a CSMS-initiated message; map every failure to the right HTTP status."""
         version = await self.version_of(station_id)
         if action not in csms_initiated(version):
-            raise ApiError(
-                400, f"{action} is not a CSMS-initiated message of OCPP {version.label}", "unknown_action"
-            )
+            raise ApiError(400, f"{action} is not a CSMS-initiated message of OCPP {version.label}", "unknown_action")
         try:
             schemas(version).validate(action, payload)
         except OcppError as exc:

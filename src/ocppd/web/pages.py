@@ -148,8 +148,9 @@ def mount(app: FastAPI) -> None:
                 principal = Principal(user.username, user.role, "session")
                 store.write(auth_repo.touch_user, username, datetime.now(UTC))
         if principal is None:
-            return RedirectResponse("/login?" + urlencode({"next": nxt, "error": "Wrong username, password or token."}),
-                                    303)
+            return RedirectResponse(
+                "/login?" + urlencode({"next": nxt, "error": "Wrong username, password or token."}), 303
+            )
         response = RedirectResponse(nxt, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
@@ -176,12 +177,17 @@ def mount(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def overview_page(request: Request) -> Response:
         stations = await service.stations()
-        return await render(request, "overview.html", {
-            "overview": await service.overview(),
-            "busy": [s for s in stations if s["active_transactions"] or s["power_w"]],
-            "attention": [s for s in stations if s["status"] in ("Faulted", "Unavailable")
-                          or s["registration"] == "pending"],
-        })
+        return await render(
+            request,
+            "overview.html",
+            {
+                "overview": await service.overview(),
+                "busy": [s for s in stations if s["active_transactions"] or s["power_w"]],
+                "attention": [
+                    s for s in stations if s["status"] in ("Faulted", "Unavailable") or s["registration"] == "pending"
+                ],
+            },
+        )
 
     @app.get("/stations", include_in_schema=False)
     async def stations_page(request: Request) -> Response:
@@ -224,11 +230,18 @@ def mount(app: FastAPI) -> None:
             {k: v for k, v in {**q, "active": "true" if filters.get("active_only") else ""}.items() if v}
             | {"limit": 100000}
         )
-        return await render(request, "transactions.html", {
-            "rows": rows, "q": q, "error": error, "export_url": export,
-            "total_wh": sum(r["energy_wh"] or 0 for r in rows),
-            "stations": [s["station_id"] for s in await service.stations()],
-        })
+        return await render(
+            request,
+            "transactions.html",
+            {
+                "rows": rows,
+                "q": q,
+                "error": error,
+                "export_url": export,
+                "total_wh": sum(r["energy_wh"] or 0 for r in rows),
+                "stations": [s["station_id"] for s in await service.stations()],
+            },
+        )
 
     @app.get("/transactions/{pk}", include_in_schema=False)
     async def transaction_page(request: Request, pk: int) -> Response:
@@ -263,7 +276,13 @@ def mount(app: FastAPI) -> None:
         except ValueError:
             error = "Dates must look like 2026-01-31T08:00."
         rows = await service.messages(**filters) if error is None else []
-        return await render(request, "messages.html", {
-            "rows": rows, "q": q, "error": error,
-            "stations": [s["station_id"] for s in await service.stations()],
-        })
+        return await render(
+            request,
+            "messages.html",
+            {
+                "rows": rows,
+                "q": q,
+                "error": error,
+                "stations": [s["station_id"] for s in await service.stations()],
+            },
+        )
