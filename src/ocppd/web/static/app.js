@@ -301,3 +301,12 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   connectEvents();
 });
+
+// The remote-stop form offers the transaction that just started on this station.
+document.addEventListener("ocppd:event", (ev) => {
+  const field = document.getElementById("rstop-tx");
+  const event = ev.detail;
+  if (!field || event.station_id !== stationId()) return;
+  if (event.type === "transaction.started" && !field.value) field.value = event.transaction_id;
+  if (event.type === "transaction.ended" && field.value === String(event.transaction_id)) field.value = "";
+});
