@@ -8,7 +8,6 @@ per message allocates beyond what the session already does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fnmatch
 import logging
 import random
@@ -157,11 +156,11 @@ class Fleet:
                                    for c in st.connectors))  # fmt: skip
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        pending = set(self._tasks)
+        while pending:  # re-cancel: see Station.stop
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
         await asyncio.gather(*(st.stop() for st in self.stations), return_exceptions=True)
         self.store.close()
 
@@ -226,7 +225,7 @@ async def default_session_loop(
 
     rng = random.Random(hash((st.identity, number)))
     await asyncio.sleep(rng.uniform(0, arrival_mean_s))  # spread the fleet's first arrivals
-    while True:
+    while not st._stopping:
         c = st.connector(number)
         if c.faulted or not c.operative or c.tx is not None or c.reservation is not None:
             await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))

@@ -147,12 +147,13 @@ class Station:
         self._save_state()
         if self.link is not None:
             self.link.close("station stopping")
-        tasks = [t for t in (self._runner, *self._tasks, *self._online_tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        tasks = {t for t in (self._runner, *self._tasks, *self._online_tasks) if t is not None}
+        # Python 3.11's wait_for can swallow a cancellation that races with a result (fixed in
+        # 3.12), so cancel again until every task is really gone instead of awaiting forever.
+        while tasks:
+            for task in tasks:
+                task.cancel()
+            _, tasks = await asyncio.wait(tasks, timeout=0.5)
         self._runner = None
         if self._own_store:
             self.store.close()
@@ -294,7 +295,7 @@ class Station:
         return ([None] if self.family == "1.6" else []) + list(self.connectors)
 
     async def _heartbeat_loop(self, session: Session) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(max(1, int(self.settings["heartbeat_interval"])))
             await self.call("Heartbeat", {})
 
@@ -329,7 +330,7 @@ class Station:
         return len(self._queue)
 
     async def _queue_loop(self, session: Session) -> None:
-        while True:
+        while not self._stopping:
             if not self._queue:
                 self._queue_wake.clear()
                 await self._queue_wake.wait()
@@ -431,7 +432,7 @@ class Station:
                 self.adapter.report_interrupted(connector, tx)
             self._interrupted = []
             self._save_state()
-        while True:
+        while not self._stopping:
             now = time.time()
             self.update_meters(now)
             if self._next_aligned is None:
