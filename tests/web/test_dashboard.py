@@ -62,6 +62,12 @@ async def test_live_station_remote_start_stop_and_csv(server: CsmsProcess, brows
         # Several readings drawn (the exact count depends on when the chart last reloaded).
         await expect(chart).to_have_attribute("data-points", re.compile(r"^([3-9]|\d{2,})$"), timeout=WAIT_MS)
         await shot(page, "station-charging")
+        # The stations list shows it charging too (a second tab, live from its own stream).
+        listing = await context.new_page()
+        await listing.goto(f"{server.http_url}/stations")
+        await expect(listing.locator(f'[data-station-row="{sid}"] [data-status]')).to_have_text("Charging")
+        await expect(listing.locator(f'[data-station-row="{sid}"]')).to_contain_text("7.4 kW")
+        await listing.close()
 
         stop = page.get_by_role("button", name=f"Stop transaction {station.transaction_id}")
         await stop.click()
