@@ -7,8 +7,11 @@ CSRF token in ``X-CSRF-Token`` (or a ``csrf_token`` form field), which other ori
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,10 +20,21 @@ from ocppd.api.errors import ApiError
 from ocppd.api.security import SESSION_COOKIE, Principal, hash_secret, read_session, split_api_key
 from ocppd.store import Store, auth_repo
 
+log = logging.getLogger("ocppd.api.auth")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is informative: don't write on every request
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key from `ocppd apikeys create`")
+
+
+def background(future: asyncio.Future[Any]) -> None:
+    """Let an informative write (last used/login time) finish on its own; log instead of raising."""
+
+    def done(f: asyncio.Future[Any]) -> None:
+        if not f.cancelled() and f.exception() is not None:
+            log.warning("background write failed: %s", f.exception())
+
+    future.add_done_callback(done)
 
 
 class Authenticator:
@@ -39,7 +53,7 @@ class Authenticator:
             if row is not None and row.revoked_at is None and hmac.compare_digest(row.key_hash, hash_secret(secret)):
                 now = datetime.now(UTC)
                 if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
-                    self.store.write(auth_repo.touch_api_key, key_id, now)
+                    background(self.store.write(auth_repo.touch_api_key, key_id, now))
                 return Principal(row.name, row.role, "token")
         raise ApiError(401, "invalid or revoked bearer token", "unauthorized")
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from ocppd.api.auth import Authenticator
+from ocppd.api.auth import Authenticator, background
 from ocppd.api.errors import ApiError
 from ocppd.api.security import (
     LOGIN_CSRF_COOKIE,
@@ -146,7 +146,7 @@ def mount(app: FastAPI) -> None:
             user = await store.read(auth_repo.get_user, username)
             if user is not None and check_password(user.password_hash, password):
                 principal = Principal(user.username, user.role, "session")
-                store.write(auth_repo.touch_user, username, datetime.now(UTC))
+                background(store.write(auth_repo.touch_user, username, datetime.now(UTC)))
         if principal is None:
             return RedirectResponse(
                 "/login?" + urlencode({"next": nxt, "error": "Wrong username, password or token."}), 303
