@@ -34,7 +34,8 @@ STAGES = [
     "handler (csms domain)",
     "rpc session (dispatch, tasks)",
     "store enqueue (event-loop thread)",
-    "store writer thread (SQL, commit)",
+    "store writer: SQL (build + execute)",
+    "store writer: COMMIT (incl. fsync wait)",
     "encode (CallResult)",
     "logging",
     "metrics",
@@ -42,10 +43,17 @@ STAGES = [
 ]
 
 
+IDLE = "idle (epoll wait)"
+
+
 def classify(frames: list[str]) -> str:
     thread = frames[0]
+    if "selectors.py" in frames[-1] and "select" in frames[-1]:
+        return IDLE  # blocked in epoll_wait: not CPU
     if "store-writer" in thread:
-        return "store writer thread (SQL, commit)"
+        if any("do_commit" in f for f in frames):
+            return "store writer: COMMIT (incl. fsync wait)"
+        return "store writer: SQL (build + execute)"
     for f in reversed(frames[1:]):
         if "protocol/validation.py" in f or "jsonschema" in f:
             return "validate (jsonschema-rs)"
@@ -76,12 +84,31 @@ def parse_raw(path: Path) -> tuple[Counter[str], Counter[str], int]:
         if not line.strip():
             continue
         stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue  # a truncated line (py-spy still flushing)
         count = int(n)
         frames = stack.split(";")
         total += count
         stages[classify(frames)] += count
         leaves[frames[-1]] += count
     return stages, leaves, total
+
+
+def _commit_metrics(srv: Any) -> tuple[float, float]:
+    """(count, sum) of ocppd_db_commit_seconds from /metrics (over the whole run, warm-up included)."""
+    import urllib.request
+
+    count = total = 0.0
+    try:
+        with urllib.request.urlopen(f"http://{srv.http}/metrics", timeout=5) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith("ocppd_db_commit_seconds_count"):
+                    count += float(line.split()[-1])
+                elif line.startswith("ocppd_db_commit_seconds_sum"):
+                    total += float(line.split()[-1])
+    except OSError:
+        pass
+    return count, total
 
 
 def py_spy() -> str | None:
@@ -104,6 +131,7 @@ def profile_run(srv: Any, version: str, *, stations: int, duration: float, loadg
             [spy, "record", "-p", str(srv.proc.pid), "-d", str(int(duration - 1)), "-r", "250", "-f", "raw",
              "-o", str(raw), "--threads", "--nonblocking"], capture_output=True, text=True)
 
+    m0 = _commit_metrics(srv)
     th = threading.Thread(target=record)
     th.start()
     r = loadgen(srv, "throughput", version=version, stations=stations, duration=duration, warmup=warmup)
@@ -112,9 +140,17 @@ def profile_run(srv: Any, version: str, *, stations: int, duration: float, loadg
         raise RuntimeError(f"py-spy failed: {holder['rc'].stderr[-500:]}")
     stages, leaves, total = parse_raw(raw)
     cpu_us = (r["server_cpu_pct"] / 100) / max(r["msgs_per_s"], 1e-9) * 1e6
-    breakdown = [(s, stages[s] / total, stages[s] / total * cpu_us) for s in STAGES if stages[s]]
+    busy = total - stages[IDLE]
+    breakdown = [(s, stages[s] / busy, stages[s] / busy * cpu_us) for s in STAGES if stages[s]]
+    m1 = _commit_metrics(srv)
+    commits = m1[0] - m0[0]
+    messages = r["msgs_per_s"] * r["wall_s"]
     top = [(n / total, f) for f, n in leaves.most_common(15)]
     summary = ", ".join(f"{s.split(' (')[0]} {us:.0f}µs" for s, _, us in breakdown)
     return {"version": version, "stations": stations, "msgs_per_s": r["msgs_per_s"],
             "server_cpu_pct": r["server_cpu_pct"], "cpu_us_per_msg": cpu_us, "samples": total,
-            "breakdown": breakdown, "top": top, "raw": raw.name, "summary": summary, "run": r}
+            "breakdown": breakdown, "top": [(n / busy, f) for n, f in ((t[0] * total, t[1]) for t in top)],
+            "idle_samples": stages[IDLE],
+            "commits": commits, "commits_per_s": round(commits / max(r["wall_s"], 1e-9), 1),
+            "msgs_per_commit": round(messages / commits, 1) if commits else None,
+            "avg_commit_ms": round(1000 * (m1[1] - m0[1]) / commits, 2) if commits else None, "raw": raw.name, "summary": summary, "run": r}

@@ -16,6 +16,10 @@ LABEL = {
 MSG = {"1.6": "1.6 MeterValues (10 samples)", "2.0.1": "2.0.1 TransactionEvent Updated (10 samples)"}
 
 
+def _order(kind: str) -> int:
+    return SERVERS.index(kind) if kind in SERVERS else len(SERVERS)
+
+
 def _find(results: list[dict[str, Any]], **kw: Any) -> dict[str, Any] | None:
     for r in results:
         if all(r.get(k) == v for k, v in kw.items()):
@@ -104,7 +108,7 @@ def markdown(doc: dict[str, Any]) -> str:
                   "| message | stations | server | msg/s | msg per CPU-s | p50 ms | p99 ms | p99.9 ms | server CPU % "
                   "| loadgen CPU % | other CPU % | errors |",
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in sorted(tp, key=lambda r: (r["version"], r["stations"], SERVERS.index(r["server"]))):
+        for r in sorted(tp, key=lambda r: (r["version"], r["stations"], _order(r["server"]))):
             lines.append(
                 f"| {r['version']} | {r['stations']:,} | {r['server']} | {_f(r['msgs_per_s'], 0)} | "
                 f"{_f(r.get('msgs_per_cpu_s'), 0)} | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | "
@@ -218,7 +222,7 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     styles = {"ocppd": ("tab:blue", "o"), "ocppd-pg": ("tab:purple", "s"), "echo": ("tab:gray", "^"),
               "ocpp-pkg": ("tab:red", "v")}
     for col, version in enumerate(versions):
-        for kind in SERVERS:
+        for kind in [k for k in SERVERS if k in styles]:
             pts = sorted((r["stations"], r["msgs_per_s"], r["p99_ms"]) for r in tp
                          if r["server"] == kind and r["version"] == version)
             if not pts:

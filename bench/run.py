@@ -53,6 +53,7 @@ def nofile() -> int:
 
 
 NICE = 0
+_PARTIAL: list[dict[str, Any]] = []  # every measurement so far, saved after each one (partial.json)
 
 
 def pinned(cpu: str, cmd: list[str]) -> list[str]:
@@ -129,7 +130,7 @@ def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -
 
 @contextlib.contextmanager
 def server(kind: str, *, heartbeat: int = 300) -> Iterator[Server]:
-    """kind: ``ocppd`` (SQLite), ``ocppd-pg``, ``ocppd-uvloop`` (experiment), ``echo`` or ``ocpp-pkg``."""
+    """kind: ``ocppd`` (SQLite), ``ocppd-pg``, ``echo``, ``ocpp-pkg``, or ``ocppd+uvloop+backlog4096`` (variants)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -147,8 +148,11 @@ def server(kind: str, *, heartbeat: int = 300) -> Iterator[Server]:
         })
         if kind == "ocppd-pg":
             env["OCPPD_DATABASE_URL"] = _pg_recreate()
-        if kind == "ocppd-uvloop":
-            cmd = [PY, "-m", "bench.serve_variant", "--uvloop", "serve"]
+        if kind.startswith("ocppd+"):  # e.g. ocppd+backlog4096, ocppd+uvloop: a proposed src fix, measured
+            flags = []
+            for part in kind.split("+")[1:]:
+                flags += ["--uvloop"] if part == "uvloop" else ["--backlog", part.removeprefix("backlog")]
+            cmd = [PY, "-m", "bench.serve_variant", *flags, "serve"]
         else:
             cmd = [PY, "-m", "ocppd.cli", "serve"]
     elif kind == "echo":
@@ -238,6 +242,9 @@ def loadgen(srv: Server, scenario: str, *, idle_hold: float = 0.0, timeout: floa
     if busy is not None:  # CPU used on the two bench CPUs by anything but the server and the load generator
         result["other_cpu_pct"] = round(max(0.0, 100 * (busy[0] - result.get("loadgen_cpu_s", 0)) / busy[1]), 1)
     result["server"] = srv.kind
+    _PARTIAL.append(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "partial.json").write_text(json.dumps(_PARTIAL, indent=1))
     if "server_cpu_pct" in result and result.get("msgs_per_s"):
         # per-core capacity: what a fully busy core would do at this per-message cost
         result["msgs_per_cpu_s"] = round(result["msgs_per_s"] / max(result["server_cpu_pct"], 1) * 100, 1)
@@ -327,6 +334,19 @@ def profile(plan: Plan, results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def variants(plan: Plan, results: list[dict[str, Any]]) -> None:
+    """Proposed src fixes, measured from outside src/ (bench/serve_variant.py)."""
+    with server("ocppd+backlog4096") as srv:
+        r = loadgen(srv, "bootstorm", version="1.6", stations=plan.storm_n, timeout=900)
+    log(f"variant bootstorm {r['server']}: all accepted in {r['all_accepted_s']} s, errors {r['errors']}")
+    results.append(r)
+    for kind in ("ocppd+uvloop", "ocppd"):
+        with server(kind) as srv:
+            r = loadgen(srv, "throughput", version="1.6", stations=1000, duration=plan.duration, warmup=plan.warmup)
+        log(f"variant throughput {kind} 1.6 n=1000: {r['msgs_per_s']} msg/s, server {r.get('server_cpu_pct')}%")
+        results.append(r)
+
+
 # ------------------------------------------------------------------------------------ main
 def machine() -> dict[str, Any]:
     cpu = "?"
@@ -361,7 +381,7 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="ocppd benchmark suite")
     p.add_argument("--quick", action="store_true", help="~2-minute subset (shorter windows, fewer points)")
-    p.add_argument("--only", default="", help="comma list: throughput,idle,bootstorm,fanout,profile")
+    p.add_argument("--only", default="", help="comma list: throughput,idle,bootstorm,fanout,profile,variants (variants: not by default)")
     p.add_argument("--no-pg", action="store_true")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--nice", type=int, default=-10,
@@ -389,6 +409,8 @@ def main(argv: list[str] | None = None) -> None:
         bootstorm(plan, results)
     if "fanout" in only:
         fanout(plan, results)
+    if "variants" in only:
+        variants(plan, results)
     if "profile" in only and plan.profile:
         prof = profile(plan, results)
     from bench.report import write_reports
