@@ -63,6 +63,11 @@ class StationConfig:
     ev: EV = field(default_factory=EV)
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class Station:
     """A simulated charging station; use as ``async with Station(config) as st: ...``."""
 
@@ -258,8 +263,8 @@ class Station:
             session.connection_lost()
             for task in (boot, closer, *self._online_tasks):
                 task.cancel()
-            if boot.done() and not boot.cancelled():
-                boot.exception()  # a boot cut short by the connection is not an error worth a traceback
+            # a boot cut short by the connection is not an error worth a traceback
+            boot.add_done_callback(_retrieve)
             self._online_tasks = []
             self.link = None
             self.event("disconnected")
