@@ -151,7 +151,12 @@ def server(kind: str, *, heartbeat: int = 300) -> Iterator[Server]:
         if kind.startswith("ocppd+"):  # e.g. ocppd+backlog4096, ocppd+uvloop: a proposed src fix, measured
             flags = []
             for part in kind.split("+")[1:]:
-                flags += ["--uvloop"] if part == "uvloop" else ["--backlog", part.removeprefix("backlog")]
+                if part == "uvloop":
+                    flags.append("--uvloop")
+                elif part.startswith("rbuf"):
+                    flags += ["--rbuf", part.removeprefix("rbuf")]
+                else:
+                    flags += ["--backlog", part.removeprefix("backlog")]
             cmd = [PY, "-m", "bench.serve_variant", *flags, "serve"]
         else:
             cmd = [PY, "-m", "ocppd.cli", "serve"]
@@ -339,6 +344,11 @@ def variants(plan: Plan, results: list[dict[str, Any]]) -> None:
     with server("ocppd+backlog4096") as srv:
         r = loadgen(srv, "bootstorm", version="1.6", stations=plan.storm_n, timeout=900)
     log(f"variant bootstorm {r['server']}: all accepted in {r['all_accepted_s']} s, errors {r['errors']}")
+    results.append(r)
+    with server("ocppd+backlog4096+rbuf2048", heartbeat=10) as srv:
+        r = loadgen(srv, "idle", version="1.6", stations=plan.idle_n, heartbeat=10, concurrency=500, idle_hold=15,
+                    timeout=900)
+    log(f"variant idle {r['server']}: {r['rss_per_station_kb']} KB/station, up in {r['bring_up_s']} s")
     results.append(r)
     for kind in ("ocppd+uvloop", "ocppd"):
         with server(kind) as srv:

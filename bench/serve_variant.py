@@ -4,6 +4,7 @@
 
 --uvloop       run the server on uvloop instead of the default asyncio loop
 --backlog N    listen backlog of the OCPP socket (ocppd passes none: asyncio's default is 100)
+--rbuf N       picows read_buffer_init_size per connection (picows default 16384)
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    if "--backlog" in args:
-        i = args.index("--backlog")
-        backlog = int(args[i + 1])
-        del args[i : i + 2]
-        import ocppd.transport.websocket as ws
+    import ocppd.transport.websocket as ws
 
-        ws.ws_create_server = functools.partial(ws.ws_create_server, backlog=backlog)
+    extra: dict[str, int] = {}
+    for flag, kw in (("--backlog", "backlog"), ("--rbuf", "read_buffer_init_size")):
+        if flag in args:
+            i = args.index(flag)
+            extra[kw] = int(args[i + 1])
+            del args[i : i + 2]
+    if extra:
+        ws.ws_create_server = functools.partial(ws.ws_create_server, **extra)
     from ocppd.cli import app
 
     sys.argv = ["ocppd", *args]
