@@ -121,8 +121,25 @@ class Station(WSListener):
     """One simulated station. ``call`` is for setup (awaitable); ``start_hot`` runs the callback loop."""
 
     __slots__ = (
-        "answer_server", "closed", "connected", "counter", "expect", "hot", "interval", "loop", "mid", "name",
-        "next_at", "pending", "running", "seq", "stats", "suffix", "t_sent", "transport", "head",
+        "answer_server",
+        "closed",
+        "connected",
+        "counter",
+        "expect",
+        "head",
+        "hot",
+        "interval",
+        "loop",
+        "mid",
+        "name",
+        "next_at",
+        "pending",
+        "running",
+        "seq",
+        "stats",
+        "suffix",
+        "t_sent",
+        "transport",
     )
 
     def __init__(self, name: str, stats: Stats, loop: asyncio.AbstractEventLoop) -> None:
@@ -292,7 +309,8 @@ def percentiles(values: array | list[int], scale: float = 1e-6) -> dict[str, flo
     def q(p: float) -> float:
         return round(s[min(n - 1, int(p * n))] * scale, 3)
 
-    return {"p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": round(s[-1] * scale, 3)}
+    return {"p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "p999_ms": q(0.999),
+            "max_ms": round(s[-1] * scale, 3)}
 
 
 class CpuMeter:
@@ -436,7 +454,7 @@ async def scenario_idle(a: argparse.Namespace) -> dict[str, Any]:
             try:
                 await st.call("Heartbeat", {}, timeout=30)
                 hb_ok += 1
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 hb_err += 1
                 stats.error(f"heartbeat: {exc!r}")
                 if st.closed.done():
@@ -489,7 +507,7 @@ async def scenario_bootstorm(a: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"boot {reply.get('status')}")
             await st.call("StatusNotification", status_payload(a.version), a.timeout)
             done_ns.append(time.perf_counter_ns() - t0)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             key = type(exc).__name__ + ": " + str(exc)[:80]
             failures[key] = failures.get(key, 0) + 1
 
@@ -557,7 +575,7 @@ async def scenario_fanout(a: argparse.Namespace) -> dict[str, Any]:
                 try:
                     status, resp = await http_post(reader, writer, f"/api/v1/stations/{name}/commands/remote-start",
                                                    token, body)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     key = f"{type(exc).__name__}: {exc}"[:100]
                     failures[key] = failures.get(key, 0) + 1
                     reader, writer = await asyncio.open_connection(host, int(port))
@@ -622,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--http-concurrency", type=int, default=100)
     p.add_argument("--uvloop", action="store_true", help="run on uvloop (the default for the bench)")
     a = p.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if a.uvloop:
         import uvloop

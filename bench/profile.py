@@ -153,4 +153,5 @@ def profile_run(srv: Any, version: str, *, stations: int, duration: float, loadg
             "idle_samples": stages[IDLE],
             "commits": commits, "commits_per_s": round(commits / max(r["wall_s"], 1e-9), 1),
             "msgs_per_commit": round(messages / commits, 1) if commits else None,
-            "avg_commit_ms": round(1000 * (m1[1] - m0[1]) / commits, 2) if commits else None, "raw": raw.name, "summary": summary, "run": r}
+            "avg_commit_ms": round(1000 * (m1[1] - m0[1]) / commits, 2) if commits else None,
+            "raw": raw.name, "summary": summary, "run": r}

@@ -127,7 +127,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 e = _find(tp, server="echo", version=version, stations=n)
                 p = _find(tp, server="ocppd-pg", version=version, stations=n)
 
-                def ratio(a: dict[str, Any] | None, key: str, pct: bool = False) -> str:
+                def ratio(a: dict[str, Any] | None, key: str, pct: bool = False, o: dict[str, Any] = o) -> str:
                     if not a or not a.get(key) or not o.get(key):
                         return "–"
                     x = o[key] / a[key]
@@ -136,7 +136,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 pg_pct = f"{100 * p['msgs_per_s'] / o['msgs_per_s']:.0f}%" if p and o["msgs_per_s"] else "–"
                 lines.append(f"| {version} | {n:,} | {_f(o['msgs_per_s'], 0)} | {ratio(b, 'msgs_per_s')} | "
                              f"{ratio(e, 'msgs_per_s', True)} | {ratio(b, 'msgs_per_cpu_s')} | "
-                             f"{ratio(e, 'msgs_per_cpu_s', True)} | {_f(p['msgs_per_s'], 0) if p else '–'} | {pg_pct} |")
+                             f"{ratio(e, 'msgs_per_cpu_s', True)} | {_f(p['msgs_per_s'], 0) if p else '–'} | "
+                             f"{pg_pct} |")
         lines += ["", "`msg per CPU-s` = msg/s divided by the server's CPU share: the rate one fully busy core would "
                   "sustain at the measured per-message cost (the per-core columns compare those).", ""]
     hr = [r for r in res if r["scenario"] == "latency_at_half_rate"]

@@ -120,10 +120,9 @@ def _wait_health(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"ocppd exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url + "/health", timeout=1) as r:
-                if r.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url + "/health", timeout=1) as r:
+            if r.status == 200:
+                return
         time.sleep(0.1)
     raise RuntimeError("ocppd did not become healthy")
 
@@ -368,7 +367,7 @@ def machine() -> dict[str, Any]:
 
         try:
             return version(mod)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return "?"
 
     return {
@@ -391,7 +390,8 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="ocppd benchmark suite")
     p.add_argument("--quick", action="store_true", help="~2-minute subset (shorter windows, fewer points)")
-    p.add_argument("--only", default="", help="comma list: throughput,idle,bootstorm,fanout,profile,variants (variants: not by default)")
+    p.add_argument("--only", default="", help="comma list: throughput,idle,bootstorm,fanout,profile,variants "
+                   "(variants: not by default)")
     p.add_argument("--no-pg", action="store_true")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--nice", type=int, default=-10,

@@ -15,8 +15,16 @@ import argparse
 import asyncio
 import resource
 
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, WSUpgradeResponse, \
-    WSUpgradeResponseWithListener, ws_create_server
+from picows import (
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+    ws_create_server,
+)
 
 CANNED = {
     b"BootNotification": b'{"status":"Accepted","currentTime":"2025-01-01T12:00:00.000Z","interval":300}',
