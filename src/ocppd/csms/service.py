@@ -104,7 +104,7 @@ class Csms:
         self._by_link[link] = session
         self.connected_at[link.identity] = datetime.now(UTC)
         metrics.CONNECTED.labels(link.version.label).inc()
-        log.info("%s connected (%s) from %s", link.identity, link.version.value, link.remote)
+        log.debug("%s connected (%s) from %s", link.identity, link.version.value, link.remote)
         self.events.publish("station.connected", link.identity, ocpp_version=link.version.label)
         return session.receive
 
@@ -118,7 +118,7 @@ class Csms:
             del self.sessions[link.identity]
             self.connected_at.pop(link.identity, None)
             self.events.publish("station.disconnected", link.identity)
-        log.info("%s disconnected", link.identity)
+        log.debug("%s disconnected", link.identity)
 
     # ------------------------------------------------------------------ session observer
     def on_frame(

@@ -44,6 +44,7 @@ class Transactions:
         self.store = store
         self.events = events
         self._known: dict[tuple[str, str], int] = {}  # running transactions: (station, uid) -> pk
+        self._states: dict[tuple[str, str], str] = {}  # their last charging state written
 
     async def start(
         self,
@@ -115,7 +116,9 @@ class Transactions:
 
     def _remember(self, station_id: str, transaction_uid: str, pk: int) -> int:
         if len(self._known) >= _MAX_KNOWN:
-            self._known.pop(next(iter(self._known)))
+            oldest = next(iter(self._known))
+            self._known.pop(oldest)
+            self._states.pop(oldest, None)
         self._known[(station_id, transaction_uid)] = pk
         return pk
 
@@ -174,16 +177,22 @@ class Transactions:
         payload: dict[str, Any],
     ) -> Verdict | None:
         """A 2.0.1/2.1 TransactionEvent (Started, Updated or Ended)."""
-        known_pk = self._known.get((station_id, transaction_uid))
+        key = (station_id, transaction_uid)
+        known_pk = self._known.get(key)
         if event_type == "Updated" and known_pk is not None and not id_token:
-            # The hot path: a running transaction reporting meter values. Two statements, no lookups.
+            # The hot path: a running transaction reporting meter values. Two statements, no lookups;
+            # the charging state is written only when it changes.
+            new_state = charging_state if charging_state and self._states.get(key) != charging_state else None
+
             def update(conn: Any) -> None:
                 if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, payload):
                     repo.insert_meter_rows(conn, self._rows(known_pk, station_id, evse_id, connector_id, readings))
-                    if charging_state:
-                        repo.update_transaction(conn, known_pk, charging_state=charging_state)
+                    if new_state:
+                        repo.update_transaction(conn, known_pk, charging_state=new_state)
 
             await self.store.write(update)
+            if new_state:
+                self._states[key] = new_state
             if readings:
                 self._publish_meter(station_id, evse_id, connector_id, transaction_uid, readings)
             self.events.publish(
@@ -228,9 +237,12 @@ class Transactions:
 
         pk, created, ended, verdict = await self.store.write(op)
         if event_type == "Ended":
-            self._known.pop((station_id, transaction_uid), None)
+            self._known.pop(key, None)
+            self._states.pop(key, None)
         else:
             self._remember(station_id, transaction_uid, pk)
+            if charging_state:
+                self._states[key] = charging_state
         if created:
             self.events.publish(
                 "transaction.started", station_id, transaction_id=transaction_uid, evse_id=evse_id, id_token=id_token

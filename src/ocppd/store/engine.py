@@ -45,7 +45,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-def _json_dumps(obj: Any) -> str:
+def json_dumps(obj: Any) -> str:
     # orjson also handles datetimes (RFC 3339), which OCPP payload dicts commonly carry.
     return orjson.dumps(obj, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -61,7 +61,7 @@ def create_store_engine(
     """Engine for the single writer connection (``writer=True``) or the read pool."""
     kwargs: dict[str, Any] = {
         "echo": echo,
-        "json_serializer": _json_dumps,
+        "json_serializer": json_dumps,
         "json_deserializer": orjson.loads,
     }
     if writer:

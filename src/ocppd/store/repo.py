@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Connection, Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .engine import json_dumps
 from .rows import (
     ConnectorStatusRow,
     EventRow,
@@ -534,21 +535,18 @@ def record_tx_event(
     event_type: str,
     payload: dict[str, Any] | None,
 ) -> bool:
-    """Store a 2.x TransactionEvent; False if ``(station, uid, seq_no)`` was already seen (replay)."""
-    stmt = (
-        _insert(conn, tx_events)
-        .values(
-            station_id=station_id,
-            transaction_uid=transaction_uid,
-            seq_no=seq_no,
-            event_type=event_type,
-            payload=payload,
-            recorded_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(tx_events.c.id)
-    )
-    return conn.execute(stmt).scalar() is not None
+    """Store a 2.x TransactionEvent; False if ``(station, uid, seq_no)`` was already seen (replay).
+
+    On the hot path of 2.x metering, hence a driver-level statement (see ``insert_meter_rows``)."""
+    columns = "station_id, transaction_uid, seq_no, event_type, payload, recorded_at"
+    body = None if payload is None else json_dumps(payload)
+    if conn.dialect.name == "sqlite":
+        sql = f"INSERT OR IGNORE INTO tx_events ({columns}) VALUES (?, ?, ?, ?, ?, ?)"
+        params: tuple[Any, ...] = (station_id, transaction_uid, seq_no, event_type, body, sqlite_timestamp(utcnow()))
+    else:
+        sql = f"INSERT INTO tx_events ({columns}) VALUES (%s, %s, %s, %s, %s::json, %s) ON CONFLICT DO NOTHING"
+        params = (station_id, transaction_uid, seq_no, event_type, body, utcnow())
+    return conn.exec_driver_sql(sql, params).rowcount == 1
 
 
 def list_tx_events(conn: Connection, station_id: str, transaction_uid: str) -> list[TxEventRow]:

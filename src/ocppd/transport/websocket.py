@@ -170,6 +170,7 @@ class ServerOptions:
     ping_interval: float = 60.0  # seconds of silence before a WebSocket ping; 0 turns it off
     ping_timeout: float = 30.0
     max_frame_size: int = 1024 * 1024
+    listen_backlog: int = 4096
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -219,6 +220,11 @@ class OcppServer:
             auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
             max_frame_size=o.max_frame_size,
             websocket_handshake_timeout=10,
+            # A boot storm overflows asyncio's default listen backlog of 100 (handshake timeouts).
+            backlog=o.listen_backlog,
+            # picows starts each connection with a 16 KB read buffer; OCPP frames are mostly small and
+            # it grows on demand. Measured: 35 -> 21 KB of server memory per idle station.
+            read_buffer_init_size=2048,
         )
 
     @property
