@@ -612,15 +612,17 @@ async def test_data_transfer(csms: CsmsProcess, api: Api, version: OcppVersion) 
 
 
 # ---------------------------------------------------------------------------------------- 3. offline
+@pytest.mark.parametrize("started", ["online", "offline"])
 @pytest.mark.parametrize("version", ALL_VERSIONS)
-async def test_offline_queue_across_csms_restart(tmp_path: Path, version: OcppVersion) -> None:
-    """Stop the ocppd process mid-transaction, charge on, start a NEW process on the same data dir and
-    ports: every queued transaction message arrives exactly once, in order, and the energy is right."""
+async def test_offline_queue_across_csms_restart(tmp_path: Path, version: OcppVersion, started: str) -> None:
+    """Stop the ocppd process mid-transaction (or before it starts), charge on, start a NEW process on
+    the same data dir and ports: every queued transaction message arrives exactly once, in order, with
+    the CSMS's transaction id (1.6), and the transaction's energy at the CSMS is right."""
     data_dir, ports = tmp_path / "ocppd-data", (free_port(), free_port())
     sent: list[tuple[str, dict[str, Any]]] = []  # every transaction message the station produced, in order
     with serve(data_dir, *ports, tmp_path / "serve-1.log") as first:
         await asyncio.to_thread(first.cli, "tokens", "add", TAG)
-        st = Station(config(first, version, "offline"))
+        st = Station(config(first, version, f"offline-{started}"))
         enqueue = st.enqueue
 
         def recording(action: str, payload: dict[str, Any], tx_ref: str | None) -> None:
@@ -631,17 +633,25 @@ async def test_offline_queue_across_csms_restart(tmp_path: Path, version: OcppVe
         await st.start()
         try:
             await st.wait_booted(timeout=DEADLINE)
-            st.plug_in(1)
-            tx = await st.start_transaction(1, TAG)
-            assert tx is not None
-            await wait_until(lambda: csms_tx_id(st), "the CSMS transaction id")
-            # stop the CSMS right after a delivered meter value (nothing in flight, nothing queued)
-            delivered = len(sent)
-            await wait_until(lambda: len(sent) > delivered and st.queued == 0, "one more delivered sample")
+            if started == "online":
+                st.plug_in(1)
+                tx = await st.start_transaction(1, TAG)
+                assert tx is not None
+                await wait_until(lambda: csms_tx_id(st), "the CSMS transaction id")
+                # stop the CSMS right after a delivered meter value (nothing in flight, nothing queued)
+                delivered = len(sent)
+                await wait_until(lambda: len(sent) > delivered and st.queued == 0, "one more delivered sample")
+            else:  # the card is in the authorisation cache: the station may start without the CSMS
+                assert await st.authorize(TAG) == "Accepted"
             stop(first)
             await wait_until(lambda: not st.online, "the station to notice the CSMS is gone")
             offline_from = len(sent)
-            await wait_until(lambda: st.queued >= 3, "three queued meter value messages while offline")
+            if started == "offline":
+                st.plug_in(1)
+                started_tx = await st.start_transaction(1, TAG)
+                assert started_tx is not None, "offline start with a cached card"
+                tx = started_tx
+            await wait_until(lambda: st.queued >= 3, "three queued transaction messages while offline")
             st.unplug(1)  # the driver leaves while the CSMS is down: the stop is queued too
             assert st.queued >= 4 and len(sent) - offline_from == st.queued
             with serve(data_dir, *ports, tmp_path / "serve-2.log") as server:
@@ -678,18 +688,22 @@ async def _check_delivery(
     assert got == want, "the CSMS did not receive every transaction message exactly once, in order"
     queued = want[offline_from:]
     assert len(queued) >= 4 and len(set(queued)) == len(queued)
+    [row] = await api.transactions(st)  # one transaction, whatever the id it got
     if version is V16:
-        tx_id = int(tx.id)
+        tx_id = int(row["transaction_id"])
         assert all(f["payload"]["transactionId"] == tx_id for f in received if f["action"] != "StartTransaction")
+        if tx.id is not None:
+            assert tx_id == int(tx.id)
     else:
+        assert row["transaction_id"] == tx.ref
         seq = [f["payload"]["seqNo"] for f in received]
         assert seq == list(range(len(seq)))
         offline = [f["payload"].get("offline", False) for f in received]
         assert not any(offline[:offline_from]) and all(offline[offline_from:])
 
     async def stopped() -> dict[str, Any] | None:
-        row = await api.transaction(st, tx.id)
-        return row if row and row["stopped_at"] else None
+        [row] = await api.transactions(st)
+        return row if row["stopped_at"] else None
 
     row = await wait_until(stopped, "the CSMS to record the stop sent after the restart")
     assert row["stop_reason"] == "EVDisconnected"
