@@ -388,12 +388,22 @@ async def test_change_availability(csms: CsmsProcess, api: Api, version: OcppVer
         assert (await api.call(st, "ChangeAvailability", request(False)))["status"] == "Accepted"
         await wait_until(lambda: st.connector(1).status == "Unavailable", "connector Unavailable on the station")
         await wait_until(lambda: csms_sees("Unavailable"), "StatusNotification Unavailable at the CSMS")
+        await wait_until(lambda: csms_connector_status(api, st, "Unavailable"), "connector Unavailable in the API")
         st.plug_in(1)  # an inoperative connector starts nothing
         assert await st.start_transaction(1, TAG) is None
         st.unplug(1)
         assert (await api.call(st, "ChangeAvailability", request(True)))["status"] == "Accepted"
         await wait_until(lambda: st.connector(1).status == "Available", "connector Available again")
         await wait_until(lambda: csms_sees("Available"), "StatusNotification Available at the CSMS")
+        await wait_until(lambda: csms_connector_status(api, st, "Available"), "connector Available in the API")
+
+
+async def csms_connector_status(api: Api, st: Station, status: str) -> bool:
+    """The CSMS's live view (``GET /stations/{id}``) of EVSE 1 / connector 1."""
+    detail = (await api.client.get(f"/stations/{st.identity}")).json()
+    found = [c["status"] for e in detail["evses"] for c in e["connectors"]
+             if e["evse_id"] == 1 and c["connector_id"] == 1]  # fmt: skip
+    return found == [status]
 
 
 @pytest.mark.parametrize("version", ALL_VERSIONS)
