@@ -59,17 +59,9 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 
 
 def _with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-    from ocppd.server import open_store
+    from ocppd.server import run_with_store
 
-    async def run() -> T:
-        store = open_store(settings)
-        await store.start()
-        try:
-            return await (store.write(fn, *args) if write else store.read(fn, *args))
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return run_with_store(settings, fn, *args, write=write)
 
 
 def _fmt(value: Any) -> str:

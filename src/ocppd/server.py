@@ -7,7 +7,9 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -20,6 +22,7 @@ from ocppd.transport.websocket import OcppServer, ServerOptions
 log = logging.getLogger("ocppd.server")
 
 ADMIN_TOKEN_FILE = "admin.token"
+T = TypeVar("T")
 
 
 def admin_token(data_dir: Path) -> str:
@@ -38,6 +41,20 @@ def open_store(settings: Settings) -> Store:
     store = Store(settings.resolved_database_url)
     store.migrate()
     return store
+
+
+def run_with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+    """Run one store operation from a short-lived command (the admin CLI), then close the store."""
+
+    async def run() -> T:
+        store = open_store(settings)
+        await store.start()
+        try:
+            return await (store.write(fn, *args) if write else store.read(fn, *args))
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:

@@ -6,7 +6,6 @@ revoked keys at once (it looks them up per request).
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 from collections.abc import Callable
@@ -47,19 +46,9 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _run(config: Path | None, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-    from ocppd.server import open_store
+    from ocppd.server import run_with_store
 
-    settings = _settings(config)
-
-    async def go() -> T:
-        store = open_store(settings)
-        await store.start()
-        try:
-            return await (store.write(fn, *args) if write else store.read(fn, *args))
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
+    return run_with_store(_settings(config), fn, *args, write=write)
 
 
 def _check_role(role: str) -> None:

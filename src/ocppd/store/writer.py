@@ -56,7 +56,7 @@ class _Op:
         self.kwargs = kwargs
         self.future = future
         self.loop = loop
-        self.rows: list[dict[str, Any]] | None = None
+        self.rows: list[Any] | None = None
 
 
 class _Retry(Exception):
@@ -130,20 +130,17 @@ class GroupCommitWriter:
         self._thread.start()
 
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> asyncio.Future[Any]:
+        return self._enqueue(fn, args, kwargs, None)
+
+    def submit_rows(self, fn: Callable[..., Any], rows: list[Any]) -> asyncio.Future[Any]:
+        return self._enqueue(fn, (), {}, rows)
+
+    def _enqueue(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], rows: list[Any] | None
+    ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         op = _Op(fn, args, kwargs, fut, loop)
-        with self._cond:
-            if self._thread is None or self._stopping:
-                raise RuntimeError("store writer is not running (call start(); not after close())")
-            self._ops.append(op)
-            self._cond.notify()
-        return fut
-
-    def submit_rows(self, fn: Callable[..., Any], rows: list[dict[str, Any]]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        op = _Op(fn, (), {}, fut, loop)
         op.rows = rows
         with self._cond:
             if self._thread is None or self._stopping:
@@ -260,7 +257,7 @@ class GroupCommitWriter:
     @staticmethod
     def _run_merged(conn: Connection, batch: list[_Op]) -> list[_Result]:
         results: list[_Result] = []
-        bulk: dict[Callable[..., Any], list[dict[str, Any]]] = {}
+        bulk: dict[Callable[..., Any], list[Any]] = {}
         for op in batch:
             if op.rows is not None:
                 bulk.setdefault(op.fn, []).extend(op.rows)
