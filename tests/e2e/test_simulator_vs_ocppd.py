@@ -655,7 +655,10 @@ async def test_offline_queue_across_csms_restart(tmp_path: Path, version: OcppVe
                 assert await st.authorize(TAG) == "Accepted"
             stop(first)
             await wait_until(lambda: not st.online, "the station to notice the CSMS is gone")
-            offline_from = len(sent)
+            # From here on the station knows it is offline (2.x: it flags what it generates). A sample
+            # made between the CSMS going away and the station noticing is queued too, unflagged.
+            noticed = len(sent)
+            offline_from = noticed - st.queued
             if started == "offline":
                 st.plug_in(1)
                 started_tx = await st.start_transaction(1, TAG)
@@ -670,7 +673,7 @@ async def test_offline_queue_across_csms_restart(tmp_path: Path, version: OcppVe
                 await wait_until(lambda: st.queued == 0, "the queue to drain")
                 api = Api(server)
                 try:
-                    await _check_delivery(api, st, version, sent, offline_from, tx)
+                    await _check_delivery(api, st, version, sent, offline_from, noticed, tx)
                 finally:
                     await api.aclose()
         finally:
@@ -687,7 +690,13 @@ def _key(action: str, payload: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def _check_delivery(
-    api: Api, st: Station, version: OcppVersion, sent: list[tuple[str, dict[str, Any]]], offline_from: int, tx: Any
+    api: Api,
+    st: Station,
+    version: OcppVersion,
+    sent: list[tuple[str, dict[str, Any]]],
+    offline_from: int,
+    noticed: int,
+    tx: Any,
 ) -> None:
     actions = ("StartTransaction", "MeterValues", "StopTransaction") if version is V16 else ("TransactionEvent",)
     received = [f for f in await api.frames(st) if f["action"] in actions]
@@ -709,7 +718,8 @@ async def _check_delivery(
         seq = [f["payload"]["seqNo"] for f in received]
         assert seq == list(range(len(seq)))
         offline = [f["payload"].get("offline", False) for f in received]
-        assert not any(offline[:offline_from]) and all(offline[offline_from:])
+        # E04: what the station generated while it knew it was offline is flagged, nothing before
+        assert offline == sorted(offline) and not any(offline[:offline_from]) and all(offline[noticed:])
 
     async def stopped() -> dict[str, Any] | None:
         [row] = await api.transactions(st)
