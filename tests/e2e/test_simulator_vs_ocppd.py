@@ -749,11 +749,6 @@ async def _check_delivery(
         assert row["energy_wh"] == pytest.approx(tx.energy_wh, abs=0.1)
 
 
-@pytest.mark.xfail(
-    reason="src bug: GetCompositeSchedule starts at int(time.time()), before a transaction that began in the "
-    "same second, so the answer has two periods with startPeriod 0 (the first with the pre-transaction limit)",
-    strict=False,
-)
 @pytest.mark.parametrize("version", [pytest.param(V16, id="1.6"), pytest.param(V201, id="2.0.1")])
 async def test_composite_schedule_right_after_start(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "composite") as st:

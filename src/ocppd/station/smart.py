@@ -297,7 +297,16 @@ class ProfileStore:
             watts = max_power_w if limit is None else min(limit, max_power_w)
             value = watts if unit == "W" else watts / (self.voltage * self.phases)
             value = round(value, 1)
-            if value != last:
-                periods.append({"startPeriod": int(t - start), "limit": value})
-                last = value
+            if value == last:
+                continue
+            offset = int(t - start)
+            if periods and periods[-1]["startPeriod"] == offset:
+                # Two breakpoints within the same second (e.g. a profile installed just after the
+                # schedule's truncated start): the later one wins; startPeriods must strictly increase.
+                periods[-1]["limit"] = value
+                if len(periods) > 1 and periods[-2]["limit"] == value:
+                    periods.pop()
+            else:
+                periods.append({"startPeriod": offset, "limit": value})
+            last = periods[-1]["limit"]
         return periods
