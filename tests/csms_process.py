@@ -46,7 +46,11 @@ class CsmsProcess:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an ``ocppd`` admin command against this server's configuration."""
         return subprocess.run(
-            [sys.executable, "-m", "ocppd.cli", *args], env=self.env, capture_output=True, text=True, check=check,
+            [sys.executable, "-m", "ocppd.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
             timeout=60,
         )
 
@@ -54,11 +58,28 @@ class CsmsProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def stop(server: CsmsProcess) -> None:
+    """Terminate the process (SIGTERM, SIGKILL if it hangs) and wait for it."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
-def run_csms(tmp_path: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None,
-             ) -> Iterator[CsmsProcess]:
-    data_dir = tmp_path / "ocppd-data"
-    ocpp_port, http_port = free_port(), free_port()
+def serve(
+    data_dir: Path,
+    ocpp_port: int,
+    http_port: int,
+    log_path: Path,
+    database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[CsmsProcess]:
+    """``ocppd serve`` on ``data_dir`` and the given loopback ports, healthy on entry, stopped on exit."""
     env = {
         **os.environ,
         "OCPPD_DATA_DIR": str(data_dir),
@@ -67,11 +88,11 @@ def run_csms(tmp_path: Path, database_url: str | None = None, extra_env: dict[st
         "OCPPD_HTTP__HOST": "127.0.0.1",
         "OCPPD_HTTP__PORT": str(http_port),
         "OCPPD_OCPP__HEARTBEAT_INTERVAL": "60",
+        "COLUMNS": "100000",  # `ocppd log` prints through rich: no wrapping of long frames
         **(extra_env or {}),
     }
     if database_url:
         env["OCPPD_DATABASE_URL"] = database_url
-    log_path = tmp_path / "ocppd-serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "ocppd.cli", "serve"], env=env, stdout=log, stderr=log)
     server = CsmsProcess(ocpp_port, http_port, data_dir, env, process, log_path)
@@ -90,10 +111,15 @@ def run_csms(tmp_path: Path, database_url: str | None = None, extra_env: dict[st
             time.sleep(0.1)
         yield server
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(server)
+
+
+@contextmanager
+def run_csms(
+    tmp_path: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[CsmsProcess]:
+    """``ocppd serve`` on free ports with its data in ``tmp_path``."""
+    with serve(
+        tmp_path / "ocppd-data", free_port(), free_port(), tmp_path / "ocppd-serve.log", database_url, extra_env
+    ) as server:
+        yield server
