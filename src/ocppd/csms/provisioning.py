@@ -7,6 +7,7 @@ operator approves, ``reject`` records them and answers Rejected. Either way the 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -70,8 +71,6 @@ class StationDirectory:
 
 def parse_basic_auth(header: str | None, identity: str) -> str | None:
     """The password from ``Authorization: Basic``; split on the known identity, not the first ':'."""
-    import base64
-
     if not header or not header.lower().startswith("basic "):
         return None
     try:

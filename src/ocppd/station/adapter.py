@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ocppd.rpc.session import Handler, Payload
+from ocppd.rpc.session import Handler, Payload, Session
 from ocppd.station.model import Connector, Reservation, Transaction
 from ocppd.station.store import QueuedMessage
 
@@ -21,7 +21,22 @@ class Adapter:
     def __init__(self, station: Station) -> None:
         self.station = station
         self.settings = station.settings
-        self.handlers = {}
+        # Every ``on_<Action>`` method, of this class or a subclass, answers that CSMS request.
+        self.handlers = {
+            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_") and name[3:4].isupper()
+        }
+
+    # CSMS -> station, the same in every version
+    async def on_DataTransfer(self, session: Session, p: Payload) -> Payload:
+        """Vendor-specific data: this simulator answers its own vendor id, and echoes ``Echo`` messages."""
+        if p["vendorId"] != self.station.config.vendor:
+            return {"status": "UnknownVendorId"}
+        if p.get("messageId") not in (None, "Echo"):
+            return {"status": "UnknownMessageId"}
+        answer: Payload = {"status": "Accepted"}
+        if "data" in p:
+            answer["data"] = p["data"]
+        return answer
 
     # station -> CSMS
     def boot_payload(self, reason: str | None) -> Payload:

@@ -37,9 +37,6 @@ class Adapter16(Adapter):
     def __init__(self, station: Station) -> None:
         super().__init__(station)
         self.certificates: dict[str, tuple[str, str]] = {}  # serial -> (type, pem)
-        self.handlers = {
-            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_") and name[3:4].isupper()
-        }
 
     # ================================================================ station -> CSMS
     def boot_payload(self, reason: str | None) -> Payload:
@@ -234,16 +231,6 @@ class Adapter16(Adapter):
             return {"status": "Rejected"}
         self.station.auth.cache.clear()
         return {"status": "Accepted"}
-
-    async def on_DataTransfer(self, session: Session, p: Payload) -> Payload:
-        if p["vendorId"] != self.station.config.vendor:
-            return {"status": "UnknownVendorId"}
-        if p.get("messageId") not in (None, "Echo"):
-            return {"status": "UnknownMessageId"}
-        answer: Payload = {"status": "Accepted"}
-        if "data" in p:
-            answer["data"] = p["data"]
-        return answer
 
     async def on_UnlockConnector(self, session: Session, p: Payload) -> Payload:
         c = self._connector_or_none(p["connectorId"])

@@ -58,9 +58,6 @@ class Adapter2x(Adapter):
         self.monitors: dict[int, dict[str, Any]] = {}
         self.network_profiles: dict[int, dict[str, Any]] = {}
         self._monitor_ids = 1
-        self.handlers = {
-            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_") and name[3:4].isupper()
-        }
 
     # ================================================================ station -> CSMS
     def boot_payload(self, reason: str | None) -> Payload:
@@ -755,16 +752,6 @@ class Adapter2x(Adapter):
         return {"status": "Accepted"}
 
     # -------------------------------------------------------------- misc
-    async def on_DataTransfer(self, session: Session, p: Payload) -> Payload:
-        if p["vendorId"] != self.station.config.vendor:
-            return {"status": "UnknownVendorId"}
-        if p.get("messageId") not in (None, "Echo"):
-            return {"status": "UnknownMessageId"}
-        answer: Payload = {"status": "Accepted"}
-        if "data" in p:
-            answer["data"] = p["data"]
-        return answer
-
     async def on_SetNetworkProfile(self, session: Session, p: Payload) -> Payload:
         self.network_profiles[p["configurationSlot"]] = p["connectionData"]
         return {"status": "Accepted"}
