@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocppd.csms.events import EventBus
+from ocppd.csms.metering import parse_time
 from ocppd.store import Store, repo
 
 # A vendor handler gets (station_id, messageId, data) and returns the DataTransfer answer payload.
@@ -47,8 +48,6 @@ def _event_name(kind: str) -> str:
 
 
 def _parse(value: str) -> datetime:
-    from ocppd.csms.metering import parse_time
-
     try:
         return parse_time(value)
     except ValueError:
