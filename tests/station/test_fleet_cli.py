@@ -114,7 +114,7 @@ async def _cli(*args: str) -> tuple[int, str, str]:
 async def test_cli_simulate_and_load(csms: OcppCsms, tmp_path: Path) -> None:
     code, out, err = await _cli("--url", csms.url, "-n", "6", "--duration", "3", "--no-live", "--ramp-up", "0",
                                 "--arrival-mean", "0.5", "--session-min", "0.5", "--session-max", "1",
-                                "--meter-interval", "1")  # fmt: skip
+                                "--badge-delay", "0.2", "--meter-interval", "1", "--seed", "7")  # fmt: skip
     assert code == 0, err
     summary = json.loads(out)
     assert summary["booted"] == 6 and summary["error_count"] == 0 and summary["sessions"] > 0

@@ -50,6 +50,7 @@ def simulate(
     arrival_mean: Annotated[float, typer.Option(help="Default scenario: mean idle gap per connector, s")] = 600.0,
     session_min: Annotated[float, typer.Option(help="Default scenario: shortest stay, s")] = 300.0,
     session_max: Annotated[float, typer.Option(help="Default scenario: longest stay, s")] = 3600.0,
+    badge_delay: Annotated[float, typer.Option(help="Default scenario: longest wait from plug-in to badge, s")] = 5.0,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0: until Ctrl-C)")] = 0.0,
     ramp_up: Annotated[float, typer.Option(help="Stations started per second (0: all at once)")] = 50.0,
     heartbeat: Annotated[int | None, typer.Option(help="Heartbeat interval until the CSMS sets one, s")] = None,
@@ -104,7 +105,8 @@ def simulate(
         result = asyncio.run(run_load(configs, mix=weights, duration=duration or 30.0, messages=messages,
                                       ramp_up=ramp_up))  # fmt: skip
     else:
-        options = {"arrival_mean_s": arrival_mean, "session_min_s": session_min, "session_max_s": session_max}
+        options: dict[str, Any] = {"arrival_mean_s": arrival_mean, "session_min_s": session_min,
+                                   "session_max_s": session_max, "badge_delay_max_s": badge_delay, "seed": seed}
         chosen: Any = script if script is not None else (None if scenario == "idle" else "default")
         result = asyncio.run(_simulate(configs, chosen, options, duration, ramp_up, store, live))
     text = json.dumps(result, indent=2)

@@ -102,7 +102,7 @@ class Fleet:
         ramp_up: float = 0.0,  # stations started per second; 0 = all at once
         scenario: str | Script | None = None,  # None | "default" | a Script
         on_event: Callable[[Station, str, dict[str, Any]], None] | None = None,
-        scenario_options: dict[str, float] | None = None,
+        scenario_options: dict[str, Any] | None = None,
     ) -> None:
         self.stats = Stats()
         self.store = Store(store or ":memory:")
@@ -218,12 +218,15 @@ async def default_session_loop(
     session_max_s: float = 3600.0,
     energy_min_kwh: float = 5.0,
     energy_max_kwh: float = 40.0,
+    badge_delay_max_s: float = 5.0,
+    seed: int | None = None,
 ) -> None:
     """A realistic connector: cars arrive at random (exponential gaps), plug in, badge, charge until
-    they have what they came for or their time is up, and leave."""
+    they have what they came for or their time is up, and leave. The same seed gives the same fleet."""
     from ocppd.station.model import EV
 
-    rng = random.Random(hash((st.identity, number)))
+    # a string seed is hashed with SHA-512, so runs repeat whatever PYTHONHASHSEED is
+    rng = random.Random(f"{seed}:{st.identity}:{number}") if seed is not None else random.Random()
     await asyncio.sleep(rng.uniform(0, arrival_mean_s))  # spread the fleet's first arrivals
     while not st._stopping:
         c = st.connector(number)
@@ -235,7 +238,7 @@ async def default_session_loop(
                 soc_start=rng.uniform(10, 50))  # fmt: skip
         st.plug_in(number, ev)
         st.event("step", index=0, step=f"plug connector {number}")
-        await asyncio.sleep(rng.uniform(1, 5))  # fumbling for the card
+        await asyncio.sleep(rng.uniform(min(1.0, badge_delay_max_s), badge_delay_max_s))  # fumbling for the card
         tx = await st.start_transaction(number)
         if tx is not None:
             st.event("step", index=1, step=f"start connector {number}")
@@ -249,7 +252,7 @@ async def default_session_loop(
             if c.tx is tx:
                 st.stop_transaction(number, "Local")
                 st.event("step", index=2, step=f"stop connector {number}")
-        await asyncio.sleep(rng.uniform(1, 10))
+        await asyncio.sleep(rng.uniform(0, 2 * badge_delay_max_s))  # walking back to the car
         st.unplug(number)
         st.event("step", index=3, step=f"unplug connector {number}")
         await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))
