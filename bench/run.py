@@ -269,10 +269,12 @@ class Plan:
     pg: bool
     profile: bool
     baselines_at_scale: bool
+    servers: list[str] | None = None  # None: every server of the scenario
 
 
 def throughput(plan: Plan, results: list[dict[str, Any]]) -> None:
     kinds = ["echo", "ocpp-pkg", "ocppd"] + (["ocppd-pg"] if plan.pg else [])
+    kinds = [k for k in kinds if plan.servers is None or k in plan.servers]
     for version in plan.versions:
         for n in plan.counts:
             for kind in kinds:
@@ -393,6 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--only", default="", help="comma list: throughput,idle,bootstorm,fanout,profile,variants "
                    "(variants: not by default)")
     p.add_argument("--no-pg", action="store_true")
+    p.add_argument("--servers", default="", help="throughput: comma list of echo,ocpp-pkg,ocppd,ocppd-pg (default all)")
+    p.add_argument("--versions", default="", help="comma list of 1.6,2.0.1 (default: the plan's)")
+    p.add_argument("--counts", default="", help="throughput: comma list of station counts (default: the plan's)")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--nice", type=int, default=-10,
                    help="niceness for server and load generator (default -10: a shared machine's other work "
@@ -407,6 +412,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         plan = Plan(False, 10.0, 2.0, [1, 100, 1000], ["1.6", "2.0.1"], 10_000, 10_000, 1000, not a.no_pg, True,
                     True)
+    if a.servers:
+        plan.servers = a.servers.split(",")
+    if a.versions:
+        plan.versions = a.versions.split(",")
+    if a.counts:
+        plan.counts = [int(n) for n in a.counts.split(",")]
     only = set(filter(None, a.only.split(","))) or {"throughput", "idle", "bootstorm", "fanout", "profile"}
     results: list[dict[str, Any]] = []
     prof: dict[str, Any] = {}

@@ -23,6 +23,16 @@ RELAXATIONS = Counter(
 )
 DB_WRITE_LATENCY = Histogram(
     "ocppd_db_commit_seconds",
-    "Duration of one group commit of the store writer",
+    "Duration of one group commit of the store writer (BEGIN to end of COMMIT)",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
+DB_BATCH_OPS = Histogram(
+    "ocppd_db_commit_ops",
+    "Writes acknowledged by one group commit",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+
+
+def observe_commit(seconds: float, ops: int) -> None:
+    DB_WRITE_LATENCY.observe(seconds)
+    DB_BATCH_OPS.observe(ops)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from ocppd import metrics
 from ocppd.api import create_app, start_runtime, stop_runtime
 from ocppd.config import Settings
 from ocppd.csms.service import Csms
@@ -60,6 +61,7 @@ def run_with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     data_dir = Path(settings.data_dir)
     store = open_store(settings)
+    store.on_commit(metrics.observe_commit)
     await store.start()
     csms = Csms(settings, store)
     await csms.start()

@@ -24,11 +24,16 @@ PROTECTED_GETS = [
 ]
 
 
-async def test_health_and_metrics_are_public(anon: httpx.AsyncClient) -> None:
+async def test_health_and_metrics_are_public(anon: httpx.AsyncClient, api: httpx.AsyncClient) -> None:
+    ok(await api.post("/api/v1/tokens", json={"id_token": "METRICS-1"}), 201)  # one group commit at least
     assert ok(await anon.get("/health"))["status"] == "ok"
     metrics = await anon.get("/metrics")
     assert metrics.status_code == 200
     assert "ocppd_connected_stations" in metrics.text
+    # the server has committed at least its start-up writes, and says how long that took
+    count = next(float(line.split()[-1]) for line in metrics.text.splitlines()
+                 if line.startswith("ocppd_db_commit_seconds_count"))  # fmt: skip
+    assert count > 0 and "ocppd_db_commit_ops_bucket" in metrics.text
 
 
 async def test_everything_else_needs_credentials(anon: httpx.AsyncClient) -> None:

@@ -69,6 +69,10 @@ class Store:
         """The read-pool engine (for tooling; application code should use ``read``/``write``)."""
         return self._read_engine
 
+    def on_commit(self, hook: Callable[[float, int], None] | None) -> None:
+        """Call ``hook(seconds, ops)`` after every successful group commit (on the writer thread)."""
+        self._writer.on_commit = hook
+
     @property
     def stats(self) -> WriterStats:
         return self._writer.stats

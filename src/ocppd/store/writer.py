@@ -93,6 +93,7 @@ class GroupCommitWriter:
         max_batch: int = DEFAULT_MAX_BATCH,
         log_buffer: int = DEFAULT_LOG_BUFFER,
         name: str = "ocppd-store-writer",
+        on_commit: Callable[[float, int], None] | None = None,
     ) -> None:
         if max_batch < 1 or log_buffer < 1:
             raise ValueError("max_batch and log_buffer must be >= 1")
@@ -108,6 +109,8 @@ class GroupCommitWriter:
         self._conn: Connection | None = None
         self._last_used = 0.0
         self._stats = WriterStats()
+        # (seconds from BEGIN to the end of COMMIT, ops in the batch), called on the writer thread
+        self.on_commit = on_commit
 
     # ------------------------------------------------------------------ called from any thread
 
@@ -195,6 +198,7 @@ class GroupCommitWriter:
         results: list[_Result] = []
         ok_ops = failed_ops = log_rows = log_dropped = 0
         batch = [op for op in batch if not op.future.cancelled()]  # nobody awaits these: skip the work
+        started = time.perf_counter()
         try:
             conn = self._connection()
             # Optimistic first: no savepoints, bulk rows merged. Almost every batch succeeds this way,
@@ -236,6 +240,11 @@ class GroupCommitWriter:
                     log_dropped=s.log_dropped + len(logs),
                 )
         else:
+            if self.on_commit is not None:
+                try:
+                    self.on_commit(time.perf_counter() - started, len(batch))
+                except Exception:
+                    log.exception("store writer: on_commit hook failed")
             with self._cond:
                 s = self._stats
                 self._stats = replace(
