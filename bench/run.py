@@ -270,6 +270,7 @@ class Plan:
     profile: bool
     baselines_at_scale: bool
     servers: list[str] | None = None  # None: every server of the scenario
+    profile_stations: int = 100
 
 
 def throughput(plan: Plan, results: list[dict[str, Any]]) -> None:
@@ -334,7 +335,7 @@ def profile(plan: Plan, results: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for version in plan.versions:
         with server("ocppd") as srv:
-            out[version] = profile_run(srv, version, stations=100, duration=max(plan.duration, 8),
+            out[version] = profile_run(srv, version, stations=plan.profile_stations, duration=max(plan.duration, 8),
                                        loadgen=loadgen, results_dir=RESULTS)
         log(f"profile {version}: {out[version]['summary']}")
     return out
@@ -397,6 +398,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-pg", action="store_true")
     p.add_argument("--servers", default="", help="throughput: comma list of echo,ocpp-pkg,ocppd,ocppd-pg (default all)")
     p.add_argument("--versions", default="", help="comma list of 1.6,2.0.1 (default: the plan's)")
+    p.add_argument("--profile-stations", type=int, default=100, help="stations during the profile run")
     p.add_argument("--counts", default="", help="throughput: comma list of station counts (default: the plan's)")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--nice", type=int, default=-10,
@@ -416,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         plan.servers = a.servers.split(",")
     if a.versions:
         plan.versions = a.versions.split(",")
+    plan.profile_stations = a.profile_stations
     if a.counts:
         plan.counts = [int(n) for n in a.counts.split(",")]
     only = set(filter(None, a.only.split(","))) or {"throughput", "idle", "bootstorm", "fanout", "profile"}

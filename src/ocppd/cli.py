@@ -86,6 +86,7 @@ def serve(
 ) -> None:
     """Run the CSMS: OCPP endpoint ws://HOST:PORT/ocpp/<station-id>, dashboard and API on HTTP."""
     from ocppd.server import serve as run
+    from ocppd.server import tune_gc
 
     settings = _settings(
         config,
@@ -101,6 +102,7 @@ def serve(
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
     setup_logging(settings.log_level, settings.log_format)
+    tune_gc()  # a long-lived server process: see GC_THRESHOLDS
     asyncio.run(run(settings))
 
 
