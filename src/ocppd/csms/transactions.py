@@ -184,8 +184,12 @@ class Transactions:
             # the charging state is written only when it changes.
             new_state = charging_state if charging_state and self._states.get(key) != charging_state else None
 
+            # The readings go to meter_values (and the whole frame to the message log): the event row
+            # keeps the rest, so the hot path does not serialise and store the samples a third time.
+            event_row = {k: v for k, v in payload.items() if k != "meterValue"} if readings else payload
+
             def update(conn: Any) -> None:
-                if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, payload):
+                if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, event_row):
                     repo.insert_meter_rows(conn, self._rows(known_pk, station_id, evse_id, connector_id, readings))
                     if new_state:
                         repo.update_transaction(conn, known_pk, charging_state=new_state)
