@@ -1,7 +1,7 @@
 """``ocppd apikeys ...`` and ``ocppd users ...``: operator credentials for the API and the dashboard.
 
 They work on the database directly, so they need no running server; a running server sees new or
-revoked keys at once (it looks them up per request).
+revoked keys at once (it looks them up per request) and ended dashboard sessions within seconds.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def users_add(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create a dashboard user, or reset its password and role."""
+    """Create a dashboard user, or reset its password and role (which ends its open sessions)."""
     from ocppd.api.security import hash_password
     from ocppd.store import auth_repo
 
@@ -160,10 +160,19 @@ def users_list(config: ConfigOption = None) -> None:
 
 @users_app.command("delete")
 def users_delete(username: str, config: ConfigOption = None) -> None:
-    """Delete a dashboard user (existing sessions end when their cookie expires)."""
+    """Delete a dashboard user and end its open sessions."""
     from ocppd.store import auth_repo
 
     if not _run(config, auth_repo.delete_user, username, write=True):
         console.print(f"[red]unknown user {username!r}[/red]")
         raise typer.Exit(1)
     console.print(f"user [bold]{username}[/bold] deleted")
+
+
+@users_app.command("logout")
+def users_logout(username: str, config: ConfigOption = None) -> None:
+    """End every open dashboard session of a user (the user stays)."""
+    from ocppd.store import auth_repo
+
+    ended = _run(config, auth_repo.revoke_user_sessions, username, write=True)
+    console.print(f"{ended} session(s) of [bold]{username}[/bold] ended")

@@ -23,12 +23,9 @@ from ocppd.api.errors import ApiError
 from ocppd.api.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
-    SESSION_LIFETIME_S,
     Principal,
     check_password,
     login_csrf,
-    make_session,
-    read_session,
 )
 from ocppd.api.service import OperatorService
 from ocppd.protocol.actions import csms_initiated
@@ -84,11 +81,11 @@ def mount(app: FastAPI) -> None:
     service: OperatorService = app.state.service
     store = service.store
 
-    def principal_of(request: Request) -> Principal | None:
-        return read_session(auth.session_key, request.cookies.get(SESSION_COOKIE))
+    async def principal_of(request: Request) -> Principal | None:
+        return await auth.session(request.cookies.get(SESSION_COOKIE))
 
     async def render(request: Request, name: str, ctx: dict[str, Any]) -> Response:
-        principal = principal_of(request)
+        principal = await principal_of(request)
         if principal is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
@@ -137,9 +134,11 @@ def mount(app: FastAPI) -> None:
         password = str(form.get("password", ""))
         token = str(form.get("token", "")).strip()
         principal: Principal | None = None
+        login_with = auth_repo.PASSWORD_LOGIN
         if token:
             try:
                 principal = await auth.bearer(token)
+                login_with = auth.token_login(token)
             except ApiError:
                 principal = None
         elif username:
@@ -154,8 +153,8 @@ def mount(app: FastAPI) -> None:
         response = RedirectResponse(nxt, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            make_session(auth.session_key, principal.name, principal.role),
-            max_age=SESSION_LIFETIME_S,
+            await auth.open_session(principal, login_with),
+            max_age=auth.session_lifetime_s,
             httponly=True,
             samesite="lax",
             secure=request.url.scheme == "https",
@@ -165,10 +164,13 @@ def mount(app: FastAPI) -> None:
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        principal = principal_of(request)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        principal = await auth.session(cookie)
         form = await request.form()
         if principal is not None and not secrets.compare_digest(str(form.get("csrf_token", "")), principal.csrf or ""):
             return HTMLResponse("invalid CSRF token", status_code=403)
+        if principal is not None:
+            await auth.close_session(cookie)  # server-side: a copy of the cookie dies with it
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
