@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocppd.station")
 
+STOP_FLUSH_TIMEOUT = 10.0  # seconds stop() gives queued transaction messages to reach the CSMS
+
 
 @dataclass(slots=True)
 class StationConfig:
@@ -115,6 +117,7 @@ class Station:
         self._queue: deque[QueuedMessage] = self.store.load_queue(self.identity)
         self._tx_map: dict[str, str] = self.store.tx_map(self.identity)
         self._queue_wake = asyncio.Event()
+        self._queue_changed = asyncio.Event()  # a queued message left the queue, or we went on/offline
         self._meter_wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._online_tasks: list[asyncio.Task[Any]] = []
@@ -146,8 +149,19 @@ class Station:
             self._runner = asyncio.create_task(self._run(), name=f"station-{self.identity}")
             self._spawn(self._meter_loop())
 
-    async def stop(self) -> None:
-        """Disconnect and stop every task; the queue and state stay in the store."""
+    async def stop(self, flush_timeout: float = STOP_FLUSH_TIMEOUT) -> None:
+        """Deliver the queued transaction messages, then disconnect and stop every task.
+
+        While the station is connected, ``stop`` first waits up to ``flush_timeout`` seconds for the
+        queue to drain (see :meth:`flush`), so a StopTransaction or TransactionEvent Ended queued just
+        before is not lost with the default in-memory store. Whatever is still queued afterwards (the
+        station was offline, the CSMS did not answer in time, ``flush_timeout=0``) stays in the store
+        and is sent on the next start, if the store is a file.
+        """
+        if self._runner is not None and not self._stopping and flush_timeout > 0:
+            delivered = await self.flush(flush_timeout)
+            if not delivered:
+                log.warning("%s: stopping with %d undelivered transaction message(s)", self.identity, len(self._queue))
         self._stopping = True
         self._save_state()
         if self.link is not None:
@@ -165,6 +179,24 @@ class Station:
 
     async def wait_booted(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self.booted.wait(), timeout)
+
+    async def flush(self, timeout: float = STOP_FLUSH_TIMEOUT) -> bool:
+        """Wait until every queued transaction message has been answered by the CSMS.
+
+        True once the queue is empty; False if ``timeout`` seconds pass first or the station is (or
+        goes) offline, because nothing can be delivered then. A connected station that is still
+        booting gets the same time to finish its boot and send the queue.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._queue:
+            remaining = deadline - loop.time()
+            if not self.online or remaining <= 0:
+                return False
+            self._queue_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue_changed.wait(), remaining)
+        return True
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -260,6 +292,7 @@ class Station:
         finally:
             self.online = False
             self.booted.clear()
+            self._queue_changed.set()
             session.connection_lost()
             for task in (boot, closer, *self._online_tasks):
                 task.cancel()
@@ -365,11 +398,13 @@ class Station:
             self._queue.popleft()
             self.store.pop(message.seq)
             self.adapter.on_queued_answer(message, answer)
+            self._queue_changed.set()
 
     def _drop_head(self, message: QueuedMessage) -> None:
         self.counters["dropped"] += 1
         self._queue.popleft()
         self.store.pop(message.seq)
+        self._queue_changed.set()
 
     def map_transaction(self, tx_ref: str, real_id: str) -> None:
         """1.6: the CSMS assigned its id to a transaction started under a local reference."""
