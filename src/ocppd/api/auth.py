@@ -13,8 +13,6 @@ database keeps only SHA-256 of the id. Every request looks the session up (throu
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import hmac
 import logging
 import secrets
@@ -27,7 +25,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ocppd.api.errors import ApiError
-from ocppd.api.security import SESSION_COOKIE, SESSION_LIFETIME_S, Principal, hash_secret, split_api_key
+from ocppd.api.security import SESSION_COOKIE, SESSION_LIFETIME_S, Principal, hash_secret, sign, split_api_key
 from ocppd.store import Store, auth_repo
 from ocppd.store.auth_repo import WebSessionRow
 
@@ -91,8 +89,7 @@ class Authenticator:
     # ------------------------------------------------------------------ dashboard sessions
 
     def _mac(self, purpose: str, session_id: str) -> str:
-        digest = hmac.new(self.session_key, f"{purpose}:{session_id}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return sign(self.session_key, f"{purpose}:{session_id}")
 
     def _session_id(self, cookie: str | None) -> str | None:
         """The session id of a cookie we signed, else None (no store lookup for garbage)."""

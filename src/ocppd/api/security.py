@@ -2,8 +2,8 @@
 
 API keys look like ``ocppd_<key id>_<secret>``; only SHA-256 of the secret is stored (the secret is
 256 random bits, so a slow hash would add nothing). Passwords are people-made, so they get scrypt.
-The dashboard session is a stateless HMAC-signed cookie; its CSRF token is derived from the
-session's nonce, so a page from another origin can neither read nor forge it.
+Dashboard sessions live in the store (see ``auth.py``); the login form's CSRF token is a
+double-submit HMAC of a nonce, so a page from another origin can neither read nor forge it.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ import hashlib
 import hmac
 import os
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import orjson
 
 ROLES = ("admin", "read-only")
 KEY_PREFIX = "ocppd_"
@@ -106,35 +103,11 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _sign(key: bytes, message: str) -> str:
+def sign(key: bytes, message: str) -> str:
+    """URL-safe HMAC-SHA256 of ``message``: session cookies, CSRF tokens."""
     return _b64(hmac.new(key, message.encode(), hashlib.sha256).digest())
-
-
-def make_session(key: bytes, username: str, role: str, lifetime_s: int = SESSION_LIFETIME_S) -> str:
-    body = _b64(orjson.dumps({"u": username, "r": role, "e": int(time.time()) + lifetime_s, "n": secrets.token_hex(8)}))
-    return f"{body}.{_sign(key, body)}"
-
-
-def read_session(key: bytes, cookie: str | None) -> Principal | None:
-    """The principal of a valid, unexpired session cookie, else None."""
-    if not cookie or "." not in cookie:
-        return None
-    body, _, signature = cookie.rpartition(".")
-    if not hmac.compare_digest(signature, _sign(key, body)):
-        return None
-    try:
-        data = orjson.loads(_unb64(body))
-    except ValueError:
-        return None
-    if data.get("e", 0) < time.time() or data.get("r") not in ROLES:
-        return None
-    return Principal(data["u"], data["r"], "session", csrf=_sign(key, "csrf:" + data["n"]))
 
 
 def login_csrf(key: bytes, nonce: str) -> str:
     """CSRF token of the login form (double-submit: the nonce travels in a cookie)."""
-    return _sign(key, "login:" + nonce)
+    return sign(key, "login:" + nonce)
