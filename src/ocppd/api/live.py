@@ -1,7 +1,8 @@
 """Live view of the network fed by the event bus: current power per EVSE and a short power history.
 
-Kept in memory because it is a view of "now" (the store keeps every sample for billing); after a
-restart the history refills as meter values arrive.
+Kept in memory because it is a view of "now" (the store keeps every sample for billing). After a
+restart the series refills as meter values arrive; until it covers the chart's window,
+``OperatorService.station_power`` fills the time before its first point from the stored readings.
 """
 
 from __future__ import annotations
@@ -86,6 +87,19 @@ class LiveState:
 
     def history(self, station: str) -> list[dict[str, Any]]:
         return [{"at": at, "power_w": w} for at, w in self.series.get(station, ())]
+
+    def points(self, station: str) -> list[tuple[datetime, float]]:
+        """The series as ``(aware UTC time, total W)``, in time order (a station's queued readings may
+        arrive late)."""
+        out = []
+        for at, w in self.series.get(station, ()):
+            try:
+                t = datetime.fromisoformat(at)
+            except (TypeError, ValueError):
+                continue
+            out.append((t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC), w))
+        out.sort(key=lambda p: p[0])
+        return out
 
 
 def now_iso() -> str:

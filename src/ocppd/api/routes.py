@@ -99,10 +99,20 @@ async def delete_station(station_id: str, s: OperatorService = Depends(svc)) -> 
     return Response(status_code=204)
 
 
-@router.get("/stations/{station_id}/power", tags=["stations"], summary="Recent total power of the station")
-async def station_power(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
-    await s.station_row(station_id)
-    return {"station_id": station_id, "power_w": s.live.station_power(station_id), "series": s.live.history(station_id)}
+@router.get("/stations/{station_id}/power", tags=["stations"], summary="Power now and the station's recent power")
+async def station_power(
+    station_id: str,
+    s: OperatorService = Depends(svc),
+    minutes: int = Query(60, ge=1, le=1440, description="How far back the series goes"),
+    bucket: int | None = Query(
+        None, ge=1, le=3600, description="Seconds per point of the stored history (default: about 180 points)"
+    ),
+) -> dict[str, Any]:
+    """``series`` is ``[{at, power_w, source}]``, oldest first: the live series kept in memory
+    (``source: live``, the total at each meter event) and, before it begins (after a restart, or
+    beyond what memory keeps), the stored readings summed over the EVSEs per ``bucket_s`` bucket
+    (``source: stored``, up to ``history_until``)."""
+    return await s.station_power(station_id, minutes * 60, bucket)
 
 
 @router.get("/stations/{station_id}/notifications", tags=["stations"], summary="Security events, reports, ...")
@@ -286,6 +296,17 @@ async def export_transactions(
 @router.get("/transactions/{pk}", tags=["transactions"], summary="Transaction with meter samples and energy")
 async def get_transaction(pk: int, s: OperatorService = Depends(svc)) -> dict[str, Any]:
     return await s.transaction(pk)
+
+
+@router.get("/transactions/{pk}/power", tags=["transactions"], summary="Power and energy over the transaction")
+async def transaction_power(
+    pk: int,
+    s: OperatorService = Depends(svc),
+    points: int | None = Query(None, ge=2, le=100_000, description="At most this many points (averaged slices)"),
+) -> dict[str, Any]:
+    """``series`` is ``[{at, power_w, energy_wh}]`` per stored reading, oldest first: power in W and
+    the energy delivered since the start in Wh (either may be null when the reading lacks it)."""
+    return await s.transaction_power(pk, points)
 
 
 # --------------------------------------------------------------------------- commands

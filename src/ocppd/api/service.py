@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Connection
@@ -54,6 +58,14 @@ TX_CSV_FIELDS = [
     "stop_reason",
     "ocpp_version",
 ]
+
+
+# Station power history from the stored readings (see ``OperatorService.station_power``).
+POWER_WINDOW_S = 3600  # what the station chart shows by default
+MAX_POWER_BUCKETS = 10_000
+MAX_HOLD_S = 900.0  # a reading's power holds until the EVSE's next one, but never longer than this
+_NICE_BUCKETS_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+_HISTORY_TTL_S = 30.0  # how long stored history is reused before it is read again (late readings)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -132,11 +144,88 @@ def summarise(connectors: Sequence[dict[str, Any]], connected: bool) -> str:
     return next(iter(statuses), "Unknown")
 
 
+def default_bucket(window_s: int) -> int:
+    """A round bucket giving at most about 180 points for the window."""
+    raw = window_s / 180
+    return next((b for b in _NICE_BUCKETS_S if b >= raw), _NICE_BUCKETS_S[-1])
+
+
+def power_buckets(
+    readings: Sequence[tuple[datetime, int, float]], since: datetime, until: datetime, bucket_s: int
+) -> list[tuple[datetime, float]]:
+    """Station power per time bucket from stored readings ``(timestamp, evse, power_w)`` (oldest first).
+
+    Each EVSE's power holds from one reading to its next, but at most about 2.5 of its usual reading
+    intervals (so an EVSE that stopped reporting, e.g. because its transaction ended, drops to zero);
+    a bucket is the time-weighted mean of the sum over EVSEs. Buckets are aligned to multiples of
+    ``bucket_s`` since the epoch; the first one returned is the first with any reading, the last one
+    ends at ``until``. Readings before ``since`` only set the level the window starts at.
+    """
+    start = math.floor(since.timestamp() / bucket_s) * bucket_s
+    end = until.timestamp()
+    if end <= start or not readings:
+        return []
+    n = math.ceil((end - start) / bucket_s)
+    energy = [0.0] * n  # W·s per bucket
+    touched = [False] * n
+    by_evse: dict[int, list[tuple[float, float]]] = {}
+    for at, evse, watts in readings:
+        by_evse.setdefault(evse, []).append((at.timestamp(), watts))
+    for points in by_evse.values():
+        gaps = [b[0] - a[0] for a, b in pairwise(points) if b[0] > a[0]]
+        hold = min(max(2.5 * statistics.median(gaps), 1.0), MAX_HOLD_S) if gaps else 60.0
+        for i, (t, watts) in enumerate(points):
+            t_end = min(points[i + 1][0], t + hold) if i + 1 < len(points) else t + hold
+            lo, hi = max(t, start), min(t_end, end)
+            if hi <= lo:
+                continue
+            k = int((lo - start) // bucket_s)
+            while k < n:
+                b_lo = start + k * bucket_s
+                overlap = min(hi, b_lo + bucket_s) - max(lo, b_lo)
+                if overlap <= 0:
+                    break
+                energy[k] += watts * overlap
+                touched[k] = True
+                k += 1
+    if not any(touched):
+        return []
+    first = touched.index(True)
+    out = []
+    for k in range(first, n):
+        b_lo = start + k * bucket_s
+        length = min(bucket_s, end - b_lo)
+        out.append((datetime.fromtimestamp(b_lo, UTC), energy[k] / length if length > 0 else 0.0))
+    return out
+
+
+def downsample(
+    series: list[tuple[datetime, float | None, float | None]], points: int
+) -> list[tuple[datetime, float | None, float | None]]:
+    """At most ``points`` readings ``(at, power_w, energy_wh)``: equal time slices, each with the time
+    of its first reading, the mean power and the last energy."""
+    if len(series) <= points:
+        return series
+    t0, t1 = series[0][0].timestamp(), series[-1][0].timestamp()
+    width = (t1 - t0) / points or 1.0
+    slices: dict[int, list[tuple[datetime, float | None, float | None]]] = {}
+    for row in series:
+        slices.setdefault(min(int((row[0].timestamp() - t0) / width), points - 1), []).append(row)
+    out = []
+    for rows in slices.values():
+        powers = [r[1] for r in rows if r[1] is not None]
+        energies = [r[2] for r in rows if r[2] is not None]
+        out.append((rows[0][0], sum(powers) / len(powers) if powers else None, energies[-1] if energies else None))
+    return out
+
+
 class OperatorService:
     def __init__(self, csms: Csms, live: LiveState) -> None:
         self.csms = csms
         self.store = csms.store
         self.live = live
+        # station -> (from, to, bucket_s, monotonic time read, points): stored power history
+        self._history: dict[str, tuple[datetime, datetime, int, float, list[tuple[datetime, float]]]] = {}
 
     # ------------------------------------------------------------------ stations
     def _station_dict(
@@ -306,6 +395,111 @@ class OperatorService:
             for e in events
         ]
         return out
+
+    # ------------------------------------------------------------------ power charts
+    async def station_power(
+        self, station_id: str, window_s: int = POWER_WINDOW_S, bucket_s: int | None = None
+    ) -> dict[str, Any]:
+        """Power now and the station's total power over the last ``window_s`` seconds.
+
+        The live series (in memory, filled by meter events) is used where it reaches; before its first
+        point (e.g. after a restart, or beyond what it keeps) the stored readings fill in, bucketed by
+        ``power_buckets``. The stored part is cached briefly, so a chart refreshing on every meter event
+        does not read the database each time.
+        """
+        await self.station_row(station_id)
+        bucket = bucket_s or default_bucket(window_s)
+        if window_s / bucket > MAX_POWER_BUCKETS:
+            raise ApiError(400, f"at most {MAX_POWER_BUCKETS} buckets: make 'bucket' larger", "invalid_input")
+        now = datetime.now(UTC)
+        since = now - timedelta(seconds=window_s)
+        live = self.live.points(station_id)
+        before = [p for p in live if p[0] <= since]
+        recent = [p for p in live if p[0] > since]
+        series: list[dict[str, Any]] = []
+        history_until = None
+        if before:  # the live series covers the window: start it at the level it had then
+            series.append({"at": iso(since), "power_w": before[-1][1], "source": "live"})
+        else:
+            until = recent[0][0] if recent else now
+            stored = await self._stored_power(station_id, since, now, bucket, until if recent else None)
+            first, step = since - timedelta(seconds=bucket), timedelta(seconds=bucket)
+            # Only buckets that end before the live series begins (no reading counted twice); without
+            # a live series the last, still open bucket is the mean of its elapsed part.
+            series.extend(
+                {"at": iso(at), "power_w": watts, "source": "stored"}
+                for at, watts in stored
+                if first < at and (at + step <= until or (not recent and at < until))
+            )
+            if series:
+                history_until = until
+        series.extend({"at": iso(at), "power_w": watts, "source": "live"} for at, watts in recent)
+        return {
+            "station_id": station_id,
+            "power_w": self.live.station_power(station_id),
+            "window_s": window_s,
+            "bucket_s": bucket,
+            "history_until": iso(history_until),
+            "series": series,
+        }
+
+    async def _stored_power(
+        self, station_id: str, since: datetime, until: datetime, bucket_s: int, needed_until: datetime | None
+    ) -> list[tuple[datetime, float]]:
+        """Bucketed stored power of [since, until); a cached result serves if it starts early enough,
+        reaches ``needed_until`` (where the live series takes over) and is younger than the TTL."""
+        cached = self._history.get(station_id)
+        if cached is not None:
+            c_from, c_to, c_bucket, read_at, points = cached
+            fresh = time.monotonic() - read_at < _HISTORY_TTL_S
+            if fresh and c_bucket == bucket_s and c_from <= since and (needed_until is None or needed_until <= c_to):
+                return points
+        lookback = since - timedelta(seconds=MAX_HOLD_S)
+        readings = await self.store.read(repo.station_power_readings, station_id, lookback, until)
+        points = power_buckets(readings, since, until, bucket_s)
+        if len(self._history) > 1000:  # a view cache, not a second store
+            self._history.clear()
+        self._history[station_id] = (since, until, bucket_s, time.monotonic(), points)
+        return points
+
+    async def transaction_power(self, pk: int, points: int | None = None) -> dict[str, Any]:
+        """A transaction's power (W) and energy so far (Wh from its start) at each stored reading."""
+
+        def op(conn: Connection) -> Any:
+            tx = repo.get_transaction(conn, pk)
+            return None if tx is None else (tx, repo.transaction_power(conn, pk))
+
+        found = await self.store.read(op)
+        if found is None:
+            raise ApiError(404, f"unknown transaction {pk}", "unknown_transaction")
+        tx, rows = found
+        registers = [e for _, _, e in rows if e is not None]
+        start = tx.meter_start_wh if tx.meter_start_wh is not None else (registers[0] if registers else None)
+        energy = tx.energy_wh
+        if energy is None and registers and start is not None:
+            energy = max(registers) - start
+        if points is not None:
+            rows = downsample(rows, points)
+        powers = [w for _, w, _ in rows if w is not None]
+        return {
+            "id": tx.id,
+            "transaction_id": tx.transaction_uid,
+            "station_id": tx.station_id,
+            "started_at": iso(tx.started_at),
+            "stopped_at": iso(tx.stopped_at),
+            "active": tx.active,
+            "meter_start_wh": start,
+            "energy_wh": energy,
+            "max_power_w": max(powers) if powers else None,
+            "series": [
+                {
+                    "at": iso(at),
+                    "power_w": watts,
+                    "energy_wh": None if register is None or start is None else register - start,
+                }
+                for at, watts, register in rows
+            ],
+        }
 
     @staticmethod
     def transactions_csv(rows: list[dict[str, Any]]) -> str:

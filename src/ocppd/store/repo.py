@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, and_, delete, func, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import json_dumps
@@ -64,6 +64,7 @@ __all__ = [
     "list_tx_events",
     "list_variables",
     "message_log",
+    "meter_connectors",
     "meter_samples",
     "prune_message_log",
     "reading_row",
@@ -75,9 +76,11 @@ __all__ = [
     "set_registration",
     "set_token_status",
     "start_transaction",
+    "station_power_readings",
     "status_history",
     "stop_transaction",
     "touch_station",
+    "transaction_power",
     "update_transaction",
     "upsert_station",
     "upsert_token",
@@ -506,6 +509,61 @@ def meter_samples(conn: Connection, pk: int) -> list[MeterSampleRow]:
                                measurand, phase or None, unit, value, context, location)
             )  # fmt: skip
     return out
+
+
+def transaction_power(conn: Connection, pk: int) -> list[tuple[datetime, float | None, float | None]]:
+    """``(timestamp, power_w, energy_wh)`` of a transaction's readings that have either, oldest first.
+
+    Only the two figure columns (not the samples JSON), through the (transaction_id, timestamp) index.
+    """
+    mv = meter_values.c
+    rows = conn.execute(
+        select(mv.timestamp, mv.power_w, mv.energy_wh)
+        .where(mv.transaction_id == pk, or_(mv.power_w.is_not(None), mv.energy_wh.is_not(None)))
+        .order_by(mv.timestamp, mv.id)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def meter_connectors(conn: Connection, station_id: str) -> list[int]:
+    """The connector ids a station has readings for: a loose index scan of the unique index that
+    starts (station_id, connector_id, ...), one index seek per connector instead of reading them all."""
+    mv = meter_values.c
+    found: list[int] = []
+    while True:
+        q = select(mv.connector_id).where(mv.station_id == station_id)
+        if found:
+            q = q.where(mv.connector_id > found[-1])
+        nxt = conn.execute(q.order_by(mv.connector_id).limit(1)).scalar()
+        if nxt is None:
+            return found
+        found.append(int(nxt))
+
+
+def station_power_readings(
+    conn: Connection, station_id: str, since: datetime, until: datetime
+) -> list[tuple[datetime, int, float]]:
+    """``(timestamp, evse, power_w)`` of a station's readings with power in [since, until), oldest first.
+
+    ``evse`` is the EVSE id (the connector id where there is none, as in the live view). The range is
+    searched per connector on the unique index (station_id, connector_id, timestamp, ...).
+    """
+    connectors = meter_connectors(conn, station_id)
+    if not connectors:
+        return []
+    mv = meter_values.c
+    rows = conn.execute(
+        select(mv.timestamp, mv.evse_id, mv.connector_id, mv.power_w)
+        .where(
+            mv.station_id == station_id,
+            mv.connector_id.in_(connectors),
+            mv.timestamp >= since,
+            mv.timestamp < until,
+            mv.power_w.is_not(None),
+        )
+        .order_by(mv.timestamp)
+    )
+    return [(r[0], int(r[1] or r[2] or 0), float(r[3])) for r in rows]
 
 
 LOG_COLUMNS = ("station_id", "direction", "message_type", "message_id", "action", "frame", "logged_at")

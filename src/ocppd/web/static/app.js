@@ -1,4 +1,5 @@
-/* ocppd dashboard: live regions over Server-Sent Events, API forms, and a small power chart.
+/* ocppd dashboard: live regions over Server-Sent Events, API forms, and small canvas charts (station
+   power, transaction power/energy, charging schedules), each with a data table for screen readers.
    No framework and no build step; everything the page needs is served by `ocppd serve`. */
 "use strict";
 
@@ -37,8 +38,28 @@ function fieldValue(el) {
   if (type === "bool") return raw === "true";
   if (type === "list") return raw.split(",").map((s) => s.trim()).filter(Boolean);
   if (type === "json") return JSON.parse(raw);
+  if (type === "periods") return parsePeriods(raw);
   if (el.type === "datetime-local") return raw.length === 16 ? raw + ":00Z" : raw + "Z";
   return raw;
+}
+
+// "0:11000, 1800:7400" (seconds from the start : limit) -> [{start_s, limit}, ...]
+function parsePeriods(raw) {
+  const periods = raw.split(/[,;\n]+/).map((s) => s.trim()).filter(Boolean).map((part) => {
+    const m = part.match(/^(\d+)\s*[:=]\s*(\d+(?:\.\d+)?)$/);
+    if (!m) throw new Error(`"${part}" is not start:limit (e.g. 0:11000)`);
+    return { start_s: parseInt(m[1], 10), limit: parseFloat(m[2]) };
+  });
+  if (!periods.length) throw new Error("at least one period (e.g. 0:11000)");
+  return periods;
+}
+
+// "profile.unit" -> body.profile.unit
+function setPath(target, name, value) {
+  const keys = name.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = node[key] = node[key] || {};
+  node[keys[keys.length - 1]] = value;
 }
 
 function buildRequest(source) {
@@ -57,7 +78,7 @@ function buildRequest(source) {
     for (const el of form.elements) {
       if (!el.name || used.has(el.name)) continue;
       const v = fieldValue(el);
-      if (v !== undefined) body[el.name] = v;
+      if (v !== undefined) setPath(body, el.name, v);
     }
   }
   if (body === undefined && method !== "GET" && method !== "DELETE") body = {};
@@ -98,6 +119,7 @@ async function runApi(source, trigger) {
   try {
     const data = await api(req.method, req.url, req.body);
     report(out, describe(data), true);
+    if (form && form.dataset.schedule !== "preview") showSchedule(form, scheduleOf(data), "Schedule the station returned");
     const after = source.dataset.after;
     if (after === "reload") setTimeout(() => location.reload(), 400);
     else refreshAll();
@@ -150,7 +172,7 @@ function markDirty(type) {
 function refreshAll() {
   regions().forEach((r) => dirty.add(r.dataset.live));
   if (!refreshTimer) refreshTimer = setTimeout(flushRefresh, 100);
-  if (chart) chart.load();
+  charts.forEach((c) => c.load());
 }
 
 async function flushRefresh() {
@@ -194,23 +216,180 @@ function connectEvents() {
   for (const type of types) {
     source.addEventListener(type, (ev) => {
       markDirty(type);
-      if (chart && (type === "meter.values" || type.startsWith("transaction.") || type === "station.disconnected")) {
-        chart.schedule();
-      }
-      document.dispatchEvent(new CustomEvent("ocppd:event", { detail: JSON.parse(ev.data) }));
+      const detail = JSON.parse(ev.data);
+      charts.forEach((c) => { if (c.wants(detail)) c.schedule(); });
+      document.dispatchEvent(new CustomEvent("ocppd:event", { detail }));
     });
   }
 }
 
-// ------------------------------------------------------------------ power chart
-class PowerChart {
-  constructor(canvas, station) {
-    this.canvas = canvas;
-    this.station = station;
-    this.points = [];
-    this.timer = null;
-    window.addEventListener("resize", () => this.draw());
+// ------------------------------------------------------------------ charts
+// One canvas drawing routine for every chart: step or line series on a left and an optional right
+// axis. Each chart also fills a <table> (inside <details>) with the same numbers, and describes
+// itself in the canvas's aria-label.
+const COLORS = { power: "#0b5cad", energy: "#9a4d00", limit: "#116329" };
+
+function niceStep(raw) {
+  if (!(raw > 0)) return 1;
+  const exp = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * exp >= raw) return m * exp;
+  return 10 * exp;
+}
+
+function fmtNum(v, step) {
+  const digits = Number.isInteger(step) ? 0 : step >= 0.1 ? 1 : 2;
+  return v.toFixed(digits);
+}
+
+const kw = (w) => (w == null ? "–" : (w / 1000).toFixed(2));
+const kwh = (wh) => (wh == null ? "–" : (wh / 1000).toFixed(3));
+
+function fmtClock(t, span) {
+  const opts = { hour: "2-digit", minute: "2-digit" };
+  if (span < 30 * 60000) opts.second = "2-digit";
+  if (span > 20 * 3600000) { opts.month = "2-digit"; opts.day = "2-digit"; }
+  return new Date(t).toLocaleString([], opts);
+}
+
+function fmtOffset(ms, span) {
+  const s = Math.round(ms / 1000);
+  if (span <= 2 * 3600000) return `+${Math.round(s / 60)} min`;
+  return `+${(s / 3600).toFixed(s % 3600 ? 1 : 0)} h`;
+}
+
+// spec: {x0, x1 (ms), xLabel(t, span), empty, left: {unit}, right?: {unit, color},
+//        series: [{points: [{t, v}], color, axis: "left"|"right", step, fill, dash, end?}]}
+// A step series holds each value until the next point (or `end`); a null value is a gap.
+function drawChart(c, spec) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = c.clientWidth || 640;
+  const height = c.clientHeight || 240;
+  c.width = Math.round(width * ratio);
+  c.height = Math.round(height * ratio);
+  const g = c.getContext("2d");
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, width, height);
+  g.font = "12px system-ui, sans-serif";
+  g.textBaseline = "alphabetic";
+  const hasRight = Boolean(spec.right) && spec.series.some((s) => s.axis === "right");
+  const left = 52, right = hasRight ? 60 : 12, top = 10, bottom = 26;
+  const w = Math.max(10, width - left - right), h = Math.max(10, height - top - bottom);
+  const axes = {};
+  for (const side of hasRight ? ["left", "right"] : ["left"]) {
+    const values = spec.series.filter((s) => (s.axis || "left") === side)
+      .flatMap((s) => s.points.map((p) => p.v)).filter((v) => v != null && Number.isFinite(v));
+    const max = Math.max(spec[side].min || 1, ...values) * 1.15;
+    axes[side] = { max, step: niceStep(max / 4) };
   }
+  const x0 = spec.x0;
+  const x1 = spec.x1 > spec.x0 ? spec.x1 : spec.x0 + 60000;
+  const x = (t) => left + ((t - x0) / (x1 - x0)) * w;
+  const y = (side, v) => top + h - (Math.max(0, v) / axes[side].max) * h;
+  g.lineWidth = 1;
+  g.strokeStyle = "#d0d7de";
+  g.fillStyle = "#57606a";
+  const L = axes.left;
+  for (let v = 0; v <= L.max; v += L.step) {
+    g.beginPath();
+    g.moveTo(left, y("left", v));
+    g.lineTo(left + w, y("left", v));
+    g.stroke();
+    g.fillText(`${fmtNum(v, L.step)} ${spec.left.unit}`, 4, y("left", v) + 4);
+  }
+  if (hasRight) {
+    const R = axes.right;
+    g.fillStyle = spec.right.color || "#57606a";
+    for (let v = 0; v <= R.max; v += R.step) g.fillText(`${fmtNum(v, R.step)} ${spec.right.unit}`, left + w + 6, y("right", v) + 4);
+  }
+  const hasData = spec.series.some((s) => s.points.some((p) => p.v != null));
+  g.fillStyle = "#57606a";
+  if (!hasData) {
+    g.fillText(spec.empty || "No data", left + 10, top + h / 2);
+    return;
+  }
+  // Time labels: both ends, and the middle where there is room.
+  const span = x1 - x0;
+  const ticks = width < 420 ? [x0, x1] : [x0, x0 + span / 2, x1];
+  ticks.forEach((t, i) => {
+    const label = spec.xLabel(t, span);
+    const tw = g.measureText(label).width;
+    const at = i === 0 ? left : i === ticks.length - 1 ? left + w - tw : x(t) - tw / 2;
+    g.fillText(label, at, height - 6);
+  });
+  g.save();
+  g.beginPath();
+  g.rect(left - 2, top - 2, w + 4, h + 4); // nothing outside the plot area
+  g.clip();
+  for (const s of spec.series) drawSeries(g, s, x, (v) => y(s.axis || "left", v), y(s.axis || "left", 0));
+  g.restore();
+}
+
+function drawSeries(g, s, x, y, base) {
+  // Split into runs of non-null values; each run is one stroked (and optionally filled) path.
+  const runs = [];
+  let run = null;
+  s.points.forEach((p, i) => {
+    const next = s.points[i + 1];
+    if (p.v == null) { run = null; return; }
+    if (!run) { run = []; runs.push(run); }
+    run.push([x(p.t), y(p.v)]);
+    if (s.step) {
+      const until = next ? next.t : s.end;
+      if (until != null) run.push([x(until), y(p.v)]);
+    }
+  });
+  for (const r of runs) {
+    g.beginPath();
+    r.forEach(([px, py], i) => (i === 0 ? g.moveTo(px, py) : g.lineTo(px, py)));
+    g.setLineDash(s.dash || []);
+    g.strokeStyle = s.color;
+    g.lineWidth = 2;
+    g.stroke();
+    if (s.fill && r.length > 1) {
+      g.setLineDash([]);
+      g.lineTo(r[r.length - 1][0], base);
+      g.lineTo(r[0][0], base);
+      g.closePath();
+      g.fillStyle = s.fill;
+      g.fill();
+    }
+  }
+  g.setLineDash([]);
+}
+
+function fillTable(table, rows) {
+  if (!table) return;
+  const body = document.createElement("tbody");
+  for (const cells of rows) {
+    const tr = document.createElement("tr");
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i > 0) td.className = "num";
+      tr.appendChild(td);
+    });
+    body.appendChild(tr);
+  }
+  table.querySelector("tbody")?.remove();
+  table.appendChild(body);
+  table.dataset.rows = String(rows.length);
+}
+
+// Base for the charts that load from the API: throttled reloads, redraw on resize, a table that
+// is (re)built only while its <details> is open.
+class ApiChart {
+  constructor(figure) {
+    this.figure = figure;
+    this.canvas = figure.querySelector("canvas");
+    this.table = figure.querySelector("table");
+    this.details = figure.querySelector("details");
+    this.timer = null;
+    this.data = null;
+    window.addEventListener("resize", () => this.draw());
+    this.details?.addEventListener("toggle", () => this.fill());
+  }
+
+  wants() { return false; }
 
   schedule() {
     if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.load(); }, 500);
@@ -218,86 +397,227 @@ class PowerChart {
 
   async load() {
     try {
-      const data = await api("GET", `/api/v1/stations/${encodeURIComponent(this.station)}/power`);
-      this.points = data.series.map((p) => ({ t: new Date(p.at).getTime(), w: p.power_w }));
-      this.canvas.dataset.points = String(this.points.length);
-      this.canvas.setAttribute("aria-label",
-        `Power of ${this.station}: now ${(data.power_w / 1000).toFixed(1)} kW, ${this.points.length} readings`);
-      this.draw();
-    } catch { /* keep the last picture */ }
+      this.data = await api("GET", this.url());
+    } catch {
+      return; // keep the last picture
+    }
+    this.update();
+    this.draw();
+    this.fill();
+  }
+
+  fill() {
+    if (this.data && (!this.details || this.details.open)) fillTable(this.table, this.rows());
+  }
+
+  draw() {}
+}
+
+class StationPowerChart extends ApiChart {
+  constructor(figure, station) {
+    super(figure);
+    this.station = station;
+    this.points = [];
+  }
+
+  url() { return `/api/v1/stations/${encodeURIComponent(this.station)}/power`; }
+
+  wants(event) {
+    return event.type === "meter.values" || event.type.startsWith("transaction.") || event.type === "station.disconnected";
+  }
+
+  update() {
+    const data = this.data;
+    this.points = data.series.map((p) => ({ t: new Date(p.at).getTime(), v: p.power_w / 1000, source: p.source }));
+    this.canvas.dataset.points = String(this.points.length);
+    const peak = Math.max(0, ...this.points.map((p) => p.v));
+    this.canvas.setAttribute("aria-label",
+      `Power of ${this.station} over the last ${Math.round(data.window_s / 60)} min: now ${(data.power_w / 1000).toFixed(1)} kW, ` +
+      `peak ${peak.toFixed(1)} kW, ${this.points.length} points`);
+    const caption = document.getElementById("power-history");
+    if (caption) {
+      caption.textContent = data.history_until
+        ? `Before ${fmtClock(new Date(data.history_until).getTime(), 0)}: stored readings, averaged per ${data.bucket_s} s.`
+        : "";
+    }
+  }
+
+  rows() {
+    return this.points.map((p) => [fmtClock(p.t, 0), p.v.toFixed(2), p.source === "stored" ? "stored" : "live"]);
   }
 
   draw() {
-    const c = this.canvas;
-    const ratio = window.devicePixelRatio || 1;
-    const width = c.clientWidth || 640;
-    const height = c.clientHeight || 240;
-    c.width = width * ratio;
-    c.height = height * ratio;
-    const g = c.getContext("2d");
-    g.setTransform(ratio, 0, 0, ratio, 0, 0);
-    g.clearRect(0, 0, width, height);
-    g.font = "12px system-ui, sans-serif";
-    const left = 48, right = 12, top = 10, bottom = 26;
-    const w = width - left - right, h = height - top - bottom;
     const pts = this.points;
-    const maxKw = Math.max(1, ...pts.map((p) => p.w / 1000)) * 1.15;
-    const step = niceStep(maxKw / 4);
-    const t0 = pts.length ? pts[0].t : Date.now() - 60000;
-    const t1 = pts.length > 1 ? pts[pts.length - 1].t : t0 + 60000;
-    const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * w;
-    const y = (kw) => top + h - (kw / maxKw) * h;
-    g.strokeStyle = "#d0d7de";
-    g.fillStyle = "#57606a";
-    g.lineWidth = 1;
-    for (let v = 0; v <= maxKw; v += step) {
-      g.beginPath();
-      g.moveTo(left, y(v));
-      g.lineTo(left + w, y(v));
-      g.stroke();
-      g.fillText(`${v.toFixed(step < 1 ? 1 : 0)} kW`, 4, y(v) + 4);
-    }
-    if (!pts.length) {
-      g.fillText("No power readings yet", left + 10, top + h / 2);
-      return;
-    }
-    const fmt = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-    g.fillText(fmt(t0), left, height - 6);
-    const label = fmt(t1);
-    g.fillText(label, left + w - g.measureText(label).width, height - 6);
-    g.beginPath();
-    pts.forEach((p, i) => {
-      // Power holds until the next reading: draw steps, not slopes.
-      if (i === 0) g.moveTo(x(p.t), y(p.w / 1000));
-      else {
-        g.lineTo(x(p.t), y(pts[i - 1].w / 1000));
-        g.lineTo(x(p.t), y(p.w / 1000));
-      }
+    const now = Date.now();
+    const x0 = pts.length ? pts[0].t : now - 60000;
+    const x1 = Math.max(pts.length ? pts[pts.length - 1].t : 0, x0 + 60000); // at least a minute wide
+    drawChart(this.canvas, {
+      x0, x1, xLabel: fmtClock, empty: "No power readings yet", left: { unit: "kW" },
+      series: [{ points: pts, color: COLORS.power, step: true, fill: "rgba(11, 92, 173, 0.12)" }],
     });
-    g.strokeStyle = "#0b5cad";
-    g.lineWidth = 2;
-    g.stroke();
-    g.lineTo(x(pts[pts.length - 1].t), y(0));
-    g.lineTo(x(pts[0].t), y(0));
-    g.closePath();
-    g.fillStyle = "rgba(11, 92, 173, 0.12)";
-    g.fill();
   }
 }
 
-function niceStep(raw) {
-  const exp = Math.pow(10, Math.floor(Math.log10(raw)));
-  for (const m of [1, 2, 5, 10]) if (m * exp >= raw) return m * exp;
-  return 10 * exp;
+class TransactionChart extends ApiChart {
+  constructor(figure) {
+    super(figure);
+    this.live = figure.dataset.active === "true";
+    this.uid = figure.dataset.transaction;
+  }
+
+  url() { return this.figure.dataset.src; }
+
+  wants(event) {
+    if (!this.live || String(event.transaction_id) !== this.uid) return false;
+    if (event.type === "transaction.ended") this.live = false; // one last load, then no more
+    return event.type === "meter.values" || event.type.startsWith("transaction.");
+  }
+
+  update() {
+    const d = this.data;
+    const series = d.series.map((p) => ({ t: new Date(p.at).getTime(), w: p.power_w, e: p.energy_wh }));
+    this.series = series;
+    this.canvas.dataset.points = String(series.length);
+    const started = new Date(d.started_at).getTime();
+    const last = series.length ? series[series.length - 1].t : started;
+    this.x0 = Math.min(started, series.length ? series[0].t : started);
+    this.x1 = d.stopped_at ? Math.max(new Date(d.stopped_at).getTime(), last) : last;
+    const span = this.x1 - this.x0;
+    this.canvas.setAttribute("aria-label",
+      `Power and energy of transaction ${d.transaction_id}: peak ${kw(d.max_power_w)} kW, ` +
+      `${kwh(d.energy_wh)} kWh delivered, ${series.length} readings from ${fmtClock(this.x0, span)} to ${fmtClock(this.x1, span)}`);
+  }
+
+  rows() {
+    const span = this.x1 - this.x0;
+    return this.series.map((p) => [fmtClock(p.t, span), kw(p.w), kwh(p.e)]);
+  }
+
+  draw() {
+    if (!this.series) return;
+    drawChart(this.canvas, {
+      x0: this.x0, x1: this.x1, xLabel: fmtClock, empty: "No meter readings with power or energy",
+      left: { unit: "kW" }, right: { unit: "kWh", color: COLORS.energy, min: 0.1 },
+      series: [
+        { points: this.series.map((p) => ({ t: p.t, v: p.w == null ? null : p.w / 1000 })), color: COLORS.power,
+          step: true, fill: "rgba(11, 92, 173, 0.12)", end: this.x1 },
+        { points: this.series.filter((p) => p.e != null).map((p) => ({ t: p.t, v: p.e / 1000 })), color: COLORS.energy,
+          axis: "right", dash: [6, 4] },
+      ],
+    });
+  }
 }
 
-let chart = null;
+// ------------------------------------------------------------------ charging schedules
+// A GetCompositeSchedule answer (1.6 `chargingSchedule`, 2.0.1/2.1 `schedule`), typed or raw.
+function scheduleOf(data) {
+  const resp = data && typeof data === "object" && data.response !== undefined ? data.response : data;
+  if (!resp || typeof resp !== "object") return null;
+  const s = resp.chargingSchedule || resp.schedule;
+  if (!s || !Array.isArray(s.chargingSchedulePeriod) || !s.chargingSchedulePeriod.length) return null;
+  return {
+    start: s.startSchedule || s.scheduleStart || resp.scheduleStart || null,
+    unit: s.chargingRateUnit || "W",
+    duration: s.duration,
+    periods: s.chargingSchedulePeriod,
+    evse: resp.connectorId ?? s.evseId,
+  };
+}
+
+function scheduleFigure(host) {
+  let fig = host.querySelector("figure.schedule");
+  if (fig) return fig;
+  const n = (scheduleFigure.count = (scheduleFigure.count || 0) + 1);
+  fig = document.createElement("figure");
+  fig.className = "chart schedule";
+  fig.innerHTML = `<canvas role="img" height="200"></canvas>
+    <figcaption class="muted"></figcaption>
+    <details><summary>Schedule as a table</summary><div class="scroll">
+      <table><caption class="sr-only"></caption>
+        <thead><tr><th scope="col">From</th><th scope="col" class="num">Limit</th><th scope="col" class="num">Phases</th></tr></thead>
+        <tbody></tbody></table></div></details>`;
+  fig.id = `schedule-${n}`;
+  const out = host.querySelector("output.result");
+  if (out) out.after(fig); else host.appendChild(fig);
+  return fig;
+}
+
+// Draw a schedule (step chart of the limit) with its table into `host` (a form); null hides it.
+function showSchedule(host, sched, title) {
+  if (!sched) {
+    const old = host.querySelector("figure.schedule");
+    if (old) old.hidden = true;
+    return;
+  }
+  const fig = scheduleFigure(host);
+  fig.hidden = false;
+  const watts = sched.unit !== "A";
+  const unit = watts ? "kW" : "A";
+  const scale = (v) => (v == null ? null : watts ? v / 1000 : v);
+  const periods = [...sched.periods].sort((a, b) => a.startPeriod - b.startPeriod);
+  const origin = sched.start ? new Date(sched.start).getTime() : 0;
+  const first = origin + periods[0].startPeriod * 1000;
+  const lastStart = origin + periods[periods.length - 1].startPeriod * 1000;
+  const end = sched.duration ? origin + sched.duration * 1000
+    : lastStart + Math.max(600000, (lastStart - first) * 0.25);
+  const span = Math.max(1, end - first);
+  const label = sched.start ? fmtClock : (t, s) => fmtOffset(t - origin, s);
+  const points = periods.map((p) => ({ t: origin + p.startPeriod * 1000, v: scale(p.limit) }));
+  const canvas = fig.querySelector("canvas");
+  const describeOne = (p) => `${p.v == null ? "no limit" : `${fmtNum(p.v, 0.1)} ${unit}`} from ${label(p.t, span)}`;
+  canvas.setAttribute("aria-label", `${title}${sched.evse != null ? ` (EVSE ${sched.evse})` : ""}: ` +
+    points.slice(0, 6).map(describeOne).join(", ") + (points.length > 6 ? `, and ${points.length - 6} more periods` : ""));
+  canvas.dataset.points = String(points.length);
+  fig.querySelector("figcaption").textContent =
+    `${title}: limit in ${unit}${sched.unit === "W" ? " (sent in W)" : ""}` +
+    (sched.start ? `, starting ${new Date(sched.start).toLocaleString()}` : ", times from the schedule start") +
+    (sched.duration ? `, ${Math.round(sched.duration / 60)} min.` : ".");
+  fig.querySelector("caption").textContent = title;
+  fillTable(fig.querySelector("table"), periods.map((p, i) => [
+    label(points[i].t, span), p.limit == null ? "–" : `${fmtNum(scale(p.limit), 0.1)} ${unit}`, p.numberPhases ?? "",
+  ]));
+  const draw = () => drawChart(canvas, {
+    x0: first, x1: end, xLabel: label, empty: "Empty schedule", left: { unit },
+    series: [{ points, color: COLORS.limit, step: true, fill: "rgba(17, 99, 41, 0.12)", end }],
+  });
+  draw();
+  if (!fig.dataset.resize) {
+    fig.dataset.resize = "1";
+    window.addEventListener("resize", () => fig.redraw && fig.redraw());
+  }
+  fig.redraw = draw;
+}
+
+// The charging-profile form previews the profile it would send, as the operator types.
+function previewProfile(form) {
+  let sched = null;
+  try {
+    const el = form.elements;
+    const duration = el["profile.duration_s"] ? fieldValue(el["profile.duration_s"]) : undefined;
+    sched = {
+      start: null,
+      unit: el["profile.unit"].value,
+      duration,
+      periods: parsePeriods(el["profile.periods"].value).map((p) => ({ startPeriod: p.start_s, limit: p.limit })),
+    };
+  } catch {
+    sched = null;
+  }
+  showSchedule(form, sched, "Profile to send");
+}
+
+let charts = [];
 
 document.addEventListener("DOMContentLoaded", () => {
-  const canvas = document.getElementById("power-chart");
-  if (canvas && stationId()) {
-    chart = new PowerChart(canvas, stationId());
-    chart.load();
+  const power = document.getElementById("power-figure");
+  if (power && stationId()) charts.push(new StationPowerChart(power, stationId()));
+  const tx = document.getElementById("tx-figure");
+  if (tx) charts.push(new TransactionChart(tx));
+  charts.forEach((c) => c.load());
+  const profile = document.getElementById("form-set-profile");
+  if (profile) {
+    profile.addEventListener("input", () => previewProfile(profile));
+    previewProfile(profile);
   }
   connectEvents();
 });
