@@ -89,16 +89,20 @@ class LiveState:
         return [{"at": at, "power_w": w} for at, w in self.series.get(station, ())]
 
     def points(self, station: str) -> list[tuple[datetime, float]]:
-        """The series as ``(aware UTC time, total W)``, in time order (a station's queued readings may
-        arrive late)."""
-        out = []
+        """The series as ``(aware UTC time, total W)`` in the order the events came, with times made
+        non-decreasing: meter points carry the station's reading time, the others the server's, and a
+        station may deliver queued readings late. Sorting instead would move a point's total (which is
+        the total when its event arrived) to the wrong place."""
+        out: list[tuple[datetime, float]] = []
         for at, w in self.series.get(station, ()):
             try:
                 t = datetime.fromisoformat(at)
             except (TypeError, ValueError):
                 continue
-            out.append((t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC), w))
-        out.sort(key=lambda p: p[0])
+            t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+            if out and t < out[-1][0]:
+                t = out[-1][0]
+            out.append((t, w))
         return out
 
 
