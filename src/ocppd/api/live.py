@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,10 +81,10 @@ class LiveState:
         series.append((at, self.station_power(station)))
 
     def station_power(self, station: str) -> float:
-        return sum(self.power.get(station, {}).values())
+        return outlets_total(self.power.get(station, {}))
 
     def total_power(self) -> float:
-        return sum(sum(p.values()) for p in self.power.values())
+        return sum(outlets_total(p) for p in self.power.values())
 
     def history(self, station: str) -> list[dict[str, Any]]:
         return [{"at": at, "power_w": w} for at, w in self.series.get(station, ())]
@@ -108,3 +109,10 @@ class LiveState:
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def outlets_total(by_evse: Mapping[int, float]) -> float:
+    """A station's power from its per-EVSE figures. EVSE/connector 0 is the station's main meter,
+    which already contains the outlets: it counts only when no outlet reported anything."""
+    outlets = [w for evse, w in by_evse.items() if evse != 0]
+    return sum(outlets) if outlets else by_evse.get(0, 0.0)

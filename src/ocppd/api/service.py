@@ -171,6 +171,8 @@ def power_buckets(
     by_evse: dict[int, list[tuple[float, float]]] = {}
     for at, evse, watts in readings:
         by_evse.setdefault(evse, []).append((at.timestamp(), watts))
+    if len(by_evse) > 1:
+        by_evse.pop(0, None)  # the main meter already contains the outlets (see live.outlets_total)
     for points in by_evse.values():
         gaps = [b[0] - a[0] for a, b in pairwise(points) if b[0] > a[0]]
         hold = min(max(2.5 * statistics.median(gaps), 1.0), MAX_HOLD_S) if gaps else 60.0
