@@ -190,18 +190,25 @@ def stations_reject(station_id: str, config: ConfigOption = None) -> None:
 # ---------------------------------------------------------------------------------------- tokens
 @tokens_app.command("add")
 def tokens_add(
-    id_token: str,
+    id_tokens: Annotated[list[str], typer.Argument(help="One or more id tokens, e.g. $(seq -f TAG%04g 1 50)")],
     token_type: Annotated[str, typer.Option("--type", help="ISO14443, ISO15693, eMAID, Central, ...")] = "ISO14443",
     expiry: Annotated[datetime | None, typer.Option(help="Expiry (UTC), e.g. 2027-01-01T00:00:00")] = None,
     group: Annotated[str | None, typer.Option(help="Parent / group id token.")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create (or update) an accepted id token."""
+    """Create (or update) accepted id tokens, all in one transaction."""
     from ocppd.store import repo
 
     when = expiry.replace(tzinfo=UTC) if expiry is not None and expiry.tzinfo is None else expiry
-    _with_store(_settings(config), repo.upsert_token, id_token, token_type, "Accepted", when, group, write=True)
-    console.print(f"token [bold]{id_token}[/bold] accepted")
+
+    def add_all(conn: Any) -> None:
+        for id_token in id_tokens:
+            repo.upsert_token(conn, id_token, token_type, "Accepted", when, group)
+
+    _with_store(_settings(config), add_all, write=True)
+    first, last = id_tokens[0], id_tokens[-1]
+    label = f"token {first}" if len(id_tokens) == 1 else f"{len(id_tokens)} tokens, {first}..{last},"
+    console.print(f"[bold]{label}[/bold] accepted")
 
 
 @tokens_app.command("block")

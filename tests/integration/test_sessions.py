@@ -311,3 +311,10 @@ async def test_basic_auth_security_profile_1(csms: CsmsProcess) -> None:
     )
     async with good as ws:
         assert ws.subprotocol == "ocpp1.6"
+
+
+async def test_cli_adds_many_tokens_at_once(csms: CsmsProcess) -> None:
+    out = csms.cli("tokens", "add", "MANY-1", "MANY-2", "MANY-3", "--group", "FLEET-M").stdout
+    assert "3 tokens" in out
+    listed = csms.cli("tokens", "list").stdout
+    assert all(f"MANY-{i}" in listed for i in (1, 2, 3)) and "FLEET-M" in listed
