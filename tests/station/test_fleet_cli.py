@@ -6,12 +6,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ocppd.protocol.versions import OcppVersion
 from ocppd.station.fleet import Fleet
-from ocppd.station.template import TemplateError, expand, load_script, load_template
+from ocppd.station.station import Station
+from ocppd.station.template import StationGroup, Template, TemplateError, expand, load_script, load_template
 from tests.station.csms import OcppCsms
 
 TEMPLATE = """
@@ -133,3 +135,34 @@ async def test_cli_bad_input(tmp_path: Path) -> None:
     assert code == 2 and "stations.0.max_power_kw" in err
     code, _, err = await _cli("--url", "ws://127.0.0.1:1/ocpp", "--load", "--mix", "Coffee=1")
     assert code == 2 and "Coffee" in err
+
+
+async def test_default_scenario_never_uses_one_card_twice_at_once(csms: OcppCsms) -> None:
+    """Six connectors, two drivers' cards: a card charges one car at a time, as it would for real
+    (a CSMS answers a second concurrent start with ConcurrentTx)."""
+    group = StationGroup(id="CARDS-{n}", count=3, ocpp="mixed", evses=[1, 1], id_tags=["A", "B"])
+    configs = expand(Template(stations=[group]), csms.url, overrides={"meter_sample_interval": 1})
+    charging: dict[str, str] = {}  # card -> station/connector charging with it
+    overlaps: list[str] = []
+
+    def on_event(st: Station, kind: str, data: dict[str, Any]) -> None:
+        where = f"{st.identity}/{data.get('connector')}"
+        if kind == "tx_started":
+            if data["id_tag"] in charging:
+                overlaps.append(f"{data['id_tag']} at {where} while at {charging[data['id_tag']]}")
+            charging[data["id_tag"]] = where
+        elif kind == "tx_stopped":
+            for card, at in list(charging.items()):
+                if at == where:
+                    del charging[card]
+
+    options = {"arrival_mean_s": 0.2, "session_min_s": 0.3, "session_max_s": 0.6, "badge_delay_max_s": 0.05,
+               "seed": 3}  # fmt: skip
+    async with Fleet(configs, scenario="default", scenario_options=options, on_event=on_event) as fleet:
+        await fleet.wait_booted(timeout=10)
+        deadline = asyncio.get_running_loop().time() + 20
+        while sum(st.counters["sessions"] for st in fleet.stations) < 6:
+            assert asyncio.get_running_loop().time() < deadline, "fewer than 6 sessions in 20 s"
+            await asyncio.sleep(0.05)
+    assert overlaps == []
+    assert csms.errors == []

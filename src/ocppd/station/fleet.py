@@ -15,13 +15,16 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocppd.protocol.compat import Relaxation
 from ocppd.rpc.session import Session
 from ocppd.station.station import Station, StationConfig
 from ocppd.station.store import Store
 from ocppd.station.template import Script
+
+if TYPE_CHECKING:
+    from ocppd.station.model import EV
 
 log = logging.getLogger("ocppd.station.fleet")
 
@@ -109,6 +112,7 @@ class Fleet:
         self.ramp_up = ramp_up
         self.scenario = scenario
         self.scenario_options = scenario_options or {}
+        self._cards_in_use: set[str] = set()  # id tags charging right now, fleet-wide (default scenario)
         self._on_event = on_event
         self.stations = [Station(c, store=self.store, observer=self.stats, on_event=self._event) for c in configs]
         self.started = 0
@@ -152,7 +156,8 @@ class Fleet:
             if fnmatch.fnmatchcase(st.identity, self.scenario.stations):
                 await run_script(st, self.scenario)
         elif self.scenario == "default":
-            await asyncio.gather(*(default_session_loop(st, c.number, **self.scenario_options)
+            await asyncio.gather(*(default_session_loop(st, c.number, cards_in_use=self._cards_in_use,
+                                                        **self.scenario_options)
                                    for c in st.connectors))  # fmt: skip
 
     async def stop(self) -> None:
@@ -220,6 +225,7 @@ async def default_session_loop(
     energy_max_kwh: float = 40.0,
     badge_delay_max_s: float = 5.0,
     seed: int | None = None,
+    cards_in_use: set[str] | None = None,
 ) -> None:
     """A realistic connector: cars arrive at random (exponential gaps), plug in, badge, charge until
     they have what they came for or their time is up, and leave. The same seed gives the same fleet."""
@@ -236,26 +242,53 @@ async def default_session_loop(
         need = rng.uniform(energy_min_kwh, energy_max_kwh) * 1000
         ev = EV(max_power_w=rng.choice([7400.0, 11000.0, 22000.0]), need_wh=need, capacity_wh=need * 2,
                 soc_start=rng.uniform(10, 50))  # fmt: skip
-        st.plug_in(number, ev)
-        st.event("step", index=0, step=f"plug connector {number}")
-        await asyncio.sleep(rng.uniform(min(1.0, badge_delay_max_s), badge_delay_max_s))  # fumbling for the card
-        tx = await st.start_transaction(number)
-        if tx is not None:
-            st.event("step", index=1, step=f"start connector {number}")
-            stay = rng.uniform(session_min_s, session_max_s)
-            deadline = time.monotonic() + stay
-            while time.monotonic() < deadline and c.tx is tx:
-                await asyncio.sleep(min(30.0, max(0.1, deadline - time.monotonic())))
-                st.update_meters()
-                if c.status == "SuspendedEV" and rng.random() < 0.3:  # full: some drivers come back early
-                    break
-            if c.tx is tx:
-                st.stop_transaction(number, "Local")
-                st.event("step", index=2, step=f"stop connector {number}")
-        await asyncio.sleep(rng.uniform(0, 2 * badge_delay_max_s))  # walking back to the car
-        st.unplug(number)
-        st.event("step", index=3, step=f"unplug connector {number}")
+        # A card is one driver: it charges one car at a time. Without this, a fleet sharing a few tags
+        # has the CSMS answer ConcurrentTx to most starts (as a real CSMS should).
+        in_use = cards_in_use if cards_in_use is not None else set()
+        free = [tag for tag in st.config.id_tags if tag not in in_use]
+        if not free:  # every driver of this fleet is already charging somewhere
+            await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))
+            continue
+        card = rng.choice(free)
+        in_use.add(card)
+        try:
+            await _charge_once(st, number, rng, ev, card, session_min_s, session_max_s, badge_delay_max_s)
+        finally:
+            in_use.discard(card)
         await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))
+
+
+async def _charge_once(
+    st: Station,
+    number: int,
+    rng: random.Random,
+    ev: EV,
+    card: str,
+    session_min_s: float,
+    session_max_s: float,
+    badge_delay_max_s: float,
+) -> None:
+    """One visit: plug in, badge with ``card``, charge, stop, unplug."""
+    c = st.connector(number)
+    st.plug_in(number, ev)
+    st.event("step", index=0, step=f"plug connector {number}")
+    await asyncio.sleep(rng.uniform(min(1.0, badge_delay_max_s), badge_delay_max_s))  # fumbling for the card
+    tx = await st.start_transaction(number, card)
+    if tx is not None:
+        st.event("step", index=1, step=f"start connector {number}")
+        stay = rng.uniform(session_min_s, session_max_s)
+        deadline = time.monotonic() + stay
+        while time.monotonic() < deadline and c.tx is tx:
+            await asyncio.sleep(min(30.0, max(0.1, deadline - time.monotonic())))
+            st.update_meters()
+            if c.status == "SuspendedEV" and rng.random() < 0.3:  # full: some drivers come back early
+                break
+        if c.tx is tx:
+            st.stop_transaction(number, "Local")
+            st.event("step", index=2, step=f"stop connector {number}")
+    await asyncio.sleep(rng.uniform(0, 2 * badge_delay_max_s))  # walking back to the car
+    st.unplug(number)
+    st.event("step", index=3, step=f"unplug connector {number}")
 
 
 async def run_script(st: Station, script: Script) -> None:
