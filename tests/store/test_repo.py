@@ -256,6 +256,24 @@ async def test_energy_prefers_meter_start_stop(store: Store) -> None:
     assert tx is not None and tx.energy_wh == 1000.0
 
 
+async def test_bulk_tx_updates_ignore_replays(store: Store) -> None:
+    pk, _ = await store.write(repo.start_transaction, "CP1", "u9", 1, 1, "T", at(0), 0.0, "2.0.1", "CP1|u9")
+
+    def update(seq_no: int, second: int, wh: float) -> tuple[object, ...]:
+        power = (at(second), "Power.Active.Import", None, "W", 7000.0, None, None)
+        samples = [(at(second), None, None, "Wh", wh, None, None), power]
+        rows = [repo.reading_row(pk, "CP1", 1, 1, r) for r in repo.readings_of(samples)]
+        return repo.tx_update_row("CP1", "u9", seq_no, "Updated", {"seqNo": seq_no}, rows)
+
+    await store.write_rows(repo.insert_tx_updates, [update(1, 1, 100.0), update(2, 2, 200.0)])
+    # the station lost our answer and sends event 2 again, together with event 3, in the next batch
+    await store.write_rows(repo.insert_tx_updates, [update(2, 2, 200.0), update(3, 3, 300.0)])
+    events = await store.read(repo.list_tx_events, "CP1", "u9")
+    assert [(e.seq_no, e.payload) for e in events] == [(n, {"seqNo": n}) for n in (1, 2, 3)]
+    samples = await store.read(repo.meter_samples, pk)
+    assert [s.value for s in samples if s.measurand == "Energy.Active.Import.Register"] == [100.0, 200.0, 300.0]
+
+
 async def test_tx_events_replay(store: Store) -> None:
     payload = {"eventType": "Started", "seqNo": 0, "timestamp": T0, "amount": Decimal("1.5")}
     assert await store.write(repo.record_tx_event, "CP1", "u1", 0, "Started", payload) is True

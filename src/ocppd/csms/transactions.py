@@ -188,13 +188,18 @@ class Transactions:
             # keeps the rest, so the hot path does not serialise and store the samples a third time.
             event_row = {k: v for k, v in payload.items() if k != "meterValue"} if readings else payload
 
-            def update(conn: Any) -> None:
-                if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, event_row):
-                    repo.insert_meter_rows(conn, self._rows(known_pk, station_id, evse_id, connector_id, readings))
-                    if new_state:
+            meter_rows = self._rows(known_pk, station_id, evse_id, connector_id, readings)
+            if new_state:
+
+                def update(conn: Any) -> None:
+                    if repo.record_tx_event(conn, station_id, transaction_uid, seq_no, event_type, event_row):
+                        repo.insert_meter_rows(conn, meter_rows)
                         repo.update_transaction(conn, known_pk, charging_state=new_state)
 
-            await self.store.write(update)
+                await self.store.write(update)
+            else:  # the common case: shared executemany with every other station's updates
+                row = repo.tx_update_row(station_id, transaction_uid, seq_no, event_type, event_row, meter_rows)
+                await self.store.write_rows(repo.insert_tx_updates, [row])
             if new_state:
                 self._states[key] = new_state
             if readings:

@@ -585,6 +585,44 @@ def sqlite_timestamp(value: datetime) -> str:
     return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+_TX_EVENT_COLUMNS = "station_id, transaction_uid, seq_no, event_type, payload, recorded_at"
+
+
+def _tx_event_insert(conn: Connection) -> str:
+    """INSERT of one tx_events row that ignores a replay (same station, transaction, seqNo)."""
+    if conn.dialect.name == "sqlite":
+        return f"INSERT OR IGNORE INTO tx_events ({_TX_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+    return f"INSERT INTO tx_events ({_TX_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s::json, %s) ON CONFLICT DO NOTHING"
+
+
+def tx_update_row(
+    station_id: str,
+    transaction_uid: str,
+    seq_no: int,
+    event_type: str,
+    payload: dict[str, Any] | None,
+    meter_rows: list[tuple[Any, ...]],
+) -> tuple[Any, ...]:
+    """One row for ``insert_tx_updates``: the event (``_TX_EVENT_COLUMNS`` order) and its readings."""
+    body = None if payload is None else json_dumps(payload)
+    return (station_id, transaction_uid, seq_no, event_type, body, utcnow(), meter_rows)
+
+
+def insert_tx_updates(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk form of ``record_tx_event`` + ``insert_meter_rows`` for running 2.x transactions: two
+    executemany per batch instead of a statement (a round trip on PostgreSQL) per event.
+
+    A replayed event is ignored by the (station, uid, seq_no) key and its readings by the meter
+    table's (station, connector, timestamp, digest) key, so nothing is stored twice."""
+    if not rows:
+        return
+    events = [r[:6] for r in rows]
+    if conn.dialect.name == "sqlite":
+        events = [(*e[:5], sqlite_timestamp(e[5])) for e in events]
+    conn.exec_driver_sql(_tx_event_insert(conn), events)
+    insert_meter_rows(conn, [m for r in rows for m in r[6]])
+
+
 def record_tx_event(
     conn: Connection,
     station_id: str,
@@ -596,14 +634,11 @@ def record_tx_event(
     """Store a 2.x TransactionEvent; False if ``(station, uid, seq_no)`` was already seen (replay).
 
     On the hot path of 2.x metering, hence a driver-level statement (see ``insert_meter_rows``)."""
-    columns = "station_id, transaction_uid, seq_no, event_type, payload, recorded_at"
     body = None if payload is None else json_dumps(payload)
-    if conn.dialect.name == "sqlite":
-        sql = f"INSERT OR IGNORE INTO tx_events ({columns}) VALUES (?, ?, ?, ?, ?, ?)"
-        params: tuple[Any, ...] = (station_id, transaction_uid, seq_no, event_type, body, sqlite_timestamp(utcnow()))
-    else:
-        sql = f"INSERT INTO tx_events ({columns}) VALUES (%s, %s, %s, %s, %s::json, %s) ON CONFLICT DO NOTHING"
-        params = (station_id, transaction_uid, seq_no, event_type, body, utcnow())
+    now = utcnow()
+    params = (station_id, transaction_uid, seq_no, event_type, body,
+              sqlite_timestamp(now) if conn.dialect.name == "sqlite" else now)  # fmt: skip
+    sql = _tx_event_insert(conn)
     return conn.exec_driver_sql(sql, params).rowcount == 1
 
 
