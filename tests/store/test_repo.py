@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -70,6 +71,18 @@ async def test_touch_station(store: Store) -> None:
     await store.write(repo.touch_station, "CP1", at(2), heartbeat=True)
     st = await store.read(repo.get_station, "CP1")
     assert st is not None and st.last_seen_at == at(2) and st.last_heartbeat_at == at(2)
+
+
+async def test_heartbeats_in_bulk(store: Store) -> None:
+    await store.write(repo.upsert_station, "CP1")
+    await store.write(repo.upsert_station, "CP2")
+    await asyncio.gather(
+        store.write_rows(repo.record_heartbeats, [("CP1", at(3))]),
+        store.write_rows(repo.record_heartbeats, [("CP2", at(4)), ("GONE", at(4))]),  # unknown: nothing to update
+    )
+    one, two = await store.read(repo.get_station, "CP1"), await store.read(repo.get_station, "CP2")
+    assert one is not None and one.last_heartbeat_at == at(3) and one.last_seen_at == at(3)
+    assert two is not None and two.last_heartbeat_at == at(4)
 
 
 async def test_delete_station_keeps_history(store: Store) -> None:

@@ -7,9 +7,11 @@ operator approves, ``reject`` records them and answers Rejected. Either way the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from ocppd.config import Settings
 from ocppd.csms.events import EventBus
 from ocppd.protocol.compat import CompatProfile
 from ocppd.store import Store, repo
+
+log = logging.getLogger(__name__)
 
 REGISTRATION_TO_OCPP = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
 
@@ -131,9 +135,16 @@ class Provisioning:
         return REGISTRATION_TO_OCPP[registration], self.settings.ocpp.heartbeat_interval
 
     async def heartbeat(self, station_id: str) -> datetime:
+        """The answer (the time) does not depend on the write, so it does not wait for the commit:
+        heartbeats of all stations share one executemany per batch and land a moment later."""
         now = datetime.now(UTC)
-        await self.store.write(lambda conn: repo.touch_station(conn, station_id, now, heartbeat=True))
+        self.store.write_rows(repo.record_heartbeats, [(station_id, now)]).add_done_callback(_log_failed_write)
         return now
+
+
+def _log_failed_write(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("heartbeat not recorded: %s", future.exception())
 
 
 def _public(info: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import json_dumps
@@ -184,6 +184,17 @@ def touch_station(conn: Connection, station_id: str, at: datetime, *, heartbeat:
         values["last_heartbeat_at"] = at
     res = conn.execute(update(stations).where(stations.c.station_id == station_id).values(**values))
     return res.rowcount > 0
+
+
+def record_heartbeats(conn: Connection, rows: list[tuple[str, datetime]]) -> None:
+    """Bulk ``touch_station(..., heartbeat=True)``: one executemany for every heartbeat of a batch."""
+    if rows:
+        stmt = (
+            update(stations)
+            .where(stations.c.station_id == bindparam("sid"))
+            .values(last_seen_at=bindparam("at"), last_heartbeat_at=bindparam("at"))
+        )
+        conn.execute(stmt, [{"sid": sid, "at": at} for sid, at in rows])
 
 
 def delete_station(conn: Connection, station_id: str) -> bool:
