@@ -11,6 +11,9 @@ Example file (every key optional)::
     versions = ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]
     heartbeat_interval = 300
     unknown_stations = "accept"          # accept | pending | reject
+    tls_cert = "/etc/ocppd/server.pem"   # wss:// (security profile 2; Basic auth on top)
+    tls_key = "/etc/ocppd/server.key"
+    tls_client_ca = "/etc/ocppd/stations-ca.pem"  # client certificates required (security profile 3)
 
     [[ocpp.compat]]                      # relaxations for chargers that break the schemas
     vendor = "ACME"
@@ -21,12 +24,14 @@ Example file (every key optional)::
     port = 8180
 
 Environment variables override the file: ``OCPPD_DATA_DIR``, ``OCPPD_DATABASE_URL``,
-``OCPPD_OCPP__PORT=9100``, ``OCPPD_HTTP__PORT=8080``; lists are comma-separated.
+``OCPPD_OCPP__PORT=9100``, ``OCPPD_OCPP__TLS_CERT=/etc/ocppd/server.pem``, ``OCPPD_HTTP__PORT=8080``; lists
+are comma-separated.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -34,6 +39,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from ocppd.protocol.compat import CompatProfile
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
+from ocppd.transport import tls
 
 ENV_PREFIX = "OCPPD_"
 
@@ -66,6 +72,33 @@ class OcppSettings:
     unknown_stations: str = "accept"
     validate: bool = True
     compat: list[CompatRule] = field(default_factory=list)
+    # TLS (docs/security.md): tls_cert turns on wss:// (security profile 2, Basic auth on top);
+    # tls_client_ca also requires a client certificate whose subject CN is the station identity (profile 3).
+    tls_cert: str = ""  # PEM server certificate, intermediates after it
+    tls_key: str = ""  # its unencrypted PEM private key; empty: the key is in tls_cert
+    tls_client_ca: str = ""  # PEM CA certificate(s) that sign the stations' certificates
+    tls_min_version: str = "1.2"  # 1.2 | 1.3
+
+    @property
+    def security_profile(self) -> int:
+        """The highest OCPP security profile this endpoint offers: 1 (ws://), 2 (wss://) or 3 (mutual TLS)."""
+        return 3 if self.tls_cert and self.tls_client_ca else 2 if self.tls_cert else 1
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The OCPP endpoint's server context, or None for ws://; ValueError names the setting at fault."""
+        if not self.tls_cert:
+            for name in ("tls_key", "tls_client_ca"):
+                if getattr(self, name):
+                    raise ValueError(f"ocpp.{name} is set but ocpp.tls_cert is not (the server certificate)")
+            return None
+        if self.tls_min_version not in tls.MIN_VERSIONS:
+            raise ValueError(f"ocpp.tls_min_version must be one of {', '.join(tls.MIN_VERSIONS)}")
+        try:
+            return tls.server_context(self.tls_cert, self.tls_key or None, self.tls_client_ca or None,
+                                      self.tls_min_version)  # fmt: skip
+        except tls.TlsFileError as exc:
+            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca"}[exc.role]
+            raise ValueError(f"ocpp.{setting}: {exc}") from None
 
     def version_preference(self) -> list[OcppVersion]:
         out = []
@@ -117,6 +150,7 @@ class Settings:
         self.ocpp.version_preference()
         for rule in self.ocpp.compat:
             CompatProfile.parse(rule.relaxations)
+        self.ocpp.ssl_context()  # the files exist, parse, and the key matches the certificate
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
 

@@ -81,6 +81,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     csms = Csms(settings, store)
     await csms.start()
     o = settings.ocpp
+    ssl_context = o.ssl_context()  # checked by Settings.validate(); built again here for the server
     ocpp = OcppServer(
         csms,
         ServerOptions(
@@ -90,6 +91,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             ping_interval=o.ping_interval,
             ping_timeout=o.ping_timeout,
             max_frame_size=o.max_frame_size,
+            ssl_context=ssl_context,
         ),
     )
     await ocpp.start()
@@ -114,11 +116,18 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         http_task = asyncio.create_task(http.serve())
     log.info(
-        "OCPP endpoint: ws://%s:%d/ocpp/<station-id>  (%s)",
+        "OCPP endpoint: %s://%s:%d/ocpp/<station-id>  (%s)",
+        "wss" if ssl_context is not None else "ws",
         o.host,
         ocpp.port,
         ", ".join(v.value for v in o.version_preference()),
     )
+    if o.security_profile == 3:
+        log.info("Security profile 3: TLS %s+, client certificates signed by %s, CN = station id",
+                 o.tls_min_version, o.tls_client_ca)  # fmt: skip
+    elif o.security_profile == 2:
+        log.info("Security profile 2: TLS %s+ (%s), Basic auth for stations with a password",
+                 o.tls_min_version, o.tls_cert)  # fmt: skip
     if http is not None:
         log.info("Dashboard and API: http://%s:%d/  (docs at /api/docs)", settings.http.host, settings.http.port)
         log.info(

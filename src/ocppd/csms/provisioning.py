@@ -94,6 +94,10 @@ class Provisioning:
 
     def admit(self, station_id: str, headers: Mapping[str, str]) -> int | None:
         """HTTP status to refuse the WebSocket upgrade with, or None to let the station in."""
+        if self.settings.ocpp.security_profile == 3:
+            # The transport admitted only a certificate from ocpp.tls_client_ca whose CN is station_id;
+            # in security profile 3 that certificate, not a password, authenticates the station.
+            return None
         entry = self.directory.get(station_id)
         if entry is not None and entry.password_hash:
             password = parse_basic_auth(headers.get("Authorization"), station_id)

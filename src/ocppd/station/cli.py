@@ -10,7 +10,6 @@ import contextlib
 import json
 import logging
 import signal
-import ssl
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,16 +19,6 @@ import typer
 from ocppd.station.template import StationGroup, Template, TemplateError, expand, load_script, load_template
 
 app = typer.Typer(add_completion=False, help="Simulate OCPP charging stations.")
-
-
-def _ssl_context(ca_file: Path | None, insecure: bool) -> ssl.SSLContext | None:
-    if ca_file is None and not insecure:
-        return None
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def simulate(
@@ -45,6 +34,10 @@ def simulate(
     max_power_kw: Annotated[float, typer.Option(help="Max power per connector")] = 22.0,
     password: Annotated[str | None, typer.Option(help="Basic-auth password (security profile 1/2)")] = None,
     ca_file: Annotated[Path | None, typer.Option(help="CA bundle for wss:// (security profile 2)")] = None,
+    cert: Annotated[
+        str | None, typer.Option(help="Client certificate, PEM (security profile 3); {id} = station id, e.g. {id}.pem")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Private key of --cert, PEM (default: in the --cert file)")] = None,
     insecure: Annotated[bool, typer.Option(help="wss:// without certificate checks")] = False,
     scenario: Annotated[str, typer.Option(help="'default' (random sessions), 'idle', or a script file")] = "default",
     arrival_mean: Annotated[float, typer.Option(help="Default scenario: mean idle gap per connector, s")] = 600.0,
@@ -87,7 +80,8 @@ def simulate(
                 id=id_pattern, count=stations, ocpp=ocpp, evses=[connectors] * evses, max_power_kw=max_power_kw,
                 password=password,
             )])  # fmt: skip
-        configs = expand(tpl, url, ssl_context=_ssl_context(ca_file, insecure), overrides=overrides)
+        configs = expand(tpl, url, ca_file=str(ca_file) if ca_file else None, cert=cert, key=key, insecure=insecure,
+                         overrides=overrides)  # fmt: skip
         script = None
         if scenario not in ("default", "idle"):
             script = load_script(scenario)

@@ -27,6 +27,7 @@ from ocppd.station.model import EV, Connector, LocalAuth, Reservation, Transacti
 from ocppd.station.settings import Settings
 from ocppd.station.smart import DAY, ProfileStore, format_time
 from ocppd.station.store import QueuedMessage, Store
+from ocppd.transport.tls import client_context
 from ocppd.transport.websocket import HandshakeRefused, Link, connect
 
 if TYPE_CHECKING:
@@ -52,7 +53,10 @@ class StationConfig:
     max_power_w: float = 22000.0  # per connector
     connector_type: str = "cType2"
     password: str | None = None  # security profile 1/2: HTTP basic auth
-    ssl_context: ssl.SSLContext | None = None
+    ssl_context: ssl.SSLContext | None = None  # wss://; None: built from the three files below when any is set
+    ca_file: str | None = None  # wss://: PEM CA(s) that signed the CSMS certificate (default: the system's)
+    cert_file: str | None = None  # security profile 3: PEM client certificate, subject CN = identity
+    key_file: str | None = None  # its unencrypted private key (default: in cert_file)
     settings: dict[str, Any] = field(default_factory=dict)  # canonical setting overrides
     call_timeout: float = 30.0
     boot_retry: float = 10.0  # when the CSMS gives interval 0 with Pending/Rejected
@@ -63,6 +67,15 @@ class StationConfig:
     auto_plug: bool = True  # a remote start finds a car at the connector (a simulator's convenience)
     id_tags: list[str] = field(default_factory=lambda: ["TAG0001"])
     ev: EV = field(default_factory=EV)
+
+
+def _security_profile(config: StationConfig) -> int:
+    """What the station reports as SecurityProfile: 3 with a client certificate, 2 with TLS and a password."""
+    if config.cert_file:
+        return 3
+    if config.password:
+        return 2 if config.url.lower().startswith("wss:") else 1
+    return 0
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -83,6 +96,9 @@ class Station:
     ) -> None:
         self.config = config
         self.identity = config.identity
+        self.ssl_context = config.ssl_context
+        if self.ssl_context is None and (config.ca_file or config.cert_file or config.key_file):
+            self.ssl_context = client_context(config.ca_file, config.cert_file, config.key_file)
         self.version = config.version
         self.family = config.version.family
         self.store = store if store is not None else Store()
@@ -92,7 +108,7 @@ class Station:
         self.settings = Settings(
             {
                 "vendor": config.vendor, "model": config.model, "serial": config.serial,
-                "firmware": config.firmware, "security_profile": 1 if config.password else 0,
+                "firmware": config.firmware, "security_profile": _security_profile(config),
                 **config.settings,
             }
         )  # fmt: skip
@@ -224,7 +240,7 @@ class Station:
         while not self._stopping:
             try:
                 link = await connect(
-                    url, [self.version], self._on_open, basic_auth=basic, ssl_context=self.config.ssl_context,
+                    url, [self.version], self._on_open, basic_auth=basic, ssl_context=self.ssl_context,
                     ping_interval=float(self.settings["ws_ping_interval"]), timeout=self.config.call_timeout,
                 )  # fmt: skip
             except (OSError, HandshakeRefused, TimeoutError) as exc:

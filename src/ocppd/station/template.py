@@ -13,7 +13,10 @@ A template::
         serial: "SN{n:06d}"
         evses: [1, 1]                       # connectors per EVSE (1.6 numbers them 1..N)
         max_power_kw: 22
-        password: secret                    # security profile 1 (basic auth)
+        password: secret                    # security profile 1 (basic auth), 2 over wss://
+        ca_file: ca.pem                     # wss://: the CA that signed the CSMS certificate
+        cert: "certs/{id}.pem"              # security profile 3: client certificate per station
+        key: "certs/{id}.key"               # ({id}: the identity, {n}: the number in the group)
         id_tags: [TAG1, TAG2]
         settings: {heartbeat_interval: 60}  # canonical names, see settings.py
         config: {HeartbeatInterval: "60"}   # or 1.6 keys / "Component.Variable" names
@@ -33,6 +36,7 @@ from ocppd.protocol.versions import OcppVersion
 from ocppd.station.model import EV
 from ocppd.station.settings import _DEFAULTS, KEYS_16, VARS_2X, Settings
 from ocppd.station.station import StationConfig
+from ocppd.transport.tls import TlsFileError, client_context
 
 VERSION_NAMES = {"1.6": OcppVersion.V16, "2.0.1": OcppVersion.V201, "2.1": OcppVersion.V21,
                  "ocpp1.6": OcppVersion.V16, "ocpp2.0.1": OcppVersion.V201, "ocpp2.1": OcppVersion.V21}  # fmt: skip
@@ -58,6 +62,9 @@ class StationGroup(_Strict):
     max_power_kw: float = Field(22.0, gt=0, le=1000)
     connector_type: str = "cType2"
     password: str | None = None
+    ca_file: str | None = None
+    cert: str | None = None  # a pattern: {id} and {n} are replaced per station
+    key: str | None = None
     id_tags: list[str] = Field(default_factory=lambda: [f"TAG{i:04d}" for i in range(1, 51)], min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, str] = Field(default_factory=dict)
@@ -85,6 +92,16 @@ class StationGroup(_Strict):
             value.format(n=1)
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"bad id pattern {value!r}: {exc}; use e.g. SIM-{{n:05d}}") from None
+        return value
+
+    @field_validator("cert", "key")
+    @classmethod
+    def _file_pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(id="X", n=1)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"bad file pattern {value!r}: {exc}; use e.g. certs/{{id}}.pem") from None
         return value
 
     @field_validator("settings")
@@ -150,38 +167,76 @@ def load_template(path: str | Path) -> Template:
 
 
 def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext | None = None,
+           ca_file: str | None = None, cert: str | None = None, key: str | None = None, insecure: bool = False,
            overrides: dict[str, Any] | None = None, start: int = 0) -> list[StationConfig]:  # fmt: skip
-    """One StationConfig per station; ``mixed`` versions rotate 1.6, 2.0.1, 2.1."""
+    """One StationConfig per station; ``mixed`` versions rotate 1.6, 2.0.1, 2.1.
+
+    TLS: ``ca_file``, ``cert`` and ``key`` (the simulator's --ca-file, --cert, --key) win over the
+    group's fields of the same name; ``cert`` and ``key`` are patterns with ``{id}`` and ``{n}``, so each
+    station can present its own certificate (security profile 3: CN = identity). Stations with the same
+    files share one SSL context. ``ssl_context`` is used for stations without any of these files;
+    ``insecure`` skips the check of the CSMS certificate. A file that cannot be used is a TemplateError.
+    """
     target = url or template.url
     if not target:
         raise TemplateError("no CSMS url: give --url or 'url' in the template")
+    if key and not cert:
+        raise TemplateError("--key needs --cert (the client certificate)")
+    for option, pattern in (("--cert", cert), ("--key", key)):
+        try:
+            _ = pattern.format(id="X", n=1) if pattern else None
+        except (KeyError, IndexError, ValueError) as exc:
+            raise TemplateError(f"{option}: bad file pattern {pattern!r}: {exc}; use e.g. certs/{{id}}.pem") from None
     rotation = [OcppVersion.V16, OcppVersion.V201, OcppVersion.V21]
     configs: list[StationConfig] = []
     seen: set[str] = set()
-    for group in template.stations:
+    contexts: dict[tuple[str | None, str | None, str | None], ssl.SSLContext] = {}
+    for index, group in enumerate(template.stations):
         settings = dict(group.settings)
-        for key, value in group.config.items():
-            canonical = KEYS_16[key].canonical if key in KEYS_16 else _var(key)
+        for k, value in group.config.items():
+            canonical = KEYS_16[k].canonical if k in KEYS_16 else _var(k)
             assert canonical is not None
             try:
                 settings[canonical] = Settings.parse(canonical, value)
             except ValueError as exc:
-                raise TemplateError(f"field 'config.{key}': {exc}") from None
+                raise TemplateError(f"field 'config.{k}': {exc}") from None
         settings.update(overrides or {})
+        group_ca = ca_file or group.ca_file
+        cert_pattern, key_pattern = (cert, key) if cert else (group.cert, group.key)
+        if key_pattern and not cert_pattern:
+            raise TemplateError(f"field 'stations.{index}.key': needs 'cert' (the client certificate)")
         for n in range(1, group.count + 1):
             identity = group.id.format(n=n)
             if identity in seen:
                 raise TemplateError(f"field 'stations.id': pattern {group.id!r} repeats identity {identity!r}")
             seen.add(identity)
             version = rotation[(start + len(configs)) % 3] if group.ocpp == "mixed" else VERSION_NAMES[group.ocpp]
+            cert_file = cert_pattern.format(id=identity, n=n) if cert_pattern else None
+            key_file = key_pattern.format(id=identity, n=n) if key_pattern else None
+            context = ssl_context
+            if group_ca or cert_file or insecure:
+                files = (group_ca, cert_file, key_file)
+                if files not in contexts:
+                    contexts[files] = _client_context(identity, group_ca, cert_file, key_file, insecure)
+                context = contexts[files]
             configs.append(StationConfig(
                 identity=identity, url=target, version=version, vendor=group.vendor, model=group.model,
                 serial=group.serial.format(n=n), firmware=group.firmware, evses=list(group.evses),
                 max_power_w=group.max_power_kw * 1000, connector_type=group.connector_type,
-                password=group.password, ssl_context=ssl_context, settings=settings, id_tags=list(group.id_tags),
+                password=group.password, ssl_context=context, ca_file=group_ca, cert_file=cert_file,
+                key_file=key_file, settings=settings, id_tags=list(group.id_tags),
                 ev=EV(max_power_w=group.ev_max_power_kw * 1000, capacity_wh=group.ev_battery_kwh * 1000),
             ))  # fmt: skip
     return configs
+
+
+def _client_context(identity: str, ca_file: str | None, cert: str | None, key: str | None,
+                    insecure: bool) -> ssl.SSLContext:  # fmt: skip
+    try:
+        return client_context(ca_file, cert, key, insecure=insecure)
+    except TlsFileError as exc:
+        what = {"ca": "CA file", "cert": "client certificate", "key": "client key"}[exc.role]
+        raise TemplateError(f"station {identity}: {what}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------- scenarios

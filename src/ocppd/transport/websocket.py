@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from picows import (
@@ -33,8 +34,15 @@ from picows import (
     ws_connect,
     ws_create_server,
 )
+from picows.picows import WSProtocol  # type: ignore[attr-defined]  # see _create_server_seeing_peer
 
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
+from ocppd.transport import tls
+
+try:  # picows uses it when installed; so does the client-certificate server
+    import aiofastnet
+except ImportError:  # pragma: no cover
+    aiofastnet = None
 
 log = logging.getLogger("ocppd.transport")
 
@@ -171,6 +179,8 @@ class ServerOptions:
     ping_timeout: float = 30.0
     max_frame_size: int = 1024 * 1024
     listen_backlog: int = 4096
+    # wss://; a context that requires client certificates (tls.server_context with client_ca) also makes
+    # the server refuse, with 403 before the upgrade, a certificate whose subject CN is not the identity.
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -209,23 +219,24 @@ class OcppServer:
 
     async def start(self) -> None:
         o = self.options
-        self._server = await ws_create_server(
-            self._factory,
-            o.host,
-            o.port,
-            ssl=o.ssl_context,
+        settings: dict[str, Any] = dict(
             enable_auto_ping=o.ping_interval > 0,
             auto_ping_idle_timeout=o.ping_interval or 60.0,
             auto_ping_reply_timeout=min(o.ping_timeout, o.ping_interval or 60.0),  # picows asserts reply <= idle
             auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
             max_frame_size=o.max_frame_size,
             websocket_handshake_timeout=10,
-            # A boot storm overflows asyncio's default listen backlog of 100 (handshake timeouts).
-            backlog=o.listen_backlog,
             # picows starts each connection with a 16 KB read buffer; OCPP frames are mostly small and
             # it grows on demand. Measured: 35 -> 21 KB of server memory per idle station.
             read_buffer_init_size=2048,
         )
+        # The listen backlog (o.listen_backlog): a boot storm overflows asyncio's default of 100.
+        if tls.requires_client_certificate(o.ssl_context):
+            self._server = await _create_server_seeing_peer(self._factory, o, settings)
+        else:
+            self._server = await ws_create_server(
+                self._factory, o.host, o.port, ssl=o.ssl_context, backlog=o.listen_backlog, **settings
+            )
 
     @property
     def port(self) -> int:
@@ -239,13 +250,28 @@ class OcppServer:
                 link.close("server shutting down", WSCloseCode.GOING_AWAY)
             await self._server.wait_closed()
 
-    def _factory(self, request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListener | None:
+    def _factory(
+        self, request: WSUpgradeRequest, transport: WSTransport | None = None
+    ) -> WSListener | WSUpgradeResponseWithListener | None:
+        """Route one upgrade request; ``transport`` is given when client certificates are required."""
         identity = identity_from_path(request.path)
         if identity is None:
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(HTTPStatus.BAD_REQUEST, b"no station identity in path"),
                 None,
             )
+        if transport is not None:
+            # Security profile 3: the TLS layer verified the certificate against ocpp.tls_client_ca; it
+            # proves this identity only if its subject CN is the identity.
+            problem = tls.certificate_identity_problem(
+                transport.underlying_transport.get_extra_info("peercert"), identity
+            )
+            if problem is not None:
+                peer = transport.underlying_transport.get_extra_info("peername")
+                log.warning("%s: refused (%s) from %s", identity, problem, peer[0] if peer else "?")
+                return WSUpgradeResponseWithListener(
+                    WSUpgradeResponse.create_error_response(HTTPStatus.FORBIDDEN, problem.encode()), None
+                )
         headers = request.headers
         version = choose_version(headers.get("Sec-WebSocket-Protocol"), self.options.versions)
         if version is None:
@@ -280,6 +306,55 @@ class OcppServer:
             self.app.closed(link)
 
         return WSUpgradeResponseWithListener(response, _Listener(on_open, on_close, self.options.max_frame_size))
+
+
+async def _create_server_seeing_peer(
+    factory: Callable[[WSUpgradeRequest, WSTransport], WSListener | WSUpgradeResponseWithListener | None],
+    options: ServerOptions,
+    settings: dict[str, Any],
+) -> asyncio.Server:
+    """``ws_create_server``, except that the listener factory also gets the connection's transport.
+
+    picows hands a server's listener factory the upgrade request only, but the client-certificate
+    check needs the TLS peer certificate of that very connection before it answers the upgrade. So this
+    builds picows' protocol itself, as ``ws_create_server`` does (picows 2.3), with one factory per
+    connection. Used only with client certificates, so plain and profile-2 servers stay on the public API.
+    """
+    loop = asyncio.get_running_loop()
+    create_server: Callable[..., Any] = (
+        functools.partial(aiofastnet.create_server, loop) if aiofastnet is not None else loop.create_server
+    )
+    logger = logging.getLogger("picows.server")
+
+    def protocol_factory() -> WSProtocol:
+        protocol: WSProtocol
+
+        def listener_factory(request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListener | None:
+            return factory(request, protocol.transport)
+
+        protocol = WSProtocol(
+            None,  # host and port: server side
+            None,  # path
+            False,  # is_client_side
+            listener_factory,
+            logger,
+            True,  # disconnect_on_exception
+            settings["websocket_handshake_timeout"],
+            settings["enable_auto_ping"],
+            settings["auto_ping_idle_timeout"],
+            settings["auto_ping_reply_timeout"],
+            settings["auto_ping_strategy"],
+            True,  # enable_auto_pong
+            settings["max_frame_size"],
+            None,  # extra_headers
+            settings["read_buffer_init_size"],
+        )
+        return protocol
+
+    server: asyncio.Server = await create_server(
+        protocol_factory, host=options.host, port=options.port, ssl=options.ssl_context, backlog=options.listen_backlog
+    )
+    return server
 
 
 def _refuse_subprotocol(transport: WSTransport) -> None:
