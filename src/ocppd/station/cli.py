@@ -50,6 +50,9 @@ def simulate(
     meter_interval: Annotated[int | None, typer.Option(help="MeterValueSampleInterval, s")] = None,
     aligned_interval: Annotated[int | None, typer.Option(help="ClockAlignedDataInterval, s")] = None,
     store: Annotated[Path | None, typer.Option(help="SQLite file for the durable queue")] = None,
+    flush_timeout: Annotated[
+        float, typer.Option(help="On exit, wait up to this long for queued messages to be delivered, s")
+    ] = 10.0,
     load: Annotated[bool, typer.Option("--load", help="Load mode: send --mix as fast as possible")] = False,
     mix: Annotated[
         str, typer.Option(help="Load mode message mix, e.g. Heartbeat=1,MeterValues=3")
@@ -102,7 +105,7 @@ def simulate(
         options: dict[str, Any] = {"arrival_mean_s": arrival_mean, "session_min_s": session_min,
                                    "session_max_s": session_max, "badge_delay_max_s": badge_delay, "seed": seed}
         chosen: Any = script if script is not None else (None if scenario == "idle" else "default")
-        result = asyncio.run(_simulate(configs, chosen, options, duration, ramp_up, store, live))
+        result = asyncio.run(_simulate(configs, chosen, options, duration, ramp_up, store, live, flush_timeout))
     text = json.dumps(result, indent=2)
     print(text)
     if summary is not None:
@@ -111,8 +114,8 @@ def simulate(
         raise typer.Exit(1)
 
 
-async def _simulate(configs: list[Any], scenario: Any, options: dict[str, float], duration: float,
-                    ramp_up: float, store: Path | None, live: bool) -> dict[str, Any]:  # fmt: skip
+async def _simulate(configs: list[Any], scenario: Any, options: dict[str, Any], duration: float, ramp_up: float,
+                    store: Path | None, live: bool, flush_timeout: float) -> dict[str, Any]:  # fmt: skip
     from ocppd.station.fleet import Fleet
 
     done = asyncio.Event()
@@ -138,7 +141,7 @@ async def _simulate(configs: list[Any], scenario: Any, options: dict[str, float]
         if view_task is not None:
             await view_task
         result = fleet.summary()
-        await fleet.stop()
+        await fleet.stop(flush_timeout)
     return result
 
 

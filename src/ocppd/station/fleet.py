@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocppd.protocol.compat import Relaxation
 from ocppd.rpc.session import Session
-from ocppd.station.station import Station, StationConfig
+from ocppd.station.station import STOP_FLUSH_TIMEOUT, Station, StationConfig
 from ocppd.station.store import Store
 from ocppd.station.template import Script
 
@@ -160,13 +160,14 @@ class Fleet:
                                                         **self.scenario_options)
                                    for c in st.connectors))  # fmt: skip
 
-    async def stop(self) -> None:
+    async def stop(self, flush_timeout: float = STOP_FLUSH_TIMEOUT) -> None:
+        """Stop every station; each first delivers its queued messages for up to ``flush_timeout`` s."""
         pending = set(self._tasks)
         while pending:  # re-cancel: see Station.stop
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=0.5)
-        await asyncio.gather(*(st.stop() for st in self.stations), return_exceptions=True)
+        await asyncio.gather(*(st.stop(flush_timeout) for st in self.stations), return_exceptions=True)
         self.store.close()
 
     async def wait_booted(self, count: int | None = None, timeout: float | None = None) -> None:
