@@ -73,6 +73,17 @@ async def test_touch_station(store: Store) -> None:
     assert st is not None and st.last_seen_at == at(2) and st.last_heartbeat_at == at(2)
 
 
+async def test_station_directory_is_what_the_handshake_needs(store: Store) -> None:
+    await store.write(repo.upsert_station, "CP1")
+    await store.write(repo.set_registration, "CP1", "accepted")
+    await store.write(repo.upsert_station, "CP2")
+    full = await store.read(repo.list_stations)
+    assert sorted(await store.read(repo.station_directory)) == [
+        (r.station_id, r.registration_status, r.auth_password_hash, r.vendor, r.model) for r in full
+    ]
+    assert full[0].registration_status == "accepted"
+
+
 async def test_heartbeats_in_bulk(store: Store) -> None:
     await store.write(repo.upsert_station, "CP1")
     await store.write(repo.upsert_station, "CP2")

@@ -63,10 +63,10 @@ class StationDirectory:
         self.entries: dict[str, StationEntry] = {}
 
     async def refresh(self) -> None:
-        rows = await self._store.read(repo.list_stations)
+        rows = await self._store.read(repo.station_directory)
         self.entries = {
-            r.station_id: StationEntry(r.registration_status or "pending", r.auth_password_hash, r.vendor, r.model)
-            for r in rows
+            station_id: StationEntry(registration or "pending", password_hash, vendor, model)
+            for station_id, registration, password_hash, vendor, model in rows
         }
 
     def get(self, station_id: str) -> StationEntry | None:
