@@ -234,6 +234,9 @@ async def default_session_loop(
 
     # a string seed is hashed with SHA-512, so runs repeat whatever PYTHONHASHSEED is
     rng = random.Random(f"{seed}:{st.identity}:{number}") if seed is not None else random.Random()
+    # A card is one driver: it charges one car at a time. Without this, a fleet sharing a few tags
+    # has the CSMS answer ConcurrentTx to most starts (as a real CSMS should).
+    in_use = cards_in_use if cards_in_use is not None else set()
     await asyncio.sleep(rng.uniform(0, arrival_mean_s))  # spread the fleet's first arrivals
     while not st._stopping:
         c = st.connector(number)
@@ -243,9 +246,6 @@ async def default_session_loop(
         need = rng.uniform(energy_min_kwh, energy_max_kwh) * 1000
         ev = EV(max_power_w=rng.choice([7400.0, 11000.0, 22000.0]), need_wh=need, capacity_wh=need * 2,
                 soc_start=rng.uniform(10, 50))  # fmt: skip
-        # A card is one driver: it charges one car at a time. Without this, a fleet sharing a few tags
-        # has the CSMS answer ConcurrentTx to most starts (as a real CSMS should).
-        in_use = cards_in_use if cards_in_use is not None else set()
         free = [tag for tag in st.config.id_tags if tag not in in_use]
         if not free:  # every driver of this fleet is already charging somewhere
             await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))
