@@ -21,6 +21,7 @@ RELAXATIONS = Counter(
     "Schema violations let through by a compatibility relaxation",
     ["relaxation", "action"],
 )
+EVENT_STREAMS = Gauge("ocppd_api_event_streams", "Open Server-Sent Event streams (dashboard pages, API clients)")
 DB_WRITE_LATENCY = Histogram(
     "ocppd_db_commit_seconds",
     "Duration of one group commit of the store writer (BEGIN to end of COMMIT)",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from ocppd.api import errors
 from ocppd.api.auth import Authenticator, current_principal
 from ocppd.api.errors import ApiError
 from ocppd.api.live import LiveState
-from ocppd.api.routes import router
+from ocppd.api.routes import end_event_streams, router
 from ocppd.api.security import session_secret
 from ocppd.api.service import OperatorService
 from ocppd.api.webhooks import Webhooks
@@ -52,7 +51,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.state.service = OperatorService(csms, live)
     app.state.auth = Authenticator(csms.store, admin_token, session_secret(data_dir))
     app.state.webhooks = Webhooks(csms.events, settings.http.webhook_urls, settings.http.webhook_secret)
-    app.state.closing = asyncio.Event()
+    app.state.event_streams = set()  # queues of the open /api/v1/events streams
     errors.install(app)
 
     async def maybe_public(request: Request) -> None:
@@ -105,6 +104,6 @@ async def start_runtime(app: FastAPI) -> None:
 
 async def stop_runtime(app: FastAPI) -> None:
     """Close the event streams first, so the HTTP server can drain its connections."""
-    app.state.closing.set()
+    end_event_streams(app.state.event_streams)
     await app.state.webhooks.stop()
     await app.state.live.stop()

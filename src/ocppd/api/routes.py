@@ -2,7 +2,6 @@
 annotations of the generated command endpoints at runtime)."""
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from ocppd import metrics
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.commands import COMMANDS, CommandError, LocalListEntry, SendLocalList
 from ocppd.api.errors import ApiError
@@ -403,6 +403,17 @@ for _name, (_model, _builder, _summary) in COMMANDS.items():
 # --------------------------------------------------------------------------- live events
 
 
+END_OF_STREAM: dict[str, Any] = {"type": "end"}  # queued by ``end_event_streams`` at shutdown
+
+
+def end_event_streams(streams: set[asyncio.Queue[Any]]) -> None:
+    """Wake every open event stream so it ends (a full queue loses its oldest event for the marker)."""
+    for queue in list(streams):
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(END_OF_STREAM)
+
+
 def _sse(event: dict[str, Any]) -> bytes:
     return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
@@ -421,33 +432,33 @@ async def event_stream(
 ) -> StreamingResponse:
     wanted = tuple(t.strip() for t in types.split(",") if t.strip()) if types else ()
     csms = request.app.state.csms
-    closing: asyncio.Event = request.app.state.closing
+    streams: set[asyncio.Queue[Any]] = request.app.state.event_streams
 
     async def stream() -> AsyncIterator[bytes]:
+        # One await on the queue, bounded by asyncio.timeout: no helper tasks that could outlive the
+        # stream when the client goes away (a cancelled stream leaves nothing pending behind).
         with csms.events.subscribe() as queue:
-            yield b"retry: 2000\n: connected\n\n"
-            closed = asyncio.create_task(closing.wait())
+            streams.add(queue)
+            metrics.EVENT_STREAMS.inc()
             try:
-                while not closing.is_set():
-                    getter = asyncio.create_task(queue.get())
-                    done, _ = await asyncio.wait(
-                        {getter, closed}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if getter not in done:
-                        getter.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await getter
-                        if not closing.is_set():
-                            yield b": keepalive\n\n"  # keeps proxies from timing the stream out
+                yield b"retry: 2000\n: connected\n\n"
+                while True:
+                    try:
+                        async with asyncio.timeout(KEEPALIVE_S):
+                            event = await queue.get()
+                    except TimeoutError:
+                        yield b": keepalive\n\n"  # keeps proxies from timing the stream out
                         continue
-                    event = getter.result()
+                    if event is END_OF_STREAM:
+                        return
                     if station is not None and event.get("station_id") != station:
                         continue
                     if wanted and not event["type"].startswith(wanted):
                         continue
                     yield _sse(event)
             finally:
-                closed.cancel()
+                streams.discard(queue)
+                metrics.EVENT_STREAMS.dec()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
