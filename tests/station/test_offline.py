@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ocppd.protocol.versions import OcppVersion
-from ocppd.station.smart import parse_time
+from ocppd.smart.schedule import parse_time
 from ocppd.station.station import Station
 from ocppd.station.store import Store
 from tests.station.conftest import fast_config, until

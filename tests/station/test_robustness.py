@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ocppd.protocol.versions import OcppVersion
-from ocppd.station.smart import parse_time
+from ocppd.smart.schedule import parse_time
 from ocppd.station.station import Station
 from tests.station.conftest import fast_config, until
 from tests.station.csms import OcppCsms

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ocppd.smart.schedule import DAY, ActiveTx, Profile, ProfileStore, format_time
 from ocppd.station.model import EV, Connector, LocalAuth
 from ocppd.station.settings import Settings
-from ocppd.station.smart import DAY, ActiveTx, Profile, ProfileStore, format_time
 
 T0 = 1_700_000_000.0  # a fixed instant; nothing here reads the clock
 

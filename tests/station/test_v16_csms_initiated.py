@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ocppd.protocol.versions import OcppVersion
-from ocppd.station.smart import format_time
+from ocppd.smart.schedule import format_time
 from ocppd.station.station import Station
 from tests.station.conftest import fast_config, until
 from tests.station.csms import OcppCsms

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocppd.station.smart import ActiveTx, ProfileStore
+from ocppd.smart.schedule import ActiveTx, ProfileStore
 
 AVAILABLE = "Available"
 PREPARING = "Preparing"

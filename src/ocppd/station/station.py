@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from ocppd.protocol.errors import OcppError
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import CallTimeout, Payload, Session, SessionClosed, SessionObserver
+from ocppd.smart.schedule import DAY, ProfileStore, format_time
 from ocppd.station.model import EV, Connector, LocalAuth, Reservation, Transaction
 from ocppd.station.settings import Settings
-from ocppd.station.smart import DAY, ProfileStore, format_time
 from ocppd.station.store import QueuedMessage, Store
 from ocppd.transport.tls import client_context
 from ocppd.transport.websocket import HandshakeRefused, Link, connect

@@ -10,9 +10,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ocppd.rpc.session import Payload, Session
+from ocppd.smart.schedule import MAX, TX, TX_DEFAULT, Profile, format_time, parse_time
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import AVAILABLE, FAULTED, UNAVAILABLE, Connector, Reservation, Transaction
-from ocppd.station.smart import MAX, TX, TX_DEFAULT, Profile, format_time, parse_time
 from ocppd.station.store import QueuedMessage
 
 if TYPE_CHECKING:

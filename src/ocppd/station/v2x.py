@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import Payload, Session
+from ocppd.smart.schedule import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction
 from ocppd.station.settings import Var2x
-from ocppd.station.smart import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
 from ocppd.station.store import QueuedMessage
 
 if TYPE_CHECKING:
