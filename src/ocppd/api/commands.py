@@ -1,123 +1,140 @@
-"""Typed, version-neutral commands: one request body, the right 1.6 or 2.0.1/2.1 payload.
+"""HTTP bodies of the typed command endpoints, each mapped onto one domain verb (``csms/verbs.py``).
 
-Each builder returns a list of ``(action, payload)`` calls (usually one; 1.6 ChangeConfiguration
-takes one key per call). The generic endpoint covers every other CSMS-initiated message.
+Nothing here knows an OCPP version: the verb's adapters build the payloads. The generic endpoint
+(``/call/{action}``) covers every other CSMS-initiated message verbatim.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ocppd.protocol.versions import OcppVersion
-
-Calls = list[tuple[str, dict[str, Any]]]
-
-# Request ids the CSMS picks (remoteStartId, requestId, ...) must be unique per station; seed from the
-# clock so they stay unique across restarts without storage.
-_request_ids = itertools.count(int(time.time()) % 1_000_000_000)
+from ocppd.csms import verbs
+from ocppd.csms.outbound import Verb, next_request_id
 
 
-def next_request_id() -> int:
-    return next(_request_ids) % 2_000_000_000 + 1
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
-
-
-class CommandError(ValueError):
-    """The body cannot be expressed for the station's OCPP version (becomes HTTP 400)."""
+class Body(BaseModel):
+    def verb(self) -> Verb[Any]:
+        raise NotImplementedError
 
 
 # --------------------------------------------------------------------------- bodies
 
 
-class RemoteStart(BaseModel):
+class RemoteStart(Body):
     id_token: str = Field(min_length=1, max_length=255, description="The id token to charge with.")
     id_token_type: str = Field("ISO14443", description="2.x IdTokenType: ISO14443, Central, eMAID, ...")
     evse_id: int | None = Field(None, ge=1, description="EVSE (2.x) or connector (1.6); omitted: station picks.")
     charging_profile: dict[str, Any] | None = Field(None, description="Raw version-specific charging profile.")
     remote_start_id: int | None = Field(None, description="2.x remoteStartId; generated when omitted.")
 
+    def verb(self) -> verbs.RemoteStart:
+        return verbs.RemoteStart(
+            self.id_token, self.id_token_type, self.evse_id, self.charging_profile, self.remote_start_id
+        )
 
-class RemoteStop(BaseModel):
+
+class RemoteStop(Body):
     transaction_id: str = Field(min_length=1, description="The station's transaction id (1.6: integer).")
 
+    def verb(self) -> verbs.RemoteStop:
+        return verbs.RemoteStop(self.transaction_id)
 
-class Reset(BaseModel):
-    type: Literal["soft", "hard", "on_idle", "immediate"] = Field(
-        "soft", description="soft/on_idle -> 1.6 Soft / 2.x OnIdle; hard/immediate -> Hard / Immediate"
+
+class Reset(Body):
+    type: Literal["soft", "hard", "on_idle", "immediate", "immediate_and_resume"] = Field(
+        "soft",
+        description="soft/on_idle -> 1.6 Soft / 2.x OnIdle; hard/immediate -> Hard / Immediate; "
+        "immediate_and_resume: 2.1 only",
     )
     evse_id: int | None = Field(None, ge=1, description="2.x only: reset one EVSE.")
 
+    def verb(self) -> verbs.Reset:
+        kind = {"soft": "on_idle", "hard": "immediate"}.get(self.type, self.type)
+        return verbs.Reset(kind, self.evse_id)  # type: ignore[arg-type]
 
-class Unlock(BaseModel):
+
+class Unlock(Body):
     evse_id: int | None = Field(None, ge=1, description="2.x EVSE (defaults to connector_id on 1.6).")
     connector_id: int = Field(1, ge=1)
 
+    def verb(self) -> verbs.UnlockConnector:
+        return verbs.UnlockConnector(self.connector_id, self.evse_id)
 
-class Availability(BaseModel):
+
+class Availability(Body):
     operative: bool
     evse_id: int | None = Field(None, ge=0, description="EVSE (2.x) / connector (1.6); omitted: whole station.")
     connector_id: int | None = Field(None, ge=1, description="2.x only: one connector of the EVSE.")
 
+    def verb(self) -> verbs.ChangeAvailability:
+        return verbs.ChangeAvailability(self.operative, self.evse_id, self.connector_id)
 
-class GetConfiguration(BaseModel):
+
+class GetConfiguration(Body):
     keys: list[str] = Field(default_factory=list, description="1.6 keys; empty: all (2.x: full base report).")
 
+    def verb(self) -> verbs.ReadConfiguration:
+        return verbs.ReadConfiguration(tuple(self.keys))
 
-class ChangeConfiguration(BaseModel):
+
+class ChangeConfiguration(Body):
     key: str = Field(min_length=1)
     value: str
     component: str | None = Field(None, description="2.x component the key lives on (required on 2.x).")
 
+    def verb(self) -> verbs.SetVariables:
+        ref = verbs.VariableRef(self.component or "", self.key)
+        return verbs.SetVariables((verbs.VariableSetting(ref, self.value),))
 
-class VariableRef(BaseModel):
+
+class VariableRef(Body):
     component: str = Field(min_length=1, description="Component name; ignored by 1.6 stations.")
     variable: str = Field(min_length=1, description="Variable name (1.6: configuration key).")
     instance: str | None = None
     evse_id: int | None = None
     attribute: str | None = Field(None, description="Actual, Target, MinSet, MaxSet")
 
+    def ref(self) -> verbs.VariableRef:
+        return verbs.VariableRef(self.component, self.variable, self.instance, self.evse_id, None, self.attribute)
 
-class GetVariables(BaseModel):
+
+class GetVariables(Body):
     variables: list[VariableRef] = Field(min_length=1)
+
+    def verb(self) -> verbs.GetVariables:
+        return verbs.GetVariables(tuple(r.ref() for r in self.variables))
 
 
 class VariableValue(VariableRef):
     value: str
 
 
-class SetVariables(BaseModel):
+class SetVariables(Body):
     variables: list[VariableValue] = Field(min_length=1)
 
+    def verb(self) -> verbs.SetVariables:
+        return verbs.SetVariables(tuple(verbs.VariableSetting(r.ref(), r.value) for r in self.variables))
 
-class Trigger(BaseModel):
+
+class Trigger(Body):
     message: str = Field(description="e.g. BootNotification, Heartbeat, StatusNotification, MeterValues")
     evse_id: int | None = Field(None, ge=0)
     connector_id: int | None = Field(None, ge=1, description="2.x only.")
 
+    def verb(self) -> verbs.TriggerMessage:
+        return verbs.TriggerMessage(self.message, self.evse_id, self.connector_id)
 
-class SchedulePeriod(BaseModel):
+
+class SchedulePeriod(Body):
     start_s: int = Field(0, ge=0, description="Seconds from the schedule start.")
     limit: float = Field(ge=0)
     phases: int | None = Field(None, ge=1, le=3)
 
 
-class ChargingProfileBody(BaseModel):
+class ChargingProfileBody(Body):
     id: int = Field(ge=0)
     stack_level: int = Field(0, ge=0)
     purpose: Literal["station_max", "tx_default", "tx"] = "tx_default"
@@ -131,26 +148,51 @@ class ChargingProfileBody(BaseModel):
     valid_to: datetime | None = None
     transaction_id: str | None = Field(None, description="Required for purpose 'tx'.")
 
+    def profile(self) -> verbs.ChargingProfile:
+        return verbs.ChargingProfile(
+            id=self.id,
+            periods=tuple(verbs.SchedulePeriod(p.start_s, p.limit, p.phases) for p in self.periods),
+            stack_level=self.stack_level,
+            purpose=self.purpose,
+            kind=self.kind,
+            recurrency=self.recurrency,
+            unit=self.unit,
+            start_at=self.start_at,
+            duration_s=self.duration_s,
+            valid_from=self.valid_from,
+            valid_to=self.valid_to,
+            transaction_id=self.transaction_id,
+        )
 
-class SetChargingProfile(BaseModel):
+
+class SetChargingProfile(Body):
     evse_id: int = Field(0, ge=0, description="EVSE (2.x) / connector (1.6); 0 = whole station.")
     profile: ChargingProfileBody
 
+    def verb(self) -> verbs.SetChargingProfile:
+        return verbs.SetChargingProfile(self.profile.profile(), self.evse_id)
 
-class ClearChargingProfile(BaseModel):
+
+class ClearChargingProfile(Body):
     profile_id: int | None = None
     evse_id: int | None = Field(None, ge=0)
     purpose: Literal["station_max", "tx_default", "tx"] | None = None
     stack_level: int | None = Field(None, ge=0)
 
+    def verb(self) -> verbs.ClearChargingProfile:
+        return verbs.ClearChargingProfile(self.profile_id, self.evse_id, self.purpose, self.stack_level)
 
-class CompositeSchedule(BaseModel):
+
+class CompositeSchedule(Body):
     evse_id: int = Field(0, ge=0)
     duration_s: int = Field(3600, ge=1)
     unit: Literal["W", "A"] | None = None
 
+    def verb(self) -> verbs.GetCompositeSchedule:
+        return verbs.GetCompositeSchedule(self.evse_id, self.duration_s, self.unit)
 
-class UpdateFirmware(BaseModel):
+
+class UpdateFirmware(Body):
     location: str = Field(min_length=1, description="URL of the firmware image.")
     retrieve_at: datetime | None = Field(None, description="Default: now.")
     retries: int | None = Field(None, ge=0)
@@ -159,8 +201,19 @@ class UpdateFirmware(BaseModel):
     signature: str | None = None
     install_at: datetime | None = None
 
+    def verb(self) -> verbs.UpdateFirmware:
+        return verbs.UpdateFirmware(
+            self.location,
+            self.retrieve_at,
+            self.retries,
+            self.retry_interval_s,
+            self.signing_certificate,
+            self.signature,
+            self.install_at,
+        )
 
-class GetLog(BaseModel):
+
+class GetLog(Body):
     location: str = Field(min_length=1, description="Upload URL for the diagnostics / log file.")
     log_type: Literal["DiagnosticsLog", "SecurityLog"] = "DiagnosticsLog"
     since: datetime | None = None
@@ -168,8 +221,11 @@ class GetLog(BaseModel):
     retries: int | None = Field(None, ge=0)
     retry_interval_s: int | None = Field(None, ge=0)
 
+    def verb(self) -> verbs.GetLog:
+        return verbs.GetLog(self.location, self.log_type, self.since, self.until, self.retries, self.retry_interval_s)
 
-class Reserve(BaseModel):
+
+class Reserve(Body):
     id_token: str = Field(min_length=1)
     id_token_type: str = "ISO14443"
     expires_at: datetime
@@ -177,441 +233,84 @@ class Reserve(BaseModel):
     reservation_id: int | None = None
     group_id_token: str | None = None
 
+    def verb(self) -> verbs.ReserveNow:
+        rid = self.reservation_id if self.reservation_id is not None else next_request_id()
+        return verbs.ReserveNow(
+            rid, self.id_token, self.expires_at, self.id_token_type, self.evse_id, self.group_id_token
+        )
 
-class CancelReservation(BaseModel):
+
+class CancelReservation(Body):
     reservation_id: int
 
+    def verb(self) -> verbs.CancelReservation:
+        return verbs.CancelReservation(self.reservation_id)
 
-class LocalListEntry(BaseModel):
+
+class LocalListEntry(Body):
     id_token: str
     type: str = "ISO14443"
     status: str | None = Field("Accepted", description="None removes the entry (differential updates).")
     expiry: datetime | None = None
     group_id: str | None = None
 
+    def entry(self) -> verbs.LocalListEntry:
+        return verbs.LocalListEntry(self.id_token, self.type, self.status, self.expiry, self.group_id)
 
-class SendLocalList(BaseModel):
+
+class SendLocalList(Body):
     version: int = Field(ge=0, description="listVersion / versionNumber.")
     update_type: Literal["Full", "Differential"] = "Full"
     entries: list[LocalListEntry] | None = Field(None, description="Omitted: every token in the CSMS.")
 
+    def verb(self) -> verbs.SendLocalList:
+        return verbs.SendLocalList(self.version, self.update_type, tuple(e.entry() for e in self.entries or ()))
 
-class DataTransfer(BaseModel):
+
+class DataTransfer(Body):
     vendor_id: str = Field(min_length=1)
     message_id: str | None = None
     data: Any = None
 
+    def verb(self) -> verbs.DataTransfer:
+        return verbs.DataTransfer(self.vendor_id, self.message_id, self.data)
 
-class Empty(BaseModel):
+
+class Empty(Body):
     pass
 
 
-# --------------------------------------------------------------------------- builders
-
-_PURPOSE = {
-    "station_max": ("ChargePointMaxProfile", "ChargingStationMaxProfile"),
-    "tx_default": ("TxDefaultProfile", "TxDefaultProfile"),
-    "tx": ("TxProfile", "TxProfile"),
-}
-_RESET = {
-    "soft": ("Soft", "OnIdle"),
-    "on_idle": ("Soft", "OnIdle"),
-    "hard": ("Hard", "Immediate"),
-    "immediate": ("Hard", "Immediate"),
-}
+class ClearCache(Empty):
+    def verb(self) -> verbs.ClearCache:
+        return verbs.ClearCache()
 
 
-def _v16(version: OcppVersion) -> bool:
-    return version is OcppVersion.V16
+class LocalListVersion(Empty):
+    def verb(self) -> verbs.GetLocalListVersion:
+        return verbs.GetLocalListVersion()
 
 
-def remote_start(b: RemoteStart, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [
-            (
-                "RemoteStartTransaction",
-                _drop_none({"connectorId": b.evse_id, "idTag": b.id_token, "chargingProfile": b.charging_profile}),
-            )
-        ]
-    rid = b.remote_start_id if b.remote_start_id is not None else next_request_id()
-    return [
-        (
-            "RequestStartTransaction",
-            _drop_none(
-                {
-                    "evseId": b.evse_id,
-                    "idToken": {"idToken": b.id_token, "type": b.id_token_type},
-                    "remoteStartId": rid,
-                    "chargingProfile": b.charging_profile,
-                }
-            ),
-        )
-    ]
-
-
-def remote_stop(b: RemoteStop, v: OcppVersion) -> Calls:
-    if _v16(v):
-        try:
-            return [("RemoteStopTransaction", {"transactionId": int(b.transaction_id)})]
-        except ValueError:
-            raise CommandError("OCPP 1.6 transaction ids are integers") from None
-    return [("RequestStopTransaction", {"transactionId": b.transaction_id})]
-
-
-def reset(b: Reset, v: OcppVersion) -> Calls:
-    v16, v2 = _RESET[b.type]
-    if _v16(v):
-        return [("Reset", {"type": v16})]
-    return [("Reset", _drop_none({"type": v2, "evseId": b.evse_id}))]
-
-
-def unlock(b: Unlock, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [("UnlockConnector", {"connectorId": b.evse_id or b.connector_id})]
-    return [("UnlockConnector", {"evseId": b.evse_id or 1, "connectorId": b.connector_id})]
-
-
-def change_availability(b: Availability, v: OcppVersion) -> Calls:
-    kind = "Operative" if b.operative else "Inoperative"
-    if _v16(v):
-        return [("ChangeAvailability", {"connectorId": b.evse_id or 0, "type": kind})]
-    payload: dict[str, Any] = {"operationalStatus": kind}
-    if b.evse_id:
-        payload["evse"] = _drop_none({"id": b.evse_id, "connectorId": b.connector_id})
-    return [("ChangeAvailability", payload)]
-
-
-def get_configuration(b: GetConfiguration, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [("GetConfiguration", {"key": b.keys} if b.keys else {})]
-    if b.keys:
-        raise CommandError("OCPP 2.x variables live on components: use get-variables with component names")
-    # 2.x has no "all keys" read: the full base report arrives as NotifyReport and is stored.
-    return [("GetBaseReport", {"requestId": next_request_id(), "reportBase": "FullInventory"})]
-
-
-def change_configuration(b: ChangeConfiguration, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [("ChangeConfiguration", {"key": b.key, "value": b.value})]
-    if not b.component:
-        raise CommandError("OCPP 2.x needs the component of the variable: give 'component'")
-    return set_variables(
-        SetVariables(variables=[VariableValue(component=b.component, variable=b.key, value=b.value)]), v
-    )
-
-
-def _component(r: VariableRef) -> dict[str, Any]:
-    comp: dict[str, Any] = {"name": r.component}
-    if r.evse_id is not None:
-        comp["evse"] = {"id": r.evse_id}
-    if r.instance:
-        comp["instance"] = r.instance
-    return comp
-
-
-def get_variables(b: GetVariables, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [("GetConfiguration", {"key": [r.variable for r in b.variables]})]
-    return [
-        (
-            "GetVariables",
-            {
-                "getVariableData": [
-                    _drop_none(
-                        {"component": _component(r), "variable": {"name": r.variable}, "attributeType": r.attribute}
-                    )
-                    for r in b.variables
-                ]
-            },
-        )
-    ]
-
-
-def set_variables(b: SetVariables, v: OcppVersion) -> Calls:
-    if _v16(v):  # 1.6 changes one key per call
-        return [("ChangeConfiguration", {"key": r.variable, "value": r.value}) for r in b.variables]
-    return [
-        (
-            "SetVariables",
-            {
-                "setVariableData": [
-                    _drop_none(
-                        {
-                            "component": _component(r),
-                            "variable": {"name": r.variable},
-                            "attributeValue": r.value,
-                            "attributeType": r.attribute,
-                        }
-                    )
-                    for r in b.variables
-                ]
-            },
-        )
-    ]
-
-
-def trigger(b: Trigger, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [("TriggerMessage", _drop_none({"requestedMessage": b.message, "connectorId": b.evse_id}))]
-    payload: dict[str, Any] = {"requestedMessage": b.message}
-    if b.evse_id is not None:
-        payload["evse"] = _drop_none({"id": b.evse_id, "connectorId": b.connector_id})
-    return [("TriggerMessage", payload)]
-
-
-def _profile(p: ChargingProfileBody, v: OcppVersion) -> dict[str, Any]:
-    periods = [_drop_none({"startPeriod": x.start_s, "limit": x.limit, "numberPhases": x.phases}) for x in p.periods]
-    schedule = _drop_none(
-        {
-            "chargingRateUnit": p.unit,
-            "chargingSchedulePeriod": periods,
-            "duration": p.duration_s,
-            "startSchedule": _iso(p.start_at) if p.start_at else None,
-        }
-    )
-    if p.purpose == "tx" and not p.transaction_id:
-        raise CommandError("a 'tx' profile needs transaction_id")
-    common = {
-        "stackLevel": p.stack_level,
-        "chargingProfilePurpose": _PURPOSE[p.purpose][0 if _v16(v) else 1],
-        "chargingProfileKind": p.kind,
-        "recurrencyKind": p.recurrency,
-        "validFrom": _iso(p.valid_from) if p.valid_from else None,
-        "validTo": _iso(p.valid_to) if p.valid_to else None,
-    }
-    if _v16(v):
-        tx: int | None = None
-        if p.transaction_id:
-            try:
-                tx = int(p.transaction_id)
-            except ValueError:
-                raise CommandError("OCPP 1.6 transaction ids are integers") from None
-        return _drop_none({"chargingProfileId": p.id, "transactionId": tx, **common, "chargingSchedule": schedule})
-    return _drop_none(
-        {"id": p.id, "transactionId": p.transaction_id, **common, "chargingSchedule": [{"id": p.id, **schedule}]}
-    )
-
-
-def set_charging_profile(b: SetChargingProfile, v: OcppVersion) -> Calls:
-    if _v16(v):
-        return [("SetChargingProfile", {"connectorId": b.evse_id, "csChargingProfiles": _profile(b.profile, v)})]
-    return [("SetChargingProfile", {"evseId": b.evse_id, "chargingProfile": _profile(b.profile, v)})]
-
-
-def clear_charging_profile(b: ClearChargingProfile, v: OcppVersion) -> Calls:
-    purpose = _PURPOSE[b.purpose][0 if _v16(v) else 1] if b.purpose else None
-    if _v16(v):
-        return [
-            (
-                "ClearChargingProfile",
-                _drop_none(
-                    {
-                        "id": b.profile_id,
-                        "connectorId": b.evse_id,
-                        "chargingProfilePurpose": purpose,
-                        "stackLevel": b.stack_level,
-                    }
-                ),
-            )
-        ]
-    criteria = _drop_none({"evseId": b.evse_id, "chargingProfilePurpose": purpose, "stackLevel": b.stack_level})
-    return [
-        (
-            "ClearChargingProfile",
-            _drop_none({"chargingProfileId": b.profile_id, "chargingProfileCriteria": criteria or None}),
-        )
-    ]
-
-
-def composite_schedule(b: CompositeSchedule, v: OcppVersion) -> Calls:
-    key = "connectorId" if _v16(v) else "evseId"
-    return [
-        ("GetCompositeSchedule", _drop_none({key: b.evse_id, "duration": b.duration_s, "chargingRateUnit": b.unit}))
-    ]
-
-
-def update_firmware(b: UpdateFirmware, v: OcppVersion) -> Calls:
-    when = _iso(b.retrieve_at or datetime.now(UTC))
-    if _v16(v):
-        return [
-            (
-                "UpdateFirmware",
-                _drop_none(
-                    {
-                        "location": b.location,
-                        "retrieveDate": when,
-                        "retries": b.retries,
-                        "retryInterval": b.retry_interval_s,
-                    }
-                ),
-            )
-        ]
-    firmware = _drop_none(
-        {
-            "location": b.location,
-            "retrieveDateTime": when,
-            "installDateTime": _iso(b.install_at) if b.install_at else None,
-            "signingCertificate": b.signing_certificate,
-            "signature": b.signature,
-        }
-    )
-    return [
-        (
-            "UpdateFirmware",
-            _drop_none(
-                {
-                    "requestId": next_request_id(),
-                    "firmware": firmware,
-                    "retries": b.retries,
-                    "retryInterval": b.retry_interval_s,
-                }
-            ),
-        )
-    ]
-
-
-def get_log(b: GetLog, v: OcppVersion) -> Calls:
-    if _v16(v):
-        if b.log_type != "DiagnosticsLog":
-            raise CommandError("OCPP 1.6 (without the security extension) only uploads diagnostics")
-        return [
-            (
-                "GetDiagnostics",
-                _drop_none(
-                    {
-                        "location": b.location,
-                        "startTime": _iso(b.since) if b.since else None,
-                        "stopTime": _iso(b.until) if b.until else None,
-                        "retries": b.retries,
-                        "retryInterval": b.retry_interval_s,
-                    }
-                ),
-            )
-        ]
-    log = _drop_none(
-        {
-            "remoteLocation": b.location,
-            "oldestTimestamp": _iso(b.since) if b.since else None,
-            "latestTimestamp": _iso(b.until) if b.until else None,
-        }
-    )
-    return [
-        (
-            "GetLog",
-            _drop_none(
-                {
-                    "logType": b.log_type,
-                    "requestId": next_request_id(),
-                    "log": log,
-                    "retries": b.retries,
-                    "retryInterval": b.retry_interval_s,
-                }
-            ),
-        )
-    ]
-
-
-def reserve(b: Reserve, v: OcppVersion) -> Calls:
-    rid = b.reservation_id if b.reservation_id is not None else next_request_id()
-    if _v16(v):
-        return [
-            (
-                "ReserveNow",
-                _drop_none(
-                    {
-                        "connectorId": b.evse_id or 0,
-                        "expiryDate": _iso(b.expires_at),
-                        "idTag": b.id_token,
-                        "parentIdTag": b.group_id_token,
-                        "reservationId": rid,
-                    }
-                ),
-            )
-        ]
-    payload = _drop_none(
-        {
-            "id": rid,
-            "expiryDateTime": _iso(b.expires_at),
-            "idToken": {"idToken": b.id_token, "type": b.id_token_type},
-            "evseId": b.evse_id or None,
-            "groupIdToken": {"idToken": b.group_id_token, "type": "Central"} if b.group_id_token else None,
-        }
-    )
-    return [("ReserveNow", payload)]
-
-
-def cancel_reservation(b: CancelReservation, v: OcppVersion) -> Calls:
-    return [("CancelReservation", {"reservationId": b.reservation_id})]
-
-
-def send_local_list(b: SendLocalList, v: OcppVersion) -> Calls:
-    entries = b.entries or []
-    if _v16(v):
-        items = []
-        for e in entries:
-            item: dict[str, Any] = {"idTag": e.id_token}
-            if e.status is not None:
-                item["idTagInfo"] = _drop_none(
-                    {"status": e.status, "expiryDate": _iso(e.expiry) if e.expiry else None, "parentIdTag": e.group_id}
-                )
-            items.append(item)
-        return [
-            ("SendLocalList", {"listVersion": b.version, "updateType": b.update_type, "localAuthorizationList": items})
-        ]
-    items = []
-    for e in entries:
-        item = {"idToken": {"idToken": e.id_token, "type": e.type}}
-        if e.status is not None:
-            item["idTokenInfo"] = _drop_none(
-                {
-                    "status": e.status,
-                    "cacheExpiryDateTime": _iso(e.expiry) if e.expiry else None,
-                    "groupIdToken": {"idToken": e.group_id, "type": "Central"} if e.group_id else None,
-                }
-            )
-        items.append(item)
-    payload: dict[str, Any] = {"versionNumber": b.version, "updateType": b.update_type}
-    if items:
-        payload["localAuthorizationList"] = items
-    return [("SendLocalList", payload)]
-
-
-def data_transfer(b: DataTransfer, v: OcppVersion) -> Calls:
-    data = b.data
-    if _v16(v) and data is not None and not isinstance(data, str):
-        data = json.dumps(data)  # 1.6 data is a string
-    return [("DataTransfer", _drop_none({"vendorId": b.vendor_id, "messageId": b.message_id, "data": data}))]
-
-
-def clear_cache(b: Empty, v: OcppVersion) -> Calls:
-    return [("ClearCache", {})]
-
-
-def local_list_version(b: Empty, v: OcppVersion) -> Calls:
-    return [("GetLocalListVersion", {})]
-
-
-# name -> (body model, builder, admin summary)
-COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any, OcppVersion], Calls], str]] = {
-    "remote-start": (RemoteStart, remote_start, "Start a transaction remotely (RemoteStart / RequestStart)"),
-    "remote-stop": (RemoteStop, remote_stop, "Stop a transaction remotely (RemoteStop / RequestStop)"),
-    "reset": (Reset, reset, "Reset the station"),
-    "unlock": (Unlock, unlock, "Unlock a connector"),
-    "change-availability": (Availability, change_availability, "Make the station or an EVSE (in)operative"),
-    "get-configuration": (GetConfiguration, get_configuration, "Read configuration (1.6) / full report (2.x)"),
-    "change-configuration": (ChangeConfiguration, change_configuration, "Change one configuration key"),
-    "get-variables": (GetVariables, get_variables, "Read device-model variables (1.6: configuration keys)"),
-    "set-variables": (SetVariables, set_variables, "Set device-model variables (1.6: configuration keys)"),
-    "trigger-message": (Trigger, trigger, "Ask the station to send a message now"),
-    "set-charging-profile": (SetChargingProfile, set_charging_profile, "Install a charging profile"),
-    "clear-charging-profile": (ClearChargingProfile, clear_charging_profile, "Remove charging profiles"),
-    "composite-schedule": (CompositeSchedule, composite_schedule, "Get the composite charging schedule"),
-    "update-firmware": (UpdateFirmware, update_firmware, "Install firmware from a URL"),
-    "get-log": (GetLog, get_log, "Upload diagnostics / logs (GetDiagnostics / GetLog)"),
-    "reserve": (Reserve, reserve, "Reserve an EVSE / connector for a token"),
-    "cancel-reservation": (CancelReservation, cancel_reservation, "Cancel a reservation"),
-    "send-local-list": (SendLocalList, send_local_list, "Send the local authorization list"),
-    "data-transfer": (DataTransfer, data_transfer, "Vendor-specific DataTransfer"),
-    "clear-cache": (Empty, clear_cache, "Clear the station's authorization cache"),
-    "local-list-version": (Empty, local_list_version, "Ask for the local list version"),
+# name -> (body model, admin summary); the names are the verbs' names.
+COMMANDS: dict[str, tuple[type[Body], str]] = {
+    "remote-start": (RemoteStart, "Start a transaction remotely (RemoteStart / RequestStart)"),
+    "remote-stop": (RemoteStop, "Stop a transaction remotely (RemoteStop / RequestStop)"),
+    "reset": (Reset, "Reset the station"),
+    "unlock": (Unlock, "Unlock a connector"),
+    "change-availability": (Availability, "Make the station or an EVSE (in)operative"),
+    "get-configuration": (GetConfiguration, "Read configuration (1.6) / full report (2.x)"),
+    "change-configuration": (ChangeConfiguration, "Change one configuration key"),
+    "get-variables": (GetVariables, "Read device-model variables (1.6: configuration keys)"),
+    "set-variables": (SetVariables, "Set device-model variables (1.6: configuration keys)"),
+    "trigger-message": (Trigger, "Ask the station to send a message now"),
+    "set-charging-profile": (SetChargingProfile, "Install a charging profile"),
+    "clear-charging-profile": (ClearChargingProfile, "Remove charging profiles"),
+    "composite-schedule": (CompositeSchedule, "Get the composite charging schedule"),
+    "update-firmware": (UpdateFirmware, "Install firmware from a URL"),
+    "get-log": (GetLog, "Upload diagnostics / logs (GetDiagnostics / GetLog)"),
+    "reserve": (Reserve, "Reserve an EVSE / connector for a token"),
+    "cancel-reservation": (CancelReservation, "Cancel a reservation"),
+    "send-local-list": (SendLocalList, "Send the local authorization list"),
+    "data-transfer": (DataTransfer, "Vendor-specific DataTransfer"),
+    "clear-cache": (ClearCache, "Clear the station's authorization cache"),
+    "local-list-version": (LocalListVersion, "Ask for the local list version"),
 }

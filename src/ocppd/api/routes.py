@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field
 
 from ocppd import metrics
 from ocppd.api.auth import current_principal, require_admin
-from ocppd.api.commands import COMMANDS, CommandError, LocalListEntry, SendLocalList
+from ocppd.api.commands import COMMANDS, Body, LocalListEntry, SendLocalList
 from ocppd.api.errors import ApiError
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso, token_dict
+from ocppd.csms.outbound import jsonable
 from ocppd.csms.provisioning import hash_password as hash_station_password
 from ocppd.store import repo
 
@@ -319,6 +320,9 @@ class CallResult(BaseModel):
     request: dict[str, Any]
     response: dict[str, Any]
     calls: list[dict[str, Any]] = Field(default_factory=list, description="Every call made (1.6 may need several)")
+    result: dict[str, Any] = Field(
+        default_factory=dict, description="The answer in domain terms, the same for every OCPP version"
+    )
 
 
 @router.post(
@@ -338,10 +342,7 @@ async def generic_call(
     return await s.call(station_id, action, payload, timeout)
 
 
-async def _run_command(
-    s: OperatorService, station_id: str, name: str, body: BaseModel, timeout: float | None
-) -> CallResult:
-    version = await s.version_of(station_id)
+async def _run_command(s: OperatorService, station_id: str, name: str, body: Body, timeout: float | None) -> CallResult:
     if isinstance(body, SendLocalList) and body.entries is None:
         tokens = await s.store.read(repo.list_tokens)
         body = body.model_copy(
@@ -358,26 +359,21 @@ async def _run_command(
                 ]
             }
         )
-    try:
-        calls = COMMANDS[name][1](body, version)
-    except CommandError as exc:
-        raise ApiError(400, f"{name} on OCPP {version.label}: {exc}", "invalid_input") from None
-    done = []
-    for action, payload in calls:
-        answer = await s.call(station_id, action, payload, timeout)
-        done.append({"action": action, "request": payload, "response": answer})
+    sent = await s.send(station_id, body.verb(), timeout, name=name)
+    done = [{"action": e.action, "request": e.request, "response": e.response} for e in sent.exchanges]
     last = done[-1]
     return CallResult(
         station_id=station_id,
-        ocpp_version=version.label,
+        ocpp_version=sent.version.label,
         action=last["action"],
         request=last["request"],
         response=last["response"],
         calls=done,
+        result=jsonable(sent.result),
     )
 
 
-def _command_endpoint(name: str, model: type[BaseModel]) -> Any:
+def _command_endpoint(name: str, model: type[Body]) -> Any:
     async def endpoint(
         station_id: str,
         body: model,  # type: ignore[valid-type]
@@ -390,7 +386,7 @@ def _command_endpoint(name: str, model: type[BaseModel]) -> Any:
     return endpoint
 
 
-for _name, (_model, _builder, _summary) in COMMANDS.items():
+for _name, (_model, _summary) in COMMANDS.items():
     router.post(
         f"/stations/{{station_id}}/commands/{_name}",
         tags=["commands"],

@@ -20,7 +20,17 @@ from sqlalchemy import Connection
 
 from ocppd.api.errors import ApiError
 from ocppd.api.live import LiveState
-from ocppd.csms.service import Csms, StationOffline
+from ocppd.csms.outbound import (
+    InvalidAnswer,
+    NotExpressible,
+    R,
+    Sent,
+    StationCallError,
+    StationOffline,
+    StationTimeout,
+    Verb,
+)
+from ocppd.csms.service import Csms
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.errors import OcppError
 from ocppd.protocol.validation import schemas
@@ -536,6 +546,24 @@ class OperatorService:
             return session.version
         await self.station_row(station_id)
         raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
+
+    async def send(self, station_id: str, verb: Verb[R], timeout: float | None = None, *, name: str = "") -> Sent[R]:
+        """Carry out a domain verb; map every failure to the right HTTP status."""
+        await self.version_of(station_id)
+        try:
+            return await self.csms.send(station_id, verb, timeout=timeout)
+        except NotExpressible as exc:
+            raise ApiError(400, f"{name or verb.name}: {exc}", "invalid_input") from None
+        except StationOffline as exc:
+            raise ApiError(409, str(exc), "station_offline") from None
+        except StationTimeout as exc:
+            raise ApiError(504, str(exc), "station_timeout") from None
+        except StationCallError as exc:
+            raise ApiError(
+                502, str(exc), "call_error", {"error_code": exc.code, "error_details": exc.details}
+            ) from None
+        except InvalidAnswer as exc:
+            raise ApiError(502, str(exc), "invalid_answer") from None
 
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], timeout: float | None = None

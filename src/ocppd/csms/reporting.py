@@ -58,8 +58,8 @@ def report_rows(report_data: list[dict[str, Any]]) -> list[tuple[str, str, str, 
     """2.x ``reportData`` (NotifyReport) as (component, variable, attribute type, value, readonly) rows."""
     rows = []
     for item in report_data:
-        component = _qualified(item["component"])
-        variable = _qualified(item["variable"])
+        component = qualified(item["component"])
+        variable = qualified(item["variable"])
         for attribute in item.get("variableAttribute", []):
             rows.append(
                 (
@@ -73,7 +73,7 @@ def report_rows(report_data: list[dict[str, Any]]) -> list[tuple[str, str, str, 
     return rows
 
 
-def _qualified(thing: dict[str, Any]) -> str:
+def qualified(thing: dict[str, Any]) -> str:
     name = str(thing["name"])
     if thing.get("instance"):
         name += f"[{thing['instance']}]"

@@ -14,26 +14,44 @@ from typing import Any
 
 from ocppd import metrics
 from ocppd.config import Settings
-from ocppd.csms.adapters import v2x, v16
+from ocppd.csms.adapters import v2x, v2x_out, v16, v16_out
 from ocppd.csms.authorization import Authorization
 from ocppd.csms.availability import Availability
 from ocppd.csms.events import EventBus
+from ocppd.csms.outbound import (
+    Adapters,
+    Exchange,
+    InvalidAnswer,
+    NotExpressible,
+    R,
+    Sent,
+    StationCallError,
+    StationOffline,
+    StationTimeout,
+    Target,
+    Verb,
+    limit_variables,
+    limits_from,
+)
 from ocppd.csms.provisioning import Provisioning, StationDirectory
-from ocppd.csms.reporting import Reporting
+from ocppd.csms.reporting import Reporting, qualified
 from ocppd.csms.transactions import Transactions
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.compat import Relaxation
 from ocppd.protocol.errors import ErrorKind, OcppError
+from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
-from ocppd.rpc import Handler, Payload, Session
-from ocppd.store import Store
+from ocppd.rpc import CallErrorReceived, CallTimeout, Handler, Payload, Session, SessionClosed
+from ocppd.store import Store, repo
 from ocppd.transport.websocket import Link, Receiver
 
 log = logging.getLogger("ocppd.csms")
 
+__all__ = ["Csms", "StationOffline"]
 
-class StationOffline(LookupError):
-    """The station has no open connection to this CSMS."""
+
+def outbound_adapters(version: OcppVersion) -> Adapters:
+    return v16_out.ADAPTERS if version is OcppVersion.V16 else v2x_out.ADAPTERS
 
 
 class Csms:
@@ -174,8 +192,49 @@ class Csms:
         return station_id in self.sessions
 
     # ------------------------------------------------------------------ CSMS-initiated messages
+    async def target(self, station_id: str, version: OcppVersion) -> Target:
+        """What the adapters may know about the station: its version and the list limits it reported."""
+        values = await self.store.read(repo.variable_values, station_id, limit_variables(version))
+        return Target(station_id, version, limits_from(version, values))
+
+    async def send(self, station_id: str, verb: Verb[R], *, timeout: float | None = None) -> Sent[R]:
+        """Carry out ``verb`` on a connected station: the version's adapter plans the CALLs, they go out
+        in order, and the answers come back as the verb's result (plus every exchange, verbatim).
+
+        Raises NotExpressible (before anything was sent), StationOffline, StationTimeout,
+        StationCallError (the station's CALLERROR; earlier calls of the plan stay done) and InvalidAnswer.
+        """
+        session = self.sessions.get(station_id)
+        if session is None:
+            raise StationOffline(f"station {station_id!r} is not connected")
+        plan = outbound_adapters(session.version).plan(verb, await self.target(station_id, session.version))
+        checker = schemas(session.version)
+        for c in plan.calls:  # every payload is checked before the first goes out: all or nothing
+            try:
+                checker.validate(c.action, c.payload)
+            except OcppError as exc:
+                raise NotExpressible(f"invalid {c.action} payload: {exc}") from None
+        exchanges: list[Exchange] = []
+        for c in plan.calls:
+            try:
+                answer = await session.call(c.action, c.payload, timeout=timeout)
+            except SessionClosed as exc:
+                raise StationOffline(f"station {station_id!r} is not connected ({exc})") from None
+            except CallTimeout as exc:
+                raise StationTimeout(f"station {station_id!r} did not answer in time: {exc}") from None
+            except CallErrorReceived as exc:
+                log.info("%s %s: CALLERROR %s %s", station_id, c.action, exc.code, exc.description)
+                raise StationCallError(c.action, exc.code, exc.description, exc.details) from None
+            except OcppError as exc:
+                raise InvalidAnswer(f"station sent an invalid {c.action} answer: {exc}") from None
+            exchanges.append(Exchange(c.action, c.payload, answer))
+            await self._remember(station_id, c.action, c.payload, answer)
+        result = plan.decode([e.response for e in exchanges])
+        log.info("%s %s: %s", station_id, verb.name, _summary(result))
+        return Sent(result, exchanges, session.version)
+
     async def call(self, station_id: str, action: str, payload: Payload, *, timeout: float | None = None) -> Payload:
-        """Send any CSMS-initiated message of the station's version and return its answer.
+        """Send any CSMS-initiated message of the station's version verbatim and return its answer.
 
         Raises StationOffline, OcppError (unknown action for this version, invalid payload, or the
         station's CALLERROR) and CallTimeout.
@@ -189,27 +248,54 @@ class Csms:
                 f"{action} is not a CSMS-initiated message in OCPP {session.version.label}",
             )
         result = await session.call(action, payload, timeout=timeout)
-        await self._remember(station_id, action, result)
+        await self._remember(station_id, action, payload, result)
         return result
 
-    async def _remember(self, station_id: str, action: str, result: Payload) -> None:
-        """Keep what a station told us about its settings, for the operator to see later."""
-        if action == "GetConfiguration":
-            rows = [
-                ("", k["key"], "Actual", k.get("value"), bool(k.get("readonly")))
-                for k in result.get("configurationKey", [])
-            ]
+    async def _remember(self, station_id: str, action: str, request: Payload, result: Payload) -> None:
+        """Keep what a station told us about its settings (read, or accepted as set) for later:
+        the operator sees it, and the adapters read the station's limits from it."""
+        rows = remembered_variables(action, request, result)
+        if rows:
             await self.reporting.variables(station_id, rows)
-        elif action == "GetVariables":
-            rows = [
-                (
-                    r["component"]["name"],
-                    r["variable"]["name"],
-                    r.get("attributeType", "Actual"),
-                    r.get("attributeValue"),
-                    False,
-                )
-                for r in result.get("getVariableResult", [])
-                if r.get("attributeStatus") == "Accepted"
-            ]
-            await self.reporting.variables(station_id, rows)
+
+
+def remembered_variables(
+    action: str, request: Payload, result: Payload
+) -> list[tuple[str, str, str, str | None, bool]]:
+    """(component, variable, attribute, value, readonly) rows an exchange tells about the station."""
+    if action == "GetConfiguration":
+        return [
+            ("", k["key"], "Actual", k.get("value"), bool(k.get("readonly")))
+            for k in result.get("configurationKey", [])
+        ]
+    if action == "ChangeConfiguration" and result.get("status") in ("Accepted", "RebootRequired"):
+        return [("", request["key"], "Actual", request["value"], False)]
+    if action == "GetVariables":
+        return [
+            (
+                qualified(r["component"]),
+                qualified(r["variable"]),
+                r.get("attributeType") or "Actual",
+                r.get("attributeValue"),
+                False,
+            )
+            for r in result.get("getVariableResult", [])
+            if r.get("attributeStatus") == "Accepted"
+        ]
+    if action == "SetVariables":
+        asked = {
+            (qualified(d["component"]), qualified(d["variable"]), d.get("attributeType") or "Actual"): d
+            for d in request.get("setVariableData", [])
+        }
+        rows = []
+        for r in result.get("setVariableResult", []):
+            key = (qualified(r["component"]), qualified(r["variable"]), r.get("attributeType") or "Actual")
+            if r.get("attributeStatus") in ("Accepted", "RebootRequired") and key in asked:
+                rows.append((*key, asked[key]["attributeValue"], False))
+        return rows
+    return []
+
+
+def _summary(result: object) -> str:
+    status = getattr(result, "status", None)
+    return str(status) if status is not None else type(result).__name__

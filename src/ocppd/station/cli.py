@@ -102,8 +102,13 @@ def simulate(
         result = asyncio.run(run_load(configs, mix=weights, duration=duration or 30.0, messages=messages,
                                       ramp_up=ramp_up))  # fmt: skip
     else:
-        options: dict[str, Any] = {"arrival_mean_s": arrival_mean, "session_min_s": session_min,
-                                   "session_max_s": session_max, "badge_delay_max_s": badge_delay, "seed": seed}
+        options: dict[str, Any] = {
+            "arrival_mean_s": arrival_mean,
+            "session_min_s": session_min,
+            "session_max_s": session_max,
+            "badge_delay_max_s": badge_delay,
+            "seed": seed,
+        }
         chosen: Any = script if script is not None else (None if scenario == "idle" else "default")
         result = asyncio.run(_simulate(configs, chosen, options, duration, ramp_up, store, live, flush_timeout))
     text = json.dumps(result, indent=2)

@@ -85,6 +85,7 @@ __all__ = [
     "upsert_station",
     "upsert_token",
     "upsert_variables",
+    "variable_values",
 ]
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -777,6 +778,25 @@ def list_variables(conn: Connection, station_id: str) -> list[VariableRow]:
         select(variables).where(v.station_id == station_id).order_by(v.component, v.variable, v.attribute)
     )
     return [VariableRow.from_row(r) for r in rows]
+
+
+def variable_values(
+    conn: Connection, station_id: str, names: Iterable[tuple[str, str]], attribute: str = "Actual"
+) -> dict[tuple[str, str], str | None]:
+    """The stored values of the given ``(component, variable)`` pairs (1.6 keys: component '')."""
+    wanted = list(names)
+    if not wanted:
+        return {}
+    v = variables.c
+    rows = conn.execute(
+        select(v.component, v.variable, v.value).where(
+            v.station_id == station_id,
+            v.attribute == attribute,
+            v.variable.in_(sorted({name for _, name in wanted})),
+        )
+    )
+    keys = set(wanted)
+    return {(c, n): value for c, n, value in rows if (c, n) in keys}
 
 
 # --------------------------------------------------------------------------- message log

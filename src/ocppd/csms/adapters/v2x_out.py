@@ -1,0 +1,396 @@
+"""OCPP 2.0.1 and 2.1 forms of the CSMS's verbs: payloads out, answers back into domain results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import (
+    Adapters,
+    Call,
+    NotExpressible,
+    Payload,
+    Plan,
+    Target,
+    chunks,
+    drop_none,
+    iso,
+    iso_or_none,
+    next_request_id,
+)
+from ocppd.protocol.versions import OcppVersion
+
+ADAPTERS = Adapters("2.x")
+out = ADAPTERS.register
+
+PURPOSE = {"station_max": "ChargingStationMaxProfile", "tx_default": "TxDefaultProfile", "tx": "TxProfile"}
+RESET = {"on_idle": "OnIdle", "immediate": "Immediate", "immediate_and_resume": "ImmediateAndResume"}
+
+
+def reason(answer: Payload) -> str | None:
+    info = answer.get("statusInfo")
+    if not info:
+        return None
+    extra = info.get("additionalInfo")
+    return f"{info['reasonCode']}: {extra}" if extra else str(info["reasonCode"])
+
+
+def status(answer: Payload) -> v.Status:
+    return v.Status(answer["status"], reason(answer))
+
+
+def id_token(token: str, kind: str) -> Payload:
+    return {"idToken": token, "type": kind}
+
+
+def evse(evse_id: int | None, connector_id: int | None) -> Payload | None:
+    return drop_none({"id": evse_id, "connectorId": connector_id}) if evse_id is not None else None
+
+
+@out(v.RemoteStart)
+def remote_start(verb: v.RemoteStart, t: Target) -> Plan[v.RemoteStarted]:
+    rid = verb.remote_start_id if verb.remote_start_id is not None else next_request_id()
+    payload = drop_none(
+        {
+            "evseId": verb.evse_id,
+            "idToken": id_token(verb.id_token, verb.id_token_type),
+            "remoteStartId": rid,
+            "chargingProfile": verb.charging_profile,
+            "groupIdToken": id_token(verb.group_id_token, "Central") if verb.group_id_token else None,
+        }
+    )
+    return Plan.single(
+        "RequestStartTransaction",
+        payload,
+        lambda a: v.RemoteStarted(a["status"], rid, a.get("transactionId"), reason(a)),
+    )
+
+
+@out(v.RemoteStop)
+def remote_stop(verb: v.RemoteStop, t: Target) -> Plan[v.Status]:
+    return Plan.single("RequestStopTransaction", {"transactionId": verb.transaction_id}, status)
+
+
+@out(v.Reset)
+def reset(verb: v.Reset, t: Target) -> Plan[v.Status]:
+    if verb.kind == "immediate_and_resume" and t.version is not OcppVersion.V21:
+        raise NotExpressible("ImmediateAndResume resets exist only in OCPP 2.1")
+    return Plan.single("Reset", drop_none({"type": RESET[verb.kind], "evseId": verb.evse_id}), status)
+
+
+@out(v.UnlockConnector)
+def unlock(verb: v.UnlockConnector, t: Target) -> Plan[v.Status]:
+    return Plan.single("UnlockConnector", {"evseId": verb.evse_id or 1, "connectorId": verb.connector_id}, status)
+
+
+@out(v.TriggerMessage)
+def trigger(verb: v.TriggerMessage, t: Target) -> Plan[v.Status]:
+    payload = drop_none({"requestedMessage": verb.message, "evse": evse(verb.evse_id, verb.connector_id)})
+    return Plan.single("TriggerMessage", payload, status)
+
+
+@out(v.ChangeAvailability)
+def change_availability(verb: v.ChangeAvailability, t: Target) -> Plan[v.Status]:
+    payload: Payload = {"operationalStatus": "Operative" if verb.operative else "Inoperative"}
+    if verb.evse_id:
+        payload["evse"] = evse(verb.evse_id, verb.connector_id)
+    return Plan.single("ChangeAvailability", payload, status)
+
+
+# ----------------------------------------------------------------- device model
+
+
+def component(ref: v.VariableRef) -> Payload:
+    if not ref.component:
+        raise NotExpressible(f"OCPP 2.x needs the component of the variable {ref.variable!r}: give 'component'")
+    return drop_none(
+        {"name": ref.component, "instance": ref.instance or None, "evse": evse(ref.evse_id, ref.connector_id)}
+    )
+
+
+def variable(ref: v.VariableRef) -> Payload:
+    return {"name": ref.variable}
+
+
+def _split(action: str, items: list[Any], envelope: Any, t: Target) -> list[list[Any]]:
+    return chunks(items, max_items=t.limits.items_for(action), max_bytes=t.limits.bytes_for(action), envelope=envelope)
+
+
+@out(v.GetVariables)
+def get_variables(verb: v.GetVariables, t: Target) -> Plan[v.Variables]:
+    data = [
+        drop_none({"component": component(r), "variable": variable(r), "attributeType": r.attribute}) for r in verb.refs
+    ]
+    parts = _split("GetVariables", data, lambda part: {"getVariableData": part}, t)
+    calls = [Call("GetVariables", {"getVariableData": part}) for part in parts]
+
+    def decode(answers: list[Payload]) -> v.Variables:
+        results = [r for a in answers for r in a.get("getVariableResult", [])]
+        # The station answers per item; match by position (the order of our request), which the
+        # spec does not promise, so fall back to matching by name when the counts differ.
+        if len(results) == len(verb.refs):
+            pairs = list(zip(verb.refs, results, strict=True))
+        else:
+            pairs = [(_ref_of(r), r) for r in results]
+        return v.Variables([v.VariableValue(ref, r["attributeStatus"], r.get("attributeValue")) for ref, r in pairs])
+
+    return Plan(calls, decode)
+
+
+def _ref_of(result: Payload) -> v.VariableRef:
+    comp = result["component"]
+    ev = comp.get("evse") or {}
+    return v.VariableRef(
+        comp["name"],
+        result["variable"]["name"],
+        comp.get("instance"),
+        ev.get("id"),
+        ev.get("connectorId"),
+        result.get("attributeType"),
+    )
+
+
+@out(v.SetVariables)
+def set_variables(verb: v.SetVariables, t: Target) -> Plan[v.VariablesSet]:
+    data = [
+        drop_none(
+            {
+                "component": component(s.ref),
+                "variable": variable(s.ref),
+                "attributeValue": s.value,
+                "attributeType": s.ref.attribute,
+            }
+        )
+        for s in verb.settings
+    ]
+    parts = _split("SetVariables", data, lambda part: {"setVariableData": part}, t)
+    calls = [Call("SetVariables", {"setVariableData": part}) for part in parts]
+
+    def decode(answers: list[Payload]) -> v.VariablesSet:
+        results = [r for a in answers for r in a.get("setVariableResult", [])]
+        if len(results) == len(verb.settings):
+            pairs = [(s.ref, r) for s, r in zip(verb.settings, results, strict=True)]
+        else:
+            pairs = [(_ref_of(r), r) for r in results]
+        return v.VariablesSet([v.VariableSet(ref, r["attributeStatus"], reason_of(r)) for ref, r in pairs])
+
+    return Plan(calls, decode)
+
+
+def reason_of(result: Payload) -> str | None:
+    info = result.get("attributeStatusInfo")
+    return str(info["reasonCode"]) if info else None
+
+
+@out(v.GetBaseReport)
+def get_base_report(verb: v.GetBaseReport, t: Target) -> Plan[v.Status]:
+    rid = verb.request_id if verb.request_id is not None else next_request_id()
+    return Plan.single("GetBaseReport", {"requestId": rid, "reportBase": verb.report_base}, status)
+
+
+@out(v.ReadConfiguration)
+def read_configuration(verb: v.ReadConfiguration, t: Target) -> Plan[v.ConfigurationRead]:
+    if verb.keys:
+        raise NotExpressible("OCPP 2.x variables live on components: use get-variables with component names")
+    # 2.x has no "all keys" read: the full base report arrives as NotifyReport and is stored.
+    rid = next_request_id()
+    return Plan.single(
+        "GetBaseReport",
+        {"requestId": rid, "reportBase": "FullInventory"},
+        lambda a: v.ConfigurationRead([], [], rid, a["status"]),
+    )
+
+
+@out(v.DataTransfer)
+def data_transfer(verb: v.DataTransfer, t: Target) -> Plan[v.DataTransferred]:
+    payload = drop_none({"vendorId": verb.vendor_id, "messageId": verb.message_id, "data": verb.data})
+    return Plan.single("DataTransfer", payload, lambda a: v.DataTransferred(a["status"], a.get("data")))
+
+
+# ----------------------------------------------------------------- smart charging
+
+
+def profile(p: v.ChargingProfile) -> Payload:
+    if p.purpose == "tx" and not p.transaction_id:
+        raise NotExpressible("a 'tx' profile needs transaction_id")
+    schedule = drop_none(
+        {
+            "id": p.id,
+            "chargingRateUnit": p.unit,
+            "chargingSchedulePeriod": [
+                drop_none({"startPeriod": x.start_s, "limit": x.limit, "numberPhases": x.phases}) for x in p.periods
+            ],
+            "duration": p.duration_s,
+            "startSchedule": iso_or_none(p.start_at),
+        }
+    )
+    return drop_none(
+        {
+            "id": p.id,
+            "transactionId": p.transaction_id,
+            "stackLevel": p.stack_level,
+            "chargingProfilePurpose": PURPOSE[p.purpose],
+            "chargingProfileKind": p.kind,
+            "recurrencyKind": p.recurrency,
+            "validFrom": iso_or_none(p.valid_from),
+            "validTo": iso_or_none(p.valid_to),
+            "chargingSchedule": [schedule],
+        }
+    )
+
+
+@out(v.SetChargingProfile)
+def set_charging_profile(verb: v.SetChargingProfile, t: Target) -> Plan[v.Status]:
+    payload = {"evseId": verb.evse_id, "chargingProfile": profile(verb.profile)}
+    return Plan.single("SetChargingProfile", payload, status)
+
+
+@out(v.ClearChargingProfile)
+def clear_charging_profile(verb: v.ClearChargingProfile, t: Target) -> Plan[v.Status]:
+    criteria = drop_none(
+        {
+            "evseId": verb.evse_id,
+            "chargingProfilePurpose": PURPOSE[verb.purpose] if verb.purpose else None,
+            "stackLevel": verb.stack_level,
+        }
+    )
+    payload = drop_none({"chargingProfileId": verb.profile_id, "chargingProfileCriteria": criteria or None})
+    return Plan.single("ClearChargingProfile", payload, status)
+
+
+@out(v.GetCompositeSchedule)
+def composite_schedule(verb: v.GetCompositeSchedule, t: Target) -> Plan[v.CompositeScheduleResult]:
+    payload = drop_none({"evseId": verb.evse_id, "duration": verb.duration_s, "chargingRateUnit": verb.unit})
+
+    def decode(a: Payload) -> v.CompositeScheduleResult:
+        s = a.get("schedule") or {}
+        return v.CompositeScheduleResult(
+            a["status"],
+            s.get("evseId"),
+            s.get("scheduleStart"),
+            s.get("chargingRateUnit"),
+            s.get("duration"),
+            [
+                v.SchedulePeriod(p["startPeriod"], p["limit"], p.get("numberPhases"))
+                for p in s.get("chargingSchedulePeriod", [])
+            ],
+        )
+
+    return Plan.single("GetCompositeSchedule", payload, decode)
+
+
+# ----------------------------------------------------------------- firmware, logs
+
+
+@out(v.UpdateFirmware)
+def update_firmware(verb: v.UpdateFirmware, t: Target) -> Plan[v.Status]:
+    firmware = drop_none(
+        {
+            "location": verb.location,
+            "retrieveDateTime": iso(verb.retrieve_at or datetime.now(UTC)),
+            "installDateTime": iso_or_none(verb.install_at),
+            "signingCertificate": verb.signing_certificate,
+            "signature": verb.signature,
+        }
+    )
+    payload = drop_none(
+        {
+            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
+            "firmware": firmware,
+            "retries": verb.retries,
+            "retryInterval": verb.retry_interval_s,
+        }
+    )
+    return Plan.single("UpdateFirmware", payload, status)
+
+
+@out(v.GetLog)
+def get_log(verb: v.GetLog, t: Target) -> Plan[v.LogRequested]:
+    log = drop_none(
+        {
+            "remoteLocation": verb.location,
+            "oldestTimestamp": iso_or_none(verb.since),
+            "latestTimestamp": iso_or_none(verb.until),
+        }
+    )
+    payload = drop_none(
+        {
+            "logType": verb.log_type,
+            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
+            "log": log,
+            "retries": verb.retries,
+            "retryInterval": verb.retry_interval_s,
+        }
+    )
+    return Plan.single("GetLog", payload, lambda a: v.LogRequested(a["status"], a.get("filename")))
+
+
+# ----------------------------------------------------------------- authorization
+
+
+@out(v.ClearCache)
+def clear_cache(verb: v.ClearCache, t: Target) -> Plan[v.Status]:
+    return Plan.single("ClearCache", {}, status)
+
+
+def local_list_item(e: v.LocalListEntry) -> Payload:
+    item: Payload = {"idToken": id_token(e.id_token, e.type)}
+    if e.status is not None:
+        item["idTokenInfo"] = drop_none(
+            {
+                "status": e.status,
+                "cacheExpiryDateTime": iso_or_none(e.expiry),
+                "groupIdToken": id_token(e.group_id, "Central") if e.group_id else None,
+            }
+        )
+    return item
+
+
+@out(v.SendLocalList)
+def send_local_list(verb: v.SendLocalList, t: Target) -> Plan[v.Status]:
+    payload: Payload = {"versionNumber": verb.version, "updateType": verb.update_type}
+    if verb.entries:
+        payload["localAuthorizationList"] = [local_list_item(e) for e in verb.entries]
+    return Plan.single("SendLocalList", payload, status)
+
+
+@out(v.GetLocalListVersion)
+def local_list_version(verb: v.GetLocalListVersion, t: Target) -> Plan[v.LocalListVersion]:
+    return Plan.single("GetLocalListVersion", {}, lambda a: v.LocalListVersion(a["versionNumber"]))
+
+
+# ----------------------------------------------------------------- reservations
+
+
+@out(v.ReserveNow)
+def reserve(verb: v.ReserveNow, t: Target) -> Plan[v.Status]:
+    payload = drop_none(
+        {
+            "id": verb.reservation_id,
+            "expiryDateTime": iso(verb.expires_at),
+            "idToken": id_token(verb.id_token, verb.id_token_type),
+            "evseId": verb.evse_id or None,
+            "connectorType": verb.connector_type,
+            "groupIdToken": id_token(verb.group_id_token, "Central") if verb.group_id_token else None,
+        }
+    )
+    return Plan.single("ReserveNow", payload, status)
+
+
+@out(v.CancelReservation)
+def cancel_reservation(verb: v.CancelReservation, t: Target) -> Plan[v.Status]:
+    return Plan.single("CancelReservation", {"reservationId": verb.reservation_id}, status)
+
+
+# ----------------------------------------------------------------- transactions
+
+
+@out(v.GetTransactionStatus)
+def transaction_status(verb: v.GetTransactionStatus, t: Target) -> Plan[v.TransactionStatus]:
+    payload = drop_none({"transactionId": verb.transaction_id})
+    return Plan.single(
+        "GetTransactionStatus",
+        payload,
+        lambda a: v.TransactionStatus(a.get("ongoingIndicator"), bool(a["messagesInQueue"])),
+    )

@@ -1,0 +1,402 @@
+"""Every CSMS-initiated operation as a version-neutral verb, with its result in domain terms.
+
+A verb says *what* the CSMS wants done; the adapters in ``adapters/v16_out.py`` and
+``adapters/v2x_out.py`` say how each OCPP version expresses it. Send one with
+``await csms.send(station_id, verb)`` (see ``outbound.py`` and docs/architecture.md, "Outbound side").
+
+Statuses are kept as the station said them (``Accepted``, ``Rejected``, ``Scheduled``, ``Unlocked``,
+...): the enumerations are shared by the versions closely enough that renaming them would lose
+information. ``accepted`` tells whether the station agreed to do it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from ocppd.csms.outbound import Verb
+
+# --------------------------------------------------------------------------- results
+
+_AGREED = frozenset({"Accepted", "Scheduled", "Unlocked", "RebootRequired", "AcceptedCanceled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The station's answer to a request that it accepts or refuses."""
+
+    status: str
+    reason: str | None = None  # 2.x statusInfo.reasonCode (and additionalInfo after a colon)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in _AGREED
+
+
+@dataclass(frozen=True, slots=True)
+class VariableRef:
+    """A device-model variable (2.x) or a configuration key (1.6: ``variable`` is the key)."""
+
+    component: str = ""
+    variable: str = ""
+    instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    attribute: str | None = None  # Actual (default), Target, MinSet, MaxSet
+
+
+@dataclass(frozen=True, slots=True)
+class VariableValue:
+    ref: VariableRef
+    status: str  # Accepted, Rejected, UnknownComponent, UnknownVariable, NotSupportedAttributeType
+    value: str | None = None
+    readonly: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VariableSet:
+    ref: VariableRef
+    status: str  # Accepted, Rejected, RebootRequired, NotSupported (1.6), UnknownComponent, ... (2.x)
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Variables:
+    values: list[VariableValue]
+
+
+@dataclass(frozen=True, slots=True)
+class VariablesSet:
+    results: list[VariableSet]
+
+    @property
+    def accepted(self) -> bool:
+        return all(r.status in _AGREED for r in self.results)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationRead:
+    """1.6: the keys and values; 2.x: the full report was requested (it arrives as NotifyReport)."""
+
+    values: list[VariableValue]
+    unknown_keys: list[str] = field(default_factory=list)
+    report_request_id: int | None = None
+    report_status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStarted:
+    status: str
+    remote_start_id: int | None = None
+    transaction_id: str | None = None  # 2.x: when the station already had a transaction
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "Accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePeriod:
+    start_s: int
+    limit: float
+    phases: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeScheduleResult:
+    status: str
+    evse_id: int | None = None
+    start: str | None = None
+    unit: str | None = None
+    duration_s: int | None = None
+    periods: list[SchedulePeriod] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRequested:
+    status: str  # 1.6 GetDiagnostics: Accepted when a file name came back, otherwise NoLogs
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DataTransferred:
+    status: str
+    data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalListVersion:
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStatus:
+    ongoing: bool | None
+    messages_in_queue: bool
+
+
+# --------------------------------------------------------------------------- remote control (F)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStart(Verb[RemoteStarted]):
+    name: ClassVar[str] = "remote-start"
+    id_token: str
+    id_token_type: str = "ISO14443"  # 2.x IdTokenType; 1.6 has only the tag
+    evse_id: int | None = None  # 2.x EVSE / 1.6 connector; None: the station picks
+    charging_profile: dict[str, Any] | None = None  # version-specific payload, passed through
+    remote_start_id: int | None = None  # 2.x; allocated when None
+    group_id_token: str | None = None  # 2.x groupIdToken
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStop(Verb[Status]):
+    name: ClassVar[str] = "remote-stop"
+    transaction_id: str  # the station's id (1.6: an integer in text form)
+
+
+@dataclass(frozen=True, slots=True)
+class Reset(Verb[Status]):
+    name: ClassVar[str] = "reset"
+    # on_idle: 1.6 Soft / 2.x OnIdle; immediate: Hard / Immediate; immediate_and_resume: 2.1 only
+    kind: Literal["on_idle", "immediate", "immediate_and_resume"] = "on_idle"
+    evse_id: int | None = None  # 2.x only: one EVSE
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockConnector(Verb[Status]):
+    name: ClassVar[str] = "unlock"
+    connector_id: int = 1
+    evse_id: int | None = None  # 2.x (1.6: the connector, defaults to connector_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerMessage(Verb[Status]):
+    name: ClassVar[str] = "trigger-message"
+    message: str  # BootNotification, Heartbeat, StatusNotification, MeterValues, ...
+    evse_id: int | None = None  # 1.6: connector
+    connector_id: int | None = None  # 2.x only
+
+
+# --------------------------------------------------------------------------- availability (G)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAvailability(Verb[Status]):
+    name: ClassVar[str] = "change-availability"
+    operative: bool
+    evse_id: int | None = None  # None / 0: the whole station
+    connector_id: int | None = None  # 2.x only
+
+
+# --------------------------------------------------------------------------- provisioning (B)
+
+
+@dataclass(frozen=True, slots=True)
+class GetVariables(Verb[Variables]):
+    """2.x GetVariables / 1.6 GetConfiguration of the keys; split per the station's limits."""
+
+    name: ClassVar[str] = "get-variables"
+    refs: tuple[VariableRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VariableSetting:
+    ref: VariableRef
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariables(Verb[VariablesSet]):
+    """2.x SetVariables / 1.6 one ChangeConfiguration per key; split per the station's limits."""
+
+    name: ClassVar[str] = "set-variables"
+    settings: tuple[VariableSetting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadConfiguration(Verb[ConfigurationRead]):
+    """1.6 GetConfiguration (empty: every key); 2.x: a FullInventory base report (keys not allowed)."""
+
+    name: ClassVar[str] = "get-configuration"
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GetBaseReport(Verb[Status]):
+    name: ClassVar[str] = "get-base-report"
+    report_base: Literal["ConfigurationInventory", "FullInventory", "SummaryInventory"] = "FullInventory"
+    request_id: int | None = None  # allocated when None
+
+
+@dataclass(frozen=True, slots=True)
+class DataTransfer(Verb[DataTransferred]):
+    name: ClassVar[str] = "data-transfer"
+    vendor_id: str
+    message_id: str | None = None
+    data: Any = None
+
+
+# --------------------------------------------------------------------------- smart charging (K)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingProfile:
+    id: int
+    periods: tuple[SchedulePeriod, ...]
+    stack_level: int = 0
+    purpose: Literal["station_max", "tx_default", "tx"] = "tx_default"
+    kind: Literal["Absolute", "Recurring", "Relative"] = "Relative"
+    recurrency: Literal["Daily", "Weekly"] | None = None
+    unit: Literal["W", "A"] = "W"
+    start_at: datetime | None = None
+    duration_s: int | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    transaction_id: str | None = None  # required for purpose "tx"
+
+
+@dataclass(frozen=True, slots=True)
+class SetChargingProfile(Verb[Status]):
+    name: ClassVar[str] = "set-charging-profile"
+    profile: ChargingProfile
+    evse_id: int = 0  # 0: the whole station
+
+
+@dataclass(frozen=True, slots=True)
+class ClearChargingProfile(Verb[Status]):
+    name: ClassVar[str] = "clear-charging-profile"
+    profile_id: int | None = None
+    evse_id: int | None = None
+    purpose: Literal["station_max", "tx_default", "tx"] | None = None
+    stack_level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetCompositeSchedule(Verb[CompositeScheduleResult]):
+    name: ClassVar[str] = "composite-schedule"
+    evse_id: int = 0
+    duration_s: int = 3600
+    unit: Literal["W", "A"] | None = None
+
+
+# --------------------------------------------------------------------------- firmware and logs (L, N)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateFirmware(Verb[Status]):
+    name: ClassVar[str] = "update-firmware"
+    location: str
+    retrieve_at: datetime | None = None  # None: now
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    signing_certificate: str | None = None  # 2.x
+    signature: str | None = None  # 2.x
+    install_at: datetime | None = None  # 2.x
+    request_id: int | None = None  # 2.x; allocated when None
+
+
+@dataclass(frozen=True, slots=True)
+class GetLog(Verb[LogRequested]):
+    name: ClassVar[str] = "get-log"
+    location: str
+    log_type: Literal["DiagnosticsLog", "SecurityLog"] = "DiagnosticsLog"
+    since: datetime | None = None
+    until: datetime | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    request_id: int | None = None  # 2.x; allocated when None
+
+
+# --------------------------------------------------------------------------- authorization (C, D)
+
+
+@dataclass(frozen=True, slots=True)
+class ClearCache(Verb[Status]):
+    name: ClassVar[str] = "clear-cache"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalListEntry:
+    id_token: str
+    type: str = "ISO14443"  # 2.x IdTokenType
+    status: str | None = "Accepted"  # None: remove the entry (differential update)
+    expiry: datetime | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendLocalList(Verb[Status]):
+    """The list as given; splitting over several messages is the local-list owner's decision
+    (a differential update per chunk, see ``outbound.chunks`` and the station's ``Limits``)."""
+
+    name: ClassVar[str] = "send-local-list"
+    version: int
+    update_type: Literal["Full", "Differential"] = "Full"
+    entries: tuple[LocalListEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GetLocalListVersion(Verb[LocalListVersion]):
+    name: ClassVar[str] = "local-list-version"
+
+
+# --------------------------------------------------------------------------- reservations (H)
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveNow(Verb[Status]):
+    name: ClassVar[str] = "reserve"
+    reservation_id: int
+    id_token: str
+    expires_at: datetime
+    id_token_type: str = "ISO14443"
+    evse_id: int | None = None  # 1.6: connector (None/0 = any); 2.x: EVSE (None = any)
+    group_id_token: str | None = None
+    connector_type: str | None = None  # 2.x only
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation(Verb[Status]):
+    name: ClassVar[str] = "cancel-reservation"
+    reservation_id: int
+
+
+# --------------------------------------------------------------------------- transactions (E)
+
+
+@dataclass(frozen=True, slots=True)
+class GetTransactionStatus(Verb[TransactionStatus]):
+    """2.x only: is the transaction still running, and are its messages still queued?"""
+
+    name: ClassVar[str] = "transaction-status"
+    transaction_id: str | None = None
+
+
+ALL_VERBS: tuple[type[Verb[Any]], ...] = (
+    RemoteStart,
+    RemoteStop,
+    Reset,
+    UnlockConnector,
+    TriggerMessage,
+    ChangeAvailability,
+    GetVariables,
+    SetVariables,
+    ReadConfiguration,
+    GetBaseReport,
+    DataTransfer,
+    SetChargingProfile,
+    ClearChargingProfile,
+    GetCompositeSchedule,
+    UpdateFirmware,
+    GetLog,
+    ClearCache,
+    SendLocalList,
+    GetLocalListVersion,
+    ReserveNow,
+    CancelReservation,
+    GetTransactionStatus,
+)
+VERBS_BY_NAME: dict[str, type[Verb[Any]]] = {v.name: v for v in ALL_VERBS}

@@ -1,0 +1,201 @@
+"""The outbound adapters as pure functions: every verb's payload is schema-valid in every version it
+exists in, list requests are split per the station's limits and the answers merged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import Limits, NotExpressible, Target, chunks, jsonable, limits_from
+from ocppd.csms.service import outbound_adapters, remembered_variables
+from ocppd.protocol.validation import schemas
+from ocppd.protocol.versions import OcppVersion
+
+V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
+FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
+PROFILE = v.ChargingProfile(id=1, periods=(v.SchedulePeriod(0, 16.0),), unit="A")
+REF = v.VariableRef("OCPPCommCtrlr", "HeartbeatInterval")
+
+SAMPLES: list[v.Verb[Any]] = [
+    v.RemoteStart("TAG-1", evse_id=1),
+    v.RemoteStop("17"),
+    v.Reset("immediate"),
+    v.UnlockConnector(1, 1),
+    v.TriggerMessage("StatusNotification", 1),
+    v.ChangeAvailability(False, 1),
+    v.GetVariables((REF,)),
+    v.SetVariables((v.VariableSetting(REF, "60"),)),
+    v.ReadConfiguration(),
+    v.GetBaseReport("ConfigurationInventory"),
+    v.DataTransfer("acme", "ping", {"a": 1}),
+    v.SetChargingProfile(PROFILE, 1),
+    v.ClearChargingProfile(profile_id=1),
+    v.GetCompositeSchedule(1, 600, "W"),
+    v.UpdateFirmware("https://fw.example/1.bin", FUTURE),
+    v.GetLog("https://logs.example/"),
+    v.ClearCache(),
+    v.SendLocalList(1, "Full", (v.LocalListEntry("TAG-1"),)),
+    v.GetLocalListVersion(),
+    v.ReserveNow(5, "TAG-1", FUTURE, evse_id=1),
+    v.CancelReservation(5),
+    v.GetTransactionStatus("tx-1"),
+]
+ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus}
+
+
+def test_every_verb_has_a_sample() -> None:
+    assert {type(s) for s in SAMPLES} == set(v.ALL_VERBS)
+    assert len(v.VERBS_BY_NAME) == len(v.ALL_VERBS)  # names are unique
+
+
+@pytest.mark.parametrize("version", [V16, V201, V21], ids=lambda x: x.label)
+@pytest.mark.parametrize("verb", SAMPLES, ids=lambda x: x.name)
+def test_payloads_are_schema_valid(verb: v.Verb[Any], version: OcppVersion) -> None:
+    adapters = outbound_adapters(version)
+    if version is V16 and type(verb) in ONLY_2X:
+        assert not adapters.supports(type(verb))
+        with pytest.raises(NotExpressible):
+            adapters.plan(verb, Target("CS", version))
+        return
+    plan = adapters.plan(verb, Target("CS", version))
+    assert plan.calls
+    for call in plan.calls:
+        schemas(version).validate(call.action, call.payload)
+
+
+def test_chunks_respect_items_and_bytes_and_keep_order() -> None:
+    assert chunks([1, 2, 3, 4, 5], max_items=4) == [[1, 2, 3, 4], [5]]
+    assert chunks([], max_items=4) == [[]]
+    assert chunks([1, 2, 3], max_items=None) == [[1, 2, 3]]
+    words = ["x" * 40] * 5
+
+    def envelope(part: list[str]) -> dict[str, Any]:
+        return {"key": part}
+
+    # each item adds 43 bytes of JSON; 90 are the frame around the payload
+    parts = chunks(words, max_items=None, max_bytes=90 + 10 + 2 * 43, envelope=envelope)
+    assert [len(p) for p in parts] == [2, 2, 1]
+    # one item larger than the limit still goes out, alone
+    assert chunks(["y" * 500, "z"], max_items=None, max_bytes=200, envelope=envelope) == [["y" * 500], ["z"]]
+
+
+def test_limits_are_read_from_the_reported_configuration() -> None:
+    limits = limits_from(
+        V201,
+        {
+            ("DeviceDataCtrlr", "ItemsPerMessage[GetVariables]"): "4",
+            ("DeviceDataCtrlr", "BytesPerMessage[SetVariables]"): "2000",
+            ("DeviceDataCtrlr", "ItemsPerMessage[SetVariables]"): "zero",  # not a number: ignored
+        },
+    )
+    assert limits.items == {"GetVariables": 4} and limits.bytes == {"SetVariables": 2000}
+    limits = limits_from(V16, {("", "GetConfigurationMaxKeys"): "2", ("", "SendLocalListMaxLength"): "0"})
+    assert limits.items == {"GetConfiguration": 2}
+
+
+def test_tc_b_08_get_variables_split_into_requests_of_at_most_items_per_message() -> None:
+    refs = tuple(v.VariableRef("DeviceDataCtrlr", f"V{i}") for i in range(5))
+    target = Target("CS", V201, Limits(items={"GetVariables": 4}))
+    plan = outbound_adapters(V201).plan(v.GetVariables(refs), target)
+    assert [len(c.payload["getVariableData"]) for c in plan.calls] == [4, 1]
+    answers = [
+        {
+            "getVariableResult": [
+                {
+                    "attributeStatus": "Accepted",
+                    "component": d["component"],
+                    "variable": d["variable"],
+                    "attributeValue": "1",
+                }
+                for d in c.payload["getVariableData"]
+            ]
+        }
+        for c in plan.calls
+    ]
+    result = plan.decode(answers)
+    assert [x.ref.variable for x in result.values] == [f"V{i}" for i in range(5)]
+    assert all(x.status == "Accepted" and x.value == "1" for x in result.values)
+
+
+def test_v16_get_configuration_split_per_max_keys_and_merged() -> None:
+    target = Target("CS", V16, Limits(items={"GetConfiguration": 2}))
+    refs = tuple(v.VariableRef(variable=k) for k in ("A", "B", "C"))
+    plan = outbound_adapters(V16).plan(v.GetVariables(refs), target)
+    assert [c.payload for c in plan.calls] == [{"key": ["A", "B"]}, {"key": ["C"]}]
+    result = plan.decode(
+        [
+            {"configurationKey": [{"key": "A", "value": "1", "readonly": True}], "unknownKey": ["B"]},
+            {"unknownKey": ["C"]},
+        ]
+    )
+    assert [(x.ref.variable, x.status, x.value, x.readonly) for x in result.values] == [
+        ("A", "Accepted", "1", True),
+        ("B", "UnknownVariable", None, False),
+        ("C", "UnknownVariable", None, False),
+    ]
+
+
+def test_v16_set_variables_is_one_change_configuration_per_key() -> None:
+    settings = (
+        v.VariableSetting(v.VariableRef(variable="A"), "1"),
+        v.VariableSetting(v.VariableRef(variable="B"), "2"),
+    )
+    plan = outbound_adapters(V16).plan(v.SetVariables(settings), Target("CS", V16))
+    assert [c.action for c in plan.calls] == ["ChangeConfiguration"] * 2
+    result = plan.decode([{"status": "Accepted"}, {"status": "Rejected"}])
+    assert [r.status for r in result.results] == ["Accepted", "Rejected"] and not result.accepted
+
+
+@pytest.mark.parametrize(
+    ("verb", "version", "words"),
+    [
+        (v.RemoteStop("abc"), V16, "integer"),
+        (v.Reset("immediate_and_resume"), V16, "no immediate_and_resume"),
+        (v.Reset("immediate_and_resume"), V201, "2.1"),
+        (v.ReadConfiguration(("A",)), V201, "get-variables"),
+        (v.SetVariables((v.VariableSetting(v.VariableRef(variable="A"), "1"),)), V201, "component"),
+        (v.GetLog("ftp://x/", "SecurityLog"), V16, "diagnostics"),
+        (v.SetChargingProfile(v.ChargingProfile(1, (v.SchedulePeriod(0, 1.0),), purpose="tx")), V201, "transaction"),
+    ],
+)
+def test_what_a_version_cannot_say_is_refused_before_sending(
+    verb: v.Verb[Any], version: OcppVersion, words: str
+) -> None:
+    with pytest.raises(NotExpressible, match=words):
+        outbound_adapters(version).plan(verb, Target("CS", version))
+
+
+def test_results_in_domain_terms_are_the_same_across_versions() -> None:
+    p16 = outbound_adapters(V16).plan(v.Reset(), Target("CS", V16))
+    p2 = outbound_adapters(V201).plan(v.Reset(), Target("CS", V201))
+    assert p16.calls[0].payload == {"type": "Soft"} and p2.calls[0].payload == {"type": "OnIdle"}
+    assert p16.decode([{"status": "Accepted"}]) == p2.decode([{"status": "Accepted"}]) == v.Status("Accepted")
+    rejected = p2.decode([{"status": "Rejected", "statusInfo": {"reasonCode": "Busy", "additionalInfo": "tx"}}])
+    assert rejected == v.Status("Rejected", "Busy: tx") and not rejected.accepted
+    assert jsonable(v.Status("Scheduled")) == {"status": "Scheduled", "reason": None, "accepted": True}
+
+
+def test_what_the_station_said_is_kept() -> None:
+    rows = remembered_variables(
+        "SetVariables",
+        {
+            "setVariableData": [
+                {"component": {"name": "C", "instance": "i"}, "variable": {"name": "V"}, "attributeValue": "9"},
+                {"component": {"name": "C"}, "variable": {"name": "W"}, "attributeValue": "8"},
+            ]
+        },
+        {
+            "setVariableResult": [
+                {"attributeStatus": "Accepted", "component": {"name": "C", "instance": "i"}, "variable": {"name": "V"}},
+                {"attributeStatus": "Rejected", "component": {"name": "C"}, "variable": {"name": "W"}},
+            ]
+        },
+    )
+    assert rows == [("C[i]", "V", "Actual", "9", False)]
+    assert remembered_variables("ChangeConfiguration", {"key": "K", "value": "1"}, {"status": "Accepted"}) == [
+        ("", "K", "Actual", "1", False)
+    ]
+    assert remembered_variables("ChangeConfiguration", {"key": "K", "value": "1"}, {"status": "Rejected"}) == []
