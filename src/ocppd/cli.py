@@ -14,15 +14,25 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ocppd.api.cli import register as register_auth_commands
-from ocppd.config import Settings, load_settings
+from ocppd.clicommon import (
+    HOW_CONFIG_IS_FOUND,
+    ConfigOption,
+    console,
+    fail,
+    settings_for,
+    state,
+    tell_server,
+    with_store,
+)
+from ocppd.config import Settings
 from ocppd.logs import setup_logging
 
 app = typer.Typer(
-    help="ocppd: an OCPP 1.6J / 2.0.1 / 2.1 charging station management system and station simulator.",
+    help="ocppd: an OCPP 1.6J / 2.0.1 / 2.1 charging station management system and station simulator.\n\n"
+    + HOW_CONFIG_IS_FOUND,
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -34,34 +44,34 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(transactions_app, name="transactions")
 register_auth_commands(app)  # ocppd apikeys ..., ocppd users ...
 
-console = Console()
 T = TypeVar("T")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML configuration file (also: OCPPD_CONFIG).", exists=True, dir_okay=False),
-]
+
+@app.callback()
+def main(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Say which configuration file, data directory and database are used."),
+    ] = False,
+) -> None:
+    state.verbose = verbose
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
-    try:
-        settings = load_settings(config)
-    except (ValueError, OSError) as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    settings = settings_for(config)
     for key, value in overrides.items():
         if value is None:
             continue
         section, _, name = key.partition("__")
         target = getattr(settings, section) if name else settings
         setattr(target, name or section, value)
+        if key == "data_dir":
+            settings.data_dir_source = "--data-dir"
     return settings
 
 
-def _with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-    from ocppd.server import run_with_store
-
-    return run_with_store(settings, fn, *args, write=write)
+def _with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: bool = False, create: bool = False) -> T:
+    return with_store(settings, fn, *args, write=write, create=create)
 
 
 def _fmt(value: Any) -> str:
@@ -85,8 +95,8 @@ def serve(
     unknown_stations: Annotated[str | None, typer.Option(help="accept | pending | reject")] = None,
 ) -> None:
     """Run the CSMS: OCPP endpoint ws://HOST:PORT/ocpp/<station-id>, dashboard and API on HTTP."""
+    from ocppd.server import StartupError, tune_gc
     from ocppd.server import serve as run
-    from ocppd.server import tune_gc
 
     settings = _settings(
         config,
@@ -99,50 +109,88 @@ def serve(
     try:
         settings.validate()
     except ValueError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(f"configuration error: {exc}") from None
     setup_logging(settings.log_level, settings.log_format)
     tune_gc()  # a long-lived server process: see GC_THRESHOLDS
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except StartupError as exc:
+        raise fail(f"cannot start: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------- stations
+def _credentials(row: Any) -> str:
+    """How the station proves its identity: a Basic-auth password, or nothing (anyone may use its id)."""
+    return "password" if row.auth_password_hash else "none"
+
+
 @stations_app.command("list")
 def stations_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """All stations known to the CSMS, with registration state and last contact."""
+    """All stations known to the CSMS, with registration state, credentials and last contact."""
     from ocppd.store import repo
 
     rows = _with_store(_settings(config), repo.list_stations)
     if as_json:
-        keys = (
-            "station_id",
-            "registration_status",
-            "ocpp_version",
-            "vendor",
-            "model",
-            "serial_number",
-            "firmware_version",
-            "last_boot_at",
-            "last_seen_at",
-        )
-        typer.echo(json.dumps([{k: _jsonable(getattr(r, k)) for k in keys} for r in rows], indent=2))
+        typer.echo(json.dumps([_station_json(r) for r in rows], indent=2))
         return
-    table = Table("station", "registration", "version", "vendor", "model", "serial", "last boot", "last seen")
+    table = Table("station", "registration", "credentials", "version", "vendor", "model", "last boot", "last seen")
     for r in rows:
         table.add_row(
             r.station_id,
             _fmt(r.registration_status),
+            _credentials(r),
             _fmt(r.ocpp_version),
             _fmt(r.vendor),
             _fmt(r.model),
-            _fmt(r.serial_number),
             _fmt(r.last_boot_at),
             _fmt(r.last_seen_at),
         )
     console.print(table)
+
+
+_STATION_KEYS = (
+    "station_id",
+    "registration_status",
+    "ocpp_version",
+    "vendor",
+    "model",
+    "serial_number",
+    "firmware_version",
+    "last_boot_at",
+    "last_seen_at",
+)
+
+
+def _station_json(row: Any) -> dict[str, Any]:
+    return {**{k: _jsonable(getattr(row, k)) for k in _STATION_KEYS}, "credentials": _credentials(row)}
+
+
+@stations_app.command("show")
+def stations_show(station_id: str, config: ConfigOption = None) -> None:
+    """One station: registration, credentials, boot information and connector states (JSON)."""
+    from ocppd.store import repo
+
+    def read(conn: Any) -> tuple[Any, Any]:
+        return repo.get_station(conn, station_id), repo.list_connector_status(conn, station_id)
+
+    row, connectors = _with_store(_settings(config), read)
+    if row is None:
+        raise fail(f"unknown station {station_id!r}", code=1)
+    out = _station_json(row)
+    out["boot_info"] = row.boot_info
+    out["connectors"] = [
+        {
+            "evse_id": c.evse_id,
+            "connector_id": c.connector_id,
+            "status": c.status,
+            "updated_at": _jsonable(c.updated_at),
+        }
+        for c in connectors
+    ]
+    typer.echo(json.dumps(out, indent=2, default=str))
 
 
 @stations_app.command("add")
@@ -151,47 +199,67 @@ def stations_add(
     password: Annotated[str | None, typer.Option(help="Basic-auth password (security profile 1).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Register a station as accepted (optionally with a basic-auth password)."""
+    """Register a station as accepted (optionally with a basic-auth password); a running server
+    enforces it before this command returns."""
     from ocppd.csms.provisioning import hash_password
     from ocppd.store import repo
 
     if password is not None and not 16 <= len(password) <= 40:
-        console.print("[red]password must be 16 to 40 characters (OCPP 2.0.1 BasicAuthPassword)[/red]")
-        raise typer.Exit(2)
+        raise fail("password must be 16 to 40 characters (OCPP 2.0.1 BasicAuthPassword)")
     fields: dict[str, Any] = {"registration_status": "accepted"}
     if password is not None:
         fields["auth_password_hash"] = hash_password(password)
         fields["security_profile"] = 1
-    _with_store(_settings(config), lambda conn: repo.upsert_station(conn, station_id, **fields), write=True)
+    settings = _settings(config)
+    _with_store(settings, lambda conn: repo.upsert_station(conn, station_id, **fields), write=True, create=True)
+    tell_server(settings)
     console.print(f"station [bold]{station_id}[/bold] registered (accepted)")
 
 
-def _set_registration(station_id: str, status: str, config: Path | None) -> None:
-    from ocppd.store import repo
-
-    if not _with_store(_settings(config), repo.set_registration, station_id, status, write=True):
-        console.print(f"[red]unknown station {station_id!r}[/red]")
-        raise typer.Exit(1)
-    console.print(f"station [bold]{station_id}[/bold] {status}")
+def _station_change(station_id: str, config: Path | None, fn: Callable[..., bool], *args: Any) -> None:
+    settings = _settings(config)
+    if not _with_store(settings, fn, station_id, *args, write=True):
+        raise fail(f"unknown station {station_id!r}", code=1)
+    tell_server(settings)
 
 
 @stations_app.command("approve")
 def stations_approve(station_id: str, config: ConfigOption = None) -> None:
     """Accept a station that booted while unknown (it gets Accepted at its next boot)."""
-    _set_registration(station_id, "accepted", config)
+    from ocppd.store import repo
+
+    _station_change(station_id, config, repo.set_registration, "accepted")
+    console.print(f"station [bold]{station_id}[/bold] accepted")
 
 
 @stations_app.command("reject")
 def stations_reject(station_id: str, config: ConfigOption = None) -> None:
     """Reject a station: its boots are answered Rejected."""
-    _set_registration(station_id, "rejected", config)
+    from ocppd.store import repo
+
+    _station_change(station_id, config, repo.set_registration, "rejected")
+    console.print(f"station [bold]{station_id}[/bold] rejected")
+
+
+@stations_app.command("delete")
+def stations_delete(station_id: str, config: ConfigOption = None) -> None:
+    """Forget a station and its credentials (its transactions and message log stay for audit)."""
+    from ocppd.store import repo
+
+    _station_change(station_id, config, repo.delete_station)
+    console.print(f"station [bold]{station_id}[/bold] deleted")
 
 
 # ---------------------------------------------------------------------------------------- tokens
 @tokens_app.command("add")
 def tokens_add(
-    id_tokens: Annotated[list[str], typer.Argument(help="One or more id tokens, e.g. $(seq -f TAG%04g 1 50)")],
-    token_type: Annotated[str, typer.Option("--type", help="ISO14443, ISO15693, eMAID, Central, ...")] = "ISO14443",
+    id_tokens: Annotated[list[str], typer.Argument(help="One or more id tokens, e.g. 04A1B2C3 (a 4-byte card UID)")],
+    token_type: Annotated[
+        str,
+        typer.Option(
+            "--type", help="ISO14443 (a card UID: 8 or 14 hex digits), ISO15693 (16 hex digits), eMAID, Central, ..."
+        ),
+    ] = "ISO14443",
     expiry: Annotated[datetime | None, typer.Option(help="Expiry (UTC), e.g. 2027-01-01T00:00:00")] = None,
     group: Annotated[str | None, typer.Option(help="Parent / group id token.")] = None,
     config: ConfigOption = None,
@@ -205,10 +273,15 @@ def tokens_add(
         for id_token in id_tokens:
             repo.upsert_token(conn, id_token, token_type, "Accepted", when, group)
 
-    _with_store(_settings(config), add_all, write=True)
+    _with_store(_settings(config), add_all, write=True, create=True)
     first, last = id_tokens[0], id_tokens[-1]
     label = f"token {first}" if len(id_tokens) == 1 else f"{len(id_tokens)} tokens, {first}..{last},"
     console.print(f"[bold]{label}[/bold] accepted")
+
+
+def _token_change(id_token: str, config: Path | None, fn: Callable[..., bool], *args: Any) -> None:
+    if not _with_store(_settings(config), fn, id_token, *args, write=True):
+        raise fail(f"unknown token {id_token!r}", code=1)
 
 
 @tokens_app.command("block")
@@ -216,24 +289,57 @@ def tokens_block(id_token: str, config: ConfigOption = None) -> None:
     """Block a token: Authorize and transactions with it get Blocked."""
     from ocppd.store import repo
 
-    if not _with_store(_settings(config), repo.set_token_status, id_token, "Blocked", write=True):
-        console.print(f"[red]unknown token {id_token!r}[/red]")
-        raise typer.Exit(1)
+    _token_change(id_token, config, repo.set_token_status, "Blocked")
     console.print(f"token [bold]{id_token}[/bold] blocked")
+
+
+@tokens_app.command("unblock")
+def tokens_unblock(id_token: str, config: ConfigOption = None) -> None:
+    """Accept a blocked token again (its expiry still applies)."""
+    from ocppd.store import repo
+
+    _token_change(id_token, config, repo.set_token_status, "Accepted")
+    console.print(f"token [bold]{id_token}[/bold] accepted")
+
+
+@tokens_app.command("delete")
+def tokens_delete(id_token: str, config: ConfigOption = None) -> None:
+    """Delete a token: it is then unknown (Invalid) to Authorize; its transactions stay."""
+    from ocppd.store import repo
+
+    _token_change(id_token, config, repo.delete_token)
+    console.print(f"token [bold]{id_token}[/bold] deleted")
 
 
 @tokens_app.command("list")
 def tokens_list(config: ConfigOption = None) -> None:
-    """All id tokens with status, expiry and group."""
+    """All id tokens with status (Expired once past the expiry, as Authorize answers), expiry and group."""
     from ocppd.store import repo
 
+    now = datetime.now(UTC)
     table = Table("id token", "type", "status", "expiry", "group")
     for t in _with_store(_settings(config), repo.list_tokens):
-        table.add_row(t.id_token, _fmt(t.token_type), t.status, _fmt(t.expiry), _fmt(t.group_id))
+        table.add_row(t.id_token, _fmt(t.token_type), t.effective_status(now), _fmt(t.expiry), _fmt(t.group_id))
     console.print(table)
 
 
 # ---------------------------------------------------------------------------------------- transactions
+def _tx_json(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "transaction_id": r.transaction_uid,
+        "station_id": r.station_id,
+        "connector_id": r.connector_id,
+        "id_token": r.id_token,
+        "started_at": _iso(r.started_at),
+        "stopped_at": _iso(r.stopped_at),
+        "meter_start_wh": r.meter_start_wh,
+        "meter_stop_wh": r.meter_stop_wh,
+        "energy_wh": r.energy_wh,
+        "stop_reason": r.stop_reason,
+    }
+
+
 @transactions_app.command("list")
 def transactions_list(
     station: Annotated[str | None, typer.Option(help="Only this station.")] = None,
@@ -250,23 +356,7 @@ def transactions_list(
         lambda conn: repo.list_transactions(conn, station_id=station, active_only=active, limit=limit),
     )
     if as_json:
-        out = [
-            {
-                "id": r.id,
-                "transaction_id": r.transaction_uid,
-                "station_id": r.station_id,
-                "connector_id": r.connector_id,
-                "id_token": r.id_token,
-                "started_at": _iso(r.started_at),
-                "stopped_at": _iso(r.stopped_at),
-                "meter_start_wh": r.meter_start_wh,
-                "meter_stop_wh": r.meter_stop_wh,
-                "energy_wh": r.energy_wh,
-                "stop_reason": r.stop_reason,
-            }
-            for r in rows
-        ]
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps([_tx_json(r) for r in rows], indent=2))
         return
     table = Table("id", "station", "conn", "id token", "started", "stopped", "energy Wh", "reason")
     for r in rows:
@@ -281,6 +371,24 @@ def transactions_list(
             _fmt(r.stop_reason),
         )
     console.print(table)
+
+
+@transactions_app.command("show")
+def transactions_show(
+    transaction_id: Annotated[str, typer.Argument(help="The id `transactions list` prints (the station's id).")],
+    station: Annotated[str | None, typer.Option(help="The station, when several have this transaction id.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """One transaction with its energy (JSON)."""
+    from ocppd.store import repo
+
+    rows = _with_store(_settings(config), repo.transactions_by_uid, transaction_id, station)
+    if not rows:
+        raise fail(f"unknown transaction {transaction_id!r}", code=1)
+    if len(rows) > 1:
+        stations = ", ".join(r.station_id for r in rows)
+        raise fail(f"transaction id {transaction_id!r} is on several stations ({stations}): add --station", code=2)
+    typer.echo(json.dumps(_tx_json(rows[0]), indent=2))
 
 
 def _jsonable(value: Any) -> Any:
@@ -298,38 +406,50 @@ def call(
     action: str,
     payload: Annotated[str, typer.Argument(help="The message payload as JSON.")] = "{}",
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the station.")] = None,
-    url: Annotated[str | None, typer.Option(help="API base URL (default http://127.0.0.1:<http.port>).")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="API base URL (default: the server on this data directory, else http.port).")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Send any CSMS-initiated message (e.g. Reset '{"type":"Soft"}') to a connected station."""
+    """Send any CSMS-initiated message (e.g. Reset '{"type":"Soft"}') to a connected station.
+
+    It authenticates with the admin token in the data directory (`ocppd --verbose call ...` shows which)."""
     import httpx
 
-    from ocppd.server import admin_token
+    from ocppd.datadir import running_server
+    from ocppd.server import ADMIN_TOKEN_FILE
 
     settings = _settings(config)
     try:
         body = json.loads(payload)
     except json.JSONDecodeError as exc:
-        console.print(f"[red]payload is not valid JSON:[/red] {exc}")
-        raise typer.Exit(2) from None
-    base = url or f"http://127.0.0.1:{settings.http.port}"
-    token = admin_token(Path(settings.data_dir))
+        raise fail(f"payload is not valid JSON: {exc}") from None
+    data_dir = Path(settings.data_dir)
+    server = running_server(data_dir)
+    base = url or (server.api_url if server and server.api_url else None) or f"http://127.0.0.1:{settings.http.port}"
+    token_path = data_dir.resolve() / ADMIN_TOKEN_FILE
+    if not token_path.is_file():
+        raise fail(
+            f"no admin token at {token_path} (data directory from {settings.data_dir_source}): "
+            "`ocppd serve` writes it there at its first start; point --config or OCPPD_DATA_DIR at the server's "
+            "data directory"
+        )
     params = {"timeout": timeout} if timeout is not None else {}
     try:
         response = httpx.post(
             f"{base}/api/v1/stations/{station}/call/{action}",
             json=body,
             params=params,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token_path.read_text().strip()}"},
             timeout=(timeout or 30) + 5,
         )
     except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach the server at {base}:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(f"cannot reach the server at {base}: {exc}", code=1) from None
     if response.status_code != 200:
         detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
-        console.print(f"[red]{response.status_code}:[/red] {detail}")
-        raise typer.Exit(1)
+        if response.status_code == 401:
+            detail = f"{detail} (the server at {base} does not know the admin token in {token_path})"
+        raise fail(f"{response.status_code}: {detail}", code=1)
     typer.echo(json.dumps(response.json(), indent=2))
 
 
@@ -338,15 +458,40 @@ def message_log(
     station: str,
     limit: int = 50,
     action: Annotated[str | None, typer.Option(help="Only frames of this action.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new frames (Ctrl-C ends).")] = False,
     config: ConfigOption = None,
 ) -> None:
     """The station's message log: every frame in and out, oldest of the selection first."""
+    import time
+
     from ocppd.store import repo
 
-    rows = _with_store(_settings(config), lambda conn: repo.message_log(conn, station, action=action, limit=limit))
-    for r in reversed(rows):  # the store gives newest first; a log reads oldest first
-        arrow = "→" if r.direction == "in" else "←"
-        console.print(f"{_fmt(r.logged_at)} {arrow} {r.frame}", markup=False, highlight=False)
+    settings = _settings(config)
+
+    def read(conn: Any, since: datetime | None) -> tuple[bool, list[Any]]:
+        rows = repo.message_log(conn, station, since=since, action=action, limit=limit if since is None else 10_000)
+        return bool(rows) or repo.get_station(conn, station) is not None, rows
+
+    known, rows = _with_store(settings, read, None)
+    if not known:
+        raise fail(f"unknown station {station!r} (no such station and nothing logged for it)", code=1)
+    seen: set[int] = set()
+    while True:
+        for r in reversed(rows):  # the store gives newest first; a log reads oldest first
+            if r.id in seen:
+                continue
+            seen.add(r.id)
+            arrow = "→" if r.direction == "in" else "←"
+            console.print(f"{_fmt(r.logged_at)} {arrow} {r.frame}", markup=False, highlight=False)
+        if not follow:
+            return
+        since = max((r.logged_at for r in rows), default=None)
+        seen = {r.id for r in rows if r.logged_at == since}  # frames at the boundary come again
+        try:
+            time.sleep(1)  # polling: the log is in the database, which any process may write
+            _, rows = _with_store(settings, read, since)
+        except KeyboardInterrupt:
+            return
 
 
 try:  # the station simulator's command lives with the station side

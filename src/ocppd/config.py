@@ -1,8 +1,14 @@
 """Configuration: defaults, then a TOML file, then environment variables (``OCPPD_SECTION__KEY``).
 
+The file is found the same way from every folder (:func:`config_file`): ``--config FILE``, else
+``$OCPPD_CONFIG``, else ``$XDG_CONFIG_HOME/ocppd/ocppd.toml`` (``~/.config/ocppd/ocppd.toml``), else
+``/etc/ocppd/ocppd.toml``; none of them is fine (defaults). The default data directory is
+``$XDG_DATA_HOME/ocppd`` (``~/.local/share/ocppd``), never the current folder; a relative ``data_dir``
+in a file is relative to that file.
+
 Example file (every key optional)::
 
-    data_dir = "./ocppd-data"
+    data_dir = "/var/lib/ocppd"
     database_url = "postgresql+psycopg://ocppd@db/ocppd"   # default: SQLite in data_dir
     log_format = "json"
 
@@ -25,14 +31,19 @@ Example file (every key optional)::
 
 Environment variables override the file: ``OCPPD_DATA_DIR``, ``OCPPD_DATABASE_URL``,
 ``OCPPD_OCPP__PORT=9100``, ``OCPPD_OCPP__TLS_CERT=/etc/ocppd/server.pem``, ``OCPPD_HTTP__PORT=8080``; lists
-are comma-separated.
+are comma-separated. Checking stays strict where a variable can only mean a setting: a section
+variable (``OCPPD_SECTION__KEY``) with an unknown section or key, or a bad value, is an error. Other
+``OCPPD_*`` variables are not settings: the documented ones (:data:`NON_SETTING_VARIABLES`) are used by
+the commands that name them, any other is ignored with a warning (``settings.warnings``).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import ssl
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -42,6 +53,39 @@ from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
 from ocppd.transport import tls
 
 ENV_PREFIX = "OCPPD_"
+# OCPPD_* variables that are not settings, and who reads them.
+NON_SETTING_VARIABLES = {
+    "OCPPD_CONFIG": "the configuration file",
+    "OCPPD_USER_PASSWORD": "the password for `ocppd users add`",
+    "OCPPD_TEST_PG_URL": "the PostgreSQL server of the test suite",
+}
+SYSTEM_CONFIG_FILE = Path("/etc/ocppd/ocppd.toml")
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    value = os.environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else Path.home() / fallback
+
+
+def default_data_dir() -> str:
+    """``$XDG_DATA_HOME/ocppd``: the same data directory whichever folder a command runs in."""
+    return str(_xdg("XDG_DATA_HOME", ".local/share") / "ocppd")
+
+
+def user_config_file() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config") / "ocppd" / "ocppd.toml"
+
+
+def config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The configuration file to read and why: the option, $OCPPD_CONFIG, or the first default that exists."""
+    if path:
+        return Path(path), "--config"
+    if env.get("OCPPD_CONFIG"):
+        return Path(env["OCPPD_CONFIG"]), "OCPPD_CONFIG"
+    for candidate in (user_config_file(), SYSTEM_CONFIG_FILE):
+        if candidate.is_file():
+            return candidate, "default location"
+    return None, "no file found, defaults"
 
 
 @dataclass
@@ -120,15 +164,35 @@ class HttpSettings:
     webhook_secret: str = ""
 
 
+# Marks a field that records where the settings came from: not a setting (not read from files or env).
+INTERNAL = {"internal": True}
+
+
 @dataclass
 class Settings:
-    data_dir: str = "./ocppd-data"
+    data_dir: str = field(default_factory=default_data_dir)
     database_url: str = ""
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
     message_log_retention_days: float = 7.0
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    # Where these came from (`ocppd --verbose`), and ignored environment variables.
+    config_file: str = field(default="", metadata=INTERNAL)
+    config_source: str = field(default="defaults", metadata=INTERNAL)
+    data_dir_source: str = field(default="default", metadata=INTERNAL)
+    warnings: list[str] = field(default_factory=list, metadata=INTERNAL)
+
+    def describe(self) -> list[str]:
+        """Lines saying which configuration, data directory and database this process uses."""
+        database = self.database_url or self.resolved_database_url
+        if "@" in database:  # hide a password in the URL
+            database = str(_hide_password(database))
+        return [
+            f"configuration file: {self.config_file or '-'} ({self.config_source})",
+            f"data directory: {Path(self.data_dir).resolve()} ({self.data_dir_source})",
+            f"database: {database}",
+        ]
 
     @property
     def resolved_database_url(self) -> str:
@@ -180,9 +244,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL we can parse: say nothing of it rather than leak it
+        return "(unparsable URL)"
+
+
 def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls) if not f.metadata.get("internal")}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where or 'config'}: unknown setting(s) {', '.join(sorted(unknown))}")
@@ -194,22 +267,50 @@ def _build(cls: Any, data: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
+def _setting_names(cls: Any) -> dict[str, bool]:
+    """Top-level setting names -> whether it is a section."""
+    hints = get_type_hints(cls)
+    return {f.name: is_dataclass(hints[f.name]) for f in fields(cls) if not f.metadata.get("internal")}
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Defaults < file < environment. Raises ValueError with the offending key on bad input."""
     env = dict(os.environ if env is None else env)
     data: dict[str, Any] = {}
-    path = path or env.get("OCPPD_CONFIG")
-    if path:
-        with open(path, "rb") as fh:
+    file, source = config_file(path, env)
+    if file is not None:
+        with open(file, "rb") as fh:
             data = tomllib.load(fh)
-    for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or key == "OCPPD_CONFIG":
+    data_dir_source = f"{file}" if "data_dir" in data else "default"
+    if file is not None and isinstance(data.get("data_dir"), str) and not os.path.isabs(data["data_dir"]):
+        data["data_dir"] = str(file.resolve().parent / data["data_dir"])  # relative to the file, not the cwd
+    names = _setting_names(Settings)
+    warnings: list[str] = []
+    for key, value in sorted(env.items()):
+        if not key.startswith(ENV_PREFIX) or key in NON_SETTING_VARIABLES:
             continue
         parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) == 1 and parts[0] not in names:
+            hint = difflib.get_close_matches(parts[0], list(names), n=1)
+            also = f" (did you mean {ENV_PREFIX}{hint[0].upper()}?)" if hint else ""
+            warnings.append(f"{key} is not an ocppd setting and is ignored{also}")
+            continue
+        if len(parts) > 1 and not names.get(parts[0]):
+            raise ValueError(
+                f"{key}: unknown section {parts[0]!r} (sections: {', '.join(n for n in names if names[n])})"
+            )
+        if len(parts) == 1 and names[parts[0]]:
+            raise ValueError(f"{key}: {parts[0]} is a section; set its keys as {key}__KEY")
+        if parts == ["data_dir"]:
+            data_dir_source = key
         target = data
         for part in parts[:-1]:
             target = target.setdefault(part, {})
         target[parts[-1]] = value
     settings: Settings = _build(Settings, data, "")
+    settings.config_file = str(file) if file is not None else ""
+    settings.config_source = source
+    settings.data_dir_source = data_dir_source
+    settings.warnings = warnings
     settings.validate()
     return settings

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from ocppd import metrics
 from ocppd.api import create_app, start_runtime, stop_runtime
 from ocppd.config import Settings
 from ocppd.csms.service import Csms
+from ocppd.datadir import DataDirBusy, DataDirLock
 from ocppd.store import Store
 from ocppd.transport.websocket import OcppServer, ServerOptions
 
@@ -25,6 +27,14 @@ log = logging.getLogger("ocppd.server")
 
 ADMIN_TOKEN_FILE = "admin.token"
 T = TypeVar("T")
+
+
+class StartupError(RuntimeError):
+    """Something outside the configuration keeps ocppd from starting: one line for the operator."""
+
+
+class NoDatabase(StartupError):
+    """A command that only reads found no database (it never creates one implicitly)."""
 
 
 def admin_token(data_dir: Path) -> str:
@@ -38,18 +48,55 @@ def admin_token(data_dir: Path) -> str:
     return token
 
 
-def open_store(settings: Settings) -> Store:
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    store = Store(settings.resolved_database_url)
-    store.migrate()
+def database_exists(settings: Settings) -> bool | None:
+    """For SQLite whether the file exists; None for a server database (asked when connecting)."""
+    from ocppd.store.engine import normalize_url
+
+    url = normalize_url(settings.resolved_database_url)
+    return Path(url.database or "").exists() if url.drivername == "sqlite" else None
+
+
+def _database_problem(exc: Exception) -> str:
+    """The driver's own first line (e.g. 'database "x" does not exist'), without SQLAlchemy's noise."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return lines[0] if lines else type(orig).__name__
+
+
+def open_store(settings: Settings, *, create: bool = True) -> Store:
+    """Open and migrate the database; ``create=False`` refuses to make a new one (read commands)."""
+    import sqlalchemy.exc
+
+    shown = settings.describe()[-1].removeprefix("database: ")
+    if not create and database_exists(settings) is False:
+        raise NoDatabase(
+            f"no database at {shown} (data directory {Path(settings.data_dir).resolve()}, "
+            f"from {settings.data_dir_source}); a command that only reads does not create one: point "
+            "--config, OCPPD_CONFIG or OCPPD_DATA_DIR at the server's configuration (see `ocppd --help`)"
+        )
+    if database_exists(settings) is not None:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        store = Store(settings.resolved_database_url)
+        if not create and store.current_revision() is None:
+            raise NoDatabase(
+                f"the database {shown} has no ocppd tables; a command that only reads does not create them"
+            )
+        store.migrate()
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise StartupError(f"cannot open the database {shown}: {_database_problem(exc)}") from None
     return store
 
 
-def run_with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-    """Run one store operation from a short-lived command (the admin CLI), then close the store."""
+def run_with_store(
+    settings: Settings, fn: Callable[..., T], *args: Any, write: bool = False, create: bool = False
+) -> T:
+    """Run one store operation from a short-lived command (the admin CLI), then close the store.
+
+    Only commands that create something (``create=True``) may create the database."""
 
     async def run() -> T:
-        store = open_store(settings)
+        store = open_store(settings, create=create)
         await store.start()
         try:
             return await (store.write(fn, *args) if write else store.read(fn, *args))
@@ -57,6 +104,36 @@ def run_with_store(settings: Settings, fn: Callable[..., T], *args: Any, write: 
             await store.close()
 
     return asyncio.run(run())
+
+
+def _bind(host: str, port: int, setting: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port} ({setting}): {exc.strerror}") from None
+    return sock
+
+
+def _bind_http(host: str, port: int) -> socket.socket:
+    """Bind the dashboard/API port before anything reports itself started (uvicorn would sys.exit)."""
+    sock = _bind(host, port, "http.port")
+    sock.listen(2048)
+    return sock
+
+
+def _check_ocpp_port(host: str, port: int) -> None:
+    """Fail on a busy OCPP port before the database is opened (the real bind comes once the
+    station directory is loaded, so no station is admitted before its credentials are known)."""
+    if port:
+        _bind(host, port, "ocpp.port").close()
+
+
+def _local_url(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
 
 
 # Measured (docs/performance.md): with CPython's default thresholds (700, 10, 10) the cyclic
@@ -74,10 +151,35 @@ def tune_gc() -> None:
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` (or SIGINT/SIGTERM); :class:`StartupError` when it cannot start."""
     data_dir = Path(settings.data_dir)
+    lock = DataDirLock(data_dir)
+    try:
+        lock.acquire()
+    except DataDirBusy as exc:
+        raise StartupError(str(exc)) from None
+    http_socket: socket.socket | None = None
+    try:
+        # Both ports and the database before any "started" line: a busy port is one line and exit 2.
+        _check_ocpp_port(settings.ocpp.host, settings.ocpp.port)
+        http_socket = _bind_http(settings.http.host, settings.http.port) if settings.http.enabled else None
+        await _serve(settings, data_dir, lock, http_socket, stop)
+    finally:
+        if http_socket is not None:
+            http_socket.close()
+        lock.release()
+
+
+async def _serve(
+    settings: Settings, data_dir: Path, lock: DataDirLock, http_socket: socket.socket | None, stop: asyncio.Event | None
+) -> None:
     store = open_store(settings)
     store.on_commit(metrics.observe_commit)
-    await store.start()
+    try:
+        await store.start()
+    except Exception as exc:
+        await store.close()
+        raise StartupError(f"cannot open the database: {_database_problem(exc)}") from None
     csms = Csms(settings, store)
     await csms.start()
     o = settings.ocpp
@@ -94,7 +196,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             ssl_context=ssl_context,
         ),
     )
-    await ocpp.start()
+    try:
+        await ocpp.start()
+    except OSError as exc:
+        await csms.stop()
+        await store.close()
+        raise StartupError(f"cannot listen on {o.host}:{o.port} (ocpp.port): {exc.strerror or exc}") from None
     http: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
     app = None
@@ -114,7 +221,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             )
         )
         http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        http_task = asyncio.create_task(http.serve())
+        http_task = asyncio.create_task(http.serve(sockets=[http_socket] if http_socket else None))
+        lock.publish(_local_url(settings.http.host, settings.http.port))
     log.info(
         "OCPP endpoint: %s://%s:%d/ocpp/<station-id>  (%s)",
         "wss" if ssl_context is not None else "ws",
@@ -135,6 +243,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             data_dir.resolve() / ADMIN_TOKEN_FILE,
         )
     log.info("Database: %s", store.url.render_as_string(hide_password=True))
+    log.info("Data directory: %s (%s); configuration file: %s", data_dir.resolve(), settings.data_dir_source,
+             settings.config_file or "none")  # fmt: skip
+    for warning in settings.warnings:
+        log.warning("%s", warning)
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -111,12 +111,21 @@ def test_settings_file_then_environment(tmp_path: Path) -> None:
         ({"OCPPD_OCPP__UNKNOWN_STATIONS": "maybe"}, "unknown_stations"),
         ({"OCPPD_OCPP__PORT": "nine"}, "ocpp.port"),
         ({"OCPPD_OCPP__VERSIONS": "ocpp9"}, "ocpp9"),
-        ({"OCPPD_NOPE": "1"}, "nope"),
+        ({"OCPPD_NOPE__PORT": "1"}, "nope"),
+        ({"OCPPD_HTTP__NOPE": "1"}, "nope"),
     ],
 )
 def test_bad_settings_name_the_field(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_settings(None, env=env)
+
+
+def test_other_ocppd_variables_are_not_settings() -> None:
+    settings = load_settings(None, env={"OCPPD_DIR": "x", "OCPPD_DATADIR": "y", "OCPPD_USER_PASSWORD": "z"})
+    assert settings.warnings == [
+        "OCPPD_DATADIR is not an ocppd setting and is ignored (did you mean OCPPD_DATA_DIR?)",
+        "OCPPD_DIR is not an ocppd setting and is ignored",
+    ]
 
 
 def test_bad_relaxation_in_the_file_names_it(tmp_path: Path) -> None:

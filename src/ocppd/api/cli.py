@@ -13,21 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ocppd.config import Settings, load_settings
+from ocppd.clicommon import ConfigOption, console, settings_for, with_store
 
 T = TypeVar("T")
 
 apikeys_app = typer.Typer(help="API keys (bearer tokens) for the REST API.", no_args_is_help=True)
 users_app = typer.Typer(help="Dashboard users (username + password login).", no_args_is_help=True)
-console = Console()
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML configuration file (also: OCPPD_CONFIG).", exists=True, dir_okay=False),
-]
 RoleOption = Annotated[str, typer.Option("--role", help="admin (read and write) or read-only.")]
 
 
@@ -37,18 +31,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
 
 
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except (ValueError, OSError) as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
-def _run(config: Path | None, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-    from ocppd.server import run_with_store
-
-    return run_with_store(_settings(config), fn, *args, write=write)
+def _run(config: Path | None, fn: Callable[..., T], *args: Any, write: bool = False, create: bool = False) -> T:
+    return with_store(settings_for(config), fn, *args, write=write, create=create)
 
 
 def _check_role(role: str) -> None:
@@ -80,7 +64,7 @@ def apikeys_create(
 
     _check_role(role)
     key_id, token, digest = new_api_key()
-    _run(config, auth_repo.add_api_key, key_id, name, digest, role, write=True)
+    _run(config, auth_repo.add_api_key, key_id, name, digest, role, write=True, create=True)
     console.print(
         f"API key [bold]{key_id}[/bold] ({role}) created. Store it now, it is not shown again:",
         highlight=False,
@@ -126,7 +110,11 @@ def users_add(
     role: RoleOption = "admin",
     password: Annotated[
         str | None,
-        typer.Option(help="Password (prompted when omitted; also OCPPD_USER_PASSWORD).", envvar="OCPPD_USER_PASSWORD"),
+        typer.Option(
+            help="Password (prompted when omitted; also the environment variable OCPPD_USER_PASSWORD, "
+            "which is not a setting).",
+            envvar="OCPPD_USER_PASSWORD",
+        ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -143,7 +131,7 @@ def users_add(
     if len(password) < 8:
         console.print("[red]the password needs at least 8 characters[/red]")
         raise typer.Exit(2)
-    created = _run(config, auth_repo.upsert_user, username, hash_password(password), role, write=True)
+    created = _run(config, auth_repo.upsert_user, username, hash_password(password), role, write=True, create=True)
     console.print(f"user [bold]{username}[/bold] ({role}) {'created' if created else 'updated'}")
 
 

@@ -100,6 +100,14 @@ async def delete_station(station_id: str, s: OperatorService = Depends(svc)) -> 
     return Response(status_code=204)
 
 
+@router.post("/directory/reload", tags=["stations"], status_code=204, dependencies=[Admin])
+async def reload_directory(s: OperatorService = Depends(svc)) -> Response:
+    """Re-read station credentials and registration from the database now (the admin CLI calls this
+    after it changed them, so a new password holds before the command returns)."""
+    await s.csms.directory.refresh()
+    return Response(status_code=204)
+
+
 @router.get("/stations/{station_id}/power", tags=["stations"], summary="Power now and the station's recent power")
 async def station_power(
     station_id: str,

@@ -111,11 +111,10 @@ def tx_dict(t: TxRow) -> dict[str, Any]:
 
 
 def token_dict(t: TokenRow) -> dict[str, Any]:
-    expired = t.expiry is not None and t.expiry <= datetime.now(UTC)
     return {
         "id_token": t.id_token,
         "type": t.token_type,
-        "status": "Expired" if expired and t.status == "Accepted" else t.status,
+        "status": t.effective_status(datetime.now(UTC)),
         "stored_status": t.status,
         "expiry": iso(t.expiry),
         "group_id": t.group_id,

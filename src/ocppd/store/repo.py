@@ -81,6 +81,7 @@ __all__ = [
     "stop_transaction",
     "touch_station",
     "transaction_power",
+    "transactions_by_uid",
     "update_transaction",
     "upsert_station",
     "upsert_token",
@@ -390,6 +391,15 @@ def find_transaction(conn: Connection, station_id: str, transaction_uid: str) ->
         select(transactions).where(t.station_id == station_id, t.transaction_uid == transaction_uid)
     ).first()
     return TxRow.from_row(row) if row else None
+
+
+def transactions_by_uid(conn: Connection, transaction_uid: str, station_id: str | None = None) -> list[TxRow]:
+    """Transactions with this station-given id (1.6: the CSMS's number), on any station unless one is given."""
+    t = transactions.c
+    q = select(transactions).where(t.transaction_uid == transaction_uid)
+    if station_id is not None:
+        q = q.where(t.station_id == station_id)
+    return [TxRow.from_row(r) for r in conn.execute(q.order_by(t.id))]
 
 
 def get_transaction(conn: Connection, pk: int) -> TxRow | None:

@@ -78,6 +78,11 @@ class TokenRow(_RowMixin):
     created_at: datetime
     updated_at: datetime
 
+    def effective_status(self, now: datetime) -> str:
+        """What an Authorize would answer for the token itself: an Accepted token past its expiry is Expired."""
+        expired = self.expiry is not None and self.expiry <= now
+        return "Expired" if expired and self.status == "Accepted" else self.status
+
 
 @dataclass(frozen=True, slots=True)
 class TxRow(_RowMixin):
