@@ -2,7 +2,7 @@
 annotations of the generated command endpoints at runtime)."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ocppd import metrics
+from ocppd.api import paging
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.commands import COMMANDS, Body, LocalListEntry, SendLocalList
 from ocppd.api.errors import ApiError
@@ -58,13 +59,34 @@ class StationCreate(BaseModel):
     password: str | None = Field(None, min_length=16, max_length=40, description="Basic-auth password (profile 1)")
 
 
-@router.get("/stations", tags=["stations"], summary="All stations with live connection state")
+Limit = Query(100, ge=1, le=1000, description="Rows per page (at most 1000)")
+Cursor = Query(None, description='From the previous page\'s `Link: rel="next"` / `X-Next-Cursor` header')
+
+
+def _paged(response: Response, request: Request, key: Sequence[Any] | None) -> None:
+    """Point the response at the next page (no header: this is the last one)."""
+    if key is not None:
+        response.headers.update(paging.next_link(request.url, paging.encode(key)))
+
+
+@router.get("/stations", tags=["stations"], summary="Stations with live connection state, by id, paged")
 async def list_stations(
+    request: Request,
+    response: Response,
     s: OperatorService = Depends(svc),
+    q: str | None = Query(None, max_length=255, description="Id, vendor or model contains this (any case)"),
     connected: bool | None = Query(None, description="Only connected (true) or offline (false) stations"),
+    status: str | None = Query(None, max_length=32, description="Only this summary status, e.g. Charging, Offline"),
+    registration: Literal["accepted", "pending", "rejected"] | None = None,
+    limit: int = Limit,
+    cursor: str | None = Cursor,
 ) -> list[dict[str, Any]]:
-    out = await s.stations()
-    return out if connected is None else [x for x in out if x["connected"] is connected]
+    after = paging.decode(cursor, str)[0] if cursor else None
+    rows, last = await s.station_page(
+        search=q, registration=registration, connected=connected, status=status, after=after, limit=limit
+    )
+    _paged(response, request, None if last is None else [last])
+    return rows
 
 
 @router.post("/stations", tags=["stations"], status_code=201, dependencies=[Admin], summary="Register a station")
@@ -133,29 +155,51 @@ async def station_notifications(
     return [{"id": e.id, "kind": e.kind, "timestamp": iso(e.timestamp), "payload": e.payload} for e in rows]
 
 
-@router.get("/stations/{station_id}/messages", tags=["messages"], summary="The station's message log")
-async def station_messages(
-    station_id: str,
-    s: OperatorService = Depends(svc),
+def _message_filters(
     since: datetime | None = Query(None, description="From (inclusive), ISO 8601"),
     until: datetime | None = Query(None, description="To (exclusive), ISO 8601"),
-    action: str | None = None,
-    limit: int = Query(200, ge=1, le=10_000),
+    action: str | None = Query(None, max_length=64, description="Only this OCPP action"),
+    limit: int = Query(200, ge=1, le=10_000, description="Frames per page"),
+    cursor: str | None = Cursor,
+) -> dict[str, Any]:
+    return {
+        "since": _utc(since),
+        "until": _utc(until),
+        "action": action,
+        "limit": limit,
+        "before": paging.decode(cursor, datetime, int) if cursor else None,
+    }
+
+
+async def _message_page(
+    s: OperatorService, request: Request, response: Response, **filters: Any
+) -> list[dict[str, Any]]:
+    rows, last = await s.message_page(**filters)
+    _paged(response, request, last)
+    return rows
+
+
+@router.get("/stations/{station_id}/messages", tags=["messages"], summary="The station's message log, newest first")
+async def station_messages(
+    station_id: str,
+    request: Request,
+    response: Response,
+    s: OperatorService = Depends(svc),
+    filters: dict[str, Any] = Depends(_message_filters),
 ) -> list[dict[str, Any]]:
     await s.station_row(station_id)
-    return await s.messages(station_id=station_id, since=_utc(since), until=_utc(until), action=action, limit=limit)
+    return await _message_page(s, request, response, station_id=station_id, **filters)
 
 
-@router.get("/messages", tags=["messages"], summary="Message log of all stations")
+@router.get("/messages", tags=["messages"], summary="Message log of all stations, newest first")
 async def messages(
+    request: Request,
+    response: Response,
     s: OperatorService = Depends(svc),
-    station: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    action: str | None = None,
-    limit: int = Query(200, ge=1, le=10_000),
+    station: str | None = Query(None, description="Only this station"),
+    filters: dict[str, Any] = Depends(_message_filters),
 ) -> list[dict[str, Any]]:
-    return await s.messages(station_id=station, since=_utc(since), until=_utc(until), action=action, limit=limit)
+    return await _message_page(s, request, response, station_id=station, **filters)
 
 
 # --------------------------------------------------------------------------- id tokens
@@ -176,16 +220,23 @@ class TokenPatch(BaseModel):
     group_id: str | None = None
 
 
-@router.get("/tokens", tags=["tokens"], summary="Id tokens")
+@router.get("/tokens", tags=["tokens"], summary="Id tokens by id, paged")
 async def list_tokens(
-    s: OperatorService = Depends(svc), group: str | None = None, status: str | None = None
+    request: Request,
+    response: Response,
+    s: OperatorService = Depends(svc),
+    q: str | None = Query(None, max_length=255, description="Id token or group contains this (any case)"),
+    group: str | None = Query(None, description="Only tokens of this group"),
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = Query(
+        None, description="Effective status (an Accepted token past its expiry is Expired)"
+    ),
+    limit: int = Limit,
+    cursor: str | None = Cursor,
 ) -> list[dict[str, Any]]:
-    out = [token_dict(t) for t in await s.store.read(repo.list_tokens)]
-    if group is not None:
-        out = [t for t in out if t["group_id"] == group]
-    if status is not None:
-        out = [t for t in out if t["status"] == status]
-    return out
+    after = paging.decode(cursor, str)[0] if cursor else None
+    rows, last = await s.token_page(search=q, group_id=group, status=status, after=after, limit=limit)
+    _paged(response, request, None if last is None else [last])
+    return rows
 
 
 async def _token(s: OperatorService, id_token: str) -> Any:
@@ -262,41 +313,50 @@ def _tx_filters(
     since: datetime | None = Query(None, description="Started at or after (ISO 8601)"),
     until: datetime | None = Query(None, description="Started before (ISO 8601)"),
     active: bool = Query(False, description="Only transactions still running"),
-    limit: int = Query(100, ge=1, le=100_000),
 ) -> dict[str, Any]:
     if since and until and _utc(since) >= _utc(until):  # type: ignore[operator]
-        raise ApiError(400, "'since' must be before 'until'", "invalid_input")
+        raise ApiError(400, "invalid input: since: must be before 'until'", "invalid_input")
     return {
         "station_id": station,
         "id_token": id_token,
         "since": _utc(since),
         "until": _utc(until),
         "active_only": active,
-        "limit": limit,
     }
 
 
-@router.get("/transactions", tags=["transactions"], summary="Transactions, newest first")
+@router.get("/transactions", tags=["transactions"], summary="Transactions, newest first, paged")
 async def list_transactions(
-    filters: dict[str, Any] = Depends(_tx_filters), s: OperatorService = Depends(svc)
+    request: Request,
+    response: Response,
+    filters: dict[str, Any] = Depends(_tx_filters),
+    s: OperatorService = Depends(svc),
+    limit: int = Limit,
+    cursor: str | None = Cursor,
 ) -> list[dict[str, Any]]:
-    return await s.transactions(**filters)
+    """A running transaction's `energy_wh` is the energy delivered so far."""
+    before = paging.decode(cursor, datetime, int) if cursor else None
+    rows, last = await s.transaction_page(limit=limit, before=before, **filters)
+    _paged(response, request, last)
+    return rows
 
 
 @router.get(
     "/transactions/export.csv",
     tags=["transactions"],
-    summary="Transactions as CSV (same filters)",
-    response_class=Response,
+    summary="Every matching transaction as CSV (same filters), streamed",
+    response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_transactions(
-    filters: dict[str, Any] = Depends(_tx_filters), s: OperatorService = Depends(svc)
-) -> Response:
-    text = s.transactions_csv(await s.transactions(**filters))
+    filters: dict[str, Any] = Depends(_tx_filters),
+    s: OperatorService = Depends(svc),
+    limit: int | None = Query(None, ge=1, description="At most this many rows (default: all)"),
+) -> StreamingResponse:
+    """Newest first, read from the database in batches while it is sent: no row cap, constant memory."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return Response(
-        text,
+    return StreamingResponse(
+        s.transactions_csv(limit=limit, **filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="transactions-{stamp}.csv"'},
     )

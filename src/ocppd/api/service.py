@@ -5,12 +5,13 @@ Shared by the JSON API and the server-rendered dashboard so both always show the
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -37,7 +38,6 @@ from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, SessionClosed
 from ocppd.store import ConnectorStatusRow, StationRow, TokenRow, TxRow, repo
-from ocppd.store.repo import ENERGY_REGISTER
 
 # Which connector status wins when summarising a station in one word (most important first).
 _STATUS_RANK = [
@@ -71,6 +71,7 @@ TX_CSV_FIELDS = [
 
 
 # Station power history from the stored readings (see ``OperatorService.station_power``).
+EXPORT_BATCH = 2000  # transactions per read of the CSV export
 POWER_WINDOW_S = 3600  # what the station chart shows by default
 MAX_POWER_BUCKETS = 10_000
 MAX_HOLD_S = 900.0  # a reading's power holds until the EVSE's next one, but never longer than this
@@ -108,6 +109,25 @@ def tx_dict(t: TxRow) -> dict[str, Any]:
         "ocpp_version": t.ocpp_version,
         "remote_start_id": t.remote_start_id,
     }
+
+
+def tx_dicts(conn: Connection, rows: Sequence[TxRow]) -> list[dict[str, Any]]:
+    """``tx_dict`` of each row; a running transaction's ``energy_wh`` is the energy so far (from its
+    register readings, one grouped query for all of them), as the detail and the CSV show it."""
+    out = [tx_dict(t) for t in rows]
+    running = [t.id for t in rows if t.energy_wh is None]
+    if running:
+        so_far = repo.running_energy(conn, running)
+        for d in out:
+            if d["energy_wh"] is None and d["id"] in so_far:
+                d["energy_wh"] = so_far[d["id"]]
+    return out
+
+
+def _csv_lines(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, TX_CSV_FIELDS, extrasaction="ignore", lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode()
 
 
 def token_dict(t: TokenRow) -> dict[str, Any]:
@@ -267,18 +287,84 @@ class OperatorService:
             "power_w": self.live.station_power(sid) if connected else 0.0,
         }
 
+    def _stations_with_state(
+        self, conn: Connection, rows: list[StationRow]
+    ) -> list[tuple[StationRow, list[ConnectorStatusRow], list[TxRow]]]:
+        """The rows with their connectors and active transactions: three queries for any number."""
+        ids = [r.station_id for r in rows]
+        connectors = repo.connector_status_of(conn, ids)
+        active: dict[str, list[TxRow]] = {}
+        for t in repo.list_transactions(conn, active_only=True, station_ids=ids, limit=max(1000, 20 * len(ids))):
+            active.setdefault(t.station_id, []).append(t)
+        return [(r, connectors.get(r.station_id, []), active.get(r.station_id, [])) for r in rows]
+
     async def stations(self) -> list[dict[str, Any]]:
+        """Every station (the overview's counts); lists page with ``station_page``."""
+
         def op(conn: Connection) -> list[tuple[StationRow, list[ConnectorStatusRow], list[TxRow]]]:
-            active = repo.list_transactions(conn, active_only=True, limit=100_000)
-            by_station: dict[str, list[TxRow]] = {}
-            for t in active:
-                by_station.setdefault(t.station_id, []).append(t)
-            return [
-                (s, repo.list_connector_status(conn, s.station_id), by_station.get(s.station_id, []))
-                for s in repo.list_stations(conn)
-            ]
+            rows = repo.list_stations(conn)
+            connectors = repo.connector_status_of(conn, None)
+            active: dict[str, list[TxRow]] = {}
+            for t in repo.list_transactions(conn, active_only=True, limit=1_000_000):
+                active.setdefault(t.station_id, []).append(t)
+            return [(r, connectors.get(r.station_id, []), active.get(r.station_id, [])) for r in rows]
 
         return [self._station_dict(*item) for item in await self.store.read(op)]
+
+    async def station_page(
+        self,
+        *,
+        search: str | None = None,
+        registration: str | None = None,
+        connected: bool | None = None,
+        status: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of stations by id and the id to continue after (None: last page).
+
+        ``search`` and ``registration`` filter in SQL; ``connected`` and ``status`` are live state, so
+        they filter the rows read, batch by batch, until the page is full. ``connected=true`` reads
+        only the stations that have a session."""
+        batch = limit + 1 if connected is None and status is None else max(limit + 1, 500)
+        live = sorted(self.csms.sessions) if connected is True else None
+        found: list[dict[str, Any]] = []
+        cursor = after
+        while len(found) <= limit:
+            if live is not None:
+                start = bisect.bisect_right(live, cursor) if cursor is not None else 0
+                ids = live[start : start + batch]
+                if not ids:
+                    break
+                cursor = ids[-1]
+
+                def op(conn: Connection, ids: list[str] = ids) -> Any:
+                    rows = repo.list_stations(conn, search=search, registration=registration, station_ids=ids)
+                    return self._stations_with_state(conn, rows), len(ids)
+
+            else:
+
+                def op(conn: Connection, cursor: str | None = cursor) -> Any:
+                    rows = repo.list_stations(conn, search=search, registration=registration, after=cursor, limit=batch)
+                    return self._stations_with_state(conn, rows), len(rows)
+
+            items, read = await self.store.read(op)
+            for item in items:
+                d = self._station_dict(*item)
+                if connected is not None and d["connected"] is not connected:
+                    continue
+                if status is not None and d["status"] != status:
+                    continue
+                found.append(d)
+            if live is None:
+                if not items:
+                    break
+                cursor = items[-1][0].station_id
+            if read < batch:
+                break
+        if len(found) > limit:
+            return found[:limit], found[limit - 1]["station_id"]
+        return found, None
 
     async def station_row(self, station_id: str) -> StationRow:
         row = await self.store.read(repo.get_station, station_id)
@@ -373,30 +459,57 @@ class OperatorService:
 
     # ------------------------------------------------------------------ transactions
     async def transactions(self, **filters: Any) -> list[dict[str, Any]]:
-        rows = await self.store.read(lambda conn: repo.list_transactions(conn, **filters))
-        return [tx_dict(t) for t in rows]
+        """Transactions newest first (``repo.list_transactions`` filters), with the energy so far of
+        those still running."""
+
+        def op(conn: Connection) -> list[dict[str, Any]]:
+            return tx_dicts(conn, repo.list_transactions(conn, **filters))
+
+        return await self.store.read(op)
+
+    async def transaction_page(
+        self, *, limit: int, before: tuple[datetime, int] | None = None, **filters: Any
+    ) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
+        """One page and the key to continue before (None: last page)."""
+        rows = await self.transactions(limit=limit + 1, before=before, **filters)
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], (datetime.fromisoformat(last["started_at"]), last["id"])
+
+    async def transactions_csv(self, limit: int | None = None, **filters: Any) -> AsyncIterator[bytes]:
+        """Every matching transaction as CSV, read in keyset batches of ``EXPORT_BATCH`` rows: memory
+        stays constant however many there are, and no database connection waits on a slow client."""
+        yield _csv_lines([dict(zip(TX_CSV_FIELDS, TX_CSV_FIELDS, strict=True))])
+        before: tuple[datetime, int] | None = None
+        left = limit
+        while left is None or left > 0:
+            want = EXPORT_BATCH if left is None else min(EXPORT_BATCH, left)
+
+            def op(conn: Connection, before: Any = before, want: int = want) -> list[dict[str, Any]]:
+                return tx_dicts(conn, repo.list_transactions(conn, limit=want, before=before, **filters))
+
+            rows = await self.store.read(op)
+            if rows:
+                yield _csv_lines(rows)
+            if len(rows) < want:
+                return
+            before = (datetime.fromisoformat(rows[-1]["started_at"]), rows[-1]["id"])
+            if left is not None:
+                left -= len(rows)
 
     async def transaction(self, pk: int) -> dict[str, Any]:
         def op(conn: Connection) -> Any:
             tx = repo.get_transaction(conn, pk)
             if tx is None:
                 return None
-            return tx, repo.meter_samples(conn, pk), repo.list_tx_events(conn, tx.station_id, tx.transaction_uid)
+            events = repo.list_tx_events(conn, tx.station_id, tx.transaction_uid)
+            return tx_dicts(conn, [tx])[0], repo.meter_samples(conn, pk), events
 
         found = await self.store.read(op)
         if found is None:
             raise ApiError(404, f"unknown transaction {pk}", "unknown_transaction")
-        tx, samples, events = found
-        out = tx_dict(tx)
-        if out["energy_wh"] is None:  # still running: energy so far from the register readings
-            register = [
-                m.value
-                for m in samples
-                if m.measurand == ENERGY_REGISTER and m.phase is None and m.unit in ("Wh", None)
-            ]
-            if register:
-                start = tx.meter_start_wh if tx.meter_start_wh is not None else register[0]
-                out["energy_wh"] = max(register) - start
+        out, samples, events = found
         out["meter_samples"] = [
             {**asdict(s), "timestamp": iso(s.timestamp)}
             for s in samples  # type: ignore[call-overload]
@@ -512,15 +625,24 @@ class OperatorService:
             ],
         }
 
-    @staticmethod
-    def transactions_csv(rows: list[dict[str, Any]]) -> str:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, TX_CSV_FIELDS, extrasaction="ignore", lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
-
     # ------------------------------------------------------------------ message log
+    async def message_page(
+        self, *, limit: int, before: tuple[datetime, int] | None = None, **filters: Any
+    ) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
+        """One page of the message log, newest first, and the key to continue before (None: last)."""
+        rows = await self.messages(limit=limit + 1, before=before, **filters)
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], (datetime.fromisoformat(last["logged_at"]), last["id"])
+
+    async def token_page(
+        self, *, limit: int, after: str | None = None, **filters: Any
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        rows = await self.store.read(lambda conn: repo.list_tokens(conn, after=after, limit=limit + 1, **filters))
+        out = [token_dict(t) for t in rows[:limit]]
+        return out, (out[-1]["id_token"] if len(rows) > limit else None)
+
     async def messages(self, **filters: Any) -> list[dict[str, Any]]:
         rows = await self.store.read(lambda conn: repo.message_log(conn, **filters))
         return [

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import json_dumps
@@ -43,11 +43,12 @@ from .schema import (
 )
 from .schema import message_log as message_log_table
 from .schema import status_history as status_history_table
-from .types import as_utc, utcnow
+from .types import UTCDateTime, as_utc, utcnow
 
 __all__ = [
     "ENERGY_REGISTER",
     "add_meter_values",
+    "connector_status_of",
     "delete_station",
     "delete_token",
     "find_transaction",
@@ -73,6 +74,7 @@ __all__ = [
     "record_event",
     "record_status",
     "record_tx_event",
+    "running_energy",
     "set_registration",
     "set_token_status",
     "start_transaction",
@@ -135,9 +137,37 @@ def upsert_station(conn: Connection, station_id: str, **fields: Any) -> None:
     conn.execute(stmt)
 
 
-def list_stations(conn: Connection) -> list[StationRow]:
-    rows = conn.execute(select(stations).order_by(stations.c.station_id))
-    return [StationRow.from_row(r) for r in rows]
+def _contains(column: Any, text: str) -> Any:
+    """Case-insensitive substring match with the LIKE wildcards of ``text`` taken literally."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+
+def list_stations(
+    conn: Connection,
+    *,
+    search: str | None = None,
+    registration: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+    station_ids: Sequence[str] | None = None,
+) -> list[StationRow]:
+    """Stations by id; ``search`` matches id, vendor or model (substring, any case); ``after`` is the
+    last id of the previous page (keyset paging); ``station_ids`` limits to those stations."""
+    s = stations.c
+    q = select(stations)
+    if station_ids is not None:
+        q = q.where(s.station_id.in_(station_ids))
+    if search:
+        q = q.where(or_(_contains(s.station_id, search), _contains(s.vendor, search), _contains(s.model, search)))
+    if registration is not None:
+        q = q.where(s.registration_status == registration)
+    if after is not None:
+        q = q.where(s.station_id > after)
+    q = q.order_by(s.station_id)
+    if limit is not None:
+        q = q.limit(limit)
+    return [StationRow.from_row(r) for r in conn.execute(q)]
 
 
 def station_directory(conn: Connection) -> list[tuple[str, str | None, str | None, str | None, str | None]]:
@@ -276,6 +306,20 @@ def list_connector_status(conn: Connection, station_id: str) -> list[ConnectorSt
     return [ConnectorStatusRow.from_row(r) for r in rows]
 
 
+def connector_status_of(conn: Connection, station_ids: Sequence[str] | None) -> dict[str, list[ConnectorStatusRow]]:
+    """Current connector status of these stations (all when None) in one query, by station."""
+    c = connector_status.c
+    q = select(connector_status)
+    if station_ids is not None:
+        if not station_ids:
+            return {}
+        q = q.where(c.station_id.in_(station_ids))
+    out: dict[str, list[ConnectorStatusRow]] = {}
+    for r in conn.execute(q.order_by(c.station_id, c.evse_id, c.connector_id)):
+        out.setdefault(r.station_id, []).append(ConnectorStatusRow.from_row(r))
+    return out
+
+
 def status_history(conn: Connection, station_id: str, limit: int = 100) -> list[StatusHistoryRow]:
     """Most recent first."""
     c = status_history_table.c
@@ -311,8 +355,38 @@ def upsert_token(
     conn.execute(stmt)
 
 
-def list_tokens(conn: Connection) -> list[TokenRow]:
-    return [TokenRow.from_row(r) for r in conn.execute(select(tokens).order_by(tokens.c.id_token))]
+def list_tokens(
+    conn: Connection,
+    *,
+    search: str | None = None,
+    status: str | None = None,
+    group_id: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[TokenRow]:
+    """Tokens by id. ``status`` is the effective one: an Accepted token past its expiry is Expired
+    (as ``token_dict`` shows it). ``after`` is the last id of the previous page (keyset paging)."""
+    t = tokens.c
+    q = select(tokens)
+    if search:
+        q = q.where(or_(_contains(t.id_token, search), _contains(t.group_id, search)))
+    if status is not None:
+        now = utcnow()
+        past = and_(t.expiry.is_not(None), t.expiry <= now)
+        if status == "Expired":
+            q = q.where(or_(t.status == "Expired", and_(t.status == "Accepted", past)))
+        elif status == "Accepted":
+            q = q.where(t.status == "Accepted", ~past)
+        else:
+            q = q.where(t.status == status)
+    if group_id is not None:
+        q = q.where(t.group_id == group_id)
+    if after is not None:
+        q = q.where(t.id_token > after)
+    q = q.order_by(t.id_token)
+    if limit is not None:
+        q = q.limit(limit)
+    return [TokenRow.from_row(r) for r in conn.execute(q)]
 
 
 def set_token_status(conn: Connection, id_token: str, status: str) -> bool:
@@ -444,6 +518,19 @@ def stop_transaction(
         return False
     _refresh_energy(conn, pk)
     return True
+
+
+def running_energy(conn: Connection, pks: Sequence[int]) -> dict[int, float]:
+    """Energy so far (Wh) of transactions from their energy-register readings, as ``_refresh_energy``
+    computes it at the stop: highest reading minus the meter start (or the lowest reading)."""
+    mv, t = meter_values.c, transactions.c
+    rows = conn.execute(
+        select(t.id, t.meter_start_wh, func.max(mv.energy_wh), func.min(mv.energy_wh))
+        .join(meter_values, mv.transaction_id == t.id)
+        .where(t.id.in_(pks), mv.energy_wh.is_not(None))
+        .group_by(t.id, t.meter_start_wh)
+    )
+    return {r[0]: r[2] - (r[1] if r[1] is not None else r[3]) for r in rows}
 
 
 def _refresh_energy(conn: Connection, pk: int) -> None:
@@ -688,10 +775,18 @@ def list_transactions(
     until: datetime | None = None,
     active_only: bool = False,
     limit: int = 100,
+    before: tuple[datetime, int] | None = None,
+    station_ids: Sequence[str] | None = None,
 ) -> list[TxRow]:
-    """Newest first; ``since``/``until`` bound ``started_at`` (inclusive / exclusive)."""
+    """Newest first; ``since``/``until`` bound ``started_at`` (inclusive / exclusive). ``before`` is
+    the ``(started_at, id)`` of the last row of the previous page (keyset paging: every page is an
+    index range, however deep); ``station_ids`` limits to several stations."""
     t = transactions.c
     q = select(transactions)
+    if before is not None:
+        q = q.where(tuple_(t.started_at, t.id) < tuple_(literal(before[0], UTCDateTime()), literal(before[1])))
+    if station_ids is not None:
+        q = q.where(t.station_id.in_(station_ids))
     if station_id is not None:
         q = q.where(t.station_id == station_id)
     if id_token is not None:
@@ -819,10 +914,14 @@ def message_log(
     until: datetime | None = None,
     action: str | None = None,
     limit: int = 200,
+    before: tuple[datetime, int] | None = None,
 ) -> list[MessageLogRow]:
-    """Logged frames, most recent first; ``since`` inclusive, ``until`` exclusive."""
+    """Logged frames, most recent first; ``since`` inclusive, ``until`` exclusive; ``before`` is the
+    ``(logged_at, id)`` of the last frame of the previous page (keyset paging)."""
     m = message_log_table.c
     q = select(message_log_table)
+    if before is not None:
+        q = q.where(tuple_(m.logged_at, m.id) < tuple_(literal(before[0], UTCDateTime()), literal(before[1])))
     if station_id is not None:
         q = q.where(m.station_id == station_id)
     if since is not None:
