@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
@@ -34,6 +35,14 @@ async def exchange(ws: Any, frame: str, *, expect_answer: bool = True) -> list[A
 
 BOOT16 = {"chargePointVendor": "V", "chargePointModel": "M"}
 BOOT201 = {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"}
+
+DEEP_DATA_TRANSFER = '[2, "d1", "DataTransfer", {"vendorId": "x", "data": ' + "[" * 300 + "]" * 300 + "}]"
+DEEP_TYPE = "[" + "[" * 1000 + "2" + "]" * 1000 + ', "m8", "Heartbeat", {}]'
+STATUS16 = '[2, "b1", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]'
+STATUS201 = (
+    '[2, "b1", "StatusNotification", {"timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Available",'
+    ' "evseId": 1, "connectorId": 1}]'
+)
 
 # (version, frame, expected CALLERROR [id, code]) — None: the frame must be ignored.
 CASES = [
@@ -69,6 +78,32 @@ CASES = [
     (V16, '[2, "' + "x" * 37 + '", "Heartbeat", {}]', ["-1", "FormationViolation"]),
     (V201, '[9, "m7", "Heartbeat", {}]', ["m7", "MessageTypeNotSupported"]),
     (V16, '[9, "m7", "Heartbeat", {}]', None),
+    # Nested ~300 deep (past the validator's limit): a malformed payload, not an internal error.
+    (V16, DEEP_DATA_TRANSFER, ["d1", "FormationViolation"]),
+    (V201, DEEP_DATA_TRANSFER, ["d1", "FormatViolation"]),
+    (V16, '[2, "d2", "Heartbeat", {"x": ' + '{"a": ' * 300 + "1" + "}" * 300 + "}]", ["d2", "FormationViolation"]),
+    # A message-type element nested 1,000 deep: not a message type number (J16 §4.1.3: ignored).
+    (V16, DEEP_TYPE, None),
+    (V201, DEEP_TYPE, ["m8", "MessageTypeNotSupported"]),
+    # U+0000 in a schema-valid string: no OCPP field carries it (nor can PostgreSQL text).
+    (V16, '[2, "n1", "Authorize", {"idTag": "AB\\u0000C"}]', ["n1", "PropertyConstraintViolation"]),
+    (
+        V201,
+        '[2, "n1", "Authorize", {"idToken": {"idToken": "AB\\u0000C", "type": "Central"}}]',
+        ["n1", "PropertyConstraintViolation"],
+    ),
+    (
+        V16,
+        '[2, "n2", "BootNotification", {"chargePointVendor": "V\\u0000", "chargePointModel": "M"}]',
+        ["n2", "PropertyConstraintViolation"],
+    ),
+    # A raw NUL byte after the frame: not JSON.
+    (V16, '[2, "x1", "Heartbeat", {}]\x00', ["-1", "FormationViolation"]),
+    (V201, '[2, "x1", "Heartbeat", {}]\x00', ["-1", "RpcFrameworkError"]),
+    # Integers are 32 bit (2.0.1 Part 2, primitive datatypes); a database column holds no more.
+    (V16, STATUS16.replace('"connectorId": 1', '"connectorId": 2147483648'), ["b1", "PropertyConstraintViolation"]),
+    (V201, STATUS201.replace('"evseId": 1', '"evseId": 2147483648'), ["b1", "PropertyConstraintViolation"]),
+    (V201, STATUS201.replace('"evseId": 1', '"evseId": 18446744073709551615'), ["b1", "PropertyConstraintViolation"]),
     (V16, '[3, "nobody-asked", {}]', None),
     (V201, '[4, "nobody-asked", "GenericError", "", {}]', None),
 ]
@@ -134,3 +169,60 @@ async def test_second_connection_replaces_first(server: CsmsProcess) -> None:
 async def test_server_survives_all_of_it(server: CsmsProcess) -> None:
     assert server.process.poll() is None
     assert "Traceback" not in server.log()
+
+
+async def test_odd_frames_lose_no_message_log_rows(csms: CsmsProcess) -> None:
+    """A NUL byte or a U+0000 string from one station costs no station its message-log rows (the whole
+    batch was dropped on PostgreSQL); the odd frames themselves are kept too, and answered per spec."""
+    odd = ['[2, "x1", "Heartbeat", {}]\x00', '[2, "x2", "DataTransfer", {"vendorId": "a\\u0000b"}]']
+    async with (
+        websockets.connect(f"{csms.ws_url}/ODD", subprotocols=[V16]) as station,
+        websockets.connect(f"{csms.ws_url}/NEIGHBOUR", subprotocols=[V16]) as neighbour,
+    ):
+        for i, frame in enumerate(odd):
+            await asyncio.gather(station.send(frame), neighbour.send(f'[2, "n{i}", "Heartbeat", {{}}]'))
+            answer, beat = await asyncio.gather(station.recv(), neighbour.recv())
+            assert json.loads(answer)[0] == 4 and json.loads(beat)[0] == 3
+        assert (await exchange(station, '[2, "after", "Heartbeat", {}]') or [])[:2] == [3, "after"]
+
+    async with httpx.AsyncClient(
+        base_url=csms.http_url, headers={"Authorization": f"Bearer {csms.admin_token}"}
+    ) as api:
+
+        async def logged(station_id: str, count: int) -> list[dict[str, Any]]:
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:  # the answer's row may commit just after the answer
+                rows = (await api.get("/api/v1/messages", params={"station": station_id})).json()
+                if len(rows) >= count or asyncio.get_running_loop().time() > deadline:
+                    return rows
+                await asyncio.sleep(0.1)
+
+        assert len(await logged("NEIGHBOUR", 4)) == 4
+        frames = [r["frame"] for r in await logged("ODD", 6)]
+    assert len(frames) == 6, frames
+    assert '[2, "x1", "Heartbeat", {}]\\x00' in frames  # shown escaped; the exact bytes are kept
+    assert odd[1] in frames
+
+
+@pytest.mark.parametrize(
+    ("version", "command", "body"),
+    [
+        (V201, "reset", {"type": "immediate", "evse_id": 2**70}),
+        (V201, "unlock", {"evse_id": 1, "connector_id": 2**64}),
+        (V16, "remote-stop", {"transaction_id": "9" * 30}),
+        (V16, "unlock", {"connector_id": 2**31}),
+    ],
+)
+async def test_typed_command_with_huge_integer_is_400(
+    server: CsmsProcess, version: str, command: str, body: dict[str, Any]
+) -> None:
+    identity = f"BIGINT-{version}-{command}"
+    boot = BOOT16 if version == V16 else BOOT201
+    async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version]) as ws:
+        assert (await exchange(ws, json.dumps([2, "b", "BootNotification", boot])) or [])[0] == 3
+        async with httpx.AsyncClient(
+            base_url=server.http_url, headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=30
+        ) as api:
+            answer = await api.post(f"/api/v1/stations/{identity}/commands/{command}", json=body)
+    assert answer.status_code == 400, answer.text
+    assert "maximum" in answer.json()["detail"] or "64" in answer.json()["detail"], answer.text

@@ -15,7 +15,7 @@ from ocppd.protocol import (
     Send,
     parse_frame,
 )
-from ocppd.protocol.frames import MAX_MESSAGE_ID_LENGTH, UNKNOWN_MESSAGE_ID, message_types
+from ocppd.protocol.frames import MAX_MESSAGE_ID_LENGTH, MAX_PAYLOAD_DEPTH, UNKNOWN_MESSAGE_ID, message_types
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 ALL = [V16, V201, V21]
@@ -236,3 +236,59 @@ def test_parse_accepts_memoryview_and_bytearray(version):
     raw = b'[2,"a","Heartbeat",{}]'
     assert parse_frame(memoryview(raw), version) == Call("a", "Heartbeat", {})
     assert parse_frame(bytearray(raw), version) == Call("a", "Heartbeat", {})
+
+
+# ------------------------------------------------------------------ payloads no OCPP field holds
+def nested(depth: int) -> str:
+    return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+@pytest.mark.parametrize("version", ALL)
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_payload_nested_deeper_than_the_limit_is_a_format_violation(version, as_bytes):
+    text = f'[2, "m-1", "DataTransfer", {nested(MAX_PAYLOAD_DEPTH + 1)}]'
+    decoded = answer_of(text.encode() if as_bytes else text, version)
+    assert decoded[:3] == [4, "m-1", FORMAT[version]]
+    assert "nested" in decoded[3]
+
+
+@pytest.mark.parametrize("version", ALL)
+def test_payload_at_the_depth_limit_and_many_flat_brackets_parse(version):
+    assert parse_frame(f'[2, "m-1", "DataTransfer", {nested(MAX_PAYLOAD_DEPTH)}]', version).action == "DataTransfer"
+    flat = '{"list": [' + ", ".join(["{}"] * 500) + "]}"
+    assert len(parse_frame(f'[2, "m-1", "X", {flat}]', version).payload["list"]) == 500
+
+
+@pytest.mark.parametrize("version", ALL)
+def test_message_type_element_nested_1000_deep_is_described_without_recursing(version):
+    text = "[" + "[" * 1000 + "2" + "]" * 1000 + ', "m-1", "Heartbeat", {}]'
+    error = fail(text, version)
+    assert "an array" in error.reason
+    if version is V201:
+        assert orjson.loads(error.answer.encode())[:3] == [4, "m-1", "MessageTypeNotSupported"]
+    else:
+        assert error.answer is None
+
+
+@pytest.mark.parametrize("version", ALL)
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [('{"idTag": "A\\u0000"}', "idTag"), ('{"a": [{"b": "\\u0000"}]}', "a/0/b"), ('{"k\\u0000": 1}', "'k\\x00'")],
+)
+def test_nul_in_a_string_is_a_property_constraint_violation(version, payload, path):
+    decoded = answer_of(f'[2, "m-1", "Authorize", {payload}]', version)
+    assert decoded[:3] == [4, "m-1", "PropertyConstraintViolation"]
+    assert decoded[3].startswith(path.replace("\\x00", "\x00")) or "U+0000" in decoded[3]
+
+
+@pytest.mark.parametrize("version", ALL)
+def test_escaped_backslash_before_u0000_is_not_a_nul(version):
+    assert parse_frame('[2, "m-1", "DataTransfer", {"vendorId": "a\\\\u0000"}]', version).payload == {
+        "vendorId": "a\\u0000"
+    }
+
+
+def test_nul_in_a_callresult_is_a_broken_reply():
+    text = '[3, "m-1", {"value": "\\u0000"}]'
+    assert fail(text, V16).answer is None and fail(text, V201).answer is None
+    assert orjson.loads(fail(text, V21).answer.encode())[:3] == [5, "m-1", "PropertyConstraintViolation"]

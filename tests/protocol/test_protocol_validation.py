@@ -17,6 +17,7 @@ from ocppd.protocol import (
 )
 from ocppd.protocol.compat import STRICT
 from ocppd.protocol.errors import V2X_ERROR_CODES, V16_ERROR_CODES, kind_from_wire, wire_code
+from ocppd.protocol.validation import INTEGER_MAX, INTEGER_MIN
 
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 ALL = [V16, V201, V21]
@@ -349,3 +350,30 @@ def test_compat_profile_parse_rejects_unknown_names():
     assert CompatProfile.parse([]) == STRICT
     profile = CompatProfile.parse(("skip_validation:A", "skip_validation:B:C"))
     assert profile.skip_actions == {"A", "B:C"}
+
+
+def integer_request(version: OcppVersion, value: int) -> tuple[str, dict]:
+    if version is V16:
+        return "StatusNotification", {"connectorId": value, "errorCode": "NoError", "status": "Available"}
+    return "ClearDisplayMessage", {"id": value}
+
+
+@pytest.mark.parametrize("version", list(OcppVersion))
+@pytest.mark.parametrize("value", [INTEGER_MAX + 1, INTEGER_MIN - 1, 2**64, 2**70])
+def test_integers_beyond_32_bits_are_property_violations(version, value):
+    assert violation(version, *integer_request(version, value)).kind is ErrorKind.PROPERTY_CONSTRAINT_VIOLATION
+
+
+@pytest.mark.parametrize("version", list(OcppVersion))
+@pytest.mark.parametrize("value", [INTEGER_MAX, INTEGER_MIN + 2**31])
+def test_integers_within_32_bits_pass(version, value):
+    assert schemas(version).validate(*integer_request(version, value)) == ()
+
+
+def test_payload_too_deep_for_the_validator_is_a_format_violation():
+    payload: dict = {"vendorId": "x"}
+    inner = payload
+    for _ in range(400):
+        inner["data"] = {}
+        inner = inner["data"]
+    assert violation(V16, "DataTransfer", payload).kind is ErrorKind.FORMAT_VIOLATION

@@ -25,7 +25,7 @@ def test_0003_upgrades_a_0002_database_and_back(fresh_db_url: str) -> None:
         with engine.begin() as conn:
             auth_repo.upsert_user(conn, "alice", "scrypt$hash", "admin")
         assert "web_sessions" not in inspect(engine).get_table_names()
-        store.migrate()
+        store.migrate("0003")
         assert store.current_revision() == "0003"
         inspector = inspect(engine)
         assert "web_sessions" in inspector.get_table_names()

@@ -183,13 +183,57 @@ async def test_log_frames_ride_along_with_write_batches(store: Store, gate: Gate
 
 async def test_bad_log_rows_never_cost_real_writes(store: Store, gate: Gate) -> None:
     held = await hold_writer(store, gate)
-    store.log_frame("CP1", "in", 2, "m", "Heartbeat", None)  # type: ignore[arg-type]  # frame NOT NULL
+    store.log_frame(None, "in", 2, "m", "Heartbeat", "[]")  # type: ignore[arg-type]  # station_id NOT NULL
     fut = store.write(add_token, "KEPT")
     gate.release.set()
     await held
     assert await fut == "KEPT"
     assert store.log_dropped == 1
     assert await store.read(repo.message_log) == []
+
+
+async def test_a_bad_log_row_costs_only_itself(store: Store, gate: Gate) -> None:
+    held = await hold_writer(store, gate)
+    store.log_frame("CP1", "in", 2, "a", "Heartbeat", '[2,"a","Heartbeat",{}]')
+    store.log_frame(None, "in", 2, "m", "Heartbeat", "[]")  # type: ignore[arg-type]  # station_id NOT NULL
+    store.log_frame("CP2", "in", 2, "b", "Heartbeat", '[2,"b","Heartbeat",{}]')
+    gate.release.set()
+    await held
+    await store.flush()
+    assert sorted(r.station_id for r in await store.read(repo.message_log)) == ["CP1", "CP2"]
+    assert store.log_dropped == 1
+
+
+# A raw NUL (PostgreSQL text refuses it) and bytes that are not UTF-8 (what the session hands on as
+# lone surrogates): each is kept exactly, and the other stations' rows of the batch stay too.
+ODD_FRAMES = {
+    "nul": '[2,"x1","Heartbeat",{}]\x00',
+    "not-utf8": b'[2,"x2","Heartbeat",{"a":"\xff\xfe"}]'.decode("utf-8", "surrogateescape"),
+    "nul-in-id": '[2,"x3","Heartbeat",{}]',
+}
+
+
+@pytest.mark.parametrize("kind", list(ODD_FRAMES))
+async def test_odd_frames_are_logged_exactly_with_their_batch(store: Store, gate: Gate, kind: str) -> None:
+    frame = ODD_FRAMES[kind]
+    held = await hold_writer(store, gate)
+    store.log_frame("OTHER-1", "in", 2, "a", "Heartbeat", '[2,"a","Heartbeat",{}]')
+    store.log_frame("ODD", "in", 0, "x\x00y" if kind == "nul-in-id" else None, None, frame)
+    store.log_frame("OTHER-2", "in", 2, "b", "Heartbeat", '[2,"b","Heartbeat",{}]')
+    gate.release.set()
+    await held
+    await store.flush()
+    rows = {r.station_id: r for r in await store.read(repo.message_log)}
+    assert set(rows) == {"OTHER-1", "ODD", "OTHER-2"}
+    assert store.log_dropped == 0
+    odd = rows["ODD"]
+    exact = frame.encode("utf-8", "surrogateescape")
+    if kind == "nul-in-id":
+        assert odd.frame == frame and odd.frame_bytes is None and odd.message_id == "x\\x00y"
+    else:
+        assert odd.frame_bytes == exact and "\x00" not in odd.frame
+        assert odd.frame.startswith('[2,"x')
+    assert rows["OTHER-1"].frame_bytes is None
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # needs a server-side way to kill the connection

@@ -11,6 +11,7 @@ answered (a CALLERROR, with message id "-1" when the id could not be read) or th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -133,6 +134,70 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_MESSAGE_ID_LENGTH
 
 
+def _brief(value: Any) -> str:
+    """A short, safe rendering of a frame element for a description (never recurses into it)."""
+    if value is None or isinstance(value, bool | int | float):
+        return str(value)[:20]
+    if isinstance(value, str):
+        return repr(value[:20])
+    return "an array" if isinstance(value, list) else "an object"
+
+
+# U+0000 in a JSON text can only be the escape sequence (JSON forbids raw control characters), so this
+# cheap search on the raw text decides whether the parsed payload needs looking at.
+_NUL_ESCAPE_TEXT = re.compile(r"\\u0000")
+_NUL_ESCAPE_BYTES = re.compile(rb"\\u0000")
+
+
+def _nul_path(value: Any) -> str | None:
+    """The path of the first string (value or key) in ``value`` that contains U+0000, if any."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "payload"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    return f"{path}/{key!r}".lstrip("/")
+                stack.append((child, f"{path}/{key}".lstrip("/")))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}/{i}".lstrip("/")) for i, child in enumerate(item))
+    return None
+
+
+# Far beyond any OCPP message (the deepest schemas nest about 10 levels) and below the limits of the
+# JSON encoder (254) and the schema validator, which would otherwise fail on such a payload.
+MAX_PAYLOAD_DEPTH = 64
+
+
+def _bracket_count(data: str | bytes | bytearray | memoryview) -> int:
+    """An upper bound of the nesting depth, in two C-speed scans."""
+    if isinstance(data, str):
+        return data.count("[") + data.count("{")
+    raw = data if isinstance(data, bytes | bytearray) else bytes(data)
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
+    return False
+
+
+def _has_nul_escape(data: str | bytes | bytearray | memoryview) -> bool:
+    pattern = _NUL_ESCAPE_TEXT if isinstance(data, str) else _NUL_ESCAPE_BYTES
+    return pattern.search(data) is not None  # type: ignore[arg-type]
+
+
 def parse_frame(data: str | bytes | bytearray | memoryview, version: OcppVersion) -> Frame:
     """Parse one WebSocket text message into a frame, or raise :class:`FrameError`."""
     try:
@@ -152,22 +217,53 @@ def parse_frame(data: str | bytes | bytearray | memoryview, version: OcppVersion
     message_id = raw_id if _valid_id(raw_id) else UNKNOWN_MESSAGE_ID
 
     if not isinstance(type_id, int) or isinstance(type_id, bool) or type_id not in message_types(version):
-        # J201 §4.4 answers an unknown type; J16 and J21 say to ignore it.
+        # J201 §4.4 answers an unknown type; J16 and J21 say to ignore it. The element may be anything,
+        # e.g. an array nested 1,000 deep: describe it without walking it.
+        shown = _brief(type_id)
         if version is OcppVersion.V201:
             raise FrameError(
-                f"unknown message type {type_id!r}",
+                f"unknown message type {shown}",
                 _error(
-                    version,
-                    message_id,
-                    ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED,
-                    f"Message type {str(type_id)[:20]} is not supported",
+                    version, message_id, ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, f"Message type {shown} is not supported"
                 ),
             )
-        raise FrameError(f"unknown message type {type_id!r} ignored", None)
+        raise FrameError(f"unknown message type {shown} ignored", None)
 
     if type_id in (2, 6):
-        return _parse_call(value, type_id, message_id, raw_id, version)
-    return _parse_reply(value, type_id, message_id, raw_id, version)
+        frame = _parse_call(value, type_id, message_id, raw_id, version)
+    else:
+        frame = _parse_reply(value, type_id, message_id, raw_id, version)
+    if isinstance(frame, Call | Send | CallResult):
+        _check_payload(frame, data, version)
+    return frame
+
+
+def _check_payload(
+    frame: Call | Send | CallResult, data: str | bytes | bytearray | memoryview, version: OcppVersion
+) -> None:
+    """Refuse what no OCPP payload holds and the layers above could not store: nesting deeper than
+    ``MAX_PAYLOAD_DEPTH`` and U+0000. Both are found by a cheap search of the raw text first, so the
+    payload is walked only for frames that might hold them (never for the hot-path messages).
+
+    A CALL gets the CALLERROR naming the problem; a SEND is dropped; a CALLRESULT is treated like any
+    broken one (dropped; 2.1 answers CALLRESULTERROR)."""
+    problem: tuple[ErrorKind, str] | None = None
+    if _bracket_count(data) > MAX_PAYLOAD_DEPTH and _deeper_than(frame.payload, MAX_PAYLOAD_DEPTH):
+        problem = ErrorKind.FORMAT_VIOLATION, f"Payload nested deeper than {MAX_PAYLOAD_DEPTH} levels"
+    elif _has_nul_escape(data):
+        path = _nul_path(frame.payload)
+        if path is not None:
+            problem = ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"{path}: a string contains U+0000 (NUL)"
+    if problem is None:
+        return
+    kind, description = problem
+    if type(frame) is Call:
+        answer: CallError | None = _error(version, frame.message_id, kind, description)
+    elif type(frame) is CallResult and version is OcppVersion.V21:
+        answer = _error(version, frame.message_id, kind, description, reply_type=5)
+    else:
+        answer = None
+    raise FrameError(description, answer)
 
 
 def _parse_call(value: list[Any], type_id: int, message_id: str, raw_id: Any, version: OcppVersion) -> Frame:

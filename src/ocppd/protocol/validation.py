@@ -53,6 +53,36 @@ def _relaxation_for(error: jsonschema_rs.ValidationError, profile: CompatProfile
     return None
 
 
+# OCPP 2.0.1/2.1 Part 2 "Primitive datatypes": an integer is 32 bit. 1.6 does not size it, but its
+# ids and counters are the same fields, and a CSMS column cannot hold more. The official schemas say
+# only "integer", so the bounds are added to the compiled copy (the files stay unmodified).
+INTEGER_MIN = -(2**31)
+INTEGER_MAX = 2**31 - 1
+
+
+def _bound_integers(schema: Any) -> Any:
+    """A copy of ``schema`` in which every ``"type": "integer"`` without bounds gets the 32-bit ones."""
+    if isinstance(schema, list):
+        return [_bound_integers(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: _bound_integers(value) for key, value in schema.items()}
+    if bounded.get("type") == "integer":
+        bounded.setdefault("minimum", INTEGER_MIN)
+        bounded.setdefault("maximum", INTEGER_MAX)
+    return bounded
+
+
+def _unconvertible(action: str, exc: ValueError) -> OcppError:
+    """jsonschema-rs cannot even read the payload: too deep, or a number beyond 64 bits."""
+    reason = str(exc)
+    if "Recursion" in reason:
+        return OcppError(ErrorKind.FORMAT_VIOLATION, f"{action}: payload nested too deep")
+    if "64-bit" in reason:
+        return OcppError(ErrorKind.PROPERTY_CONSTRAINT_VIOLATION, f"{action}: an integer beyond 64 bits")
+    return OcppError(ErrorKind.FORMAT_VIOLATION, f"{action}: payload cannot be validated ({reason[:80]})")
+
+
 def _truncate(payload: Any, path: list[str | int], limit: int) -> None:
     target = payload
     for step in path[:-1]:
@@ -82,9 +112,9 @@ class SchemaSet:
                 self._requests[stem] = schema
         self._compiled: dict[tuple[str, bool], Any] = {}
         for action, schema in self._requests.items():
-            self._compiled[(action, False)] = jsonschema_rs.validator_for(schema)
+            self._compiled[(action, False)] = jsonschema_rs.validator_for(_bound_integers(schema))
         for action, schema in self._responses.items():
-            self._compiled[(action, True)] = jsonschema_rs.validator_for(schema)
+            self._compiled[(action, True)] = jsonschema_rs.validator_for(_bound_integers(schema))
 
     def actions(self) -> frozenset[str]:
         return frozenset(self._requests)
@@ -106,12 +136,16 @@ class SchemaSet:
         validator = self._compiled.get((action, response))
         if validator is None:
             raise OcppError(ErrorKind.NOT_IMPLEMENTED, f"No schema for {action}")
-        if validator.is_valid(payload):
-            return ()
+        try:
+            if validator.is_valid(payload):
+                return ()
+            errors = list(validator.iter_errors(payload))
+        except ValueError as exc:
+            raise _unconvertible(action, exc) from None
         if action in profile.skip_actions:
             return (Relaxation.SKIP_VALIDATION,)
         fired: list[Relaxation] = []
-        for error in validator.iter_errors(payload):
+        for error in errors:
             relaxation = _relaxation_for(error, profile)
             if relaxation is None:
                 raise self._to_ocpp_error(error)

@@ -308,7 +308,9 @@ class Session:
     ) -> None:
         if self.observer is not None:
             if not isinstance(text, str):
-                text = bytes(text).decode("utf-8", "replace")
+                # Lossless: bytes that are not UTF-8 become lone surrogates, which the message log turns
+                # back into the exact bytes received.
+                text = bytes(text).decode("utf-8", "surrogateescape")
             self.observer.on_frame(self, direction, text, message_type, message_id, action)
 
     def _observe_call(self, action: str, started: float, outcome: str) -> None:

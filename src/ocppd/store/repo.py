@@ -683,17 +683,37 @@ def station_power_readings(
     return [(r[0], int(r[1] or r[2] or 0), float(r[3])) for r in rows]
 
 
-LOG_COLUMNS = ("station_id", "direction", "message_type", "message_id", "action", "frame", "logged_at")
+LOG_COLUMNS = ("station_id", "direction", "message_type", "message_id", "action", "frame", "logged_at", "frame_bytes")
+
+
+def log_frame_columns(frame: str) -> tuple[str, bytes | None]:
+    """``(frame, frame_bytes)`` for a logged frame: the text alone when a text column holds it exactly
+    (nearly always), else a readable rendering plus the exact bytes.
+
+    ``frame`` may carry bytes that were not UTF-8 as lone surrogates (``surrogateescape``), and NUL,
+    which PostgreSQL text refuses: both would otherwise lose the frame, or its whole log batch."""
+    if frame.isascii():
+        if "\x00" not in frame:
+            return frame, None
+    else:
+        try:
+            frame.encode()
+            if "\x00" not in frame:
+                return frame, None
+        except UnicodeEncodeError:
+            pass
+    raw = frame.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00"), raw
 
 
 def insert_log_rows(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert message-log rows (``LOG_COLUMNS`` order) with one driver-level executemany."""
     columns = ", ".join(LOG_COLUMNS)
     if conn.dialect.name == "sqlite":
-        sql = f"INSERT INTO message_log ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        rows = [(*r[:6], sqlite_timestamp(r[6])) for r in rows]
+        sql = f"INSERT INTO message_log ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        rows = [(*r[:6], sqlite_timestamp(r[6]), r[7]) for r in rows]
     else:
-        sql = f"INSERT INTO message_log ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        sql = f"INSERT INTO message_log ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     conn.exec_driver_sql(sql, rows)
 
 

@@ -220,3 +220,4 @@ class MessageLogRow(_RowMixin):
     action: str | None
     frame: str
     logged_at: datetime
+    frame_bytes: bytes | None = None  # the exact frame, when ``frame`` had to escape it

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -216,6 +217,9 @@ message_log = Table(
     Column("action", String(64)),
     Column("frame", Text, nullable=False),
     Column("logged_at", UTCDateTime, nullable=False),
+    # The frame exactly as received when ``frame`` cannot hold it (a NUL byte, which PostgreSQL text
+    # refuses, or bytes that are not UTF-8); ``frame`` then shows it with backslash escapes.
+    Column("frame_bytes", LargeBinary),
     Index(None, "station_id", "logged_at"),
     Index(None, "logged_at"),
 )

@@ -170,12 +170,12 @@ class Store:
         """Queue one raw OCPP frame for the message log (never blocks, never raises on overload)."""
         if direction not in _DIRECTIONS:
             raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
-        # A tuple in repo.LOG_COLUMNS order; ids clipped to the column widths so one odd frame can't
-        # make the whole log batch fail.
+        # A tuple in repo.LOG_COLUMNS order; ids clipped to the column widths and odd text escaped so
+        # one odd frame can't make the whole log batch fail.
+        frame, frame_bytes = repo.log_frame_columns(frame_text)
         self._writer.log(
-            (station_id, direction, int(message_type), message_id[:64] if message_id else message_id,
-             action[:64] if action else action, frame_text, utcnow())
-        )  # fmt: skip
+            (station_id, direction, int(message_type), _clip(message_id), _clip(action), frame, utcnow(), frame_bytes)
+        )
 
     async def prune_message_log(self, older_than: datetime) -> int:
         """Delete logged frames older than ``older_than``; returns how many."""
@@ -184,3 +184,10 @@ class Store:
 
 def _noop(conn: Connection) -> None:
     return None
+
+
+def _clip(text: str | None) -> str | None:
+    """A message id or action cut to its column, as printable text (they come from the peer)."""
+    if not text:
+        return text
+    return repo.log_frame_columns(text[:64])[0][:64]

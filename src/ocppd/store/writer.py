@@ -259,9 +259,14 @@ class GroupCommitWriter:
         self._dispatch(results)
 
     def _write_logs(self, conn: Connection, logs: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """(rows written, rows dropped). One executemany; if that fails, row by row, so that a row the
+        database refuses costs only itself, never the other stations' rows of the batch."""
         if not logs:
             return 0, 0
-        return (len(logs), 0) if self._insert_logs(conn, logs) else (0, len(logs))
+        if self._insert_logs(conn, logs, quiet=True):
+            return len(logs), 0
+        written = sum(self._insert_logs(conn, [row]) for row in logs)
+        return written, len(logs) - written
 
     @staticmethod
     def _run_merged(conn: Connection, batch: list[_Op]) -> list[_Result]:
@@ -283,15 +288,16 @@ class GroupCommitWriter:
                 raise _Retry from exc
         return results
 
-    def _insert_logs(self, conn: Connection, logs: list[tuple[Any, ...]]) -> bool:
+    def _insert_logs(self, conn: Connection, logs: list[tuple[Any, ...]], *, quiet: bool = False) -> bool:
         # Own savepoint: a bad log row must never cost the batch's real writes.
         sp = conn.begin_nested()
         try:
             insert_log_rows(conn, logs)
             sp.commit()
             return True
-        except Exception:
-            log.exception("store writer: dropping %d message-log rows", len(logs))
+        except Exception as exc:
+            if not quiet:
+                log.error("store writer: dropping a message-log row of %s (%s)", logs[0][0], exc)
             if sp.is_active:
                 sp.rollback()
             return False
