@@ -43,6 +43,28 @@ def test_v2x_samples_apply_the_multiplier_and_sum_phases_for_power() -> None:
     assert readings[0].timestamp == datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("poison", ["NaN", "nan", "Infinity", "-inf", "1e400", "-1e400"])
+def test_v16_values_that_are_no_number_are_ignored(poison: str) -> None:
+    readings = readings_v16([{"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [
+        {"value": poison}, {"value": poison, "measurand": "Power.Active.Import", "unit": "W"},
+        {"value": "230", "measurand": "Voltage", "unit": "V"},
+    ]}])  # fmt: skip
+    assert register_wh(readings) is None and power_w(readings) is None
+    assert [s[0] for r in readings for s in r.samples] == ["Voltage"]
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        {"value": 1e308, "unitOfMeasure": {"unit": "kWh"}},
+        {"value": 5, "unitOfMeasure": {"unit": "Wh", "multiplier": 400}},
+    ],
+)
+def test_v2x_values_beyond_a_float_once_scaled_are_ignored(sample: dict) -> None:
+    readings = readings_v2x([{"timestamp": "2026-01-01T10:00:00Z", "sampledValue": [sample]}])
+    assert readings == [] and register_wh(readings) is None
+
+
 def test_time_without_offset_is_taken_as_utc() -> None:
     assert parse_time("2026-01-01T10:00:00") == datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
 

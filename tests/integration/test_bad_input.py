@@ -226,3 +226,66 @@ async def test_typed_command_with_huge_integer_is_400(
             answer = await api.post(f"/api/v1/stations/{identity}/commands/{command}", json=body)
     assert answer.status_code == 400, answer.text
     assert "maximum" in answer.json()["detail"] or "64" in answer.json()["detail"], answer.text
+
+
+def meter_values_16(transaction_id: int, at: str, energy: str, power: str) -> str:
+    return json.dumps(
+        [2, f"mv-{energy}-{at}", "MeterValues", {
+            "connectorId": 1,
+            "transactionId": transaction_id,
+            "meterValue": [{"timestamp": at, "sampledValue": [
+                {"value": energy, "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                {"value": power, "measurand": "Power.Active.Import", "unit": "W"},
+            ]}],
+        }]
+    )  # fmt: skip
+
+
+POISONS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "inf"]
+
+
+@pytest.mark.parametrize("poison", POISONS)
+async def test_poisoned_meter_values_are_ignored_and_the_api_keeps_answering(server: CsmsProcess, poison: str) -> None:
+    """1.6 sampled values are decimal strings: "NaN", "Infinity" or "1e400" are none. The frame is kept (in
+    the message log) and answered, as for any unreadable value; such a value counts for neither energy
+    nor power, so every endpoint about the transaction and the station keeps answering."""
+    identity = f"POISON-{POISONS.index(poison)}"
+    server.cli("tokens", "add", identity)
+    async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[V16]) as ws:
+        assert (await exchange(ws, json.dumps([2, "b", "BootNotification", BOOT16])) or [])[0] == 3
+        start = await exchange(
+            ws,
+            json.dumps([2, "s", "StartTransaction", {"connectorId": 1, "idTag": identity, "meterStart": 1000,
+                                                     "timestamp": "2026-01-01T10:00:00Z"}]),
+        )  # fmt: skip
+        assert start is not None and start[0] == 3, start
+        tx = start[2]["transactionId"]
+        good = await exchange(ws, meter_values_16(tx, "2026-01-01T10:01:00Z", "1500", "7000"))
+        assert good is not None and good[0] == 3, good
+        poisoned = await exchange(ws, meter_values_16(tx, "2026-01-01T10:02:00Z", poison, poison))
+        assert poisoned is not None and poisoned[:3] == [3, poisoned[1], {}], poisoned
+        async with httpx.AsyncClient(
+            base_url=server.http_url, headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=30
+        ) as api:
+            [listed] = json.loads(server.cli("transactions", "list", "--station", identity, "--json").stdout)
+            pk = listed["id"]
+            for path in (
+                f"/api/v1/transactions/{pk}",
+                f"/api/v1/transactions/{pk}/power",
+                f"/api/v1/stations/{identity}/power",
+                f"/api/v1/stations/{identity}",
+                "/api/v1/overview",
+                "/api/v1/transactions",
+                f"/api/v1/transactions/export.csv?station={identity}",
+            ):
+                answer = await api.get(path)
+                assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+                if "export.csv" in path:
+                    assert "inf" not in answer.text.lower() and "nan" not in answer.text.lower(), answer.text
+                else:  # strict JSON: no NaN or Infinity tokens
+                    for token in ("NaN", "Infinity"):
+                        assert token not in answer.text, (path, answer.text[:300])
+                    assert answer.headers["content-type"].startswith("application/json"), (path, answer.text[:200])
+                    answer.json()
+            detail = (await api.get(f"/api/v1/transactions/{pk}")).json()
+    assert detail["energy_wh"] == 500, detail  # the good reading counts, the poisoned one does not

@@ -6,6 +6,7 @@ MeterValues with ten sampled values is one row, not ten.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,12 +34,18 @@ def parse_time(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _value(measurand: str, unit: str | None, value: float, sv: dict[str, Any]) -> SampleValue:
+def _value(measurand: str, unit: str | None, value: float, sv: dict[str, Any]) -> SampleValue | None:
+    """The normalised sample, or None for a value that is no number (NaN, infinite, or beyond a float once
+    scaled): a 1.6 value is a decimal string and a 2.x one a decimal, and "NaN", "Infinity" or "1e400"
+    is neither. Such a sample is ignored like any unreadable one; the frame stays in the message log.
+    (Refusing the message would make the station resend a transaction message that can never pass.)"""
     if unit is None:
         unit = "Wh" if measurand.startswith("Energy") else ""
     scale = _SCALE.get(unit)
     if scale is not None:
         unit, value = scale[0], value * scale[1]
+    if not math.isfinite(value):
+        return None
     return (measurand, sv.get("phase", ""), unit, value, sv.get("context", _DEFAULT_CONTEXT),
             sv.get("location", _DEFAULT_LOCATION))  # fmt: skip
 
@@ -54,7 +61,9 @@ def readings_v16(meter_values: list[dict[str, Any]]) -> list[Reading]:
                 raw = float(sv["value"])
             except ValueError:
                 continue
-            values.append(_value(sv.get("measurand", ENERGY_REGISTER), sv.get("unit"), raw, sv))
+            sample = _value(sv.get("measurand", ENERGY_REGISTER), sv.get("unit"), raw, sv)
+            if sample is not None:
+                values.append(sample)
         if values:
             out.append(Reading.of(parse_time(mv["timestamp"]), values))
     return out
@@ -71,8 +80,13 @@ def readings_v2x(meter_values: list[dict[str, Any]]) -> list[Reading]:
             if uom is not None:
                 unit = uom.get("unit")
                 if uom.get("multiplier"):
-                    raw *= 10.0 ** uom["multiplier"]
-            values.append(_value(sv.get("measurand", ENERGY_REGISTER), unit, raw, sv))
+                    try:
+                        raw *= 10.0 ** uom["multiplier"]
+                    except OverflowError:  # a multiplier of 400: no number (dropped in _value)
+                        raw = math.inf
+            sample = _value(sv.get("measurand", ENERGY_REGISTER), unit, raw, sv)
+            if sample is not None:
+                values.append(sample)
         if values:
             out.append(Reading.of(parse_time(mv["timestamp"]), values))
     return out
