@@ -199,3 +199,19 @@ def test_what_the_station_said_is_kept() -> None:
         ("", "K", "Actual", "1", False)
     ]
     assert remembered_variables("ChangeConfiguration", {"key": "K", "value": "1"}, {"status": "Rejected"}) == []
+
+
+@pytest.mark.parametrize("version", [V16, V201], ids=lambda x: x.label)
+def test_a_long_local_list_goes_out_in_parts_full_then_differential(version: OcppVersion) -> None:
+    entries = tuple(v.LocalListEntry(f"TAG-{i}") for i in range(5))
+    target = Target("CS", version, Limits(items={"SendLocalList": 2}))
+    plan = outbound_adapters(version).plan(v.SendLocalList(7, "Full", entries), target)
+    key = "localAuthorizationList"
+    assert [len(c.payload[key]) for c in plan.calls] == [2, 2, 1]
+    assert [c.payload["updateType"] for c in plan.calls] == ["Full", "Differential", "Differential"]
+    version_key = "listVersion" if version is V16 else "versionNumber"
+    assert {c.payload[version_key] for c in plan.calls} == {7}
+    for call in plan.calls:
+        schemas(version).validate(call.action, call.payload)
+    assert plan.decode([{"status": "Accepted"}] * 3).accepted
+    assert plan.decode([{"status": "Accepted"}, {"status": "Failed"}, {"status": "Accepted"}]) == v.Status("Failed")

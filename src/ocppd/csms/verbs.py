@@ -329,8 +329,12 @@ class LocalListEntry:
 
 @dataclass(frozen=True, slots=True)
 class SendLocalList(Verb[Status]):
-    """The list as given; splitting over several messages is the local-list owner's decision
-    (a differential update per chunk, see ``outbound.chunks`` and the station's ``Limits``)."""
+    """The list (or the differential update) as the CSMS wants it on the station. A list longer than
+    the station takes in one message (1.6 ``SendLocalListMaxLength``, 2.x
+    ``LocalAuthListCtrlr.ItemsPerMessage`` / ``BytesPerMessage``) goes out in parts: the first with
+    ``update_type``, the rest as differential updates of the same version; the result is the first
+    refusal, or Accepted. The total capacity (``LocalAuthListMaxLength``, ``...Entries``) is the
+    caller's to respect."""
 
     name: ClassVar[str] = "send-local-list"
     version: int

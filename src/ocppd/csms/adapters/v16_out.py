@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from ocppd.csms import verbs as v
+from ocppd.csms.adapters.shared_out import local_list_plan
 from ocppd.csms.outbound import (
     Adapters,
     Call,
@@ -276,8 +277,11 @@ def send_local_list(verb: v.SendLocalList, t: Target) -> Plan[v.Status]:
                 {"status": e.status, "expiryDate": iso_or_none(e.expiry), "parentIdTag": e.group_id}
             )
         items.append(item)
-    payload = {"listVersion": verb.version, "updateType": verb.update_type, "localAuthorizationList": items}
-    return Plan.single("SendLocalList", payload, status)
+    parts = chunks(items, max_items=t.limits.items_for("SendLocalList"))
+    return local_list_plan(
+        verb,
+        [{"listVersion": verb.version, "localAuthorizationList": part} for part in parts],
+    )
 
 
 @out(v.GetLocalListVersion)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocppd.csms import verbs as v
+from ocppd.csms.adapters.shared_out import local_list_plan
 from ocppd.csms.outbound import (
     Adapters,
     Call,
@@ -349,10 +350,15 @@ def local_list_item(e: v.LocalListEntry) -> Payload:
 
 @out(v.SendLocalList)
 def send_local_list(verb: v.SendLocalList, t: Target) -> Plan[v.Status]:
-    payload: Payload = {"versionNumber": verb.version, "updateType": verb.update_type}
-    if verb.entries:
-        payload["localAuthorizationList"] = [local_list_item(e) for e in verb.entries]
-    return Plan.single("SendLocalList", payload, status)
+    items = [local_list_item(e) for e in verb.entries]
+
+    def payload(part: list[Payload]) -> Payload:
+        body: Payload = {"versionNumber": verb.version, "updateType": verb.update_type}
+        if part:
+            body["localAuthorizationList"] = part
+        return body
+
+    return local_list_plan(verb, [payload(part) for part in _split("SendLocalList", items, payload, t)])
 
 
 @out(v.GetLocalListVersion)

@@ -1,0 +1,24 @@
+"""Pieces of outbound plans that the 1.6 and 2.x adapters share."""
+
+from __future__ import annotations
+
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import Call, Payload, Plan
+
+
+def local_list_plan(verb: v.SendLocalList, payloads: list[Payload]) -> Plan[v.Status]:
+    """A list longer than the station takes in one message: the first part with the verb's update type,
+    the rest as differential updates, all with the list's version (which 1.6 and 2.x define as "the
+    version after this update"). The result is the first refusal, or Accepted."""
+    calls = [
+        Call("SendLocalList", {**p, "updateType": verb.update_type if i == 0 else "Differential"})
+        for i, p in enumerate(payloads)
+    ]
+
+    def decode(answers: list[Payload]) -> v.Status:
+        for a in answers:
+            if a["status"] != "Accepted":
+                return v.Status(a["status"], (a.get("statusInfo") or {}).get("reasonCode"))
+        return v.Status("Accepted")
+
+    return Plan(calls, decode)
