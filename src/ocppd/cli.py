@@ -225,7 +225,7 @@ def _station_change(station_id: str, config: Path | None, fn: Callable[..., bool
 
 @stations_app.command("approve")
 def stations_approve(station_id: str, config: ConfigOption = None) -> None:
-    """Accept a station that booted while unknown (it gets Accepted at its next boot)."""
+    """Accept a station; a running server asks a connected one to boot again, so it learns at once."""
     from ocppd.store import repo
 
     _station_change(station_id, config, repo.set_registration, "accepted")
@@ -248,6 +248,16 @@ def stations_delete(station_id: str, config: ConfigOption = None) -> None:
 
     _station_change(station_id, config, repo.delete_station)
     console.print(f"station [bold]{station_id}[/bold] deleted")
+
+
+@stations_app.command("pending")
+def stations_pending(station_id: str, config: ConfigOption = None) -> None:
+    """Put a station back to Pending: its boots are answered Pending until approved or rejected;
+    a running server asks a connected station to boot again."""
+    from ocppd.store import repo
+
+    _station_change(station_id, config, repo.set_registration, "pending")
+    console.print(f"station [bold]{station_id}[/bold] pending")
 
 
 # ---------------------------------------------------------------------------------------- tokens

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from ocppd.config import load_settings
-from ocppd.csms.adapters.v2x import acknowledgement
+from ocppd.csms.adapters import v2x, v16
 from ocppd.csms.authorization import verdict_for
 from ocppd.csms.metering import parse_time, power_w, readings_v2x, readings_v16, register_wh
 from ocppd.csms.provisioning import check_password, hash_password, parse_basic_auth
 from ocppd.csms.reporting import report_rows
+from ocppd.protocol.actions import station_initiated
 from ocppd.protocol.compat import Relaxation
 from ocppd.protocol.versions import OcppVersion
 
@@ -100,11 +101,23 @@ def test_basic_auth_splits_on_the_known_identity() -> None:
     assert check_password(stored, "0123456789abcdef") and not check_password(stored, "wrong")
 
 
-def test_acknowledgements_only_where_the_answer_needs_no_decision() -> None:
-    assert acknowledgement(OcppVersion.V201, "NotifyEvent") == {}
-    assert acknowledgement(OcppVersion.V201, "NotifyEVChargingNeeds") == {"status": "Accepted"}
-    assert acknowledgement(OcppVersion.V21, "NotifyPeriodicEventStream") == {}
-    assert acknowledgement(OcppVersion.V201, "Get15118EVCertificate") is None
+@pytest.mark.parametrize("version", [OcppVersion.V201, OcppVersion.V21], ids=lambda v: v.label)
+def test_every_2x_station_message_has_a_deliberate_answer(version: OcppVersion) -> None:
+    handled = {"BootNotification", "Heartbeat", "StatusNotification", "Authorize", "TransactionEvent"}
+    handled |= {"MeterValues", "NotifyReport", "DataTransfer", "SignCertificate", "VatNumberValidation"}
+    known = handled | set(v2x.RECORDED) | set(v2x.REFUSED) | set(v2x.NOT_SUPPORTED)
+    assert station_initiated(version) <= known
+    # nothing that is not built is answered "Accepted"
+    for answers in v2x.REFUSED.values():
+        assert all(a["status"] != "Accepted" for a in answers.values())
+    assert v2x.REFUSED["NotifyEVChargingNeeds"]["*"]["status"] == "Rejected"
+    assert v2x.REFUSED["GetCertificateStatus"]["*"]["status"] == "Failed"
+
+
+def test_every_16_station_message_has_a_deliberate_answer() -> None:
+    handled = {"BootNotification", "Heartbeat", "StatusNotification", "Authorize", "StartTransaction"}
+    handled |= {"StopTransaction", "MeterValues", "DataTransfer", "SignCertificate"}
+    assert station_initiated(OcppVersion.V16) <= handled | set(v16.RECORDED)
 
 
 def test_report_rows_qualify_component_instances_and_evses() -> None:

@@ -115,6 +115,20 @@ async def reject_station(station_id: str, s: OperatorService = Depends(svc)) -> 
     return await s.station(station_id)
 
 
+@router.post(
+    "/stations/{station_id}/pending",
+    tags=["stations"],
+    dependencies=[Admin],
+    summary="Put a station back to Pending",
+)
+async def pending_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    """Its boots are answered Pending until it is approved or rejected. A connected station whose
+    registration changes (approve, reject, pending) is asked to boot again (TriggerMessage
+    BootNotification), so it learns its new status at once."""
+    await s.set_registration(station_id, "pending")
+    return await s.station(station_id)
+
+
 @router.delete("/stations/{station_id}", tags=["stations"], status_code=204, dependencies=[Admin])
 async def delete_station(station_id: str, s: OperatorService = Depends(svc)) -> Response:
     """Forget a station (its transactions and message log stay for audit)."""

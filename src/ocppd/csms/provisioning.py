@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -61,13 +61,21 @@ class StationDirectory:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.entries: dict[str, StationEntry] = {}
+        # Called with the station id when a refresh finds its registration changed (API or CLI).
+        self.registration_listeners: list[Callable[[str], None]] = []
 
     async def refresh(self) -> None:
         rows = await self._store.read(repo.station_directory)
+        old = self.entries
         self.entries = {
             station_id: StationEntry(registration or "pending", password_hash, vendor, model)
             for station_id, registration, password_hash, vendor, model in rows
         }
+        for station_id, entry in self.entries.items():
+            before = old.get(station_id)
+            if before is not None and before.registration != entry.registration:
+                for listener in self.registration_listeners:
+                    listener(station_id)
 
     def get(self, station_id: str) -> StationEntry | None:
         return self.entries.get(station_id)

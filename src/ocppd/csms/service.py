@@ -34,6 +34,7 @@ from ocppd.csms.outbound import (
     limits_from,
 )
 from ocppd.csms.provisioning import Provisioning, StationDirectory
+from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
 from ocppd.csms.transactions import Transactions
 from ocppd.protocol.actions import csms_initiated
@@ -67,10 +68,17 @@ class Csms:
         self.reporting = Reporting(store, self.events)
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
+        unknown = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[settings.ocpp.unknown_stations]
+        self.registration = Registration(self.directory, unknown)
+        self.registration.attach(self.send)
+        self.directory.registration_listeners.append(
+            lambda station_id: self.registration.changed(self.sessions.get(station_id))
+        )
+        guard = self.registration.guard
         self._handlers: dict[OcppVersion, dict[str, Handler]] = {
-            OcppVersion.V16: v16.handlers(self),
-            OcppVersion.V201: v2x.handlers(self, OcppVersion.V201),
-            OcppVersion.V21: v2x.handlers(self, OcppVersion.V21),
+            OcppVersion.V16: guard(v16.handlers(self)),
+            OcppVersion.V201: guard(v2x.handlers(self, OcppVersion.V201)),
+            OcppVersion.V21: guard(v2x.handlers(self, OcppVersion.V21)),
         }
         self._by_link: dict[Link, Session] = {}
         self._counters: dict[tuple[str, str, str], Any] = {}
@@ -228,6 +236,7 @@ class Csms:
             except OcppError as exc:
                 raise InvalidAnswer(f"station sent an invalid {c.action} answer: {exc}") from None
             exchanges.append(Exchange(c.action, c.payload, answer))
+            self.registration.exchanged(session, c.action, c.payload, answer)
             await self._remember(station_id, c.action, c.payload, answer)
         result = plan.decode([e.response for e in exchanges])
         log.info("%s %s: %s", station_id, verb.name, _summary(result))
@@ -248,6 +257,7 @@ class Csms:
                 f"{action} is not a CSMS-initiated message in OCPP {session.version.label}",
             )
         result = await session.call(action, payload, timeout=timeout)
+        self.registration.exchanged(session, action, payload, result)
         await self._remember(station_id, action, payload, result)
         return result
 

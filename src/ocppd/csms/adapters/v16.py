@@ -10,8 +10,8 @@ from ocppd.rpc import Handler, Payload, Session
 if TYPE_CHECKING:
     from ocppd.csms.service import Csms
 
-# Notifications that are recorded for the operator and acknowledged with an empty answer.
-_RECORDED = (
+# Notifications recorded for the operator; their answer is empty (the spec allows nothing else).
+RECORDED = (
     "DiagnosticsStatusNotification",
     "FirmwareStatusNotification",
     "LogStatusNotification",
@@ -114,6 +114,6 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         "DataTransfer": data_transfer,
         "SignCertificate": sign_certificate,
     }
-    for action in _RECORDED:
+    for action in RECORDED:
         table[action] = d.recorder(action)
     return table

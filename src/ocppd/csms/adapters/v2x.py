@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 from ocppd.csms.metering import parse_time, readings_v2x
 from ocppd.csms.reporting import report_rows
 from ocppd.protocol.actions import station_initiated
-from ocppd.protocol.errors import ErrorKind, OcppError
-from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import Handler, Payload, Session
 
@@ -18,12 +16,6 @@ if TYPE_CHECKING:
 
 def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
     d = csms
-
-    def require_accepted(session: Session) -> None:
-        # B02.FR.09 / B03.FR.08: while Pending or Rejected the CSMS answers other messages with SecurityError.
-        registration = session.context.get("registration")
-        if registration is not None and registration != "Accepted":
-            raise OcppError(ErrorKind.SECURITY_ERROR, f"station registration is {registration}")
 
     async def boot_notification(session: Session, p: Payload) -> Payload:
         station = p["chargingStation"]
@@ -44,7 +36,6 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         return {"currentTime": d.now_iso()}
 
     async def status_notification(session: Session, p: Payload) -> Payload:
-        require_accepted(session)
         await d.availability.status(
             session.identity,
             p["evseId"],
@@ -58,12 +49,10 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         return {}
 
     async def authorize(session: Session, p: Payload) -> Payload:
-        require_accepted(session)
         verdict = await d.authorization.authorize(p["idToken"]["idToken"])
         return {"idTokenInfo": verdict.id_token_info()}
 
     async def transaction_event(session: Session, p: Payload) -> Payload:
-        require_accepted(session)
         info = p["transactionInfo"]
         evse = p.get("evse") or {}
         token = p.get("idToken")
@@ -85,7 +74,6 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         return {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
 
     async def meter_values(session: Session, p: Payload) -> Payload:
-        require_accepted(session)
         await d.transactions.meter_values(
             session.identity,
             evse_id=p["evseId"],
@@ -118,31 +106,64 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         "DataTransfer": data_transfer,
         "SignCertificate": sign_certificate,
     }
-    # Everything else a station may report is recorded for the operator and acknowledged, when its
-    # answer needs no decision (an empty answer, or a plain "Accepted").
-    for action in sorted(station_initiated(version) - table.keys()):
-        if acknowledgement(version, action) is not None:
-            table[action] = d.recorder(action, acknowledgement(version, action))
+    for action in RECORDED:
+        if action in station_initiated(version):
+            table[action] = d.recorder(action)
+    for action, answer in REFUSED.items():
+        if action in station_initiated(version):
+            table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
+
+    async def vat_number_validation(session: Session, p: Payload) -> Payload:
+        await d.reporting.record(session.identity, "VatNumberValidation", p)
+        return {"vatNumber": p["vatNumber"], "status": "Rejected", "statusInfo": _NOT_SUPPORTED}
+
+    if version is OcppVersion.V21:
+        table["VatNumberValidation"] = vat_number_validation
     return table
 
 
-def acknowledgement(version: OcppVersion, action: str) -> Payload | None:
-    """The answer that merely acknowledges ``action``, or None if its answer needs a real decision."""
-    schema_set = schemas(version)
-    if not schema_set.has(action):
-        return None
-    try:
-        response = schema_set.schema(action, response=True)
-    except KeyError:
-        return {}  # a SEND-only message has no answer
-    required = set(response.get("required", []))
-    if not required:
-        return {}
-    if required == {"status"}:
-        status = response["properties"]["status"]
-        enum = status.get("enum") or response.get("definitions", {}).get(
-            status.get("$ref", "").rsplit("/", 1)[-1], {}
-        ).get("enum", [])
-        if "Accepted" in enum:
-            return {"status": "Accepted"}
-    return None
+# Reports whose only possible answer is an empty one: recorded for the operator (events table, SSE).
+RECORDED = (
+    "ClearedChargingLimit",
+    "FirmwareStatusNotification",
+    "LogStatusNotification",
+    "NotifyChargingLimit",
+    "NotifyCustomerInformation",
+    "NotifyDisplayMessages",
+    "NotifyEvent",
+    "NotifyMonitoringReport",
+    "PublishFirmwareStatusNotification",
+    "ReportChargingProfiles",
+    "ReservationStatusUpdate",
+    "SecurityEventNotification",
+    # OCPP 2.1
+    "BatterySwap",
+    "ClosePeriodicEventStream",
+    "NotifyDERAlarm",
+    "NotifyDERStartStop",
+    "NotifyPeriodicEventStream",  # a SEND; only arrives if a station streams without asking
+    "NotifyPriorityCharging",
+    "NotifySettlement",
+    "ReportDERControl",
+)
+
+_NOT_SUPPORTED = {"reasonCode": "NotSupported"}
+
+# Requests for something ocppd does not do (yet): recorded, and answered with the spec's refusal rather
+# than an "Accepted" that would promise it. Keyed by version label, "*" for every version.
+REFUSED: dict[str, dict[str, Payload]] = {
+    # No smart charging yet: the CSMS will not send a schedule for the EV's needs (2.1 has a status for it).
+    "NotifyEVChargingNeeds": {
+        "*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED},
+        "2.1": {"status": "NoChargingProfile", "statusInfo": _NOT_SUPPORTED},
+    },
+    "NotifyEVChargingSchedule": {"*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED}},
+    # No OCSP responder is queried: the status of the certificate is not known.
+    "GetCertificateStatus": {"*": {"status": "Failed", "statusInfo": {"reasonCode": "NoOCSP"}}},
+    "PullDynamicScheduleUpdate": {"*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED}},
+    # Periodic event streams are not taken: the station reports by NotifyEvent instead.
+    "OpenPeriodicEventStream": {"*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED}},
+}
+# Answered CALLERROR NotSupported (no handler), as no schema-valid refusal exists without the feature:
+# Get15118EVCertificate needs an EXI response, GetCertificateChainStatus (2.1) certificate statuses.
+NOT_SUPPORTED = ("Get15118EVCertificate", "GetCertificateChainStatus")
