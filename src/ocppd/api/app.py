@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ocppd.api import errors
 from ocppd.api.auth import Authenticator, current_principal
-from ocppd.api.errors import ApiError
 from ocppd.api.live import LiveState
+from ocppd.api.models import Health
 from ocppd.api.routes import end_event_streams, router
 from ocppd.api.security import session_secret
 from ocppd.api.service import OperatorService
@@ -29,7 +28,13 @@ Role `read-only` may read; `admin` may also change state and send commands. Erro
 or CSRF, 404 unknown station/token/transaction, 409 station offline or already exists, 502 the station
 answered with an error, 504 the station did not answer in time.
 
+**Lists** page with a cursor: while there is more, the answer has a `Link: <...>; rel="next"` header
+(and `X-Next-Cursor`); follow it until an answer has none.
+
 **Live events**: `GET /api/v1/events` (Server-Sent Events).
+
+**Trying it out here**: logged in to the dashboard, requests go with your session (and its CSRF
+token); or press *Authorize* and give an API key.
 """
 
 
@@ -59,30 +64,25 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
             await current_principal(request, None)
 
     @app.get("/health", tags=["observability"], dependencies=[Depends(maybe_public)])
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "connected_stations": len(csms.sessions)}
+    async def health() -> Health:
+        return Health(status="ok", connected_stations=len(csms.sessions))
 
-    @app.get("/metrics", tags=["observability"], dependencies=[Depends(maybe_public)])
+    @app.get("/metrics", tags=["observability"], dependencies=[Depends(maybe_public)], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    generate_openapi = app.openapi
+
+    def documented_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = errors.document_errors(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = documented_openapi  # type: ignore[method-assign]
 
     @app.get("/api/v1/openapi.json", include_in_schema=False, dependencies=[Depends(current_principal)])
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
-
-    @app.get("/api/docs", include_in_schema=False)
-    async def docs(request: Request) -> Response:
-        try:
-            await current_principal(request, None)
-        except ApiError:  # a browser without a session: log in first, then come back
-            return Response(status_code=303, headers={"Location": "/login?next=/api/docs"})
-        return get_swagger_ui_html(
-            openapi_url="/api/v1/openapi.json",
-            title="ocppd API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-        )
 
     @app.get("/api", include_in_schema=False)
     async def api_root() -> HTMLResponse:

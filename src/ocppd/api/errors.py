@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -17,6 +18,51 @@ class ApiError(Exception):
         self.message = message
         self.code = code
         self.details = details
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API."""
+
+    detail: str = Field(description="What went wrong, for a human; names the field for bad input")
+    code: str = Field(description="Machine-readable, e.g. invalid_input, unknown_station, station_offline")
+    status: int = Field(description="The HTTP status again")
+    details: Any = Field(None, description="More, where there is: the fields of bad input, a CALLERROR's code")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
+
+
+_MEANING = {
+    400: "Invalid input (the reason names the field)",
+    401: "No, unknown or revoked credentials",
+    403: "Read-only caller on an admin endpoint, or a session request without its CSRF token",
+    404: "Unknown station, token or transaction",
+    409: "Station not connected, or it already exists",
+    502: "The station answered with a CALLERROR or an invalid payload",
+    504: "The station did not answer in time",
+}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the API does: FastAPI documents request validation as
+    422 with its own error model, but the API answers 400 with ``ErrorBody`` (see ``install``); and
+    an operation on ``/{something}`` answers 404 when that something does not exist."""
+    not_found = error_responses(404)[404]
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            if "{" in path and "404" not in responses:
+                responses["404"] = {
+                    "description": not_found["description"],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                }
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
 
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}

@@ -15,14 +15,29 @@ from ocppd import metrics
 from ocppd.api import paging
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.commands import COMMANDS, Body, LocalListEntry, SendLocalList
-from ocppd.api.errors import ApiError
+from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.models import (
+    Me,
+    Message,
+    Notification,
+    Overview,
+    Station,
+    StationDetail,
+    StationPower,
+    Token,
+    Transaction,
+    TransactionDetail,
+    TransactionPower,
+)
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso, token_dict
 from ocppd.csms.outbound import jsonable
 from ocppd.csms.provisioning import hash_password as hash_station_password
 from ocppd.store import repo
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
+router = APIRouter(
+    prefix="/api/v1", dependencies=[Depends(current_principal)], responses=error_responses(400, 401, 403)
+)
 Admin = Depends(require_admin)
 KEEPALIVE_S = 15.0
 
@@ -41,12 +56,12 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 @router.get("/me", tags=["auth"], summary="The caller's identity and role")
-async def me(principal: Principal = Depends(current_principal)) -> dict[str, Any]:
+async def me(principal: Principal = Depends(current_principal)) -> Me:
     return {"name": principal.name, "role": principal.role, "via": principal.via}
 
 
 @router.get("/overview", tags=["stations"], summary="Network counts and total power now")
-async def overview(s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def overview(s: OperatorService = Depends(svc)) -> Overview:
     return await s.overview()
 
 
@@ -80,7 +95,7 @@ async def list_stations(
     registration: Literal["accepted", "pending", "rejected"] | None = None,
     limit: int = Limit,
     cursor: str | None = Cursor,
-) -> list[dict[str, Any]]:
+) -> list[Station]:
     after = paging.decode(cursor, str)[0] if cursor else None
     rows, last = await s.station_page(
         search=q, registration=registration, connected=connected, status=status, after=after, limit=limit
@@ -89,8 +104,15 @@ async def list_stations(
     return rows
 
 
-@router.post("/stations", tags=["stations"], status_code=201, dependencies=[Admin], summary="Register a station")
-async def create_station(body: StationCreate, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+@router.post(
+    "/stations",
+    tags=["stations"],
+    status_code=201,
+    dependencies=[Admin],
+    summary="Register a station",
+    responses=error_responses(409),
+)
+async def create_station(body: StationCreate, s: OperatorService = Depends(svc)) -> StationDetail:
     if await s.store.read(repo.get_station, body.station_id) is not None:
         raise ApiError(409, f"station {body.station_id!r} already exists", "exists")
     pw = hash_station_password(body.password) if body.password else None
@@ -99,18 +121,18 @@ async def create_station(body: StationCreate, s: OperatorService = Depends(svc))
 
 
 @router.get("/stations/{station_id}", tags=["stations"], summary="Station detail: EVSEs, configuration, ...")
-async def get_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def get_station(station_id: str, s: OperatorService = Depends(svc)) -> StationDetail:
     return await s.station(station_id)
 
 
 @router.post("/stations/{station_id}/approve", tags=["stations"], dependencies=[Admin], summary="Accept a station")
-async def approve_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def approve_station(station_id: str, s: OperatorService = Depends(svc)) -> StationDetail:
     await s.set_registration(station_id, "accepted")
     return await s.station(station_id)
 
 
 @router.post("/stations/{station_id}/reject", tags=["stations"], dependencies=[Admin], summary="Reject a station")
-async def reject_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def reject_station(station_id: str, s: OperatorService = Depends(svc)) -> StationDetail:
     await s.set_registration(station_id, "rejected")
     return await s.station(station_id)
 
@@ -152,7 +174,7 @@ async def station_power(
     bucket: int | None = Query(
         None, ge=1, le=3600, description="Seconds per point of the stored history (default: about 180 points)"
     ),
-) -> dict[str, Any]:
+) -> StationPower:
     """``series`` is ``[{at, power_w, source}]``, oldest first: the live series kept in memory
     (``source: live``, the total at each meter event) and, before it begins (after a restart, or
     beyond what memory keeps), the stored readings summed over the EVSEs per ``bucket_s`` bucket
@@ -163,7 +185,7 @@ async def station_power(
 @router.get("/stations/{station_id}/notifications", tags=["stations"], summary="Security events, reports, ...")
 async def station_notifications(
     station_id: str, s: OperatorService = Depends(svc), kind: str | None = None, limit: int = Query(100, ge=1, le=5000)
-) -> list[dict[str, Any]]:
+) -> list[Notification]:
     await s.station_row(station_id)
     rows = await s.store.read(lambda c: repo.list_events(c, station_id=station_id, kind=kind, limit=limit))
     return [{"id": e.id, "kind": e.kind, "timestamp": iso(e.timestamp), "payload": e.payload} for e in rows]
@@ -200,7 +222,7 @@ async def station_messages(
     response: Response,
     s: OperatorService = Depends(svc),
     filters: dict[str, Any] = Depends(_message_filters),
-) -> list[dict[str, Any]]:
+) -> list[Message]:
     await s.station_row(station_id)
     return await _message_page(s, request, response, station_id=station_id, **filters)
 
@@ -212,7 +234,7 @@ async def messages(
     s: OperatorService = Depends(svc),
     station: str | None = Query(None, description="Only this station"),
     filters: dict[str, Any] = Depends(_message_filters),
-) -> list[dict[str, Any]]:
+) -> list[Message]:
     return await _message_page(s, request, response, station_id=station, **filters)
 
 
@@ -246,7 +268,7 @@ async def list_tokens(
     ),
     limit: int = Limit,
     cursor: str | None = Cursor,
-) -> list[dict[str, Any]]:
+) -> list[Token]:
     after = paging.decode(cursor, str)[0] if cursor else None
     rows, last = await s.token_page(search=q, group_id=group, status=status, after=after, limit=limit)
     _paged(response, request, None if last is None else [last])
@@ -260,8 +282,15 @@ async def _token(s: OperatorService, id_token: str) -> Any:
     return row
 
 
-@router.post("/tokens", tags=["tokens"], status_code=201, dependencies=[Admin], summary="Create an id token")
-async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+@router.post(
+    "/tokens",
+    tags=["tokens"],
+    status_code=201,
+    dependencies=[Admin],
+    summary="Create an id token",
+    responses=error_responses(409),
+)
+async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> Token:
     if await s.store.read(repo.get_token, body.id_token) is not None:
         raise ApiError(409, f"id token {body.id_token!r} already exists", "exists")
     await s.store.write(repo.upsert_token, body.id_token, body.type, body.status, _utc(body.expiry), body.group_id)
@@ -269,12 +298,12 @@ async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> 
 
 
 @router.get("/tokens/{id_token}", tags=["tokens"])
-async def get_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def get_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
     return token_dict(await _token(s, id_token))
 
 
 @router.patch("/tokens/{id_token}", tags=["tokens"], dependencies=[Admin], summary="Change status/expiry/group")
-async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depends(svc)) -> Token:
     row = await _token(s, id_token)
     given = body.model_fields_set
     await s.store.write(
@@ -295,17 +324,17 @@ async def _set_status(s: OperatorService, id_token: str, status: str) -> dict[st
 
 
 @router.post("/tokens/{id_token}/block", tags=["tokens"], dependencies=[Admin])
-async def block_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def block_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
     return await _set_status(s, id_token, "Blocked")
 
 
 @router.post("/tokens/{id_token}/unblock", tags=["tokens"], dependencies=[Admin])
-async def unblock_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def unblock_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
     return await _set_status(s, id_token, "Accepted")
 
 
 @router.post("/tokens/{id_token}/expire", tags=["tokens"], dependencies=[Admin], summary="Expire now")
-async def expire_token(id_token: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def expire_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
     row = await _token(s, id_token)
     await s.store.write(repo.upsert_token, id_token, row.token_type, "Expired", datetime.now(UTC), row.group_id)
     return token_dict(await _token(s, id_token))
@@ -347,7 +376,7 @@ async def list_transactions(
     s: OperatorService = Depends(svc),
     limit: int = Limit,
     cursor: str | None = Cursor,
-) -> list[dict[str, Any]]:
+) -> list[Transaction]:
     """A running transaction's `energy_wh` is the energy delivered so far."""
     before = paging.decode(cursor, datetime, int) if cursor else None
     rows, last = await s.transaction_page(limit=limit, before=before, **filters)
@@ -377,7 +406,7 @@ async def export_transactions(
 
 
 @router.get("/transactions/{pk}", tags=["transactions"], summary="Transaction with meter samples and energy")
-async def get_transaction(pk: int, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def get_transaction(pk: int, s: OperatorService = Depends(svc)) -> TransactionDetail:
     return await s.transaction(pk)
 
 
@@ -386,13 +415,16 @@ async def transaction_power(
     pk: int,
     s: OperatorService = Depends(svc),
     points: int | None = Query(None, ge=2, le=100_000, description="At most this many points (averaged slices)"),
-) -> dict[str, Any]:
+) -> TransactionPower:
     """``series`` is ``[{at, power_w, energy_wh}]`` per stored reading, oldest first: power in W and
     the energy delivered since the start in Wh (either may be null when the reading lacks it)."""
     return await s.transaction_power(pk, points)
 
 
 # --------------------------------------------------------------------------- commands
+
+
+STATION_CALL_ERRORS = error_responses(409, 502, 504)
 
 
 class CallResult(BaseModel):
@@ -412,6 +444,7 @@ class CallResult(BaseModel):
     tags=["commands"],
     dependencies=[Admin],
     summary="Send any CSMS-initiated message (schema-validated) and return the answer",
+    responses=STATION_CALL_ERRORS,
 )
 async def generic_call(
     station_id: str,
@@ -475,6 +508,7 @@ for _name, (_model, _summary) in COMMANDS.items():
         dependencies=[Admin],
         summary=_summary,
         response_model=CallResult,
+        responses=STATION_CALL_ERRORS,
     )(_command_endpoint(_name, _model))
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from ocppd.api.auth import Authenticator, background
+from ocppd.api.auth import Authenticator, background, current_principal
 from ocppd.api.errors import ApiError
 from ocppd.api.security import (
     LOGIN_CSRF_COOKIE,
@@ -174,6 +174,20 @@ def mount(app: FastAPI) -> None:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
+
+    # ------------------------------------------------------------------ API documentation
+    @app.get("/api/docs", include_in_schema=False)
+    async def api_docs(request: Request) -> Response:
+        """Swagger UI. Its requests carry the page's session, so its script adds the session's CSRF
+        token to them (a session alone never authorises a change); an API key entered under
+        Authorize works as well."""
+        try:
+            principal = await current_principal(request, None)
+        except ApiError:  # a browser without a session: log in first, then come back
+            return RedirectResponse("/login?next=/api/docs", status_code=303)
+        return templates.TemplateResponse(
+            request, "api_docs.html", {"csrf": principal.csrf or ""}, headers={"Cache-Control": "no-store"}
+        )
 
     # ------------------------------------------------------------------ pages
     @app.get("/", include_in_schema=False)
