@@ -143,7 +143,7 @@ async def reject_station(station_id: str, s: OperatorService = Depends(svc)) -> 
     dependencies=[Admin],
     summary="Put a station back to Pending",
 )
-async def pending_station(station_id: str, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+async def pending_station(station_id: str, s: OperatorService = Depends(svc)) -> StationDetail:
     """Its boots are answered Pending until it is approved or rejected. A connected station whose
     registration changes (approve, reject, pending) is asked to boot again (TriggerMessage
     BootNotification), so it learns its new status at once."""
