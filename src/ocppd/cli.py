@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from ocppd.api.cli import register as register_auth_commands
+from ocppd.api.smart_cli import register as register_sites_commands
 from ocppd.clicommon import (
     HOW_CONFIG_IS_FOUND,
     ConfigOption,
@@ -43,6 +44,7 @@ app.add_typer(stations_app, name="stations")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(transactions_app, name="transactions")
 register_auth_commands(app)  # ocppd apikeys ..., ocppd users ...
+register_sites_commands(app)  # ocppd sites ...
 
 T = TypeVar("T")
 

@@ -169,6 +169,36 @@ INTERNAL = {"internal": True}
 
 
 @dataclass
+class SmartSettings:
+    """Smart charging and site load balancing (docs/smart-charging.md)."""
+
+    enabled: bool = True  # balance the stations of configured sites
+    sites_file: str = ""  # TOML file with [[node]] tables; replaces the stored limit tree at start
+    interval_s: float = 30.0  # a full run at least this often (events trigger runs in between)
+    debounce_s: float = 0.3  # events within this time share one run
+    min_a: float = 6.0  # the least current an EV is given, or nothing
+    max_a: float = 32.0  # an EV's maximum per phase when nothing better is known
+    hysteresis_a: float = 1.0  # smaller changes are not sent
+    min_interval_s: float = 10.0  # an EVSE's allocation rises at most this often
+    rotation_s: float = 900.0  # when capacity is short, an admitted EV keeps its turn this long
+    settle_s: float = 60.0  # an EV drawing less than allocated for this long gives the rest away
+    lease_s: float = 900.0  # the balancer's TxProfiles last this long unless renewed (then: the fallback)
+    stack_level: int = 6  # reserved: TxProfile and fallback TxDefault here, EVSE TxDefault one above
+    retries: int = 2  # refused profiles before a station is excluded (its worst case reserved)
+
+    def validate(self) -> None:
+        for name in ("interval_s", "lease_s", "max_a", "min_a"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"smart.{name} must be positive")
+        if self.min_a > self.max_a:
+            raise ValueError("smart.min_a must not be above smart.max_a")
+        if self.stack_level < 0:
+            raise ValueError("smart.stack_level must not be negative")
+        if self.sites_file and not Path(self.sites_file).is_file():
+            raise ValueError(f"smart.sites_file: {self.sites_file} does not exist")
+
+
+@dataclass
 class Settings:
     data_dir: str = field(default_factory=default_data_dir)
     database_url: str = ""
@@ -177,6 +207,7 @@ class Settings:
     message_log_retention_days: float = 7.0
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    smart: SmartSettings = field(default_factory=SmartSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -217,6 +248,7 @@ class Settings:
         self.ocpp.ssl_context()  # the files exist, parse, and the key matches the certificate
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
+        self.smart.validate()
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -16,6 +16,7 @@ from ocppd.api.models import Health
 from ocppd.api.routes import end_event_streams, router
 from ocppd.api.security import session_secret
 from ocppd.api.service import OperatorService
+from ocppd.api.smart import router as smart_router
 from ocppd.api.webhooks import Webhooks
 from ocppd.csms.service import Csms
 
@@ -89,6 +90,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
         return HTMLResponse('<a href="/api/docs">API documentation</a>', status_code=200)
 
     app.include_router(router)
+    app.include_router(smart_router)
 
     from ocppd.web import mount  # the dashboard shares auth and services with the API
 

@@ -106,3 +106,15 @@ def power_w(readings: list[Reading]) -> float | None:
         if reading.power_w is not None:
             return reading.power_w
     return None
+
+
+def currents_a(readings: list[Reading]) -> list[float] | None:
+    """Current.Import per phase (L1, L2, L3) of the latest reading that has all three; else None."""
+    for reading in reversed(readings):
+        phases: dict[str, float] = {}
+        for measurand, phase, _unit, value, _, location in reading.samples:
+            if measurand == "Current.Import" and phase and location in ("Outlet", "EV", ""):
+                phases[phase[:2]] = value
+        if {"L1", "L2", "L3"} <= phases.keys():
+            return [phases["L1"], phases["L2"], phases["L3"]]
+    return None

@@ -36,6 +36,7 @@ from ocppd.csms.outbound import (
 from ocppd.csms.provisioning import Provisioning, StationDirectory
 from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
+from ocppd.csms.smart import SmartCharging
 from ocppd.csms.transactions import Transactions
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.compat import Relaxation
@@ -49,6 +50,9 @@ from ocppd.transport.websocket import Link, Receiver
 log = logging.getLogger("ocppd.csms")
 
 __all__ = ["Csms", "StationOffline"]
+
+# CALLs whose request and answer the smart-charging domain records (whichever path sent them)
+_SMART_ACTIONS = frozenset({"SetChargingProfile", "ClearChargingProfile", "GetChargingProfiles"})
 
 
 def outbound_adapters(version: OcppVersion) -> Adapters:
@@ -66,6 +70,7 @@ class Csms:
         self.authorization = Authorization(store)
         self.transactions = Transactions(store, self.events)
         self.reporting = Reporting(store, self.events)
+        self.smart = SmartCharging(self)
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
         unknown = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[settings.ocpp.unknown_stations]
@@ -88,10 +93,12 @@ class Csms:
     async def start(self) -> None:
         await self.directory.refresh()
         self._housekeeping = asyncio.create_task(self._housekeep())
+        await self.smart.start()
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        await self.smart.stop()
 
     async def _housekeep(self) -> None:
         """Refresh the station directory (the CLI may have changed it) and prune the message log."""
@@ -225,7 +232,7 @@ class Csms:
         exchanges: list[Exchange] = []
         for c in plan.calls:
             try:
-                answer = await session.call(c.action, c.payload, timeout=timeout)
+                answer = await self._call_observed(session, c.action, c.payload, timeout)
             except SessionClosed as exc:
                 raise StationOffline(f"station {station_id!r} is not connected ({exc})") from None
             except CallTimeout as exc:
@@ -256,9 +263,22 @@ class Csms:
                 ErrorKind.NOT_SUPPORTED,
                 f"{action} is not a CSMS-initiated message in OCPP {session.version.label}",
             )
-        result = await session.call(action, payload, timeout=timeout)
+        result = await self._call_observed(session, action, payload, timeout)
         self.registration.exchanged(session, action, payload, result)
         await self._remember(station_id, action, payload, result)
+        return result
+
+    async def _call_observed(self, session: Session, action: str, payload: Payload, timeout: float | None) -> Payload:
+        """One CALL on the session; smart-charging ones are recorded with their answer or failure."""
+        try:
+            result = await session.call(action, payload, timeout=timeout)
+        except Exception as exc:
+            if action in _SMART_ACTIONS:
+                failure = str(exc) or type(exc).__name__
+                await self.smart.profiles.observe(session.identity, action, payload, None, failure)
+            raise
+        if action in _SMART_ACTIONS:
+            await self.smart.profiles.observe(session.identity, action, payload, result)
         return result
 
     async def _remember(self, station_id: str, action: str, request: Payload, result: Payload) -> None:

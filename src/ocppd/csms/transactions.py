@@ -14,7 +14,7 @@ from typing import Any
 
 from ocppd.csms.authorization import Verdict, verdict_for
 from ocppd.csms.events import EventBus
-from ocppd.csms.metering import power_w, register_wh
+from ocppd.csms.metering import currents_a, power_w, register_wh
 from ocppd.store import Reading, Store, repo
 
 
@@ -293,6 +293,7 @@ class Transactions:
             connector_id=connector_id,
             transaction_id=transaction_uid,
             power_w=power_w(readings),
+            current_a=currents_a(readings),
             energy_wh=register_wh(readings),
             timestamp=readings[-1].timestamp.isoformat() if readings else None,
         )

@@ -78,6 +78,8 @@ class Node:
     rotation: str = "RST"  # stations: the grid phases its L1, L2, L3 are wired to
     voltage: float = NOMINAL_VOLTAGE
     timezone: str = "UTC"  # sites: for time-of-use windows
+    weight: float = 1.0  # stations, EVSEs: share weight (priority) of the EVs charging there
+    min_a: float | None = None  # stations, EVSEs: the least current an EV is given (else the default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +282,10 @@ def _check_node(node: Node) -> None:
             raise TreeError(node.id, f"window days must be among {', '.join(DAYS)}")
     if node.rotation not in ROTATIONS:
         raise TreeError(node.id, f"rotation must be one of {', '.join(ROTATIONS)}")
+    if not (math.isfinite(node.weight) and node.weight > 0):
+        raise TreeError(node.id, "weight must be a positive number")
+    if node.min_a is not None and not (0 < node.min_a <= 80):
+        raise TreeError(node.id, "min_a must be between 0 and 80 A")
     if not (100 <= node.voltage <= 1000):
         raise TreeError(node.id, "voltage must be between 100 and 1000 V")
     if node.kind == SITE:

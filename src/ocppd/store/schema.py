@@ -224,4 +224,58 @@ message_log = Table(
     Index(None, "logged_at"),
 )
 
+# Smart charging (docs/smart-charging.md). Every profile the CSMS sent, with the station's answer:
+# ``state`` is installed | rejected | failed | replaced | cleared | ended; ``drift`` is set when the
+# station's own report (GetChargingProfiles / GetCompositeSchedule) disagrees with what is installed.
+charging_profiles = Table(
+    "charging_profiles",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("profile_id", Integer, nullable=False),
+    Column("purpose", String(16), nullable=False),  # max | txdefault | tx | external
+    Column("stack_level", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("unit", String(2), nullable=False),
+    Column("transaction_id", String(64)),
+    Column("valid_from", UTCDateTime),
+    Column("valid_to", UTCDateTime),
+    Column("source", String(16), nullable=False),  # operator | balancer | fallback | station
+    Column("profile", Json, nullable=False),  # as sent (the version's own shape)
+    Column("state", String(16), nullable=False),
+    Column("answer", Json),
+    Column("drift", Text),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+    Index(None, "station_id", "state"),
+    Index(None, "station_id", "id"),
+)
+
+# The limit tree: sites, sub-circuits, stations and EVSEs (smart.tree.Node as one row each).
+limit_nodes = Table(
+    "limit_nodes",
+    metadata,
+    Column("node_id", String(ID_LEN), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("parent_id", String(ID_LEN)),
+    Column("spec", Json, nullable=False),  # limits, windows, rotation, weight: as the API takes them
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+external_limits = Table(
+    "external_limits",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("node_id", String(ID_LEN), nullable=False),
+    Column("source", String(16), nullable=False),  # api | ems | oscp | station
+    Column("amps", Json),
+    Column("watts", Float),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime),
+    Column("note", Text),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "node_id"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -105,6 +105,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         "NotifyReport": notify_report,
         "DataTransfer": data_transfer,
         "SignCertificate": sign_certificate,
+        **d.smart.v2x_handlers(),
     }
     for action in RECORDED:
         if action in station_initiated(version):

@@ -1,0 +1,342 @@
+"""Smart-charging endpoints: sites and the limit tree, external limits, charging profiles.
+
+Thin: they call ``csms.smart`` (the domain) and shape JSON. No ``from __future__ import
+annotations``: FastAPI reads the annotations at runtime.
+"""
+
+import math
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from ocppd.api.auth import current_principal, require_admin
+from ocppd.api.errors import ApiError
+from ocppd.csms.service import Csms, StationOffline
+from ocppd.csms.smart.wire import ProfileSpec, family, payload, problems
+from ocppd.smart.schedule import ActiveTx, format_time
+from ocppd.smart.tree import TreeError, phase_amps
+from ocppd.store import repo
+from ocppd.store.smart_repo import ProfileRow
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], tags=["smart charging"])
+Admin = Depends(require_admin)
+
+
+def csms_of(request: Request) -> Csms:
+    return request.app.state.csms
+
+
+def _tree_error(exc: TreeError) -> ApiError:
+    return ApiError(400, f"limit tree: {exc}", "invalid_limit_tree", {"node": exc.node, "problem": exc.message})
+
+
+# --------------------------------------------------------------------------- sites and the tree
+
+
+@router.get("/smart", summary="Balancer status: sites, charging EVs, excluded stations")
+async def smart_status(c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    return c.smart.status()
+
+
+@router.get("/sites", summary="Every site with its limit, allocated and measured totals")
+async def list_sites(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
+    out = []
+    for node in c.smart.sites.tree.nodes.values():
+        if node.kind == "site":
+            view = c.smart.balancing.view(node.id) or {"site": node.id}
+            view = {k: v for k, v in view.items() if k != "allocations"}
+            out.append(view)
+    return out
+
+
+@router.get("/sites/{site_id}", summary="One site: live totals per phase against the limit, allocations, nodes")
+async def get_site(site_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    sites = c.smart.sites
+    node = sites.tree.nodes.get(site_id)
+    if node is None or node.kind != "site":
+        raise ApiError(404, f"no site {site_id!r}", "not_found")
+    view = c.smart.balancing.view(site_id) or {"site": site_id, "allocations": []}
+    view["nodes"] = [sites.specs[n] for n in sites.specs if sites.tree.site_of(n) == site_id]
+    now = time.time()
+    view["external_limits"] = [
+        _external_dict(i, e) for i, e in sites.externals if e.end > now and sites.tree.site_of(e.node) == site_id
+    ]
+    return view
+
+
+@router.get("/limit-tree", summary="The whole limit tree as node specs")
+async def get_tree(c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    return {"nodes": list(c.smart.sites.specs.values())}
+
+
+@router.put("/limit-tree", dependencies=[Admin], summary="Replace the whole limit tree (validated as a whole)")
+async def put_tree(body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    nodes = body.get("nodes")
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        raise ApiError(400, "nodes: a list of node objects", "invalid_input")
+    try:
+        await c.smart.sites.replace(nodes)
+    except TreeError as exc:
+        raise _tree_error(exc) from None
+    return {"nodes": list(c.smart.sites.specs.values())}
+
+
+@router.put("/limit-tree/nodes/{node_id}", dependencies=[Admin], summary="Add or change one node")
+async def put_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    if "id" in body and body["id"] != node_id:
+        raise ApiError(400, "id: differs from the node in the path", "invalid_input")
+    try:
+        await c.smart.sites.upsert({**body, "id": node_id})
+    except TreeError as exc:
+        raise _tree_error(exc) from None
+    return c.smart.sites.specs[node_id]
+
+
+@router.delete("/limit-tree/nodes/{node_id}", dependencies=[Admin], summary="Remove a node without children")
+async def delete_node(node_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    try:
+        await c.smart.sites.delete(node_id)
+    except KeyError:
+        raise ApiError(404, f"no node {node_id!r}", "not_found") from None
+    except TreeError as exc:
+        raise ApiError(409, str(exc), "has_children", {"node": exc.node}) from None
+    return {"deleted": node_id}
+
+
+class ExternalLimitBody(BaseModel):
+    amps: float | list[float] | None = Field(None, description="Per phase: one number or [L1, L2, L3]")
+    watts: float | None = None
+    start: datetime | None = Field(None, description="Default: now")
+    end: datetime | None = Field(None, description="Expiry; afterwards the configured limit applies again")
+    duration_s: int | None = Field(None, gt=0, description="Instead of end")
+    source: Literal["api", "ems", "grid"] = "api"
+    note: str | None = Field(None, max_length=500)
+    replace: bool = Field(False, description="Remove this source's other limits on the node first")
+
+
+def _external_dict(limit_id: int, e: Any) -> dict[str, Any]:
+    return {
+        "id": limit_id,
+        "node": e.node,
+        "source": e.source,
+        "amps": list(e.amps) if e.amps else None,
+        "watts": e.watts,
+        "start": format_time(e.start),
+        "end": None if math.isinf(e.end) else format_time(e.end),
+    }
+
+
+@router.post(
+    "/limit-tree/nodes/{node_id}/external-limits",
+    dependencies=[Admin],
+    status_code=201,
+    summary="Lower a node's limit for a while (EMS, grid operator)",
+)
+async def add_external(node_id: str, body: ExternalLimitBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    start = body.start.timestamp() if body.start else None
+    end = body.end.timestamp() if body.end else None
+    if body.duration_s is not None:
+        end = (start if start is not None else time.time()) + body.duration_s
+    try:
+        amps = phase_amps(body.amps) if body.amps is not None else None
+        limit_id = await c.smart.sites.add_external(
+            node_id, body.source, amps, body.watts, start, end, body.note, replace_source=body.replace
+        )
+    except KeyError:
+        raise ApiError(404, f"no node {node_id!r}", "not_found") from None
+    except TreeError as exc:
+        raise _tree_error(exc) from None
+    except ValueError as exc:
+        raise ApiError(400, f"amps: {exc}", "invalid_input") from None
+    capped = c.smart.sites.physical_cap(node_id, amps, body.watts)
+    return {"id": limit_id, "node": node_id, "capped_at_configured_limit": capped}
+
+
+@router.get("/external-limits", summary="External limits not yet expired")
+async def list_externals(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
+    now = time.time()
+    return [_external_dict(i, e) for i, e in c.smart.sites.externals if e.end > now]
+
+
+@router.delete("/external-limits/{limit_id}", dependencies=[Admin], summary="End an external limit now")
+async def delete_external(limit_id: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    if not await c.smart.sites.remove_external(limit_id=limit_id):
+        raise ApiError(404, f"no external limit {limit_id}", "not_found")
+    return {"deleted": limit_id}
+
+
+# --------------------------------------------------------------------------- charging profiles
+
+
+def _row(r: ProfileRow) -> dict[str, Any]:
+    return {
+        "row_id": r.id,
+        "evse_id": r.evse_id,
+        "profile_id": r.profile_id,
+        "purpose": r.purpose,
+        "stack_level": r.stack_level,
+        "kind": r.kind,
+        "unit": r.unit,
+        "transaction_id": r.transaction_id,
+        "valid_from": r.valid_from,
+        "valid_to": r.valid_to,
+        "source": r.source,
+        "state": r.state,
+        "answer": r.answer,
+        "drift": r.drift,
+        "sent_at": r.sent_at,
+        "ended_at": r.ended_at,
+        "profile": r.profile,
+    }
+
+
+@router.get("/stations/{station_id}/charging-profiles", summary="Profiles installed (or the timeline of all sent)")
+async def station_profiles(
+    station_id: str, history: bool = Query(False), limit: int = Query(200, ge=1, le=5000), c: Csms = Depends(csms_of)
+) -> list[dict[str, Any]]:
+    rows = await (c.smart.profiles.history(station_id, limit) if history else c.smart.profiles.installed(station_id))
+    return [_row(r) for r in rows]
+
+
+class PeriodBody(BaseModel):
+    start_s: int = Field(ge=0)
+    limit: float
+    phases: int | None = None
+
+
+class ProfileBody(BaseModel):
+    id: int = Field(ge=0)
+    evse_id: int = Field(0, ge=0)
+    purpose: Literal["station_max", "tx_default", "tx"] = "tx_default"
+    stack_level: int = Field(0, ge=0)
+    kind: Literal["Absolute", "Recurring", "Relative"] = "Absolute"
+    recurrency: Literal["Daily", "Weekly"] | None = None
+    unit: Literal["A", "W"] = "A"
+    start: datetime | None = None
+    duration_s: int | None = Field(None, gt=0)
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    transaction_id: str | None = None
+    periods: list[PeriodBody] = Field(min_length=1)
+
+
+_PURPOSE = {"station_max": "max", "tx_default": "txdefault", "tx": "tx"}
+
+
+@router.post(
+    "/stations/{station_id}/charging-profiles",
+    dependencies=[Admin],
+    summary="Validate and install a charging profile (the generic call can send invalid ones)",
+)
+async def set_profile(station_id: str, body: ProfileBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    session = c.sessions.get(station_id)
+    if session is None:
+        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
+    fam = family(session.version.label)
+    start = body.start.timestamp() if body.start else (time.time() if body.kind == "Absolute" else None)
+    spec = ProfileSpec(
+        id=body.id,
+        purpose=_PURPOSE[body.purpose],
+        stack_level=body.stack_level,
+        periods=tuple((p.start_s, p.limit, p.phases) for p in body.periods),
+        unit=body.unit,
+        kind=body.kind,
+        evse=body.evse_id,
+        start=start if body.kind != "Relative" else None,
+        duration=body.duration_s,
+        recurrency=body.recurrency,
+        valid_from=body.valid_from.timestamp() if body.valid_from else None,
+        valid_to=body.valid_to.timestamp() if body.valid_to else None,
+        transaction_id=body.transaction_id,
+    )
+    request = payload(spec, fam)
+    evse, profile = (
+        (request["connectorId"], request["csChargingProfiles"])
+        if fam == "1.6"
+        else (request["evseId"], request["chargingProfile"])
+    )
+    reserved = c.settings.smart.stack_level
+    found = problems(evse, profile, fam)
+    if c.smart.sites.station_site(station_id) and body.purpose != "station_max" and body.stack_level >= reserved:
+        found.append(f"stackLevel: {reserved} and above are the balancer's on this balanced station")
+    if found:
+        raise ApiError(400, "charging profile: " + "; ".join(found), "invalid_profile", found)
+    try:
+        answer = await c.call(station_id, "SetChargingProfile", request)
+    except StationOffline:
+        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline") from None
+    except Exception as exc:
+        raise ApiError(502, f"the station did not accept the profile: {exc}", "station_error") from None
+    c.smart.balancing.poke()
+    return {"status": answer.get("status"), "request": request, "answer": answer}
+
+
+@router.get(
+    "/stations/{station_id}/charging-profiles/composite",
+    summary="The composite schedule computed from the stored profiles; compare=true asks the station too",
+)
+async def composite(
+    station_id: str,
+    evse_id: int = Query(1, ge=0),
+    duration_s: int = Query(3600, gt=0, le=604800),
+    unit: Literal["A", "W"] = "A",
+    compare: bool = False,
+    c: Csms = Depends(csms_of),
+) -> dict[str, Any]:
+    txs = await c.store.read(repo.list_transactions, station_id=station_id, active_only=True, limit=50)
+    tx = next((t for t in txs if (t.evse_id or t.connector_id) == evse_id), None)
+    active = ActiveTx(tx.transaction_uid or str(tx.id), tx.started_at.timestamp()) if tx else None
+    now = time.time()
+    ours = await c.smart.profiles.composite(station_id, evse_id, duration_s, unit, active, now)
+    out: dict[str, Any] = {"evse_id": evse_id, "start": format_time(now), "unit": unit, "periods": ours}
+    if compare:
+        session = c.sessions.get(station_id)
+        if session is None:
+            raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
+        key = "connectorId" if family(session.version.label) == "1.6" else "evseId"
+        try:
+            answer = await c.call(
+                station_id, "GetCompositeSchedule", {key: evse_id, "duration": duration_s, "chargingRateUnit": unit}
+            )
+        except Exception as exc:
+            raise ApiError(502, f"GetCompositeSchedule failed: {exc}", "station_error") from None
+        out["station"] = await c.smart.profiles.check_composite(station_id, evse_id, answer, active)
+    return out
+
+
+@router.post(
+    "/stations/{station_id}/charging-profiles/reconcile",
+    dependencies=[Admin],
+    summary="Ask the station for its profiles (2.x GetChargingProfiles) and flag drift",
+)
+async def reconcile(station_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    session = c.sessions.get(station_id)
+    if session is None:
+        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
+    if family(session.version.label) == "1.6":
+        raise ApiError(
+            400, "OCPP 1.6 has no GetChargingProfiles; use composite?compare=true per connector", "not_supported"
+        )
+    request_id = int(time.time() * 1000) % 2_000_000_000
+    try:
+        answer = await c.call(
+            station_id,
+            "GetChargingProfiles",
+            {"requestId": request_id, "chargingProfile": {"chargingLimitSource": ["CSO"]}},
+        )
+    except Exception as exc:
+        raise ApiError(502, f"GetChargingProfiles failed: {exc}", "station_error") from None
+    if answer.get("status") == "NoProfiles":
+        return {
+            "request_id": request_id,
+            "status": "NoProfiles",
+            "result": await c.smart.profiles.reconcile(station_id, []),
+        }
+    return {
+        "request_id": request_id,
+        "status": answer.get("status"),
+        "note": "the station reports with ReportChargingProfiles; drift shows on the profiles",
+    }

@@ -1,0 +1,111 @@
+"""Smart charging on the CSMS side: charging profiles in the domain, sites and limits, balancing.
+
+``SmartCharging`` is what ``Csms`` holds: the profile store (``profiles``), the limit tree
+(``sites``) and the balancing service (``balancing``), plus the handlers for what 2.x stations
+report about charging limits. The deciding cores are pure and live in ``ocppd.smart``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ocppd.csms.smart.balancing import Balancing
+from ocppd.csms.smart.profiles import ChargingProfiles
+from ocppd.csms.smart.sites import Sites, evse_node_id
+from ocppd.rpc import Handler, Payload, Session
+from ocppd.smart.schedule import parse_time
+from ocppd.smart.tree import phase_amps
+
+if TYPE_CHECKING:
+    from ocppd.csms.service import Csms
+
+log = logging.getLogger("ocppd.smart")
+
+
+class SmartCharging:
+    def __init__(self, csms: Csms) -> None:
+        self.csms = csms
+        self.settings = csms.settings.smart
+        self.profiles = ChargingProfiles(csms.store, csms.events)
+        self.sites = Sites(csms.store)
+        self.balancing = Balancing(csms, self.sites, self.settings)
+
+    async def start(self) -> None:
+        await self.sites.load(self.settings.sites_file or None)
+        if self.settings.enabled:
+            self.balancing.start()
+
+    async def stop(self) -> None:
+        await self.balancing.stop()
+
+    # ------------------------------------------------------------------ 2.x station reports
+    def v2x_handlers(self) -> dict[str, Handler]:
+        async def report_charging_profiles(session: Session, p: Payload) -> Payload:
+            await self.profiles.report(session.identity, p)
+            return {}
+
+        async def notify_charging_limit(session: Session, p: Payload) -> Payload:
+            await self.station_limit(session.identity, p)
+            return {}
+
+        async def cleared_charging_limit(session: Session, p: Payload) -> Payload:
+            node = self._limit_node(session.identity, p.get("evseId"))
+            if node is not None:
+                await self.sites.remove_external(node_id=node, source="station")
+            await self.csms.reporting.record(session.identity, "ClearedChargingLimit", p)
+            return {}
+
+        return {
+            "ReportChargingProfiles": report_charging_profiles,
+            "NotifyChargingLimit": notify_charging_limit,
+            "ClearedChargingLimit": cleared_charging_limit,
+        }
+
+    def _limit_node(self, station_id: str, evse: int | None) -> str | None:
+        tree = self.sites.tree
+        if evse and evse_node_id(station_id, evse) in tree.nodes:
+            return evse_node_id(station_id, evse)
+        return station_id if station_id in tree.nodes else None
+
+    async def station_limit(self, station_id: str, p: Payload) -> None:
+        """A 2.x NotifyChargingLimit (a local EMS or the grid operator limits the station, K12):
+        the limit becomes an external limit on the station (or its EVSE) for the balancer."""
+        await self.csms.reporting.record(station_id, "NotifyChargingLimit", p)
+        node = self._limit_node(station_id, p.get("evseId"))
+        if node is None:
+            return
+        source = p.get("chargingLimit", {}).get("chargingLimitSource", "EMS")
+        for schedule in p.get("chargingSchedule") or []:
+            start = parse_time(schedule.get("startSchedule"))
+            periods = schedule.get("chargingSchedulePeriod") or []
+            if not periods:
+                continue
+            unit = schedule.get("chargingRateUnit", "A")
+            base = start if start is not None else self.csms.now().timestamp()
+            await self.sites.remove_external(node_id=node, source="station", notify=False)
+            for i, period in enumerate(periods):
+                begin = base + period["startPeriod"]
+                nxt = periods[i + 1]["startPeriod"] + base if i + 1 < len(periods) else None
+                if nxt is None and schedule.get("duration"):
+                    nxt = base + schedule["duration"]
+                limit = float(period["limit"])
+                await self.sites.add_external(
+                    node,
+                    "station",
+                    phase_amps(limit) if unit == "A" else None,
+                    limit if unit == "W" else None,
+                    begin,
+                    nxt,
+                    note=f"NotifyChargingLimit from {source}",
+                )
+            return
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.settings.enabled,
+            "sites": [n.id for n in self.sites.tree.nodes.values() if n.kind == "site"],
+            "charging": len(self.balancing.charging),
+            "excluded": dict(self.balancing.excluded),
+            "profiles_sent": self.balancing.sent_total,
+        }

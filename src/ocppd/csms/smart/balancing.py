@@ -1,0 +1,479 @@
+"""The balancing service: keeps every site under its limits by sending charging profiles.
+
+It listens to the domain's events (transactions starting and ending, meter values, stations
+booting and leaving, limit changes) and also runs every ``smart.interval_s`` seconds; each run
+builds the demands of every charging EV on a configured site, asks the pure balancer
+(``ocppd.smart.balancer``) for an allocation, applies hysteresis and the rate limit, and sends
+only what changed.
+
+Enforcement (docs/smart-charging.md):
+
+- one TxProfile per transaction, Absolute, valid for ``lease_s`` and renewed at half time, at the
+  reserved stack level ``stack_level``; where a station refuses TxProfiles, an EVSE-specific
+  TxDefaultProfile at ``stack_level + 1``; a station refusing both ``retries`` times is excluded:
+  its worst case (its EVs at their maximum) is reserved and the operator sees it;
+- a fallback TxDefaultProfile on EVSE 0 of every station at ``stack_level``: the station's share
+  of the site at its lowest, split over its EVSEs, so all stations on fallback stay under every
+  limit when the CSMS or the network is gone (a TxProfile falls back to it when its lease ends).
+
+One process owns the balancing of a site (a later cluster elects it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ocppd.csms.smart.profiles import profile_source
+from ocppd.csms.smart.sites import Sites, evse_node_id
+from ocppd.csms.smart.wire import ProfileSpec, family, payload
+from ocppd.smart.balancer import RESERVED, Capacity, Demand, Draw, Grant, allocate, learn_draw, stabilise, usage
+from ocppd.smart.schedule import TX, TX_DEFAULT
+from ocppd.smart.tree import STATION, grid_phases
+from ocppd.store import repo
+
+if TYPE_CHECKING:
+    from ocppd.config import SmartSettings
+    from ocppd.csms.service import Csms
+
+log = logging.getLogger("ocppd.smart")
+
+TX_PROFILE_ID = 900_000  # + EVSE: the balancer's profiles, one per EVSE, so each replaces the last
+EVSE_DEFAULT_ID = 910_000
+FALLBACK_ID = 920_000
+
+
+@dataclass(slots=True)
+class Charging:
+    """One EV charging on a balanced station, as the balancer tracks it."""
+
+    station_id: str
+    evse: int  # 1.6 connector, 2.x EVSE
+    transaction_id: str
+    since: float
+    admitted: bool = False
+    draw: Draw = field(default_factory=Draw)
+    currents: tuple[float, ...] | None = None  # last measured current per station phase (A)
+    phases: int | None = None  # phases the EV draws on, once measured
+    sent_a: float | None = None
+    sent_at: float = 0.0
+    lease_until: float = 0.0
+    mode: str = TX  # tx | txdefault (the station refused TxProfiles)
+    ev_max_a: float | None = None  # what the EV said it takes (ISO 15118 charging needs)
+
+    @property
+    def measured_a(self) -> float | None:
+        return max(self.currents) if self.currents else None
+
+
+@dataclass(slots=True)
+class SiteView:
+    """The last run for one site, for the API and the dashboard."""
+
+    site: str
+    at: float
+    capacity: dict[str, Capacity]
+    usage: dict[str, tuple[float, float, float, float]]
+    grants: dict[str, Grant]
+    measured: tuple[float, float, float]
+    compute_ms: float
+    sent: int
+
+
+class Balancing:
+    def __init__(self, csms: Csms, sites: Sites, settings: SmartSettings) -> None:
+        self.csms = csms
+        self.sites = sites
+        self.settings = settings
+        self.charging: dict[tuple[str, int], Charging] = {}
+        self.excluded: dict[str, str] = {}  # station -> why
+        self.failures: dict[str, int] = {}
+        self.fallback_sent: dict[str, tuple[float, int]] = {}  # station -> (per-EVSE amps, tree version)
+        self.views: dict[str, SiteView] = {}
+        self.known_evses: dict[str, set[int]] = {}  # from status notifications
+        self.sent_total = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        sites.listeners.append(self.poke)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._loop())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        with self.csms.events.subscribe() as queue:
+            while True:
+                event = await queue.get()
+                try:
+                    if self.on_event(event):
+                        self.poke()
+                except Exception:
+                    log.exception("balancer: event %s", event.get("type"))
+
+    async def _loop(self) -> None:
+        await self.resync()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.interval_s)
+            except TimeoutError:
+                await self.resync()
+            self._wake.clear()
+            await asyncio.sleep(self.settings.debounce_s)  # let a burst of events settle into one run
+            self._wake.clear()
+            try:
+                await self.run()
+            except Exception:
+                log.exception("balancer run failed")
+
+    # ------------------------------------------------------------------ inputs
+    def _balanced(self, station_id: str | None) -> bool:
+        return station_id is not None and self.sites.station_site(station_id) is not None
+
+    def on_event(self, event: dict[str, Any]) -> bool:
+        """Update the tracked state from one domain event; True if a run is due."""
+        kind, station = event.get("type"), event.get("station_id")
+        if kind in ("station.booted", "station.connected", "station.disconnected"):
+            if kind == "station.booted":
+                self.fallback_sent.pop(station or "", None)
+            return self._balanced(station)
+        if kind == "status.changed" and station and int(event.get("evse_id") or 0) > 0:
+            self.known_evses.setdefault(station, set()).add(int(event["evse_id"]))
+        if not self._balanced(station):
+            return False
+        assert station is not None
+        if kind == "status.changed":
+            return True
+        if kind == "transaction.started":
+            evse = int(event.get("evse_id") or event.get("connector_id") or 0)
+            tx = str(event["transaction_id"])
+            self.charging[(station, evse)] = Charging(station, evse, tx, time.time())
+            return True
+        if kind == "transaction.ended":
+            tx = str(event["transaction_id"])
+            for key, c in list(self.charging.items()):
+                if key[0] == station and c.transaction_id == tx:
+                    del self.charging[key]
+                    asyncio.get_running_loop().create_task(self._ended(c))
+            return True
+        if kind == "meter.values":
+            evse = int(event.get("evse_id") or event.get("connector_id") or 0)
+            c = self.charging.get((station, evse))
+            if c is None:
+                return False
+            return self._measured(c, event.get("current_a"), time.time())
+        return False
+
+    def _measured(self, c: Charging, currents: Any, now: float) -> bool:
+        """A meter reading: learn what the EV takes; a run is due when that changed what it may get."""
+        if not currents or not isinstance(currents, list | tuple):
+            return False
+        values = tuple(float(a) for a in currents if isinstance(a, int | float) and math.isfinite(a) and a >= 0)
+        if len(values) != len(currents):
+            return False  # nonsense for balancing: treated as unknown
+        c.currents = values
+        if len(values) == 3:
+            c.phases = max(1, sum(1 for a in values if a > 1.0)) if max(values) > 1.0 else c.phases
+        before = c.draw
+        c.draw = learn_draw(
+            c.draw, c.sent_a or 0.0, c.measured_a, now, min_a=self._min_a(c), settle_s=self.settings.settle_s
+        )
+        return before.cap_a != c.draw.cap_a
+
+    async def resync(self) -> None:
+        """Make the tracked transactions match the store's running ones (events may have been missed)."""
+        try:
+            await self.sites.refresh()
+        except Exception:
+            log.exception("reading the limit tree failed")
+        stations = {s.id for s in self.sites.tree.stations()}
+        if not stations:
+            self.charging.clear()
+            return
+        rows = await self.csms.store.read(repo.list_transactions, active_only=True, limit=100_000)
+        running = {}
+        for tx in rows:
+            if tx.station_id in stations:
+                evse = int(tx.evse_id or tx.connector_id or 0)
+                running[(tx.station_id, evse)] = tx.transaction_uid or str(tx.id), tx.started_at.timestamp()
+        for key in list(self.charging):
+            if key not in running or running[key][0] != self.charging[key].transaction_id:
+                del self.charging[key]
+        for key, (tx_id, started) in running.items():
+            if key not in self.charging:
+                self.charging[key] = Charging(key[0], key[1], tx_id, started)
+        self.poke()
+
+    # ------------------------------------------------------------------ one run
+    def _min_a(self, c: Charging) -> float:
+        tree = self.sites.tree
+        for node_id in (evse_node_id(c.station_id, c.evse), c.station_id):
+            node = tree.nodes.get(node_id)
+            if node is not None and node.min_a is not None:
+                return node.min_a
+        return self.settings.min_a
+
+    def demand(self, c: Charging, now: float) -> Demand:
+        tree = self.sites.tree
+        station = tree.nodes[c.station_id]
+        evse_node = tree.nodes.get(evse_node_id(c.station_id, c.evse))
+        path = tree.path(evse_node.id if evse_node else station.id)
+        phases = grid_phases(station.rotation, c.phases or 3)
+        max_a = min(c.ev_max_a or self.settings.max_a, self.settings.max_a)
+        if c.draw.cap_a is not None:
+            max_a = min(max_a, c.draw.cap_a)
+        weight = evse_node.weight if evse_node is not None and evse_node.weight != 1.0 else station.weight
+        fixed = c.station_id in self.excluded or not self.csms.is_connected(c.station_id)
+        if fixed:
+            # a station we cannot steer: reserve its worst case (offline: what it was last told, or its
+            # fallback once that lease is over)
+            if c.station_id in self.excluded:
+                max_a = min(c.ev_max_a or self.settings.max_a, self.settings.max_a)
+            else:
+                fallback = self.fallback_sent.get(c.station_id, (self.settings.max_a, 0))[0]
+                max_a = max(c.sent_a or 0.0, fallback) if now < c.lease_until else fallback
+        return Demand(
+            f"{c.station_id}/{c.evse}",
+            path,
+            phases,
+            max_a,
+            min(self._min_a(c), max_a),
+            weight,
+            c.since,
+            c.admitted,
+            fixed,
+        )
+
+    async def run(self, now: float | None = None) -> dict[str, SiteView]:
+        """Balance every site once; send what changed."""
+        async with self._lock:
+            now = time.time() if now is None else now
+            await self._fallbacks()
+            tree = self.sites.tree
+            capacity = tree.capacity(now, self.sites.active_externals(now))
+            by_site: dict[str, list[Charging]] = {}
+            for c in self.charging.values():
+                site = self.sites.station_site(c.station_id)
+                if site is not None:
+                    by_site.setdefault(site, []).append(c)
+            for site in [n.id for n in tree.nodes.values() if n.kind == "site"]:
+                self.views[site] = await self._run_site(site, by_site.get(site, []), capacity, now)
+            for gone in set(self.views) - {n.id for n in tree.nodes.values() if n.kind == "site"}:
+                del self.views[gone]
+            return self.views
+
+    async def _run_site(
+        self, site: str, charging: list[Charging], capacity: dict[str, Capacity], now: float
+    ) -> SiteView:
+        t0 = time.perf_counter()
+        demands = [self.demand(c, now) for c in charging]
+        grants = allocate(capacity, demands, now, self.settings.rotation_s)
+        previous = {f"{c.station_id}/{c.evse}": c.sent_a for c in charging if c.sent_a is not None}
+        recent = {f"{c.station_id}/{c.evse}" for c in charging if now - c.sent_at < self.settings.min_interval_s}
+        grants = stabilise(capacity, demands, grants, previous, self.settings.hysteresis_a, recent)  # type: ignore[arg-type]
+        compute_ms = (time.perf_counter() - t0) * 1000
+        sends = []
+        for c, d in zip(charging, demands, strict=True):
+            g = grants[d.evse]
+            if g.admitted != c.admitted:
+                c.admitted, c.since = g.admitted, now
+            if g.reason == RESERVED:
+                continue
+            renew = now >= c.lease_until - self.settings.lease_s / 2
+            if c.sent_a is None or abs(g.amps - c.sent_a) > 1e-6 or renew:
+                sends.append(self._enforce(c, g.amps, now))
+        if sends:
+            await asyncio.gather(*sends)
+        measured = [0.0, 0.0, 0.0]
+        tree = self.sites.tree
+        for c in charging:
+            if c.currents and len(c.currents) == 3:
+                for own, letter in enumerate(tree.nodes[c.station_id].rotation):
+                    measured["RST".index(letter)] += c.currents[own]
+        use = usage(capacity, demands, grants)
+        if sends:
+            total = use.get(site, (0.0, 0.0, 0.0, 0.0))
+            log.info(
+                "site %s: %d EVs, allocated %.1f/%.1f/%.1f A (%.0f W), %d profiles sent, %.2f ms",
+                site,
+                len(charging),
+                total[0],
+                total[1],
+                total[2],
+                total[3],
+                len(sends),
+                compute_ms,
+            )
+        return SiteView(
+            site,
+            now,
+            {k: v for k, v in capacity.items() if k in tree.path(site) or tree.site_of(k) == site},
+            use,
+            grants,
+            (measured[0], measured[1], measured[2]),
+            compute_ms,
+            len(sends),
+        )
+
+    # ------------------------------------------------------------------ output
+    async def _enforce(self, c: Charging, amps: float, now: float) -> None:
+        if not self.csms.is_connected(c.station_id):
+            return
+        start = math.floor(now)
+        lease = int(self.settings.lease_s)
+        for mode in (TX, TX_DEFAULT) if c.mode == TX else (TX_DEFAULT,):
+            spec = ProfileSpec(
+                id=(TX_PROFILE_ID if mode == TX else EVSE_DEFAULT_ID) + c.evse,
+                purpose=mode,
+                stack_level=self.settings.stack_level + (0 if mode == TX else 1),
+                periods=((0, round(amps, 1), None),),
+                unit="A",
+                kind="Absolute",
+                evse=c.evse,
+                start=start,
+                duration=lease,
+                transaction_id=c.transaction_id if mode == TX else None,
+            )
+            if await self._send(c.station_id, spec):
+                c.mode = mode
+                c.sent_a, c.sent_at, c.lease_until = amps, now, start + lease
+                self.failures.pop(c.station_id, None)
+                return
+        failures = self.failures[c.station_id] = self.failures.get(c.station_id, 0) + 1
+        c.sent_a, c.sent_at = None, now
+        if failures >= self.settings.retries and c.station_id not in self.excluded:
+            self.excluded[c.station_id] = "refuses charging profiles"
+            log.warning(
+                "%s excluded from balancing: it refused %d profiles; its worst case is reserved", c.station_id, failures
+            )
+            self.csms.events.publish("smart.excluded", c.station_id, reason=self.excluded[c.station_id])
+            self.poke()
+
+    async def _send(self, station_id: str, spec: ProfileSpec) -> bool:
+        """Send one profile; True when the station accepted it (the store records it either way)."""
+        session = self.csms.sessions.get(station_id)
+        if session is None:
+            return False
+        token = profile_source.set("balancer" if spec.purpose == TX or spec.evse else "fallback")
+        try:
+            answer = await self.csms.call(
+                station_id, "SetChargingProfile", payload(spec, family(session.version.label))
+            )
+        except Exception as exc:  # offline, timeout, CALLERROR: recorded by the observer
+            log.info("%s: SetChargingProfile %s failed: %s", station_id, spec.id, exc)
+            return False
+        finally:
+            profile_source.reset(token)
+        self.sent_total += 1
+        return answer.get("status") == "Accepted"
+
+    async def _ended(self, c: Charging) -> None:
+        await self.csms.smart.profiles.transaction_ended(c.station_id, c.transaction_id)
+        if c.mode == TX_DEFAULT and self.csms.is_connected(c.station_id):
+            session = self.csms.sessions[c.station_id]
+            request = (
+                {"id": EVSE_DEFAULT_ID + c.evse}
+                if family(session.version.label) == "1.6"
+                else {"chargingProfileId": EVSE_DEFAULT_ID + c.evse}
+            )
+            try:
+                await self.csms.call(c.station_id, "ClearChargingProfile", request)
+            except Exception as exc:
+                log.info("%s: clearing the balancer's TxDefault on EVSE %s failed: %s", c.station_id, c.evse, exc)
+
+    def evse_count(self, station_id: str) -> int:
+        return max(1, len(self.sites.evse_nodes(station_id)), len(self.known_evses.get(station_id, ())))
+
+    async def _fallbacks(self) -> None:
+        """Send each connected station its fallback when it is new, rebooted or the tree changed."""
+        tree = self.sites.tree
+        stations = [n for n in tree.nodes.values() if n.kind == STATION]
+        if not stations:
+            return
+        station_max = {s.id: min(s.amps) if s.amps else self.settings.max_a * self.evse_count(s.id) for s in stations}
+        shares = tree.fallback(station_max, self.sites.active_externals(time.time()), time.time())
+        sends = []
+        for s in stations:
+            per_evse = math.floor(shares.get(s.id, 0.0) / self.evse_count(s.id) * 10) / 10
+            if per_evse < self._min_for(s.id):
+                per_evse = 0.0  # below the minimum an EV would not charge anyway: say so plainly
+            done = self.fallback_sent.get(s.id)
+            if self.csms.is_connected(s.id) and (done is None or done[0] != per_evse):
+                sends.append(self._send_fallback(s.id, per_evse))
+        if sends:
+            await asyncio.gather(*sends)
+
+    def _min_for(self, station_id: str) -> float:
+        node = self.sites.tree.nodes.get(station_id)
+        return node.min_a if node is not None and node.min_a is not None else self.settings.min_a
+
+    async def _send_fallback(self, station_id: str, per_evse: float) -> None:
+        spec = ProfileSpec(
+            id=FALLBACK_ID,
+            purpose=TX_DEFAULT,
+            stack_level=self.settings.stack_level,
+            periods=((0, per_evse, None),),
+            unit="A",
+            kind="Absolute",
+            evse=0,
+            start=math.floor(time.time()) - 60,
+        )
+        if await self._send(station_id, spec):
+            self.fallback_sent[station_id] = (per_evse, self.sites.version)
+        else:
+            self.fallback_sent[station_id] = (0.0, self.sites.version)  # refused: treat as worst case below
+            log.warning("%s refused its fallback profile", station_id)
+
+    # ------------------------------------------------------------------ read side
+    def view(self, site: str) -> dict[str, Any] | None:
+        v = self.views.get(site)
+        if v is None:
+            return None
+        cap = v.capacity.get(site, Capacity())
+        allocations = []
+        for key, g in sorted(v.grants.items()):
+            station, _, evse = key.rpartition("/")
+            c = self.charging.get((station, int(evse)))
+            allocations.append(
+                {
+                    "station_id": station,
+                    "evse_id": int(evse),
+                    "amps": g.amps,
+                    "reason": g.reason,
+                    "measured_a": list(c.currents) if c and c.currents else None,
+                    "learned_cap_a": c.draw.cap_a if c else None,
+                    "mode": c.mode if c else None,
+                    "transaction_id": c.transaction_id if c else None,
+                }
+            )
+        total = v.usage.get(site, (0.0, 0.0, 0.0, 0.0))
+        return {
+            "site": site,
+            "at": v.at,
+            "limit": {
+                "amps": [None if math.isinf(a) else a for a in cap.amps],
+                "watts": None if math.isinf(cap.watts) else cap.watts,
+            },
+            "allocated": {"amps": list(total[:3]), "watts": total[3]},
+            "measured": {"amps": list(v.measured), "watts": sum(v.measured) * cap.voltage},
+            "allocations": allocations,
+            "excluded": {s: why for s, why in self.excluded.items() if self.sites.station_site(s) == site},
+            "compute_ms": v.compute_ms,
+            "profiles_sent": v.sent,
+        }

@@ -1,0 +1,273 @@
+"""Site load balancing against a real ``ocppd serve``: stations played by the ``ocpp`` PyPI package
+(1.6 and 2.0.1) that apply the profiles they receive and report the current they then draw."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+
+from tests.csms_process import CsmsProcess, run_csms
+
+WAIT_S = 30.0
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Applies:
+    """What every test station shares: the profiles it holds and the current its EV then draws."""
+
+    ev_max_a = 32.0
+    refuse_tx_profile = False
+
+    def setup_profiles(self) -> None:
+        self.profiles: dict[tuple[int, str, int], float] = {}  # (evse, purpose, stack level) -> limit A
+        self.received: list[tuple[int, str, int, float]] = []
+
+    def store_profile(self, evse: int, purpose: str, level: int, limit: float) -> str:
+        if purpose == "TxProfile" and self.refuse_tx_profile:
+            return "Rejected"
+        self.profiles[(evse, purpose, level)] = limit
+        self.received.append((evse, purpose, level, limit))
+        return "Accepted"
+
+    def limit(self, evse: int) -> float:
+        """The composite limit, simplified: highest TxProfile, else highest TxDefault (EVSE before 0)."""
+        for purpose in ("TxProfile", "TxDefaultProfile"):
+            mine = sorted(
+                ((lvl, e == evse), lim) for (e, p, lvl), lim in self.profiles.items() if p == purpose and e in (evse, 0)
+            )
+            if mine:
+                return mine[-1][1]
+        return self.ev_max_a
+
+    def draw(self, evse: int) -> float:
+        return min(self.ev_max_a, self.limit(evse))
+
+
+class Station16(Applies, ChargePoint16):
+    @on("SetChargingProfile")
+    async def on_set(self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any) -> Any:
+        p = cs_charging_profiles
+        limit = p["charging_schedule"]["charging_schedule_period"][0]["limit"]
+        status = self.store_profile(connector_id, p["charging_profile_purpose"], p["stack_level"], limit)
+        return result16.SetChargingProfile(status=status)
+
+    @on("ClearChargingProfile")
+    async def on_clear(self, **kw: Any) -> Any:
+        return result16.ClearChargingProfile(status="Accepted")
+
+
+class Station201(Applies, ChargePoint201):
+    @on("SetChargingProfile")
+    async def on_set(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        p = charging_profile
+        limit = p["charging_schedule"][0]["charging_schedule_period"][0]["limit"]
+        status = self.store_profile(evse_id, p["charging_profile_purpose"], p["stack_level"], limit)
+        return result201.SetChargingProfile(status=status)
+
+    @on("ClearChargingProfile")
+    async def on_clear(self, **kw: Any) -> Any:
+        return result201.ClearChargingProfile(status="Accepted")
+
+
+@asynccontextmanager
+async def station(server: CsmsProcess, identity: str, cls: type, **attrs: Any) -> AsyncIterator[Any]:
+    version = "ocpp1.6" if cls is Station16 else "ocpp2.0.1"
+    async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version]) as ws:
+        cp = cls(identity, ws)
+        cp.setup_profiles()
+        for k, v in attrs.items():
+            setattr(cp, k, v)
+        task = asyncio.create_task(cp.start())
+        try:
+            if cls is Station16:
+                await cp.call(call16.BootNotification(charge_point_vendor="ACME", charge_point_model="AC22"))
+                await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+            else:
+                await cp.call(
+                    call201.BootNotification(
+                        charging_station={"vendor_name": "ACME", "model": "AC22"}, reason="PowerUp"
+                    )
+                )
+                await cp.call(
+                    call201.StatusNotification(
+                        timestamp=now_iso(), connector_status="Available", evse_id=1, connector_id=1
+                    )
+                )
+            yield cp
+        finally:
+            task.cancel()
+
+
+async def start16(cp: Station16) -> int:
+    start = await cp.call(call16.StartTransaction(connector_id=1, id_tag="CARD", meter_start=0, timestamp=now_iso()))
+    return int(start.transaction_id)
+
+
+async def start201(cp: Station201, tx: str) -> None:
+    await cp.call(
+        call201.TransactionEvent(
+            event_type="Started",
+            timestamp=now_iso(),
+            trigger_reason="CablePluggedIn",
+            seq_no=0,
+            transaction_info={"transaction_id": tx},
+            evse={"id": 1, "connector_id": 1},
+        )
+    )
+
+
+def phases(amps: float) -> list[dict[str, Any]]:
+    return [
+        {"value": str(round(amps, 1)), "measurand": "Current.Import", "phase": p, "unit": "A"}
+        for p in ("L1", "L2", "L3")
+    ]
+
+
+async def meter16(cp: Station16, tx: int) -> None:
+    await cp.call(
+        call16.MeterValues(
+            connector_id=1,
+            transaction_id=tx,
+            meter_value=[{"timestamp": now_iso(), "sampledValue": phases(cp.draw(1))}],
+        )
+    )
+
+
+async def meter201(cp: Station201, tx: str, seq: int) -> None:
+    sampled = [
+        {"value": round(cp.draw(1), 1), "measurand": "Current.Import", "phase": p, "unit_of_measure": {"unit": "A"}}
+        for p in ("L1", "L2", "L3")
+    ]
+    await cp.call(
+        call201.TransactionEvent(
+            event_type="Updated",
+            timestamp=now_iso(),
+            trigger_reason="MeterValuePeriodic",
+            seq_no=seq,
+            transaction_info={"transaction_id": tx},
+            meter_value=[{"timestamp": now_iso(), "sampled_value": sampled}],
+        )
+    )
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CsmsProcess]:
+    env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05"}
+    with run_csms(tmp_path, extra_env=env) as s:
+        yield s
+
+
+def api(server: CsmsProcess) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=server.http_url, headers={"Authorization": f"Bearer {server.admin_token}"}, timeout=30
+    )
+
+
+TREE = {
+    "nodes": [
+        {"id": "depot", "kind": "site", "amps": 32},
+        {"id": "CP16", "kind": "station", "parent": "depot", "amps": 32},
+        {"id": "CP201", "kind": "station", "parent": "depot", "amps": 32, "rotation": "STR"},
+    ]
+}
+
+
+async def test_invalid_limit_trees_are_refused_naming_the_node(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        bad = {
+            "nodes": [
+                {"id": "depot", "kind": "site", "amps": 32},
+                {"id": "feeder", "kind": "circuit", "parent": "depot", "amps": 63},
+            ]
+        }
+        r = await http.put("/api/v1/limit-tree", json=bad)
+        assert r.status_code == 400 and r.json()["details"]["node"] == "feeder", r.text
+        r = await http.put("/api/v1/limit-tree/nodes/depot", json={"kind": "site", "amps": -3})
+        assert r.status_code == 400 and r.json()["details"]["node"] == "depot"
+        r = await http.put(
+            "/api/v1/limit-tree/nodes/CP1", json={"kind": "station", "parent": "depot", "rotation": "XYZ"}
+        )
+        assert r.status_code == 400 and "rotation" in r.json()["detail"]
+        assert (await http.get("/api/v1/limit-tree")).json() == {"nodes": []}  # nothing was kept
+
+
+async def test_site_balanced_across_16_and_201_stations(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        assert (await http.put("/api/v1/limit-tree", json=TREE)).status_code == 200
+        async with station(server, "CP16", Station16) as a, station(server, "CP201", Station201) as b:
+            # each station gets its fallback: half the site each, on EVSE 0, at the reserved level
+            await until(lambda: a.profiles.get((0, "TxDefaultProfile", 6)) == 16.0, "1.6 fallback")
+            await until(lambda: b.profiles.get((0, "TxDefaultProfile", 6)) == 16.0, "2.0.1 fallback")
+            tx_a = await start16(a)
+            await until(lambda: a.profiles.get((1, "TxProfile", 6)) == 32.0, "CP16 alone gets the whole site")
+            await start201(b, "TX-B")
+            await until(
+                lambda: a.profiles.get((1, "TxProfile", 6)) == 16.0 and b.profiles.get((1, "TxProfile", 6)) == 16.0,
+                "fair shares",
+            )
+            await meter16(a, tx_a)
+            await meter201(b, "TX-B", 1)
+
+            site = (await http.get("/api/v1/sites/depot")).json()
+            assert sum(x["amps"] for x in site["allocations"]) <= 32
+            assert max(site["allocated"]["amps"]) <= site["limit"]["amps"][0]
+
+            # the grid operator lowers the site for a while: both go down, never below the minimum
+            r = await http.post("/api/v1/limit-tree/nodes/depot/external-limits", json={"amps": 20, "duration_s": 600})
+            assert r.status_code == 201
+            await until(lambda: a.limit(1) == 10.0 and b.limit(1) == 10.0, "the lowered limit")
+            r = await http.post("/api/v1/limit-tree/nodes/depot/external-limits", json={"amps": 100, "duration_s": 60})
+            assert r.json()["capped_at_configured_limit"] is True
+
+            # CP16's car leaves: the other rises
+            await a.call(call16.StopTransaction(meter_stop=1000, timestamp=now_iso(), transaction_id=tx_a))
+            await until(lambda: b.limit(1) == 20.0, "the remaining EV takes the freed capacity")
+
+            rows = (await http.get("/api/v1/stations/CP201/charging-profiles")).json()
+            tx_rows = [r for r in rows if r["purpose"] == "tx"]
+            assert tx_rows and tx_rows[-1]["source"] == "balancer" and tx_rows[-1]["state"] == "installed"
+            assert any(r["source"] == "fallback" and r["evse_id"] == 0 for r in rows)
+            ended = (await http.get("/api/v1/stations/CP16/charging-profiles", params={"history": True})).json()
+            assert any(r["purpose"] == "tx" and r["state"] == "ended" for r in ended)
+
+
+async def test_station_refusing_tx_profiles_gets_an_evse_default(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP16", Station16, refuse_tx_profile=True) as a:
+            await start16(a)
+            await until(lambda: a.profiles.get((1, "TxDefaultProfile", 7)) == 32.0, "EVSE TxDefault instead")
+            history = (await http.get("/api/v1/stations/CP16/charging-profiles", params={"history": True})).json()
+            assert any(r["purpose"] == "tx" and r["state"] == "rejected" for r in history)
