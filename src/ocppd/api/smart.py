@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ocppd.api.auth import current_principal, require_admin
-from ocppd.api.errors import ApiError
+from ocppd.api.errors import ApiError, error_responses
 from ocppd.csms.service import Csms, StationOffline
 from ocppd.csms.smart.wire import ProfileSpec, family, payload, problems
 from ocppd.smart.schedule import ActiveTx, format_time
@@ -21,8 +21,125 @@ from ocppd.smart.tree import TreeError, phase_amps
 from ocppd.store import repo
 from ocppd.store.smart_repo import ProfileRow
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)], tags=["smart charging"])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(current_principal)],
+    tags=["smart charging"],
+    responses=error_responses(400, 401, 403),
+)
 Admin = Depends(require_admin)
+NOT_FOUND = error_responses(404)
+STATION = error_responses(404, 409, 502)
+
+
+class SmartStatus(BaseModel):
+    enabled: bool
+    sites: list[str]
+    charging: int
+    excluded: dict[str, str]
+    profiles_sent: int
+
+
+class PhaseTotals(BaseModel):
+    amps: list[float | None]
+    watts: float | None
+
+
+class Allocation(BaseModel):
+    station_id: str
+    evse_id: int
+    amps: float
+    reason: str
+    measured_a: list[float] | None = None
+    learned_cap_a: float | None = None
+    mode: str | None = None
+    transaction_id: str | None = None
+
+
+class ExternalLimitOut(BaseModel):
+    id: int
+    node: str
+    source: str
+    amps: list[float] | None
+    watts: float | None
+    start: str
+    end: str | None
+
+
+class SiteOut(BaseModel):
+    site: str
+    at: float | None = None
+    limit: PhaseTotals | None = None
+    allocated: PhaseTotals | None = None
+    measured: PhaseTotals | None = None
+    allocations: list[Allocation] = []
+    excluded: dict[str, str] = {}
+    compute_ms: float | None = None
+    profiles_sent: int | None = None
+    nodes: list[dict[str, Any]] | None = None
+    external_limits: list[ExternalLimitOut] | None = None
+
+
+class NodeSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: str
+    parent: str | None = None
+
+
+class TreeOut(BaseModel):
+    nodes: list[NodeSpec]
+
+
+class Deleted(BaseModel):
+    deleted: str | int
+
+
+class ExternalCreated(BaseModel):
+    id: int
+    node: str
+    capped_at_configured_limit: bool
+
+
+class ProfileOut(BaseModel):
+    row_id: int
+    evse_id: int
+    profile_id: int
+    purpose: str
+    stack_level: int
+    kind: str
+    unit: str
+    transaction_id: str | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+    source: str
+    state: str
+    answer: dict[str, Any] | None
+    drift: str | None
+    sent_at: datetime
+    ended_at: datetime | None
+    profile: dict[str, Any]
+
+
+class ProfileSent(BaseModel):
+    status: str | None
+    request: dict[str, Any]
+    answer: dict[str, Any]
+
+
+class CompositeOut(BaseModel):
+    evse_id: int
+    start: str
+    unit: str
+    periods: list[dict[str, Any]]
+    station: dict[str, Any] | None = None
+
+
+class ReconcileOut(BaseModel):
+    request_id: int
+    status: str | None
+    result: dict[str, Any] | None = None
+    note: str | None = None
 
 
 def csms_of(request: Request) -> Csms:
@@ -36,12 +153,12 @@ def _tree_error(exc: TreeError) -> ApiError:
 # --------------------------------------------------------------------------- sites and the tree
 
 
-@router.get("/smart", summary="Balancer status: sites, charging EVs, excluded stations")
+@router.get("/smart", response_model=SmartStatus, summary="Balancer status: sites, charging EVs, excluded stations")
 async def smart_status(c: Csms = Depends(csms_of)) -> dict[str, Any]:
     return c.smart.status()
 
 
-@router.get("/sites", summary="Every site with its limit, allocated and measured totals")
+@router.get("/sites", response_model=list[SiteOut], summary="Every site with its limit, allocated and measured totals")
 async def list_sites(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
     out = []
     for node in c.smart.sites.tree.nodes.values():
@@ -52,7 +169,12 @@ async def list_sites(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/sites/{site_id}", summary="One site: live totals per phase against the limit, allocations, nodes")
+@router.get(
+    "/sites/{site_id}",
+    response_model=SiteOut,
+    responses=NOT_FOUND,
+    summary="One site: live totals per phase against the limit, allocations, nodes",
+)
 async def get_site(site_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     sites = c.smart.sites
     node = sites.tree.nodes.get(site_id)
@@ -67,12 +189,17 @@ async def get_site(site_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     return view
 
 
-@router.get("/limit-tree", summary="The whole limit tree as node specs")
+@router.get("/limit-tree", response_model=TreeOut, summary="The whole limit tree as node specs")
 async def get_tree(c: Csms = Depends(csms_of)) -> dict[str, Any]:
     return {"nodes": list(c.smart.sites.specs.values())}
 
 
-@router.put("/limit-tree", dependencies=[Admin], summary="Replace the whole limit tree (validated as a whole)")
+@router.put(
+    "/limit-tree",
+    dependencies=[Admin],
+    response_model=TreeOut,
+    summary="Replace the whole limit tree (validated as a whole)",
+)
 async def put_tree(body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of)) -> dict[str, Any]:
     nodes = body.get("nodes")
     if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
@@ -84,7 +211,13 @@ async def put_tree(body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of))
     return {"nodes": list(c.smart.sites.specs.values())}
 
 
-@router.put("/limit-tree/nodes/{node_id}", dependencies=[Admin], summary="Add or change one node")
+@router.put(
+    "/limit-tree/nodes/{node_id}",
+    dependencies=[Admin],
+    response_model=NodeSpec,
+    responses=NOT_FOUND,
+    summary="Add or change one node",
+)
 async def put_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of)) -> dict[str, Any]:
     if "id" in body and body["id"] != node_id:
         raise ApiError(400, "id: differs from the node in the path", "invalid_input")
@@ -95,7 +228,13 @@ async def put_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Dep
     return c.smart.sites.specs[node_id]
 
 
-@router.delete("/limit-tree/nodes/{node_id}", dependencies=[Admin], summary="Remove a node without children")
+@router.delete(
+    "/limit-tree/nodes/{node_id}",
+    dependencies=[Admin],
+    response_model=Deleted,
+    responses=error_responses(404, 409),
+    summary="Remove a node without children",
+)
 async def delete_node(node_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     try:
         await c.smart.sites.delete(node_id)
@@ -133,6 +272,8 @@ def _external_dict(limit_id: int, e: Any) -> dict[str, Any]:
     "/limit-tree/nodes/{node_id}/external-limits",
     dependencies=[Admin],
     status_code=201,
+    response_model=ExternalCreated,
+    responses=NOT_FOUND,
     summary="Lower a node's limit for a while (EMS, grid operator)",
 )
 async def add_external(node_id: str, body: ExternalLimitBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
@@ -155,13 +296,19 @@ async def add_external(node_id: str, body: ExternalLimitBody, c: Csms = Depends(
     return {"id": limit_id, "node": node_id, "capped_at_configured_limit": capped}
 
 
-@router.get("/external-limits", summary="External limits not yet expired")
+@router.get("/external-limits", response_model=list[ExternalLimitOut], summary="External limits not yet expired")
 async def list_externals(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
     now = time.time()
     return [_external_dict(i, e) for i, e in c.smart.sites.externals if e.end > now]
 
 
-@router.delete("/external-limits/{limit_id}", dependencies=[Admin], summary="End an external limit now")
+@router.delete(
+    "/external-limits/{limit_id}",
+    dependencies=[Admin],
+    response_model=Deleted,
+    responses=NOT_FOUND,
+    summary="End an external limit now",
+)
 async def delete_external(limit_id: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     if not await c.smart.sites.remove_external(limit_id=limit_id):
         raise ApiError(404, f"no external limit {limit_id}", "not_found")
@@ -193,7 +340,12 @@ def _row(r: ProfileRow) -> dict[str, Any]:
     }
 
 
-@router.get("/stations/{station_id}/charging-profiles", summary="Profiles installed (or the timeline of all sent)")
+@router.get(
+    "/stations/{station_id}/charging-profiles",
+    response_model=list[ProfileOut],
+    responses=NOT_FOUND,
+    summary="Profiles installed (or the timeline of all sent)",
+)
 async def station_profiles(
     station_id: str, history: bool = Query(False), limit: int = Query(200, ge=1, le=5000), c: Csms = Depends(csms_of)
 ) -> list[dict[str, Any]]:
@@ -229,6 +381,8 @@ _PURPOSE = {"station_max": "max", "tx_default": "txdefault", "tx": "tx"}
 @router.post(
     "/stations/{station_id}/charging-profiles",
     dependencies=[Admin],
+    response_model=ProfileSent,
+    responses=STATION,
     summary="Validate and install a charging profile (the generic call can send invalid ones)",
 )
 async def set_profile(station_id: str, body: ProfileBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
@@ -276,6 +430,8 @@ async def set_profile(station_id: str, body: ProfileBody, c: Csms = Depends(csms
 
 @router.get(
     "/stations/{station_id}/charging-profiles/composite",
+    response_model=CompositeOut,
+    responses=STATION,
     summary="The composite schedule computed from the stored profiles; compare=true asks the station too",
 )
 async def composite(
@@ -310,6 +466,8 @@ async def composite(
 @router.post(
     "/stations/{station_id}/charging-profiles/reconcile",
     dependencies=[Admin],
+    response_model=ReconcileOut,
+    responses=STATION,
     summary="Ask the station for its profiles (2.x GetChargingProfiles) and flag drift",
 )
 async def reconcile(station_id: str, c: Csms = Depends(csms_of)) -> dict[str, Any]:
