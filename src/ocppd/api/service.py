@@ -143,11 +143,15 @@ def token_dict(t: TokenRow) -> dict[str, Any]:
     }
 
 
-def _connector_dict(c: ConnectorStatusRow, active: dict[int, TxRow]) -> dict[str, Any]:
+def _connector_dict(c: ConnectorStatusRow, active: dict[int, TxRow], connected: bool) -> dict[str, Any]:
     status = c.status
     tx = active.get(c.evse_id)
-    # 2.x reports Occupied for the connector; the transaction's chargingState tells whether energy flows.
-    if status == "Occupied" and tx is not None and tx.charging_state:
+    if not connected:
+        # What an offline station last said is no news about now (SteVe/CitrineOS show it as offline too);
+        # connector_status keeps the last report.
+        status = "Offline"
+    elif status == "Occupied" and tx is not None and tx.charging_state:
+        # 2.x reports Occupied for the connector; the transaction's chargingState tells whether energy flows.
         status = tx.charging_state
     return {
         "evse_id": c.evse_id,
@@ -265,7 +269,7 @@ class OperatorService:
         sid = row.station_id
         connected = self.csms.is_connected(sid)
         by_evse = {t.evse_id or t.connector_id or 0: t for t in active}
-        conns = [_connector_dict(c, by_evse) for c in connectors]
+        conns = [_connector_dict(c, by_evse, connected) for c in connectors]
         return {
             "station_id": sid,
             "connected": connected,
@@ -279,7 +283,7 @@ class OperatorService:
             "firmware_version": row.firmware_version,
             "security_profile": row.security_profile,
             "last_boot_at": iso(row.last_boot_at),
-            "last_seen_at": iso(row.last_seen_at),
+            "last_seen_at": iso(self.csms.presence.newest(sid, row.last_seen_at)),
             "last_heartbeat_at": iso(row.last_heartbeat_at),
             "created_at": iso(row.created_at),
             "connectors": conns,

@@ -33,6 +33,7 @@ from ocppd.csms.outbound import (
     limit_variables,
     limits_from,
 )
+from ocppd.csms.presence import Presence
 from ocppd.csms.provisioning import Provisioning, StationDirectory
 from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
@@ -65,6 +66,7 @@ class Csms:
         self.store = store
         self.events = EventBus()
         self.directory = StationDirectory(store)
+        self.presence = Presence()
         self.provisioning = Provisioning(settings, store, self.events, self.directory)
         self.availability = Availability(store, self.events)
         self.authorization = Authorization(store)
@@ -99,15 +101,21 @@ class Csms:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.smart.stop()
+        try:
+            await self.presence.flush(self.store)
+        except Exception:
+            log.exception("last-seen times not stored at shutdown")
 
     async def _housekeep(self) -> None:
-        """Refresh the station directory (the CLI may have changed it) and prune the message log."""
+        """Refresh the station directory (the CLI may have changed it), store last-seen times, prune the
+        message log."""
         retention = timedelta(days=self.settings.message_log_retention_days)
         last_prune = datetime.min.replace(tzinfo=UTC)
         while True:
             await asyncio.sleep(5)
             try:
                 await self.directory.refresh()
+                await self.presence.flush(self.store)
                 now = datetime.now(UTC)
                 if now - last_prune > timedelta(hours=1):
                     last_prune = now
@@ -163,6 +171,8 @@ class Csms:
         message_id: str | None,
         action: str | None,
     ) -> None:
+        if direction == "in":
+            self.presence.heard(session.identity)
         # message type 0 marks a frame that could not be parsed at all
         self.store.log_frame(session.identity, direction, message_type or 0, message_id, action, text)
 

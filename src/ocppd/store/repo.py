@@ -72,6 +72,7 @@ __all__ = [
     "readings_of",
     "record_boot",
     "record_event",
+    "record_last_seen",
     "record_status",
     "record_tx_event",
     "running_energy",
@@ -233,6 +234,18 @@ def record_heartbeats(conn: Connection, rows: list[tuple[str, datetime]]) -> Non
             update(stations)
             .where(stations.c.station_id == bindparam("sid"))
             .values(last_seen_at=bindparam("at"), last_heartbeat_at=bindparam("at"))
+        )
+        conn.execute(stmt, [{"sid": sid, "at": at} for sid, at in rows])
+
+
+def record_last_seen(conn: Connection, rows: list[tuple[str, datetime]]) -> None:
+    """Move ``last_seen_at`` of these ``(station_id, at)`` forward (never back) in one executemany."""
+    if rows:
+        s = stations.c
+        stmt = (
+            update(stations)
+            .where(s.station_id == bindparam("sid"), or_(s.last_seen_at.is_(None), s.last_seen_at < bindparam("at")))
+            .values(last_seen_at=bindparam("at"))
         )
         conn.execute(stmt, [{"sid": sid, "at": at} for sid, at in rows])
 
