@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from ocppd.csms import verbs as v
-from ocppd.csms.outbound import Limits, NotExpressible, Target, chunks, jsonable, limits_from
+from ocppd.csms.outbound import Limits, NotExpressible, Target, chunks, from_jsonable, jsonable, limits_from
 from ocppd.csms.service import outbound_adapters, remembered_variables
 from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
@@ -215,3 +216,9 @@ def test_a_long_local_list_goes_out_in_parts_full_then_differential(version: Ocp
         schemas(version).validate(call.action, call.payload)
     assert plan.decode([{"status": "Accepted"}] * 3).accepted
     assert plan.decode([{"status": "Accepted"}, {"status": "Failed"}, {"status": "Accepted"}]) == v.Status("Failed")
+
+
+@pytest.mark.parametrize("verb", SAMPLES, ids=lambda x: x.name)
+def test_verbs_survive_the_queue_round_trip(verb: v.Verb[Any]) -> None:
+    data = orjson.loads(orjson.dumps(jsonable(verb)))
+    assert from_jsonable(type(verb), data) == verb

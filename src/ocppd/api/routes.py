@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ocppd import metrics
@@ -457,7 +457,15 @@ async def generic_call(
     return await s.call(station_id, action, payload, timeout)
 
 
-async def _run_command(s: OperatorService, station_id: str, name: str, body: Body, timeout: float | None) -> CallResult:
+async def _run_command(
+    s: OperatorService,
+    station_id: str,
+    name: str,
+    body: Body,
+    timeout: float | None,
+    queue_expiry_s: float | None = None,
+    principal: Principal | None = None,
+) -> CallResult | JSONResponse:
     if isinstance(body, SendLocalList) and body.entries is None:
         tokens = await s.store.read(repo.list_tokens)
         body = body.model_copy(
@@ -474,6 +482,9 @@ async def _run_command(s: OperatorService, station_id: str, name: str, body: Bod
                 ]
             }
         )
+    if queue_expiry_s is not None and not s.csms.is_connected(station_id):
+        queued = await s.enqueue(station_id, body.verb(), queue_expiry_s, principal.name if principal else None)
+        return JSONResponse(queued, status_code=202)
     sent = await s.send(station_id, body.verb(), timeout, name=name)
     done = [{"action": e.action, "request": e.request, "response": e.response} for e in sent.exchanges]
     last = done[-1]
@@ -488,14 +499,36 @@ async def _run_command(s: OperatorService, station_id: str, name: str, body: Bod
     )
 
 
+class QueuedCommand(BaseModel):
+    id: int
+    station_id: str
+    command: str
+    body: dict[str, Any]
+    status: str = Field(description="queued, sending, delivered, failed, expired or cancelled")
+    created_at: str
+    expires_at: str
+    created_by: str | None = None
+    finished_at: str | None = None
+    result: dict[str, Any] | None = Field(None, description="Once delivered: the domain result and the calls")
+    error: str | None = None
+
+
 def _command_endpoint(name: str, model: type[Body]) -> Any:
     async def endpoint(
         station_id: str,
         body: model,  # type: ignore[valid-type]
         request: Request,
         timeout: float | None = Query(None, gt=0, le=300, description="Seconds to wait for the answer"),
-    ) -> CallResult:
-        return await _run_command(svc(request), station_id, name, body, timeout)
+        queue_expiry_s: float | None = Query(
+            None,
+            gt=0,
+            le=365 * 86400,
+            description="If the station is offline, queue the command for this many seconds instead of "
+            "answering 409; it is delivered in order when the station is back (202 with the queued command)",
+        ),
+        principal: Principal = Depends(current_principal),
+    ) -> CallResult | JSONResponse:
+        return await _run_command(svc(request), station_id, name, body, timeout, queue_expiry_s, principal)
 
     endpoint.__name__ = "command_" + name.replace("-", "_")
     return endpoint
@@ -508,8 +541,40 @@ for _name, (_model, _summary) in COMMANDS.items():
         dependencies=[Admin],
         summary=_summary,
         response_model=CallResult,
-        responses=STATION_CALL_ERRORS,
+        responses={
+            **STATION_CALL_ERRORS,
+            202: {"model": QueuedCommand, "description": "Queued for the offline station"},
+        },
     )(_command_endpoint(_name, _model))
+
+
+@router.get("/stations/{station_id}/queue", tags=["commands"], summary="Commands queued for the station")
+async def station_queue(
+    station_id: str,
+    s: OperatorService = Depends(svc),
+    status: str | None = Query(None, description="Only this status, e.g. queued"),
+) -> list[QueuedCommand]:
+    await s.station_row(station_id)
+    return [QueuedCommand(**q) for q in await s.queued(station_id, status)]
+
+
+@router.get("/queue", tags=["commands"], summary="Queued commands of every station, in delivery order")
+async def all_queued(
+    s: OperatorService = Depends(svc),
+    status: str | None = Query("queued", description="Only this status; empty for all"),
+) -> list[QueuedCommand]:
+    return [QueuedCommand(**q) for q in await s.queued(None, status or None)]
+
+
+@router.delete(
+    "/stations/{station_id}/queue/{command_id}",
+    tags=["commands"],
+    dependencies=[Admin],
+    summary="Cancel a queued command",
+)
+async def cancel_queued(station_id: str, command_id: int, s: OperatorService = Depends(svc)) -> QueuedCommand:
+    """404 if there is no such command for the station, 409 if it is no longer queued."""
+    return QueuedCommand(**await s.cancel_queued(station_id, command_id))
 
 
 # --------------------------------------------------------------------------- live events

@@ -29,15 +29,17 @@ from ocppd.csms.outbound import (
     StationCallError,
     StationOffline,
     StationTimeout,
+    Target,
     Verb,
 )
-from ocppd.csms.service import Csms
+from ocppd.csms.queue import queued_dict
+from ocppd.csms.service import Csms, outbound_adapters
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.errors import OcppError
 from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, SessionClosed
-from ocppd.store import ConnectorStatusRow, StationRow, TokenRow, TxRow, repo
+from ocppd.store import ConnectorStatusRow, StationRow, TokenRow, TxRow, queue_repo, repo
 
 # Which connector status wins when summarising a station in one word (most important first).
 _STATUS_RANK = [
@@ -671,6 +673,35 @@ class OperatorService:
             return session.version
         await self.station_row(station_id)
         raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
+
+    async def enqueue(
+        self, station_id: str, verb: Verb[Any], expiry_s: float, created_by: str | None
+    ) -> dict[str, Any]:
+        """Queue a verb for an offline station; 400 if its last known version cannot say it."""
+        row = await self.station_row(station_id)
+        version = OcppVersion.from_subprotocol(f"ocpp{row.ocpp_version}") if row.ocpp_version else None
+        if version is not None:
+            try:
+                outbound_adapters(version).plan(verb, Target(station_id, version))
+            except NotExpressible as exc:
+                raise ApiError(400, f"{verb.name}: {exc}", "invalid_input") from None
+        queued = await self.csms.queue.enqueue(station_id, verb, timedelta(seconds=expiry_s), created_by)
+        return queued_dict(queued)
+
+    async def queued(self, station_id: str | None, status: str | None) -> list[dict[str, Any]]:
+        rows = await self.csms.queue.listed(station_id, (status,) if status else None)
+        return [queued_dict(r) for r in rows]
+
+    async def cancel_queued(self, station_id: str, command_id: int) -> dict[str, Any]:
+        outcome = await self.csms.queue.cancel(command_id, station_id)
+        if outcome is None:
+            raise ApiError(404, f"no queued command {command_id} for station {station_id!r}", "unknown_command")
+        cancelled, status = outcome
+        if not cancelled:
+            raise ApiError(409, f"command {command_id} is already {status}", "not_queued")
+        row = await self.store.read(queue_repo.get, command_id)
+        assert row is not None
+        return queued_dict(row)
 
     async def send(self, station_id: str, verb: Verb[R], timeout: float | None = None, *, name: str = "") -> Sent[R]:
         """Carry out a domain verb; map every failure to the right HTTP status."""

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import itertools
 import time
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import orjson
 
@@ -296,3 +297,26 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: jsonable(x) for k, x in value.items()}
     return value
+
+
+def from_jsonable(tp: Any, data: Any) -> Any:
+    """The inverse of :func:`jsonable` for the types verbs use (dataclasses, tuples, datetimes, unions)."""
+    if data is None or tp is Any:
+        return data
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        options = [a for a in get_args(tp) if a is not type(None)]
+        for option in options:  # the first option the data fits
+            if (is_dataclass(option) and isinstance(data, dict)) or (option is datetime and isinstance(data, str)):
+                return from_jsonable(option, data)
+        return from_jsonable(options[0], data) if len(options) == 1 else data
+    if origin is Literal or origin in (dict, list):
+        return data
+    if origin is tuple:
+        return tuple(from_jsonable(get_args(tp)[0], x) for x in data)
+    if tp is datetime:
+        return datetime.fromisoformat(str(data).replace("Z", "+00:00"))
+    if isinstance(tp, type) and is_dataclass(tp):
+        hints = get_type_hints(tp)
+        return tp(**{f.name: from_jsonable(hints[f.name], data[f.name]) for f in fields(tp) if f.name in data})
+    return data

@@ -49,6 +49,7 @@ _TRIGGERED_ACTION = {
     "SignChargePointCertificate": "SignCertificate",
 }
 SOLICITED = "solicited"  # session.context key: actions the CSMS asked this connection to send
+_SEEN_ACCEPTED = "seen_accepted"
 
 
 def solicited_actions(action: str, request: Payload, answer: Payload) -> tuple[str, ...]:
@@ -73,6 +74,9 @@ class Registration:
         self.unknown_station_status = unknown_station_status  # OCPP status for a station not in the directory
         self._send: Callable[[str, verbs.Verb[Any]], Coroutine[Any, Any, Any]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Called (session, booted) once per connection when its registration is first seen Accepted,
+        # and again after every BootNotification answered Accepted (``booted`` True).
+        self.accepted_listeners: list[Callable[[Session, bool], None]] = []
 
     def attach(self, send: Callable[[str, verbs.Verb[Any]], Coroutine[Any, Any, Any]]) -> None:
         """The outbound path (``Csms.send``), for asking a station to boot again."""
@@ -99,6 +103,8 @@ class Registration:
         async def boot(session: Session, payload: Payload) -> Payload | None:
             answer = await handler(session, payload)  # sets session.context["registration"]
             session.context.pop(SOLICITED, None)  # a new boot: earlier invitations are void
+            if answer is not None and answer.get("status") == "Accepted":
+                self._accepted(session, booted=True)
             return answer
 
         return boot
@@ -110,9 +116,19 @@ class Registration:
                 if "registration" not in session.context:
                     self._ask_for_boot_once(session)
                 raise OcppError(ErrorKind.SECURITY_ERROR, f"station registration is {registration}")
+            if registration == "Accepted" and not session.context.get(_SEEN_ACCEPTED):
+                self._accepted(session, booted=False)
             return await handler(session, payload)
 
         return guarded
+
+    def _accepted(self, session: Session, *, booted: bool) -> None:
+        session.context[_SEEN_ACCEPTED] = True
+        for listener in self.accepted_listeners:
+            try:
+                listener(session, booted)
+            except Exception:
+                log.exception("%s: accepted-connection listener failed", session.identity)
 
     def exchanged(self, session: Session, action: str, request: Payload, answer: Payload) -> None:
         """Remember what the station may now send although it is not accepted (called for every exchange)."""

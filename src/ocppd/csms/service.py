@@ -35,6 +35,7 @@ from ocppd.csms.outbound import (
 )
 from ocppd.csms.presence import Presence
 from ocppd.csms.provisioning import Provisioning, StationDirectory
+from ocppd.csms.queue import CommandQueue
 from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
 from ocppd.csms.smart import SmartCharging
@@ -81,6 +82,8 @@ class Csms:
         self.directory.registration_listeners.append(
             lambda station_id: self.registration.changed(self.sessions.get(station_id))
         )
+        self.queue = CommandQueue(store, self.send)
+        self.registration.accepted_listeners.append(self._connection_accepted)
         guard = self.registration.guard
         self._handlers: dict[OcppVersion, dict[str, Handler]] = {
             OcppVersion.V16: guard(v16.handlers(self)),
@@ -94,6 +97,7 @@ class Csms:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         await self.directory.refresh()
+        await self.queue.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
         await self.smart.start()
 
@@ -160,6 +164,10 @@ class Csms:
             self.connected_at.pop(link.identity, None)
             self.events.publish("station.disconnected", link.identity)
         log.debug("%s disconnected", link.identity)
+
+    def _connection_accepted(self, session: Session, booted: bool) -> None:
+        """The station is accepted on this connection: deliver what was queued for it."""
+        self.queue.deliver_soon(session.identity)
 
     # ------------------------------------------------------------------ session observer
     def on_frame(

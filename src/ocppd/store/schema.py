@@ -278,4 +278,23 @@ external_limits = Table(
     Index(None, "node_id"),
 )
 
+# CSMS-initiated commands queued for a station that was offline (opt-in per call), delivered in id
+# order when it is back. ``verb`` and ``body`` are the domain verb's name and fields (csms/verbs.py).
+command_queue = Table(
+    "command_queue",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("verb", String(64), nullable=False),
+    Column("body", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, sending, delivered, failed, expired, cancelled
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255)),
+    Column("finished_at", UTCDateTime),
+    Column("result", Json),
+    Column("error", Text),
+    Index(None, "station_id", "status", "id"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)
