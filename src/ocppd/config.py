@@ -160,6 +160,12 @@ class HttpSettings:
     host: str = "0.0.0.0"
     port: int = 8180
     public_metrics: bool = True  # /metrics and /health reachable without credentials
+    # Slow or idle clients must never hold the port (http_limits.py): at most this many connections,
+    # a request head within header_timeout s, its body within body_timeout s, idle keep-alive 5 s.
+    max_connections: int = 512
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
     webhook_urls: list[str] = field(default_factory=list)
     webhook_secret: str = ""
 
@@ -249,6 +255,12 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         self.smart.validate()
+        h = self.http
+        if h.max_connections < 1:
+            raise ValueError("http.max_connections must be at least 1")
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            if not getattr(h, name) > 0:
+                raise ValueError(f"http.{name} must be a positive number of seconds")
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

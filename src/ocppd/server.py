@@ -20,6 +20,7 @@ from ocppd.api import create_app, start_runtime, stop_runtime
 from ocppd.config import Settings
 from ocppd.csms.service import Csms
 from ocppd.datadir import DataDirBusy, DataDirLock
+from ocppd.http_limits import HttpLimits, guarded_protocol, raise_open_file_limit
 from ocppd.store import Store
 from ocppd.transport.websocket import OcppServer, ServerOptions
 
@@ -173,6 +174,15 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
 async def _serve(
     settings: Settings, data_dir: Path, lock: DataDirLock, http_socket: socket.socket | None, stop: asyncio.Event | None
 ) -> None:
+    soft, hard = raise_open_file_limit()
+    log.info("Open-file limit: %s (hard limit %s)", soft, hard)
+    if settings.http.enabled and settings.http.max_connections * 2 > soft:
+        log.warning(
+            "http.max_connections = %d is more than half the open-file limit (%d): HTTP clients could "
+            "leave too few for the stations",
+            settings.http.max_connections,
+            soft,
+        )
     store = open_store(settings)
     store.on_commit(metrics.observe_commit)
     try:
@@ -216,6 +226,10 @@ async def _serve(
                 log_level="warning",
                 lifespan="off",
                 access_log=False,
+                http=guarded_protocol(
+                    HttpLimits(settings.http.max_connections, settings.http.header_timeout, settings.http.body_timeout)
+                ),
+                timeout_keep_alive=settings.http.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
                 # Event streams end when the runtime stops; this bounds any other slow client.
                 timeout_graceful_shutdown=5,
             )
