@@ -122,14 +122,32 @@ class OcppSettings:
     tls_key: str = ""  # its unencrypted PEM private key; empty: the key is in tls_cert
     tls_client_ca: str = ""  # PEM CA certificate(s) that sign the stations' certificates
     tls_min_version: str = "1.2"  # 1.2 | 1.3
+    # The security profile required of a station that has none stored (docs/security.md): -1 = 3 when
+    # tls_client_ca is set (every station needs a certificate), else 0 (a stored password is still required).
+    default_security_profile: int = -1
+    # Basic-auth password rotation and profile upgrades (docs/security.md)
+    password_switch_over_s: float = 300.0  # the old password stays valid this long after a change
+    authorization_key_encoding: str = "hex"  # 1.6 AuthorizationKey: hex (the whitepaper) | plain; per station: attrs
+    csms_url: str = ""  # what stations are told to connect to (2.x SetNetworkProfile ocppCsmsUrl)
+    profile_upgrade_timeout_s: float = 300.0  # a profile upgrade not confirmed by a reconnect within this is reported
+
+    def default_profile(self) -> int:
+        if self.default_security_profile >= 0:
+            return self.default_security_profile
+        return 3 if self.tls_client_ca else 0
 
     @property
     def security_profile(self) -> int:
         """The highest OCPP security profile this endpoint offers: 1 (ws://), 2 (wss://) or 3 (mutual TLS)."""
         return 3 if self.tls_cert and self.tls_client_ca else 2 if self.tls_cert else 1
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """The OCPP endpoint's server context, or None for ws://; ValueError names the setting at fault."""
+    def ssl_context(self, trust_pem: str = "") -> ssl.SSLContext | None:
+        """The OCPP endpoint's server context, or None for ws://; ValueError names the setting at fault.
+
+        ``trust_pem``: the built-in CA's certificates, trusted for station certificates next to
+        tls_client_ca. Client certificates are asked for but optional at the TLS layer; each station's
+        security profile decides whether it needs one.
+        """
         if not self.tls_cert:
             for name in ("tls_key", "tls_client_ca"):
                 if getattr(self, name):
@@ -139,9 +157,10 @@ class OcppSettings:
             raise ValueError(f"ocpp.tls_min_version must be one of {', '.join(tls.MIN_VERSIONS)}")
         try:
             return tls.server_context(self.tls_cert, self.tls_key or None, self.tls_client_ca or None,
-                                      self.tls_min_version)  # fmt: skip
+                                      self.tls_min_version, trust_pem=trust_pem,
+                                      client_certificates="optional")  # fmt: skip
         except tls.TlsFileError as exc:
-            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca"}[exc.role]
+            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca", "ciphers": "tls_ciphers"}[exc.role]
             raise ValueError(f"ocpp.{setting}: {exc}") from None
 
     def version_preference(self) -> list[OcppVersion]:
@@ -152,6 +171,37 @@ class OcppSettings:
                 raise ValueError(f"ocpp.versions: unknown version {name!r}")
             out.append(version)
         return out
+
+
+@dataclass
+class CaSettings:
+    """The built-in certificate authority and the CSR checks (docs/security.md, "Certificate authority")."""
+
+    enabled: bool = True  # sign SignCertificate CSRs; the TLS port trusts what it issued
+    dir: str = ""  # where the CA's files live; default <data_dir>/ca
+    organization: str = "ocppd"  # O of the CA certificates the CA creates
+    # Operator-provided CA (instead of generated files): a sub-CA PEM (intermediates after it) and its key.
+    station_ca_cert: str = ""
+    station_ca_key: str = ""
+    root_cert: str = ""  # the root above station_ca_cert, if that file does not end with it
+    v2g_ca_cert: str = ""  # signs V2GCertificate (ISO 15118 SECC) CSRs
+    v2g_ca_key: str = ""
+    v2g_root_cert: str = ""
+    certificate_days: int = 365
+    crl_url: str = (
+        ""  # CRL distribution point written into issued certificates (e.g. http://HOST:8180/ca/station-ca.crl)
+    )
+    # CSR checks
+    csr_organization: str = ""  # required O of station CSRs (the CPO name); empty: not checked
+    csr_check_common_name: bool = True  # CN = station identity
+    octt_compat: bool = False  # skip the O and CN checks: OCTT's CSRs carry neither (oca-test-cases.md, finding 4)
+    min_rsa_bits: int = 2048
+    min_ec_bits: int = 224
+    max_csr_bytes: int = 5500
+    # Who signs: "builtin", or "http" (POST the CSR to provider_url; see docs/security.md)
+    provider: str = "builtin"
+    provider_url: str = ""
+    sign_timeout: float = 20.0  # seconds the provider may take before the request is recorded as failed
 
 
 @dataclass
@@ -214,6 +264,7 @@ class Settings:
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
+    ca: CaSettings = field(default_factory=CaSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -252,6 +303,14 @@ class Settings:
         for rule in self.ocpp.compat:
             CompatProfile.parse(rule.relaxations)
         self.ocpp.ssl_context()  # the files exist, parse, and the key matches the certificate
+        if self.ocpp.authorization_key_encoding not in ("hex", "plain"):
+            raise ValueError("ocpp.authorization_key_encoding must be hex or plain")
+        if self.ocpp.default_security_profile not in (-1, 0, 1, 2, 3):
+            raise ValueError("ocpp.default_security_profile must be -1 (automatic) or 0 to 3")
+        if self.ca.provider not in ("builtin", "http"):
+            raise ValueError("ca.provider must be builtin or http")
+        if self.ca.provider == "http" and not self.ca.provider_url:
+            raise ValueError("ca.provider_url: required with ca.provider = http")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         self.smart.validate()

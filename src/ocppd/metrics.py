@@ -37,3 +37,15 @@ DB_BATCH_OPS = Histogram(
 def observe_commit(seconds: float, ops: int) -> None:
     DB_WRITE_LATENCY.observe(seconds)
     DB_BATCH_OPS.observe(ops)
+
+
+CERTIFICATES_SIGNED = Counter(
+    "ocppd_certificates_signed_total",
+    "SignCertificate requests by certificate type and outcome (rejected, issued, installed, refused by the station)",
+    ["certificate_type", "outcome"],
+)
+CONNECTIONS_REFUSED = Counter(
+    "ocppd_connections_refused_total",
+    "Station connections refused before the WebSocket upgrade or in the TLS handshake, by reason",
+    ["reason"],
+)

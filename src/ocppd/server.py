@@ -191,9 +191,16 @@ async def _serve(
         await store.close()
         raise StartupError(f"cannot open the database: {_database_problem(exc)}") from None
     csms = Csms(settings, store)
+    try:
+        csms.security.load()  # the CA: created in the data directory on first start
+    except ValueError as exc:
+        log.error("configuration error: %s", exc)
+        await store.close()
+        raise SystemExit(2) from None
     await csms.start()
     o = settings.ocpp
-    ssl_context = o.ssl_context()  # checked by Settings.validate(); built again here for the server
+    # Checked by Settings.validate(); built again here with the CA's certificates trusted for stations.
+    ssl_context = o.ssl_context(csms.security.trust_pem())
     ocpp = OcppServer(
         csms,
         ServerOptions(
@@ -244,12 +251,15 @@ async def _serve(
         ocpp.port,
         ", ".join(v.value for v in o.version_preference()),
     )
-    if o.security_profile == 3:
-        log.info("Security profile 3: TLS %s+, client certificates signed by %s, CN = station id",
-                 o.tls_min_version, o.tls_client_ca)  # fmt: skip
-    elif o.security_profile == 2:
-        log.info("Security profile 2: TLS %s+ (%s), Basic auth for stations with a password",
-                 o.tls_min_version, o.tls_cert)  # fmt: skip
+    if ssl_context is not None:
+        trusted = [name for name, on in ((o.tls_client_ca, bool(o.tls_client_ca)),
+                                         ("the built-in CA", csms.security.builtin is not None)) if on]  # fmt: skip
+        log.info("Security profiles 2 and 3: TLS %s+ (%s); client certificates (CN = station id) signed by %s; "
+                 "stations without a stored profile need profile %d",
+                 o.tls_min_version, o.tls_cert, " or ".join(trusted) or "nobody", o.default_profile())  # fmt: skip
+    if csms.security.builtin is not None:
+        log.info("Certificate authority: %s (root %s)", csms.security.directory.resolve(),
+                 csms.security.builtin.root.subject.rfc4514_string())  # fmt: skip
     if http is not None:
         log.info("Dashboard and API: http://%s:%d/  (docs at /api/docs)", settings.http.host, settings.http.port)
         log.info(

@@ -43,8 +43,13 @@ SAMPLES: list[v.Verb[Any]] = [
     v.ReserveNow(5, "TAG-1", FUTURE, evse_id=1),
     v.CancelReservation(5),
     v.GetTransactionStatus("tx-1"),
+    v.RequestCertificate(),
+    v.CertificateSigned("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", request_id=3),
+    v.SetBasicAuthPassword("a-new-password-of-24-chr"),
+    v.SetSecurityProfile(2, "wss://csms.example:9000/ocpp/"),
+    v.UseNetworkProfile((1, 0)),
 ]
-ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus}
+ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus, v.UseNetworkProfile}
 
 
 def test_every_verb_has_a_sample() -> None:

@@ -79,7 +79,7 @@ async def test_station_directory_is_what_the_handshake_needs(store: Store) -> No
     await store.write(repo.upsert_station, "CP2")
     full = await store.read(repo.list_stations)
     assert sorted(await store.read(repo.station_directory)) == [
-        (r.station_id, r.registration_status, r.auth_password_hash, r.vendor, r.model) for r in full
+        (r.station_id, r.registration_status, r.auth_password_hash, r.vendor, r.model, r.security_profile) for r in full
     ]
     assert full[0].registration_status == "accepted"
 

@@ -131,7 +131,9 @@ def test_settings_name_the_tls_setting(pki: Pki, tmp_path: Path) -> None:
 class App:
     admitted: list[str] = field(default_factory=list)
 
-    def admit(self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str) -> int | None:
+    def admit(
+        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str, peer: object = None
+    ) -> int | None:
         self.admitted.append(identity)
         return None
 

@@ -39,7 +39,9 @@ class EchoApp:
     closed_links: list[Link] = field(default_factory=list)
     received: list[tuple[str, bytes]] = field(default_factory=list)
 
-    def admit(self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str) -> int | None:
+    def admit(
+        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str, peer: object = None
+    ) -> int | None:
         self.admitted.append((identity, version, headers.get("Authorization")))
         return self.refuse.get(identity)
 

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ocppd.api import errors
+from ocppd.api import certificates, errors
 from ocppd.api.auth import Authenticator, current_principal
 from ocppd.api.live import LiveState
 from ocppd.api.models import Health
@@ -91,6 +91,8 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
 
     app.include_router(router)
     app.include_router(smart_router)
+    app.include_router(certificates.router)
+    app.include_router(certificates.public)
 
     from ocppd.web import mount  # the dashboard shares auth and services with the API
 

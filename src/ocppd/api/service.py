@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import bisect
 import csv
+import inspect
 import io
 import math
 import statistics
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -40,6 +41,8 @@ from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, SessionClosed
 from ocppd.store import ConnectorStatusRow, StationRow, TokenRow, TxRow, queue_repo, repo
+
+T = TypeVar("T")
 
 # Which connector status wins when summarising a station in one word (most important first).
 _STATUS_RANK = [
@@ -705,11 +708,20 @@ class OperatorService:
 
     async def send(self, station_id: str, verb: Verb[R], timeout: float | None = None, *, name: str = "") -> Sent[R]:
         """Carry out a domain verb; map every failure to the right HTTP status."""
-        await self.version_of(station_id)
+        return await self.carry_out(station_id, self.csms.send(station_id, verb, timeout=timeout), name or verb.name)
+
+    async def carry_out(self, station_id: str, operation: Awaitable[T], name: str) -> T:
+        """Await a domain operation that sends verbs to the station; map every failure to its HTTP status."""
         try:
-            return await self.csms.send(station_id, verb, timeout=timeout)
+            await self.version_of(station_id)
+        except ApiError:
+            if inspect.iscoroutine(operation):
+                operation.close()  # never started: no "never awaited" warning
+            raise
+        try:
+            return await operation
         except NotExpressible as exc:
-            raise ApiError(400, f"{name or verb.name}: {exc}", "invalid_input") from None
+            raise ApiError(400, f"{name}: {exc}", "invalid_input") from None
         except StationOffline as exc:
             raise ApiError(409, str(exc), "station_offline") from None
         except StationTimeout as exc:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +53,7 @@ class StationEntry:
     password_hash: str | None
     vendor: str | None
     model: str | None
+    security_profile: int | None = None  # None: ocpp.default_security_profile
 
 
 class StationDirectory:
@@ -68,8 +69,8 @@ class StationDirectory:
         rows = await self._store.read(repo.station_directory)
         old = self.entries
         self.entries = {
-            station_id: StationEntry(registration or "pending", password_hash, vendor, model)
-            for station_id, registration, password_hash, vendor, model in rows
+            station_id: StationEntry(registration or "pending", password_hash, vendor, model, profile)
+            for station_id, registration, password_hash, vendor, model, profile in rows
         }
         for station_id, entry in self.entries.items():
             before = old.get(station_id)
@@ -100,19 +101,6 @@ class Provisioning:
         self.events = events
         self.directory = directory
 
-    def admit(self, station_id: str, headers: Mapping[str, str]) -> int | None:
-        """HTTP status to refuse the WebSocket upgrade with, or None to let the station in."""
-        if self.settings.ocpp.security_profile == 3:
-            # The transport admitted only a certificate from ocpp.tls_client_ca whose CN is station_id;
-            # in security profile 3 that certificate, not a password, authenticates the station.
-            return None
-        entry = self.directory.get(station_id)
-        if entry is not None and entry.password_hash:
-            password = parse_basic_auth(headers.get("Authorization"), station_id)
-            if password is None or not check_password(entry.password_hash, password):
-                return 401
-        return None
-
     def compat_for(self, station_id: str) -> CompatProfile:
         entry = self.directory.get(station_id)
         return self.settings.compat_profile(station_id, entry.vendor if entry else None, entry.model if entry else None)
@@ -141,7 +129,11 @@ class Provisioning:
         registration = await self.store.write(op)
         entry = self.directory.get(station_id)
         self.directory.entries[station_id] = StationEntry(
-            registration, entry.password_hash if entry else None, info.get("vendor"), info.get("model")
+            registration,
+            entry.password_hash if entry else None,
+            info.get("vendor"),
+            info.get("model"),
+            entry.security_profile if entry else None,
         )
         self.events.publish("station.booted", station_id, registration=registration, **_public(info))
         return REGISTRATION_TO_OCPP[registration], self.settings.ocpp.heartbeat_interval

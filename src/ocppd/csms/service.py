@@ -17,6 +17,7 @@ from ocppd.config import Settings
 from ocppd.csms.adapters import v2x, v2x_out, v16, v16_out
 from ocppd.csms.authorization import Authorization
 from ocppd.csms.availability import Availability
+from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
 from ocppd.csms.outbound import (
     Adapters,
@@ -38,6 +39,7 @@ from ocppd.csms.provisioning import Provisioning, StationDirectory
 from ocppd.csms.queue import CommandQueue
 from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
+from ocppd.csms.security import Security
 from ocppd.csms.smart import SmartCharging
 from ocppd.csms.transactions import Transactions
 from ocppd.protocol.actions import csms_initiated
@@ -47,6 +49,7 @@ from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, Handler, Payload, Session, SessionClosed
 from ocppd.store import Store, repo
+from ocppd.transport import tls
 from ocppd.transport.websocket import Link, Receiver
 
 log = logging.getLogger("ocppd.csms")
@@ -74,6 +77,8 @@ class Csms:
         self.transactions = Transactions(store, self.events)
         self.reporting = Reporting(store, self.events)
         self.smart = SmartCharging(self)
+        self.credentials = Credentials(settings, store, self.events, self.directory)
+        self.security = Security(self)
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
         unknown = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[settings.ocpp.unknown_stations]
@@ -97,6 +102,7 @@ class Csms:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         await self.directory.refresh()
+        await self.security.start()
         await self.queue.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
         await self.smart.start()
@@ -104,6 +110,7 @@ class Csms:
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        await self.security.stop()
         await self.smart.stop()
         try:
             await self.presence.flush(self.store)
@@ -120,6 +127,8 @@ class Csms:
             try:
                 await self.directory.refresh()
                 await self.presence.flush(self.store)
+                await self.security.refresh_revocations()
+                self.credentials.expire()
                 now = datetime.now(UTC)
                 if now - last_prune > timedelta(hours=1):
                     last_prune = now
@@ -128,8 +137,17 @@ class Csms:
                 log.exception("housekeeping failed")
 
     # ------------------------------------------------------------------ transport callbacks
-    def admit(self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str) -> int | None:
-        return self.provisioning.admit(identity, headers)
+    def admit(
+        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str, peer: tls.Peer | None
+    ) -> int | None:
+        certificate = peer is not None and peer.certificate is not None
+        if peer is not None and peer.certificate is not None:
+            problem = self.security.peer_problem(peer.certificate)
+            if problem is not None:
+                metrics.CONNECTIONS_REFUSED.labels("certificate_revoked").inc()
+                log.warning("%s: refused with 403 (%s)%s", identity, problem, f" from {remote}" if remote else "")
+                return 403
+        return self.credentials.admit(identity, headers, tls=peer is not None, certificate=certificate, remote=remote)
 
     def opened(self, link: Link) -> Receiver:
         session = Session(

@@ -310,6 +310,61 @@ class GetLog(Verb[LogRequested]):
     request_id: int | None = None  # 2.x; allocated when None
 
 
+# --------------------------------------------------------------------------- security (A, M; 1.6 security extension)
+
+CertificateUse = Literal["ChargingStationCertificate", "V2GCertificate", "Combined"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCertificate(Verb[Status]):
+    """Ask the station for a fresh CSR (renewal): 2.x TriggerMessage Sign*Certificate, 1.6
+    ExtendedTriggerMessage SignChargePointCertificate (connectorId omitted, TC_074)."""
+
+    name: ClassVar[str] = "request-certificate"
+    certificate_type: CertificateUse = "ChargingStationCertificate"  # Combined: 2.x SignCombinedCertificate
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSigned(Verb[Status]):
+    """Deliver a signed certificate chain (PEM, leaf first) for the station's CSR."""
+
+    name: ClassVar[str] = "certificate-signed"
+    chain: str
+    certificate_type: CertificateUse = "ChargingStationCertificate"  # Combined: certificateType omitted (2.x)
+    request_id: int | None = None  # 2.1: echoes SignCertificate.requestId
+
+
+@dataclass(frozen=True, slots=True)
+class SetBasicAuthPassword(Verb[Status]):
+    """A new HTTP Basic password: 2.x SetVariables SecurityCtrlr.BasicAuthPassword, 1.6 ChangeConfiguration
+    AuthorizationKey, hex-encoded per the 1.6 security whitepaper unless ``hex_encoded`` is False."""
+
+    name: ClassVar[str] = "set-basic-auth-password"
+    password: str
+    hex_encoded: bool = True  # 1.6 only
+
+
+@dataclass(frozen=True, slots=True)
+class SetSecurityProfile(Verb[Status]):
+    """Move the station to another security profile: 1.6 ChangeConfiguration SecurityProfile; 2.x
+    SetNetworkProfile into ``slot`` (then :class:`UseNetworkProfile` and a reset make it current)."""
+
+    name: ClassVar[str] = "set-security-profile"
+    profile: int
+    csms_url: str  # 2.x ocppCsmsUrl
+    slot: int = 1  # 2.x configurationSlot
+    message_timeout_s: int = 30  # 2.x
+    interface: str = "Wired0"  # 2.x ocppInterface
+
+
+@dataclass(frozen=True, slots=True)
+class UseNetworkProfile(Verb[Status]):
+    """2.x: put ``slot`` first in OCPPCommCtrlr.NetworkConfigurationPriority (after SetSecurityProfile)."""
+
+    name: ClassVar[str] = "use-network-profile"
+    priority: tuple[int, ...] = (1,)
+
+
 # --------------------------------------------------------------------------- authorization (C, D)
 
 
@@ -402,5 +457,10 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     ReserveNow,
     CancelReservation,
     GetTransactionStatus,
+    RequestCertificate,
+    CertificateSigned,
+    SetBasicAuthPassword,
+    SetSecurityProfile,
+    UseNetworkProfile,
 )
 VERBS_BY_NAME: dict[str, type[Verb[Any]]] = {v.name: v for v in ALL_VERBS}

@@ -171,12 +171,17 @@ def list_stations(
     return [StationRow.from_row(r) for r in conn.execute(q)]
 
 
-def station_directory(conn: Connection) -> list[tuple[str, str | None, str | None, str | None, str | None]]:
-    """``(station_id, registration_status, auth_password_hash, vendor, model)`` of every station: what the
-    handshake needs, as plain tuples (the server re-reads it every few seconds, for 10,000s of stations)."""
+def station_directory(
+    conn: Connection,
+) -> list[tuple[str, str | None, str | None, str | None, str | None, int | None]]:
+    """``(station_id, registration_status, auth_password_hash, vendor, model, security_profile)`` of every
+    station: what the handshake needs, as plain tuples (the server re-reads it every few seconds, for
+    10,000s of stations)."""
     s = stations.c
-    rows = conn.execute(select(s.station_id, s.registration_status, s.auth_password_hash, s.vendor, s.model))
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    rows = conn.execute(
+        select(s.station_id, s.registration_status, s.auth_password_hash, s.vendor, s.model, s.security_profile)
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def set_registration(conn: Connection, station_id: str, status: str) -> bool:

@@ -297,4 +297,25 @@ command_queue = Table(
     Index(None, "station_id", "status", "id"),
 )
 
+# Certificates the CSMS's CA issued to stations (docs/security.md): what SignCertificate produced, whether
+# the station installed it (CertificateSigned answer), and revocation (the TLS port refuses revoked ones).
+station_certificates = Table(
+    "station_certificates",
+    metadata,
+    Column("serial", String(64), primary_key=True),  # upper-case hex, as OpenSSL prints it
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("certificate_type", String(32), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("not_before", UTCDateTime, nullable=False),
+    Column("not_after", UTCDateTime, nullable=False),
+    Column("pem", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # issued | accepted | rejected | undelivered
+    Column("status_info", String(512)),
+    Column("issued_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("revoked_at", UTCDateTime),
+    Column("revocation_reason", String(64)),
+    Index(None, "station_id", "issued_at"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

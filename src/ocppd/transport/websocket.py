@@ -159,8 +159,14 @@ class _Listener(WSListener):
 class LinkApp(Protocol):
     """What the server needs from the application (the CSMS)."""
 
-    def admit(self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str) -> int | None:
-        """Return None to accept, or the HTTP status to refuse the upgrade with (401, 404...)."""
+    def admit(
+        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str, peer: tls.Peer | None
+    ) -> int | None:
+        """Return None to accept, or the HTTP status to refuse the upgrade with (401, 404...).
+
+        ``peer`` is None on a plain connection; over TLS it carries the client certificate the TLS layer
+        verified (if the station sent one) and that the transport checked names ``identity``.
+        """
         ...
 
     def opened(self, link: Link) -> Receiver:
@@ -179,8 +185,8 @@ class ServerOptions:
     ping_timeout: float = 30.0
     max_frame_size: int = 1024 * 1024
     listen_backlog: int = 4096
-    # wss://; a context that requires client certificates (tls.server_context with client_ca) also makes
-    # the server refuse, with 403 before the upgrade, a certificate whose subject CN is not the identity.
+    # wss://; with client certificates (tls.server_context with client_ca or trust_pem) the server also
+    # refuses, with 403 before the upgrade, a certificate whose subject CN is not the identity.
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -231,7 +237,7 @@ class OcppServer:
             read_buffer_init_size=2048,
         )
         # The listen backlog (o.listen_backlog): a boot storm overflows asyncio's default of 100.
-        if tls.requires_client_certificate(o.ssl_context):
+        if o.ssl_context is not None:
             self._server = await _create_server_seeing_peer(self._factory, o, settings)
         else:
             self._server = await ws_create_server(
@@ -253,25 +259,28 @@ class OcppServer:
     def _factory(
         self, request: WSUpgradeRequest, transport: WSTransport | None = None
     ) -> WSListener | WSUpgradeResponseWithListener | None:
-        """Route one upgrade request; ``transport`` is given when client certificates are required."""
+        """Route one upgrade request; ``transport`` is given on a TLS server."""
         identity = identity_from_path(request.path)
         if identity is None:
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(HTTPStatus.BAD_REQUEST, b"no station identity in path"),
                 None,
             )
+        peer: tls.Peer | None = None
         if transport is not None:
-            # Security profile 3: the TLS layer verified the certificate against ocpp.tls_client_ca; it
-            # proves this identity only if its subject CN is the identity.
-            problem = tls.certificate_identity_problem(
-                transport.underlying_transport.get_extra_info("peercert"), identity
-            )
-            if problem is not None:
-                peer = transport.underlying_transport.get_extra_info("peername")
-                log.warning("%s: refused (%s) from %s", identity, problem, peer[0] if peer else "?")
-                return WSUpgradeResponseWithListener(
-                    WSUpgradeResponse.create_error_response(HTTPStatus.FORBIDDEN, problem.encode()), None
-                )
+            # TLS: a client certificate, when sent, was verified against the trusted CAs; it proves this
+            # identity only if its subject CN is the identity (security profile 3).
+            underlying = transport.underlying_transport
+            peercert = underlying.get_extra_info("peercert")
+            if peercert:
+                problem = tls.certificate_identity_problem(peercert, identity)
+                if problem is not None:
+                    address = underlying.get_extra_info("peername")
+                    log.warning("%s: refused (%s) from %s", identity, problem, address[0] if address else "?")
+                    return WSUpgradeResponseWithListener(
+                        WSUpgradeResponse.create_error_response(HTTPStatus.FORBIDDEN, problem.encode()), None
+                    )
+            peer = tls.Peer(tls.peer_certificate_der(underlying) if peercert else None)
         headers = request.headers
         version = choose_version(headers.get("Sec-WebSocket-Protocol"), self.options.versions)
         if version is None:
@@ -279,7 +288,7 @@ class OcppServer:
             log.warning("%s: no common subprotocol in %r", identity, headers.get("Sec-WebSocket-Protocol"))
             return _Listener(_refuse_subprotocol, lambda: None)
         remote = headers.get("X-Forwarded-For", "")
-        refusal = self.app.admit(identity, version, headers, remote)
+        refusal = self.app.admit(identity, version, headers, remote, peer)
         if refusal is not None:
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(refusal), None)
         response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": version.value})
@@ -318,7 +327,8 @@ async def _create_server_seeing_peer(
     picows hands a server's listener factory the upgrade request only, but the client-certificate
     check needs the TLS peer certificate of that very connection before it answers the upgrade. So this
     builds picows' protocol itself, as ``ws_create_server`` does (picows 2.3), with one factory per
-    connection. Used only with client certificates, so plain and profile-2 servers stay on the public API.
+    connection. Used for every TLS server (the application learns the connection is TLS, and sees a client
+    certificate), so only plain servers stay on the public API.
     """
     loop = asyncio.get_running_loop()
     create_server: Callable[..., Any] = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ocppd.csms.ca import CHARGING_STATION
 from ocppd.csms.metering import parse_time, readings_v16
 from ocppd.rpc import Handler, Payload, Session
 
@@ -99,9 +100,9 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         return await d.reporting.data_transfer(session.identity, p)
 
     async def sign_certificate(session: Session, p: Payload) -> Payload:
-        # No certificate authority is configured: say so rather than accept and never sign.
-        await d.reporting.record(session.identity, "SignCertificate", p)
-        return {"status": "Rejected"}
+        # The 1.6 security extension signs only the charge point certificate; 1.6 has no statusInfo.
+        accepted, _, _ = d.security.sign_certificate(session.identity, p["csr"], CHARGING_STATION)
+        return {"status": "Accepted" if accepted else "Rejected"}
 
     table: dict[str, Handler] = {
         "BootNotification": boot_notification,

@@ -311,3 +311,32 @@ def reserve(verb: v.ReserveNow, t: Target) -> Plan[v.Status]:
 @out(v.CancelReservation)
 def cancel_reservation(verb: v.CancelReservation, t: Target) -> Plan[v.Status]:
     return Plan.single("CancelReservation", {"reservationId": verb.reservation_id}, status)
+
+
+# ----------------------------------------------------------------- security extension
+
+
+@out(v.RequestCertificate)
+def request_certificate(verb: v.RequestCertificate, t: Target) -> Plan[v.Status]:
+    if verb.certificate_type != "ChargingStationCertificate":
+        raise NotExpressible("OCPP 1.6 stations have only a charge point certificate to renew")
+    return Plan.single("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}, status)
+
+
+@out(v.CertificateSigned)
+def certificate_signed(verb: v.CertificateSigned, t: Target) -> Plan[v.Status]:
+    if verb.certificate_type != "ChargingStationCertificate":
+        raise NotExpressible("OCPP 1.6 has only charge point certificates")
+    return Plan.single("CertificateSigned", {"certificateChain": verb.chain}, status)
+
+
+@out(v.SetBasicAuthPassword)
+def set_basic_auth_password(verb: v.SetBasicAuthPassword, t: Target) -> Plan[v.Status]:
+    # The whitepaper: AuthorizationKey carries the password's bytes hex-encoded (docs/security.md).
+    value = verb.password.encode().hex() if verb.hex_encoded else verb.password
+    return Plan.single("ChangeConfiguration", {"key": "AuthorizationKey", "value": value}, status)
+
+
+@out(v.SetSecurityProfile)
+def set_security_profile(verb: v.SetSecurityProfile, t: Target) -> Plan[v.Status]:
+    return Plan.single("ChangeConfiguration", {"key": "SecurityProfile", "value": str(verb.profile)}, status)

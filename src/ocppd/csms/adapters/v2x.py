@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ocppd.csms.ca import COMBINED
 from ocppd.csms.metering import parse_time, readings_v2x
 from ocppd.csms.reporting import report_rows
 from ocppd.protocol.actions import station_initiated
@@ -92,8 +93,13 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         return await d.reporting.data_transfer(session.identity, p)
 
     async def sign_certificate(session: Session, p: Payload) -> Payload:
-        await d.reporting.record(session.identity, "SignCertificate", p)
-        return {"status": "Rejected", "statusInfo": {"reasonCode": "NoCA"}}
+        certificate_type = p.get("certificateType") or COMBINED  # omitted: for both CSMS and ISO 15118 links
+        accepted, reason, text = d.security.sign_certificate(
+            session.identity, p["csr"], certificate_type, p.get("requestId")
+        )
+        if accepted:
+            return {"status": "Accepted"}
+        return {"status": "Rejected", "statusInfo": {"reasonCode": str(reason)[:20], "additionalInfo": text[:512]}}
 
     table: dict[str, Handler] = {
         "BootNotification": boot_notification,

@@ -400,3 +400,62 @@ def transaction_status(verb: v.GetTransactionStatus, t: Target) -> Plan[v.Transa
         payload,
         lambda a: v.TransactionStatus(a.get("ongoingIndicator"), bool(a["messagesInQueue"])),
     )
+
+
+# ----------------------------------------------------------------- security (A)
+
+SIGN_TRIGGER = {
+    "ChargingStationCertificate": "SignChargingStationCertificate",
+    "V2GCertificate": "SignV2GCertificate",
+    "Combined": "SignCombinedCertificate",
+}
+
+
+@out(v.RequestCertificate)
+def request_certificate(verb: v.RequestCertificate, t: Target) -> Plan[v.Status]:
+    return Plan.single("TriggerMessage", {"requestedMessage": SIGN_TRIGGER[verb.certificate_type]}, status)
+
+
+@out(v.CertificateSigned)
+def certificate_signed(verb: v.CertificateSigned, t: Target) -> Plan[v.Status]:
+    payload: Payload = {"certificateChain": verb.chain}
+    if verb.certificate_type != "Combined":  # a combined certificate is sent without certificateType
+        payload["certificateType"] = verb.certificate_type
+    if verb.request_id is not None and t.version is OcppVersion.V21:
+        payload["requestId"] = verb.request_id
+    return Plan.single("CertificateSigned", payload, status)
+
+
+def _single_variable(component_name: str, variable_name: str, value: str) -> Plan[v.Status]:
+    payload = {"setVariableData": [{"component": {"name": component_name}, "variable": {"name": variable_name},
+                                    "attributeValue": value}]}  # fmt: skip
+
+    def decode(answer: Payload) -> v.Status:
+        results = answer.get("setVariableResult") or [{}]
+        return v.Status(str(results[0].get("attributeStatus", "Rejected")), reason_of(results[0]))
+
+    return Plan.single("SetVariables", payload, decode)
+
+
+@out(v.SetBasicAuthPassword)
+def set_basic_auth_password(verb: v.SetBasicAuthPassword, t: Target) -> Plan[v.Status]:
+    return _single_variable("SecurityCtrlr", "BasicAuthPassword", verb.password)
+
+
+@out(v.SetSecurityProfile)
+def set_security_profile(verb: v.SetSecurityProfile, t: Target) -> Plan[v.Status]:
+    connection = {
+        "ocppVersion": "OCPP20",
+        "ocppTransport": "JSON",
+        "ocppCsmsUrl": verb.csms_url,
+        "messageTimeout": verb.message_timeout_s,
+        "securityProfile": verb.profile,
+        "ocppInterface": verb.interface,
+    }
+    payload = {"configurationSlot": verb.slot, "connectionData": connection}
+    return Plan.single("SetNetworkProfile", payload, status)
+
+
+@out(v.UseNetworkProfile)
+def use_network_profile(verb: v.UseNetworkProfile, t: Target) -> Plan[v.Status]:
+    return _single_variable("OCPPCommCtrlr", "NetworkConfigurationPriority", ",".join(map(str, verb.priority)))

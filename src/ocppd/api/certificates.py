@@ -1,0 +1,151 @@
+"""Certificate endpoints: what the CA issued per station, renewal, revocation, and the public CA files
+(the root stations install, the CRL named in issued certificates). Thin: they call the security block.
+
+No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.
+"""
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from ocppd.api.auth import current_principal, require_admin
+from ocppd.api.errors import ApiError
+from ocppd.api.service import OperatorService
+from ocppd.csms import ca, verbs
+from ocppd.csms.security import Security
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
+public = APIRouter(prefix="/ca", tags=["certificates"])
+Admin = Depends(require_admin)
+
+
+def security(request: Request) -> Security:
+    return request.app.state.csms.security
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+class Renewal(BaseModel):
+    certificate_type: Literal["ChargingStationCertificate", "V2GCertificate", "Combined"] = Field(
+        "ChargingStationCertificate",
+        description="Which certificate the station is asked to renew (1.6: only ChargingStationCertificate).",
+    )
+
+
+class Revocation(BaseModel):
+    reason: str = Field("unspecified", max_length=64, description="Recorded with the revocation")
+
+
+@router.get("/certificates", tags=["certificates"], summary="Certificates the CA issued, newest first")
+async def list_certificates(s: Security = Depends(security)) -> list[dict[str, Any]]:
+    return [_row(r) for r in await s.certificates()]
+
+
+@router.get("/stations/{station_id}/certificates", tags=["certificates"], summary="A station's issued certificates")
+async def station_certificates(station_id: str, s: Security = Depends(security)) -> list[dict[str, Any]]:
+    return [_row(r) for r in await s.certificates(station_id)]
+
+
+@router.post(
+    "/stations/{station_id}/certificates/renew",
+    tags=["certificates"],
+    dependencies=[Admin],
+    summary="Ask the station for a new CSR (TriggerMessage / ExtendedTriggerMessage); the CA signs it",
+)
+async def renew(station_id: str, body: Renewal, request: Request) -> dict[str, Any]:
+    sent = await operator(request).send(station_id, verbs.RequestCertificate(body.certificate_type), name="renew")
+    return _status(sent.result)
+
+
+class PasswordRotation(BaseModel):
+    password: str | None = Field(
+        None, min_length=16, max_length=40, description="The new password; omitted: the CSMS generates one"
+    )
+
+
+class ProfileUpgrade(BaseModel):
+    profile: int = Field(ge=1, le=3, description="The security profile to move the station to (only up)")
+    csms_url: str = Field("", description="2.x ocppCsmsUrl for SetNetworkProfile; default ocpp.csms_url")
+    configuration_slot: int = Field(1, ge=0, description="2.x network configuration slot")
+
+
+class ProfileSetting(BaseModel):
+    profile: int | None = Field(ge=0, le=3, description="Required profile; null: ocpp.default_security_profile")
+    force: bool = Field(False, description="Allow a lower profile than the stored one")
+
+
+@router.post(
+    "/stations/{station_id}/password/rotate",
+    tags=["security"],
+    dependencies=[Admin],
+    summary="Give the station a new Basic-auth password over OCPP; stored only if the station accepts",
+)
+async def rotate_password(station_id: str, body: PasswordRotation, request: Request) -> dict[str, Any]:
+    s = security(request)
+    return _status(await operator(request).carry_out(station_id, s.rotate_password(station_id, body.password),
+                                                     "rotate password"))  # fmt: skip
+
+
+@router.post(
+    "/stations/{station_id}/security-profile/upgrade",
+    tags=["security"],
+    dependencies=[Admin],
+    summary="Move the station up to a security profile: configure, reset, confirm on reconnect",
+)
+async def upgrade_profile(station_id: str, body: ProfileUpgrade, request: Request) -> dict[str, Any]:
+    operation = security(request).upgrade_profile(station_id, body.profile, body.csms_url, body.configuration_slot)
+    return _status(await operator(request).carry_out(station_id, operation, "upgrade security profile"))
+
+
+@router.put(
+    "/stations/{station_id}/security-profile",
+    tags=["security"],
+    dependencies=[Admin],
+    summary="Set the profile a station must connect with (no OCPP message; for stations set up out of band)",
+)
+async def set_profile(station_id: str, body: ProfileSetting, request: Request) -> dict[str, Any]:
+    csms = request.app.state.csms
+    await operator(request).station_row(station_id)  # 404 for an unknown station
+    current = csms.credentials.stored_profile(station_id)
+    if current is not None and (body.profile is None or body.profile < current) and not body.force:
+        raise ApiError(409, f"the station is at profile {current}; lowering it needs force=true", "profile_lower")
+    await csms.credentials.set_profile(station_id, body.profile)
+    return {"station_id": station_id, "security_profile": body.profile}
+
+
+def operator(request: Request) -> OperatorService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def _status(status: verbs.Status) -> dict[str, Any]:
+    return {"status": status.status, "reason": status.reason}
+
+
+@router.post(
+    "/certificates/{serial}/revoke",
+    tags=["certificates"],
+    dependencies=[Admin],
+    summary="Revoke an issued certificate: the OCPP port refuses it from now on, the CRL lists it",
+)
+async def revoke(serial: str, body: Revocation, s: Security = Depends(security)) -> dict[str, Any]:
+    if not await s.revoke(serial, body.reason):
+        raise ApiError(404, f"no certificate with serial {serial!r} was issued here", "not_found")
+    return {"serial": serial.upper(), "revoked": True, "reason": body.reason}
+
+
+@public.get("/csms-root.pem", summary="The CSMS root certificate (install it on stations as CSMSRootCertificate)")
+async def csms_root(s: Security = Depends(security)) -> Response:
+    if s.builtin is None:
+        raise ApiError(404, "the built-in CA is not in use", "no_ca")
+    return Response(ca.pem([s.builtin.root]), media_type="application/x-pem-file")
+
+
+@public.get("/station-ca.crl", summary="The station sub-CA's certificate revocation list (DER)")
+async def crl(s: Security = Depends(security)) -> Response:
+    der = s.crl_der()
+    if der is None:
+        raise ApiError(404, "the built-in CA is not in use", "no_ca")
+    return Response(der, media_type="application/pkix-crl")

@@ -1,0 +1,303 @@
+"""The security block: station certificates (SignCertificate -> CertificateSigned), renewal, revocation.
+
+The CSR is checked (:func:`ocppd.csms.ca.check_csr`, pure) while the station waits for its
+SignCertificate answer, so a bad CSR is answered Rejected with the reason. An accepted one is signed
+afterwards by the :class:`~ocppd.csms.ca.CertificateProvider` (the built-in CA by default) and sent
+back in CertificateSigned; what happened is stored per station (``station_certificates``), published
+on the event bus and counted. Revoked certificates are refused by the OCPP port (see :meth:`peer_problem`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import string
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ocppd import metrics
+from ocppd.csms import ca, verbs
+from ocppd.csms.outbound import NotExpressible
+from ocppd.csms.provisioning import hash_password
+from ocppd.protocol.versions import OcppVersion
+from ocppd.store import repo, security_repo
+
+if TYPE_CHECKING:
+    from ocppd.csms.service import Csms
+
+
+log = logging.getLogger("ocppd.security")
+
+CRL_FILE = "station-ca.crl"
+# OCPP 2.0.1 SecurityCtrlr.BasicAuthPassword: 16 to 40 characters; the 1.6 whitepaper's AuthorizationKey
+# is at most 40 hex digits, so 20 bytes: generated passwords fit both.
+MIN_PASSWORD, MAX_PASSWORD, GENERATED_PASSWORD = 16, 40, 20
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_password(length: int = GENERATED_PASSWORD) -> str:
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(length))
+
+
+class HttpSigningProvider:
+    """An external CA behind HTTP: ``POST provider_url`` with ``{"station_id", "certificate_type", "csr"}``
+    (the CSR as PEM); the answer is ``{"certificate_chain": PEM}``, the leaf first."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    async def sign(self, station_id: str, certificate_type: str, csr: x509.CertificateSigningRequest) -> ca.Issued:
+        body = {
+            "station_id": station_id,
+            "certificate_type": certificate_type,
+            "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
+        }
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            response = await client.post(self.url, json=body)
+        response.raise_for_status()
+        chain = x509.load_pem_x509_certificates(str(response.json()["certificate_chain"]).encode())
+        return ca.Issued(chain[0], tuple(chain))
+
+    def trust_anchors(self) -> list[x509.Certificate]:
+        return []  # the operator names the external CA in ocpp.tls_client_ca
+
+
+def _text(name: x509.Name) -> str:
+    return name.rfc4514_string()[:512]
+
+
+class Security:
+    def __init__(self, csms: Csms) -> None:
+        self._csms = csms
+        settings = csms.settings
+        c = settings.ca
+        self.settings = c
+        self.directory = Path(c.dir) if c.dir else Path(settings.data_dir) / "ca"
+        self.policy = ca.CsrPolicy(
+            min_rsa_bits=c.min_rsa_bits,
+            min_ec_bits=c.min_ec_bits,
+            check_common_name=c.csr_check_common_name and not c.octt_compat,
+            organization="" if c.octt_compat else c.csr_organization,
+            max_bytes=c.max_csr_bytes,
+        )
+        self.builtin: ca.BuiltinCa | None = None
+        self.provider: ca.CertificateProvider | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self) -> None:
+        """Create or load the CA (blocking file I/O: once, at start). ValueError names the setting at fault."""
+        c = self.settings
+        if not c.enabled:
+            return
+        if c.provider == "http":
+            self.provider = HttpSigningProvider(c.provider_url, c.sign_timeout)
+            return
+        files = ca.CaFiles(
+            self.directory, c.organization, c.station_ca_cert, c.station_ca_key, c.root_cert,
+            c.v2g_ca_cert, c.v2g_ca_key, c.v2g_root_cert,
+        )  # fmt: skip
+        try:
+            self.builtin = ca.BuiltinCa.load_or_create(files, certificate_days=c.certificate_days, crl_url=c.crl_url)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"ca: {exc}") from None
+        self.provider = self.builtin
+
+    async def start(self) -> None:
+        await self.refresh_revocations()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def trust_pem(self) -> str:
+        """PEM of what the TLS port trusts for station certificates besides ``ocpp.tls_client_ca``."""
+        return ca.pem(self.provider.trust_anchors()) if self.provider is not None else ""
+
+    # ------------------------------------------------------------------ SignCertificate
+    def sign_certificate(
+        self, station_id: str, csr: str, certificate_type: str, request_id: int | None = None
+    ) -> tuple[bool, str | None, str]:
+        """Check the CSR now; when it passes, sign and send CertificateSigned after the answer has gone out.
+
+        Returns ``(accepted, reason code, text)`` for the SignCertificate answer.
+        """
+        if self.provider is None:
+            metrics.CERTIFICATES_SIGNED.labels(certificate_type, "rejected").inc()
+            log.info("%s: SignCertificate Rejected (no certificate authority: ca.enabled is false)", station_id)
+            return False, "NoCA", "this CSMS has no certificate authority"
+        try:
+            request = ca.check_csr(csr, station_id, certificate_type, self.policy)
+        except ca.CsrRejected as exc:
+            metrics.CERTIFICATES_SIGNED.labels(certificate_type, "rejected").inc()
+            log.warning("%s: SignCertificate Rejected (%s: %s)", station_id, exc.reason, exc)
+            self._csms.events.publish(
+                "certificate.rejected",
+                station_id,
+                certificate_type=certificate_type,
+                reason=exc.reason,
+                detail=str(exc),
+            )
+            return False, exc.reason, str(exc)
+        # The task runs after this handler returns, and the session sends the answer synchronously on
+        # return: CertificateSigned always follows the SignCertificate answer on the wire.
+        self._spawn(self._deliver(station_id, certificate_type, request, request_id))
+        log.info("%s: SignCertificate Accepted (%s)", station_id, certificate_type)
+        return True, None, ""
+
+    async def _deliver(
+        self,
+        station_id: str,
+        certificate_type: str,
+        csr: x509.CertificateSigningRequest,
+        request_id: int | None,
+    ) -> None:
+        assert self.provider is not None
+        try:
+            issued = await asyncio.wait_for(
+                self.provider.sign(station_id, certificate_type, csr), self.settings.sign_timeout
+            )
+        except Exception as exc:  # a provider that fails or hangs: recorded, the station retries per spec
+            metrics.CERTIFICATES_SIGNED.labels(certificate_type, "sign_failed").inc()
+            log.error("%s: signing the %s CSR failed: %r", station_id, certificate_type, exc)
+            self._csms.events.publish("certificate.sign_failed", station_id, certificate_type=certificate_type,
+                                      detail=repr(exc))  # fmt: skip
+            return
+        leaf = issued.certificate
+        serial = issued.serial_hex
+        await self._csms.store.write(
+            security_repo.add_issued_certificate, serial, station_id, certificate_type, _text(leaf.subject),
+            _text(leaf.issuer), leaf.not_valid_before_utc, leaf.not_valid_after_utc, issued.chain_pem,
+            datetime.now(UTC),
+        )  # fmt: skip
+        metrics.CERTIFICATES_SIGNED.labels(certificate_type, "issued").inc()
+        verb = verbs.CertificateSigned(issued.chain_pem, certificate_type, request_id)  # type: ignore[arg-type]
+        try:
+            answer = (await self._csms.send(station_id, verb)).result
+        except Exception as exc:  # offline, CALLERROR, timeout: the certificate stays issued, not installed
+            await self._csms.store.write(security_repo.set_certificate_status, serial, "undelivered", repr(exc)[:512])
+            metrics.CERTIFICATES_SIGNED.labels(certificate_type, "undelivered").inc()
+            log.warning("%s: CertificateSigned %s not delivered: %r", station_id, serial, exc)
+            return
+        status, detail = answer.status, answer.reason
+        outcome = "accepted" if answer.accepted else "rejected"
+        await self._csms.store.write(security_repo.set_certificate_status, serial, outcome, detail)
+        metrics.CERTIFICATES_SIGNED.labels(certificate_type, "installed" if outcome == "accepted" else "refused").inc()
+        log.info("%s: CertificateSigned %s (%s, serial %s, valid until %s)", station_id, status, certificate_type,
+                 serial, leaf.not_valid_after_utc.date())  # fmt: skip
+        self._csms.events.publish(
+            "certificate.installed" if outcome == "accepted" else "certificate.refused",
+            station_id, certificate_type=certificate_type, serial=serial, detail=detail,
+            not_after=leaf.not_valid_after_utc.isoformat(),
+        )  # fmt: skip
+
+    async def certificates(self, station_id: str | None = None) -> list[dict[str, Any]]:
+        return await self._csms.store.read(security_repo.station_certificates_of, station_id)
+
+    # ------------------------------------------------------------------ Basic-auth password rotation
+    async def rotate_password(self, station_id: str, password: str | None = None) -> verbs.Status:
+        """Send a new Basic password (generated unless given); store it only if the station accepts.
+
+        The old password stays valid for ``ocpp.password_switch_over_s`` (the station reconnects with
+        the new one at once: OCA A_09, 1.6 TC_073); a refusal keeps the old one (A_10).
+        """
+        password = password or generate_password()
+        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+            raise NotExpressible(f"a Basic-auth password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        hex_encoded = await self._authorization_key_hex(station_id)
+        answer = (await self._csms.send(station_id, verbs.SetBasicAuthPassword(password, hex_encoded))).result
+        if answer.accepted:
+            window = self._csms.settings.ocpp.password_switch_over_s
+            await self._csms.credentials.set_password(station_id, hash_password(password), keep_previous_s=window)
+            log.info("%s: Basic-auth password changed (%s); the old one is accepted for %.0f s more",
+                     station_id, answer.status, window)  # fmt: skip
+            self._csms.events.publish("password.changed", station_id, status=answer.status)
+        else:
+            log.warning("%s: the station refused the new Basic-auth password (%s%s); the old one stays",
+                        station_id, answer.status, f": {answer.reason}" if answer.reason else "")  # fmt: skip
+            self._csms.events.publish("password.refused", station_id, status=answer.status, reason=answer.reason)
+        return answer
+
+    async def _authorization_key_hex(self, station_id: str) -> bool:
+        """1.6: AuthorizationKey hex-encoded (the whitepaper) unless the station's attrs say "plain"."""
+        row = await self._csms.store.read(repo.get_station, station_id)
+        attrs = (row.attrs if row is not None else None) or {}
+        encoding = attrs.get("authorization_key_encoding") or self._csms.settings.ocpp.authorization_key_encoding
+        return encoding != "plain"
+
+    # ------------------------------------------------------------------ security profile upgrade
+    async def upgrade_profile(self, station_id: str, profile: int, csms_url: str = "", slot: int = 1) -> verbs.Status:
+        """Move a station up to ``profile`` (only up: A_19, TC_083): configure it, reset it, and confirm
+        the profile when it reconnects at that level; not confirmed in time = reported, nothing changed."""
+        current = self._csms.credentials.required_profile(station_id)
+        if not current < profile <= 3:
+            raise NotExpressible(f"the station is at security profile {current}; it can only go up (to 3)")
+        url = csms_url or self._csms.settings.ocpp.csms_url
+        session = self._csms.sessions.get(station_id)  # offline: Csms.send raises StationOffline
+        if not url and session is not None and session.version is not OcppVersion.V16:
+            raise NotExpressible("2.x SetNetworkProfile needs the CSMS URL: set ocpp.csms_url or give csms_url")
+        sent = await self._csms.send(station_id, verbs.SetSecurityProfile(profile, url, slot))
+        answer = sent.result
+        if answer.accepted and sent.version is not OcppVersion.V16:
+            answer = (await self._csms.send(station_id, verbs.UseNetworkProfile((slot,)))).result
+        if not answer.accepted:
+            log.warning("%s: security profile %d refused (%s)", station_id, profile, answer.status)
+            self._csms.events.publish("security_profile.refused", station_id, target=profile, status=answer.status)
+            return answer
+        self._csms.credentials.begin_upgrade(station_id, profile, self._csms.settings.ocpp.profile_upgrade_timeout_s)
+        reset = (await self._csms.send(station_id, verbs.Reset("immediate"))).result
+        log.info("%s: moving to security profile %d (reset %s); confirmed when it reconnects with it",
+                 station_id, profile, reset.status)  # fmt: skip
+        self._csms.events.publish("security_profile.upgrading", station_id, target=profile)
+        return reset
+
+    # ------------------------------------------------------------------ revocation
+    async def revoke(self, serial: str, reason: str = "unspecified") -> bool:
+        """Revoke a certificate the CA issued; the OCPP port refuses it from now on. False: unknown serial."""
+        serial = serial.upper().removeprefix("0X")
+        if not await self._csms.store.write(security_repo.revoke_certificate, serial, datetime.now(UTC), reason):
+            return False
+        await self.refresh_revocations()
+        log.info("certificate %s revoked (%s)", serial, reason)
+        self._csms.events.publish("certificate.revoked", None, serial=serial, reason=reason)
+        return True
+
+    async def refresh_revocations(self) -> None:
+        """Read the revoked serials (the CLI revokes through the store) and rewrite the CRL file."""
+        if self.builtin is None:
+            return
+        rows = await self._csms.store.read(security_repo.revoked_serials)
+        entries = [(int(serial, 16), when) for serial, when in rows]
+        if set(dict(entries)) == set(self.builtin.revoked) and (self.directory / CRL_FILE).exists():
+            return
+        self.builtin.set_revoked(entries)
+        (self.directory / CRL_FILE).write_bytes(self.builtin.crl().public_bytes(serialization.Encoding.DER))
+
+    def crl_der(self) -> bytes | None:
+        return None if self.builtin is None else self.builtin.crl().public_bytes(serialization.Encoding.DER)
+
+    def peer_problem(self, certificate_der: bytes) -> str | None:
+        """Why a verified client certificate may not be used (revoked), or None."""
+        if self.builtin is None or not self.builtin.revoked:
+            return None
+        try:
+            certificate = x509.load_der_x509_certificate(certificate_der)
+        except ValueError:
+            return "the client certificate cannot be parsed"
+        if self.builtin.is_revoked(certificate.issuer, certificate.serial_number):
+            return f"the client certificate {ca.serial_hex(certificate.serial_number)} is revoked"
+        return None
+
+    # ------------------------------------------------------------------ helpers
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
