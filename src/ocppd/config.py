@@ -255,6 +255,43 @@ class SmartSettings:
 
 
 @dataclass
+class StationGroupSettings:
+    """Settings the CSMS applies after an accepted boot to the stations of one group (docs/provisioning.md)."""
+
+    name: str = "default"
+    stations: list[str] = field(default_factory=lambda: ["*"])  # station id patterns (fnmatch: *, ?, [..])
+    vendor: str = ""  # and, when given, only this vendor (as in BootNotification) ...
+    model: str = ""  # ... and model
+    heartbeat_interval: int = 0  # seconds; 0: leave the station's own
+    meter_sample_interval: int = 0  # seconds between meter values during a transaction
+    clock_aligned_interval: int = 0  # seconds between clock-aligned meter values
+    measurands: list[str] = field(default_factory=list)  # sampled during a transaction
+    configuration: dict[str, str] = field(default_factory=dict)  # 1.6 keys, verbatim
+    variables: dict[str, str] = field(default_factory=dict)  # 2.x "Component.Variable", verbatim
+
+
+@dataclass
+class ProvisioningSettings:
+    """What the CSMS does by itself right after a station's BootNotification is answered Accepted.
+
+    Both steps are off by default: conformance tools (and careful operators) expect no message the
+    scenario did not ask for. Nothing is sent later on."""
+
+    read_configuration: bool = False  # 1.6 GetConfiguration (all keys) / 2.x GetBaseReport FullInventory
+    apply_settings: bool = False  # the first matching group's settings (1.6 ChangeConfiguration / 2.x SetVariables)
+    groups: list[StationGroupSettings] = field(default_factory=list)
+
+    def validate(self) -> None:
+        for i, group in enumerate(self.groups):
+            for name in ("heartbeat_interval", "meter_sample_interval", "clock_aligned_interval"):
+                if getattr(group, name) < 0:
+                    raise ValueError(f"provisioning.groups[{i}].{name} must not be negative")
+            for key in group.variables:
+                if "." not in key:
+                    raise ValueError(f"provisioning.groups[{i}].variables: {key!r} is not Component.Variable")
+
+
+@dataclass
 class Settings:
     data_dir: str = field(default_factory=default_data_dir)
     database_url: str = ""
@@ -265,6 +302,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
     ca: CaSettings = field(default_factory=CaSettings)
+    provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -320,6 +358,7 @@ class Settings:
         for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
             if not getattr(h, name) > 0:
                 raise ValueError(f"http.{name} must be a positive number of seconds")
+        self.provisioning.validate()
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

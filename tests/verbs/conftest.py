@@ -28,8 +28,13 @@ def csms(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     if request.param == "postgresql":
         factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
         url = factory("ocppd_verbs")
-    extra = getattr(request.module, "CSMS_ENV", None)
-    with run_csms(Path(tmp_path_factory.mktemp("verbs")), database_url=url, extra_env=extra) as server:
+    tmp = Path(tmp_path_factory.mktemp("verbs"))
+    extra: dict[str, str] = {}
+    config = getattr(request.module, "CSMS_CONFIG", None)  # a module's own ocppd.toml
+    if config:
+        (tmp / "ocppd.toml").write_text(config)
+        extra["OCPPD_CONFIG"] = str(tmp / "ocppd.toml")
+    with run_csms(tmp, database_url=url, extra_env=extra) as server:
         yield server
 
 

@@ -217,6 +217,7 @@ DEVICE_MODEL: dict[tuple[str, str], str] = {
     ("OCPPCommCtrlr", "OfflineThreshold"): "60",
     ("AuthCtrlr", "AuthorizeRemoteStart"): "true",
     ("SampledDataCtrlr", "TxUpdatedInterval"): "10",
+    ("AlignedDataCtrlr", "Interval"): "0",
     ("DeviceDataCtrlr", "ItemsPerMessage[GetVariables]"): "4",
     ("DeviceDataCtrlr", "ItemsPerMessage[SetVariables]"): "4",
     ("DeviceDataCtrlr", "ItemsPerMessage[GetReport]"): "4",
@@ -451,12 +452,20 @@ Station = Station16 | Station201
 
 
 @contextlib.asynccontextmanager
-async def connected(ws_url: str, station_id: str, version: str, boot: bool = True) -> AsyncIterator[Any]:
-    """A connected station (booted unless ``boot`` is False); disconnects on exit."""
+async def connected(
+    ws_url: str, station_id: str, version: str, boot: bool = True, settings: dict[Any, str] | None = None
+) -> AsyncIterator[Any]:
+    """A connected station (booted unless ``boot`` is False); disconnects on exit. ``settings`` is the
+    configuration (1.6) or device model (2.0.1) it kept from an earlier connection."""
     subprotocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
     cls: type[Station16] | type[Station201] = Station16 if version == "1.6" else Station201
     async with websockets.connect(f"{ws_url}/{station_id}", subprotocols=[subprotocol]) as ws:
         station = cls(station_id, ws)
+        if settings is not None:
+            if isinstance(station, Station16):
+                station.config = dict(settings)
+            else:
+                station.model = dict(settings)
         runner = asyncio.create_task(station.start())
         try:
             if boot:

@@ -141,3 +141,17 @@ async def test_station_unknown_to_a_pending_policy_speaking_without_boot_is_aske
             await st.status()
         await until(lambda: bool(st.boots), "the CSMS asking for a boot")
         assert st.boots[0].status == "Pending"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_by_default_nothing_unsolicited_after_boot(
+    csms: CsmsProcess, api: httpx.AsyncClient, version: str
+) -> None:
+    sid = new_id("QUIET")
+    async with connected(csms.ws_url, sid, version) as st:
+        await st.status(1, "Available") if version == "1.6" else await st.status()
+        await st.call(_heartbeat(version), suppress=False)
+        r = await command(api, sid, "trigger-message", {"message": "Heartbeat"})
+        assert r["result"]["accepted"]
+        await until(lambda: bool(st.received), "the operator's command")
+        assert st.actions() == ["TriggerMessage"]  # the first CSMS message is the operator's

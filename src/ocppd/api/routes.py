@@ -3,6 +3,7 @@ annotations of the generated command endpoints at runtime)."""
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -546,6 +547,53 @@ for _name, (_model, _summary) in COMMANDS.items():
             202: {"model": QueuedCommand, "description": "Queued for the offline station"},
         },
     )(_command_endpoint(_name, _model))
+
+
+class ProvisioningSwitches(BaseModel):
+    read_configuration: bool | None = Field(
+        None, description="After an accepted boot: 1.6 GetConfiguration / 2.x GetBaseReport FullInventory"
+    )
+    apply_settings: bool | None = Field(None, description="After an accepted boot: apply the station group's settings")
+
+
+class StationGroup(BaseModel):
+    name: str
+    stations: list[str]
+    vendor: str
+    model: str
+    heartbeat_interval: int
+    meter_sample_interval: int
+    clock_aligned_interval: int
+    measurands: list[str]
+    configuration: dict[str, str]
+    variables: dict[str, str]
+
+
+class Provisioning(BaseModel):
+    read_configuration: bool
+    apply_settings: bool
+    groups: list[StationGroup]
+
+
+@router.get("/provisioning", tags=["stations"], summary="What the CSMS does by itself after an accepted boot")
+async def get_provisioning(request: Request) -> Provisioning:
+    """The switches and the station groups (from the configuration file's ``[provisioning]``)."""
+    return Provisioning(**asdict(request.app.state.csms.autoprovision.settings))
+
+
+@router.patch(
+    "/provisioning",
+    tags=["stations"],
+    dependencies=[Admin],
+    summary="Switch the post-boot steps on or off (until the server restarts; the file is the lasting setting)",
+)
+async def patch_provisioning(body: ProvisioningSwitches, request: Request) -> Provisioning:
+    settings = request.app.state.csms.autoprovision.settings
+    for name in ("read_configuration", "apply_settings"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(settings, name, value)
+    return Provisioning(**asdict(settings))
 
 
 @router.get("/stations/{station_id}/queue", tags=["commands"], summary="Commands queued for the station")

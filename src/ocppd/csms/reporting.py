@@ -3,6 +3,7 @@ vendor DataTransfer, and the device model / configuration values last read."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ class Reporting:
         self.store = store
         self.events = events
         self.vendors: dict[str, VendorHandler] = {}
+        self._reports: dict[tuple[str, int], asyncio.Event] = {}
 
     def register_vendor(self, vendor_id: str, handler: VendorHandler) -> None:
         """Plug in a DataTransfer handler for one vendorId; others get ``UnknownVendorId``."""
@@ -36,6 +38,31 @@ class Reporting:
         if handler is None:
             return {"status": "UnknownVendorId"}
         return await handler(station_id, payload.get("messageId"), payload.get("data"))
+
+    def report_complete(self, station_id: str, request_id: int) -> None:
+        """The last NotifyReport part of a requested report arrived (2.x ``tbc`` false)."""
+        event = self._reports.get((station_id, request_id))
+        if event is not None:
+            event.set()
+
+    async def wait_for_report(self, station_id: str, request_id: int, timeout: float) -> bool:
+        """Wait until the report ``request_id`` is complete; False after ``timeout`` seconds.
+        Call it before sending the request's answer can be processed (``expect_report``)."""
+        event = self._reports.setdefault((station_id, request_id), asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._reports.pop((station_id, request_id), None)
+
+    def expect_report(self, station_id: str, request_id: int) -> None:
+        """Start listening for the report before requesting it (its parts may overtake the answer)."""
+        self._reports.setdefault((station_id, request_id), asyncio.Event())
+
+    def forget_report(self, station_id: str, request_id: int) -> None:
+        self._reports.pop((station_id, request_id), None)
 
     async def variables(self, station_id: str, rows: list[tuple[str, str, str, str | None, bool]]) -> None:
         """Remember configuration keys (1.6) or device-model variables (2.x) as last read."""

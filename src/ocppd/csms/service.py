@@ -16,6 +16,7 @@ from ocppd import metrics
 from ocppd.config import Settings
 from ocppd.csms.adapters import v2x, v2x_out, v16, v16_out
 from ocppd.csms.authorization import Authorization
+from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
@@ -88,6 +89,7 @@ class Csms:
             lambda station_id: self.registration.changed(self.sessions.get(station_id))
         )
         self.queue = CommandQueue(store, self.send)
+        self.autoprovision = AutoProvisioning(settings.provisioning, self)
         self.registration.accepted_listeners.append(self._connection_accepted)
         guard = self.registration.guard
         self._handlers: dict[OcppVersion, dict[str, Handler]] = {
@@ -98,6 +100,7 @@ class Csms:
         self._by_link: dict[Link, Session] = {}
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._housekeeping: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -184,8 +187,25 @@ class Csms:
         log.debug("%s disconnected", link.identity)
 
     def _connection_accepted(self, session: Session, booted: bool) -> None:
-        """The station is accepted on this connection: deliver what was queued for it."""
-        self.queue.deliver_soon(session.identity)
+        """The station is accepted on this connection: after a boot, the switched-on provisioning
+        steps; then what was queued for it."""
+        if booted and self.autoprovision.enabled():
+            task = asyncio.get_running_loop().create_task(self._provision(session.identity, session.version))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            self.queue.deliver_soon(session.identity)
+
+    async def _provision(self, station_id: str, version: OcppVersion) -> None:
+        try:
+            await self.autoprovision.after_boot(station_id, version)
+        except Exception:
+            log.exception("%s: provisioning after boot failed", station_id)
+        self.queue.deliver_soon(station_id)
+
+    async def known_values(self, station_id: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """What the CSMS last read (or saw accepted) of these (component, variable) pairs."""
+        return await self.store.read(repo.variable_values, station_id, keys)
 
     # ------------------------------------------------------------------ session observer
     def on_frame(

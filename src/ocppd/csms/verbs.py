@@ -222,6 +222,7 @@ class ReadConfiguration(Verb[ConfigurationRead]):
 
     name: ClassVar[str] = "get-configuration"
     keys: tuple[str, ...] = ()
+    request_id: int | None = None  # 2.x report request id; allocated when None
 
 
 @dataclass(frozen=True, slots=True)

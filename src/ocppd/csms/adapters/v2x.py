@@ -87,6 +87,8 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
     async def notify_report(session: Session, p: Payload) -> Payload:
         await d.reporting.variables(session.identity, report_rows(p.get("reportData", [])))
         await d.reporting.record(session.identity, "NotifyReport", p, p.get("generatedAt"))
+        if not p.get("tbc"):
+            d.reporting.report_complete(session.identity, p["requestId"])
         return {}
 
     async def data_transfer(session: Session, p: Payload) -> Payload:

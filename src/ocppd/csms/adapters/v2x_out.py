@@ -195,7 +195,7 @@ def read_configuration(verb: v.ReadConfiguration, t: Target) -> Plan[v.Configura
     if verb.keys:
         raise NotExpressible("OCPP 2.x variables live on components: use get-variables with component names")
     # 2.x has no "all keys" read: the full base report arrives as NotifyReport and is stored.
-    rid = next_request_id()
+    rid = verb.request_id if verb.request_id is not None else next_request_id()
     return Plan.single(
         "GetBaseReport",
         {"requestId": rid, "reportBase": "FullInventory"},
