@@ -202,6 +202,11 @@ class CaSettings:
     provider: str = "builtin"
     provider_url: str = ""
     sign_timeout: float = 20.0  # seconds the provider may take before the request is recorded as failed
+    # Plug & charge: OCSP (GetCertificateStatus, contract authorization) and the contract-certificate
+    # provider for Get15118EVCertificate (a CPS / Mobility Operator endpoint; docs/security.md)
+    ocsp_timeout: float = 5.0
+    contract_provider_url: str = ""
+    contract_provider_timeout: float = 10.0
 
 
 @dataclass

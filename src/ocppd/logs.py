@@ -33,3 +33,5 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root.setLevel(level.upper())
     # picows logs every connection at INFO; that is noise at fleet scale.
     logging.getLogger("picows").setLevel(logging.WARNING)
+    # httpx logs every request (OCSP, contract provider, webhooks) at INFO; ocppd logs what matters itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ on the event bus and counted. Revoked certificates are refused by the OCPP port 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import string
@@ -23,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ocppd import metrics
-from ocppd.csms import ca, verbs
+from ocppd.csms import ca, ocsp, verbs
 from ocppd.csms.outbound import NotExpressible
 from ocppd.csms.provisioning import hash_password
 from ocppd.protocol.versions import OcppVersion
@@ -91,6 +92,7 @@ class Security:
         self.builtin: ca.BuiltinCa | None = None
         self.provider: ca.CertificateProvider | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.ocsp = ocsp.OcspClient(timeout=c.ocsp_timeout)
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -258,6 +260,99 @@ class Security:
                  station_id, profile, reset.status)  # fmt: skip
         self._csms.events.publish("security_profile.upgrading", station_id, target=profile)
         return reset
+
+    # ------------------------------------------------------------------ OCSP and plug & charge
+    async def certificate_status(self, ocsp_request_data: dict[str, Any]) -> tuple[str, str | None, str | None]:
+        """GetCertificateStatus: ``(status, base64 ocspResult, reason)``; the responder's answer is relayed
+        as it came (the station judges it), Failed when there is none to relay (M_24)."""
+        cert_id = ocsp.CertId.from_ocpp(ocsp_request_data)
+        answer = await self.ocsp.status(cert_id)
+        if answer.status == ocsp.FAILED or answer.der is None:
+            self._csms.events.publish(
+                "ocsp.failed", None, serial=cert_id.serial_number, detail="; ".join(answer.problems)
+            )
+            return "Failed", None, "; ".join(answer.problems)[:512] or None
+        return "Accepted", base64.b64encode(answer.der).decode(), None
+
+    async def contract_status(self, hash_data: list[dict[str, Any]] | None, certificate: str | None) -> str:
+        """ISO 15118 contract authorization (C_50-C_52): AuthorizeCertificateStatusEnum from OCSP of every
+        certificate of the contract chain (the station's hash data, or computed from the certificate)."""
+        try:
+            cert_ids = (
+                [ocsp.CertId.from_ocpp(d) for d in hash_data]
+                if hash_data
+                else ocsp.cert_ids_from_chain(certificate or "")
+            )
+        except (ocsp.OcspError, KeyError) as exc:
+            log.warning("contract certificate not checkable: %s", exc)
+            return "CertChainError"
+        answers = [await self.ocsp.status(cert_id) for cert_id in cert_ids]
+        statuses = {a.status for a in answers}
+        if ocsp.REVOKED in statuses:
+            return "CertificateRevoked"
+        if statuses == {ocsp.GOOD}:
+            return "Accepted"
+        log.warning("contract certificate status not known (%s): %s", ", ".join(sorted(statuses)),
+                    "; ".join(p for a in answers for p in a.problems))  # fmt: skip
+        return "CertChainError"
+
+    async def chain_status(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """2.1 GetCertificateChainStatus: each certificate's status from OCSP (the first URL that answers)
+        or from a CRL; Failed with nextUpdate now when no source answered."""
+        out = []
+        for request in requests:
+            hashed = request["certificateHashData"]
+            status, next_update = "Failed", datetime.now(UTC)
+            for url in request["urls"]:
+                if request["source"] == "OCSP":
+                    answer = await self.ocsp.status(ocsp.CertId.from_ocpp({**hashed, "responderURL": url}))
+                    found = {ocsp.GOOD: "Good", ocsp.REVOKED: "Revoked", ocsp.UNKNOWN: "Unknown"}.get(answer.status)
+                    when = answer.next_update
+                else:
+                    found, when = await self._crl_status(url, hashed["serialNumber"])
+                if found is not None:
+                    status, next_update = found, when or datetime.now(UTC)
+                    break
+            iso = next_update.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            out.append({"certificateHashData": hashed, "source": request["source"], "status": status,
+                        "nextUpdate": iso})  # fmt: skip
+        return out
+
+    async def _crl_status(self, url: str, serial_hex: str) -> tuple[str | None, datetime | None]:
+        try:
+            async with httpx.AsyncClient(timeout=self.settings.ocsp_timeout) as client:
+                response = await client.get(url)
+            response.raise_for_status()
+            data = response.content
+            crl = x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_crl(data)
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("CRL %s not usable: %r", url, exc)
+            return None, None
+        revoked = crl.get_revoked_certificate_by_serial_number(int(serial_hex, 16)) is not None
+        return ("Revoked" if revoked else "Good"), crl.next_update_utc
+
+    async def ev_certificate(
+        self, station_id: str, schema_version: str, action: str, exi_request: str
+    ) -> tuple[str, str, str | None]:
+        """Get15118EVCertificate: the EXI request goes to the contract-certificate provider unchanged and
+        its EXI answer comes back unchanged (M_26, M_28); ``(status, exiResponse, reason)``."""
+        url = self.settings.contract_provider_url
+        if not url:
+            return "Failed", "", "NoContractProvider"
+        body = {"station_id": station_id, "iso15118_schema_version": schema_version, "action": action,
+                "exi_request": exi_request}  # fmt: skip
+        try:
+            async with httpx.AsyncClient(timeout=self.settings.contract_provider_timeout) as client:
+                response = await client.post(url, json=body)
+            response.raise_for_status()
+            answer = response.json()
+            status, exi = str(answer.get("status", "Accepted")), str(answer["exi_response"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: Get15118EVCertificate %s: the contract provider failed: %r", station_id, action, exc)
+            self._csms.events.publish("ev_certificate.failed", station_id, action=action, detail=repr(exc))
+            return "Failed", "", "ProviderError"
+        log.info("%s: Get15118EVCertificate %s: %s from the contract provider", station_id, action, status)
+        return ("Accepted" if status == "Accepted" else "Failed"), exi, None if status == "Accepted" else status[:20]
 
     # ------------------------------------------------------------------ revocation
     async def revoke(self, serial: str, reason: str = "unspecified") -> bool:

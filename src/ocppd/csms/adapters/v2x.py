@@ -51,7 +51,28 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
 
     async def authorize(session: Session, p: Payload) -> Payload:
         verdict = await d.authorization.authorize(p["idToken"]["idToken"])
-        return {"idTokenInfo": verdict.id_token_info()}
+        answer: Payload = {"idTokenInfo": verdict.id_token_info()}
+        if "iso15118CertificateHashData" in p or "certificate" in p:  # ISO 15118 contract (C_50-C_52)
+            status = await d.security.contract_status(p.get("iso15118CertificateHashData"), p.get("certificate"))
+            answer["certificateStatus"] = status
+            if status != "Accepted":
+                answer["idTokenInfo"] = {**answer["idTokenInfo"], "status": "Invalid"}
+        return answer
+
+    async def get_certificate_status(session: Session, p: Payload) -> Payload:
+        status, result, reason = await d.security.certificate_status(p["ocspRequestData"])
+        if status == "Accepted":
+            return {"status": status, "ocspResult": result}
+        return {"status": status, "statusInfo": {"reasonCode": "OCSPFailed", "additionalInfo": reason or ""}}
+
+    async def get_15118_ev_certificate(session: Session, p: Payload) -> Payload:
+        status, exi, reason = await d.security.ev_certificate(
+            session.identity, p["iso15118SchemaVersion"], p["action"], p["exiRequest"]
+        )
+        answer: Payload = {"status": status, "exiResponse": exi}
+        if reason:
+            answer["statusInfo"] = {"reasonCode": reason}
+        return answer
 
     async def transaction_event(session: Session, p: Payload) -> Payload:
         info = p["transactionInfo"]
@@ -113,6 +134,8 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         "NotifyReport": notify_report,
         "DataTransfer": data_transfer,
         "SignCertificate": sign_certificate,
+        "GetCertificateStatus": get_certificate_status,
+        "Get15118EVCertificate": get_15118_ev_certificate,
         **d.smart.v2x_handlers(),
     }
     for action in RECORDED:
@@ -126,8 +149,12 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         await d.reporting.record(session.identity, "VatNumberValidation", p)
         return {"vatNumber": p["vatNumber"], "status": "Rejected", "statusInfo": _NOT_SUPPORTED}
 
+    async def get_certificate_chain_status(session: Session, p: Payload) -> Payload:
+        return {"certificateStatus": await d.security.chain_status(p["certificateStatusRequests"])}
+
     if version is OcppVersion.V21:
         table["VatNumberValidation"] = vat_number_validation
+        table["GetCertificateChainStatus"] = get_certificate_chain_status
     return table
 
 
@@ -167,12 +194,9 @@ REFUSED: dict[str, dict[str, Payload]] = {
         "2.1": {"status": "NoChargingProfile", "statusInfo": _NOT_SUPPORTED},
     },
     "NotifyEVChargingSchedule": {"*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED}},
-    # No OCSP responder is queried: the status of the certificate is not known.
-    "GetCertificateStatus": {"*": {"status": "Failed", "statusInfo": {"reasonCode": "NoOCSP"}}},
     "PullDynamicScheduleUpdate": {"*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED}},
     # Periodic event streams are not taken: the station reports by NotifyEvent instead.
     "OpenPeriodicEventStream": {"*": {"status": "Rejected", "statusInfo": _NOT_SUPPORTED}},
 }
-# Answered CALLERROR NotSupported (no handler), as no schema-valid refusal exists without the feature:
-# Get15118EVCertificate needs an EXI response, GetCertificateChainStatus (2.1) certificate statuses.
-NOT_SUPPORTED = ("Get15118EVCertificate", "GetCertificateChainStatus")
+# Answered CALLERROR NotSupported (no handler), as no schema-valid refusal exists without the feature.
+NOT_SUPPORTED: tuple[str, ...] = ()
