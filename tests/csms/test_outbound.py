@@ -35,6 +35,7 @@ SAMPLES: list[v.Verb[Any]] = [
     v.SetChargingProfile(PROFILE, 1),
     v.ClearChargingProfile(profile_id=1),
     v.GetCompositeSchedule(1, 600, "W"),
+    v.GetChargingProfiles(evse_id=1, purpose="tx"),
     v.UpdateFirmware("https://fw.example/1.bin", FUTURE),
     v.GetLog("https://logs.example/"),
     v.ClearCache(),
@@ -49,7 +50,7 @@ SAMPLES: list[v.Verb[Any]] = [
     v.SetSecurityProfile(2, "wss://csms.example:9000/ocpp/"),
     v.UseNetworkProfile((1, 0)),
 ]
-ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus, v.UseNetworkProfile}
+ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus, v.UseNetworkProfile, v.GetChargingProfiles}
 
 
 def test_every_verb_has_a_sample() -> None:

@@ -271,3 +271,134 @@ async def test_station_refusing_tx_profiles_gets_an_evse_default(server: CsmsPro
             await until(lambda: a.profiles.get((1, "TxDefaultProfile", 7)) == 32.0, "EVSE TxDefault instead")
             history = (await http.get("/api/v1/stations/CP16/charging-profiles", params={"history": True})).json()
             assert any(r["purpose"] == "tx" and r["state"] == "rejected" for r in history)
+
+
+class Reporting201(Station201):
+    """Reports one profile in GetChargingProfiles: the balancer's fallback, with a limit of its own."""
+
+    @on("GetChargingProfiles")
+    async def on_get_profiles(self, request_id: int, **_: Any) -> Any:
+        async def report() -> None:
+            await asyncio.sleep(0)
+            profile = {
+                "id": 920000,
+                "stack_level": 6,
+                "charging_profile_purpose": "TxDefaultProfile",
+                "charging_profile_kind": "Absolute",
+                "charging_schedule": [
+                    {
+                        "id": 1,
+                        "charging_rate_unit": "A",
+                        "start_schedule": now_iso(),
+                        "charging_schedule_period": [{"start_period": 0, "limit": 5.0}],
+                    }
+                ],
+            }
+            await self.call(
+                call201.ReportChargingProfiles(
+                    request_id=request_id, charging_limit_source="CSO", evse_id=0, charging_profile=[profile], tbc=False
+                )
+            )
+
+        asyncio.get_running_loop().create_task(report())
+        return result201.GetChargingProfiles(status="Accepted")
+
+
+async def test_profiles_checked_before_sending_stored_and_reconciled(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP201", Reporting201) as b:
+            await until(lambda: b.profiles.get((0, "TxDefaultProfile", 6)) == 16.0, "the fallback")
+            # the domain verb refuses what the station would refuse, naming the field
+            bad = {
+                "id": 7,
+                "evse_id": 0,
+                "purpose": "tx",
+                "stack_level": 1,
+                "transaction_id": "T",
+                "periods": [{"start_s": 0, "limit": 10}],
+            }
+            r = await http.post("/api/v1/stations/CP201/charging-profiles", json=bad)
+            assert r.status_code == 400 and "needs an EVSE" in r.json()["detail"], r.text
+            reserved = {
+                "id": 8,
+                "evse_id": 1,
+                "purpose": "tx_default",
+                "stack_level": 6,
+                "periods": [{"start_s": 0, "limit": 10}],
+            }
+            r = await http.post("/api/v1/stations/CP201/charging-profiles", json=reserved)
+            assert r.status_code == 400 and "balancer" in r.json()["detail"]
+            good = {
+                "id": 9,
+                "evse_id": 1,
+                "purpose": "tx_default",
+                "stack_level": 2,
+                "periods": [{"start_s": 0, "limit": 12}],
+            }
+            r = await http.post("/api/v1/stations/CP201/charging-profiles", json=good)
+            assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+            assert b.profiles[(1, "TxDefaultProfile", 2)] == 12
+            # the generic call still sends an invalid one (the OCA K cases), and the store records it
+            r = await http.post(
+                "/api/v1/stations/CP201/call/SetChargingProfile",
+                json={
+                    "evseId": 0,
+                    "chargingProfile": {
+                        "id": 10,
+                        "stackLevel": 3,
+                        "chargingProfilePurpose": "TxProfile",
+                        "chargingProfileKind": "Relative",
+                        "transactionId": "none",
+                        "chargingSchedule": [
+                            {
+                                "id": 1,
+                                "chargingRateUnit": "A",
+                                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}],
+                            }
+                        ],
+                    },
+                },
+            )
+            assert r.status_code == 200, r.text
+            installed = (await http.get("/api/v1/stations/CP201/charging-profiles")).json()
+            by_id = {row["profile_id"]: row for row in installed}
+            assert by_id[9]["source"] == "operator" and by_id[920000]["source"] == "fallback"
+            assert by_id[10]["purpose"] == "tx" and by_id[10]["evse_id"] == 0
+            # reconciliation: the station reports the fallback with another limit and nothing else
+            r = await http.post("/api/v1/stations/CP201/charging-profiles/reconcile")
+            assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+
+            async def drift() -> dict[int, str | None]:
+                rows = (await http.get("/api/v1/stations/CP201/charging-profiles")).json()
+                found = {row["profile_id"]: row["drift"] for row in rows}
+                return found if found.get(920000) else {}
+
+            found = await until(drift, "drift flagged")
+            assert found[920000] == "the station's copy differs" and found[9] == "missing on the station"
+
+
+async def test_notify_charging_limit_lowers_the_station(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP201", Station201) as b:
+            await start201(b, "TX-L")
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "the whole site")
+            await b.call(
+                call201.NotifyChargingLimit(
+                    charging_limit={"charging_limit_source": "EMS"},
+                    evse_id=1,
+                    charging_schedule=[
+                        {
+                            "id": 1,
+                            "charging_rate_unit": "A",
+                            "charging_schedule_period": [{"start_period": 0, "limit": 10.0}],
+                        }
+                    ],
+                )
+            )
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 10.0, "the station's EMS limit")
+            limits = (await http.get("/api/v1/external-limits")).json()
+            assert [x["source"] for x in limits] == ["station"]
+            await b.call(call201.ClearedChargingLimit(charging_limit_source="EMS", evse_id=1))
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "back to the site's limit")

@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 
-from ocppd.csms.smart.wire import ProfileSpec, payload, problems, profile_fields, sent_profile
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import Target
+from ocppd.csms.service import outbound_adapters
+from ocppd.csms.smart.wire import problems, profile_fields, sent_profile
 from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.smart.schedule import ActiveTx, Profile, ProfileStore
 
 T0 = 1_700_000_000.0
+START = datetime.fromtimestamp(T0, UTC)
+
+
+def request(profile: v.ChargingProfile, evse: int, fam: str) -> dict[str, Any]:
+    """The SetChargingProfile request the verb's adapter builds for the version family."""
+    version = OcppVersion.V16 if fam == "1.6" else OcppVersion.V201
+    plan = outbound_adapters(version).plan(v.SetChargingProfile(profile, evse), Target("CS", version))
+    return plan.calls[0].payload
 
 
 @pytest.mark.parametrize(("fam", "version"), [("1.6", OcppVersion.V16), ("2.x", OcppVersion.V201)])
 def test_payload_is_valid_and_reads_back(fam: str, version: OcppVersion) -> None:
-    spec = ProfileSpec(
+    profile_in = v.ChargingProfile(
         id=900001,
-        purpose="tx",
+        periods=(v.SchedulePeriod(0, 16.0), v.SchedulePeriod(600, 10.0, 1)),
         stack_level=6,
-        periods=((0, 16.0, None), (600, 10.0, 1)),
-        evse=1,
-        start=T0,
-        duration=900,
+        purpose="tx",
+        kind="Absolute",
+        unit="A",
+        start_at=START,
+        duration_s=900,
         transaction_id="42",
     )
-    request = payload(spec, fam)
-    schemas(version).validate("SetChargingProfile", request)
-    evse, profile = sent_profile(request)
+    sent = request(profile_in, 1, fam)
+    schemas(version).validate("SetChargingProfile", sent)
+    evse, profile = sent_profile(sent)
     assert evse == 1
     f = profile_fields(profile)
     assert (f["profile_id"], f["purpose"], f["stack_level"], f["unit"], f["transaction_id"]) == (
@@ -66,21 +81,36 @@ def test_payload_is_valid_and_reads_back(fam: str, version: OcppVersion) -> None
     ],
 )
 def test_problems_a_station_would_refuse(mutate, words: str) -> None:
-    spec = ProfileSpec(
-        id=1, purpose="tx", stack_level=0, periods=((0, 16.0, None),), evse=1, start=T0, transaction_id="t"
+    profile = v.ChargingProfile(
+        id=1,
+        periods=(v.SchedulePeriod(0, 16.0),),
+        purpose="tx",
+        kind="Absolute",
+        unit="A",
+        start_at=START,
+        transaction_id="t",
     )
-    request = payload(spec, "2.x")
-    mutate(request["chargingProfile"])
-    found = problems(1, request["chargingProfile"], "2.x")
+    sent = request(profile, 1, "2.x")
+    mutate(sent["chargingProfile"])
+    found = problems(1, sent["chargingProfile"], "2.x")
     assert any(words in p for p in found), found
 
 
 def test_station_wide_rules() -> None:
-    spec = ProfileSpec(id=1, purpose="max", stack_level=0, periods=((0, 32.0, None),), evse=2, start=T0)
-    assert any("EVSE 0" in p for p in problems(2, payload(spec, "2.x")["chargingProfile"], "2.x"))
-    tx = ProfileSpec(
-        id=1, purpose="tx", stack_level=9, periods=((0, 32.0, None),), evse=0, start=T0, transaction_id="1"
+    station_max = v.ChargingProfile(
+        id=1, periods=(v.SchedulePeriod(0, 32.0),), purpose="station_max", kind="Absolute", unit="A", start_at=START
     )
-    found = problems(0, payload(tx, "1.6")["csChargingProfiles"], "1.6", max_stack_level=8, units=("W",))
+    assert any("EVSE 0" in p for p in problems(2, request(station_max, 2, "2.x")["chargingProfile"], "2.x"))
+    tx = v.ChargingProfile(
+        id=1,
+        periods=(v.SchedulePeriod(0, 32.0),),
+        stack_level=9,
+        purpose="tx",
+        kind="Absolute",
+        unit="A",
+        start_at=START,
+        transaction_id="1",
+    )
+    found = problems(0, request(tx, 0, "1.6")["csChargingProfiles"], "1.6", max_stack_level=8, units=("W",))
     assert any("needs an EVSE" in p for p in found) and any("stackLevel" in p for p in found)
     assert any("chargingRateUnit" in p for p in found)

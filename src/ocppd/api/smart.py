@@ -6,7 +6,7 @@ annotations``: FastAPI reads the annotations at runtime.
 
 import math
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import OutboundError
 from ocppd.csms.service import Csms, StationOffline
-from ocppd.csms.smart.wire import ProfileSpec, family, payload, problems
+from ocppd.csms.smart import ProfileRefused
+from ocppd.csms.smart.wire import family
 from ocppd.smart.schedule import ActiveTx, format_time
 from ocppd.smart.tree import TreeError, phase_amps
 from ocppd.store import repo
@@ -375,9 +378,6 @@ class ProfileBody(BaseModel):
     periods: list[PeriodBody] = Field(min_length=1)
 
 
-_PURPOSE = {"station_max": "max", "tx_default": "txdefault", "tx": "tx"}
-
-
 @router.post(
     "/stations/{station_id}/charging-profiles",
     dependencies=[Admin],
@@ -386,46 +386,31 @@ _PURPOSE = {"station_max": "max", "tx_default": "txdefault", "tx": "tx"}
     summary="Validate and install a charging profile (the generic call can send invalid ones)",
 )
 async def set_profile(station_id: str, body: ProfileBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
-    session = c.sessions.get(station_id)
-    if session is None:
-        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
-    fam = family(session.version.label)
-    start = body.start.timestamp() if body.start else (time.time() if body.kind == "Absolute" else None)
-    spec = ProfileSpec(
+    start = body.start or (datetime.now(UTC) if body.kind == "Absolute" else None)
+    profile = v.ChargingProfile(
         id=body.id,
-        purpose=_PURPOSE[body.purpose],
+        periods=tuple(v.SchedulePeriod(p.start_s, p.limit, p.phases) for p in body.periods),
         stack_level=body.stack_level,
-        periods=tuple((p.start_s, p.limit, p.phases) for p in body.periods),
-        unit=body.unit,
+        purpose=body.purpose,
         kind=body.kind,
-        evse=body.evse_id,
-        start=start if body.kind != "Relative" else None,
-        duration=body.duration_s,
         recurrency=body.recurrency,
-        valid_from=body.valid_from.timestamp() if body.valid_from else None,
-        valid_to=body.valid_to.timestamp() if body.valid_to else None,
+        unit=body.unit,
+        start_at=start if body.kind != "Relative" else None,
+        duration_s=body.duration_s,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
         transaction_id=body.transaction_id,
     )
-    request = payload(spec, fam)
-    evse, profile = (
-        (request["connectorId"], request["csChargingProfiles"])
-        if fam == "1.6"
-        else (request["evseId"], request["chargingProfile"])
-    )
-    reserved = c.settings.smart.stack_level
-    found = problems(evse, profile, fam)
-    if c.smart.sites.station_site(station_id) and body.purpose != "station_max" and body.stack_level >= reserved:
-        found.append(f"stackLevel: {reserved} and above are the balancer's on this balanced station")
-    if found:
-        raise ApiError(400, "charging profile: " + "; ".join(found), "invalid_profile", found)
     try:
-        answer = await c.call(station_id, "SetChargingProfile", request)
+        sent = await c.smart.install(station_id, v.SetChargingProfile(profile, body.evse_id))
+    except ProfileRefused as exc:
+        raise ApiError(400, f"charging profile: {exc}", "invalid_profile", exc.reasons) from None
     except StationOffline:
         raise ApiError(409, f"station {station_id!r} is not connected", "station_offline") from None
-    except Exception as exc:
-        raise ApiError(502, f"the station did not accept the profile: {exc}", "station_error") from None
-    c.smart.balancing.poke()
-    return {"status": answer.get("status"), "request": request, "answer": answer}
+    except OutboundError as exc:
+        raise ApiError(502, f"the station did not take the profile: {exc}", "station_error") from None
+    exchange = sent.exchanges[0]
+    return {"status": sent.result.status, "request": exchange.request, "answer": exchange.response}
 
 
 @router.get(
@@ -452,13 +437,11 @@ async def composite(
         session = c.sessions.get(station_id)
         if session is None:
             raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
-        key = "connectorId" if family(session.version.label) == "1.6" else "evseId"
         try:
-            answer = await c.call(
-                station_id, "GetCompositeSchedule", {key: evse_id, "duration": duration_s, "chargingRateUnit": unit}
-            )
-        except Exception as exc:
+            sent = await c.send(station_id, v.GetCompositeSchedule(evse_id, duration_s, unit))
+        except OutboundError as exc:
             raise ApiError(502, f"GetCompositeSchedule failed: {exc}", "station_error") from None
+        answer = sent.exchanges[0].response
         out["station"] = await c.smart.profiles.check_composite(station_id, evse_id, answer, active)
     return out
 
@@ -478,23 +461,15 @@ async def reconcile(station_id: str, c: Csms = Depends(csms_of)) -> dict[str, An
         raise ApiError(
             400, "OCPP 1.6 has no GetChargingProfiles; use composite?compare=true per connector", "not_supported"
         )
-    request_id = int(time.time() * 1000) % 2_000_000_000
     try:
-        answer = await c.call(
-            station_id,
-            "GetChargingProfiles",
-            {"requestId": request_id, "chargingProfile": {"chargingLimitSource": ["CSO"]}},
-        )
-    except Exception as exc:
+        sent = await c.send(station_id, v.GetChargingProfiles())
+    except OutboundError as exc:
         raise ApiError(502, f"GetChargingProfiles failed: {exc}", "station_error") from None
-    if answer.get("status") == "NoProfiles":
-        return {
-            "request_id": request_id,
-            "status": "NoProfiles",
-            "result": await c.smart.profiles.reconcile(station_id, []),
-        }
+    request_id, status = sent.result.request_id, sent.result.status
+    if status == "NoProfiles":
+        return {"request_id": request_id, "status": status, "result": await c.smart.profiles.reconcile(station_id, [])}
     return {
         "request_id": request_id,
-        "status": answer.get("status"),
+        "status": status,
         "note": "the station reports with ReportChargingProfiles; drift shows on the profiles",
     }

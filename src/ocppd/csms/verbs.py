@@ -283,6 +283,24 @@ class GetCompositeSchedule(Verb[CompositeScheduleResult]):
     unit: Literal["W", "A"] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ProfilesRequested:
+    status: str  # Accepted (a ReportChargingProfiles follows) | NoProfiles
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetChargingProfiles(Verb[ProfilesRequested]):
+    """2.x only: the station reports its installed profiles with ReportChargingProfiles (K09)."""
+
+    name: ClassVar[str] = "get-charging-profiles"
+    request_id: int | None = None  # default: a fresh one
+    evse_id: int | None = None
+    purpose: Literal["station_max", "tx_default", "tx"] | None = None
+    stack_level: int | None = None
+    sources: tuple[str, ...] = ("CSO",)  # chargingLimitSource: CSO (set by a CSMS), EMS, SO, Other
+
+
 # --------------------------------------------------------------------------- firmware and logs (L, N)
 
 
@@ -450,6 +468,7 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     SetChargingProfile,
     ClearChargingProfile,
     GetCompositeSchedule,
+    GetChargingProfiles,
     UpdateFirmware,
     GetLog,
     ClearCache,

@@ -136,7 +136,6 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         "SignCertificate": sign_certificate,
         "GetCertificateStatus": get_certificate_status,
         "Get15118EVCertificate": get_15118_ev_certificate,
-        **d.smart.v2x_handlers(),
     }
     for action in RECORDED:
         if action in station_initiated(version):
@@ -144,6 +143,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
     for action, answer in REFUSED.items():
         if action in station_initiated(version):
             table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
+    table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain
 
     async def vat_number_validation(session: Session, p: Payload) -> Payload:
         await d.reporting.record(session.identity, "VatNumberValidation", p)
@@ -160,16 +160,13 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
 
 # Reports whose only possible answer is an empty one: recorded for the operator (events table, SSE).
 RECORDED = (
-    "ClearedChargingLimit",
     "FirmwareStatusNotification",
     "LogStatusNotification",
-    "NotifyChargingLimit",
     "NotifyCustomerInformation",
     "NotifyDisplayMessages",
     "NotifyEvent",
     "NotifyMonitoringReport",
     "PublishFirmwareStatusNotification",
-    "ReportChargingProfiles",
     "ReservationStatusUpdate",
     "SecurityEventNotification",
     # OCPP 2.1

@@ -281,6 +281,20 @@ def composite_schedule(verb: v.GetCompositeSchedule, t: Target) -> Plan[v.Compos
     return Plan.single("GetCompositeSchedule", payload, decode)
 
 
+@out(v.GetChargingProfiles)
+def get_charging_profiles(verb: v.GetChargingProfiles, t: Target) -> Plan[v.ProfilesRequested]:
+    request_id = verb.request_id if verb.request_id is not None else next_request_id()
+    criterion = drop_none(
+        {
+            "chargingProfilePurpose": PURPOSE[verb.purpose] if verb.purpose else None,
+            "stackLevel": verb.stack_level,
+            "chargingLimitSource": list(verb.sources) or None,
+        }
+    )
+    payload = drop_none({"requestId": request_id, "evseId": verb.evse_id, "chargingProfile": criterion})
+    return Plan.single("GetChargingProfiles", payload, lambda a: v.ProfilesRequested(a["status"], request_id))
+
+
 # ----------------------------------------------------------------- firmware, logs
 
 

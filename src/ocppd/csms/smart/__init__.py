@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import NotExpressible, Sent, Target
 from ocppd.csms.smart.balancing import Balancing
 from ocppd.csms.smart.profiles import ChargingProfiles
 from ocppd.csms.smart.sites import Sites, evse_node_id
+from ocppd.csms.smart.wire import family, problems, sent_profile
 from ocppd.rpc import Handler, Payload, Session
 from ocppd.smart.schedule import parse_time
 from ocppd.smart.tree import phase_amps
@@ -21,6 +24,14 @@ if TYPE_CHECKING:
     from ocppd.csms.service import Csms
 
 log = logging.getLogger("ocppd.smart")
+
+
+class ProfileRefused(ValueError):
+    """The CSMS will not send this profile: a station would have to refuse it (the reasons name fields)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
 
 
 class SmartCharging:
@@ -38,6 +49,36 @@ class SmartCharging:
 
     async def stop(self) -> None:
         await self.balancing.stop()
+
+    # ------------------------------------------------------------------ the operator's verbs
+    async def install(self, station_id: str, verb: v.SetChargingProfile) -> Sent[v.Status]:
+        """Check a profile the way the station will, then send it (SetChargingProfile as a domain verb).
+
+        The generic call (``Csms.call``) sends any profile unchecked, for the OCA K test cases.
+        """
+        session = self.csms.sessions.get(station_id)
+        if session is None:
+            return await self.csms.send(station_id, verb)  # raises StationOffline
+        from ocppd.csms.service import outbound_adapters
+
+        try:
+            plan = outbound_adapters(session.version).plan(verb, Target(station_id, session.version))
+        except NotExpressible as exc:
+            raise ProfileRefused([str(exc)]) from None
+        evse, profile = sent_profile(plan.calls[0].payload)
+        reasons = problems(evse, profile, family(session.version.label))
+        reserved = self.settings.stack_level
+        if (
+            self.sites.station_site(station_id)
+            and verb.profile.purpose != "station_max"
+            and (verb.profile.stack_level >= reserved)
+        ):
+            reasons.append(f"stackLevel: {reserved} and above are the balancer's on this balanced station")
+        if reasons:
+            raise ProfileRefused(reasons)
+        sent = await self.csms.send(station_id, verb)
+        self.balancing.poke()
+        return sent
 
     # ------------------------------------------------------------------ 2.x station reports
     def v2x_handlers(self) -> dict[str, Handler]:

@@ -26,11 +26,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ocppd.csms import verbs as v
+from ocppd.csms.outbound import OutboundError
 from ocppd.csms.smart.profiles import profile_source
 from ocppd.csms.smart.sites import Sites, evse_node_id
-from ocppd.csms.smart.wire import ProfileSpec, family, payload
 from ocppd.smart.balancer import RESERVED, Capacity, Demand, Draw, Grant, allocate, learn_draw, stabilise, usage
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
@@ -335,24 +337,23 @@ class Balancing:
     async def _enforce(self, c: Charging, amps: float, now: float) -> None:
         if not self.csms.is_connected(c.station_id):
             return
-        start = math.floor(now)
+        start = datetime.fromtimestamp(math.floor(now), UTC)
         lease = int(self.settings.lease_s)
         for mode in (TX, TX_DEFAULT) if c.mode == TX else (TX_DEFAULT,):
-            spec = ProfileSpec(
+            profile = v.ChargingProfile(
                 id=(TX_PROFILE_ID if mode == TX else EVSE_DEFAULT_ID) + c.evse,
-                purpose=mode,
+                periods=(v.SchedulePeriod(0, round(amps, 1)),),
                 stack_level=self.settings.stack_level + (0 if mode == TX else 1),
-                periods=((0, round(amps, 1), None),),
-                unit="A",
+                purpose="tx" if mode == TX else "tx_default",
                 kind="Absolute",
-                evse=c.evse,
-                start=start,
-                duration=lease,
+                unit="A",
+                start_at=start,
+                duration_s=lease,
                 transaction_id=c.transaction_id if mode == TX else None,
             )
-            if await self._send(c.station_id, spec):
+            if await self._send(c.station_id, v.SetChargingProfile(profile, c.evse), "balancer"):
                 c.mode = mode
-                c.sent_a, c.sent_at, c.lease_until = amps, now, start + lease
+                c.sent_a, c.sent_at, c.lease_until = amps, now, start.timestamp() + lease
                 self.failures.pop(c.station_id, None)
                 return
         failures = self.failures[c.station_id] = self.failures.get(c.station_id, 0) + 1
@@ -360,41 +361,34 @@ class Balancing:
         if failures >= self.settings.retries and c.station_id not in self.excluded:
             self.excluded[c.station_id] = "refuses charging profiles"
             log.warning(
-                "%s excluded from balancing: it refused %d profiles; its worst case is reserved", c.station_id, failures
+                "%s excluded from balancing: it refused %d profiles; its worst case is reserved",
+                c.station_id,
+                failures,
             )
             self.csms.events.publish("smart.excluded", c.station_id, reason=self.excluded[c.station_id])
             self.poke()
 
-    async def _send(self, station_id: str, spec: ProfileSpec) -> bool:
+    async def _send(self, station_id: str, verb: v.SetChargingProfile, source: str) -> bool:
         """Send one profile; True when the station accepted it (the store records it either way)."""
-        session = self.csms.sessions.get(station_id)
-        if session is None:
+        if not self.csms.is_connected(station_id):
             return False
-        token = profile_source.set("balancer" if spec.purpose == TX or spec.evse else "fallback")
+        token = profile_source.set(source)
         try:
-            answer = await self.csms.call(
-                station_id, "SetChargingProfile", payload(spec, family(session.version.label))
-            )
-        except Exception as exc:  # offline, timeout, CALLERROR: recorded by the observer
-            log.info("%s: SetChargingProfile %s failed: %s", station_id, spec.id, exc)
+            sent = await self.csms.send(station_id, verb)
+        except OutboundError as exc:  # offline, timeout, CALLERROR, not expressible: recorded by the observer
+            log.info("%s: SetChargingProfile %s failed: %s", station_id, verb.profile.id, exc)
             return False
         finally:
             profile_source.reset(token)
         self.sent_total += 1
-        return answer.get("status") == "Accepted"
+        return sent.result.accepted
 
     async def _ended(self, c: Charging) -> None:
         await self.csms.smart.profiles.transaction_ended(c.station_id, c.transaction_id)
         if c.mode == TX_DEFAULT and self.csms.is_connected(c.station_id):
-            session = self.csms.sessions[c.station_id]
-            request = (
-                {"id": EVSE_DEFAULT_ID + c.evse}
-                if family(session.version.label) == "1.6"
-                else {"chargingProfileId": EVSE_DEFAULT_ID + c.evse}
-            )
             try:
-                await self.csms.call(c.station_id, "ClearChargingProfile", request)
-            except Exception as exc:
+                await self.csms.send(c.station_id, v.ClearChargingProfile(profile_id=EVSE_DEFAULT_ID + c.evse))
+            except OutboundError as exc:
                 log.info("%s: clearing the balancer's TxDefault on EVSE %s failed: %s", c.station_id, c.evse, exc)
 
     def evse_count(self, station_id: str) -> int:
@@ -424,20 +418,19 @@ class Balancing:
         return node.min_a if node is not None and node.min_a is not None else self.settings.min_a
 
     async def _send_fallback(self, station_id: str, per_evse: float) -> None:
-        spec = ProfileSpec(
+        profile = v.ChargingProfile(
             id=FALLBACK_ID,
-            purpose=TX_DEFAULT,
+            periods=(v.SchedulePeriod(0, per_evse),),
             stack_level=self.settings.stack_level,
-            periods=((0, per_evse, None),),
-            unit="A",
+            purpose="tx_default",
             kind="Absolute",
-            evse=0,
-            start=math.floor(time.time()) - 60,
+            unit="A",
+            start_at=datetime.fromtimestamp(math.floor(time.time()) - 60, UTC),
         )
-        if await self._send(station_id, spec):
+        if await self._send(station_id, v.SetChargingProfile(profile, 0), "fallback"):
             self.fallback_sent[station_id] = (per_evse, self.sites.version)
         else:
-            self.fallback_sent[station_id] = (0.0, self.sites.version)  # refused: treat as worst case below
+            self.fallback_sent[station_id] = (0.0, self.sites.version)
             log.warning("%s refused its fallback profile", station_id)
 
     # ------------------------------------------------------------------ read side

@@ -1,81 +1,23 @@
-"""Charging profiles between the domain and the wire: build the 1.6 / 2.x shape, read it back, check it.
+"""Charging profiles on the wire, read back and checked (the verbs' adapters build them).
 
-Pure functions. ``ProfileSpec`` is what the CSMS wants installed, in domain terms; ``payload`` gives
-the version's SetChargingProfile request; ``sent_profile`` reads any SetChargingProfile request (also
-one typed by an operator through the generic call) back into (EVSE, profile dict); ``problems``
-lists what a station would have to refuse (OCPP 1.6 §5.16 / §7.8, 2.0.1 K01), so the domain verb
-can refuse it first while the generic call can still send it (the OCA K test cases do).
+Pure functions. ``sent_profile`` reads any SetChargingProfile request (also one typed by an
+operator through the generic call) back into (EVSE, profile dict); ``problems`` lists what a
+station would have to refuse (OCPP 1.6 §5.16 / §7.8, 2.0.1 K01), so the domain can refuse it
+first while the generic call can still send it (the OCA K test cases do).
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from typing import Any
 
-from ocppd.smart.schedule import EXTERNAL, MAX, TX, TX_DEFAULT, format_time, parse_time, purpose_name
+from ocppd.smart.schedule import EXTERNAL, MAX, TX, TX_DEFAULT, parse_time
 
 PURPOSES = (MAX, TX_DEFAULT, TX)
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileSpec:
-    id: int
-    purpose: str  # max | txdefault | tx
-    stack_level: int
-    periods: tuple[tuple[int, float, int | None], ...]  # (startPeriod s, limit, numberPhases)
-    unit: str = "A"
-    kind: str = "Absolute"  # Absolute | Recurring | Relative
-    evse: int = 0
-    start: float | None = None  # startSchedule, POSIX seconds
-    duration: int | None = None
-    recurrency: str | None = None
-    valid_from: float | None = None
-    valid_to: float | None = None
-    transaction_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def family(version_label: str) -> str:
     return "1.6" if version_label.startswith("1.") else "2.x"
-
-
-def payload(spec: ProfileSpec, fam: str) -> dict[str, Any]:
-    """The SetChargingProfile request for ``spec`` in the version family ``fam`` (1.6 or 2.x)."""
-    schedule: dict[str, Any] = {
-        "chargingRateUnit": spec.unit,
-        "chargingSchedulePeriod": [
-            {"startPeriod": s, "limit": round(limit, 1), **({"numberPhases": n} if n else {})}
-            for s, limit, n in spec.periods
-        ],
-    }
-    if spec.start is not None:
-        schedule["startSchedule"] = format_time(spec.start)
-    if spec.duration is not None:
-        schedule["duration"] = spec.duration
-    profile: dict[str, Any] = {
-        "stackLevel": spec.stack_level,
-        "chargingProfilePurpose": purpose_name(spec.purpose, fam),
-        "chargingProfileKind": spec.kind,
-    }
-    if spec.recurrency:
-        profile["recurrencyKind"] = spec.recurrency
-    if spec.valid_from is not None:
-        profile["validFrom"] = format_time(spec.valid_from)
-    if spec.valid_to is not None:
-        profile["validTo"] = format_time(spec.valid_to)
-    if fam == "1.6":
-        profile["chargingProfileId"] = spec.id
-        if spec.transaction_id is not None:
-            profile["transactionId"] = int(spec.transaction_id)
-        profile["chargingSchedule"] = schedule
-        return {"connectorId": spec.evse, "csChargingProfiles": profile}
-    profile["id"] = spec.id
-    if spec.transaction_id is not None:
-        profile["transactionId"] = spec.transaction_id
-    schedule["id"] = spec.id
-    profile["chargingSchedule"] = [schedule]
-    return {"evseId": spec.evse, "chargingProfile": profile}
 
 
 def sent_profile(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
