@@ -184,7 +184,7 @@ async def test_dashboard_session_and_csrf(server: CsmsProcess) -> None:
         )
         assert bad_csrf.status_code == 403
         ok(await browser.post("/api/v1/tokens", json={"id_token": "SESSION-1"}, headers={"X-CSRF-Token": token}), 201)
-        fragment = await browser.get("/stations", params={"fragment": "table"})
+        fragment = await browser.get("/stations", params={"fragment": "rows", "ids": "CS-1"})
         assert fragment.status_code == 200 and "<html" not in fragment.text
         assert (await browser.post("/logout", data={"csrf_token": "forged"})).status_code == 403
         out = await browser.post("/logout", data={"csrf_token": token})

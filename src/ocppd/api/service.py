@@ -307,19 +307,6 @@ class OperatorService:
             active.setdefault(t.station_id, []).append(t)
         return [(r, connectors.get(r.station_id, []), active.get(r.station_id, [])) for r in rows]
 
-    async def stations(self) -> list[dict[str, Any]]:
-        """Every station (the overview's counts); lists page with ``station_page``."""
-
-        def op(conn: Connection) -> list[tuple[StationRow, list[ConnectorStatusRow], list[TxRow]]]:
-            rows = repo.list_stations(conn)
-            connectors = repo.connector_status_of(conn, None)
-            active: dict[str, list[TxRow]] = {}
-            for t in repo.list_transactions(conn, active_only=True, limit=1_000_000):
-                active.setdefault(t.station_id, []).append(t)
-            return [(r, connectors.get(r.station_id, []), active.get(r.station_id, [])) for r in rows]
-
-        return [self._station_dict(*item) for item in await self.store.read(op)]
-
     async def station_page(
         self,
         *,
@@ -329,14 +316,16 @@ class OperatorService:
         status: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        station_ids: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of stations by id and the id to continue after (None: last page).
+        """One page of stations by id and the id to continue after (None: last page); with
+        ``station_ids`` only those of them that pass the filters (the dashboard's live rows).
 
         ``search`` and ``registration`` filter in SQL; ``connected`` and ``status`` are live state, so
         they filter the rows read, batch by batch, until the page is full. ``connected=true`` reads
         only the stations that have a session."""
         batch = limit + 1 if connected is None and status is None else max(limit + 1, 500)
-        live = sorted(self.csms.sessions) if connected is True else None
+        live = sorted(self.csms.sessions) if connected is True and station_ids is None else None
         found: list[dict[str, Any]] = []
         cursor = after
         while len(found) <= limit:
@@ -354,7 +343,14 @@ class OperatorService:
             else:
 
                 def op(conn: Connection, cursor: str | None = cursor) -> Any:
-                    rows = repo.list_stations(conn, search=search, registration=registration, after=cursor, limit=batch)
+                    rows = repo.list_stations(
+                        conn,
+                        search=search,
+                        registration=registration,
+                        after=cursor,
+                        limit=batch,
+                        station_ids=station_ids,
+                    )
                     return self._stations_with_state(conn, rows), len(rows)
 
             items, read = await self.store.read(op)
@@ -449,22 +445,59 @@ class OperatorService:
             raise ApiError(404, f"unknown station {station_id!r}", "unknown_station")
         await self.csms.directory.refresh()
 
-    async def overview(self) -> dict[str, Any]:
-        stations = await self.stations()
+    async def overview(self, sample: int = 0) -> dict[str, Any]:
+        """Network counts from three plain-tuple reads (no per-station detail), and with ``sample`` up
+        to that many stations of each list the overview page shows: ``busy`` (charging or drawing
+        power) and ``attention`` (faulted, unavailable or waiting for approval)."""
+        rows, conns, running = await self.store.read(repo.network_state)
+        charging_state: dict[tuple[str, int], str | None] = {}
+        sessions: dict[str, int] = {}
+        for sid, evse, state in running:
+            charging_state[(sid, evse)] = state
+            sessions[sid] = sessions.get(sid, 0) + 1
+        by_station: dict[str, list[dict[str, Any]]] = {}
+        for sid, evse, connector, status in conns:
+            state = charging_state.get((sid, evse))
+            shown = state if status == "Occupied" and state else status
+            by_station.setdefault(sid, []).append({"connector_id": connector, "status": shown})
         by_status: dict[str, int] = {}
-        for s in stations:
-            by_status[s["status"]] = by_status.get(s["status"], 0) + 1
-        return {
-            "stations": len(stations),
-            "connected": sum(1 for s in stations if s["connected"]),
-            "charging": sum(1 for s in stations if s["status"] == "Charging"),
-            "faulted": sum(1 for s in stations if s["status"] == "Faulted"),
+        busy: list[str] = []
+        attention: list[str] = []
+        connected = 0
+        for sid, registration in rows:
+            online = self.csms.is_connected(sid)
+            connected += online
+            status = summarise(by_station.get(sid, []), online)
+            by_status[status] = by_status.get(status, 0) + 1
+            if sessions.get(sid) or (online and self.live.station_power(sid)):
+                busy.append(sid)
+            if status in ("Faulted", "Unavailable") or registration == "pending":
+                attention.append(sid)
+        known = {sid for sid, _ in rows}
+        out = {
+            "stations": len(rows),
+            "connected": connected,
+            "charging": by_status.get("Charging", 0),
+            "faulted": by_status.get("Faulted", 0),
             "by_status": by_status,
-            "active_transactions": sum(s["active_transactions"] for s in stations),
+            "active_transactions": len(running),
             "power_w": self.live.total_power(),
             # Stations connected but not yet registered in the table (e.g. before their first boot).
-            "unregistered_connected": sorted(set(self.csms.sessions) - {s["station_id"] for s in stations}),
+            "unregistered_connected": sorted(set(self.csms.sessions) - known),
         }
+        if sample:
+            out["busy"], out["busy_total"] = await self.stations_by_id(busy[:sample]), len(busy)
+            out["attention"], out["attention_total"] = await self.stations_by_id(attention[:sample]), len(attention)
+        return out
+
+    async def stations_by_id(self, station_ids: list[str]) -> list[dict[str, Any]]:
+        if not station_ids:
+            return []
+
+        def op(conn: Connection) -> Any:
+            return self._stations_with_state(conn, repo.list_stations(conn, station_ids=station_ids))
+
+        return [self._station_dict(*item) for item in await self.store.read(op)]
 
     # ------------------------------------------------------------------ transactions
     async def transactions(self, **filters: Any) -> list[dict[str, Any]]:

@@ -67,6 +67,7 @@ __all__ = [
     "message_log",
     "meter_connectors",
     "meter_samples",
+    "network_state",
     "prune_message_log",
     "reading_row",
     "readings_of",
@@ -169,6 +170,24 @@ def list_stations(
     if limit is not None:
         q = q.limit(limit)
     return [StationRow.from_row(r) for r in conn.execute(q)]
+
+
+def network_state(
+    conn: Connection,
+) -> tuple[list[tuple[str, str | None]], list[tuple[str, int, int, str]], list[tuple[str, int, str | None]]]:
+    """What the overview counts, as plain tuples (10,000s of stations on every load): ``(station_id,
+    registration)`` of every station, ``(station_id, evse, connector, status)`` of every connector,
+    ``(station_id, evse, charging_state)`` of every running transaction."""
+    s, c, t = stations.c, connector_status.c, transactions.c
+    rows = [(r[0], r[1]) for r in conn.execute(select(s.station_id, s.registration_status))]
+    conns = [(r[0], r[1], r[2], r[3]) for r in conn.execute(select(c.station_id, c.evse_id, c.connector_id, c.status))]
+    running = [
+        (r[0], int(r[1] or r[2] or 0), r[3])
+        for r in conn.execute(
+            select(t.station_id, t.evse_id, t.connector_id, t.charging_state).where(t.stopped_at.is_(None))
+        )
+    ]
+    return rows, conns, running
 
 
 def station_directory(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 
@@ -139,7 +140,15 @@ transactions = Table(
     UniqueConstraint("station_id", "transaction_uid"),
     Index(None, "station_id", "started_at"),
     Index(None, "id_token"),
-    Index(None, "started_at"),
+    Index(None, "started_at", "id"),  # keyset pages, newest first
+    # Running transactions: a handful among millions, looked up by the stations list and the overview.
+    Index(
+        "ix_transactions_running",
+        "started_at",
+        "id",
+        sqlite_where=text("stopped_at IS NULL"),
+        postgresql_where=text("stopped_at IS NULL"),
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -220,8 +229,8 @@ message_log = Table(
     # The frame exactly as received when ``frame`` cannot hold it (a NUL byte, which PostgreSQL text
     # refuses, or bytes that are not UTF-8); ``frame`` then shows it with backslash escapes.
     Column("frame_bytes", LargeBinary),
-    Index(None, "station_id", "logged_at"),
-    Index(None, "logged_at"),
+    Index(None, "station_id", "logged_at", "id"),  # keyset pages, newest first
+    Index(None, "logged_at", "id"),
 )
 
 # Smart charging (docs/smart-charging.md). Every profile the CSMS sent, with the station's answer:

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from ocppd.api import paging
 from ocppd.api.auth import Authenticator, background, current_principal
 from ocppd.api.errors import ApiError
 from ocppd.api.security import (
@@ -190,24 +191,41 @@ def mount(app: FastAPI) -> None:
         )
 
     # ------------------------------------------------------------------ pages
+    # Every list is one server-side page (keyset cursor, see api/paging.py) with its filters in the
+    # query string, so a link to a page is a link to what the operator saw.
     @app.get("/", include_in_schema=False)
     async def overview_page(request: Request) -> Response:
-        stations = await service.stations()
-        return await render(
-            request,
-            "overview.html",
-            {
-                "overview": await service.overview(),
-                "busy": [s for s in stations if s["active_transactions"] or s["power_w"]],
-                "attention": [
-                    s for s in stations if s["status"] in ("Faulted", "Unavailable") or s["registration"] == "pending"
-                ],
-            },
-        )
+        overview = await service.overview(sample=OVERVIEW_SAMPLE)
+        return await render(request, "overview.html", {"overview": overview})
 
     @app.get("/stations", include_in_schema=False)
     async def stations_page(request: Request) -> Response:
-        return await render(request, "stations.html", {"stations": await service.stations()})
+        q = _query(request, "q", "status", "connected")
+        connected = {"true": True, "false": False}.get(q["connected"])
+        filters = {"search": q["q"] or None, "status": q["status"] or None, "connected": connected}
+        if request.query_params.get("fragment") == "rows":  # the live rows the page asks for
+            ids = [i for i in request.query_params.get("ids", "").split(",") if i][:PAGE]
+            rows, _ = await service.station_page(**filters, station_ids=ids, limit=PAGE)
+            return await render(request, "stations.html", {"stations": rows})
+        error, after = None, None
+        try:
+            after = _cursor(request, str)
+        except ApiError:
+            error = STALE_LINK
+        rows, last = await service.station_page(**filters, after=after[0] if after else None, limit=PAGE)
+        return await render(
+            request,
+            "stations.html",
+            {
+                "stations": rows,
+                "q": q,
+                "error": error,
+                "page_after": after[0] if after else "",
+                "next_url": _page_url(request, [last]) if last else None,
+                "first_url": _page_url(request, None) if after else None,
+                "statuses": STATION_STATUSES,
+            },
+        )
 
     @app.get("/stations/{station_id}", include_in_schema=False)
     async def station_page(request: Request, station_id: str) -> Response:
@@ -220,32 +238,22 @@ def mount(app: FastAPI) -> None:
         actions = sorted(csms_initiated(version)) if version is not None else []
         return await render(request, "station.html", {"s": station, "messages": messages, "actions": actions})
 
-    def _tx_query(request: Request) -> dict[str, Any]:
-        q = request.query_params
-        return {k: q.get(k, "") for k in ("station", "id_token", "since", "until", "active")}
-
     @app.get("/transactions", include_in_schema=False)
     async def transactions_page(request: Request) -> Response:
-        q = _tx_query(request)
-        filters: dict[str, Any] = {"limit": 500}
-        error = None
+        q = _query(request, "station", "id_token", "since", "until", "active")
+        active = q["active"] in ("1", "true", "on")
+        filters: dict[str, Any] = {"station_id": q["station"] or None, "id_token": q["id_token"] or None}
+        rows: list[dict[str, Any]] = []
+        last, before, error = None, None, None
         try:
-            if q["station"]:
-                filters["station_id"] = q["station"]
-            if q["id_token"]:
-                filters["id_token"] = q["id_token"]
-            for key in ("since", "until"):
-                if q[key]:
-                    at = datetime.fromisoformat(q[key])
-                    filters[key] = at if at.tzinfo else at.replace(tzinfo=UTC)
-            filters["active_only"] = q["active"] in ("1", "true", "on")
+            filters |= _times(q)
+            before = _cursor(request, datetime, int)
+            rows, last = await service.transaction_page(active_only=active, before=before, limit=PAGE, **filters)
         except ValueError:
-            error = "Dates must look like 2026-01-31T08:00."
-        rows = await service.transactions(**filters) if error is None else []
-        export = "/api/v1/transactions/export.csv?" + urlencode(
-            {k: v for k, v in {**q, "active": "true" if filters.get("active_only") else ""}.items() if v}
-            | {"limit": 100000}
-        )
+            error = BAD_DATE
+        except ApiError:
+            error = STALE_LINK
+        export = {k: v for k, v in {**q, "active": "true" if active else ""}.items() if v}
         return await render(
             request,
             "transactions.html",
@@ -253,9 +261,10 @@ def mount(app: FastAPI) -> None:
                 "rows": rows,
                 "q": q,
                 "error": error,
-                "export_url": export,
-                "total_wh": sum(r["energy_wh"] or 0 for r in rows),
-                "stations": [s["station_id"] for s in await service.stations()],
+                "export_url": "/api/v1/transactions/export.csv?" + urlencode(export),
+                "page_wh": sum(r["energy_wh"] or 0 for r in rows),
+                "next_url": _page_url(request, last) if last else None,
+                "first_url": _page_url(request, None) if before else None,
             },
         )
 
@@ -269,29 +278,41 @@ def mount(app: FastAPI) -> None:
 
     @app.get("/tokens", include_in_schema=False)
     async def tokens_page(request: Request) -> Response:
-        from ocppd.api.service import token_dict
-        from ocppd.store import repo
-
-        rows = await store.read(repo.list_tokens)
-        return await render(request, "tokens.html", {"tokens": [token_dict(t) for t in rows]})
+        q = _query(request, "q", "status")
+        rows: list[dict[str, Any]] = []
+        last, after, error = None, None, None
+        try:
+            after = _cursor(request, str)
+            rows, last = await service.token_page(
+                search=q["q"] or None, status=q["status"] or None, after=after[0] if after else None, limit=PAGE
+            )
+        except ApiError:
+            error = STALE_LINK
+        return await render(
+            request,
+            "tokens.html",
+            {
+                "tokens": rows,
+                "q": q,
+                "error": error,
+                "next_url": _page_url(request, [last]) if last else None,
+                "first_url": _page_url(request, None) if after else None,
+            },
+        )
 
     @app.get("/messages", include_in_schema=False)
     async def messages_page(request: Request) -> Response:
-        q = {k: request.query_params.get(k, "") for k in ("station", "action", "since", "until")}
-        filters: dict[str, Any] = {"limit": 300}
-        error = None
+        q = _query(request, "station", "action", "since", "until")
+        rows: list[dict[str, Any]] = []
+        last, before, error = None, None, None
         try:
-            if q["station"]:
-                filters["station_id"] = q["station"]
-            if q["action"]:
-                filters["action"] = q["action"]
-            for key in ("since", "until"):
-                if q[key]:
-                    at = datetime.fromisoformat(q[key])
-                    filters[key] = at if at.tzinfo else at.replace(tzinfo=UTC)
+            filters = {"station_id": q["station"] or None, "action": q["action"] or None, **_times(q)}
+            before = _cursor(request, datetime, int)
+            rows, last = await service.message_page(before=before, limit=MESSAGES_PAGE, **filters)
         except ValueError:
-            error = "Dates must look like 2026-01-31T08:00."
-        rows = await service.messages(**filters) if error is None else []
+            error = BAD_DATE
+        except ApiError:
+            error = STALE_LINK
         return await render(
             request,
             "messages.html",
@@ -299,6 +320,44 @@ def mount(app: FastAPI) -> None:
                 "rows": rows,
                 "q": q,
                 "error": error,
-                "stations": [s["station_id"] for s in await service.stations()],
+                "next_url": _page_url(request, last) if last else None,
+                "first_url": _page_url(request, None) if before else None,
             },
         )
+
+
+PAGE = 50  # rows per dashboard page
+MESSAGES_PAGE = 100
+OVERVIEW_SAMPLE = 20  # stations listed per overview box (with a link to all of them)
+STATION_STATUSES = ["Offline", "Available", "Charging", "Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing",
+                    "Reserved", "Unavailable", "Faulted"]  # fmt: skip
+BAD_DATE = "Dates must look like 2026-01-31T08:00."
+STALE_LINK = "This page link is no longer valid: start again from the first page."
+
+
+def _query(request: Request, *names: str) -> dict[str, str]:
+    """The page's filters as given (empty string when absent), to refill the form."""
+    return {name: request.query_params.get(name, "").strip() for name in names}
+
+
+def _times(q: dict[str, str]) -> dict[str, datetime]:
+    """``since``/``until`` of the filter form (``datetime-local``: naive means UTC); ValueError if bad."""
+    out = {}
+    for key in ("since", "until"):
+        if q.get(key):
+            at = datetime.fromisoformat(q[key])
+            out[key] = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return out
+
+
+def _cursor(request: Request, *types: type) -> tuple[Any, ...] | None:
+    cursor = request.query_params.get("cursor")
+    return paging.decode(cursor, *types) if cursor else None
+
+
+def _page_url(request: Request, key: Any) -> str:
+    """This page's URL (its filters) at another cursor; ``key`` None: the first page."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("cursor", "fragment") and v}
+    if key is not None:
+        params["cursor"] = paging.encode(key if isinstance(key, list | tuple) else [key])
+    return request.url.path + ("?" + urlencode(params) if params else "")

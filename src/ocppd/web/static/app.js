@@ -172,7 +172,89 @@ function markDirty(type) {
 function refreshAll() {
   regions().forEach((r) => dirty.add(r.dataset.live));
   if (!refreshTimer) refreshTimer = setTimeout(flushRefresh, 100);
+  const body = liveRows();
+  if (body) {
+    body.querySelectorAll("tr[data-station-row]").forEach((tr) => dirtyRows.add(tr.dataset.stationRow));
+    if (!rowsTimer) rowsTimer = setTimeout(flushRows, 100);
+  }
   charts.forEach((c) => c.load());
+}
+
+// ------------------------------------------------------------------ live rows
+// A long list (the stations page) is not re-fetched as a whole: its <tbody data-live-rows="block">
+// asks the server for just the rows of the stations events concerned (?fragment=block&ids=a,b), at
+// most one request per 0.7 s, replaces them, drops rows that no longer match the page's filters,
+// and inserts a new station's row when its id falls on this page (data-after: the id the page
+// starts after; data-more: a next page exists, so the page ends at its last row).
+const dirtyRows = new Set();
+let rowsTimer = null;
+const ROWS_PER_REQUEST = 50;
+
+function liveRows() {
+  return document.querySelector("tbody[data-live-rows]");
+}
+
+function rowOf(body, id) {
+  return body.querySelector(`tr[data-station-row="${CSS.escape(id)}"]`);
+}
+
+function onThisPage(body, id) {
+  if (body.dataset.after && id <= body.dataset.after) return false;
+  if (!body.dataset.more) return true;
+  const rows = body.querySelectorAll("tr[data-station-row]");
+  return rows.length > 0 && id < rows[rows.length - 1].dataset.stationRow;
+}
+
+function markRow(type, stationId) {
+  const body = liveRows();
+  if (!body || !stationId) return;
+  const prefixes = (body.dataset.liveOn || "").split(",").filter(Boolean);
+  if (prefixes.length && !prefixes.some((p) => type.startsWith(p))) return;
+  if (!rowOf(body, stationId) && !onThisPage(body, stationId)) return;
+  dirtyRows.add(stationId);
+  if (!rowsTimer) rowsTimer = setTimeout(flushRows, 700);
+}
+
+function insertSorted(body, row) {
+  const id = row.dataset.stationRow;
+  const next = Array.from(body.querySelectorAll("tr[data-station-row]")).find((tr) => tr.dataset.stationRow > id);
+  body.insertBefore(row, next || null);
+}
+
+async function flushRows() {
+  rowsTimer = null;
+  const body = liveRows();
+  if (!body || !dirtyRows.size) return;
+  if (body.contains(document.activeElement) && document.activeElement !== document.body) {
+    rowsTimer = setTimeout(flushRows, 2000); // don't yank the row the keyboard user is on
+    return;
+  }
+  const ids = Array.from(dirtyRows).slice(0, ROWS_PER_REQUEST);
+  ids.forEach((id) => dirtyRows.delete(id));
+  const url = new URL(location.href);
+  url.searchParams.delete("cursor");
+  url.searchParams.set("fragment", body.dataset.liveRows);
+  url.searchParams.set("ids", ids.join(","));
+  try {
+    const res = await fetch(url, { credentials: "same-origin" });
+    if (res.redirected || res.status === 401) { location.reload(); return; }
+    if (res.ok) {
+      const holder = document.createElement("template");
+      holder.innerHTML = `<table><tbody>${await res.text()}</tbody></table>`;
+      const fresh = new Map();
+      holder.content.querySelectorAll("tr[data-station-row]").forEach((tr) => fresh.set(tr.dataset.stationRow, tr));
+      for (const id of ids) {
+        const shown = rowOf(body, id);
+        const row = fresh.get(id);
+        if (shown && row) shown.replaceWith(row);
+        else if (shown) shown.remove(); // it no longer matches this page's filters (or was deleted)
+        else if (row && onThisPage(body, id)) insertSorted(body, row);
+      }
+      const empty = body.querySelector("tr[data-empty]");
+      if (empty) empty.hidden = body.querySelector("tr[data-station-row]") !== null;
+    }
+  } catch { /* the stream reconnects; the next event refreshes */ }
+  if (dirtyRows.size && !rowsTimer) rowsTimer = setTimeout(flushRows, 700);
 }
 
 async function flushRefresh() {
@@ -217,6 +299,7 @@ function connectEvents() {
     source.addEventListener(type, (ev) => {
       markDirty(type);
       const detail = JSON.parse(ev.data);
+      markRow(type, detail.station_id);
       charts.forEach((c) => { if (c.wants(detail)) c.schedule(); });
       document.dispatchEvent(new CustomEvent("ocppd:event", { detail }));
     });
