@@ -205,6 +205,11 @@ class CaSettings:
     # Plug & charge: OCSP (GetCertificateStatus, contract authorization) and the contract-certificate
     # provider for Get15118EVCertificate (a CPS / Mobility Operator endpoint; docs/security.md)
     ocsp_timeout: float = 5.0
+    # The certificates every station should have (besides the built-in CA's roots): "TYPE:path" entries,
+    # TYPE = CSMSRootCertificate | ManufacturerRootCertificate | V2GRootCertificate | MORootCertificate
+    station_roots: list[str] = field(default_factory=list)
+    expiry_warning_days: int = 30  # warn (log, event) about installed and issued certificates
+    auto_renew_days: int = 0  # ask a station for a new CSR this many days before its certificate expires; 0: off
     contract_provider_url: str = ""
     contract_provider_timeout: float = 10.0
 

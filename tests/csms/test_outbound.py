@@ -49,6 +49,9 @@ SAMPLES: list[v.Verb[Any]] = [
     v.SetBasicAuthPassword("a-new-password-of-24-chr"),
     v.SetSecurityProfile(2, "wss://csms.example:9000/ocpp/"),
     v.UseNetworkProfile((1, 0)),
+    v.InstallCertificate("CSMSRootCertificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
+    v.DeleteCertificate(v.CertificateHash("SHA256", "ab" * 32, "cd" * 32, "0A1B")),
+    v.GetInstalledCertificateIds(("CSMSRootCertificate",)),
 ]
 ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus, v.UseNetworkProfile, v.GetChargingProfiles}
 

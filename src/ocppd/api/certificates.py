@@ -6,6 +6,7 @@ No ``from __future__ import annotations``: FastAPI reads the annotations at runt
 
 from typing import Any, Literal
 
+from cryptography import x509
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
@@ -114,6 +115,75 @@ async def set_profile(station_id: str, body: ProfileSetting, request: Request) -
         raise ApiError(409, f"the station is at profile {current}; lowering it needs force=true", "profile_lower")
     await csms.credentials.set_profile(station_id, body.profile)
     return {"station_id": station_id, "security_profile": body.profile}
+
+
+class Installation(BaseModel):
+    certificate_type: Literal[
+        "CSMSRootCertificate",
+        "ManufacturerRootCertificate",
+        "V2GRootCertificate",
+        "MORootCertificate",
+        "OEMRootCertificate",
+    ] = Field(
+        description="1.6 knows CSMSRootCertificate (CentralSystemRootCertificate) and ManufacturerRootCertificate"
+    )
+    certificate: str = Field(min_length=1, max_length=10000, description="One PEM CA certificate")
+
+
+class InventoryRefresh(BaseModel):
+    certificate_types: list[str] = Field(default_factory=list, description="Types to ask for; empty: all")
+
+
+def _inventory(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_row({k: v for k, v in r.items() if k != "pem"}) for r in rows]
+
+
+@router.get("/stations/{station_id}/certificates/installed", tags=["certificates"],
+            summary="What the station has in its trust store, as last reported or installed")  # fmt: skip
+async def installed(station_id: str, request: Request) -> list[dict[str, Any]]:
+    return _inventory(await security(request).installed(station_id))
+
+
+@router.post("/stations/{station_id}/certificates/installed/refresh", tags=["certificates"], dependencies=[Admin],
+             summary="GetInstalledCertificateIds: ask the station and store its answer")  # fmt: skip
+async def refresh_installed(station_id: str, body: InventoryRefresh, request: Request) -> dict[str, Any]:
+    s = security(request)
+    operation = s.refresh_installed(station_id, tuple(body.certificate_types))
+    report = await operator(request).carry_out(station_id, operation, "get installed certificates")
+    return {"status": report.status, "certificates": _inventory(await s.installed(station_id))}
+
+
+@router.post("/stations/{station_id}/certificates/install", tags=["certificates"], dependencies=[Admin],
+             summary="InstallCertificate of a CA certificate on the station")  # fmt: skip
+async def install(station_id: str, body: Installation, request: Request) -> dict[str, Any]:
+    operation = security(request).install_certificate(station_id, body.certificate_type, body.certificate)
+    return _status(await operator(request).carry_out(station_id, operation, "install certificate"))
+
+
+@router.delete("/stations/{station_id}/certificates/installed/{row_id}", tags=["certificates"], dependencies=[Admin],
+               summary="DeleteCertificate with the hash data the station reported")  # fmt: skip
+async def delete_installed(station_id: str, row_id: int, request: Request) -> dict[str, Any]:
+    try:
+        operation = security(request).delete_certificate(station_id, row_id)
+        return _status(await operator(request).carry_out(station_id, operation, "delete certificate"))
+    except LookupError as exc:
+        raise ApiError(404, str(exc), "not_found") from None
+
+
+@router.post("/stations/{station_id}/certificates/sync", tags=["certificates"], dependencies=[Admin],
+             summary="Install every certificate of the trust set that the station does not have")  # fmt: skip
+async def sync(station_id: str, request: Request) -> list[dict[str, Any]]:
+    return await operator(request).carry_out(station_id, security(request).sync_trust_set(station_id), "sync")
+
+
+@router.get("/trust-set", tags=["certificates"], summary="The certificates every station should have")
+async def trust_set(request: Request) -> list[dict[str, Any]]:
+    out = []
+    for kind, text in security(request).trust_set():
+        certificate = x509.load_pem_x509_certificate(text.encode())
+        out.append({"certificate_type": kind, "subject": certificate.subject.rfc4514_string(),
+                    "not_after": certificate.not_valid_after_utc.isoformat()})  # fmt: skip
+    return out
 
 
 def operator(request: Request) -> OperatorService:

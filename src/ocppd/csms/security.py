@@ -15,13 +15,14 @@ import logging
 import secrets
 import string
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.ocsp import OCSPRequestBuilder
 
 from ocppd import metrics
 from ocppd.csms import ca, ocsp, verbs
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ocppd.security")
 
 CRL_FILE = "station-ca.crl"
+V16_INSTALLABLE = ("CSMSRootCertificate", "ManufacturerRootCertificate")
 # OCPP 2.0.1 SecurityCtrlr.BasicAuthPassword: 16 to 40 characters; the 1.6 whitepaper's AuthorizationKey
 # is at most 40 hex digits, so 20 bytes: generated passwords fit both.
 MIN_PASSWORD, MAX_PASSWORD, GENERATED_PASSWORD = 16, 40, 20
@@ -71,6 +73,66 @@ class HttpSigningProvider:
         return []  # the operator names the external CA in ocpp.tls_client_ca
 
 
+def parse_ca_certificate(text: str) -> x509.Certificate:
+    """The one CA certificate in ``text`` (PEM), valid now; NotExpressible (an HTTP 400) otherwise."""
+    try:
+        certificates = x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        raise NotExpressible("certificate: not a PEM X.509 certificate") from None
+    if len(certificates) != 1:
+        raise NotExpressible(f"certificate: one certificate expected, {len(certificates)} given")
+    (certificate,) = certificates
+    now = datetime.now(UTC)
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        raise NotExpressible(f"certificate: not valid now (valid {certificate.not_valid_before_utc:%Y-%m-%d} to "
+                             f"{certificate.not_valid_after_utc:%Y-%m-%d})")  # fmt: skip
+    try:
+        is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if not is_ca:
+        raise NotExpressible("certificate: not a CA certificate (basicConstraints CA:TRUE)")
+    return certificate
+
+
+def certificate_hash(certificate: x509.Certificate, algorithm: str = "SHA256") -> verbs.CertificateHash:
+    """OCPP CertificateHashData of a root (its own issuer) or of a certificate whose issuer is itself
+    unknown: the issuer name hash from the certificate, the key hash from its own key when self-signed."""
+    request = OCSPRequestBuilder().add_certificate(certificate, certificate, ocsp.HASHES[algorithm]()).build()
+    return verbs.CertificateHash(algorithm, request.issuer_name_hash.hex(), request.issuer_key_hash.hex(),
+                                 f"{certificate.serial_number:x}")  # fmt: skip
+
+
+def inventory_row(certificate_type: str, certificate: x509.Certificate) -> dict[str, Any]:
+    hashed = certificate_hash(certificate)
+    return {"certificate_type": certificate_type, "hash_algorithm": hashed.hash_algorithm,
+            "issuer_name_hash": hashed.issuer_name_hash, "issuer_key_hash": hashed.issuer_key_hash,
+            "serial_number": hashed.serial_number, "subject": _text(certificate.subject),
+            "not_after": certificate.not_valid_after_utc,
+            "pem": certificate.public_bytes(serialization.Encoding.PEM).decode()}  # fmt: skip
+
+
+def _matches(row: dict[str, Any], certificate: x509.Certificate) -> bool:
+    algorithm = row["hash_algorithm"] if row["hash_algorithm"] in ocsp.HASHES else "SHA256"
+    mine = certificate_hash(certificate, algorithm)
+    return (row["issuer_key_hash"].lower() == mine.issuer_key_hash
+            and row["serial_number"].lower().lstrip("0") == mine.serial_number.lstrip("0"))  # fmt: skip
+
+
+def _reported_row(reported: verbs.InstalledCertificate, pems: list[str]) -> dict[str, Any]:
+    h = reported.hash
+    row: dict[str, Any] = {"certificate_type": reported.certificate_type, "hash_algorithm": h.hash_algorithm,
+                           "issuer_name_hash": h.issuer_name_hash, "issuer_key_hash": h.issuer_key_hash,
+                           "serial_number": h.serial_number, "source": "reported",
+                           "children": [c.ocpp() for c in reported.children] or None}  # fmt: skip
+    for text in pems:
+        certificate = x509.load_pem_x509_certificate(text.encode())
+        if _matches(row, certificate):
+            row.update(subject=_text(certificate.subject), not_after=certificate.not_valid_after_utc, pem=text)
+            break
+    return row
+
+
 def _text(name: x509.Name) -> str:
     return name.rfc4514_string()[:512]
 
@@ -93,6 +155,7 @@ class Security:
         self.provider: ca.CertificateProvider | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.ocsp = ocsp.OcspClient(timeout=c.ocsp_timeout)
+        self._warned: set[tuple[str, str, Any]] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -353,6 +416,116 @@ class Security:
             return "Failed", "", "ProviderError"
         log.info("%s: Get15118EVCertificate %s: %s from the contract provider", station_id, action, status)
         return ("Accepted" if status == "Accepted" else "Failed"), exi, None if status == "Accepted" else status[:20]
+
+    # ------------------------------------------------------------------ the stations' trust stores
+    async def install_certificate(self, station_id: str, certificate_type: str, text: str) -> verbs.Status:
+        """InstallCertificate of a CA certificate the operator gives; kept in the inventory when Accepted."""
+        certificate = parse_ca_certificate(text)
+        answer = (await self._csms.send(station_id, verbs.InstallCertificate(certificate_type, text))).result  # type: ignore[arg-type]
+        if answer.accepted:
+            row = {**inventory_row(certificate_type, certificate), "source": "installed"}
+            await self._csms.store.write(security_repo.add_installed_certificate, station_id, row, datetime.now(UTC))
+        log.info("%s: InstallCertificate %s %s: %s%s", station_id, certificate_type,
+                 certificate.subject.rfc4514_string(), answer.status,
+                 f" ({answer.reason})" if answer.reason else "")  # fmt: skip
+        self._csms.events.publish("certificate.install", station_id, certificate_type=certificate_type,
+                                  status=answer.status, reason=answer.reason)  # fmt: skip
+        return answer
+
+    async def refresh_installed(self, station_id: str, types: tuple[str, ...] = ()) -> verbs.InstalledCertificates:
+        """GetInstalledCertificateIds; the report replaces what was known of those types. What the CSMS
+        installed itself keeps its subject and expiry (matched in the hash algorithm the station used)."""
+        report = (await self._csms.send(station_id, verbs.GetInstalledCertificateIds(types))).result
+        known = await self._csms.store.read(security_repo.installed_certificates_of, station_id)
+        pems = [r["pem"] for r in known if r.get("pem")]
+        rows = [_reported_row(c, pems) for c in report.certificates]
+        await self._csms.store.write(security_repo.replace_installed_certificates, station_id,
+                                     list(types) or None, rows, datetime.now(UTC))  # fmt: skip
+        return report
+
+    async def delete_certificate(self, station_id: str, row_id: int) -> verbs.Status:
+        """DeleteCertificate with exactly the hash data the station reported (TC_076, M_20)."""
+        row = await self._csms.store.read(security_repo.get_installed_certificate, row_id)
+        if row is None or row["station_id"] != station_id:
+            raise LookupError(f"station {station_id!r} has no installed certificate {row_id}")
+        hashed = verbs.CertificateHash(row["hash_algorithm"], row["issuer_name_hash"], row["issuer_key_hash"],
+                                       row["serial_number"])  # fmt: skip
+        answer = (await self._csms.send(station_id, verbs.DeleteCertificate(hashed))).result
+        if answer.status in ("Accepted", "NotFound"):  # NotFound: it is not there either way
+            await self._csms.store.write(security_repo.delete_installed_certificate, row_id)
+        return answer
+
+    async def installed(self, station_id: str) -> list[dict[str, Any]]:
+        return await self._csms.store.read(security_repo.installed_certificates_of, station_id)
+
+    def trust_set(self) -> list[tuple[str, str]]:
+        """``(certificate type, PEM)`` the operator wants on every station: the built-in CA's roots and
+        ``ca.station_roots`` (``TYPE:path`` entries)."""
+        out: list[tuple[str, str]] = []
+        if self.builtin is not None:
+            out += [("CSMSRootCertificate", ca.pem([self.builtin.root])),
+                    ("V2GRootCertificate", ca.pem([self.builtin.v2g_root]))]  # fmt: skip
+        for entry in self.settings.station_roots:
+            kind, _, path = entry.partition(":")
+            out.append((kind, Path(path).read_text()))
+        return out
+
+    async def sync_trust_set(self, station_id: str) -> list[dict[str, Any]]:
+        """Install every certificate of the trust set the station does not report (OCPP 1.6: only the
+        CSMS and manufacturer roots exist there)."""
+        session = self._csms.sessions.get(station_id)
+        v16 = session is not None and session.version is OcppVersion.V16
+        wanted = [
+            (k, p)
+            for k, p in self.trust_set()
+            if not v16 or k in ("CSMSRootCertificate", "ManufacturerRootCertificate")
+        ]
+        await self.refresh_installed(station_id, ())
+        rows = await self._csms.store.read(security_repo.installed_certificates_of, station_id)
+        out = []
+        for kind, text in wanted:
+            certificate = parse_ca_certificate(text)
+            if any(_matches(r, certificate) for r in rows):
+                out.append(
+                    {"certificate_type": kind, "subject": certificate.subject.rfc4514_string(), "status": "present"}
+                )
+                continue
+            answer = await self.install_certificate(station_id, kind, text)
+            out.append({"certificate_type": kind, "subject": certificate.subject.rfc4514_string(),
+                        "status": answer.status, "reason": answer.reason})  # fmt: skip
+        return out
+
+    async def warn_expiring(self) -> None:
+        """Warn (log, event) once a day per certificate about those that expire within
+        ``ca.expiry_warning_days``; ask connected stations for a new certificate when
+        ``ca.auto_renew_days`` is reached."""
+        now = datetime.now(UTC)
+        horizon = max(self.settings.expiry_warning_days, self.settings.auto_renew_days)
+        rows = await self._csms.store.read(security_repo.expiring_certificates, now + timedelta(days=horizon))
+        latest: dict[tuple[str, str], tuple[str, str, str, str, datetime]] = {}
+        for row in rows:
+            key = (row[0], row[2]) if row[1] == "issued" else (row[0], row[3])
+            if key not in latest or row[4] > latest[key][4]:
+                latest[key] = row
+        for station_id, kind, certificate_type, name, not_after in latest.values():
+            days = (not_after - now).total_seconds() / 86400
+            mark = (station_id, name, now.date())
+            if days <= self.settings.expiry_warning_days and mark not in self._warned:
+                self._warned.add(mark)
+                log.warning("%s: %s certificate %s (%s) expires %s", station_id, kind, name, certificate_type,
+                            not_after.isoformat(timespec="minutes"))  # fmt: skip
+                self._csms.events.publish("certificate.expiring", station_id, kind=kind, name=name,
+                                          certificate_type=certificate_type, not_after=not_after.isoformat(),
+                                          days=round(days, 1))  # fmt: skip
+            renew = (station_id, "renew", now.date())
+            if (kind == "issued" and days <= self.settings.auto_renew_days and renew not in self._warned
+                    and self._csms.is_connected(station_id)):  # fmt: skip
+                self._warned.add(renew)
+                try:
+                    await self._csms.send(station_id, verbs.RequestCertificate(certificate_type))  # type: ignore[arg-type]
+                    log.info("%s: certificate %s expires in %.0f days: renewal requested", station_id, name, days)
+                except Exception as exc:
+                    log.warning("%s: renewal request failed: %r", station_id, exc)
 
     # ------------------------------------------------------------------ revocation
     async def revoke(self, serial: str, reason: str = "unspecified") -> bool:

@@ -136,6 +136,7 @@ class Csms:
                 if now - last_prune > timedelta(hours=1):
                     last_prune = now
                     await self.store.prune_message_log(now - retention)
+                    await self.security.warn_expiring()
             except Exception:
                 log.exception("housekeeping failed")
 

@@ -384,6 +384,73 @@ class UseNetworkProfile(Verb[Status]):
     priority: tuple[int, ...] = (1,)
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateHash:
+    """OCPP CertificateHashDataType, kept exactly as the station reported it (TC_076 deletes with it)."""
+
+    hash_algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+
+    @classmethod
+    def from_ocpp(cls, data: dict[str, Any]) -> CertificateHash:
+        return cls(data["hashAlgorithm"], data["issuerNameHash"], data["issuerKeyHash"], data["serialNumber"])
+
+    def ocpp(self) -> dict[str, str]:
+        return {"hashAlgorithm": self.hash_algorithm, "issuerNameHash": self.issuer_name_hash,
+                "issuerKeyHash": self.issuer_key_hash, "serialNumber": self.serial_number}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledCertificate:
+    certificate_type: str  # 2.x GetCertificateIdUseEnum names; 1.6 CentralSystemRootCertificate = CSMSRootCertificate
+    hash: CertificateHash
+    children: tuple[CertificateHash, ...] = ()  # V2GCertificateChain: the sub-CAs
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledCertificates:
+    status: str  # Accepted | NotFound
+    certificates: list[InstalledCertificate]
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "Accepted"
+
+
+# CSMSRootCertificate, ManufacturerRootCertificate (1.6 too), V2GRootCertificate, MORootCertificate (2.x),
+# OEMRootCertificate (2.1)
+InstallUse = Literal[
+    "CSMSRootCertificate",
+    "ManufacturerRootCertificate",
+    "V2GRootCertificate",
+    "MORootCertificate",
+    "OEMRootCertificate",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InstallCertificate(Verb[Status]):
+    name: ClassVar[str] = "install-certificate"
+    certificate_type: InstallUse
+    certificate: str  # PEM
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCertificate(Verb[Status]):
+    name: ClassVar[str] = "delete-certificate"
+    hash: CertificateHash
+
+
+@dataclass(frozen=True, slots=True)
+class GetInstalledCertificateIds(Verb[InstalledCertificates]):
+    """The station's trust store; 1.6 asks one type per message (a request per type, merged)."""
+
+    name: ClassVar[str] = "get-installed-certificate-ids"
+    certificate_types: tuple[str, ...] = ()  # () = every type (1.6: both of its types)
+
+
 # --------------------------------------------------------------------------- authorization (C, D)
 
 
@@ -482,5 +549,8 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     SetBasicAuthPassword,
     SetSecurityProfile,
     UseNetworkProfile,
+    InstallCertificate,
+    DeleteCertificate,
+    GetInstalledCertificateIds,
 )
 VERBS_BY_NAME: dict[str, type[Verb[Any]]] = {v.name: v for v in ALL_VERBS}

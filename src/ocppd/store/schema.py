@@ -327,4 +327,25 @@ station_certificates = Table(
     Index(None, "station_id", "issued_at"),
 )
 
+# What each station has in its trust store (InstallCertificate / GetInstalledCertificateIds), hash data
+# exactly as the station reported it; subject, expiry and PEM when the CSMS installed the certificate.
+installed_certificates = Table(
+    "installed_certificates",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("certificate_type", String(32), nullable=False),
+    Column("hash_algorithm", String(8), nullable=False),
+    Column("issuer_name_hash", String(128), nullable=False),
+    Column("issuer_key_hash", String(128), nullable=False),
+    Column("serial_number", String(40), nullable=False),
+    Column("children", Json),  # V2GCertificateChain: the sub-CAs' hash data
+    Column("subject", String(512)),
+    Column("not_after", UTCDateTime),
+    Column("pem", Text),
+    Column("source", String(16), nullable=False),  # installed | reported
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "station_id", "certificate_type"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

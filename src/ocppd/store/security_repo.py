@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
-from .schema import station_certificates
+from .schema import installed_certificates, station_certificates
 
 _C = station_certificates.c
 
@@ -70,3 +70,59 @@ def station_certificates_of(conn: Connection, station_id: str | None = None) -> 
 def certificate_pem(conn: Connection, serial: str) -> str | None:
     row = conn.execute(select(_C.pem).where(_C.serial == serial)).first()
     return None if row is None else str(row[0])
+
+
+# --------------------------------------------------------------------------- installed certificates
+
+_I = installed_certificates.c
+
+
+def installed_certificates_of(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(installed_certificates).order_by(_I.station_id, _I.certificate_type, _I.id)
+    if station_id is not None:
+        query = query.where(_I.station_id == station_id)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def add_installed_certificate(conn: Connection, station_id: str, row: dict[str, Any], at: datetime) -> None:
+    conn.execute(installed_certificates.insert().values(station_id=station_id, updated_at=at, **row))
+
+
+def replace_installed_certificates(
+    conn: Connection, station_id: str, types: list[str] | None, rows: list[dict[str, Any]], at: datetime
+) -> None:
+    """The station's report of ``types`` (None: all) replaces what was known of them."""
+    query = delete(installed_certificates).where(_I.station_id == station_id)
+    if types is not None:
+        query = query.where(_I.certificate_type.in_(types))
+    conn.execute(query)
+    for row in rows:
+        add_installed_certificate(conn, station_id, row, at)
+
+
+def delete_installed_certificate(conn: Connection, row_id: int) -> None:
+    conn.execute(delete(installed_certificates).where(_I.id == row_id))
+
+
+def get_installed_certificate(conn: Connection, row_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(installed_certificates).where(_I.id == row_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def expiring_certificates(conn: Connection, before: datetime) -> list[tuple[str, str, str, str, datetime]]:
+    """``(station_id, kind, type, name, not_after)`` of installed and issued (accepted, not revoked)
+    certificates that expire before ``before``."""
+    out: list[tuple[str, str, str, str, datetime]] = []
+    for r in conn.execute(
+        select(_I.station_id, _I.certificate_type, _I.subject, _I.serial_number, _I.not_after).where(
+            _I.not_after.is_not(None), _I.not_after < before
+        )
+    ):
+        out.append((r[0], "installed", r[1], r[2] or r[3], r[4]))
+    for r in conn.execute(
+        select(_C.station_id, _C.certificate_type, _C.serial, _C.not_after).where(
+            _C.status == "accepted", _C.revoked_at.is_(None), _C.not_after < before
+        )
+    ):
+        out.append((r[0], "issued", r[1], r[2], r[3]))
+    return out

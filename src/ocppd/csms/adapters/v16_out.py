@@ -340,3 +340,43 @@ def set_basic_auth_password(verb: v.SetBasicAuthPassword, t: Target) -> Plan[v.S
 @out(v.SetSecurityProfile)
 def set_security_profile(verb: v.SetSecurityProfile, t: Target) -> Plan[v.Status]:
     return Plan.single("ChangeConfiguration", {"key": "SecurityProfile", "value": str(verb.profile)}, status)
+
+
+# The 1.6 extension knows two of the 2.x certificate uses, one under another name.
+CERTIFICATE_USE = {"CSMSRootCertificate": "CentralSystemRootCertificate",
+                   "ManufacturerRootCertificate": "ManufacturerRootCertificate"}  # fmt: skip
+CERTIFICATE_USE_BACK = {v16: domain for domain, v16 in CERTIFICATE_USE.items()}
+
+
+def _use(name: str) -> str:
+    if name not in CERTIFICATE_USE:
+        raise NotExpressible(f"OCPP 1.6 has no {name} (only {', '.join(CERTIFICATE_USE)})")
+    return CERTIFICATE_USE[name]
+
+
+@out(v.InstallCertificate)
+def install_certificate(verb: v.InstallCertificate, t: Target) -> Plan[v.Status]:
+    payload = {"certificateType": _use(verb.certificate_type), "certificate": verb.certificate}
+    return Plan.single("InstallCertificate", payload, status)
+
+
+@out(v.DeleteCertificate)
+def delete_certificate(verb: v.DeleteCertificate, t: Target) -> Plan[v.Status]:
+    return Plan.single("DeleteCertificate", {"certificateHashData": verb.hash.ocpp()}, status)
+
+
+@out(v.GetInstalledCertificateIds)
+def installed_certificates(verb: v.GetInstalledCertificateIds, t: Target) -> Plan[v.InstalledCertificates]:
+    types = list(verb.certificate_types or CERTIFICATE_USE)
+    calls = [Call("GetInstalledCertificateIds", {"certificateType": _use(name)}) for name in types]
+
+    def decode(answers: list[Payload]) -> v.InstalledCertificates:
+        found = [
+            v.InstalledCertificate(name, v.CertificateHash.from_ocpp(h))
+            for name, a in zip(types, answers, strict=True)
+            for h in a.get("certificateHashData", [])
+        ]
+        accepted = any(a["status"] == "Accepted" for a in answers)
+        return v.InstalledCertificates("Accepted" if accepted else "NotFound", found)
+
+    return Plan(calls, decode)

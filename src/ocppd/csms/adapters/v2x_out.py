@@ -473,3 +473,34 @@ def set_security_profile(verb: v.SetSecurityProfile, t: Target) -> Plan[v.Status
 @out(v.UseNetworkProfile)
 def use_network_profile(verb: v.UseNetworkProfile, t: Target) -> Plan[v.Status]:
     return _single_variable("OCPPCommCtrlr", "NetworkConfigurationPriority", ",".join(map(str, verb.priority)))
+
+
+@out(v.InstallCertificate)
+def install_certificate(verb: v.InstallCertificate, t: Target) -> Plan[v.Status]:
+    if verb.certificate_type == "OEMRootCertificate" and t.version is not OcppVersion.V21:
+        raise NotExpressible("OEMRootCertificate needs OCPP 2.1")
+    payload = {"certificateType": verb.certificate_type, "certificate": verb.certificate}
+    return Plan.single("InstallCertificate", payload, status)
+
+
+@out(v.DeleteCertificate)
+def delete_certificate(verb: v.DeleteCertificate, t: Target) -> Plan[v.Status]:
+    return Plan.single("DeleteCertificate", {"certificateHashData": verb.hash.ocpp()}, status)
+
+
+@out(v.GetInstalledCertificateIds)
+def installed_certificates(verb: v.GetInstalledCertificateIds, t: Target) -> Plan[v.InstalledCertificates]:
+    payload: Payload = {"certificateType": list(verb.certificate_types)} if verb.certificate_types else {}
+
+    def decode(answer: Payload) -> v.InstalledCertificates:
+        found = [
+            v.InstalledCertificate(
+                c["certificateType"],
+                v.CertificateHash.from_ocpp(c["certificateHashData"]),
+                tuple(v.CertificateHash.from_ocpp(h) for h in c.get("childCertificateHashData", [])),
+            )
+            for c in answer.get("certificateHashDataChain", [])
+        ]
+        return v.InstalledCertificates(answer["status"], found)
+
+    return Plan.single("GetInstalledCertificateIds", payload, decode)
