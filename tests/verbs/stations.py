@@ -442,6 +442,11 @@ class Station201(Cp201, Recorder):
         await self._event("Ended", "RemoteStop", stopped_reason="Remote")
         self.transaction_id = None
 
+    @on("ChangeAvailability")
+    async def on_availability(self, operational_status: str, evse: dict[str, Any] | None = None, **kw: Any) -> Any:
+        self.record("ChangeAvailability", operational_status=operational_status, evse=evse)
+        return r201.ChangeAvailability(status="Accepted")
+
     @on("UnlockConnector")
     async def on_unlock(self, evse_id: int, connector_id: int, **kw: Any) -> Any:
         self.record("UnlockConnector", evse_id=evse_id, connector_id=connector_id)

@@ -93,12 +93,15 @@ class ChangeConfiguration(Body):
 class VariableRef(Body):
     component: str = Field(min_length=1, description="Component name; ignored by 1.6 stations.")
     variable: str = Field(min_length=1, description="Variable name (1.6: configuration key).")
-    instance: str | None = None
+    instance: str | None = Field(None, description="The variable's instance, e.g. GetVariables of ItemsPerMessage")
+    component_instance: str | None = Field(None, description="The component's instance, where it has one")
     evse_id: int | None = None
     attribute: str | None = Field(None, description="Actual, Target, MinSet, MaxSet")
 
     def ref(self) -> verbs.VariableRef:
-        return verbs.VariableRef(self.component, self.variable, self.instance, self.evse_id, None, self.attribute)
+        return verbs.VariableRef(
+            self.component, self.variable, self.instance, self.evse_id, None, self.attribute, self.component_instance
+        )
 
 
 class GetVariables(Body):

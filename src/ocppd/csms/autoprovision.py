@@ -16,6 +16,7 @@ from typing import Any
 from ocppd.config import ProvisioningSettings, StationGroupSettings
 from ocppd.csms import verbs
 from ocppd.csms.outbound import OutboundError, Sent, jsonable, next_request_id
+from ocppd.csms.reporting import qualified
 from ocppd.protocol.versions import OcppVersion
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,18 @@ def settings_of(group: StationGroupSettings, version: OcppVersion) -> list[verbs
         out += [verbs.VariableSetting(verbs.VariableRef(variable=k), v) for k, v in group.configuration.items()]
     else:
         for key, value in group.variables.items():
-            component, _, variable = key.partition(".")
-            out.append(verbs.VariableSetting(verbs.VariableRef(component, variable), value))
+            component, _, variable = key.partition(".")  # Component.Variable or Component.Variable[instance]
+            name, _, instance = variable.removesuffix("]").partition("[")
+            ref = verbs.VariableRef(component, name, instance or None)
+            out.append(verbs.VariableSetting(ref, value))
     return out
 
 
 def stored_key(ref: verbs.VariableRef) -> tuple[str, str]:
     """How a variable is stored in the station's configuration (see csms.reporting.qualified)."""
-    return ref.component, ref.variable
+    evse = {"id": ref.evse_id, "connectorId": ref.connector_id} if ref.evse_id is not None else None
+    component = qualified({"name": ref.component, "instance": ref.component_instance, "evse": evse})
+    return (component if ref.component else ""), qualified({"name": ref.variable, "instance": ref.instance})
 
 
 class AutoProvisioning:

@@ -240,12 +240,13 @@ class StationTimeout(OutboundError, TimeoutError):
 class StationCallError(OutboundError):
     """The station answered with a CALLERROR: the operation did not happen."""
 
-    def __init__(self, action: str, code: str, description: str, details: dict[str, Any]) -> None:
+    def __init__(self, action: str, code: str, description: str, details: dict[str, Any], after: int = 0) -> None:
         super().__init__(f"station answered {action} with CALLERROR {code}: {description}".rstrip(": "))
         self.action = action
         self.code = code
         self.description = description
         self.details = details
+        self.after = after  # calls of the plan that had been answered before this one
 
 
 class InvalidAnswer(OutboundError):

@@ -25,6 +25,8 @@ from ocppd.csms.outbound import (
     Exchange,
     InvalidAnswer,
     NotExpressible,
+    OutboundError,
+    Plan,
     R,
     Sent,
     StationCallError,
@@ -43,6 +45,7 @@ from ocppd.csms.reporting import Reporting, qualified
 from ocppd.csms.security import Security
 from ocppd.csms.smart import SmartCharging
 from ocppd.csms.transactions import Transactions
+from ocppd.csms.verbs import GetVariables, VariableRef
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.compat import Relaxation
 from ocppd.protocol.errors import ErrorKind, OcppError
@@ -279,13 +282,33 @@ class Csms:
         session = self.sessions.get(station_id)
         if session is None:
             raise StationOffline(f"station {station_id!r} is not connected")
-        plan = outbound_adapters(session.version).plan(verb, await self.target(station_id, session.version))
+        target = await self.target(station_id, session.version)
+        plan = self._checked_plan(session, verb, target)
+        try:
+            exchanges = await self._run(session, plan, timeout)
+        except StationCallError as exc:
+            # A list the station refused while its limits were unknown: read them, split, once more.
+            if exc.after or not await self._learn_limits(session, plan, target, timeout):
+                raise
+            plan = self._checked_plan(session, verb, await self.target(station_id, session.version))
+            exchanges = await self._run(session, plan, timeout)
+        result = plan.decode([e.response for e in exchanges])
+        log.info("%s %s: %s", station_id, verb.name, _summary(result))
+        return Sent(result, exchanges, session.version)
+
+    @staticmethod
+    def _checked_plan(session: Session, verb: Verb[R], target: Target) -> Plan[R]:
+        plan = outbound_adapters(session.version).plan(verb, target)
         checker = schemas(session.version)
         for c in plan.calls:  # every payload is checked before the first goes out: all or nothing
             try:
                 checker.validate(c.action, c.payload)
             except OcppError as exc:
                 raise NotExpressible(f"invalid {c.action} payload: {exc}") from None
+        return plan
+
+    async def _run(self, session: Session, plan: Plan[Any], timeout: float | None) -> list[Exchange]:
+        station_id = session.identity
         exchanges: list[Exchange] = []
         for c in plan.calls:
             try:
@@ -296,15 +319,32 @@ class Csms:
                 raise StationTimeout(f"station {station_id!r} did not answer in time: {exc}") from None
             except CallErrorReceived as exc:
                 log.info("%s %s: CALLERROR %s %s", station_id, c.action, exc.code, exc.description)
-                raise StationCallError(c.action, exc.code, exc.description, exc.details) from None
+                raise StationCallError(c.action, exc.code, exc.description, exc.details, len(exchanges)) from None
             except OcppError as exc:
                 raise InvalidAnswer(f"station sent an invalid {c.action} answer: {exc}") from None
             exchanges.append(Exchange(c.action, c.payload, answer))
             self.registration.exchanged(session, c.action, c.payload, answer)
             await self._remember(station_id, c.action, c.payload, answer)
-        result = plan.decode([e.response for e in exchanges])
-        log.info("%s %s: %s", station_id, verb.name, _summary(result))
-        return Sent(result, exchanges, session.version)
+        return exchanges
+
+    async def _learn_limits(self, session: Session, plan: Plan[Any], target: Target, timeout: float | None) -> bool:
+        """2.x: after a refused list request whose limits were unknown, ask the station for
+        ``DeviceDataCtrlr.ItemsPerMessage/BytesPerMessage[<action>]``; True if that taught us a limit."""
+        first = plan.calls[0]
+        if session.version is OcppVersion.V16 or first.action not in _LIST_FIELD:
+            return False
+        if len(first.payload.get(_LIST_FIELD[first.action], [])) < 2 or target.limits.items_for(first.action):
+            return False
+        refs = tuple(
+            VariableRef("DeviceDataCtrlr", kind, instance=first.action)
+            for kind in ("ItemsPerMessage", "BytesPerMessage")
+        )
+        try:
+            await self._run(session, self._checked_plan(session, GetVariables(refs), target), timeout)
+        except OutboundError:
+            return False
+        learned = await self.target(session.identity, session.version)
+        return learned.limits.items_for(first.action) is not None or learned.limits.bytes_for(first.action) is not None
 
     async def call(self, station_id: str, action: str, payload: Payload, *, timeout: float | None = None) -> Payload:
         """Send any CSMS-initiated message of the station's version verbatim and return its answer.
@@ -344,6 +384,10 @@ class Csms:
         rows = remembered_variables(action, request, result)
         if rows:
             await self.reporting.variables(station_id, rows)
+
+
+# 2.x list requests whose size limits a station reports, and the field that holds the list.
+_LIST_FIELD = {"GetVariables": "getVariableData", "SetVariables": "setVariableData"}
 
 
 def remembered_variables(

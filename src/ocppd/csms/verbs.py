@@ -40,10 +40,11 @@ class VariableRef:
 
     component: str = ""
     variable: str = ""
-    instance: str | None = None
+    instance: str | None = None  # the variable's instance, e.g. ItemsPerMessage[GetVariables]
     evse_id: int | None = None
     connector_id: int | None = None
     attribute: str | None = None  # Actual (default), Target, MinSet, MaxSet
+    component_instance: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,12 +106,16 @@ def component(ref: v.VariableRef) -> Payload:
     if not ref.component:
         raise NotExpressible(f"OCPP 2.x needs the component of the variable {ref.variable!r}: give 'component'")
     return drop_none(
-        {"name": ref.component, "instance": ref.instance or None, "evse": evse(ref.evse_id, ref.connector_id)}
+        {
+            "name": ref.component,
+            "instance": ref.component_instance or None,
+            "evse": evse(ref.evse_id, ref.connector_id),
+        }
     )
 
 
 def variable(ref: v.VariableRef) -> Payload:
-    return {"name": ref.variable}
+    return drop_none({"name": ref.variable, "instance": ref.instance or None})
 
 
 def _split(action: str, items: list[Any], envelope: Any, t: Target) -> list[list[Any]]:
@@ -145,10 +149,11 @@ def _ref_of(result: Payload) -> v.VariableRef:
     return v.VariableRef(
         comp["name"],
         result["variable"]["name"],
-        comp.get("instance"),
+        result["variable"].get("instance"),
         ev.get("id"),
         ev.get("connectorId"),
         result.get("attributeType"),
+        comp.get("instance"),
     )
 
 
