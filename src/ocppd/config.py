@@ -302,6 +302,18 @@ class ProvisioningSettings:
 
 
 @dataclass
+class SoapSettings:
+    """OCPP-S (1.2, 1.5, 1.6 over SOAP; docs/soap.md)."""
+
+    enabled: bool = True
+    path: str = "/ocpp/soap"  # the Central System service URL path, for every OCPP-S version
+    port: int = 0  # 0: served by the HTTP server (http.port); otherwise its own listener on soap.host
+    host: str = "0.0.0.0"
+    max_body: int = 1024 * 1024  # bytes, after decompression
+    read_timeout: float = 30.0  # seconds for a request body to arrive; slower clients get 408
+
+
+@dataclass
 class Settings:
     data_dir: str = field(default_factory=default_data_dir)
     database_url: str = ""
@@ -313,6 +325,7 @@ class Settings:
     smart: SmartSettings = field(default_factory=SmartSettings)
     ca: CaSettings = field(default_factory=CaSettings)
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
+    soap: SoapSettings = field(default_factory=SoapSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -359,6 +372,10 @@ class Settings:
             raise ValueError("ca.provider must be builtin or http")
         if self.ca.provider == "http" and not self.ca.provider_url:
             raise ValueError("ca.provider_url: required with ca.provider = http")
+        if self.soap.enabled and not self.soap.path.startswith("/"):
+            raise ValueError("soap.path must start with /")
+        if self.soap.enabled and self.soap.port == 0 and not self.http.enabled:
+            raise ValueError("soap.port: 0 serves OCPP-S on the HTTP server, which http.enabled turns off")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         self.smart.validate()

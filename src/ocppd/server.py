@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import uvicorn
+from starlette.routing import Route
 
 from ocppd import metrics
 from ocppd.api import create_app, start_runtime, stop_runtime
@@ -22,6 +23,7 @@ from ocppd.csms.service import Csms
 from ocppd.datadir import DataDirBusy, DataDirLock
 from ocppd.http_limits import HttpLimits, guarded_protocol, raise_open_file_limit
 from ocppd.store import Store
+from ocppd.transport.soap import SoapEndpoint, SoapServerOptions
 from ocppd.transport.websocket import OcppServer, ServerOptions
 
 log = logging.getLogger("ocppd.server")
@@ -151,6 +153,22 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _http_server(app: Any, host: str, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` (or SIGINT/SIGTERM); :class:`StartupError` when it cannot start."""
     data_dir = Path(settings.data_dir)
@@ -222,8 +240,16 @@ async def _serve(
     http: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
     app = None
+    soap = settings.soap
+    soap_endpoint = SoapEndpoint(csms.soap, SoapServerOptions("cs", soap.max_body, soap.read_timeout))
+    soap_server: uvicorn.Server | None = None
+    soap_task: asyncio.Task[None] | None = None
     if settings.http.enabled:
         app = create_app(csms, admin_token(data_dir))
+        if soap.enabled and soap.port == 0:
+            # The path itself, and below it (chargers configured with .../CentralSystemService or their id)
+            app.router.routes.append(Route(soap.path, soap_endpoint))
+            app.mount(soap.path, soap_endpoint)
         await start_runtime(app)
         http = uvicorn.Server(
             uvicorn.Config(
@@ -244,6 +270,13 @@ async def _serve(
         http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         http_task = asyncio.create_task(http.serve(sockets=[http_socket] if http_socket else None))
         lock.publish(_local_url(settings.http.host, settings.http.port))
+    if soap.enabled and soap.port != 0:
+        soap_server = _http_server(soap_endpoint, soap.host, soap.port)
+        soap_task = asyncio.create_task(soap_server.serve())
+    if soap.enabled:
+        soap_port = soap.port or settings.http.port
+        soap_host = soap.host if soap.port else settings.http.host
+        log.info("OCPP-S endpoint: http://%s:%d%s  (1.2, 1.5, 1.6 over SOAP)", soap_host, soap_port, soap.path)
     log.info(
         "OCPP endpoint: %s://%s:%d/ocpp/<station-id>  (%s)",
         "wss" if ssl_context is not None else "ws",
@@ -287,5 +320,8 @@ async def _serve(
     if http is not None and http_task is not None:
         http.should_exit = True
         await http_task
+    if soap_server is not None and soap_task is not None:
+        soap_server.should_exit = True
+        await soap_task
     await csms.stop()
     await store.close()

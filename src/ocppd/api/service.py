@@ -36,7 +36,7 @@ from ocppd.csms.outbound import (
 from ocppd.csms.queue import queued_dict
 from ocppd.csms.service import Csms, outbound_adapters
 from ocppd.protocol.actions import csms_initiated
-from ocppd.protocol.errors import OcppError
+from ocppd.protocol.errors import ErrorKind, OcppError
 from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, SessionClosed
@@ -91,7 +91,7 @@ def iso(value: datetime | None) -> str | None:
 def station_version(csms: Csms, station_id: str, row: StationRow | None) -> str | None:
     session = csms.sessions.get(station_id)
     if session is not None:
-        return session.version.label
+        return session.label
     return row.ocpp_version if row is not None else None
 
 
@@ -294,6 +294,7 @@ class OperatorService:
             "connectors": conns,
             "active_transactions": len(active),
             "power_w": self.live.station_power(sid) if connected else 0.0,
+            "soap": self.csms.soap.describe(sid, row.attrs),
         }
 
     def _stations_with_state(
@@ -790,5 +791,8 @@ class OperatorService:
                 "call_error",
                 {"error_code": exc.code, "error_details": exc.details},
             ) from None
-        except OcppError as exc:  # the station's answer broke the schema
+        except OcppError as exc:
+            if exc.kind is ErrorKind.NOT_SUPPORTED:  # refused before sending: not in this OCPP-S version
+                raise ApiError(400, exc.description, "unknown_action") from None
+            # the station's answer broke the schema
             raise ApiError(502, f"station sent an invalid {action} answer: {exc}", "invalid_answer") from None

@@ -44,6 +44,7 @@ from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
 from ocppd.csms.security import Security
 from ocppd.csms.smart import SmartCharging
+from ocppd.csms.soap import SoapStations
 from ocppd.csms.transactions import Transactions
 from ocppd.csms.verbs import GetVariables, VariableRef
 from ocppd.protocol.actions import csms_initiated
@@ -104,12 +105,15 @@ class Csms:
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._housekeeping: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # OCPP-S stations: 1.6S (and 1.2/1.5 through the dialect) share the 1.6 adapter
+        self.soap = SoapStations(self, self._handlers[OcppVersion.V16])
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         await self.directory.refresh()
         await self.security.start()
         await self.queue.start()
+        await self.soap.restore()
         self._housekeeping = asyncio.create_task(self._housekeep())
         await self.smart.start()
 
@@ -122,6 +126,7 @@ class Csms:
             await self.presence.flush(self.store)
         except Exception:
             log.exception("last-seen times not stored at shutdown")
+        await self.soap.close()
 
     async def _housekeep(self) -> None:
         """Refresh the station directory (the CLI may have changed it), store last-seen times, prune the
@@ -305,6 +310,10 @@ class Csms:
                 checker.validate(c.action, c.payload)
             except OcppError as exc:
                 raise NotExpressible(f"invalid {c.action} payload: {exc}") from None
+            try:
+                session.check_expressible(c.action, c.payload)  # OCPP-S 1.2/1.5 lack some operations
+            except OcppError as exc:
+                raise NotExpressible(exc.description) from None
         return plan
 
     async def _run(self, session: Session, plan: Plan[Any], timeout: float | None) -> list[Exchange]:

@@ -106,6 +106,7 @@ class Session:
     ) -> None:
         self.identity = identity
         self.version = version
+        self.label = version.label  # what operators see; an OCPP-S session says "1.6S" with the 1.6 shape
         self.handlers = handlers
         self.call_timeout = call_timeout
         self.validate = validate
@@ -258,6 +259,10 @@ class Session:
                 raise
         self._observe_call(action, started, "ok")
         return reply.payload
+
+    def check_expressible(self, action: str, payload: Payload) -> None:
+        """Raise OcppError if this session's wire format cannot carry the call (OCPP-J always can;
+        an OCPP-S session overrides this for what its 1.2/1.5 service lacks)."""
 
     def send_unconfirmed(self, action: str, payload: Payload) -> None:
         """OCPP 2.1 SEND: deliver without waiting for (or getting) an answer."""

@@ -203,6 +203,23 @@ def station_directory(
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
+def set_soap_endpoint(conn: Connection, station_id: str, record: dict[str, Any]) -> None:
+    """Keep an OCPP-S station's callback endpoint (``attrs.soap``), creating the station if needed."""
+    row = conn.execute(select(stations.c.attrs).where(stations.c.station_id == station_id)).first()
+    if row is None:
+        upsert_station(conn, station_id, attrs={"soap": record})
+        return
+    attrs = dict(row[0] or {})
+    attrs["soap"] = record
+    conn.execute(update(stations).where(stations.c.station_id == station_id).values(attrs=attrs))
+
+
+def soap_stations(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+    """``(station_id, attrs.soap)`` of every station that has spoken OCPP-S."""
+    rows = conn.execute(select(stations.c.station_id, stations.c.attrs).where(stations.c.attrs.is_not(None)))
+    return [(r[0], r[1]["soap"]) for r in rows if isinstance(r[1], dict) and isinstance(r[1].get("soap"), dict)]
+
+
 def set_registration(conn: Connection, station_id: str, status: str) -> bool:
     """Set registration status; False if the station is unknown."""
     res = conn.execute(

@@ -32,7 +32,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             "firmware_version": p.get("firmwareVersion"),
             **{k: p[k] for k in ("iccid", "imsi", "meterType", "meterSerialNumber") if k in p},
         }
-        status, interval = await d.provisioning.boot(session.identity, session.version.label, info)
+        status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}
 
@@ -67,7 +67,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             id_token=p["idTag"],
             started_at=parse_time(p["timestamp"]),
             meter_start_wh=float(p["meterStart"]),
-            version=session.version.label,
+            version=session.label,
             reservation_id=p.get("reservationId"),
         )
         return {"transactionId": outcome.pk, "idTagInfo": outcome.verdict.id_tag_info()}
