@@ -116,6 +116,11 @@ class OcppSettings:
     unknown_stations: str = "accept"
     validate: bool = True
     compat: list[CompatRule] = field(default_factory=list)
+    # Back-pressure per connection (docs/architecture.md, process model): at most this many calls of one
+    # station are handled at once (OCPP: one at a time; a few more pass), and a station that leaves our
+    # answers unread this many seconds is disconnected.
+    max_calls_in_flight: int = 4
+    write_stall_timeout: float = 30.0
     # TLS (docs/security.md): tls_cert turns on wss:// (security profile 2, Basic auth on top);
     # tls_client_ca also requires a client certificate whose subject CN is the station identity (profile 3).
     tls_cert: str = ""  # PEM server certificate, intermediates after it
@@ -379,6 +384,10 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         self.smart.validate()
+        if self.ocpp.max_calls_in_flight < 1:
+            raise ValueError("ocpp.max_calls_in_flight must be at least 1")
+        if self.ocpp.write_stall_timeout < 0:
+            raise ValueError("ocpp.write_stall_timeout must be 0 (never) or a number of seconds")
         h = self.http
         if h.max_connections < 1:
             raise ValueError("http.max_connections must be at least 1")

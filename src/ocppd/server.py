@@ -229,6 +229,7 @@ async def _serve(
             ping_timeout=o.ping_timeout,
             max_frame_size=o.max_frame_size,
             ssl_context=ssl_context,
+            write_stall_timeout=o.write_stall_timeout,
         ),
     )
     try:

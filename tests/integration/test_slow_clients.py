@@ -9,7 +9,10 @@ request head may take.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
+import os
 import resource
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -99,3 +102,56 @@ async def test_idle_keep_alive_connections_are_closed(tmp_path: Path) -> None:
         # Nothing more is sent: the server ends the connection (reads to EOF, past the body).
         await asyncio.wait_for(reader.read(), 15)
         writer.close()
+
+
+async def raw_station(port: int, identity: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client by hand, so that it can send without ever reading."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ocpp/{identity} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode()
+    )
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A masked client text frame (mask 0: the payload goes as is)."""
+    size = len(payload)
+    head = bytes([0x81, 0x80 | size]) if size < 126 else bytes([0x81, 0x80 | 126]) + size.to_bytes(2, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+async def test_a_station_that_floods_and_never_reads_is_cut_off_alone(tmp_path: Path) -> None:
+    """It may have only a few calls in flight; once our answers pile up unread, nothing more is read from
+    it, and after ocpp.write_stall_timeout it is disconnected with a WARNING. Another station is
+    answered all along."""
+    env = {"OCPPD_OCPP__WRITE_STALL_TIMEOUT": "2"}
+    with run_csms(tmp_path, extra_env=env) as server:
+        reader, writer = await raw_station(server.ocpp_port, "FLOODER")
+        frames = b"".join(text_frame(b'[2,"f%d","Heartbeat",{}]' % i) for i in range(2000))
+
+        async def flood() -> None:
+            with contextlib.suppress(ConnectionError):
+                while True:  # blocks once the server stops reading; ends when it disconnects us
+                    writer.write(frames)
+                    await writer.drain()
+
+        flooding = asyncio.create_task(flood())
+        try:
+            async with websockets.connect(f"{server.ws_url}/NEIGHBOUR", subprotocols=["ocpp1.6"]) as ws:
+                for i in range(20):
+                    await ws.send(json.dumps([2, f"h{i}", "Heartbeat", {}]))
+                    assert json.loads(await asyncio.wait_for(ws.recv(), 10))[:2] == [3, f"h{i}"]
+                # Cut off: the connection ends while the flood goes on (what it reads ends in EOF).
+                await asyncio.wait_for(flooding, 60)
+                with contextlib.suppress(ConnectionError):  # EOF, or a reset: our unread answers are dropped
+                    await asyncio.wait_for(reader.read(), 10)
+                await ws.send(json.dumps([2, "after", "Heartbeat", {}]))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10))[:2] == [3, "after"]
+        finally:
+            flooding.cancel()
+            writer.close()
+    assert "FLOODER: does not read what we send" in server.log()
+    assert "Traceback" not in server.log()

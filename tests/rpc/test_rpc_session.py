@@ -608,3 +608,84 @@ async def test_context_is_per_session():
     for expected in ("1", "2"):
         assert (await pair.a.call("DataTransfer", data_transfer()))["data"] == expected
     assert pair.a.context == {} and pair.b.context == {"seen": 2}
+
+
+# ------------------------------------------------------------------ back-pressure
+class Gate:
+    """A handler that holds every call until released; records how many run at once."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.running = 0
+        self.most = 0
+        self.order: list[str] = []
+
+    async def heartbeat(self, session, payload):
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.release.wait()
+        finally:
+            self.running -= 1
+        return {"currentTime": "2024-01-01T00:00:00Z"}
+
+
+def flooded_session(gate: Gate, holds: list[bool], sent: list[list], limit: int = 2) -> Session:
+    return Session(identity="FLOOD", version=V16, send=lambda text: sent.append(orjson.loads(text)),
+                   handlers={"Heartbeat": gate.heartbeat}, max_in_flight=limit, hold=holds.append)  # fmt: skip
+
+
+async def test_inbound_calls_beyond_the_limit_wait_in_order_and_reading_is_held():
+    gate, holds, sent = Gate(), [], []
+    session = flooded_session(gate, holds, sent)
+    for i in range(10):
+        session.receive(f'[2, "h{i}", "Heartbeat", {{}}]'.encode())
+    await settle()
+    assert gate.most == 2 and holds == [True]  # two handled, eight wait, the transport stops reading
+    gate.release.set()
+    for _ in range(200):
+        if len(sent) == 10:
+            break
+        await asyncio.sleep(0)
+    assert [frame[1] for frame in sent] == [f"h{i}" for i in range(10)]  # answered in arrival order
+    assert gate.most == 2 and holds == [True, False]
+
+
+async def test_a_waiting_bad_frame_still_gets_its_callerror_in_turn():
+    gate, holds, sent = Gate(), [], []
+    session = flooded_session(gate, holds, sent, limit=1)
+    session.receive(b'[2, "a", "Heartbeat", {}]')
+    session.receive(b'[2, "b", "Heartbeat", {}]')  # waits, as received
+    session.receive(b'[2, "c", "Heartbeat"]')  # waits too: it looks like a call
+    gate.release.set()
+    for _ in range(200):
+        if len(sent) == 3:
+            break
+        await asyncio.sleep(0)
+    assert [frame[:3] for frame in sent] == [[3, "a", sent[0][2]], [3, "b", sent[1][2]], [4, "c", "FormationViolation"]]
+
+
+async def test_replies_are_never_kept_behind_waiting_calls():
+    """A handler may await the peer's answer to our own call: that answer must not wait behind calls."""
+    sent: list[list] = []
+    got: list[dict] = []
+    session: Session
+
+    async def heartbeat(s, payload):
+        got.append(await s.call("DataTransfer", data_transfer()))  # the CSMS asks back before answering
+        return {"currentTime": "2024-01-01T00:00:00Z"}
+
+    session = Session(identity="CP", version=V16, send=lambda text: sent.append(orjson.loads(text)),
+                      handlers={"Heartbeat": heartbeat}, max_in_flight=1, hold=lambda busy: None)  # fmt: skip
+    session.receive(b'[2, "h1", "Heartbeat", {}]')
+    session.receive(b'[2, "h2", "Heartbeat", {}]')  # waits
+    await settle()
+    [ask] = [frame for frame in sent if frame[0] == 2]
+    session.receive(orjson.dumps([3, ask[1], accepted()]))
+    await asyncio.wait_for(_until(lambda: len(got) == 2 or len([f for f in sent if f[0] == 2]) == 2), GUARD)
+    assert got[0] == accepted()
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0)

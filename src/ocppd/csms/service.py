@@ -171,6 +171,8 @@ class Csms:
             validate=self.settings.ocpp.validate,
             compat=self.provisioning.compat_for(link.identity),
             observer=self,
+            max_in_flight=self.settings.ocpp.max_calls_in_flight,
+            hold=link.hold,
         )
         old = self.sessions.get(link.identity)
         if old is not None:

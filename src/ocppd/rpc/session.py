@@ -18,6 +18,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -82,6 +83,18 @@ class SessionObserver(Protocol):
     def on_inbound_done(self, session: Session, action: str, outcome: str) -> None: ...
 
 
+def _looks_like_a_call(text: str | bytes) -> bool:
+    """Whether a frame's message type is CALL (2) or SEND (6), from its first characters only."""
+    head = text[:12]
+    if isinstance(head, str):
+        head = head.encode("ascii", "replace")
+    head = bytes(head).lstrip(b" \t\r\n")
+    if head[:1] != b"[":
+        return False
+    kind = head[1:].lstrip(b" \t\r\n")[:2]
+    return kind[:1] in (b"2", b"6") and kind[1:2] in (b",", b" ", b"\t", b"\r", b"\n")
+
+
 @dataclass(slots=True)
 class _Pending:
     message_id: str
@@ -103,6 +116,8 @@ class Session:
         validate: bool = True,
         compat: CompatProfile = STRICT,
         observer: SessionObserver | None = None,
+        max_in_flight: int = 0,
+        hold: Callable[[bool], None] | None = None,
     ) -> None:
         self.identity = identity
         self.version = version
@@ -121,10 +136,26 @@ class Session:
         self._id_prefix = secrets.token_hex(4) + "-"
         self._counter = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        # Back-pressure: at most max_in_flight inbound calls are handled at once (0: no limit); more wait
+        # in order, and ``hold(True)`` asks the transport to stop reading until half of them are done.
+        self._max_in_flight = max_in_flight
+        self._hold = hold
+        self._held = False
+        self._in_flight = 0
+        self._waiting: deque[Call | Send | str | bytes] = deque()
+        self._warned_busy = False
 
     # ----------------------------------------------------------------------------- inbound
     def receive(self, text: str | bytes) -> None:
         """Feed one received text message. Never raises; never blocks."""
+        if self._waiting and _looks_like_a_call(text):
+            # Calls already wait their turn: keep this one as received, parse it when it is next, so that
+            # a flood costs a list append per message (replies are never kept back: a handler may await one).
+            self._waiting.append(text)
+            return
+        self._receive_now(text)
+
+    def _receive_now(self, text: str | bytes) -> None:
         try:
             frame = parse_frame(text, self.version)
         except FrameError as exc:
@@ -135,12 +166,12 @@ class Session:
             return
         if type(frame) is Call:
             self._observe_frame("in", text, MessageType.CALL, frame.message_id, frame.action)
-            self._spawn(self._answer(frame))
+            self._handle(frame)
         elif type(frame) is CallResult or type(frame) is CallError:
             self._on_reply(frame, text)
         elif type(frame) is Send:
             self._observe_frame("in", text, MessageType.SEND, frame.message_id, frame.action)
-            self._spawn(self._consume_send(frame))
+            self._handle(frame)
         else:  # CALLRESULTERROR: the peer could not process one of our answers; nothing to retry
             assert isinstance(frame, CallResultError)
             self._observe_frame("in", text, MessageType.CALLRESULTERROR, frame.message_id, None)
@@ -157,7 +188,54 @@ class Session:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _handle(self, message: Call | Send) -> None:
+        limit = self._max_in_flight
+        if limit and self._in_flight >= limit:
+            if not self._warned_busy:
+                self._warned_busy = True
+                log.info("%s: sends calls without waiting for the answers; they are handled %d at a time",
+                         self.identity, limit)  # fmt: skip
+            self._waiting.append(message)
+            return
+        self._start(message)
+
+    def _start(self, message: Call | Send) -> None:
+        self._in_flight += 1
+        if self._max_in_flight and self._in_flight >= self._max_in_flight and not self._held:
+            self._set_held(True)
+        if type(message) is Call:
+            self._spawn(self._answer(message))
+        else:
+            assert isinstance(message, Send)
+            self._spawn(self._consume_send(message))
+
+    def _handled(self) -> None:
+        """One inbound call or SEND is done: start the next waiting one, resume reading at half the limit."""
+        self._in_flight -= 1
+        if self.closed:
+            self._waiting.clear()
+            return
+        while self._waiting and self._in_flight < self._max_in_flight:
+            item = self._waiting.popleft()
+            if isinstance(item, Call | Send):
+                self._start(item)
+            else:  # kept as received: parse, log and answer it now (a bad frame gets its CALLERROR)
+                self._receive_now(item)
+        if self._held and not self._waiting and self._in_flight <= self._max_in_flight // 2:
+            self._set_held(False)
+
+    def _set_held(self, held: bool) -> None:
+        self._held = held
+        if self._hold is not None:
+            self._hold(held)
+
     async def _answer(self, call: Call) -> None:
+        try:
+            await self._answer_call(call)
+        finally:
+            self._handled()
+
+    async def _answer_call(self, call: Call) -> None:
         try:
             result = await self._dispatch(call.action, call.payload)
             if self.validate:
@@ -188,6 +266,8 @@ class Session:
             await self._dispatch(message.action, message.payload)
         except Exception as exc:  # a SEND is never answered, whatever happens
             log.warning("%s: SEND %s not processed: %s", self.identity, message.action, exc)
+        finally:
+            self._handled()
 
     async def _dispatch(self, action: str, payload: Payload) -> Payload:
         if not self._schemas.has(action):

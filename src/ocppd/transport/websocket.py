@@ -50,10 +50,23 @@ Receiver = Callable[[bytes], None]
 MAX_IDENTITY_LENGTH = 255
 
 
-class Link:
-    """One open WebSocket connection, as the layers above see it."""
+# How long our answers may sit unsent because the peer does not read them before the connection is
+# closed. Meanwhile nothing more is read from it, so it can neither make us queue more nor make other
+# stations wait.
+DEFAULT_WRITE_STALL_TIMEOUT = 30.0
 
-    __slots__ = ("_closed", "_transport", "headers", "identity", "remote", "version")
+
+class Link:
+    """One open WebSocket connection, as the layers above see it.
+
+    Back-pressure: reading stops while the layer above says it is busy (:meth:`hold`) or while the
+    peer does not read what we send (the transport's write buffer is over its high-water mark); a
+    peer that leaves our frames unread for ``write_stall_timeout`` seconds is disconnected, with a
+    WARNING saying so.
+    """
+
+    __slots__ = ("_closed", "_held", "_stall", "_transport", "_write_blocked", "headers", "identity", "remote",
+                 "version", "write_stall_timeout")  # fmt: skip
 
     def __init__(
         self,
@@ -62,13 +75,52 @@ class Link:
         version: OcppVersion,
         headers: Mapping[str, str],
         remote: str,
+        write_stall_timeout: float = DEFAULT_WRITE_STALL_TIMEOUT,
     ) -> None:
         self._transport = transport
         self.identity = identity
         self.version = version
         self.headers = headers
         self.remote = remote
+        self.write_stall_timeout = write_stall_timeout
         self._closed = asyncio.get_running_loop().create_future()
+        self._held = False
+        self._write_blocked = False
+        self._stall: asyncio.TimerHandle | None = None
+
+    def hold(self, busy: bool) -> None:
+        """Stop (True) or resume (False) reading from the peer, for the layer above (too many calls in flight)."""
+        if busy != self._held:
+            self._held = busy
+            self._apply_reading()
+
+    def _writes_blocked(self, blocked: bool) -> None:
+        """The transport's write buffer went over (True) or back under (False) its high-water mark."""
+        self._write_blocked = blocked
+        self._apply_reading()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        if blocked and self.write_stall_timeout > 0:
+            self._stall = asyncio.get_running_loop().call_later(self.write_stall_timeout, self._stalled)
+
+    def _apply_reading(self) -> None:
+        underlying = self._transport.underlying_transport
+        if self._transport.is_disconnected or underlying.is_closing():
+            return
+        if self._held or self._write_blocked:
+            underlying.pause_reading()
+        else:
+            underlying.resume_reading()
+
+    def _stalled(self) -> None:
+        self._stall = None
+        if self._transport.is_disconnected:
+            return
+        queued = self._transport.underlying_transport.get_write_buffer_size()
+        log.warning("%s: does not read what we send (%d bytes unsent for %g s), disconnecting",
+                    self.identity, queued, self.write_stall_timeout)  # fmt: skip
+        self._transport.disconnect(graceful=False)  # a close frame would only queue behind the rest
 
     def send(self, text: str) -> None:
         if not self._transport.is_disconnected:
@@ -85,10 +137,17 @@ class Link:
     def is_open(self) -> bool:
         return not self._closed.done()
 
+    @property
+    def reading_paused(self) -> bool:
+        return self._held or self._write_blocked
+
     async def wait_closed(self) -> None:
         await asyncio.shield(self._closed)
 
     def _mark_closed(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -101,9 +160,11 @@ class _Listener(WSListener):
         on_open: Callable[[WSTransport], Receiver | None],
         on_close: Callable[[], None],
         max_size: int = 1024 * 1024,
+        on_write_blocked: Callable[[bool], None] | None = None,
     ) -> None:
         self._on_open = on_open
         self._on_close = on_close
+        self.on_write_blocked = on_write_blocked
         self._receiver: Receiver | None = None
         self._fragments: list[bytes] | None = None
         self._max_size = max_size  # bounds a reassembled message too, not only each frame
@@ -155,6 +216,14 @@ class _Listener(WSListener):
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self._on_close()
 
+    def pause_writing(self) -> None:
+        if self.on_write_blocked is not None:
+            self.on_write_blocked(True)
+
+    def resume_writing(self) -> None:
+        if self.on_write_blocked is not None:
+            self.on_write_blocked(False)
+
 
 class LinkApp(Protocol):
     """What the server needs from the application (the CSMS)."""
@@ -185,6 +254,7 @@ class ServerOptions:
     ping_timeout: float = 30.0
     max_frame_size: int = 1024 * 1024
     listen_backlog: int = 4096
+    write_stall_timeout: float = DEFAULT_WRITE_STALL_TIMEOUT  # see Link; 0 never disconnects
     # wss://; with client certificates (tls.server_context with client_ca or trust_pem) the server also
     # refuses, with 403 before the upgrade, a certificate whose subject CN is not the identity.
     ssl_context: ssl.SSLContext | None = None
@@ -296,7 +366,9 @@ class OcppServer:
 
         def on_open(transport: WSTransport) -> Receiver:
             peer = transport.underlying_transport.get_extra_info("peername")
-            link = Link(transport, identity, version, headers, remote or (str(peer[0]) if peer else ""))
+            link = Link(transport, identity, version, headers, remote or (str(peer[0]) if peer else ""),
+                        self.options.write_stall_timeout)  # fmt: skip
+            listener.on_write_blocked = link._writes_blocked
             holder.append(link)
             previous = self.links.get(identity)
             self.links[identity] = link
@@ -314,7 +386,8 @@ class OcppServer:
                 del self.links[identity]
             self.app.closed(link)
 
-        return WSUpgradeResponseWithListener(response, _Listener(on_open, on_close, self.options.max_frame_size))
+        listener = _Listener(on_open, on_close, self.options.max_frame_size)
+        return WSUpgradeResponseWithListener(response, listener)
 
 
 async def _create_server_seeing_peer(
