@@ -31,6 +31,8 @@ SAMPLES: list[v.Verb[Any]] = [
     v.SetVariables((v.VariableSetting(REF, "60"),)),
     v.ReadConfiguration(),
     v.GetBaseReport("ConfigurationInventory"),
+    v.GetReport((REF, v.VariableRef("EVSE", evse_id=1)), ("Problem",)),
+    v.ClearVariableMonitoring((1, 2)),
     v.DataTransfer("acme", "ping", {"a": 1}),
     v.SetChargingProfile(PROFILE, 1),
     v.ClearChargingProfile(profile_id=1),
@@ -53,7 +55,14 @@ SAMPLES: list[v.Verb[Any]] = [
     v.DeleteCertificate(v.CertificateHash("SHA256", "ab" * 32, "cd" * 32, "0A1B")),
     v.GetInstalledCertificateIds(("CSMSRootCertificate",)),
 ]
-ONLY_2X = {v.GetBaseReport, v.GetTransactionStatus, v.UseNetworkProfile, v.GetChargingProfiles}
+ONLY_2X = {
+    v.GetBaseReport,
+    v.GetTransactionStatus,
+    v.UseNetworkProfile,
+    v.GetChargingProfiles,
+    v.GetReport,
+    v.ClearVariableMonitoring,
+}
 
 
 def test_every_verb_has_a_sample() -> None:
@@ -231,3 +240,27 @@ def test_a_long_local_list_goes_out_in_parts_full_then_differential(version: Ocp
 def test_verbs_survive_the_queue_round_trip(verb: v.Verb[Any]) -> None:
     data = orjson.loads(orjson.dumps(jsonable(verb)))
     assert from_jsonable(type(verb), data) == verb
+
+
+def test_tc_n_18_clear_monitoring_reads_the_limit_first_then_splits() -> None:
+    adapters = outbound_adapters(V201)
+    unknown = adapters.plan(v.ClearVariableMonitoring((1, 2, 3)), Target("CS", V201))
+    assert unknown.read_limits_first == ("MonitoringCtrlr", "ClearVariableMonitoring")
+    known = Target("CS", V201, Limits(items={"ClearVariableMonitoring": 2}))
+    plan = adapters.plan(v.ClearVariableMonitoring((1, 2, 3)), known)
+    assert plan.read_limits_first is None and [c.payload for c in plan.calls] == [{"id": [1, 2]}, {"id": [3]}]
+    merged = plan.decode(
+        [{"clearMonitoringResult": [{"id": 1, "status": "Accepted"}, {"id": 2, "status": "NotFound"}]},
+         {"clearMonitoringResult": [{"id": 3, "status": "Accepted"}]}]
+    )  # fmt: skip
+    assert [(r.id, r.status) for r in merged.results] == [(1, "Accepted"), (2, "NotFound"), (3, "Accepted")]
+    assert adapters.plan(v.ClearVariableMonitoring((1,)), Target("CS", V201)).read_limits_first is None
+
+
+def test_get_report_split_with_a_request_id_per_part() -> None:
+    refs = tuple(v.VariableRef("EVSE", evse_id=i) for i in range(1, 6))
+    target = Target("CS", V201, Limits(items={"GetReport": 4}))
+    plan = outbound_adapters(V201).plan(v.GetReport(refs, ("Available",), request_id=10), target)
+    assert [(c.payload["requestId"], len(c.payload["componentVariable"])) for c in plan.calls] == [(10, 4), (11, 1)]
+    assert plan.calls[0].payload["componentVariable"][0] == {"component": {"name": "EVSE", "evse": {"id": 1}}}
+    assert plan.decode([{"status": "Accepted"}, {"status": "EmptyResultSet"}]).status == "EmptyResultSet"

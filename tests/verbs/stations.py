@@ -224,8 +224,9 @@ DEVICE_MODEL: dict[tuple[str, str], str] = {
     ("DeviceDataCtrlr", "BytesPerMessage[GetVariables]"): "10000",
     ("DeviceDataCtrlr", "BytesPerMessage[SetVariables]"): "10000",
     ("DeviceDataCtrlr", "BytesPerMessage[GetReport]"): "10000",
+    ("MonitoringCtrlr", "ItemsPerMessage[ClearVariableMonitoring]"): "2",
 }
-READONLY_201 = {("DeviceDataCtrlr", v) for (c, v) in DEVICE_MODEL if c == "DeviceDataCtrlr"}
+READONLY_201 = {(c, v) for (c, v) in DEVICE_MODEL if c in ("DeviceDataCtrlr", "MonitoringCtrlr")}
 
 
 def _key(component: dict[str, Any], variable: dict[str, Any]) -> tuple[str, str]:
@@ -337,8 +338,30 @@ class Station201(Cp201, Recorder):
     async def after_base_report(self, request_id: int, **kw: Any) -> None:
         self._later(self._report(request_id))
 
-    async def _report(self, request_id: int) -> None:
-        items = list(self.model.items())
+    @on("GetReport")
+    async def on_report(self, request_id: int, component_criteria: list[str] | None = None, **kw: Any) -> Any:
+        self.record("GetReport", request_id=request_id, component_criteria=component_criteria, **kw)
+        if component_criteria and "Problem" in component_criteria:
+            return r201.GetReport(status="EmptyResultSet")  # nothing is in trouble here
+        return r201.GetReport(status="Accepted")
+
+    @after("GetReport")
+    async def after_report(self, request_id: int, component_criteria: list[str] | None = None, **kw: Any) -> None:
+        if not (component_criteria and "Problem" in component_criteria):
+            wanted = {cv["component"]["name"] for cv in kw.get("component_variable") or []}
+            self._later(self._report(request_id, wanted))
+
+    @on("ClearVariableMonitoring")
+    async def on_clear_monitoring(self, id: list[int], **kw: Any) -> Any:
+        self.record("ClearVariableMonitoring", id=id)
+        if len(id) > int(self.model[("MonitoringCtrlr", "ItemsPerMessage[ClearVariableMonitoring]")]):
+            raise OccurrenceConstraintViolationError(description="more ids than ItemsPerMessage")
+        return r201.ClearVariableMonitoring(
+            clear_monitoring_result=[{"id": i, "status": "Accepted" if i <= 5 else "NotFound"} for i in id]
+        )
+
+    async def _report(self, request_id: int, components: set[str] | None = None) -> None:
+        items = [(k, v) for k, v in self.model.items() if not components or k[0] in components]
         parts = [items[i : i + 4] for i in range(0, len(items), 4)]
         for n, part in enumerate(parts):
             data = []

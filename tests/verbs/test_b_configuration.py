@@ -149,6 +149,50 @@ async def test_tc_b_12_b_13_get_base_report(csms: CsmsProcess, api: httpx.AsyncC
         )
 
 
+async def test_tc_b_18_get_custom_report(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    sid = new_id("B18")
+    async with connected(csms.ws_url, sid, "2.0.1") as st:
+        body = {
+            "criteria": ["Problem"],
+            "variables": [{"component": "EVSE", "variable": "AvailabilityState", "evse_id": 1}],
+        }
+        r = await command(api, sid, "get-report", body)
+        sent = st.last("GetReport")
+        assert sent["component_criteria"] == ["Problem"]
+        assert sent["component_variable"] == [
+            {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "AvailabilityState"}}
+        ]
+        assert r["result"]["status"] == "EmptyResultSet" and r["result"]["accepted"] is False
+        body = {"criteria": ["Available"], "variables": [{"component": "AuthCtrlr"}]}
+        r = await command(api, sid, "get-report", body)
+        assert r["result"]["accepted"] and "variable" not in st.last("GetReport")["component_variable"][0]
+
+        async def reported() -> bool:
+            return (await configuration(api, sid)).get(("AuthCtrlr", "AuthorizeRemoteStart")) == "true"
+
+        await eventually(reported, "the custom report stored")
+
+
+async def test_tc_n_18_clear_monitoring_split_after_reading_the_limit(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    sid = new_id("N18")
+    async with connected(csms.ws_url, sid, "2.0.1") as st:
+        r = await command(api, sid, "clear-monitoring", {"ids": [1, 2, 3, 9]})
+        [read] = st.all("GetVariables")
+        assert [d["variable"] for d in read["get_variable_data"]] == [
+            {"name": "ItemsPerMessage", "instance": "ClearVariableMonitoring"},
+            {"name": "BytesPerMessage", "instance": "ClearVariableMonitoring"},
+        ]
+        assert [c["id"] for c in st.all("ClearVariableMonitoring")] == [[1, 2], [3, 9]]
+        assert [(x["id"], x["status"]) for x in r["result"]["results"]] == [
+            (1, "Accepted"),
+            (2, "Accepted"),
+            (3, "Accepted"),
+            (9, "NotFound"),
+        ]
+
+
 async def test_tc_b_20_reset_on_idle_without_evse(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     sid = new_id("B20")
     async with connected(csms.ws_url, sid, "2.0.1") as st:

@@ -122,6 +122,41 @@ class SetVariables(Body):
         return verbs.SetVariables(tuple(verbs.VariableSetting(r.ref(), r.value) for r in self.variables))
 
 
+class ReportRef(Body):
+    component: str = Field(min_length=1)
+    variable: str | None = Field(None, description="Omitted: every variable of the component")
+    instance: str | None = Field(None, description="The variable's instance")
+    component_instance: str | None = None
+    evse_id: int | None = Field(None, ge=0)
+    connector_id: int | None = Field(None, ge=0)
+
+    def ref(self) -> verbs.VariableRef:
+        return verbs.VariableRef(
+            self.component,
+            self.variable or "",
+            self.instance,
+            self.evse_id,
+            self.connector_id,
+            None,
+            self.component_instance,
+        )
+
+
+class GetReport(Body):
+    variables: list[ReportRef] = Field(default_factory=list, description="componentVariable (2.x only)")
+    criteria: list[Literal["Active", "Available", "Enabled", "Problem"]] = Field(default_factory=list)
+
+    def verb(self) -> verbs.GetReport:
+        return verbs.GetReport(tuple(r.ref() for r in self.variables), tuple(self.criteria))
+
+
+class ClearMonitoring(Body):
+    ids: list[int] = Field(min_length=1, description="Monitor ids (2.x only)")
+
+    def verb(self) -> verbs.ClearVariableMonitoring:
+        return verbs.ClearVariableMonitoring(tuple(self.ids))
+
+
 class Trigger(Body):
     message: str = Field(description="e.g. BootNotification, Heartbeat, StatusNotification, MeterValues")
     evse_id: int | None = Field(None, ge=0)
@@ -304,6 +339,8 @@ COMMANDS: dict[str, tuple[type[Body], str]] = {
     "change-configuration": (ChangeConfiguration, "Change one configuration key"),
     "get-variables": (GetVariables, "Read device-model variables (1.6: configuration keys)"),
     "set-variables": (SetVariables, "Set device-model variables (1.6: configuration keys)"),
+    "get-report": (GetReport, "Custom device-model report (2.x GetReport; stored as configuration)"),
+    "clear-monitoring": (ClearMonitoring, "Remove variable monitors (2.x ClearVariableMonitoring)"),
     "trigger-message": (Trigger, "Ask the station to send a message now"),
     "set-charging-profile": (SetChargingProfile, "Install a charging profile"),
     "clear-charging-profile": (ClearChargingProfile, "Remove charging profiles"),

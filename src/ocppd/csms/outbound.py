@@ -56,6 +56,9 @@ class Exchange:
 class Plan(Generic[R]):
     calls: list[Call]
     decode: Callable[[list[Payload]], R]
+    # (component, action): read this action's ItemsPerMessage/BytesPerMessage from the station first,
+    # then plan again (set by adapters whose use case says so, e.g. 2.x N_18 ClearVariableMonitoring).
+    read_limits_first: tuple[str, str] | None = None
 
     @staticmethod
     def single(action: str, payload: Payload, decode: Callable[[Payload], R]) -> Plan[R]:

@@ -291,6 +291,11 @@ class Csms:
             raise StationOffline(f"station {station_id!r} is not connected")
         target = await self.target(station_id, session.version)
         plan = self._checked_plan(session, verb, target)
+        if plan.read_limits_first is not None:
+            component, action = plan.read_limits_first
+            await self._read_limits(session, component, action, target, timeout)
+            target = await self.target(station_id, session.version)
+            plan = self._checked_plan(session, verb, target)
         try:
             exchanges = await self._run(session, plan, timeout)
         except StationCallError as exc:
@@ -346,16 +351,22 @@ class Csms:
             return False
         if len(first.payload.get(_LIST_FIELD[first.action], [])) < 2 or target.limits.items_for(first.action):
             return False
-        refs = tuple(
-            VariableRef("DeviceDataCtrlr", kind, instance=first.action)
-            for kind in ("ItemsPerMessage", "BytesPerMessage")
-        )
+        if not await self._read_limits(session, "DeviceDataCtrlr", first.action, target, timeout):
+            return False
+        learned = await self.target(session.identity, session.version)
+        return learned.limits.items_for(first.action) is not None or learned.limits.bytes_for(first.action) is not None
+
+    async def _read_limits(
+        self, session: Session, component: str, action: str, target: Target, timeout: float | None
+    ) -> bool:
+        """GetVariables of ``component.ItemsPerMessage[action]`` and ``BytesPerMessage[action]`` (kept
+        as the station's configuration like every answer); False if the station refused."""
+        refs = tuple(VariableRef(component, kind, instance=action) for kind in ("ItemsPerMessage", "BytesPerMessage"))
         try:
             await self._run(session, self._checked_plan(session, GetVariables(refs), target), timeout)
         except OutboundError:
             return False
-        learned = await self.target(session.identity, session.version)
-        return learned.limits.items_for(first.action) is not None or learned.limits.bytes_for(first.action) is not None
+        return True
 
     async def call(self, station_id: str, action: str, payload: Payload, *, timeout: float | None = None) -> Payload:
         """Send any CSMS-initiated message of the station's version verbatim and return its answer.

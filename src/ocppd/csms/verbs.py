@@ -234,6 +234,39 @@ class GetBaseReport(Verb[Status]):
 
 
 @dataclass(frozen=True, slots=True)
+class GetReport(Verb[Status]):
+    """2.x custom report; the NotifyReport parts are stored as the station's configuration. Requests
+    for more component/variables than ``DeviceDataCtrlr.ItemsPerMessage[GetReport]`` are split, each
+    part with its own request id (``request_id``, ``request_id + 1``, ...); the result is the first
+    status that is not Accepted (``EmptyResultSet`` included), or Accepted."""
+
+    name: ClassVar[str] = "get-report"
+    refs: tuple[VariableRef, ...] = ()  # componentVariable; a ref without variable names the component
+    criteria: tuple[Literal["Active", "Available", "Enabled", "Problem"], ...] = ()
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorCleared:
+    id: int
+    status: str  # Accepted, Rejected, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorsCleared:
+    results: list[MonitorCleared]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearVariableMonitoring(Verb[MonitorsCleared]):
+    """2.x; split per ``MonitoringCtrlr.ItemsPerMessage[ClearVariableMonitoring]``, which is read from
+    the station first when not known yet (OCA N_18)."""
+
+    name: ClassVar[str] = "clear-monitoring"
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DataTransfer(Verb[DataTransferred]):
     name: ClassVar[str] = "data-transfer"
     vendor_id: str
@@ -532,6 +565,8 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     SetVariables,
     ReadConfiguration,
     GetBaseReport,
+    GetReport,
+    ClearVariableMonitoring,
     DataTransfer,
     SetChargingProfile,
     ClearChargingProfile,

@@ -195,6 +195,42 @@ def get_base_report(verb: v.GetBaseReport, t: Target) -> Plan[v.Status]:
     return Plan.single("GetBaseReport", {"requestId": rid, "reportBase": verb.report_base}, status)
 
 
+@out(v.GetReport)
+def get_report(verb: v.GetReport, t: Target) -> Plan[v.Status]:
+    items = [drop_none({"component": component(r), "variable": variable(r) if r.variable else None}) for r in verb.refs]
+    first = verb.request_id if verb.request_id is not None else next_request_id()
+    criteria = list(verb.criteria) or None
+
+    def payload(part: list[Payload], rid: int = first) -> Payload:
+        return drop_none({"requestId": rid, "componentCriteria": criteria, "componentVariable": part or None})
+
+    parts = _split("GetReport", items, payload, t)
+    calls = [Call("GetReport", payload(part, first + i)) for i, part in enumerate(parts)]
+
+    def decode(answers: list[Payload]) -> v.Status:
+        return next((status(a) for a in answers if a["status"] != "Accepted"), v.Status("Accepted"))
+
+    return Plan(calls, decode)
+
+
+@out(v.ClearVariableMonitoring)
+def clear_monitoring(verb: v.ClearVariableMonitoring, t: Target) -> Plan[v.MonitorsCleared]:
+    action = "ClearVariableMonitoring"
+    ids = list(verb.ids)
+    if len(ids) > 1 and t.limits.items_for(action) is None and t.limits.bytes_for(action) is None:
+        read_first: tuple[str, str] | None = ("MonitoringCtrlr", action)
+    else:
+        read_first = None
+    parts = _split(action, ids, lambda part: {"id": part}, t)
+
+    def decode(answers: list[Payload]) -> v.MonitorsCleared:
+        return v.MonitorsCleared(
+            [v.MonitorCleared(r["id"], r["status"]) for a in answers for r in a.get("clearMonitoringResult", [])]
+        )
+
+    return Plan([Call(action, {"id": part}) for part in parts], decode, read_first)
+
+
 @out(v.ReadConfiguration)
 def read_configuration(verb: v.ReadConfiguration, t: Target) -> Plan[v.ConfigurationRead]:
     if verb.keys:

@@ -39,7 +39,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_station_certificates_station_id_issued_at", "station_certificates", ["station_id", "issued_at"])
 
-
     op.create_table(
         "installed_certificates",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
