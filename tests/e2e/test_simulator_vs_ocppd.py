@@ -446,7 +446,7 @@ async def test_smart_charging(csms: CsmsProcess, api: Api, version: OcppVersion)
         full_power = st.config.ev.max_power_w  # 11 kW car on a 22 kW connector
         await wait_until(lambda: st.connector(1).power_w == pytest.approx(full_power), "charging at full power")
         await wait_until(lambda: csms_tx_id(st), "the CSMS transaction id")
-        limit = 4000
+        limit = 5000  # 7.2 A a phase: above the car's 6 A minimum
         schedule = {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}
         if version is V16:
             profile = {"chargingProfileId": 5, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",

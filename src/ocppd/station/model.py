@@ -66,12 +66,32 @@ class Reservation:
 
 @dataclass(slots=True)
 class EV:
-    """The car on the cable: how fast it can take energy and how much it wants."""
+    """The car on the cable: how fast it can take energy and how much it wants.
+
+    It charges on ``phases`` phases (1: a single-phase car, also on a three-phase station), takes at
+    most ``max_power_w`` (a car that draws less than allowed simply has a low one), pauses when it
+    is offered less than ``min_current_a`` per phase, and tapers above ``taper_soc`` percent state of
+    charge, down to a tenth of its maximum when full.
+    """
 
     max_power_w: float = 11000.0
     need_wh: float = 30000.0
     capacity_wh: float = 60000.0
     soc_start: float = 40.0
+    phases: int = 3
+    min_current_a: float = 6.0
+    taper_soc: float = 80.0
+
+    def soc(self, energy_wh: float) -> float:
+        return min(100.0, self.soc_start + 100.0 * energy_wh / self.capacity_wh)
+
+    def max_current_a(self, energy_wh: float) -> float:
+        """What the car takes per phase at this state of charge, when nothing limits it."""
+        amps = self.max_power_w / (VOLTAGE * self.phases)
+        soc = self.soc(energy_wh)
+        if soc > self.taper_soc:
+            amps *= max(0.1, (100.0 - soc) / max(1e-9, 100.0 - self.taper_soc))
+        return amps
 
 
 @dataclass(slots=True)
@@ -96,7 +116,11 @@ class Connector:
     tx: Transaction | None = None
     reservation: Reservation | None = None
     reported_status: str | None = None
-    limit_w: float | None = None  # the composite limit at the last update
+    limit_w: float | None = None  # the composite limit the charger applies (after its delay)
+    current_a: float = 0.0  # per phase, on each of the car's phases
+    delay_s: float = 0.0  # a new composite limit takes effect this long after it is installed
+    _target_w: float | None = None  # the composite limit the profiles give now
+    _pending: tuple[float, float | None] | None = None  # (takes effect at, limit) while delayed
 
     @property
     def status(self) -> str:
@@ -108,6 +132,10 @@ class Connector:
                 return SUSPENDED_EV
             if self.limit_w is not None and self.limit_w <= 0:
                 return SUSPENDED_EVSE
+            if self.ev is not None and self.limit_w is not None and self.plugged and self.current_a <= 0 and (
+                tx.energy_wh < self.ev.need_wh - 1e-6
+            ):
+                return SUSPENDED_EVSE  # offered less than the car's minimum current
             return CHARGING if self.plugged else SUSPENDED_EV
         if not self.operative:
             return UNAVAILABLE
@@ -130,40 +158,79 @@ class Connector:
 
     def demand_w(self) -> float:
         """What would flow without any charging profile."""
-        if self.tx is None or not self.plugged or self.ev is None or self.faulted:
-            return 0.0
-        if self.tx.energy_wh >= self.ev.need_wh:
-            return 0.0
-        return min(self.ev.max_power_w, self.max_power_w)
+        return self._flow(None)[1]
+
+    def _flow(self, limit_w: float | None) -> tuple[float, float]:
+        """(current per phase, power) the car draws under ``limit_w`` (None: no profile)."""
+        ev = self.ev
+        if self.tx is None or not self.plugged or ev is None or self.faulted:
+            return 0.0, 0.0
+        if self.tx.energy_wh >= ev.need_wh:
+            return 0.0, 0.0
+        phases = max(1, min(ev.phases, self.phases))
+        amps = min(ev.max_current_a(self.tx.energy_wh), self.max_power_w / (VOLTAGE * self.phases))
+        if limit_w is not None:
+            # a charging profile is a limit per phase of the station: the car gets it on each of its phases
+            offered = max(limit_w, 0.0) / (VOLTAGE * self.phases)
+            if offered < ev.min_current_a - 1e-9:
+                return 0.0, 0.0  # below its minimum a car pauses
+            amps = min(amps, offered)
+        return amps, amps * VOLTAGE * phases
+
+    def _applied(self, target: float | None, t: float) -> float | None:
+        """The limit in force at ``t`` when the composite limit is ``target`` (the charger's delay)."""
+        if target != self._target_w:
+            self._target_w = target
+            if self.delay_s <= 0 or self.last_update == 0.0:
+                self._pending = None
+                self.limit_w = target
+            else:
+                self._pending = (t + self.delay_s, target)
+        if self._pending is not None and t >= self._pending[0] - 1e-9:
+            self.limit_w = self._pending[1]
+            self._pending = None
+        return self.limit_w
+
+    @property
+    def pending_at(self) -> float | None:
+        """When a delayed limit change takes effect."""
+        return self._pending[0] if self._pending is not None else None
 
     def advance(self, now: float, profiles: ProfileStore, family: str) -> None:
         """Integrate delivered energy up to ``now``, following the composite limit piecewise.
 
-        The limit is re-evaluated at every profile breakpoint inside the interval, so energy is
-        exact even when the meter is read rarely.
+        The limit is re-evaluated at every profile breakpoint (and when a delayed change lands) inside
+        the interval, so energy is exact even when the meter is read rarely.
         """
         t = self.last_update or now
         evse = self.evse_key(family)
         atx = self.active_tx()
         has_profiles = bool(profiles.profiles)
         while t < now:
+            target = profiles.limit_w(evse, t, atx) if has_profiles else None
+            limit = self._applied(target, t)
             end = now
             if has_profiles:
                 nxt = profiles.next_change(evse, t, atx)
-                if nxt is not None and nxt < now:
+                if nxt is not None and nxt < end:
                     end = nxt
-            limit = profiles.limit_w(evse, t, atx) if has_profiles else None
-            power = self.demand_w() if limit is None else min(self.demand_w(), max(limit, 0.0))
+            if self._pending is not None and self._pending[0] < end:
+                end = max(self._pending[0], t + 1e-6)
+            _, power = self._flow(limit)
             energy = power * (end - t) / 3600.0
             if self.tx is not None and self.ev is not None and energy > 0:
                 energy = min(energy, max(self.ev.need_wh - self.tx.energy_wh, 0.0))
                 self.tx.energy_wh += energy
             self.energy_wh += energy
             t = end
+        self._applied(profiles.limit_w(evse, now, atx) if has_profiles else None, now)
         self.last_update = now
-        self.limit_w = profiles.limit_w(evse, now, atx) if has_profiles else None
-        demand = self.demand_w()
-        self.power_w = demand if self.limit_w is None else min(demand, max(self.limit_w, 0.0))
+        self.current_a, self.power_w = self._flow(self.limit_w)
+
+    def phase_currents(self) -> list[float]:
+        """Current on the station's L1, L2, L3: the car loads its first ``phases`` phases."""
+        phases = max(1, min(self.ev.phases if self.ev else 3, self.phases))
+        return [round(self.current_a, 2) if i < phases else 0.0 for i in range(3)]
 
     def sample(self, measurands: list[str]) -> list[dict[str, Any]]:
         """Sampled values (version-neutral fields shared by 1.6 and 2.x) for ``measurands``."""
@@ -174,8 +241,8 @@ class Connector:
             elif m == "Power.Active.Import":
                 out.append({"measurand": m, "value": round(self.power_w, 1), "unit": "W"})
             elif m == "Current.Import":
-                out.append({"measurand": m, "value": round(self.power_w / (VOLTAGE * self.phases), 2),
-                            "unit": "A"})  # fmt: skip
+                for phase, amps in zip(("L1", "L2", "L3"), self.phase_currents()[: self.phases], strict=False):
+                    out.append({"measurand": m, "value": amps, "unit": "A", "phase": phase})
             elif m == "Voltage":
                 out.append({"measurand": m, "value": VOLTAGE, "unit": "V"})
             elif m == "Power.Offered":
@@ -185,8 +252,7 @@ class Connector:
                 offered = self.max_power_w if self.limit_w is None else min(self.max_power_w, self.limit_w)
                 out.append({"measurand": m, "value": round(offered / (VOLTAGE * self.phases), 2), "unit": "A"})
             elif m == "SoC" and self.ev is not None and self.tx is not None:
-                soc = self.ev.soc_start + 100.0 * self.tx.energy_wh / self.ev.capacity_wh
-                out.append({"measurand": m, "value": min(100, math.floor(soc)), "unit": "Percent"})
+                out.append({"measurand": m, "value": math.floor(self.ev.soc(self.tx.energy_wh)), "unit": "Percent"})
             elif m == "Frequency":
                 out.append({"measurand": m, "value": 50.0})
             elif m == "Temperature":

@@ -54,6 +54,8 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "max_periods": ("int", 24),
     "max_profiles": ("int", 32),
     "smart_enabled": ("bool", True),
+    "accept_tx_profiles": ("bool", True),  # False: a charger model that refuses TxProfiles
+    "profile_delay_s": ("int", 0),  # a new charging limit takes effect this long after it arrives
     "reservation_enabled": ("bool", True),
     "reserve_connector_zero": ("bool", False),
     "reset_retries": ("int", 3),

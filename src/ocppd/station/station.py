@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -118,6 +119,8 @@ class Station:
             for cid in range(1, count + 1):
                 self.connectors.append(Connector(next(number), evse_id, cid, config.max_power_w, config.connector_type))
         self.settings.force("number_of_connectors", len(self.connectors))
+        for c in self.connectors:
+            c.delay_s = float(self.settings["profile_delay_s"])
         self.profiles = ProfileStore(max_stack_level=self.settings["max_stack_level"])
         self.auth = LocalAuth()
         self.operative = True
@@ -517,6 +520,8 @@ class Station:
                     nxt = self.profiles.next_change(c.evse_key(self.family), now, c.active_tx())
                     if nxt is not None:
                         deadlines.append(nxt)
+                if c.pending_at is not None:  # a delayed limit change lands
+                    deadlines.append(c.pending_at)
                 if c.ev is not None and c.power_w > 0:  # when the car will be full
                     deadlines.append(now + max(0.5, (c.ev.need_wh - tx.energy_wh) * 3600 / c.power_w))
             self._meter_wake.clear()
@@ -548,8 +553,7 @@ class Station:
         c = self.connector(number)
         c.plugged = True
         c.finishing = False
-        c.ev = ev or EV(**{f: getattr(self.config.ev, f) for f in ("max_power_w", "need_wh", "capacity_wh",
-                                                                      "soc_start")})  # fmt: skip
+        c.ev = ev or dataclasses.replace(self.config.ev)  # each plug-in its own car, like the template's
         self.update_meters()
         self.adapter.plugged(c)
         self._meter_wake.set()

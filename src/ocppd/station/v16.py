@@ -29,6 +29,8 @@ def _sampled(values: list[dict[str, Any]], context: str) -> list[dict[str, Any]]
         item = {"value": str(v["value"]), "context": context, "measurand": v["measurand"], "location": "Outlet"}
         if "unit" in v:
             item["unit"] = v["unit"]
+        if "phase" in v:
+            item["phase"] = v["phase"]
         out.append(item)
     return out
 
@@ -254,7 +256,7 @@ class Adapter16(Adapter):
         if purpose == MAX and number != 0:
             return {"status": "Rejected"}
         if purpose == TX:
-            if c is None or c.tx is None:
+            if c is None or c.tx is None or not self.settings["accept_tx_profiles"]:
                 return {"status": "Rejected"}
             if "transactionId" in data and str(data["transactionId"]) not in (c.tx.id, c.tx.ref):
                 return {"status": "Rejected"}

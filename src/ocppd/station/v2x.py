@@ -47,6 +47,8 @@ def _sampled(values: list[dict[str, Any]], context: str) -> list[dict[str, Any]]
                                 "location": "Outlet"}  # fmt: skip
         if "unit" in v:
             item["unitOfMeasure"] = {"unit": v["unit"]}
+        if "phase" in v:
+            item["phase"] = v["phase"]
         out.append(item)
     return out
 
@@ -501,6 +503,8 @@ class Adapter2x(Adapter):
         if purpose == MAX and evse_id != 0:
             return {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidEvse"}}
         tx_id = data.get("transactionId")
+        if purpose == TX and not self.settings["accept_tx_profiles"]:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "UnsupportedRequest"}}  # a model without
         if purpose == TX:
             active = [c.tx for c in connectors or [] if c.tx is not None]
             if not active or (tx_id is not None and tx_id not in (t.ref for t in active)):
