@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -66,9 +66,22 @@ class Ca:
         pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
         return cls(name, key, certificate, pem)
 
-    def issue(self, directory: Path, common_name: str, *, server: bool = False, file_name: str | None = None) -> Issued:
-        """A leaf certificate signed by this CA: a TLS server's (127.0.0.1, localhost) or a station's."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def issue(
+        self,
+        directory: Path,
+        common_name: str,
+        *,
+        server: bool = False,
+        file_name: str | None = None,
+        rsa_bits: int | None = None,
+    ) -> Issued:
+        """A leaf certificate signed by this CA: a TLS server's (127.0.0.1, localhost) or a station's;
+        EC P-256, or RSA of ``rsa_bits``."""
+        key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = (
+            rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+            if rsa_bits
+            else ec.generate_private_key(ec.SECP256R1())
+        )
         now = dt.datetime.now(dt.UTC)
         builder = (
             x509.CertificateBuilder()
@@ -107,7 +120,7 @@ class Ca:
         return Issued(cert_path, key_path)
 
 
-def private_key_pem(key: ec.EllipticCurvePrivateKey, password: bytes | None = None) -> bytes:
+def private_key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, password: bytes | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
     )

@@ -127,6 +127,11 @@ class OcppSettings:
     tls_key: str = ""  # its unencrypted PEM private key; empty: the key is in tls_cert
     tls_client_ca: str = ""  # PEM CA certificate(s) that sign the stations' certificates
     tls_min_version: str = "1.2"  # 1.2 | 1.3
+    # A second server certificate of the other key type (an RSA one next to an ECDSA one, or the other
+    # way round): clients get the one their cipher suite needs (OCA A_04: both kinds of suites).
+    tls_extra_cert: str = ""
+    tls_extra_key: str = ""
+    tls_ciphers: str = ""  # OpenSSL cipher list for TLS 1.2; empty: tls.DEFAULT_SERVER_CIPHERS
     # The security profile required of a station that has none stored (docs/security.md): -1 = 3 when
     # tls_client_ca is set (every station needs a certificate), else 0 (a stored password is still required).
     default_security_profile: int = -1
@@ -154,18 +159,21 @@ class OcppSettings:
         security profile decides whether it needs one.
         """
         if not self.tls_cert:
-            for name in ("tls_key", "tls_client_ca"):
+            for name in ("tls_key", "tls_client_ca", "tls_extra_cert", "tls_extra_key"):
                 if getattr(self, name):
                     raise ValueError(f"ocpp.{name} is set but ocpp.tls_cert is not (the server certificate)")
             return None
         if self.tls_min_version not in tls.MIN_VERSIONS:
             raise ValueError(f"ocpp.tls_min_version must be one of {', '.join(tls.MIN_VERSIONS)}")
         try:
+            extra = [(self.tls_extra_cert, self.tls_extra_key or None)] if self.tls_extra_cert else []
             return tls.server_context(self.tls_cert, self.tls_key or None, self.tls_client_ca or None,
-                                      self.tls_min_version, trust_pem=trust_pem,
-                                      client_certificates="optional")  # fmt: skip
+                                      self.tls_min_version, trust_pem=trust_pem, client_certificates="optional",
+                                      ciphers=self.tls_ciphers or tls.DEFAULT_SERVER_CIPHERS,
+                                      extra_certs=extra)  # fmt: skip
         except tls.TlsFileError as exc:
-            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca", "ciphers": "tls_ciphers"}[exc.role]
+            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca", "ciphers": "tls_ciphers",
+                       "extra_cert": "tls_extra_cert", "extra_key": "tls_extra_key"}[exc.role]  # fmt: skip
             raise ValueError(f"ocpp.{setting}: {exc}") from None
 
     def version_preference(self) -> list[OcppVersion]:

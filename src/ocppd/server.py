@@ -23,6 +23,7 @@ from ocppd.csms.service import Csms
 from ocppd.datadir import DataDirBusy, DataDirLock
 from ocppd.http_limits import HttpLimits, guarded_protocol, raise_open_file_limit
 from ocppd.store import Store
+from ocppd.transport import tls
 from ocppd.transport.soap import SoapEndpoint, SoapServerOptions
 from ocppd.transport.websocket import OcppServer, ServerOptions
 
@@ -209,6 +210,9 @@ async def _serve(
         await store.close()
         raise StartupError(f"cannot open the database: {_database_problem(exc)}") from None
     csms = Csms(settings, store)
+    # Failed TLS handshakes: one line with the cause, counted (docs/security.md).
+    failures = tls.HandshakeFailures(lambda cause: metrics.CONNECTIONS_REFUSED.labels("tls_handshake").inc())
+    asyncio.get_running_loop().set_exception_handler(failures.handle)
     try:
         csms.security.load()  # the CA: created in the data directory on first start
     except ValueError as exc:

@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from websockets.exceptions import InvalidStatus
 
 from ocppd.protocol.versions import OcppVersion
@@ -140,6 +143,18 @@ async def test_profile_2_wss_with_basic_auth(profile2: CsmsProcess, pki: Pki) ->
     assert (await boot(wss(profile2, "P2-OPEN"), station_ssl(pki)))["status"] == "Accepted"
 
 
+async def test_failed_handshakes_are_logged_with_the_cause_and_counted(profile2: CsmsProcess, pki: Pki) -> None:
+    untrusted = await refusal(wss(profile2, "P2-UNTRUSTING"), ssl.create_default_context())
+    assert isinstance(untrusted, ssl.SSLCertVerificationError), repr(untrusted)
+    deadline = time.monotonic() + GUARD
+    while "TLS handshake failed from 127.0.0.1: the client reset" not in profile2.log():
+        assert time.monotonic() < deadline, profile2.log()[-2000:]
+        await asyncio.sleep(0.1)
+    assert "tb_frame" not in profile2.log() and "Traceback" not in profile2.log()
+    metrics = httpx.get(f"{profile2.http_url}/metrics", timeout=GUARD).text
+    assert 'ocppd_connections_refused_total{reason="tls_handshake"}' in metrics
+
+
 async def test_profile_2_with_the_project_station(profile2: CsmsProcess, pki: Pki) -> None:
     profile2.cli("stations", "add", "P2-SIM", "--password", PASSWORD)
     await wait_for_password(profile2, pki, "P2-SIM")
@@ -257,3 +272,72 @@ def test_serve_exits_2_on_tls_configuration_errors(
     assert message in done.stdout + done.stderr
     if setting == "TLS_KEY":
         assert "does not match the certificate" in done.stdout + done.stderr
+
+
+# ------------------------------------------------------------------------------------ TLS as OCA tests it
+@pytest.fixture(scope="module")
+def dual(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsProcess]:
+    """An ECDSA and an RSA server certificate on one port."""
+    rsa = pki.ca.issue(pki.directory, "127.0.0.1", server=True, file_name="server-rsa", rsa_bits=2048)
+    env = {**tls_env(pki, client_ca=True), "OCPPD_OCPP__TLS_EXTRA_CERT": str(rsa.cert),
+           "OCPPD_OCPP__TLS_EXTRA_KEY": str(rsa.key)}  # fmt: skip
+    with run_csms(tmp_path_factory.mktemp("dual"), extra_env=env) as server:
+        yield server
+
+
+async def handshake(server: CsmsProcess, context: ssl.SSLContext) -> tuple[str, str, x509.Certificate]:
+    """TLS only (no WebSocket): the protocol, the cipher suite and the server certificate it got."""
+    _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.ocpp_port, ssl=context), GUARD)
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True)
+        return ssl_object.version(), ssl_object.cipher()[0], x509.load_der_x509_certificate(der)
+    finally:
+        writer.close()
+
+
+def tls12(pki: Pki, cipher: str) -> ssl.SSLContext:
+    context = client_context(str(pki.ca.pem))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(cipher)
+    return context
+
+
+@pytest.mark.parametrize(
+    ("cipher", "key_type"),
+    [
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", ec.EllipticCurvePublicKey),
+        ("ECDHE-ECDSA-AES256-GCM-SHA384", ec.EllipticCurvePublicKey),
+        ("AES128-GCM-SHA256", rsa.RSAPublicKey),  # TLS_RSA_WITH_AES_128_GCM_SHA256
+        ("AES256-GCM-SHA384", rsa.RSAPublicKey),  # TLS_RSA_WITH_AES_256_GCM_SHA384
+    ],
+)
+async def test_tc_a_04_tc_086_the_four_ocpp_cipher_suites_with_ecdsa_and_rsa_certificates(
+    dual: CsmsProcess, pki: Pki, cipher: str, key_type: type
+) -> None:
+    version, chosen, certificate = await handshake(dual, tls12(pki, cipher))
+    assert (version, chosen) == ("TLSv1.2", cipher)
+    assert isinstance(certificate.public_key(), key_type)
+    key = certificate.public_key()
+    assert key.key_size >= (2048 if isinstance(key, rsa.RSAPublicKey) else 224)  # type: ignore[union-attr]
+    assert certificate.serial_number
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+async def test_tc_a_06_tls_below_1_2_is_refused_then_a_normal_handshake_works(dual: CsmsProcess, pki: Pki) -> None:
+    old = client_context(str(pki.ca.pem))
+    old.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("ALL:@SECLEVEL=0")  # so that this client really offers TLS 1.1 ...
+    with pytest.raises((ssl.SSLError, ConnectionError)) as refused:
+        await handshake(dual, old)
+    assert "NO_PROTOCOLS_AVAILABLE" not in str(refused.value)  # ... and the server is the one refusing it
+    version, _, _ = await handshake(dual, client_context(str(pki.ca.pem)))
+    assert version == "TLSv1.3"
+
+
+async def test_tc_a_07_tc_087_mutual_tls_with_either_server_certificate(dual: CsmsProcess, pki: Pki) -> None:
+    for cipher in ("ECDHE-ECDSA-AES128-GCM-SHA256", "AES256-GCM-SHA384"):
+        context = tls12(pki, cipher)
+        context.load_cert_chain(str(pki.directory / "P3-CS1.pem"), str(pki.directory / "P3-CS1.key"))
+        assert (await boot(wss(dual, "P3-CS1"), context))["status"] == "Accepted"

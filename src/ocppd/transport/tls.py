@@ -11,13 +11,16 @@ caller can name its own setting or option (``ocpp.tls_key``, ``--key``).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Role = Literal["cert", "key", "ca", "ciphers"]
+Role = Literal["cert", "key", "ca", "ciphers", "extra_cert", "extra_key"]
 
 MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -118,7 +121,10 @@ def server_context(
         raise TlsFileError("ciphers", f"no usable cipher in {ciphers!r}") from None
     load_cert_chain(context, cert, key)
     for extra_cert, extra_key in extra_certs:
-        load_cert_chain(context, extra_cert, extra_key)
+        try:
+            load_cert_chain(context, extra_cert, extra_key)
+        except TlsFileError as exc:  # name the second certificate's own settings
+            raise TlsFileError("extra_key" if exc.role == "key" else "extra_cert", str(exc)) from None
     if client_ca:
         load_ca(context, client_ca)
     if trust_pem:
@@ -190,3 +196,61 @@ def certificate_identity_problem(peercert: Mapping[str, Any] | None, identity: s
     if set(names) != {identity}:
         return f"the client certificate is for CN {', '.join(repr(n) for n in names)}, not {identity!r}"
     return None
+
+
+# --------------------------------------------------------------------------- failed handshakes
+
+_handshake_log = logging.getLogger("ocppd.transport.tls")
+HANDSHAKE_LOG_INTERVAL = 10.0  # seconds: one line per cause per interval, the rest counted in it
+
+
+@dataclass
+class HandshakeFailures:
+    """Logs failed TLS handshakes as one line with the cause (rate-limited) and counts them.
+
+    The TLS layer reports a failed server handshake to the event loop's exception handler, at times with
+    the exception *class* instead of an instance, which asyncio's default handler cannot format (the
+    logging traceback ``'getset_descriptor' object has no attribute 'tb_frame'``). Install
+    :meth:`handle` with ``loop.set_exception_handler``; everything else goes to the default handler.
+    """
+
+    count: Callable[[str], None] = lambda cause: None
+    _last: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def handle(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = str(context.get("message", ""))
+        if not (isinstance(exc, ssl.SSLError) or (isinstance(exc, type) and issubclass(exc, ssl.SSLError))
+                or "SSL handshake" in message):  # fmt: skip
+            if isinstance(exc, type):  # never hand the default handler a class: it cannot format one
+                context = {**context, "exception": None, "message": f"{message} ({exc.__name__})"}
+            loop.default_exception_handler(context)
+            return
+        cause = _cause(exc)
+        self.count(cause)
+        transport = context.get("transport")
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        address = peer[0] if isinstance(peer, tuple) and peer else "?"
+        now = time.monotonic()
+        last, suppressed = self._last.get(cause, (0.0, 0))
+        if now - last < HANDSHAKE_LOG_INTERVAL:
+            self._last[cause] = (last, suppressed + 1)
+            return
+        more = f" ({suppressed} more like it in the last {HANDSHAKE_LOG_INTERVAL:.0f} s)" if suppressed else ""
+        _handshake_log.warning("TLS handshake failed from %s: %s%s", address, cause, more)
+        self._last[cause] = (now, 0)
+
+
+_CAUSES = {
+    # The client gave up in the handshake, typically because it does not trust the server certificate.
+    "ConnectionResetError": "the client reset the connection (does it trust the server certificate?)",
+    "BrokenPipeError": "the client closed the connection (does it trust the server certificate?)",
+}
+
+
+def _cause(exc: Any) -> str:
+    if isinstance(exc, type):
+        return _CAUSES.get(exc.__name__, exc.__name__)
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc.strerror or exc)
+    return type(exc).__name__ if exc is not None else "unknown"
