@@ -49,3 +49,14 @@ CONNECTIONS_REFUSED = Counter(
     "Station connections refused before the WebSocket upgrade or in the TLS handshake, by reason",
     ["reason"],
 )
+VERBS = Counter(
+    "ocppd_verbs_total",
+    "CSMS-initiated operations (domain verbs) by verb and outcome: accepted, refused (the station said no), "
+    "call_error, timeout, offline, not_expressible, invalid_answer",
+    ["verb", "outcome"],
+)
+QUEUED_COMMANDS = Counter(
+    "ocppd_queued_commands_total",
+    "Commands queued for offline stations, by what became of them: queued, delivered, failed, expired",
+    ["outcome"],
+)

@@ -76,6 +76,8 @@ async def test_tc_f_20_trigger_heartbeat(csms: CsmsProcess, api: httpx.AsyncClie
             return ok(await api.get(f"/api/v1/stations/{sid}"))["last_heartbeat_at"] not in (None, before)
 
         await eventually(beat, "the triggered heartbeat recorded")
+        scraped = (await api.get("/metrics")).text
+        assert 'ocppd_verbs_total{outcome="accepted",verb="trigger-message"}' in scraped
 
 
 async def test_tc_f_23_trigger_status_notification_for_an_evse(csms: CsmsProcess, api: httpx.AsyncClient) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ocppd import metrics
 from ocppd.csms.outbound import (
     NotExpressible,
     OutboundError,
@@ -54,6 +55,7 @@ class CommandQueue:
             raise ValueError("the queue expiry must be positive")
         expires_at = datetime.now(UTC) + expires_in
         row = await self.store.write(queue_repo.enqueue, station_id, verb.name, jsonable(verb), expires_at, created_by)
+        metrics.QUEUED_COMMANDS.labels("queued").inc()
         log.info("%s %s queued as #%d until %s", station_id, verb.name, row.id, expires_at.isoformat())
         return row
 
@@ -86,6 +88,7 @@ class CommandQueue:
         """Send one queued command; False when the station went away (stop, keep the rest queued)."""
         if row.expires_at <= datetime.now(UTC):
             await self.store.write(queue_repo.finish, row.id, queue_repo.EXPIRED)
+            metrics.QUEUED_COMMANDS.labels("expired").inc()
             log.info("%s queued #%d %s expired unsent", row.station_id, row.id, row.verb)
             return True
         if not await self.store.write(queue_repo.claim, row.id):
@@ -98,11 +101,13 @@ class CommandQueue:
             return False
         except (OutboundError, NotExpressible, KeyError, TypeError, ValueError) as exc:
             await self.store.write(queue_repo.finish, row.id, queue_repo.FAILED, None, str(exc) or type(exc).__name__)
+            metrics.QUEUED_COMMANDS.labels("failed").inc()
             log.info("%s queued #%d %s failed: %s", row.station_id, row.id, row.verb, exc)
             return True
         result = jsonable(sent.result)
         result["calls"] = [{"action": e.action, "request": e.request, "response": e.response} for e in sent.exchanges]
         await self.store.write(queue_repo.finish, row.id, queue_repo.DELIVERED, result)
+        metrics.QUEUED_COMMANDS.labels("delivered").inc()
         log.info("%s queued #%d %s delivered", row.station_id, row.id, row.verb)
         return True
 

@@ -286,6 +286,19 @@ class Csms:
         Raises NotExpressible (before anything was sent), StationOffline, StationTimeout,
         StationCallError (the station's CALLERROR; earlier calls of the plan stay done) and InvalidAnswer.
         """
+        try:
+            sent = await self._carry_out(station_id, verb, timeout)
+        except OutboundError as exc:
+            metrics.VERBS.labels(verb.name, _OUTCOME.get(type(exc), "error")).inc()
+            raise
+        except NotExpressible:
+            metrics.VERBS.labels(verb.name, "not_expressible").inc()
+            raise
+        agreed = getattr(sent.result, "accepted", True)
+        metrics.VERBS.labels(verb.name, "accepted" if agreed else "refused").inc()
+        return sent
+
+    async def _carry_out(self, station_id: str, verb: Verb[R], timeout: float | None) -> Sent[R]:
         session = self.sessions.get(station_id)
         if session is None:
             raise StationOffline(f"station {station_id!r} is not connected")
@@ -407,6 +420,13 @@ class Csms:
         if rows:
             await self.reporting.variables(station_id, rows)
 
+
+_OUTCOME: dict[type[Exception], str] = {
+    StationOffline: "offline",
+    StationTimeout: "timeout",
+    StationCallError: "call_error",
+    InvalidAnswer: "invalid_answer",
+}
 
 # 2.x list requests whose size limits a station reports, and the field that holds the list.
 _LIST_FIELD = {"GetVariables": "getVariableData", "SetVariables": "setVariableData"}
