@@ -123,9 +123,13 @@ def serve(
 
 
 # ---------------------------------------------------------------------------------------- stations
-def _credentials(row: Any) -> str:
-    """How the station proves its identity: a Basic-auth password, or nothing (anyone may use its id)."""
-    return "password" if row.auth_password_hash else "none"
+def _credentials(row: Any, settings: Settings) -> str:
+    from ocppd.csms.profiles import required_profile
+    from ocppd.csms.provisioning import credentials_of
+
+    has_password = bool(row.auth_password_hash)
+    required = required_profile(row.security_profile, settings.ocpp.default_profile(), has_password)
+    return credentials_of(row.auth_password_hash, required)
 
 
 @stations_app.command("list")
@@ -136,16 +140,17 @@ def stations_list(
     """All stations known to the CSMS, with registration state, credentials and last contact."""
     from ocppd.store import repo
 
-    rows = _with_store(_settings(config), repo.list_stations)
+    settings = _settings(config)
+    rows = _with_store(settings, repo.list_stations)
     if as_json:
-        typer.echo(json.dumps([_station_json(r) for r in rows], indent=2))
+        typer.echo(json.dumps([_station_json(r, settings) for r in rows], indent=2))
         return
     table = Table("station", "registration", "credentials", "version", "vendor", "model", "last boot", "last seen")
     for r in rows:
         table.add_row(
             r.station_id,
             _fmt(r.registration_status),
-            _credentials(r),
+            _credentials(r, settings),
             _fmt(r.ocpp_version),
             _fmt(r.vendor),
             _fmt(r.model),
@@ -168,8 +173,8 @@ _STATION_KEYS = (
 )
 
 
-def _station_json(row: Any) -> dict[str, Any]:
-    return {**{k: _jsonable(getattr(row, k)) for k in _STATION_KEYS}, "credentials": _credentials(row)}
+def _station_json(row: Any, settings: Settings) -> dict[str, Any]:
+    return {**{k: _jsonable(getattr(row, k)) for k in _STATION_KEYS}, "credentials": _credentials(row, settings)}
 
 
 @stations_app.command("show")
@@ -180,10 +185,11 @@ def stations_show(station_id: str, config: ConfigOption = None) -> None:
     def read(conn: Any) -> tuple[Any, Any]:
         return repo.get_station(conn, station_id), repo.list_connector_status(conn, station_id)
 
-    row, connectors = _with_store(_settings(config), read)
+    settings = _settings(config)
+    row, connectors = _with_store(settings, read)
     if row is None:
         raise fail(f"unknown station {station_id!r}", code=1)
-    out = _station_json(row)
+    out = _station_json(row, settings)
     out["boot_info"] = row.boot_info
     out["connectors"] = [
         {

@@ -114,6 +114,9 @@ class OcppSettings:
     call_timeout: float = 30.0
     heartbeat_interval: int = 300
     unknown_stations: str = "accept"
+    # Stations whose live connection a new one may replace without authenticating (no password, not
+    # profile 3); "*" for all. Default: none -- a takeover is refused with 409 (docs/security.md).
+    replace_unauthenticated: list[str] = field(default_factory=list)
     validate: bool = True
     compat: list[CompatRule] = field(default_factory=list)
     # Back-pressure per connection (docs/architecture.md, process model): at most this many calls of one

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ocppd.protocol import OcppVersion
 from ocppd.transport.websocket import (
+    BadIdentity,
     HandshakeRefused,
     Link,
     OcppServer,
@@ -110,17 +111,32 @@ async def until(predicate, what: str = "condition") -> None:
         (b"/ocpp/CP-1/", "CP-1"),
         (b"/CP-1?token=x", "CP-1"),
         (b"/a/b/c/RDAM%2F123", "RDAM/123"),
-        (b"/ocpp/%C3%A9t%C3%A9", "été"),
         (b"/ocpp/", "ocpp"),
-        (b"/", None),
-        (b"", None),
-        (b"/ocpp/%00bad", None),
-        (b"/ocpp/%FF", None),  # not UTF-8: refused with 400, not a 500 from an exception
-        (b"/ocpp/" + b"x" * 256, None),
+        (b"/ocpp/a*-_=:+|@.~", "a*-_=:+|@.~"),
     ],
 )
 def test_identity_from_path(path, identity):
     assert identity_from_path(path) == identity
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        (b"/", "no station identity"),
+        (b"", "no station identity"),
+        (b"/ocpp/%00bad", "U+0000 at position 0"),
+        (b"/ocpp/%FF", "not UTF-8"),  # refused with 400, not a 500 from an exception
+        (b"/ocpp/" + b"x" * 256, "longer than 255"),
+        (b"/ocpp/SP1%E2%80%8B", "U+200B at position 3"),  # zero-width space
+        (b"/ocpp/%E2%80%AESP1", "U+202E at position 0"),  # right-to-left override
+        (b"/ocpp/%D0%A1P1", "U+0421"),  # Cyrillic Es, looks like C
+        (b"/ocpp/%C3%A9t%C3%A9", "U+00E9"),
+        (b"/ocpp/SP1%20", "starts or ends with a space"),
+    ],
+)
+def test_identity_from_path_refuses_what_is_not_printable_ascii(path, reason):
+    with pytest.raises(BadIdentity, match=reason.replace("+", r"\+")):
+        identity_from_path(path)
 
 
 def test_choose_version_follows_server_preference():

@@ -7,7 +7,7 @@ answer against. Times are ISO 8601 UTC strings, energy in Wh, power in W.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,9 @@ class Station(_Model):
     serial_number: str | None
     firmware_version: str | None
     security_profile: int | None
+    credentials: Literal["password", "certificate", "none"] = Field(
+        description="How the station proves its identity; none: anyone who knows its id may connect as it"
+    )
     last_boot_at: str | None
     last_seen_at: str | None = Field(description="Last message of any kind from the station")
     last_heartbeat_at: str | None

@@ -33,6 +33,7 @@ from ocppd.csms.outbound import (
     Target,
     Verb,
 )
+from ocppd.csms.provisioning import credentials_of
 from ocppd.csms.queue import queued_dict
 from ocppd.csms.service import Csms, outbound_adapters
 from ocppd.protocol.actions import csms_initiated
@@ -287,6 +288,7 @@ class OperatorService:
             "serial_number": row.serial_number,
             "firmware_version": row.firmware_version,
             "security_profile": row.security_profile,
+            "credentials": credentials_of(row.auth_password_hash, self.csms.credentials.required_profile(sid)),
             "last_boot_at": iso(row.last_boot_at),
             "last_seen_at": iso(self.csms.presence.newest(sid, row.last_seen_at)),
             "last_heartbeat_at": iso(row.last_heartbeat_at),

@@ -20,10 +20,12 @@ from ocppd import metrics
 from ocppd.config import Settings
 from ocppd.csms import profiles
 from ocppd.csms.events import EventBus
-from ocppd.csms.provisioning import StationDirectory, check_password, parse_basic_auth
+from ocppd.csms.provisioning import StationDirectory, check_password, parse_basic_auth, takeover_refusal
+from ocppd.logs import RateLimitedLog
 from ocppd.store import Store, repo
 
 log = logging.getLogger("ocppd.credentials")
+_refusals = RateLimitedLog(log)  # a misconfigured fleet retries every few seconds
 
 
 @dataclass(slots=True)
@@ -45,12 +47,20 @@ class Credentials:
 
     # ------------------------------------------------------------------ the connection path
     def admit(
-        self, station_id: str, headers: Mapping[str, str], *, tls: bool, certificate: bool, remote: str = ""
+        self,
+        station_id: str,
+        headers: Mapping[str, str],
+        *,
+        tls: bool,
+        certificate: bool,
+        remote: str = "",
+        live_remote: str | None = None,
     ) -> int | None:
         """HTTP status to refuse the WebSocket upgrade with, or None to let the station in.
 
         ``certificate``: the connection presented a verified client certificate for this station (the
-        transport checked the CN, the security block revocation).
+        transport checked the CN, the security block revocation). ``live_remote``: the address of the
+        station's open connection, which only an authenticated connection may replace (takeover).
         """
         entry = self.directory.get(station_id)
         password_hash = entry.password_hash if entry is not None else None
@@ -69,9 +79,13 @@ class Credentials:
         )  # fmt: skip
         if refusal is not None:
             metrics.CONNECTIONS_REFUSED.labels(refusal.reason).inc()
-            log.warning("%s: refused with %d (%s)%s", station_id, refusal.status, refusal.detail,
-                        f" from {remote}" if remote else "")  # fmt: skip
+            _refusals.log(logging.WARNING, refusal.reason, "%s: refused with %d (%s)%s", station_id, refusal.status,
+                          refusal.detail, f" from {remote}" if remote else "")  # fmt: skip
             return refusal.status
+        if live_remote is not None and not (certificate or password_ok):
+            takeover = takeover_refusal(self.settings, station_id, remote, live_remote)
+            if takeover is not None:
+                return takeover
         upgrade = self._upgrades.get(station_id)
         if upgrade is not None:
             level = profiles.connection_level(tls=tls, certificate=certificate, password_ok=password_ok)

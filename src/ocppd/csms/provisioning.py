@@ -3,6 +3,13 @@
 Registration policy for unknown stations (``ocpp.unknown_stations``): ``accept`` registers them at
 once (like SteVe's auto-register option), ``pending`` records them and answers Pending until the
 operator approves, ``reject`` records them and answers Rejected. Either way the operator sees them.
+
+Takeover: a connection that would replace a station's live one is refused with 409 unless it
+authenticates as that station (its Basic-auth password, or in security profile 3 its certificate), or
+the operator allows it for that station (``ocpp.replace_unauthenticated``). Otherwise anyone who knows
+a password-less station's id could kick it off and receive its operator commands. A station whose
+old connection died without a close is let in once the WebSocket ping notices (``ocpp.ping_interval``
++ ``ocpp.ping_timeout``); give it a password to be let in at once.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ocppd import metrics
 from ocppd.config import Settings
 from ocppd.csms.events import EventBus
+from ocppd.logs import RateLimitedLog
 from ocppd.protocol.compat import CompatProfile
 from ocppd.store import Store, repo
 
 log = logging.getLogger(__name__)
+_refusals = RateLimitedLog(log)
 
 REGISTRATION_TO_OCPP = {"accepted": "Accepted", "pending": "Pending", "rejected": "Rejected"}
 
@@ -43,6 +53,33 @@ def check_password(stored: str, password: str) -> bool:
     if scheme != "sha256":
         return False
     return hmac.compare_digest(hashlib.sha256((salt + password).encode()).hexdigest(), digest)
+
+
+def credentials_of(password_hash: str | None, required_profile: int) -> str:
+    """How a station proves its identity: ``certificate`` (it must connect with profile 3), ``password``,
+    or ``none`` -- then anyone who knows its id may connect as it (shown to the operator)."""
+    if required_profile >= 3:
+        return "certificate"
+    return "password" if password_hash else "none"
+
+
+def takeover_refusal(settings: Settings, station_id: str, remote: str, live_remote: str) -> int | None:
+    """409 for a connection that would replace the station's live one without authenticating as it,
+    unless ``ocpp.replace_unauthenticated`` allows that for the station (module docstring)."""
+    allowed = settings.ocpp.replace_unauthenticated
+    if "*" in allowed or station_id in allowed:
+        return None
+    metrics.CONNECTIONS_REFUSED.labels("takeover").inc()
+    _refusals.log(
+        logging.WARNING,
+        "409",
+        "%s: refused 409 from %s: the station is connected from %s and this connection does not "
+        "authenticate as it (give it a password, or list it in ocpp.replace_unauthenticated)",
+        station_id,
+        remote,
+        live_remote,
+    )
+    return 409
 
 
 @dataclass(slots=True)

@@ -47,6 +47,7 @@ from ocppd.csms.smart import SmartCharging
 from ocppd.csms.soap import SoapStations
 from ocppd.csms.transactions import Transactions
 from ocppd.csms.verbs import GetVariables, VariableRef
+from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.compat import Relaxation
 from ocppd.protocol.errors import ErrorKind, OcppError
@@ -58,6 +59,7 @@ from ocppd.transport import tls
 from ocppd.transport.websocket import Link, Receiver
 
 log = logging.getLogger("ocppd.csms")
+_station_log = RateLimitedLog(log)  # connects, disconnects, refused messages: at INFO/WARNING, bounded
 
 __all__ = ["Csms", "StationOffline"]
 
@@ -102,6 +104,7 @@ class Csms:
             OcppVersion.V21: guard(v2x.handlers(self, OcppVersion.V21)),
         }
         self._by_link: dict[Link, Session] = {}
+        self._links: dict[str, Link] = {}  # the open connection of each station (its remote address)
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._housekeeping: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -159,7 +162,9 @@ class Csms:
                 metrics.CONNECTIONS_REFUSED.labels("certificate_revoked").inc()
                 log.warning("%s: refused with 403 (%s)%s", identity, problem, f" from {remote}" if remote else "")
                 return 403
-        return self.credentials.admit(identity, headers, tls=peer is not None, certificate=certificate, remote=remote)
+        live = self._links.get(identity)
+        return self.credentials.admit(identity, headers, tls=peer is not None, certificate=certificate, remote=remote,
+                                      live_remote=live.remote if live is not None else None)  # fmt: skip
 
     def opened(self, link: Link) -> Receiver:
         session = Session(
@@ -179,9 +184,11 @@ class Csms:
             old.connection_lost()
         self.sessions[link.identity] = session
         self._by_link[link] = session
+        self._links[link.identity] = link
         self.connected_at[link.identity] = datetime.now(UTC)
         metrics.CONNECTED.labels(link.version.label).inc()
-        log.debug("%s connected (%s) from %s", link.identity, link.version.value, link.remote)
+        _station_log.log(logging.INFO, "connect", "%s connected (%s) from %s", link.identity, link.version.value,
+                         link.remote)  # fmt: skip
         self.events.publish("station.connected", link.identity, ocpp_version=link.version.label)
         return session.receive
 
@@ -195,7 +202,9 @@ class Csms:
             del self.sessions[link.identity]
             self.connected_at.pop(link.identity, None)
             self.events.publish("station.disconnected", link.identity)
-        log.debug("%s disconnected", link.identity)
+        if self._links.get(link.identity) is link:
+            del self._links[link.identity]
+        _station_log.log(logging.INFO, "disconnect", "%s disconnected (from %s)", link.identity, link.remote)
 
     def _connection_accepted(self, session: Session, booted: bool) -> None:
         """The station is accepted on this connection: after a boot, the switched-on provisioning
@@ -242,6 +251,10 @@ class Csms:
 
     def on_inbound_done(self, session: Session, action: str, outcome: str) -> None:
         self._message_counter("in", action, outcome).inc()
+        if outcome != "ok":
+            who = session.identity
+            line = "%s: %s answered with CALLERROR %s (`ocppd log %s --action %s`)"
+            _station_log.log(logging.WARNING, "refused", line, who, action, outcome, who, action)
 
     def _message_counter(self, direction: str, action: str, outcome: str) -> Any:
         # labels() costs a lock and a tuple hash per message; the children never change, so keep them.

@@ -32,10 +32,10 @@ from picows import (
     WSUpgradeResponse,
     WSUpgradeResponseWithListener,
     ws_connect,
-    ws_create_server,
 )
 from picows.picows import WSProtocol  # type: ignore[attr-defined]  # see _create_server_seeing_peer
 
+from ocppd.logs import RateLimitedLog
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
 from ocppd.transport import tls
 
@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover
     aiofastnet = None
 
 log = logging.getLogger("ocppd.transport")
+_refusals = RateLimitedLog(log)
 
 Receiver = Callable[[bytes], None]
 MAX_IDENTITY_LENGTH = 255
@@ -234,7 +235,8 @@ class LinkApp(Protocol):
         """Return None to accept, or the HTTP status to refuse the upgrade with (401, 404...).
 
         ``peer`` is None on a plain connection; over TLS it carries the client certificate the TLS layer
-        verified (if the station sent one) and that the transport checked names ``identity``.
+        verified (if the station sent one) and that the transport checked names ``identity``. ``remote``
+        is the peer's address (or its X-Forwarded-For).
         """
         ...
 
@@ -260,16 +262,37 @@ class ServerOptions:
     ssl_context: ssl.SSLContext | None = None
 
 
-def identity_from_path(raw_path: bytes) -> str | None:
-    """The station identity: the last path segment, percent-decoded (``/ocpp/RDAM%20123`` -> ``RDAM 123``)."""
+class BadIdentity(ValueError):
+    """The path names no acceptable station identity; the message says why (sent with the 400)."""
+
+
+def identity_from_path(raw_path: bytes) -> str:
+    """The station identity: the last path segment, percent-decoded (``/ocpp/RDAM%20123`` -> ``RDAM 123``).
+
+    OCPP-J makes the identity an identifierString (letters, digits and ``*-_=:+|@.``); the spec's own
+    example ``RDAM 123`` has a space, and chargers in the field use other printable ASCII, so any
+    printable ASCII is accepted. Anything else -- zero-width or right-to-left marks, control
+    characters, letters that only look like ASCII (``SP1\u200b`` next to ``SP1``) -- is refused:
+    it would give one station two names an operator cannot tell apart.
+    """
     path = raw_path.decode("latin-1").split("?", 1)[0].rstrip("/")
     segment = path.rsplit("/", 1)[-1]
     try:
         identity = unquote(segment, errors="strict") if segment else ""
     except UnicodeDecodeError:  # percent-encoded bytes that are not UTF-8
-        return None
-    if not identity or len(identity) > MAX_IDENTITY_LENGTH or any(ord(c) < 32 for c in identity):
-        return None
+        raise BadIdentity("station identity is not UTF-8") from None
+    if not identity:
+        raise BadIdentity("no station identity in path")
+    if len(identity) > MAX_IDENTITY_LENGTH:
+        raise BadIdentity(f"station identity longer than {MAX_IDENTITY_LENGTH} characters")
+    for position, char in enumerate(identity):
+        if not " " <= char <= "~":
+            raise BadIdentity(
+                f"station identity has U+{ord(char):04X} at position {position}: only printable ASCII is allowed "
+                "(OCPP identifierString)"
+            )
+    if identity != identity.strip():
+        raise BadIdentity("station identity starts or ends with a space")
     return identity
 
 
@@ -307,12 +330,9 @@ class OcppServer:
             read_buffer_init_size=2048,
         )
         # The listen backlog (o.listen_backlog): a boot storm overflows asyncio's default of 100.
-        if o.ssl_context is not None:
-            self._server = await _create_server_seeing_peer(self._factory, o, settings)
-        else:
-            self._server = await ws_create_server(
-                self._factory, o.host, o.port, ssl=o.ssl_context, backlog=o.listen_backlog, **settings
-            )
+        # Every handshake sees its connection: the client certificate (profile 3) and the peer address
+        # that refusals and replacements are logged with.
+        self._server = await _create_server_seeing_peer(self._factory, o, settings)
 
     @property
     def port(self) -> int:
@@ -329,15 +349,18 @@ class OcppServer:
     def _factory(
         self, request: WSUpgradeRequest, transport: WSTransport | None = None
     ) -> WSListener | WSUpgradeResponseWithListener | None:
-        """Route one upgrade request; ``transport`` is given on a TLS server."""
-        identity = identity_from_path(request.path)
-        if identity is None:
+        """Route one upgrade request (``transport``: the connection it came on)."""
+        peer = transport.underlying_transport.get_extra_info("peername") if transport is not None else None
+        remote = request.headers.get("X-Forwarded-For", "") or (str(peer[0]) if peer else "")
+        try:
+            identity = identity_from_path(request.path)
+        except BadIdentity as exc:
+            _refusals.log(logging.WARNING, "identity", "refused %.80r from %s: 400 %s", request.path, remote, exc)
             return WSUpgradeResponseWithListener(
-                WSUpgradeResponse.create_error_response(HTTPStatus.BAD_REQUEST, b"no station identity in path"),
-                None,
+                WSUpgradeResponse.create_error_response(HTTPStatus.BAD_REQUEST, str(exc).encode()), None
             )
         peer: tls.Peer | None = None
-        if transport is not None:
+        if transport is not None and self.options.ssl_context is not None:
             # TLS: a client certificate, when sent, was verified against the trusted CAs; it proves this
             # identity only if its subject CN is the identity (security profile 3).
             underlying = transport.underlying_transport
@@ -345,8 +368,7 @@ class OcppServer:
             if peercert:
                 problem = tls.certificate_identity_problem(peercert, identity)
                 if problem is not None:
-                    address = underlying.get_extra_info("peername")
-                    log.warning("%s: refused (%s) from %s", identity, problem, address[0] if address else "?")
+                    _refusals.log(logging.WARNING, "certificate", "%s: refused (%s) from %s", identity, problem, remote)
                     return WSUpgradeResponseWithListener(
                         WSUpgradeResponse.create_error_response(HTTPStatus.FORBIDDEN, problem.encode()), None
                     )
@@ -357,7 +379,6 @@ class OcppServer:
             # OCPP-J: complete the handshake without a subprotocol, then close at once.
             log.warning("%s: no common subprotocol in %r", identity, headers.get("Sec-WebSocket-Protocol"))
             return _Listener(_refuse_subprotocol, lambda: None)
-        remote = headers.get("X-Forwarded-For", "")
         refusal = self.app.admit(identity, version, headers, remote, peer)
         if refusal is not None:
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(refusal), None)
@@ -365,15 +386,13 @@ class OcppServer:
         holder: list[Link] = []
 
         def on_open(transport: WSTransport) -> Receiver:
-            peer = transport.underlying_transport.get_extra_info("peername")
-            link = Link(transport, identity, version, headers, remote or (str(peer[0]) if peer else ""),
-                        self.options.write_stall_timeout)  # fmt: skip
+            link = Link(transport, identity, version, headers, remote, self.options.write_stall_timeout)
             listener.on_write_blocked = link._writes_blocked
             holder.append(link)
             previous = self.links.get(identity)
             self.links[identity] = link
             if previous is not None:
-                log.info("%s: new connection replaces the previous one", identity)
+                log.warning("%s: a new connection from %s replaces the one from %s", identity, remote, previous.remote)
                 previous.close("replaced by a new connection", WSCloseCode.POLICY_VIOLATION)
             return self.app.opened(link)
 
@@ -400,8 +419,8 @@ async def _create_server_seeing_peer(
     picows hands a server's listener factory the upgrade request only, but the client-certificate
     check needs the TLS peer certificate of that very connection before it answers the upgrade. So this
     builds picows' protocol itself, as ``ws_create_server`` does (picows 2.3), with one factory per
-    connection. Used for every TLS server (the application learns the connection is TLS, and sees a client
-    certificate), so only plain servers stay on the public API.
+    connection, for every server: the application learns whether the connection is TLS and sees a client
+    certificate, and refusals and replacements are logged with the peer address.
     """
     loop = asyncio.get_running_loop()
     create_server: Callable[..., Any] = (
