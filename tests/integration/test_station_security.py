@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -42,6 +43,15 @@ async def refused_with(server: CsmsProcess, station: str, password: str | None =
             return None
     except websockets.InvalidStatus as exc:
         return exc.response.status_code
+
+
+def login(browser: httpx.Client, username: str, password: str) -> httpx.Response:
+    """The dashboard's login form, as a browser posts it."""
+    form = browser.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf, form.text
+    data = {"csrf_token": csrf.group(1), "next": "/stations", "username": username, "password": password}
+    return browser.post("/login", data=data)
 
 
 def wait_for_log(server: CsmsProcess, text: str, deadline: float = 20) -> str:
@@ -114,6 +124,14 @@ def test_stations_without_credentials_are_shown(server: CsmsProcess) -> None:
     assert credentials["CRED-PW"] == "password" and credentials["CRED-NONE"] == "none"
     listed = {s["station_id"]: s["credentials"] for s in json.loads(server.cli("stations", "list", "--json").stdout)}
     assert listed["CRED-PW"] == "password" and listed["CRED-NONE"] == "none"
+    server.cli("users", "add", "cred-viewer", "--password", PASSWORD, "--role", "read-only")
+    with httpx.Client(base_url=server.http_url, timeout=30) as browser:
+        assert login(browser, "cred-viewer", PASSWORD).status_code == 303
+        page = browser.get("/stations", params={"q": "CRED-"})
+    assert page.status_code == 200
+    rows = {line.split('data-station-row="')[1].split('"')[0]: line for line in page.text.split("<tr") if
+            'data-station-row="' in line}  # fmt: skip
+    assert "data-no-credentials" in rows["CRED-NONE"] and "data-no-credentials" not in rows["CRED-PW"]
 
 
 @pytest.mark.parametrize(
