@@ -224,6 +224,7 @@ class CaSettings:
     # The certificates every station should have (besides the built-in CA's roots): "TYPE:path" entries,
     # TYPE = CSMSRootCertificate | ManufacturerRootCertificate | V2GRootCertificate | MORootCertificate
     station_roots: list[str] = field(default_factory=list)
+    security_event_retention_days: float = 365.0  # SecurityEventNotifications kept this long; 0: forever
     expiry_warning_days: int = 30  # warn (log, event) about installed and issued certificates
     auto_renew_days: int = 0  # ask a station for a new CSR this many days before its certificate expires; 0: off
     contract_provider_url: str = ""

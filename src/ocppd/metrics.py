@@ -60,3 +60,8 @@ QUEUED_COMMANDS = Counter(
     "Commands queued for offline stations, by what became of them: queued, delivered, failed, expired",
     ["outcome"],
 )
+SECURITY_EVENTS = Counter(
+    "ocppd_security_events_total",
+    "SecurityEventNotifications received, by severity (critical per the OCPP security event list)",
+    ["severity"],
+)

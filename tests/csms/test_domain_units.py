@@ -106,6 +106,7 @@ def test_every_2x_station_message_has_a_deliberate_answer(version: OcppVersion) 
     handled = {"BootNotification", "Heartbeat", "StatusNotification", "Authorize", "TransactionEvent"}
     handled |= {"MeterValues", "NotifyReport", "DataTransfer", "SignCertificate", "VatNumberValidation"}
     handled |= {"GetCertificateStatus", "Get15118EVCertificate", "GetCertificateChainStatus"}  # security block
+    handled |= {"SecurityEventNotification"}
     handled |= {"ReportChargingProfiles", "NotifyChargingLimit", "ClearedChargingLimit"}  # smart charging
     known = handled | set(v2x.RECORDED) | set(v2x.REFUSED) | set(v2x.NOT_SUPPORTED)
     assert station_initiated(version) <= known
@@ -117,7 +118,7 @@ def test_every_2x_station_message_has_a_deliberate_answer(version: OcppVersion) 
 
 def test_every_16_station_message_has_a_deliberate_answer() -> None:
     handled = {"BootNotification", "Heartbeat", "StatusNotification", "Authorize", "StartTransaction"}
-    handled |= {"StopTransaction", "MeterValues", "DataTransfer", "SignCertificate"}
+    handled |= {"StopTransaction", "MeterValues", "DataTransfer", "SignCertificate", "SecurityEventNotification"}
     assert station_initiated(OcppVersion.V16) <= handled | set(v16.RECORDED)
 
 

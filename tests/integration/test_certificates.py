@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -357,8 +358,9 @@ async def test_tc_077_invalid_charge_point_certificate_security_event(csms: Csms
         assert answer.json()["status"] == "Accepted"
         await asyncio.wait_for(wallet.installed.wait(), GUARD)
         await wait_status(client, identity, "rejected")
-        await station.call(call16.SecurityEventNotification(type="InvalidChargePointCertificate", timestamp=now(),
-                                                            tech_info="chain does not verify"))  # fmt: skip
+        event = call16.SecurityEventNotification(type="InvalidChargePointCertificate", timestamp=now(),
+                                                 tech_info="chain does not verify")  # fmt: skip
+        assert await station.call(event) is not None  # answered, not a CALLERROR
 
 
 async def test_a_revoked_certificate_is_refused_and_listed_in_the_crl(
@@ -386,3 +388,36 @@ async def test_a_revoked_certificate_is_refused_and_listed_in_the_crl(
         unknown = await client.post("/api/v1/certificates/ABCDEF/revoke", json={})
         assert unknown.status_code == 404
     assert f"{identity}: refused with 403 (the client certificate {row['serial']} is revoked)" in csms.log()
+
+
+async def test_security_events_are_classified_stored_and_critical_ones_raised_as_alerts(
+    csms: CsmsProcess, pki: Pki
+) -> None:
+    identity = "SEC-EVENTS"
+    async with api(csms) as client:
+        alerts: list[dict[str, Any]] = []
+
+        async def read_stream() -> None:
+            async with client.stream("GET", "/api/v1/events", params={"types": "security."}) as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        event = json.loads(line[5:])
+                        if event["type"] == "security.alert":
+                            alerts.append(event)
+                            return
+
+        reader = asyncio.create_task(read_stream())
+        async with connected(csms, identity, Station201, client_context(str(pki.ca.pem)), Wallet()) as station:
+            await station.call(call201.SecurityEventNotification(type="InvalidTLSCipherSuite", timestamp=now()))
+            await station.call(call201.SecurityEventNotification(type="TamperDetectionActivated", timestamp=now(),
+                                                                 tech_info="lid opened"))  # fmt: skip
+            await asyncio.wait_for(reader, GUARD)
+        stored = (await client.get(f"/api/v1/stations/{identity}/security-events")).json()
+        metrics = (await client.get("/metrics")).text
+    (alert,) = alerts
+    assert alert["station_id"] == identity and alert["security_event"] == "TamperDetectionActivated"
+    assert alert["tech_info"] == "lid opened"
+    assert [(e["type"], e["severity"]) for e in stored] == [("TamperDetectionActivated", "critical"),
+                                                            ("InvalidTLSCipherSuite", "info")]  # fmt: skip
+    assert 'ocppd_security_events_total{severity="critical"}' in metrics
+    assert f"{identity}: critical security event TamperDetectionActivated (lid opened)" in csms.log()

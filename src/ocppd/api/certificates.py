@@ -7,7 +7,7 @@ No ``from __future__ import annotations``: FastAPI reads the annotations at runt
 from typing import Any, Literal
 
 from cryptography import x509
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
@@ -184,6 +184,21 @@ async def trust_set(request: Request) -> list[dict[str, Any]]:
         out.append({"certificate_type": kind, "subject": certificate.subject.rfc4514_string(),
                     "not_after": certificate.not_valid_after_utc.isoformat()})  # fmt: skip
     return out
+
+
+@router.get("/security-events", tags=["security"], summary="Security events of all stations, newest first")
+async def all_security_events(
+    request: Request, limit: int = Query(100, ge=1, le=1000, description="At most this many")
+) -> list[dict[str, Any]]:
+    return [_row(r) for r in await security(request).security_events(None, limit)]
+
+
+@router.get("/stations/{station_id}/security-events", tags=["security"],
+            summary="A station's security events (severity: critical per the OCPP list, else info)")  # fmt: skip
+async def station_security_events(
+    station_id: str, request: Request, limit: int = Query(100, ge=1, le=1000, description="At most this many")
+) -> list[dict[str, Any]]:
+    return [_row(r) for r in await security(request).security_events(station_id, limit)]
 
 
 def operator(request: Request) -> OperatorService:

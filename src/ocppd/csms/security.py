@@ -26,6 +26,7 @@ from cryptography.x509.ocsp import OCSPRequestBuilder
 
 from ocppd import metrics
 from ocppd.csms import ca, ocsp, verbs
+from ocppd.csms.metering import parse_time
 from ocppd.csms.outbound import NotExpressible
 from ocppd.csms.provisioning import hash_password
 from ocppd.protocol.versions import OcppVersion
@@ -71,6 +72,19 @@ class HttpSigningProvider:
 
     def trust_anchors(self) -> list[x509.Certificate]:
         return []  # the operator names the external CA in ocpp.tls_client_ca
+
+
+# OCPP 2.0.1 part 2 appendix "Security events" and the 1.6 whitepaper: the events marked critical, which
+# a station pushes at once (others may wait for the security log). 2.x and 1.6 names alike.
+CRITICAL_SECURITY_EVENTS = frozenset({
+    "FirmwareUpdated", "SettingSystemTime", "StartupOfTheDevice", "ResetOrReboot", "SecurityLogWasCleared",
+    "MemoryExhaustion", "TamperDetectionActivated",
+})  # fmt: skip
+
+
+def security_event_severity(event_type: str) -> str:
+    """``critical`` for the spec's critical security events, else ``info`` (also for vendor types)."""
+    return "critical" if event_type in CRITICAL_SECURITY_EVENTS else "info"
 
 
 def parse_ca_certificate(text: str) -> x509.Certificate:
@@ -131,6 +145,13 @@ def _reported_row(reported: verbs.InstalledCertificate, pems: list[str]) -> dict
             row.update(subject=_text(certificate.subject), not_after=certificate.not_valid_after_utc, pem=text)
             break
     return row
+
+
+def _time(value: Any) -> datetime:
+    try:
+        return parse_time(str(value))
+    except ValueError:
+        return datetime.now(UTC)
 
 
 def _text(name: x509.Name) -> str:
@@ -323,6 +344,34 @@ class Security:
                  station_id, profile, reset.status)  # fmt: skip
         self._csms.events.publish("security_profile.upgrading", station_id, target=profile)
         return reset
+
+    # ------------------------------------------------------------------ security events
+    async def security_event(self, station_id: str, payload: dict[str, Any]) -> None:
+        """SecurityEventNotification: stored (events table, ``ca.security_event_retention_days``),
+        published with its severity; a critical one is also raised as ``security.alert`` and logged."""
+        event_type = str(payload.get("type", ""))
+        severity = security_event_severity(event_type)
+        at = payload.get("timestamp")
+        await self._csms.store.write(repo.record_event, station_id, "SecurityEventNotification",
+                                     _time(at), {**payload, "severity": severity})  # fmt: skip
+        detail = payload.get("techInfo")
+        self._csms.events.publish("security.event", station_id, kind="SecurityEventNotification",
+                                  payload=payload, severity=severity, security_event=event_type)  # fmt: skip
+        metrics.SECURITY_EVENTS.labels(severity).inc()
+        if severity == "critical":
+            log.warning("%s: critical security event %s%s", station_id, event_type, f" ({detail})" if detail else "")
+            self._csms.events.publish("security.alert", station_id, security_event=event_type, tech_info=detail,
+                                      timestamp=at)  # fmt: skip
+        else:
+            log.info("%s: security event %s%s", station_id, event_type, f" ({detail})" if detail else "")
+
+    async def security_events(self, station_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        return await self._csms.store.read(security_repo.security_events_of, station_id, limit)
+
+    async def prune_security_events(self) -> None:
+        days = self.settings.security_event_retention_days
+        if days > 0:
+            await self._csms.store.write(security_repo.prune_security_events, datetime.now(UTC) - timedelta(days=days))
 
     # ------------------------------------------------------------------ OCSP and plug & charge
     async def certificate_status(self, ocsp_request_data: dict[str, Any]) -> tuple[str, str | None, str | None]:

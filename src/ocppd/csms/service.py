@@ -148,6 +148,7 @@ class Csms:
                     last_prune = now
                     await self.store.prune_message_log(now - retention)
                     await self.security.warn_expiring()
+                    await self.security.prune_security_events()
             except Exception:
                 log.exception("housekeeping failed")
 

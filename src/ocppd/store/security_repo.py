@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from .schema import installed_certificates, station_certificates
+from .schema import events, installed_certificates, station_certificates
 
 _C = station_certificates.c
 
@@ -126,3 +126,20 @@ def expiring_certificates(conn: Connection, before: datetime) -> list[tuple[str,
     ):
         out.append((r[0], "issued", r[1], r[2], r[3]))
     return out
+
+
+def prune_security_events(conn: Connection, older_than: datetime) -> int:
+    result = conn.execute(
+        delete(events).where(events.c.kind == "SecurityEventNotification", events.c.timestamp < older_than)
+    )
+    return int(result.rowcount or 0)
+
+
+def security_events_of(conn: Connection, station_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
+    """Stored SecurityEventNotifications, newest first."""
+    e = events.c
+    query = select(e.id, e.station_id, e.timestamp, e.payload).where(e.kind == "SecurityEventNotification")
+    if station_id is not None:
+        query = query.where(e.station_id == station_id)
+    rows = conn.execute(query.order_by(e.id.desc()).limit(limit))
+    return [{"id": r[0], "station_id": r[1], "timestamp": r[2], **(r[3] or {})} for r in rows]

@@ -16,7 +16,6 @@ RECORDED = (
     "DiagnosticsStatusNotification",
     "FirmwareStatusNotification",
     "LogStatusNotification",
-    "SecurityEventNotification",
     "SignedFirmwareStatusNotification",
 )
 
@@ -99,6 +98,10 @@ def handlers(csms: Csms) -> dict[str, Handler]:
     async def data_transfer(session: Session, p: Payload) -> Payload:
         return await d.reporting.data_transfer(session.identity, p)
 
+    async def security_event_notification(session: Session, p: Payload) -> Payload:
+        await d.security.security_event(session.identity, p)
+        return {}
+
     async def sign_certificate(session: Session, p: Payload) -> Payload:
         # The 1.6 security extension signs only the charge point certificate; 1.6 has no statusInfo.
         accepted, _, _ = d.security.sign_certificate(session.identity, p["csr"], CHARGING_STATION)
@@ -114,6 +117,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         "MeterValues": meter_values,
         "DataTransfer": data_transfer,
         "SignCertificate": sign_certificate,
+        "SecurityEventNotification": security_event_notification,
     }
     for action in RECORDED:
         table[action] = d.recorder(action)

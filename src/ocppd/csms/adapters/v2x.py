@@ -115,6 +115,10 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
     async def data_transfer(session: Session, p: Payload) -> Payload:
         return await d.reporting.data_transfer(session.identity, p)
 
+    async def security_event_notification(session: Session, p: Payload) -> Payload:
+        await d.security.security_event(session.identity, p)
+        return {}
+
     async def sign_certificate(session: Session, p: Payload) -> Payload:
         certificate_type = p.get("certificateType") or COMBINED  # omitted: for both CSMS and ISO 15118 links
         accepted, reason, text = d.security.sign_certificate(
@@ -134,6 +138,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         "NotifyReport": notify_report,
         "DataTransfer": data_transfer,
         "SignCertificate": sign_certificate,
+        "SecurityEventNotification": security_event_notification,
         "GetCertificateStatus": get_certificate_status,
         "Get15118EVCertificate": get_15118_ev_certificate,
     }
@@ -168,7 +173,6 @@ RECORDED = (
     "NotifyMonitoringReport",
     "PublishFirmwareStatusNotification",
     "ReservationStatusUpdate",
-    "SecurityEventNotification",
     # OCPP 2.1
     "BatterySwap",
     "ClosePeriodicEventStream",
