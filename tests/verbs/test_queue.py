@@ -3,6 +3,7 @@ listing and cancelling (API and CLI), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -100,3 +101,27 @@ async def test_a_command_the_last_known_version_cannot_say_is_refused_before_que
 
 async def _offline(api: httpx.AsyncClient, sid: str) -> bool:
     return not ok(await api.get(f"/api/v1/stations/{sid}"))["connected"]
+
+
+async def test_cli_command_sends_now_or_queues_for_an_offline_station(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    sid = new_id("QC")
+    async with connected(csms.ws_url, sid, "2.0.1") as st:
+        # in a thread: the station answering it runs on this event loop
+        out = (await asyncio.to_thread(csms.cli, "command", sid, "trigger-message", '{"message": "Heartbeat"}')).stdout
+        answer = json.loads(out)
+        assert answer["action"] == "TriggerMessage" and answer["result"]["accepted"] is True
+        assert st.last("TriggerMessage")["requested_message"] == "Heartbeat"
+    await eventually(lambda: _offline(api, sid), "the station offline")
+    offline = csms.cli("command", sid, "reset", "{}", check=False)
+    assert offline.returncode == 1 and "409" in offline.stdout + offline.stderr
+    bad = csms.cli("command", sid, "reset", "{}", "--queue-expiry", "0", check=False)
+    assert bad.returncode == 2 and "--queue-expiry" in bad.stdout + bad.stderr
+    queued = json.loads(csms.cli("command", sid, "reset", "{}", "--queue-expiry", "60").stdout)
+    assert queued["status"] == "queued" and queued["command"] == "reset"
+    table = csms.cli("queue", "list", sid).stdout
+    assert str(queued["id"]) in table and "reset" in table
+    csms.cli("queue", "cancel", str(queued["id"]))
+    again = csms.cli("queue", "cancel", str(queued["id"]), check=False)
+    assert again.returncode == 1 and "cancelled" in again.stdout + again.stderr
