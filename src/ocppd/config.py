@@ -224,6 +224,10 @@ class CaSettings:
     # The certificates every station should have (besides the built-in CA's roots): "TYPE:path" entries,
     # TYPE = CSMSRootCertificate | ManufacturerRootCertificate | V2GRootCertificate | MORootCertificate
     station_roots: list[str] = field(default_factory=list)
+    firmware_signing_cert: str = ""  # your own firmware-signing certificate (PEM) and key; default: generated
+    firmware_signing_key: str = ""
+    firmware_max_bytes: int = 2 * 1024**3  # images the CSMS downloads to sign
+    firmware_download_timeout: float = 300.0
     security_event_retention_days: float = 365.0  # SecurityEventNotifications kept this long; 0: forever
     expiry_warning_days: int = 30  # warn (log, event) about installed and issued certificates
     auto_renew_days: int = 0  # ask a station for a new CSR this many days before its certificate expires; 0: off

@@ -55,6 +55,10 @@ SAMPLES: list[v.Verb[Any]] = [
     v.DeleteCertificate(v.CertificateHash("SHA256", "ab" * 32, "cd" * 32, "0A1B")),
     v.GetInstalledCertificateIds(("CSMSRootCertificate",)),
 ]
+# Signed firmware: 1.6 SignedUpdateFirmware (security extension), 2.x UpdateFirmware with the signature.
+SIGNED_FIRMWARE = v.UpdateFirmware(
+    "https://fw.example/2.bin", FUTURE, signing_certificate="-----BEGIN CERTIFICATE-----", signature="MEUCIQ=="
+)
 ONLY_2X = {
     v.GetBaseReport,
     v.GetTransactionStatus,
@@ -83,6 +87,14 @@ def test_payloads_are_schema_valid(verb: v.Verb[Any], version: OcppVersion) -> N
     assert plan.calls
     for call in plan.calls:
         schemas(version).validate(call.action, call.payload)
+
+
+@pytest.mark.parametrize("version", [V16, V201, V21], ids=lambda x: x.label)
+def test_signed_firmware_keeps_the_signature(version: OcppVersion) -> None:
+    (call,) = outbound_adapters(version).plan(SIGNED_FIRMWARE, Target("CS", version)).calls
+    assert call.action == ("SignedUpdateFirmware" if version is V16 else "UpdateFirmware")
+    assert call.payload["firmware"]["signature"] == "MEUCIQ=="
+    schemas(version).validate(call.action, call.payload)
 
 
 def test_chunks_respect_items_and_bytes_and_keep_order() -> None:

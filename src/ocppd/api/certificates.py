@@ -4,6 +4,7 @@
 No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.
 """
 
+from datetime import datetime
 from typing import Any, Literal
 
 from cryptography import x509
@@ -201,6 +202,30 @@ async def station_security_events(
     return [_row(r) for r in await security(request).security_events(station_id, limit)]
 
 
+class SignedFirmware(BaseModel):
+    location: str = Field(
+        min_length=1, max_length=512, description="URL of the image; the CSMS downloads it to sign it"
+    )
+    retrieve_at: datetime | None = Field(None, description="Default: now")
+    install_at: datetime | None = None
+    retries: int | None = Field(None, ge=0)
+    retry_interval_s: int | None = Field(None, ge=0)
+
+
+@router.post(
+    "/stations/{station_id}/firmware/signed",
+    tags=["security"],
+    dependencies=[Admin],
+    summary="Sign the image with the CA's firmware-signing certificate and send it (1.6 SignedUpdateFirmware)",
+)
+async def signed_firmware(station_id: str, body: SignedFirmware, request: Request) -> dict[str, Any]:
+    operation = security(request).signed_firmware_update(
+        station_id, body.location, retrieve_at=body.retrieve_at, install_at=body.install_at, retries=body.retries,
+        retry_interval_s=body.retry_interval_s,
+    )  # fmt: skip
+    return _status(await operator(request).carry_out(station_id, operation, "signed firmware update"))
+
+
 def operator(request: Request) -> OperatorService:
     return request.app.state.service  # type: ignore[no-any-return]
 
@@ -226,6 +251,13 @@ async def csms_root(s: Security = Depends(security)) -> Response:
     if s.builtin is None:
         raise ApiError(404, "the built-in CA is not in use", "no_ca")
     return Response(ca.pem([s.builtin.root]), media_type="application/x-pem-file")
+
+
+@public.get("/firmware-signing.pem", summary="The certificate (with its chain) that signs firmware images")
+async def firmware_signing(s: Security = Depends(security)) -> Response:
+    if s.builtin is None:
+        raise ApiError(404, "the built-in CA is not in use", "no_ca")
+    return Response(s.builtin.firmware_signing_chain_pem(), media_type="application/x-pem-file")
 
 
 @public.get("/station-ca.crl", summary="The station sub-CA's certificate revocation list (DER)")

@@ -20,7 +20,8 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CHARGING_STATION = "ChargingStationCertificate"
@@ -233,6 +234,13 @@ class CaFiles:
     v2g_ca_cert: str = ""
     v2g_ca_key: str = ""
     v2g_root_cert: str = ""
+    firmware_signing_cert: str = ""  # PEM, its chain after it
+    firmware_signing_key: str = ""
+
+
+def _organization(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(names[0].value) if names else "ocppd"
 
 
 @dataclass
@@ -243,6 +251,7 @@ class BuiltinCa:
     station_ca: _Authority
     v2g_root: x509.Certificate
     v2g_ca: _Authority
+    firmware_signer: _Authority  # a code-signing certificate under the CSMS root, for firmware images
     certificate_days: int = 365
     crl_url: str = ""  # written into issued certificates as their CRL distribution point, when set
     revoked: dict[int, dt.datetime] = field(default_factory=dict)
@@ -261,7 +270,40 @@ class BuiltinCa:
             d, "v2g-root", "cpo-sub-ca", f"{files.organization} V2G root CA", f"{files.organization} CPO sub-CA",
             files.organization, files.v2g_root_cert, files.v2g_ca_cert, files.v2g_ca_key, "v2g_ca",
         )  # fmt: skip
-        return cls(root, station_ca, v2g_root, v2g_ca, certificate_days, crl_url)
+        firmware_signer = cls._firmware_signer(d, files, root, station_ca)
+        return cls(root, station_ca, v2g_root, v2g_ca, firmware_signer, certificate_days, crl_url)
+
+    @staticmethod
+    def _firmware_signer(d: Path, files: CaFiles, root: x509.Certificate, station_ca: _Authority) -> _Authority:
+        if files.firmware_signing_cert or files.firmware_signing_key:
+            if not (files.firmware_signing_cert and files.firmware_signing_key):
+                raise ValueError("ca.firmware_signing_cert and ca.firmware_signing_key go together")
+            chain = _load_certificates(Path(files.firmware_signing_cert))
+            return _Authority(chain[0], _load_key(Path(files.firmware_signing_key)), tuple(chain[1:]))
+        cert_path, key_path = d / "firmware-signing.pem", d / "firmware-signing.key"
+        if not cert_path.exists():
+            # Signed by the station sub-CA, whose chain (to the CSMS root) stations can check.
+            key = ec.generate_private_key(ec.SECP256R1())
+            now = _now()
+            certificate = (
+                x509.CertificateBuilder()
+                .subject_name(_name(_organization(root), "firmware signing"))
+                .issuer_name(station_ca.certificate.subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(min(now + dt.timedelta(days=5 * 365), station_ca.certificate.not_valid_after_utc))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(_key_usage(digital_signature=True), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+                .add_extension(
+                    x509.AuthorityKeyIdentifier.from_issuer_public_key(station_ca.key.public_key()), critical=False
+                )
+                .sign(station_ca.key, hashes.SHA256())
+            )
+            _write_private(key_path, _key_pem(key))
+            cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return _Authority(_load_certificates(cert_path)[0], _load_key(key_path), (station_ca.certificate,))
 
     @staticmethod
     def _hierarchy(
@@ -356,6 +398,18 @@ class BuiltinCa:
         # SHA256withRSA (PKCS#1 v1.5) for an RSA CA key, ECDSA-SHA256 for an EC one: what OCTT accepts.
         certificate = builder.sign(ca.key, hashes.SHA256())
         return Issued(certificate, (certificate, ca.certificate, *ca.parents))
+
+    # ------------------------------------------------------------------ firmware
+    def sign_digest(self, sha256_digest: bytes) -> bytes:
+        """The firmware-signing key's signature (DER) of an image's SHA-256 digest: ECDSA, or RSA-PSS."""
+        key = self.firmware_signer.key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(sha256_digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+        return key.sign(sha256_digest, pss, Prehashed(hashes.SHA256()))
+
+    def firmware_signing_chain_pem(self) -> str:
+        return pem([self.firmware_signer.certificate, *self.firmware_signer.parents])
 
     # ------------------------------------------------------------------ revocation
     def is_revoked(self, issuer: x509.Name, serial: int) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import secrets
 import string
@@ -189,7 +190,7 @@ class Security:
             return
         files = ca.CaFiles(
             self.directory, c.organization, c.station_ca_cert, c.station_ca_key, c.root_cert,
-            c.v2g_ca_cert, c.v2g_ca_key, c.v2g_root_cert,
+            c.v2g_ca_cert, c.v2g_ca_key, c.v2g_root_cert, c.firmware_signing_cert, c.firmware_signing_key,
         )  # fmt: skip
         try:
             self.builtin = ca.BuiltinCa.load_or_create(files, certificate_days=c.certificate_days, crl_url=c.crl_url)
@@ -344,6 +345,41 @@ class Security:
                  station_id, profile, reset.status)  # fmt: skip
         self._csms.events.publish("security_profile.upgrading", station_id, target=profile)
         return reset
+
+    # ------------------------------------------------------------------ signed firmware
+    async def sign_firmware(self, location: str) -> tuple[str, str]:
+        """Download the image at ``location`` and sign it: ``(base64 signature, signing certificate PEM)``.
+
+        The image is hashed while it streams in (never held in memory), at most ``ca.firmware_max_bytes``
+        within ``ca.firmware_download_timeout`` seconds; NotExpressible says why not.
+        """
+        if self.builtin is None:
+            raise NotExpressible("firmware signing needs the built-in CA (ca.enabled, ca.provider = builtin)")
+        digest = hashlib.sha256()
+        size = 0
+        limit = self.settings.firmware_max_bytes
+        try:
+            async with (
+                httpx.AsyncClient(timeout=self.settings.firmware_download_timeout) as client,
+                client.stream("GET", location) as response,
+            ):
+                response.raise_for_status()
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise NotExpressible(f"location: the image is larger than {limit} bytes")
+                    digest.update(chunk)
+        except httpx.HTTPError as exc:
+            raise NotExpressible(f"location: the image cannot be downloaded to sign it: {exc!r}") from None
+        signature = base64.b64encode(self.builtin.sign_digest(digest.digest())).decode()
+        log.info("firmware %s signed (%d bytes, SHA-256 %s)", location, size, digest.hexdigest())
+        return signature, self.builtin.firmware_signing_chain_pem()
+
+    async def signed_firmware_update(self, station_id: str, location: str, **options: Any) -> verbs.Status:
+        """Sign the image and send it: 1.6 SignedUpdateFirmware, 2.x UpdateFirmware with the signature."""
+        signature, certificate = await self.sign_firmware(location)
+        verb = verbs.UpdateFirmware(location, signing_certificate=certificate, signature=signature, **options)
+        return (await self._csms.send(station_id, verb)).result
 
     # ------------------------------------------------------------------ security events
     async def security_event(self, station_id: str, payload: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from ocppd.csms.outbound import (
     flatten,
     iso,
     iso_or_none,
+    next_request_id,
 )
 
 ADAPTERS = Adapters("1.6")
@@ -225,7 +226,7 @@ def composite_schedule(verb: v.GetCompositeSchedule, t: Target) -> Plan[v.Compos
 @out(v.UpdateFirmware)
 def update_firmware(verb: v.UpdateFirmware, t: Target) -> Plan[v.Status]:
     if verb.signature or verb.signing_certificate:
-        raise NotExpressible("signed firmware needs the 1.6 security extension (SignedUpdateFirmware)")
+        return _signed_update_firmware(verb)
     payload = drop_none(
         {
             "location": verb.location,
@@ -236,6 +237,30 @@ def update_firmware(verb: v.UpdateFirmware, t: Target) -> Plan[v.Status]:
     )
     # UpdateFirmware.conf is empty in 1.6: the station took the request.
     return Plan.single("UpdateFirmware", payload, lambda a: v.Status("Accepted"))
+
+
+def _signed_update_firmware(verb: v.UpdateFirmware) -> Plan[v.Status]:
+    """The 1.6 security extension's SignedUpdateFirmware: both the signature and its certificate."""
+    if not (verb.signature and verb.signing_certificate):
+        raise NotExpressible("signed firmware needs both signature and signing_certificate")
+    firmware = drop_none(
+        {
+            "location": verb.location,
+            "retrieveDateTime": iso(verb.retrieve_at or datetime.now(UTC)),
+            "installDateTime": iso_or_none(verb.install_at),
+            "signingCertificate": verb.signing_certificate,
+            "signature": verb.signature,
+        }
+    )
+    payload = drop_none(
+        {
+            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
+            "firmware": firmware,
+            "retries": verb.retries,
+            "retryInterval": verb.retry_interval_s,
+        }
+    )
+    return Plan.single("SignedUpdateFirmware", payload, status)
 
 
 @out(v.GetLog)
