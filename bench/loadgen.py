@@ -12,7 +12,8 @@ Built to stay out of the way of the server it measures:
 * latency is taken per call with ``time.perf_counter_ns`` and kept in an ``array('q')``;
 * the process reports its own CPU (``resource.getrusage``) over the measured window.
 
-Scenarios (``--scenario``): ``throughput``, ``idle``, ``bootstorm``, ``fanout``. The result is one
+Scenarios (``--scenario``): ``throughput`` (``--unknown-tx``: 1.6 MeterValues naming transaction ids
+the CSMS does not know), ``idle``, ``bootstorm``, ``fanout``. The result is one
 JSON object on stdout (last line); progress lines go to stderr. ``idle`` prints a
 ``{"event": "booted"}`` line, then waits for a line on stdin before disconnecting (the orchestrator
 samples the server's memory in between).
@@ -88,10 +89,21 @@ SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 
 def boot_payload(version: str, serial: str) -> dict[str, Any]:
     if version == "1.6":
-        return {"chargePointVendor": "BenchCo", "chargePointModel": "LoadGen-1", "chargePointSerialNumber": serial,
-                "firmwareVersion": "1.0.0"}
-    return {"reason": "PowerUp", "chargingStation": {"vendorName": "BenchCo", "model": "LoadGen-1",
-                                                     "serialNumber": serial, "firmwareVersion": "1.0.0"}}
+        return {
+            "chargePointVendor": "BenchCo",
+            "chargePointModel": "LoadGen-1",
+            "chargePointSerialNumber": serial,
+            "firmwareVersion": "1.0.0",
+        }
+    return {
+        "reason": "PowerUp",
+        "chargingStation": {
+            "vendorName": "BenchCo",
+            "model": "LoadGen-1",
+            "serialNumber": serial,
+            "firmwareVersion": "1.0.0",
+        },
+    }
 
 
 def status_payload(version: str) -> dict[str, Any]:
@@ -221,7 +233,7 @@ class Station(WSListener):
         action = msg[2]
         payload = self.answer_server.get(action, b'{"status":"Accepted"}')
         assert self.transport is not None
-        self.transport.send(WSMsgType.TEXT, b'[3,' + orjson.dumps(msg[1]) + b"," + payload + b"]")
+        self.transport.send(WSMsgType.TEXT, b"[3," + orjson.dumps(msg[1]) + b"," + payload + b"]")
 
     # --------------------------------------------------------------- setup calls
     async def call(self, action: str, payload: dict[str, Any], timeout: float = 60.0) -> Any:
@@ -309,8 +321,13 @@ def percentiles(values: array | list[int], scale: float = 1e-6) -> dict[str, flo
     def q(p: float) -> float:
         return round(s[min(n - 1, int(p * n))] * scale, 3)
 
-    return {"p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "p999_ms": q(0.999),
-            "max_ms": round(s[-1] * scale, 3)}
+    return {
+        "p50_ms": q(0.50),
+        "p90_ms": q(0.90),
+        "p99_ms": q(0.99),
+        "p999_ms": q(0.999),
+        "max_ms": round(s[-1] * scale, 3),
+    }
 
 
 class CpuMeter:
@@ -345,8 +362,15 @@ async def connect_station(url: str, name: str, version: str, stats: Stats, timeo
     return holder[0]
 
 
-async def bring_up(url: str, names: list[str], version: str, stats: Stats, concurrency: int,
-                   status: bool = False, timeout: float = 60.0) -> list[Station]:
+async def bring_up(
+    url: str,
+    names: list[str],
+    version: str,
+    stats: Stats,
+    concurrency: int,
+    status: bool = False,
+    timeout: float = 60.0,
+) -> list[Station]:
     """Connect and boot (and optionally send StatusNotification) with bounded concurrency."""
     sem = asyncio.Semaphore(concurrency)
     out: list[Station | None] = [None] * len(names)
@@ -365,34 +389,70 @@ async def bring_up(url: str, names: list[str], version: str, stats: Stats, concu
     return [s for s in out if s is not None]
 
 
-async def start_transactions(stations: list[Station], version: str, concurrency: int = 200) -> None:
-    """A running transaction per station so meter values are attributed (1.6 transactionId, 2.0.1 Started)."""
+# 1.6 transaction ids the CSMS never gave out (within the 32-bit integers OCPP allows).
+UNKNOWN_TX_BASE = 1_900_000_000
+
+
+async def start_transactions(
+    stations: list[Station], version: str, concurrency: int = 200, *, unknown: bool = False
+) -> None:
+    """A running transaction per station so meter values are attributed (1.6 transactionId, 2.0.1 Started).
+
+    ``unknown`` (1.6): no StartTransaction; every station's MeterValues name a transaction id the CSMS
+    does not know (a station whose CSMS lost its database, or an independent load generator)."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(st: Station) -> None:
         async with sem:
-            if version == "1.6":
-                r = await st.call("StartTransaction", {"connectorId": 1, "idTag": "BENCH", "meterStart": 0,
-                                                        "timestamp": NOW})
+            if version == "1.6" and unknown:
+                tx = UNKNOWN_TX_BASE + stations.index(st)
+                st.prepare_hot(
+                    "MeterValues",
+                    {
+                        "connectorId": 1,
+                        "transactionId": tx,
+                        "meterValue": [{"timestamp": NOW, "sampledValue": sampled_values_16()}],
+                    },
+                    None,
+                )
+            elif version == "1.6":
+                r = await st.call(
+                    "StartTransaction", {"connectorId": 1, "idTag": "BENCH", "meterStart": 0, "timestamp": NOW}
+                )
                 tx = r.get("transactionId", 1)
-                st.prepare_hot("MeterValues", {"connectorId": 1, "transactionId": tx,
-                                               "meterValue": [{"timestamp": NOW, "sampledValue": sampled_values_16()}]},
-                               None)
+                st.prepare_hot(
+                    "MeterValues",
+                    {
+                        "connectorId": 1,
+                        "transactionId": tx,
+                        "meterValue": [{"timestamp": NOW, "sampledValue": sampled_values_16()}],
+                    },
+                    None,
+                )
             else:
                 txid = f"tx-{st.name}"
                 started = {
-                    "eventType": "Started", "timestamp": NOW, "triggerReason": "CablePluggedIn", "seqNo": 0,
+                    "eventType": "Started",
+                    "timestamp": NOW,
+                    "triggerReason": "CablePluggedIn",
+                    "seqNo": 0,
                     "transactionInfo": {"transactionId": txid, "chargingState": "EVConnected"},
                     "evse": {"id": 1, "connectorId": 1},
                 }
                 await st.call("TransactionEvent", started)
-                st.prepare_hot("TransactionEvent", {
-                    "eventType": "Updated", "timestamp": NOW, "triggerReason": "MeterValuePeriodic",
-                    "transactionInfo": {"transactionId": txid, "chargingState": "Charging"},
-                    "evse": {"id": 1, "connectorId": 1},
-                    "meterValue": [{"timestamp": NOW, "sampledValue": sampled_values_201()}],
-                    "seqNo": 0,
-                }, "seqNo")
+                st.prepare_hot(
+                    "TransactionEvent",
+                    {
+                        "eventType": "Updated",
+                        "timestamp": NOW,
+                        "triggerReason": "MeterValuePeriodic",
+                        "transactionInfo": {"transactionId": txid, "chargingState": "Charging"},
+                        "evse": {"id": 1, "connectorId": 1},
+                        "meterValue": [{"timestamp": NOW, "sampledValue": sampled_values_201()}],
+                        "seqNo": 0,
+                    },
+                    "seqNo",
+                )
 
     await asyncio.gather(*(one(s) for s in stations))
 
@@ -402,7 +462,7 @@ async def scenario_throughput(a: argparse.Namespace) -> dict[str, Any]:
     stats = Stats()
     names = [f"{a.prefix}{i:05d}" for i in range(a.stations)]
     stations = await bring_up(a.url, names, a.version, stats, a.concurrency)
-    await start_transactions(stations, a.version)
+    await start_transactions(stations, a.version, unknown=a.unknown_tx)
     loop = asyncio.get_running_loop()
     interval = a.stations / a.rate if a.rate else 0.0
     for i, st in enumerate(stations):
@@ -424,6 +484,7 @@ async def scenario_throughput(a: argparse.Namespace) -> dict[str, Any]:
     del loop
     return {
         "scenario": "throughput",
+        "unknown_tx": a.unknown_tx,
         "version": a.version,
         "stations": len(stations),
         "offered_rate": a.rate or None,
@@ -536,11 +597,18 @@ async def scenario_bootstorm(a: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def http_post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, token: str,
-                    body: bytes) -> tuple[int, bytes]:
+async def http_post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, token: str, body: bytes
+) -> tuple[int, bytes]:
     writer.write(
-        b"POST " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token.encode()
-        + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        b"POST "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+        + token.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
     )
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -573,8 +641,9 @@ async def scenario_fanout(a: argparse.Namespace) -> dict[str, Any]:
                 name = queue.pop()
                 t = time.perf_counter_ns()
                 try:
-                    status, resp = await http_post(reader, writer, f"/api/v1/stations/{name}/commands/remote-start",
-                                                   token, body)
+                    status, resp = await http_post(
+                        reader, writer, f"/api/v1/stations/{name}/commands/remote-start", token, body
+                    )
                 except Exception as exc:
                     key = f"{type(exc).__name__}: {exc}"[:100]
                     failures[key] = failures.get(key, 0) + 1
@@ -639,6 +708,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--token", default="")
     p.add_argument("--http-concurrency", type=int, default=100)
     p.add_argument("--uvloop", action="store_true", help="run on uvloop (the default for the bench)")
+    p.add_argument("--unknown-tx", action="store_true", help="throughput 1.6: MeterValues for unknown transaction ids")
     a = p.parse_args(argv)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

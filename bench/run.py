@@ -137,14 +137,16 @@ def server(kind: str, *, heartbeat: int = 300) -> Iterator[Server]:
     if kind.startswith("ocppd"):
         http_port = free_port()
         http = f"127.0.0.1:{http_port}"
-        env.update({
-            "OCPPD_DATA_DIR": str(workdir / "data"),
-            "OCPPD_OCPP__HOST": "127.0.0.1",
-            "OCPPD_OCPP__PORT": str(port),
-            "OCPPD_HTTP__HOST": "127.0.0.1",
-            "OCPPD_HTTP__PORT": str(http_port),
-            "OCPPD_OCPP__HEARTBEAT_INTERVAL": str(heartbeat),
-        })
+        env.update(
+            {
+                "OCPPD_DATA_DIR": str(workdir / "data"),
+                "OCPPD_OCPP__HOST": "127.0.0.1",
+                "OCPPD_OCPP__PORT": str(port),
+                "OCPPD_HTTP__HOST": "127.0.0.1",
+                "OCPPD_HTTP__PORT": str(http_port),
+                "OCPPD_OCPP__HEARTBEAT_INTERVAL": str(heartbeat),
+            }
+        )
         if kind == "ocppd-pg":
             env["OCPPD_DATABASE_URL"] = _pg_recreate()
         if kind.startswith("ocppd+"):  # e.g. ocppd+backlog4096, ocppd+uvloop: a proposed src fix, measured
@@ -199,9 +201,13 @@ def loadgen(srv: Server, scenario: str, *, idle_hold: float = 0.0, timeout: floa
     if srv.http:
         args += ["--http", srv.http, "--token", srv.token]
     for k, v in kw.items():
-        args += [f"--{k.replace('_', '-')}", str(v)]
-    proc = subprocess.Popen(pinned(LOADGEN_CPU, args), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+        if v is True:  # a switch
+            args.append(f"--{k.replace('_', '-')}")
+        elif v is not False:
+            args += [f"--{k.replace('_', '-')}", str(v)]
+    proc = subprocess.Popen(
+        pinned(LOADGEN_CPU, args), cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     rss0 = srv.rss()
     cpu0, t0, busy0 = srv.cpu_s(), time.perf_counter(), busy_cpu_s()
     extra: dict[str, Any] = {}
@@ -222,12 +228,14 @@ def loadgen(srv: Server, scenario: str, *, idle_hold: float = 0.0, timeout: floa
             cpu0, t0 = srv.cpu_s(), time.perf_counter()
             time.sleep(idle_hold)
             rss1 = srv.rss()
-            extra.update({
-                "server_rss_before_mb": round(rss0 / 2**20, 1),
-                "server_rss_after_mb": round(rss1 / 2**20, 1),
-                "rss_per_station_kb": round((rss1 - rss0) / 1024 / max(1, line["stations"]), 2),
-                "server_cpu_pct": round(100 * (srv.cpu_s() - cpu0) / (time.perf_counter() - t0), 1),
-            })
+            extra.update(
+                {
+                    "server_rss_before_mb": round(rss0 / 2**20, 1),
+                    "server_rss_after_mb": round(rss1 / 2**20, 1),
+                    "rss_per_station_kb": round((rss1 - rss0) / 1024 / max(1, line["stations"]), 2),
+                    "server_cpu_pct": round(100 * (srv.cpu_s() - cpu0) / (time.perf_counter() - t0), 1),
+                }
+            )
             proc.stdin.write(b"stop\n")
             proc.stdin.flush()
         elif "scenario" in line:
@@ -282,17 +290,35 @@ def throughput(plan: Plan, results: list[dict[str, Any]]) -> None:
                 dur = plan.duration
                 with server(kind) as srv:
                     r = loadgen(srv, "throughput", version=version, stations=n, duration=dur, warmup=plan.warmup)
-                log(f"throughput {kind:9} {version:5} n={n:5}: {r['msgs_per_s']:>9} msg/s p99 {r['p99_ms']} ms "
-                    f"server {r.get('server_cpu_pct')}% loadgen {r['loadgen_cpu_pct']}% errors {r['errors']}")
+                log(
+                    f"throughput {kind:9} {version:5} n={n:5}: {r['msgs_per_s']:>9} msg/s p99 {r['p99_ms']} ms "
+                    f"server {r.get('server_cpu_pct')}% loadgen {r['loadgen_cpu_pct']}% errors {r['errors']}"
+                )
                 results.append(r)
         # p99 at 1,000 stations offered half of ocppd's max rate
-        top = next((r for r in results if r["scenario"] == "throughput" and r["server"] == "ocppd"
-                    and r["version"] == version and r["stations"] == max(plan.counts)), None)
+        top = next(
+            (
+                r
+                for r in results
+                if r["scenario"] == "throughput"
+                and r["server"] == "ocppd"
+                and r["version"] == version
+                and r["stations"] == max(plan.counts)
+            ),
+            None,
+        )
         if top and top["msgs_per_s"]:
             rate = round(top["msgs_per_s"] / 2)
             with server("ocppd") as srv:
-                r = loadgen(srv, "throughput", version=version, stations=max(plan.counts), duration=plan.duration,
-                            warmup=plan.warmup, rate=rate)
+                r = loadgen(
+                    srv,
+                    "throughput",
+                    version=version,
+                    stations=max(plan.counts),
+                    duration=plan.duration,
+                    warmup=plan.warmup,
+                    rate=rate,
+                )
             r["scenario"] = "latency_at_half_rate"
             log(f"half-rate {version} n={r['stations']} offered {rate}/s: got {r['msgs_per_s']}/s p99 {r['p99_ms']} ms")
             results.append(r)
@@ -302,11 +328,21 @@ def idle(plan: Plan, results: list[dict[str, Any]]) -> None:
     kinds = ["ocppd"] + (["echo", "ocpp-pkg"] if plan.baselines_at_scale else [])
     for kind in kinds:
         with server(kind, heartbeat=10) as srv:
-            r = loadgen(srv, "idle", version="1.6", stations=plan.idle_n, heartbeat=10, concurrency=500,
-                        idle_hold=15 if not plan.quick else 8, timeout=900)
-        log(f"idle {kind} n={r['stations']}: {r['rss_per_station_kb']} KB/station "
+            r = loadgen(
+                srv,
+                "idle",
+                version="1.6",
+                stations=plan.idle_n,
+                heartbeat=10,
+                concurrency=500,
+                idle_hold=15 if not plan.quick else 8,
+                timeout=900,
+            )
+        log(
+            f"idle {kind} n={r['stations']}: {r['rss_per_station_kb']} KB/station "
             f"(RSS {r['server_rss_before_mb']} -> {r['server_rss_after_mb']} MB), up in {r['bring_up_s']} s, "
-            f"errors {r['errors']}")
+            f"errors {r['errors']}"
+        )
         results.append(r)
 
 
@@ -315,17 +351,66 @@ def bootstorm(plan: Plan, results: list[dict[str, Any]]) -> None:
     for kind in kinds:
         with server(kind) as srv:
             r = loadgen(srv, "bootstorm", version="1.6", stations=plan.storm_n, timeout=900)
-        log(f"bootstorm {kind} n={r['stations']}: all accepted in {r['all_accepted_s']} s "
-            f"(accepted {r['accepted']}, errors {r['errors']} {r['failures']})")
+        log(
+            f"bootstorm {kind} n={r['stations']}: all accepted in {r['all_accepted_s']} s "
+            f"(accepted {r['accepted']}, errors {r['errors']} {r['failures']})"
+        )
         results.append(r)
+
+
+def unknown_tx(plan: Plan, results: list[dict[str, Any]]) -> None:
+    """1.6 MeterValues for transaction ids the CSMS does not know against the same for running ones: no
+    input may make a hot-path message more than 1.5x as expensive (server CPU per message)."""
+    for n in [c for c in plan.counts if c >= 100] or [100]:
+        pair = {}
+        for unknown in (False, True):
+            with server("ocppd") as srv:
+                r = loadgen(
+                    srv,
+                    "throughput",
+                    version="1.6",
+                    stations=n,
+                    duration=plan.duration,
+                    warmup=plan.warmup,
+                    unknown_tx=unknown,
+                )
+            pair[unknown] = r
+        known, unknown_r = pair[False], pair[True]
+        row = {
+            "scenario": "unknown_tx",
+            "server": "ocppd",
+            "version": "1.6",
+            "stations": n,
+            "known_msgs_per_s": known["msgs_per_s"],
+            "unknown_msgs_per_s": unknown_r["msgs_per_s"],
+            "known_cpu_us": _cpu_us_per_msg(known),
+            "unknown_cpu_us": _cpu_us_per_msg(unknown_r),
+            "known_p99_ms": known["p99_ms"],
+            "unknown_p99_ms": unknown_r["p99_ms"],
+            "errors": known["errors"] + unknown_r["errors"],
+        }
+        row["cost_ratio"] = round(row["unknown_cpu_us"] / row["known_cpu_us"], 2) if row["known_cpu_us"] else None
+        log(
+            f"unknown tx n={n}: known {row['known_msgs_per_s']}/s {row['known_cpu_us']} µs, unknown "
+            f"{row['unknown_msgs_per_s']}/s {row['unknown_cpu_us']} µs: ratio {row['cost_ratio']}"
+        )
+        results.append(row)
+
+
+def _cpu_us_per_msg(r: dict[str, Any]) -> float | None:
+    if not r.get("msgs_per_s") or r.get("server_cpu_pct") is None:
+        return None
+    return round(r["server_cpu_pct"] / 100 / r["msgs_per_s"] * 1e6, 1)
 
 
 def fanout(plan: Plan, results: list[dict[str, Any]]) -> None:
     for version in ["1.6", "2.0.1"]:
         with server("ocppd") as srv:
             r = loadgen(srv, "fanout", version=version, stations=plan.fanout_n, http_concurrency=100)
-        log(f"fanout {version} n={r['stations']}: all answered in {r['all_answered_s']} s, p99 {r['p99_ms']} ms, "
-            f"errors {r['errors']} {r['failures']}")
+        log(
+            f"fanout {version} n={r['stations']}: all answered in {r['all_answered_s']} s, p99 {r['p99_ms']} ms, "
+            f"errors {r['errors']} {r['failures']}"
+        )
         results.append(r)
 
 
@@ -335,8 +420,14 @@ def profile(plan: Plan, results: list[dict[str, Any]]) -> dict[str, Any]:
     out = {}
     for version in plan.versions:
         with server("ocppd") as srv:
-            out[version] = profile_run(srv, version, stations=plan.profile_stations, duration=max(plan.duration, 8),
-                                       loadgen=loadgen, results_dir=RESULTS)
+            out[version] = profile_run(
+                srv,
+                version,
+                stations=plan.profile_stations,
+                duration=max(plan.duration, 8),
+                loadgen=loadgen,
+                results_dir=RESULTS,
+            )
         log(f"profile {version}: {out[version]['summary']}")
     return out
 
@@ -348,8 +439,9 @@ def variants(plan: Plan, results: list[dict[str, Any]]) -> None:
     log(f"variant bootstorm {r['server']}: all accepted in {r['all_accepted_s']} s, errors {r['errors']}")
     results.append(r)
     with server("ocppd+backlog4096+rbuf2048", heartbeat=10) as srv:
-        r = loadgen(srv, "idle", version="1.6", stations=plan.idle_n, heartbeat=10, concurrency=500, idle_hold=15,
-                    timeout=900)
+        r = loadgen(
+            srv, "idle", version="1.6", stations=plan.idle_n, heartbeat=10, concurrency=500, idle_hold=15, timeout=900
+        )
     log(f"variant idle {r['server']}: {r['rss_per_station_kb']} KB/station, up in {r['bring_up_s']} s")
     results.append(r)
     for kind in ("ocppd+uvloop", "ocppd"):
@@ -378,14 +470,20 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "packages": {p: ver(p) for p in ("picows", "ocpp", "websockets", "jsonschema-rs", "orjson", "sqlalchemy",
-                                         "uvloop", "psycopg")},
+        "packages": {
+            p: ver(p)
+            for p in ("picows", "ocpp", "websockets", "jsonschema-rs", "orjson", "sqlalchemy", "uvloop", "psycopg")
+        },
         "server_cpu": SERVER_CPU,
         "loadgen_cpu": LOADGEN_CPU,
-        "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True).stdout.strip(),
-        "src_dirty": bool(subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
-                                         capture_output=True, text=True).stdout.strip()),
+        "git": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),
+        "src_dirty": bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+        ),
         "nice": NICE,
     }
 
@@ -393,17 +491,24 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="ocppd benchmark suite")
     p.add_argument("--quick", action="store_true", help="~2-minute subset (shorter windows, fewer points)")
-    p.add_argument("--only", default="", help="comma list: throughput,idle,bootstorm,fanout,profile,variants "
-                   "(variants: not by default)")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma list: throughput,idle,bootstorm,fanout,unknown_tx,profile,variants (variants: not by default)",
+    )
     p.add_argument("--no-pg", action="store_true")
     p.add_argument("--servers", default="", help="throughput: comma list of echo,ocpp-pkg,ocppd,ocppd-pg (default all)")
     p.add_argument("--versions", default="", help="comma list of 1.6,2.0.1 (default: the plan's)")
     p.add_argument("--profile-stations", type=int, default=100, help="stations during the profile run")
     p.add_argument("--counts", default="", help="throughput: comma list of station counts (default: the plan's)")
     p.add_argument("--out", default=str(RESULTS))
-    p.add_argument("--nice", type=int, default=-10,
-                   help="niceness for server and load generator (default -10: a shared machine's other work "
-                        "yields to the benchmark; needs root, otherwise use 0)")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="niceness for server and load generator (default -10: a shared machine's other work "
+        "yields to the benchmark; needs root, otherwise use 0)",
+    )
     a = p.parse_args(argv)
     global NICE
     NICE = a.nice if os.geteuid() == 0 or a.nice >= 0 else 0
@@ -412,8 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.quick:
         plan = Plan(True, 3.0, 1.0, [100, 1000], ["1.6"], 3000, 3000, 300, not a.no_pg, False, False)
     else:
-        plan = Plan(False, 10.0, 2.0, [1, 100, 1000], ["1.6", "2.0.1"], 10_000, 10_000, 1000, not a.no_pg, True,
-                    True)
+        plan = Plan(False, 10.0, 2.0, [1, 100, 1000], ["1.6", "2.0.1"], 10_000, 10_000, 1000, not a.no_pg, True, True)
     if a.servers:
         plan.servers = a.servers.split(",")
     if a.versions:
@@ -421,7 +525,14 @@ def main(argv: list[str] | None = None) -> None:
     plan.profile_stations = a.profile_stations
     if a.counts:
         plan.counts = [int(n) for n in a.counts.split(",")]
-    only = set(filter(None, a.only.split(","))) or {"throughput", "idle", "bootstorm", "fanout", "profile"}
+    only = set(filter(None, a.only.split(","))) or {
+        "throughput",
+        "idle",
+        "bootstorm",
+        "fanout",
+        "unknown_tx",
+        "profile",
+    }
     results: list[dict[str, Any]] = []
     prof: dict[str, Any] = {}
     started = time.time()
@@ -433,6 +544,8 @@ def main(argv: list[str] | None = None) -> None:
         bootstorm(plan, results)
     if "fanout" in only:
         fanout(plan, results)
+    if "unknown_tx" in only:
+        unknown_tx(plan, results)
     if "variants" in only:
         variants(plan, results)
     if "profile" in only and plan.profile:

@@ -37,6 +37,9 @@ def _judge_start(conn: Any, id_token: str | None, pk: int | None) -> Verdict:
 
 
 _MAX_KNOWN = 200_000
+# Transactions MeterValues named that are not running (unknown, or ended): their lookup answer, so that
+# a station reporting a transaction id the CSMS does not know costs no store read per message.
+_MAX_LOOKED_UP = 50_000
 
 
 class Transactions:
@@ -45,6 +48,8 @@ class Transactions:
         self.events = events
         self._known: dict[tuple[str, str], int] = {}  # running transactions: (station, uid) -> pk
         self._states: dict[tuple[str, str], str] = {}  # their last charging state written
+        self._looked_up: dict[tuple[str, str], int | None] = {}  # not running: pk of an ended one, None: unknown
+        self._changes = 0  # bumped whenever a transaction is written, so a lookup racing it is not kept
 
     async def start(
         self,
@@ -107,14 +112,28 @@ class Transactions:
         """The transaction's primary key, from memory for running transactions (no query per sample)."""
         key = (station_id, transaction_uid)
         pk = self._known.get(key)
-        if pk is None:
-            tx = await self.store.read(repo.find_transaction, station_id, transaction_uid)
-            if tx is None:
-                return None
-            pk = self._remember(station_id, transaction_uid, tx.id) if tx.active else tx.id
+        if pk is not None:
+            return pk
+        if key in self._looked_up:
+            return self._looked_up[key]
+        changes = self._changes
+        tx = await self.store.read(repo.find_transaction, station_id, transaction_uid)
+        if tx is not None and tx.active:
+            return self._remember(station_id, transaction_uid, tx.id)
+        pk = tx.id if tx is not None else None
+        if changes == self._changes:  # no transaction was written meanwhile: the answer still holds
+            if len(self._looked_up) >= _MAX_LOOKED_UP:
+                self._looked_up.pop(next(iter(self._looked_up)))
+            self._looked_up[key] = pk
         return pk
 
+    def _changed(self, key: tuple[str, str]) -> None:
+        """A transaction was started, updated or ended: forget what a lookup said about it."""
+        self._changes += 1
+        self._looked_up.pop(key, None)
+
     def _remember(self, station_id: str, transaction_uid: str, pk: int) -> int:
+        self._changed((station_id, transaction_uid))
         if len(self._known) >= _MAX_KNOWN:
             oldest = next(iter(self._known))
             self._known.pop(oldest)
@@ -147,6 +166,7 @@ class Transactions:
 
         _, stopped_now = await self.store.write(op)
         self._known.pop((station_id, transaction_uid), None)
+        self._changed((station_id, transaction_uid))
         if stopped_now:
             self.events.publish(
                 "transaction.ended",
@@ -248,6 +268,7 @@ class Transactions:
         if event_type == "Ended":
             self._known.pop(key, None)
             self._states.pop(key, None)
+            self._changed(key)
         else:
             self._remember(station_id, transaction_uid, pk)
             if charging_state:
