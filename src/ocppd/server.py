@@ -194,7 +194,6 @@ async def _serve(
     settings: Settings, data_dir: Path, lock: DataDirLock, http_socket: socket.socket | None, stop: asyncio.Event | None
 ) -> None:
     soft, hard = raise_open_file_limit()
-    log.info("Open-file limit: %s (hard limit %s)", soft, hard)
     if settings.http.enabled and settings.http.max_connections * 2 > soft:
         log.warning(
             "http.max_connections = %d is more than half the open-file limit (%d): HTTP clients could "
@@ -209,6 +208,8 @@ async def _serve(
     except Exception as exc:
         await store.close()
         raise StartupError(f"cannot open the database: {_database_problem(exc)}") from None
+    # Only now: a start-up failure above is one line, nothing before it.
+    log.info("Open-file limit: %s (hard limit %s)", soft, hard)
     csms = Csms(settings, store)
     # Failed TLS handshakes: one line with the cause, counted (docs/security.md).
     failures = tls.HandshakeFailures(lambda cause: metrics.CONNECTIONS_REFUSED.labels("tls_handshake").inc())

@@ -130,11 +130,24 @@ class Registration:
             except Exception:
                 log.exception("%s: accepted-connection listener failed", session.identity)
 
-    def exchanged(self, session: Session, action: str, request: Payload, answer: Payload) -> None:
-        """Remember what the station may now send although it is not accepted (called for every exchange)."""
-        actions = solicited_actions(action, request, answer)
-        if actions:
-            session.context.setdefault(SOLICITED, set()).update(actions)
+    def invite(self, session: Session, action: str, request: Payload) -> frozenset[str]:
+        """Before sending ``action``: allow what it would invite if accepted; returns what was newly allowed."""
+        hoped = solicited_actions(action, request, {"status": "Accepted", "fileName": "?"})
+        if not hoped:
+            return frozenset()
+        allowed = session.context.setdefault(SOLICITED, set())
+        new = frozenset(hoped) - allowed
+        allowed.update(new)
+        return new
+
+    def exchanged(
+        self, session: Session, action: str, request: Payload, answer: Payload | None, invited: frozenset[str]
+    ) -> None:
+        """After the answer (None: no answer): keep what it really invites, withdraw the rest of ``invited``."""
+        actions = solicited_actions(action, request, answer) if answer is not None else ()
+        allowed = session.context.setdefault(SOLICITED, set())
+        allowed.difference_update(invited - set(actions))
+        allowed.update(actions)
 
     def changed(self, session: Session | None) -> None:
         """The operator changed the registration: a connected station is asked to boot again, so that

@@ -366,7 +366,6 @@ class Csms:
             except OcppError as exc:
                 raise InvalidAnswer(f"station sent an invalid {c.action} answer: {exc}") from None
             exchanges.append(Exchange(c.action, c.payload, answer))
-            self.registration.exchanged(session, c.action, c.payload, answer)
             await self._remember(station_id, c.action, c.payload, answer)
         return exchanges
 
@@ -410,19 +409,23 @@ class Csms:
                 f"{action} is not a CSMS-initiated message in OCPP {session.version.label}",
             )
         result = await self._call_observed(session, action, payload, timeout)
-        self.registration.exchanged(session, action, payload, result)
         await self._remember(station_id, action, payload, result)
         return result
 
     async def _call_observed(self, session: Session, action: str, payload: Payload, timeout: float | None) -> Payload:
         """One CALL on the session; smart-charging ones are recorded with their answer or failure."""
+        # What the call invites the station to send is allowed before the answer arrives: the station
+        # may send it right behind its answer, before this coroutine resumes.
+        invited = self.registration.invite(session, action, payload)
         try:
             result = await session.call(action, payload, timeout=timeout)
         except Exception as exc:
+            self.registration.exchanged(session, action, payload, None, invited)
             if action in _SMART_ACTIONS:
                 failure = str(exc) or type(exc).__name__
                 await self.smart.profiles.observe(session.identity, action, payload, None, failure)
             raise
+        self.registration.exchanged(session, action, payload, result, invited)
         if action in _SMART_ACTIONS:
             await self.smart.profiles.observe(session.identity, action, payload, result)
         return result
