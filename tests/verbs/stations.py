@@ -407,16 +407,26 @@ class Station201(Cp201, Recorder):
     @on("Reset")
     async def on_reset(self, type: str, evse_id: int | None = None, **kw: Any) -> Any:
         self.record("Reset", type=type, evse_id=evse_id)
-        return r201.Reset(status="Accepted")
+        # OnIdle with a transaction running: scheduled for when it ends (B_21, B_26)
+        return r201.Reset(status="Scheduled" if type == "OnIdle" and self.transaction_id else "Accepted")
 
     @after("Reset")
-    async def after_reset(self, evse_id: int | None = None, **kw: Any) -> None:
-        if evse_id is None:
-            self._later(self._reboot())
+    async def after_reset(self, type: str, evse_id: int | None = None, **kw: Any) -> None:
+        self._later(self._reset(type, evse_id))
 
-    async def _reboot(self) -> None:
-        await self.boot("RemoteReset")
-        await self.status()
+    async def _reset(self, type: str, evse_id: int | None) -> None:
+        reason = "RemoteReset"
+        if self.transaction_id is not None:
+            if type == "OnIdle":  # the driver stops, then the reset happens (B_21)
+                await self._event("Updated", "StopAuthorized")
+                await self._event("Ended", "EVCommunicationLost", stopped_reason="EVDisconnected")
+                reason = "ScheduledReset"
+            else:  # B_22
+                await self._event("Ended", "ResetCommand", stopped_reason="ImmediateReset")
+            self.transaction_id = None
+        if evse_id is None:
+            await self.boot(reason)
+            await self.status()
 
     @on("RequestStartTransaction")
     async def on_request_start(self, id_token: dict[str, Any], remote_start_id: int, **kw: Any) -> Any:

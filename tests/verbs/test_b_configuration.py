@@ -128,8 +128,12 @@ async def test_tc_b_10_set_variables_multiple_values(csms: CsmsProcess, api: htt
         assert r["result"]["results"][0]["status"] == "Rejected" and r["result"]["accepted"] is False
 
 
-@pytest.mark.parametrize(("case", "base"), [("b_12", "ConfigurationInventory"), ("b_13", "FullInventory")])
-async def test_tc_b_12_b_13_get_base_report(csms: CsmsProcess, api: httpx.AsyncClient, case: str, base: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "base"), [("b_12", "ConfigurationInventory"), ("b_13", "FullInventory"), ("b_14", "SummaryInventory")]
+)
+async def test_tc_b_12_b_13_b_14_get_base_report(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, base: str
+) -> None:
     sid = new_id(case.upper())
     async with connected(csms.ws_url, sid, "2.0.1") as st:
         if base == "FullInventory":
@@ -200,6 +204,37 @@ async def test_tc_b_20_reset_on_idle_without_evse(csms: CsmsProcess, api: httpx.
         assert r["request"] == {"type": "OnIdle"} and r["result"]["accepted"]
         await until(lambda: len(st.boots) == 2, "the boot after the reset")
         assert st.boots[1].status == "Accepted"
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "wire", "status", "reason"),
+    [
+        ("b_21", "on_idle", "OnIdle", "Scheduled", "ScheduledReset"),
+        ("b_22", "immediate", "Immediate", "Accepted", "RemoteReset"),
+    ],
+)
+async def test_tc_b_21_b_22_reset_with_an_ongoing_transaction(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, kind: str, wire: str, status: str, reason: str
+) -> None:
+    ok(await api.post("/api/v1/tokens", json={"id_token": f"TOKEN-{case}"}), 201)
+    sid = new_id(case.upper())
+    async with connected(csms.ws_url, sid, "2.0.1") as st:
+        await command(api, sid, "remote-start", {"id_token": f"TOKEN-{case}", "evse_id": 1})
+
+        async def running() -> bool:
+            return bool(ok(await api.get(f"/api/v1/stations/{sid}"))["transactions"])
+
+        await eventually(running, "the transaction running")
+        r = await command(api, sid, "reset", {"type": kind})
+        assert r["request"] == {"type": wire}  # whole station: evseId omitted
+        assert r["result"]["status"] == status and r["result"]["accepted"] is True
+        await until(lambda: len(st.boots) == 2, "the boot after the reset")
+        assert st.boots[1].status == "Accepted"
+
+        async def closed() -> bool:
+            return not ok(await api.get(f"/api/v1/stations/{sid}"))["transactions"]
+
+        await eventually(closed, "the transaction closed by its Ended event")
 
 
 async def test_tc_b_25_reset_one_evse(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
