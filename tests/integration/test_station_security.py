@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -172,3 +173,37 @@ async def test_the_log_says_what_happens_to_stations(server: CsmsProcess) -> Non
 def test_no_tracebacks(server: CsmsProcess) -> None:
     assert server.process.poll() is None
     assert "Traceback" not in server.log()
+
+
+# ------------------------------------------------------------------------------ login throttling
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[CsmsProcess]:
+    with run_csms(tmp_path) as s:
+        yield s
+
+
+def test_logins_are_throttled_per_user_and_per_address(fresh_server: CsmsProcess) -> None:
+    server = fresh_server
+    server.cli("users", "add", "thr-user", "--password", PASSWORD)
+    server.cli("users", "add", "thr-other", "--password", PASSWORD)
+    with httpx.Client(base_url=server.http_url, timeout=30) as browser:
+        for _ in range(6):  # five free failures, then waits begin
+            failed = login(browser, "thr-user", "wrong-password")
+            assert failed.status_code == 303 and "error=" in failed.headers["location"]
+        throttled = login(browser, "thr-user", PASSWORD)  # right password, but too soon
+        assert throttled.status_code == 429
+        assert int(throttled.headers["Retry-After"]) >= 1
+        assert "Too many failed logins" in throttled.text
+        assert login(browser, "thr-other", PASSWORD).status_code == 303  # another user is not held up
+        end = time.monotonic() + 60
+        while (answer := login(browser, "thr-user", PASSWORD)).status_code == 429:
+            assert time.monotonic() < end, "the wait never ended"
+            time.sleep(0.2)
+        assert answer.status_code == 303 and answer.headers["location"] == "/stations"
+
+        for attempt in range(15):  # many user names from one address: 21 failures in all
+            assert login(browser, f"guess-{attempt}", "wrong-password").status_code == 303
+        assert login(browser, "thr-other", PASSWORD).status_code == 429
+    warning = wait_for_log(server, "dashboard login for 'thr-user' from 127.0.0.1 refused: throttled for")
+    assert "WARNING" in warning
+    assert "WARNING" in wait_for_log(server, "dashboard login for 'thr-user' from 127.0.0.1 failed (6 in a row)")

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ocppd.api import certificates, errors
 from ocppd.api.auth import Authenticator, current_principal
+from ocppd.api.headers import SecurityHeaders
 from ocppd.api.live import LiveState
 from ocppd.api.models import Health
 from ocppd.api.routes import end_event_streams, router
@@ -59,6 +60,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.state.webhooks = Webhooks(csms.events, settings.http.webhook_urls, settings.http.webhook_secret)
     app.state.event_streams = set()  # queues of the open /api/v1/events streams
     errors.install(app)
+    app.add_middleware(SecurityHeaders)
 
     async def maybe_public(request: Request) -> None:
         if not settings.http.public_metrics:

@@ -60,6 +60,7 @@ class Authenticator:
         self._admin_login = "admin-token:" + hash_secret(admin_token)[:16]
         self._sessions: dict[str, tuple[float, WebSessionRow]] = {}  # session hash -> (looked up at, row)
         self._epoch = 0  # bumped by every logout: a lookup that overlapped it is not cached
+        self.login_throttle = LoginThrottle()
 
     async def bearer(self, token: str) -> Principal:
         if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token.encode()):
@@ -187,3 +188,64 @@ async def require_admin(principal: Principal = Depends(current_principal)) -> Pr
     if not principal.is_admin:
         raise ApiError(403, f"{principal.name!r} is read-only: this needs the admin role", "forbidden")
     return principal
+
+
+# ---------------------------------------------------------------------------------------- login throttling
+LOGIN_FREE_FAILURES = {"user": 5, "address": 20}  # failed logins before waits begin
+LOGIN_FIRST_WAIT_S = 1.0  # then 1, 2, 4, ... seconds per further failure
+LOGIN_MAX_WAIT_S = 300.0
+LOGIN_FORGET_S = 900.0  # failures older than this (since the last one) are forgotten
+_THROTTLE_MAX_KEYS = 100_000  # bounded memory under a spray of user names / addresses
+
+
+def login_wait(failures: int, free: int, first: float = LOGIN_FIRST_WAIT_S, cap: float = LOGIN_MAX_WAIT_S) -> float:
+    """Seconds a key must wait after ``failures`` consecutive failed logins (pure)."""
+    if failures <= free:
+        return 0.0
+    return min(cap, first * 2.0 ** (failures - free - 1))
+
+
+class LoginThrottle:
+    """Failed dashboard logins per user name and per client address: after a few, each further one
+    makes the next attempt wait longer (exponential, capped); a login tried while waiting is answered
+    429 with Retry-After without checking the password, so guessing runs at a few tries an hour."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # (kind, key) -> (count, last failure)
+
+    def _keys(self, username: str, address: str) -> list[tuple[str, str]]:
+        keys = [("address", address)]
+        if username:
+            keys.append(("user", username.lower()))
+        return keys
+
+    def retry_after(self, username: str, address: str) -> float:
+        """Seconds until a login for ``username`` from ``address`` may be tried; 0 when it may now."""
+        now = self._clock()
+        wait = 0.0
+        for key in self._keys(username, address):
+            count, last = self._failures.get(key, (0, 0.0))
+            if count and now - last > LOGIN_FORGET_S:
+                del self._failures[key]
+                continue
+            wait = max(wait, last + login_wait(count, LOGIN_FREE_FAILURES[key[0]]) - now)
+        return max(0.0, wait)
+
+    def failed(self, username: str, address: str) -> int:
+        """Count a failure; returns the user's (or, without a user name, the address's) failure count."""
+        now = self._clock()
+        if len(self._failures) >= _THROTTLE_MAX_KEYS:
+            oldest = min(self._failures, key=lambda k: self._failures[k][1])
+            del self._failures[oldest]
+        counts = []
+        for key in self._keys(username, address):
+            count = self._failures.get(key, (0, 0.0))[0] + 1
+            self._failures[key] = (count, now)
+            counts.append(count)
+        return counts[-1]
+
+    def succeeded(self, username: str) -> None:
+        """The user's failures end; the address's stay (one valid account must not unlock guessing others)."""
+        if username:
+            self._failures.pop(("user", username.lower()), None)

@@ -7,6 +7,8 @@ JavaScript copy of every table).
 
 from __future__ import annotations
 
+import logging
+import math
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,11 +31,13 @@ from ocppd.api.security import (
     login_csrf,
 )
 from ocppd.api.service import OperatorService
+from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS
 from ocppd.store import auth_repo
 
 HERE = Path(__file__).resolve().parent
+_login_log = RateLimitedLog(logging.getLogger("ocppd.api.auth"))  # failed and throttled logins
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
@@ -104,6 +108,9 @@ def mount(app: FastAPI) -> None:
     # ------------------------------------------------------------------ login / logout
     @app.get("/login", include_in_schema=False)
     async def login_page(request: Request, next: str = "/", error: str | None = None) -> Response:
+        return await login_form(request, next, error, 401 if error else 200)
+
+    async def login_form(request: Request, next: str, error: str | None, status: int) -> Response:
         nonce = secrets.token_urlsafe(16)
         has_users = bool(await store.read(auth_repo.list_users))
         response = templates.TemplateResponse(
@@ -118,7 +125,7 @@ def mount(app: FastAPI) -> None:
                 "user": None,
                 "nav": "login",
             },
-            status_code=401 if error else 200,
+            status_code=status,
         )
         response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
         return response
@@ -134,6 +141,16 @@ def mount(app: FastAPI) -> None:
         username = str(form.get("username", "")).strip()
         password = str(form.get("password", ""))
         token = str(form.get("token", "")).strip()
+        throttle, address = auth.login_throttle, request.client.host if request.client else ""
+        throttled_user = "" if token else username
+        wait = throttle.retry_after(throttled_user, address)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            _login_log.log(logging.WARNING, "throttled", "dashboard login for %r from %s refused: throttled for %d s",
+                           throttled_user or "(token)", address, seconds)  # fmt: skip
+            response = await login_form(request, nxt, f"Too many failed logins: try again in {seconds} s.", 429)
+            response.headers["Retry-After"] = str(seconds)
+            return response
         principal: Principal | None = None
         login_with = auth_repo.PASSWORD_LOGIN
         if token:
@@ -148,9 +165,13 @@ def mount(app: FastAPI) -> None:
                 principal = Principal(user.username, user.role, "session")
                 background(store.write(auth_repo.touch_user, username, datetime.now(UTC)))
         if principal is None:
+            failures = throttle.failed(throttled_user, address)
+            _login_log.log(logging.WARNING, "failed", "dashboard login for %r from %s failed (%d in a row)",
+                           throttled_user or "(token)", address, failures)  # fmt: skip
             return RedirectResponse(
                 "/login?" + urlencode({"next": nxt, "error": "Wrong username, password or token."}), 303
             )
+        throttle.succeeded(throttled_user)
         response = RedirectResponse(nxt, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
