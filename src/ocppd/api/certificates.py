@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError
+from ocppd.api.models import IssuedCertificate, OperationStatus, Revoked, SecurityProfileSet
 from ocppd.api.service import OperatorService
 from ocppd.csms import ca, verbs
 from ocppd.csms.security import Security
@@ -42,12 +43,12 @@ class Revocation(BaseModel):
 
 
 @router.get("/certificates", tags=["certificates"], summary="Certificates the CA issued, newest first")
-async def list_certificates(s: Security = Depends(security)) -> list[dict[str, Any]]:
+async def list_certificates(s: Security = Depends(security)) -> list[IssuedCertificate]:
     return [_row(r) for r in await s.certificates()]
 
 
 @router.get("/stations/{station_id}/certificates", tags=["certificates"], summary="A station's issued certificates")
-async def station_certificates(station_id: str, s: Security = Depends(security)) -> list[dict[str, Any]]:
+async def station_certificates(station_id: str, s: Security = Depends(security)) -> list[IssuedCertificate]:
     return [_row(r) for r in await s.certificates(station_id)]
 
 
@@ -57,7 +58,7 @@ async def station_certificates(station_id: str, s: Security = Depends(security))
     dependencies=[Admin],
     summary="Ask the station for a new CSR (TriggerMessage / ExtendedTriggerMessage); the CA signs it",
 )
-async def renew(station_id: str, body: Renewal, request: Request) -> dict[str, Any]:
+async def renew(station_id: str, body: Renewal, request: Request) -> OperationStatus:
     sent = await operator(request).send(station_id, verbs.RequestCertificate(body.certificate_type), name="renew")
     return _status(sent.result)
 
@@ -85,7 +86,7 @@ class ProfileSetting(BaseModel):
     dependencies=[Admin],
     summary="Give the station a new Basic-auth password over OCPP; stored only if the station accepts",
 )
-async def rotate_password(station_id: str, body: PasswordRotation, request: Request) -> dict[str, Any]:
+async def rotate_password(station_id: str, body: PasswordRotation, request: Request) -> OperationStatus:
     s = security(request)
     return _status(await operator(request).carry_out(station_id, s.rotate_password(station_id, body.password),
                                                      "rotate password"))  # fmt: skip
@@ -97,7 +98,7 @@ async def rotate_password(station_id: str, body: PasswordRotation, request: Requ
     dependencies=[Admin],
     summary="Move the station up to a security profile: configure, reset, confirm on reconnect",
 )
-async def upgrade_profile(station_id: str, body: ProfileUpgrade, request: Request) -> dict[str, Any]:
+async def upgrade_profile(station_id: str, body: ProfileUpgrade, request: Request) -> OperationStatus:
     operation = security(request).upgrade_profile(station_id, body.profile, body.csms_url, body.configuration_slot)
     return _status(await operator(request).carry_out(station_id, operation, "upgrade security profile"))
 
@@ -108,7 +109,7 @@ async def upgrade_profile(station_id: str, body: ProfileUpgrade, request: Reques
     dependencies=[Admin],
     summary="Set the profile a station must connect with (no OCPP message; for stations set up out of band)",
 )
-async def set_profile(station_id: str, body: ProfileSetting, request: Request) -> dict[str, Any]:
+async def set_profile(station_id: str, body: ProfileSetting, request: Request) -> SecurityProfileSet:
     csms = request.app.state.csms
     await operator(request).station_row(station_id)  # 404 for an unknown station
     current = csms.credentials.stored_profile(station_id)
@@ -240,27 +241,42 @@ def _status(status: verbs.Status) -> dict[str, Any]:
     dependencies=[Admin],
     summary="Revoke an issued certificate: the OCPP port refuses it from now on, the CRL lists it",
 )
-async def revoke(serial: str, body: Revocation, s: Security = Depends(security)) -> dict[str, Any]:
+async def revoke(serial: str, body: Revocation, s: Security = Depends(security)) -> Revoked:
     if not await s.revoke(serial, body.reason):
         raise ApiError(404, f"no certificate with serial {serial!r} was issued here", "not_found")
     return {"serial": serial.upper(), "revoked": True, "reason": body.reason}
 
 
-@public.get("/csms-root.pem", summary="The CSMS root certificate (install it on stations as CSMSRootCertificate)")
+@public.get(
+    "/csms-root.pem",
+    summary="The CSMS root certificate (install it on stations as CSMSRootCertificate)",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}}},
+)
 async def csms_root(s: Security = Depends(security)) -> Response:
     if s.builtin is None:
         raise ApiError(404, "the built-in CA is not in use", "no_ca")
     return Response(ca.pem([s.builtin.root]), media_type="application/x-pem-file")
 
 
-@public.get("/firmware-signing.pem", summary="The certificate (with its chain) that signs firmware images")
+@public.get(
+    "/firmware-signing.pem",
+    summary="The certificate (with its chain) that signs firmware images",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}}},
+)
 async def firmware_signing(s: Security = Depends(security)) -> Response:
     if s.builtin is None:
         raise ApiError(404, "the built-in CA is not in use", "no_ca")
     return Response(s.builtin.firmware_signing_chain_pem(), media_type="application/x-pem-file")
 
 
-@public.get("/station-ca.crl", summary="The station sub-CA's certificate revocation list (DER)")
+@public.get(
+    "/station-ca.crl",
+    summary="The station sub-CA's certificate revocation list (DER)",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-crl": {}}}},
+)
 async def crl(s: Security = Depends(security)) -> Response:
     der = s.crl_der()
     if der is None:

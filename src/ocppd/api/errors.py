@@ -49,16 +49,16 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document say what the API does: FastAPI documents request validation as
     422 with its own error model, but the API answers 400 with ``ErrorBody`` (see ``install``); and
     an operation on ``/{something}`` answers 404 when that something does not exist."""
-    not_found = error_responses(404)[404]
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
-            if "{" in path and "404" not in responses:
-                responses["404"] = {
-                    "description": not_found["description"],
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-                }
+            wanted = [400, 401, 403] if path.startswith("/api/v1/") else []  # every API router, also new ones
+            if "{" in path:
+                wanted.append(404)
+            for status in wanted:
+                responses.setdefault(str(status), {"description": _MEANING[status], "content": body})
     components = schema.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)

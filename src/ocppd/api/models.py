@@ -206,3 +206,34 @@ class TransactionPower(_Model):
     energy_wh: float | None
     max_power_w: float | None
     series: list[TxPowerPoint]
+
+
+class IssuedCertificate(_Model):
+    serial: str
+    station_id: str | None
+    certificate_type: str | None
+    subject: str | None
+    issuer: str | None
+    not_before: str | None
+    not_after: str | None
+    status: str | None
+    status_info: str | None
+    issued_at: str | None
+    revoked_at: str | None
+    revocation_reason: str | None
+
+
+class OperationStatus(_Model):
+    status: str = Field(description="The station's answer, e.g. Accepted, Rejected")
+    reason: str | None
+
+
+class SecurityProfileSet(_Model):
+    station_id: str
+    security_profile: int | None
+
+
+class Revoked(_Model):
+    serial: str
+    revoked: bool
+    reason: str
