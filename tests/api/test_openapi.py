@@ -75,8 +75,28 @@ async def test_errors_documented_as_answered(doc: dict[str, Any], api: httpx.Asy
     assert {"409", "502", "504"} <= set(command)
 
 
+def typed_routers() -> set[tuple[str, str]]:
+    """(method, path) of the routers held to named response models: the operator API of
+    api/routes.py and smart charging's. A block's new router joins by being listed here."""
+    from fastapi.routing import APIRoute
+
+    from ocppd.api import routes, smart
+
+    return {
+        (method.lower(), route.path)
+        for router in (routes.router, smart.router)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+
+
 async def test_responses_are_typed(doc: dict[str, Any]) -> None:
+    held = typed_routers()
+    assert len(held) > 40
     for method, path, op in operations(doc):
+        if (method, path) not in held:
+            continue
         for status, response in op["responses"].items():
             if not status.startswith("2") or "application/json" not in response.get("content", {}):
                 continue
@@ -84,7 +104,7 @@ async def test_responses_are_typed(doc: dict[str, Any]) -> None:
                 continue
             schema = response["content"]["application/json"]["schema"]
             named = schema.get("$ref") or schema.get("items", {}).get("$ref")
-            assert named, f"{method.upper()} {path} {status} answers an untyped {schema}"
+            assert named, f"{method.upper()} {path} {status} answers an untyped {schema}: name a model (api/models.py)"
 
 
 async def test_answers_validate_against_the_document(
