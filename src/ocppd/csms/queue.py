@@ -42,11 +42,14 @@ class CommandQueue:
         self.store = store
         self._send = send
         self._running: dict[str, asyncio.Task[None]] = {}
+        # Stations that may have queued commands: a connection of any other costs no store read.
+        self._waiting: set[str] = set()
 
     async def start(self) -> None:
         failed = await self.store.write(queue_repo.interrupted)
         if failed:
             log.warning("%d queued commands were being sent when the server stopped: marked failed", failed)
+        self._waiting = set(await self.store.read(queue_repo.stations_with_queued))
 
     async def enqueue(
         self, station_id: str, verb: Verb[Any], expires_in: timedelta, created_by: str | None = None
@@ -55,6 +58,7 @@ class CommandQueue:
             raise ValueError("the queue expiry must be positive")
         expires_at = datetime.now(UTC) + expires_in
         row = await self.store.write(queue_repo.enqueue, station_id, verb.name, jsonable(verb), expires_at, created_by)
+        self._waiting.add(station_id)
         metrics.QUEUED_COMMANDS.labels("queued").inc()
         log.info("%s %s queued as #%d until %s", station_id, verb.name, row.id, expires_at.isoformat())
         return row
@@ -69,6 +73,8 @@ class CommandQueue:
 
     def deliver_soon(self, station_id: str) -> None:
         """Start delivering the station's queued commands (once; a running delivery carries on)."""
+        if station_id not in self._waiting:
+            return
         task = self._running.get(station_id)
         if task is not None and not task.done():
             return
@@ -76,9 +82,13 @@ class CommandQueue:
 
     async def _deliver(self, station_id: str) -> None:
         try:
-            for row in await self.store.read(queue_repo.listed, station_id, (queue_repo.QUEUED,)):
+            rows = await self.store.read(queue_repo.listed, station_id, (queue_repo.QUEUED,))
+            for row in rows:
                 if not await self._deliver_one(row):
                     return
+            # The queue is empty unless something was added while delivering (enqueue adds it back).
+            if not await self.store.read(queue_repo.listed, station_id, (queue_repo.QUEUED,), 1):
+                self._waiting.discard(station_id)
         except Exception:
             log.exception("%s: delivering queued commands failed", station_id)
         finally:

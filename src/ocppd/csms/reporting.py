@@ -22,6 +22,8 @@ class Reporting:
         self.events = events
         self.vendors: dict[str, VendorHandler] = {}
         self._reports: dict[tuple[str, int], asyncio.Event] = {}
+        # Called with the station id after its stored configuration changed (caches of it drop it).
+        self.variables_listeners: list[Callable[[str], None]] = []
 
     def register_vendor(self, vendor_id: str, handler: VendorHandler) -> None:
         """Plug in a DataTransfer handler for one vendorId; others get ``UnknownVendorId``."""
@@ -68,6 +70,8 @@ class Reporting:
         """Remember configuration keys (1.6) or device-model variables (2.x) as last read."""
         if rows:
             await self.store.write(repo.upsert_variables, station_id, rows)
+            for listener in self.variables_listeners:
+                listener(station_id)
 
 
 def _event_name(kind: str) -> str:

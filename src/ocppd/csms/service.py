@@ -24,6 +24,7 @@ from ocppd.csms.outbound import (
     Adapters,
     Exchange,
     InvalidAnswer,
+    Limits,
     NotExpressible,
     OutboundError,
     Plan,
@@ -108,6 +109,8 @@ class Csms:
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._housekeeping: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._limits: dict[tuple[str, OcppVersion], Limits] = {}
+        self.reporting.variables_listeners.append(self._forget_limits)
         # OCPP-S stations: 1.6S (and 1.2/1.5 through the dialect) share the 1.6 adapter
         self.soap = SoapStations(self, self._handlers[OcppVersion.V16])
 
@@ -289,9 +292,17 @@ class Csms:
 
     # ------------------------------------------------------------------ CSMS-initiated messages
     async def target(self, station_id: str, version: OcppVersion) -> Target:
-        """What the adapters may know about the station: its version and the list limits it reported."""
-        values = await self.store.read(repo.variable_values, station_id, limit_variables(version))
-        return Target(station_id, version, limits_from(version, values))
+        """What the adapters may know about the station: its version and the list limits it reported
+        (cached per station until its stored configuration changes)."""
+        limits = self._limits.get((station_id, version))
+        if limits is None:
+            values = await self.store.read(repo.variable_values, station_id, limit_variables(version))
+            limits = self._limits[(station_id, version)] = limits_from(version, values)
+        return Target(station_id, version, limits)
+
+    def _forget_limits(self, station_id: str) -> None:
+        for version in OcppVersion:
+            self._limits.pop((station_id, version), None)
 
     async def send(self, station_id: str, verb: Verb[R], *, timeout: float | None = None) -> Sent[R]:
         """Carry out ``verb`` on a connected station: the version's adapter plans the CALLs, they go out

@@ -132,8 +132,12 @@ class Connector:
                 return SUSPENDED_EV
             if self.limit_w is not None and self.limit_w <= 0:
                 return SUSPENDED_EVSE
-            if self.ev is not None and self.limit_w is not None and self.plugged and self.current_a <= 0 and (
-                tx.energy_wh < self.ev.need_wh - 1e-6
+            if (
+                self.ev is not None
+                and self.limit_w is not None
+                and self.plugged
+                and self.current_a <= 0
+                and (tx.energy_wh < self.ev.need_wh - 1e-6)
             ):
                 return SUSPENDED_EVSE  # offered less than the car's minimum current
             return CHARGING if self.plugged else SUSPENDED_EV
