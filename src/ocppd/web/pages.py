@@ -257,7 +257,10 @@ def mount(app: FastAPI) -> None:
         messages = await service.messages(station_id=station_id, limit=30)
         version = next((v for v in ALL_VERSIONS if v.label == station["ocpp_version"]), None)
         actions = sorted(csms_initiated(version)) if version is not None else []
-        return await render(request, "station.html", {"s": station, "messages": messages, "actions": actions})
+        queued = await service.queued(station_id, "queued")
+        return await render(
+            request, "station.html", {"s": station, "messages": messages, "actions": actions, "queued": queued}
+        )
 
     @app.get("/transactions", include_in_schema=False)
     async def transactions_page(request: Request) -> Response:
