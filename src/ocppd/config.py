@@ -138,6 +138,9 @@ class OcppSettings:
     # The security profile required of a station that has none stored (docs/security.md): -1 = 3 when
     # tls_client_ca is set (every station needs a certificate), else 0 (a stored password is still required).
     default_security_profile: int = -1
+    # With TLS on, a second, plain ws:// port for profile 0/1 stations (0: none). Per-station profiles
+    # still apply: a profile 2/3 station is refused there (401), as TLS is what those profiles need.
+    plain_port: int = 0
     # Basic-auth password rotation and profile upgrades (docs/security.md)
     password_switch_over_s: float = 300.0  # the old password stays valid this long after a change
     authorization_key_encoding: str = "hex"  # 1.6 AuthorizationKey: hex (the whitepaper) | plain; per station: attrs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -237,12 +238,21 @@ async def _serve(
             write_stall_timeout=o.write_stall_timeout,
         ),
     )
+    # A plain ws:// port next to the TLS one, for security profile 0/1 stations (docs/security.md).
+    plain = (
+        OcppServer(csms, dataclasses.replace(ocpp.options, port=o.plain_port, ssl_context=None))
+        if ssl_context is not None and o.plain_port
+        else None
+    )
     try:
         await ocpp.start()
+        if plain is not None:
+            await plain.start()
     except OSError as exc:
+        await ocpp.stop()
         await csms.stop()
         await store.close()
-        raise StartupError(f"cannot listen on {o.host}:{o.port} (ocpp.port): {exc.strerror or exc}") from None
+        raise StartupError(f"cannot listen on {o.host} (ocpp.port / ocpp.plain_port): {exc.strerror or exc}") from None
     http: uvicorn.Server | None = None
     http_task: asyncio.Task[None] | None = None
     app = None
@@ -290,6 +300,9 @@ async def _serve(
         ocpp.port,
         ", ".join(v.value for v in o.version_preference()),
     )
+    if plain is not None:
+        log.info("OCPP endpoint: ws://%s:%d/ocpp/<station-id>  (plain, for security profile 0/1 stations)",
+                 o.host, plain.port)  # fmt: skip
     if ssl_context is not None:
         trusted = [name for name, on in ((o.tls_client_ca, bool(o.tls_client_ca)),
                                          ("the built-in CA", csms.security.builtin is not None)) if on]  # fmt: skip
@@ -321,6 +334,8 @@ async def _serve(
     await stop.wait()
     log.info("shutting down")
     await ocpp.stop()
+    if plain is not None:
+        await plain.stop()
     if app is not None:
         await stop_runtime(app)
     if http is not None and http_task is not None:

@@ -26,6 +26,7 @@ from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import CallTimeout, Payload, Session, SessionClosed, SessionObserver
 from ocppd.smart.schedule import DAY, ProfileStore, format_time
 from ocppd.station.model import EV, Connector, LocalAuth, Reservation, Transaction
+from ocppd.station.security import StationSecurity
 from ocppd.station.settings import Settings
 from ocppd.station.store import QueuedMessage, Store
 from ocppd.transport.tls import client_context
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocppd.station")
 
+RECONNECT = "reconnect"  # _reboot marker: come back at once, as after a reset, but it is no reset
 STOP_FLUSH_TIMEOUT = 10.0  # seconds stop() gives queued transaction messages to reach the CSMS
 
 
@@ -113,6 +115,7 @@ class Station:
                 **config.settings,
             }
         )  # fmt: skip
+        self.security = StationSecurity(self)
         self.connectors: list[Connector] = []
         number = itertools.count(1)
         for evse_id, count in enumerate(config.evses, start=1):
@@ -238,12 +241,15 @@ class Station:
     # ------------------------------------------------------------------ connection
     async def _run(self) -> None:
         failures = 0
-        url = self.config.url.rstrip("/") + "/" + self.identity
-        basic = (self.identity, self.config.password) if self.config.password else None
         while not self._stopping:
+            # Credentials and URL are read per connection: the CSMS may rotate the password, sign a
+            # certificate or move the station to another security profile (station/security.py).
+            basic, ssl_context = self.security.credentials()
+            self._reboot = None if self._reboot == RECONNECT else self._reboot
+            url = self.security.url.rstrip("/") + "/" + self.identity
             try:
                 link = await connect(
-                    url, [self.version], self._on_open, basic_auth=basic, ssl_context=self.ssl_context,
+                    url, [self.version], self._on_open, basic_auth=basic, ssl_context=ssl_context,
                     ping_interval=float(self.settings["ws_ping_interval"]), timeout=self.config.call_timeout,
                 )  # fmt: skip
             except (OSError, HandshakeRefused, TimeoutError) as exc:
@@ -691,6 +697,13 @@ class Station:
         self.event("reset", reason=reason)
         if self.link is not None:
             self.link.close("rebooting")
+
+    def reconnect(self, why: str) -> None:
+        """Drop the connection and come straight back (new credentials), without a reboot's boot."""
+        self._reboot = self._reboot or RECONNECT
+        self.event("reconnect", reason=why)
+        if self.link is not None:
+            self.link.close(why)
 
     def change_availability(self, targets: list[Connector], operative: bool, whole: bool) -> str:
         scheduled = False

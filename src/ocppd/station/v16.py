@@ -218,7 +218,20 @@ class Adapter16(Adapter):
         return {"status": st.change_availability([c], operative, whole=False)}
 
     async def on_ChangeConfiguration(self, session: Session, p: Payload) -> Payload:
-        status, _ = self.settings.change_configuration(p["key"], p["value"])
+        st = self.station
+        key, value = p["key"], p["value"]
+        if key == "AuthorizationKey":  # the security whitepaper: the password's octets, hex-encoded
+            if not st.security.set_password(value, hex_encoded=True):
+                return {"status": "Rejected"}
+            st.after(0.05, lambda: st.reconnect("new Basic-auth password"))
+            return {"status": "Accepted"}
+        if key == "SecurityProfile":  # takes effect at the next reset (TC_083)
+            try:
+                ok = st.security.set_profile(int(value))
+            except ValueError:
+                ok = False
+            return {"status": "Accepted" if ok else "Rejected"}
+        status, _ = self.settings.change_configuration(key, value)
         return {"status": status}
 
     async def on_GetConfiguration(self, session: Session, p: Payload) -> Payload:
@@ -349,7 +362,9 @@ class Adapter16(Adapter):
             self.station.send_later("LogStatusNotification", {"status": "Idle"})
             return {"status": "Accepted"}
         if requested == "SignChargePointCertificate":
-            return {"status": "Rejected"}  # no key pair to sign with in a simulator
+            st = self.station
+            st.after(0, lambda: st.call("SignCertificate", {"csr": st.security.csr("ChargingStationCertificate")}))
+            return {"status": "Accepted"}
         return {"status": self._trigger(requested, p.get("connectorId"))}
 
     def _trigger(self, requested: str, number: int | None) -> str:
@@ -457,7 +472,15 @@ class Adapter16(Adapter):
         return {"status": "Accepted"}
 
     async def on_CertificateSigned(self, session: Session, p: Payload) -> Payload:
-        return {"status": "Rejected"}  # the simulator never sends a SignCertificate request
+        st = self.station
+        problem = st.security.install(p["certificateChain"], "ChargingStationCertificate")
+        if problem is not None:
+            event = {"type": "InvalidChargePointCertificate", "timestamp": st.now_iso(), "techInfo": problem[:255]}
+            st.send_later("SecurityEventNotification", event)
+            return {"status": "Rejected"}
+        if int(self.settings["security_profile"]) >= 3:
+            st.after(0.05, lambda: st.reconnect("new client certificate"))
+        return {"status": "Accepted"}
 
 
 def _hash_data(serial: str, pem: str) -> dict[str, str]:

@@ -53,6 +53,14 @@ def _sampled(values: list[dict[str, Any]], context: str) -> list[dict[str, Any]]
     return out
 
 
+# TriggerMessage requests for a CSR, and the certificateType it is for (None: combined).
+SIGN_TRIGGERS: dict[str, str | None] = {
+    "SignChargingStationCertificate": "ChargingStationCertificate",
+    "SignV2GCertificate": "V2GCertificate",
+    "SignCombinedCertificate": None,
+}
+
+
 class Adapter2x(Adapter):
     def __init__(self, station: Station) -> None:
         super().__init__(station)
@@ -371,7 +379,21 @@ class Adapter2x(Adapter):
                     result["attributeStatus"] = "Rejected"
                     result["attributeStatusInfo"] = {"reasonCode": "InvalidValue", "additionalInfo": str(exc)[:500]}
             results.append(result)
+            if result["attributeStatus"] == "Accepted":
+                self._security_variable(item["component"]["name"], item["variable"]["name"], item["attributeValue"])
         return {"setVariableResult": results}
+
+    def _security_variable(self, component: str, variable: str, value: str) -> None:
+        """A new Basic password (reconnect with it at once, A_09); a network profile priority that makes a
+        higher security profile current at the next reset (A_19)."""
+        st = self.station
+        if (component, variable) == ("SecurityCtrlr", "BasicAuthPassword") and st.security.set_password(value, False):
+            st.after(0.05, lambda: st.reconnect("new Basic-auth password"))
+        elif (component, variable) == ("OCPPCommCtrlr", "NetworkConfigurationPriority"):
+            first = value.split(",")[0].strip()
+            profile = self.network_profiles.get(int(first)) if first.isdigit() else None
+            if profile is not None:
+                st.security.set_profile(int(profile["securityProfile"]), profile.get("ocppCsmsUrl"))
 
     def _report_items(self, base: str | None, wanted: list[dict[str, Any]] | None,
                       criteria: list[str] | None) -> list[Payload]:  # fmt: skip
@@ -634,6 +656,13 @@ class Adapter2x(Adapter):
             connectors = [c for c in found if "connectorId" not in evse or c.connector_id == evse["connectorId"]]
             if not connectors:
                 return {"status": "Rejected"}
+        if requested in SIGN_TRIGGERS:
+            certificate_type = SIGN_TRIGGERS[requested]
+            payload: Payload = {"csr": st.security.csr(certificate_type)}
+            if certificate_type is not None:
+                payload["certificateType"] = certificate_type
+            st.after(0, lambda: st.call("SignCertificate", payload))
+            return {"status": "Accepted"}
         if requested == "BootNotification":
             if st.boot_status == "Accepted":
                 return {"status": "Rejected"}  # F06.FR.17
@@ -791,7 +820,17 @@ class Adapter2x(Adapter):
         return {"status": "Accepted"}
 
     async def on_CertificateSigned(self, session: Session, p: Payload) -> Payload:
-        return {"status": "Rejected"}  # never requested: the simulator has no key pair
+        st = self.station
+        certificate_type = p.get("certificateType")
+        problem = st.security.install(p["certificateChain"], certificate_type)
+        if problem is not None:
+            event = "InvalidChargingStationCertificate"
+            st.send_later("SecurityEventNotification", {"type": event, "timestamp": st.now_iso(),
+                                                        "techInfo": problem[:255]})  # fmt: skip
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCertificate"}}
+        if certificate_type != "V2GCertificate" and int(self.settings["security_profile"]) >= 3:
+            st.after(0.05, lambda: st.reconnect("new client certificate"))
+        return {"status": "Accepted"}
 
 
 def _measurand_list() -> list[str]:
