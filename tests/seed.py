@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from ocppd.store import Store
 from ocppd.store.repo import sqlite_timestamp
@@ -142,7 +142,9 @@ async def seed(
         await store.write(_inserter("transactions", TX_COLS, (5, 6, 13, 14)), rows)
 
     def running_pks(conn: Connection) -> dict[str, int]:
-        result = conn.exec_driver_sql("SELECT station_id, id FROM transactions WHERE dedupe_key LIKE 'seed-run-%'")
+        result = conn.execute(
+            text("SELECT station_id, id FROM transactions WHERE dedupe_key LIKE :running"), {"running": "seed-run-%"}
+        )
         return {r[0]: int(r[1]) for r in result}
 
     running = await store.read(running_pks)

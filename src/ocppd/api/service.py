@@ -267,6 +267,7 @@ class OperatorService:
         self.live = live
         # station -> (from, to, bucket_s, monotonic time read, points): stored power history
         self._history: dict[str, tuple[datetime, datetime, int, float, list[tuple[datetime, float]]]] = {}
+        self._network: tuple[float, Any] | None = None  # (monotonic time read, repo.network_state)
 
     # ------------------------------------------------------------------ stations
     def _station_dict(
@@ -327,6 +328,9 @@ class OperatorService:
         ``search`` and ``registration`` filter in SQL; ``connected`` and ``status`` are live state, so
         they filter the rows read, batch by batch, until the page is full. ``connected=true`` reads
         only the stations that have a session."""
+        if status is not None and connected is None:
+            # Only a station without a connection is Offline, and only a connected one is anything else.
+            connected = status != "Offline"
         batch = limit + 1 if connected is None and status is None else max(limit + 1, 500)
         live = sorted(self.csms.sessions) if connected is True and station_ids is None else None
         found: list[dict[str, Any]] = []
@@ -448,11 +452,18 @@ class OperatorService:
             raise ApiError(404, f"unknown station {station_id!r}", "unknown_station")
         await self.csms.directory.refresh()
 
-    async def overview(self, sample: int = 0) -> dict[str, Any]:
+    async def overview(self, sample: int = 0, max_age_s: float = 0.0) -> dict[str, Any]:
         """Network counts from three plain-tuple reads (no per-station detail), and with ``sample`` up
         to that many stations of each list the overview page shows: ``busy`` (charging or drawing
         power) and ``attention`` (faulted, unavailable or waiting for approval)."""
-        rows, conns, running = await self.store.read(repo.network_state)
+        # Every open overview page refreshes on events: at 10,000 stations one read may serve them all
+        # for ``max_age_s`` (the API always reads afresh).
+        cached = self._network
+        if cached is not None and time.monotonic() - cached[0] < max_age_s:
+            rows, conns, running = cached[1]
+        else:
+            rows, conns, running = state = await self.store.read(repo.network_state)
+            self._network = (time.monotonic(), state)
         charging_state: dict[tuple[str, int], str | None] = {}
         sessions: dict[str, int] = {}
         for sid, evse, state in running:

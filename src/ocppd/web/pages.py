@@ -216,7 +216,7 @@ def mount(app: FastAPI) -> None:
     # query string, so a link to a page is a link to what the operator saw.
     @app.get("/", include_in_schema=False)
     async def overview_page(request: Request) -> Response:
-        overview = await service.overview(sample=OVERVIEW_SAMPLE)
+        overview = await service.overview(sample=OVERVIEW_SAMPLE, max_age_s=OVERVIEW_MAX_AGE_S)
         return await render(request, "overview.html", {"overview": overview})
 
     @app.get("/stations", include_in_schema=False)
@@ -353,6 +353,7 @@ def mount(app: FastAPI) -> None:
 PAGE = 50  # rows per dashboard page
 MESSAGES_PAGE = 100
 OVERVIEW_SAMPLE = 20  # stations listed per overview box (with a link to all of them)
+OVERVIEW_MAX_AGE_S = 1.0  # open overview pages share one read of the whole network per second
 STATION_STATUSES = ["Offline", "Available", "Charging", "Preparing", "SuspendedEV", "SuspendedEVSE", "Finishing",
                     "Reserved", "Unavailable", "Faulted"]  # fmt: skip
 BAD_DATE = "Dates must look like 2026-01-31T08:00."
