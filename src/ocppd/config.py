@@ -268,7 +268,8 @@ class SmartSettings:
     debounce_s: float = 0.3  # events within this time share one run
     min_a: float = 6.0  # the least current an EV is given, or nothing
     max_a: float = 32.0  # an EV's maximum per phase when nothing better is known
-    hysteresis_a: float = 1.0  # smaller changes are not sent
+    hysteresis_a: float = 1.0  # smaller changes are not sent ...
+    hysteresis_hold_s: float = 30.0  # ... until the EVSE's last change is this old
     min_interval_s: float = 10.0  # an EVSE's allocation rises at most this often
     rotation_s: float = 900.0  # when capacity is short, an admitted EV keeps its turn this long
     settle_s: float = 60.0  # an EV drawing less than allocated for this long gives the rest away

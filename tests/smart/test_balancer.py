@@ -252,3 +252,15 @@ def test_500_evses_under_sub_circuits_stay_in_limits() -> None:
     grants = allocate(capacity, demands, T0)
     check_limits(capacity, demands, grants)
     assert sum(g.admitted for g in grants.values()) >= 150
+
+
+def test_small_changes_are_held_only_while_the_last_change_is_fresh() -> None:
+    capacity = {"site": Capacity(three(40))}
+    demands = [Demand(k, ("site",), admitted=True) for k in "abc"]
+    grants = allocate(capacity, demands, T0)
+    previous = {"a": 13.0, "b": 13.0, "c": 13.0}
+    assert {g.amps for g in stabilise(capacity, demands, grants, previous, hold_small={"a", "b", "c"}).values()} == {
+        13.0
+    }
+    released = stabilise(capacity, demands, grants, previous, hold_small={"a"})
+    assert (released["a"].amps, released["b"].amps, released["c"].amps) == (13.0, 13.3, 13.3)

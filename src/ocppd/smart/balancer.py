@@ -238,12 +238,15 @@ def stabilise(
     previous: Mapping[str, float],
     threshold_a: float = 1.0,
     hold_increases: Collection[str] = (),
+    hold_small: Collection[str] | None = None,
 ) -> dict[str, Grant]:
     """Hysteresis: keep an EVSE's previous current where the new one differs by less than ``threshold_a``.
 
     A smaller increase is always held (it is safe); a smaller decrease is held only while every
     constraint still holds. Increases of the EVSEs in ``hold_increases`` (rate-limited: changed too
-    recently) are held whatever their size. Starting or pausing an EV is never held.
+    recently) are held whatever their size. With ``hold_small``, only those EVSEs' small changes are
+    held (the others' last change is old enough for a small step to be worth sending), so held
+    capacity is not lost for good. Starting or pausing an EV is never held.
     """
     ledger = _Ledger(capacity, demands)
     out = dict(grants)
@@ -259,9 +262,10 @@ def stabilise(
         if g is None or before is None or d.fixed or before <= 0 or g.amps <= 0 or before == g.amps:
             continue
         delta = g.amps - before
-        if delta > 0 and (delta < threshold_a or d.evse in hold_increases):
+        small = abs(delta) < threshold_a and (hold_small is None or d.evse in hold_small)
+        if delta > 0 and (small or d.evse in hold_increases):
             increases.append((i, before))
-        elif delta < 0 and -delta < threshold_a:
+        elif delta < 0 and small:
             decreases.append((i, before))
     for i, before in increases:
         d = demands[i]

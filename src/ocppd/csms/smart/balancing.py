@@ -177,6 +177,9 @@ class Balancing:
         if kind == "meter.values":
             evse = int(event.get("evse_id") or event.get("connector_id") or 0)
             c = self.charging.get((station, evse))
+            tx = event.get("transaction_id")
+            if c is None and tx is not None:  # a 2.x TransactionEvent names its EVSE only in its first event
+                c = next((x for x in self.charging.values() if (x.station_id, x.transaction_id) == (station, tx)), None)
             if c is None:
                 return False
             return self._measured(c, event.get("current_a"), time.time())
@@ -288,7 +291,8 @@ class Balancing:
         grants = allocate(capacity, demands, now, self.settings.rotation_s)
         previous = {f"{c.station_id}/{c.evse}": c.sent_a for c in charging if c.sent_a is not None}
         recent = {f"{c.station_id}/{c.evse}" for c in charging if now - c.sent_at < self.settings.min_interval_s}
-        grants = stabilise(capacity, demands, grants, previous, self.settings.hysteresis_a, recent)  # type: ignore[arg-type]
+        fresh = {f"{c.station_id}/{c.evse}" for c in charging if now - c.sent_at < self.settings.hysteresis_hold_s}
+        grants = stabilise(capacity, demands, grants, previous, self.settings.hysteresis_a, recent, fresh)  # type: ignore[arg-type]
         compute_ms = (time.perf_counter() - t0) * 1000
         sends = []
         for c, d in zip(charging, demands, strict=True):
