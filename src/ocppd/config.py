@@ -233,6 +233,7 @@ class CaSettings:
     firmware_download_timeout: float = 300.0
     security_event_retention_days: float = 365.0  # SecurityEventNotifications kept this long; 0: forever
     expiry_warning_days: int = 30  # warn (log, event) about installed and issued certificates
+    expiry_check_interval_s: float = 3600.0
     auto_renew_days: int = 0  # ask a station for a new CSR this many days before its certificate expires; 0: off
     contract_provider_url: str = ""
     contract_provider_timeout: float = 10.0

@@ -421,3 +421,38 @@ async def test_security_events_are_classified_stored_and_critical_ones_raised_as
                                                             ("InvalidTLSCipherSuite", "info")]  # fmt: skip
     assert 'ocppd_security_events_total{severity="critical"}' in metrics
     assert f"{identity}: critical security event TamperDetectionActivated (lid opened)" in csms.log()
+
+
+async def test_expiring_certificates_are_warned_about_and_renewed(pki: Pki, tmp_path: Path) -> None:
+    """Certificates valid 10 days, a warning horizon of 30 and renewal at 20 days: the first check warns
+    and asks the connected station for a new CSR, which the CA signs."""
+    env = {
+        "OCPPD_OCPP__TLS_CERT": str(pki.server.cert), "OCPPD_OCPP__TLS_KEY": str(pki.server.key),
+        "OCPPD_CA__CSR_ORGANIZATION": ORGANIZATION, "OCPPD_CA__CERTIFICATE_DAYS": "10",
+        "OCPPD_CA__AUTO_RENEW_DAYS": "20", "OCPPD_CA__EXPIRY_CHECK_INTERVAL_S": "1",
+    }  # fmt: skip
+    identity = "EXPIRING-CS"
+    wallet = Wallet()
+    with run_csms(tmp_path, extra_env=env) as server:
+        async with api(server) as client, connected(server, identity, Station201, client_context(str(pki.ca.pem)),
+                                                    wallet):  # fmt: skip
+            events: list[dict[str, Any]] = []
+
+            async def read_stream() -> None:
+                async with client.stream("GET", "/api/v1/events", params={"types": "certificate.expiring"}) as s:
+                    async for line in s.aiter_lines():
+                        if line.startswith("data:"):
+                            events.append(json.loads(line[5:]))
+                            return
+
+            reader = asyncio.create_task(read_stream())
+            await client.post(f"/api/v1/stations/{identity}/certificates/renew", json={})
+            await asyncio.wait_for(reader, GUARD)
+            deadline = asyncio.get_running_loop().time() + GUARD
+            while len(wallet.chains) < 2:  # the renewal the CSMS asked for on its own
+                assert asyncio.get_running_loop().time() < deadline, "no automatic renewal"
+                await asyncio.sleep(0.1)
+        log = server.log()
+    (event,) = events
+    assert event["station_id"] == identity and event["kind"] == "issued" and 9 < event["days"] <= 10
+    assert f"{identity}: issued certificate" in log and "renewal requested" in log

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import secrets
 import string
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.ocsp import OCSPRequestBuilder
 
@@ -107,6 +109,11 @@ def parse_ca_certificate(text: str) -> x509.Certificate:
         is_ca = False
     if not is_ca:
         raise NotExpressible("certificate: not a CA certificate (basicConstraints CA:TRUE)")
+    if certificate.subject == certificate.issuer:
+        try:
+            certificate.verify_directly_issued_by(certificate)
+        except (ValueError, TypeError, InvalidSignature):
+            raise NotExpressible("certificate: a self-signed root whose signature does not verify") from None
     return certificate
 
 
@@ -178,6 +185,7 @@ class Security:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ocsp = ocsp.OcspClient(timeout=c.ocsp_timeout)
         self._warned: set[tuple[str, str, Any]] = set()
+        self._next_expiry_check = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -585,6 +593,9 @@ class Security:
         ``ca.expiry_warning_days``; ask connected stations for a new certificate when
         ``ca.auto_renew_days`` is reached."""
         now = datetime.now(UTC)
+        if time.monotonic() < self._next_expiry_check:
+            return
+        self._next_expiry_check = time.monotonic() + self.settings.expiry_check_interval_s
         horizon = max(self.settings.expiry_warning_days, self.settings.auto_renew_days)
         rows = await self._csms.store.read(security_repo.expiring_certificates, now + timedelta(days=horizon))
         latest: dict[tuple[str, str], tuple[str, str, str, str, datetime]] = {}

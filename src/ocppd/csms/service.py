@@ -150,8 +150,8 @@ class Csms:
                 if now - last_prune > timedelta(hours=1):
                     last_prune = now
                     await self.store.prune_message_log(now - retention)
-                    await self.security.warn_expiring()
                     await self.security.prune_security_events()
+                await self.security.warn_expiring()  # at most every ca.expiry_check_interval_s
             except Exception:
                 log.exception("housekeeping failed")
 
