@@ -115,6 +115,11 @@ def simulate(
     print(text)
     if summary is not None:
         summary.write_text(text + "\n", encoding="utf-8")
+    never = result.get("never_booted") or {}
+    if never:
+        reasons = "; ".join(f"{reason} ({count})" for reason, count in never.items())
+        typer.echo(f"error: {sum(never.values())} of {result['stations']} stations never booted: {reasons}", err=True)
+        raise typer.Exit(1)
     if result.get("error_count", result.get("errors", 0)):
         raise typer.Exit(1)
 

@@ -186,6 +186,16 @@ class Fleet:
     def booted(self) -> int:
         return sum(1 for st in self.stations if st.booted.is_set())
 
+    def never_booted(self) -> dict[str, int]:
+        """Stations that never booted, counted by the last reason (a refused connection, TLS, ...)."""
+        reasons: Counter[str] = Counter()
+        for st in self.stations:
+            if not st.booted.is_set():
+                reasons[
+                    st.last_connect_error or ("connected, boot not answered" if st.online else "not connected")
+                ] += 1
+        return dict(reasons.most_common())
+
     def charging(self) -> int:
         return sum(1 for st in self.stations for c in st.connectors if c.tx is not None)
 
@@ -200,6 +210,7 @@ class Fleet:
             "stations": len(self.stations),
             "connected": self.connected(),
             "booted": self.booted(),
+            "never_booted": self.never_booted(),
             "elapsed_s": round(elapsed, 2),
             "sessions": sum(st.counters["sessions"] for st in self.stations),
             "energy_kwh": round(sum(c.energy_wh for st in self.stations for c in st.connectors) / 1000, 3),

@@ -33,6 +33,12 @@ CHARGING_STATE_2X = {CHARGING: "Charging", SUSPENDED_EV: "SuspendedEV", SUSPENDE
 VOLTAGE = 230.0
 
 
+def default_id_tags(count: int = 50) -> list[str]:
+    """The simulator's cards: 4-byte RFID UIDs as 8 hex digits (04A10001..04A10050), valid as idTag in
+    1.6 and as ISO14443 idToken in 2.0.1/2.1 (8 or 14 hex digits). ``ocppd tokens add $(seq -f 04A1%04g 1 50)``."""
+    return [f"04A1{i:04d}" for i in range(1, count + 1)]
+
+
 @dataclass(slots=True)
 class Transaction:
     ref: str  # station-local reference; the 2.x transactionId; 1.6 maps it to the CSMS's id

@@ -25,7 +25,7 @@ from ocppd.protocol.errors import OcppError
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import CallTimeout, Payload, Session, SessionClosed, SessionObserver
 from ocppd.smart.schedule import DAY, ProfileStore, format_time
-from ocppd.station.model import EV, Connector, LocalAuth, Reservation, Transaction
+from ocppd.station.model import EV, Connector, LocalAuth, Reservation, Transaction, default_id_tags
 from ocppd.station.security import StationSecurity
 from ocppd.station.settings import Settings
 from ocppd.station.store import QueuedMessage, Store
@@ -39,6 +39,26 @@ log = logging.getLogger("ocppd.station")
 
 RECONNECT = "reconnect"  # _reboot marker: come back at once, as after a reset, but it is no reset
 STOP_FLUSH_TIMEOUT = 10.0  # seconds stop() gives queued transaction messages to reach the CSMS
+
+
+_REFUSALS = {
+    400: "the CSMS refused the station id",
+    401: "wrong or missing password",
+    403: "certificate or station refused",
+    404: "unknown station",
+    409: "the station is connected already",
+}
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection attempt failed, in words an operator can act on."""
+    if isinstance(exc, HandshakeRefused) and exc.status is not None:
+        reason = _REFUSALS.get(exc.status)
+        return f"HTTP {exc.status}" + (f" ({reason})" if reason else "")
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError) or "ssl" in type(exc).__name__.lower():
+        return f"TLS handshake failed: {exc}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -68,7 +88,7 @@ class StationConfig:
     reboot_delay: float = 1.0
     step_delay: float = 1.0  # firmware/diagnostics status steps
     auto_plug: bool = True  # a remote start finds a car at the connector (a simulator's convenience)
-    id_tags: list[str] = field(default_factory=lambda: ["TAG0001"])
+    id_tags: list[str] = field(default_factory=lambda: default_id_tags(1))
     ev: EV = field(default_factory=EV)
 
 
@@ -131,6 +151,7 @@ class Station:
         self.link: Link | None = None
         self.online = False
         self.booted = asyncio.Event()
+        self.last_connect_error: str | None = None  # why the last connection attempt failed
         self.boot_status: str | None = None
         self.firmware_status = "Idle"
         self.diagnostics_status = "Idle"
@@ -252,16 +273,11 @@ class Station:
                     url, [self.version], self._on_open, basic_auth=basic, ssl_context=ssl_context,
                     ping_interval=float(self.settings["ws_ping_interval"]), timeout=self.config.call_timeout,
                 )  # fmt: skip
-            except (OSError, HandshakeRefused, TimeoutError) as exc:
+            except Exception as exc:  # OSError, TLS, HandshakeRefused, and picows' own handshake errors
                 failures += 1
-                self.event("connect_failed", error=str(exc))
-                log.info("%s: connect failed (%s)", self.identity, exc)
-                await asyncio.sleep(self._backoff(failures))
-                continue
-            except Exception as exc:  # picows raises its own error types for handshake problems
-                failures += 1
-                self.event("connect_failed", error=str(exc))
-                log.info("%s: connect failed (%r)", self.identity, exc)
+                self.last_connect_error = connect_failure(exc)
+                self.event("connect_failed", error=self.last_connect_error)
+                log.info("%s: connect failed (%s)", self.identity, self.last_connect_error)
                 await asyncio.sleep(self._backoff(failures))
                 continue
             self.link = link

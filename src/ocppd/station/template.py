@@ -17,7 +17,7 @@ A template::
         ca_file: ca.pem                     # wss://: the CA that signed the CSMS certificate
         cert: "certs/{id}.pem"              # security profile 3: client certificate per station
         key: "certs/{id}.key"               # ({id}: the identity, {n}: the number in the group)
-        id_tags: [TAG1, TAG2]
+        id_tags: [04A1B2C3, 04A1B2C4]       # ISO14443 card UIDs: 8 or 14 hex digits
         settings: {heartbeat_interval: 60}  # canonical names, see settings.py
         config: {HeartbeatInterval: "60"}   # or 1.6 keys / "Component.Variable" names
 """
@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ocppd.protocol.versions import OcppVersion
-from ocppd.station.model import EV
+from ocppd.station.model import EV, default_id_tags
 from ocppd.station.settings import _DEFAULTS, KEYS_16, VARS_2X, Settings
 from ocppd.station.station import StationConfig
 from ocppd.transport.tls import TlsFileError, client_context
@@ -65,7 +65,7 @@ class StationGroup(_Strict):
     ca_file: str | None = None
     cert: str | None = None  # a pattern: {id} and {n} are replaced per station
     key: str | None = None
-    id_tags: list[str] = Field(default_factory=lambda: [f"TAG{i:04d}" for i in range(1, 51)], min_length=1)
+    id_tags: list[str] = Field(default_factory=default_id_tags, min_length=1)
     settings: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, str] = Field(default_factory=dict)
     ev_max_power_kw: float = Field(11.0, gt=0)
