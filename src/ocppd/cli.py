@@ -369,12 +369,17 @@ def transactions_list(
     config: ConfigOption = None,
 ) -> None:
     """Transactions, newest first, with the energy delivered (Wh) for billing."""
+    from dataclasses import replace
+
     from ocppd.store import repo
 
-    rows = _with_store(
-        _settings(config),
-        lambda conn: repo.list_transactions(conn, station_id=station, active_only=active, limit=limit),
-    )
+    def read(conn: Any) -> list[Any]:
+        rows = repo.list_transactions(conn, station_id=station, active_only=active, limit=limit)
+        # A running transaction shows its energy so far, as the API and the dashboard do.
+        so_far = repo.running_energy(conn, [r.id for r in rows if r.energy_wh is None])
+        return [replace(r, energy_wh=so_far[r.id]) if r.id in so_far and r.energy_wh is None else r for r in rows]
+
+    rows = _with_store(_settings(config), read)
     if as_json:
         typer.echo(json.dumps([_tx_json(r) for r in rows], indent=2))
         return

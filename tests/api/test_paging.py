@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,13 +75,17 @@ async def test_transactions_page_with_a_cursor(api: httpx.AsyncClient) -> None:
     assert len(mine) == sum(1 for r in rows if r["station_id"] == station)
 
 
-async def test_running_energy_in_lists(api: httpx.AsyncClient) -> None:
+async def test_running_energy_in_lists(server: CsmsProcess, api: httpx.AsyncClient) -> None:
     """A running transaction's energy so far shows in the list as in the detail (item 15)."""
     active = ok(await api.get("/api/v1/transactions", params={"active": "true", "limit": 5}))
     assert active and all(t["active"] for t in active)
     for t in active:
         detail = ok(await api.get(f"/api/v1/transactions/{t['id']}"))
         assert t["energy_wh"] == detail["energy_wh"] == 750.0  # three readings, 250 Wh apart, from 1000
+    station = ok(await api.get(f"/api/v1/stations/{active[0]['station_id']}"))
+    assert [t["energy_wh"] for t in station["transactions"]] == [750.0]
+    listed = json.loads(server.cli("transactions", "list", "--active", "--limit", "5", "--json").stdout)
+    assert listed and [t["energy_wh"] for t in listed] == [750.0] * len(listed)
 
 
 async def test_csv_export_streams_every_row(api: httpx.AsyncClient) -> None:

@@ -389,18 +389,20 @@ class OperatorService:
             row = repo.get_station(conn, station_id)
             if row is None:
                 return None
+            active = repo.list_transactions(conn, station_id=station_id, active_only=True, limit=1000)
             return (
                 row,
                 repo.list_connector_status(conn, station_id),
-                repo.list_transactions(conn, station_id=station_id, active_only=True, limit=1000),
+                active,
                 repo.list_variables(conn, station_id),
                 repo.list_events(conn, station_id=station_id, limit=20),
+                tx_dicts(conn, active),
             )
 
         found = await self.store.read(op)
         if found is None:
             raise ApiError(404, f"unknown station {station_id!r}", "unknown_station")
-        row, connectors, active, variables, events = found
+        row, connectors, active, variables, events, transactions = found
         out = self._station_dict(row, connectors, active)
         evses: dict[int, dict[str, Any]] = {}
         for c in out["connectors"]:
@@ -408,7 +410,7 @@ class OperatorService:
             evse["connectors"].append(c)
         out["evses"] = list(evses.values())
         out["boot_info"] = row.boot_info
-        out["transactions"] = [tx_dict(t) for t in active]
+        out["transactions"] = transactions  # with the energy so far
         out["configuration"] = [
             {
                 "component": v.component or None,
