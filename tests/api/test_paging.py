@@ -15,20 +15,26 @@ import pytest
 
 from tests.api.conftest import ok
 from tests.csms_process import CsmsProcess, run_csms
+from tests.pg import pg_db_factory, pg_server_url  # noqa: F401  (fixtures)
 from tests.seed import Seeded, seed_url
 
 STATIONS, TRANSACTIONS, MESSAGES = 250, 2_600, 450  # the export reads in batches of 2,000
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CsmsProcess, Seeded]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[CsmsProcess, Seeded]]:
     tmp = tmp_path_factory.mktemp("paging")
     (tmp / "ocppd-data").mkdir()
-    url = f"sqlite:///{tmp / 'ocppd-data' / 'ocppd.db'}"
+    database_url = None
+    if request.param == "postgresql":  # keyset SQL and the streamed export on both databases
+        database_url = request.getfixturevalue("pg_db_factory")("ocppd_paging")
+    url = database_url or f"sqlite:///{tmp / 'ocppd-data' / 'ocppd.db'}"
     done = asyncio.run(
         seed_url(url, stations=STATIONS, transactions=TRANSACTIONS, tokens=STATIONS, messages=MESSAGES, prefix="PG")
     )
-    with run_csms(tmp) as server:
+    with run_csms(tmp, database_url=database_url) as server:
         yield server, done
 
 
