@@ -481,8 +481,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
         with open(file, "rb") as fh:
             data = tomllib.load(fh)
     data_dir_source = f"{file}" if "data_dir" in data else "default"
-    if file is not None and isinstance(data.get("data_dir"), str) and not os.path.isabs(data["data_dir"]):
-        data["data_dir"] = str(file.resolve().parent / data["data_dir"])  # relative to the file, not the cwd
+    if file is not None and isinstance(data.get("data_dir"), str):
+        data["data_dir"] = os.path.expanduser(data["data_dir"])
+        if not os.path.isabs(data["data_dir"]):
+            data["data_dir"] = str(file.resolve().parent / data["data_dir"])  # relative to the file, not the cwd
     names = _setting_names(Settings)
     warnings: list[str] = []
     for key, value in sorted(env.items()):
@@ -507,6 +509,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
             target = target.setdefault(part, {})
         target[parts[-1]] = value
     settings: Settings = _build(Settings, data, "")
+    settings.data_dir = os.path.expanduser(settings.data_dir)
     settings.config_file = str(file) if file is not None else ""
     settings.config_source = source
     settings.data_dir_source = data_dir_source

@@ -77,3 +77,15 @@ def test_default_cards_charge_in_2_0_1_with_the_documented_tokens_command(server
     assert summary["sessions"] >= 1, summary
     rows = json.loads(server.cli("transactions", "list", "--station", "SIM201-001", "--json").stdout)
     assert rows and all(re.fullmatch(r"04A1\d{4}", r["id_token"]) for r in rows), rows
+
+
+def test_the_template_example_in_the_docs_works(tmp_path: Path) -> None:
+    from ocppd.station.template import expand, load_template
+
+    doc = (Path(__file__).parents[2] / "docs" / "simulator.md").read_text()
+    example = next(block for block in doc.split("```yaml\n")[1:] if "\nstations:" in block.split("```")[0])
+    path = tmp_path / "fleet.yaml"
+    path.write_text(example.split("```")[0])
+    configs = expand(load_template(path), "ws://127.0.0.1:9000/ocpp")
+    assert len(configs) == 250 and configs[0].identity == "ACME-0001"
+    assert all(re.fullmatch(r"[0-9A-F]{8}", tag) for tag in configs[0].id_tags)
