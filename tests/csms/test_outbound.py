@@ -276,3 +276,52 @@ def test_get_report_split_with_a_request_id_per_part() -> None:
     assert [(c.payload["requestId"], len(c.payload["componentVariable"])) for c in plan.calls] == [(10, 4), (11, 1)]
     assert plan.calls[0].payload["componentVariable"][0] == {"component": {"name": "EVSE", "evse": {"id": 1}}}
     assert plan.decode([{"status": "Accepted"}, {"status": "EmptyResultSet"}]).status == "EmptyResultSet"
+
+
+def test_what_a_not_accepted_station_may_send_follows_what_the_csms_asked() -> None:
+    from ocppd.csms.registration import solicited_actions
+
+    assert solicited_actions("TriggerMessage", {"requestedMessage": "StatusNotification"}, {"status": "Accepted"}) == (
+        "StatusNotification",
+    )
+    assert solicited_actions("TriggerMessage", {"requestedMessage": "Heartbeat"}, {"status": "Rejected"}) == ()
+    assert solicited_actions(
+        "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}, {"status": "Accepted"}
+    ) == ("SignCertificate",)
+    assert solicited_actions("GetBaseReport", {}, {"status": "Accepted"}) == ("NotifyReport",)
+    assert solicited_actions("GetReport", {}, {"status": "EmptyResultSet"}) == ()
+    assert solicited_actions("GetDiagnostics", {}, {"fileName": "d.log"}) == ("DiagnosticsStatusNotification",)
+    assert solicited_actions("UpdateFirmware", {}, {}) == ("FirmwareStatusNotification",)  # 1.6: empty answer
+    assert solicited_actions("Reset", {}, {"status": "Accepted"}) == ()
+
+
+def test_station_groups_and_their_settings_per_version() -> None:
+    from ocppd.config import StationGroupSettings
+    from ocppd.csms.autoprovision import group_for, settings_of, stored_key
+
+    lab = StationGroupSettings(name="lab", stations=["LAB-*"], vendor="ACME")
+    fleet = StationGroupSettings(
+        name="fleet",
+        stations=["CS-*"],
+        heartbeat_interval=120,
+        measurands=["Energy.Active.Import.Register", "Power.Active.Import"],
+        configuration={"ConnectionTimeOut": "60"},
+        variables={"DeviceDataCtrlr.ItemsPerMessage[GetVariables]": "8"},
+    )
+    assert group_for([lab, fleet], "LAB-1", "Other", None) is None
+    assert group_for([lab, fleet], "LAB-1", "ACME", "X") is lab
+    assert group_for([lab, fleet], "CS-7", None, None) is fleet
+    v16 = {(s.ref.variable, s.value) for s in settings_of(fleet, V16)}
+    assert v16 == {
+        ("HeartbeatInterval", "120"),
+        ("MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import"),
+        ("ConnectionTimeOut", "60"),
+    }
+    v2 = settings_of(fleet, V201)
+    assert [(s.ref.component, s.ref.variable, s.ref.instance) for s in v2] == [
+        ("OCPPCommCtrlr", "HeartbeatInterval", None),
+        ("SampledDataCtrlr", "TxUpdatedMeasurands", None),
+        ("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables"),
+    ]
+    assert stored_key(v2[2].ref) == ("DeviceDataCtrlr", "ItemsPerMessage[GetVariables]")
+    assert stored_key(v.VariableRef(variable="HeartbeatInterval")) == ("", "HeartbeatInterval")
