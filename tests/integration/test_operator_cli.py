@@ -223,3 +223,29 @@ def test_token_and_station_commands(csms_sqlite: CsmsProcess) -> None:
 
     missing = cli("log", "NOPE", check=False)
     assert missing.returncode == 1 and "unknown station 'NOPE'" in missing.stderr
+
+
+async def test_log_follow_prints_new_frames(csms_sqlite: CsmsProcess) -> None:
+    import asyncio
+    import json
+
+    server = csms_sqlite
+    async with websockets.connect(f"{server.ws_url}/FOLLOW-1", subprotocols=["ocpp1.6"]) as ws:
+        await ws.send(
+            json.dumps([2, "boot-1", "BootNotification", {"chargePointVendor": "A", "chargePointModel": "B"}])
+        )
+        await asyncio.wait_for(ws.recv(), 20)
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "ocppd.cli", "log", "FOLLOW-1", "--follow"],
+            env={**server.env, "COLUMNS": "100000"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert "boot-1" in await asyncio.wait_for(asyncio.to_thread(follower.stdout.readline), 60)
+            await ws.send(json.dumps([2, "later-1", "Heartbeat", {}]))
+            await asyncio.wait_for(ws.recv(), 20)
+            lines: list[str] = []
+            while not any("later-1" in line for line in lines):
+                lines.append(await asyncio.wait_for(asyncio.to_thread(follower.stdout.readline), 60))
+        finally:
+            follower.terminate()
+            follower.wait(30)
