@@ -22,6 +22,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
+from ocpp.v21 import ChargePoint as ChargePoint21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
@@ -66,22 +67,28 @@ class TrustStore:
         return "NotFound"
 
 
-class Station201(ChargePoint201):
-    def __init__(self, identity: str, connection: Any, store: TrustStore) -> None:
-        super().__init__(identity, connection)
-        self.store = store
+class TrustStore2x:
+    """The 2.x handlers (2.0.1 and 2.1 alike) over a TrustStore."""
+
+    store: TrustStore
 
     @on("InstallCertificate")
     async def on_install(self, certificate_type: str, certificate: str, **_: Any) -> result201.InstallCertificate:
         return result201.InstallCertificate(status=self.store.install(certificate_type, certificate))
 
     @on("GetInstalledCertificateIds")
-    async def on_get_ids(
+    async def on_get_ids(  # V2GCertificateChain entries carry the sub-CAs as children (M_15)
         self, certificate_type: list[str] | None = None, **_: Any
     ) -> result201.GetInstalledCertificateIds:
-        chain = [{"certificate_type": kind, "certificate_hash_data": self.store.hash_of(text)}
-                 for kind, texts in self.store.certificates.items() if not certificate_type or kind in certificate_type
-                 for text in texts]  # fmt: skip
+        chain = []
+        for kind, texts in self.store.certificates.items():
+            if certificate_type and kind not in certificate_type:
+                continue
+            for text in texts:
+                entry = {"certificate_type": kind, "certificate_hash_data": self.store.hash_of(text)}
+                if kind == "V2GCertificateChain":
+                    entry["child_certificate_hash_data"] = [self.store.hash_of(text)]
+                chain.append(entry)
         if not chain:
             return result201.GetInstalledCertificateIds(status="NotFound")
         return result201.GetInstalledCertificateIds(status="Accepted", certificate_hash_data_chain=chain)
@@ -89,6 +96,18 @@ class Station201(ChargePoint201):
     @on("DeleteCertificate")
     async def on_delete(self, certificate_hash_data: dict[str, str], **_: Any) -> result201.DeleteCertificate:
         return result201.DeleteCertificate(status=self.store.delete(certificate_hash_data))
+
+
+class Station201(TrustStore2x, ChargePoint201):
+    def __init__(self, identity: str, connection: Any, store: TrustStore) -> None:
+        super().__init__(identity, connection)
+        self.store = store
+
+
+class Station21(TrustStore2x, ChargePoint21):
+    def __init__(self, identity: str, connection: Any, store: TrustStore) -> None:
+        super().__init__(identity, connection)
+        self.store = store
 
 
 class Station16(ChargePoint16):
@@ -136,7 +155,7 @@ def api(server: CsmsProcess) -> httpx.AsyncClient:
 async def station(
     server: CsmsProcess, identity: str, store: TrustStore, version: str = "ocpp2.0.1"
 ) -> AsyncIterator[Any]:
-    cls = Station16 if version == "ocpp1.6" else Station201
+    cls = {"ocpp1.6": Station16, "ocpp2.1": Station21}.get(version, Station201)
     async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version], open_timeout=GUARD) as ws:
         cp = cls(identity, ws, store)
         task = asyncio.create_task(cp.start())
@@ -279,3 +298,46 @@ async def test_sync_installs_the_trust_set(csms: CsmsProcess, roots: dict[str, s
         root = x509.load_pem_x509_certificate((await client.get("/ca/csms-root.pem")).content)
     assert store.certificates["CSMSRootCertificate"] == [root.public_bytes(serialization.Encoding.PEM).decode()]
     assert store.certificates["MORootCertificate"] == [roots["mo-root"]]
+
+
+@pytest.mark.parametrize(
+    ("case", "kind"),
+    [("m_13", "ManufacturerRootCertificate"), ("m_14", "V2GRootCertificate"), ("m_16", "MORootCertificate"),
+     ("m_15", "V2GCertificateChain")],
+)  # fmt: skip
+async def test_tc_m_13_to_m_16_retrieve_each_type(
+    csms: CsmsProcess, roots: dict[str, str], case: str, kind: str
+) -> None:
+    identity = f"INV-{case}"
+    store = TrustStore(certificates={kind: [roots["root-1"]]})
+    async with api(csms) as client, station(csms, identity, store):
+        (row,) = (await refresh(client, identity, kind))["certificates"]
+    assert row["certificate_type"] == kind
+    if kind == "V2GCertificateChain":
+        assert row["children"] and row["children"][0]["serialNumber"] == row["serial_number"]
+
+
+async def test_tc_m_101_oem_root_needs_2_1(csms: CsmsProcess, roots: dict[str, str]) -> None:
+    async with api(csms) as client:
+        async with station(csms, "INV-M101-201", TrustStore()):
+            refused = await install(client, "INV-M101-201", "OEMRootCertificate", roots["root-1"])
+            assert refused.status_code == 400 and "2.1" in refused.json()["detail"]
+        store = TrustStore()
+        async with station(csms, "INV-M101", store, "ocpp2.1"):
+            assert (await install(client, "INV-M101", "OEMRootCertificate", roots["root-1"])).json()[
+                "status"
+            ] == "Accepted"
+    assert store.certificates == {"OEMRootCertificate": [roots["root-1"]]}
+
+
+async def test_tc_078_install_rejected_then_the_station_reports_it(csms: CsmsProcess, roots: dict[str, str]) -> None:
+    identity = "INV-TC078"
+    store = TrustStore(fail=True)
+    async with api(csms) as client, station(csms, identity, store, "ocpp1.6") as cp:
+        answer = await install(client, identity, "CSMSRootCertificate", roots["root-1"])
+        assert answer.json()["status"] == "Failed"
+        event = call16.SecurityEventNotification(type="InvalidCentralSystemCertificate",
+                                                 timestamp="2026-01-01T00:00:00Z", tech_info="rejected")  # fmt: skip
+        assert await cp.call(event) is not None
+        stored = (await client.get(f"/api/v1/stations/{identity}/security-events")).json()
+    assert stored[0]["type"] == "InvalidCentralSystemCertificate" and stored[0]["severity"] == "info"

@@ -279,3 +279,15 @@ async def test_get_certificate_chain_status_2_1(csms: CsmsProcess, mo: Mo) -> No
         requests = [request(mo.good), request(mo.revoked)]
         answer = await cp.call(call21.GetCertificateChainStatus(certificate_status_requests=requests))
     assert [s["status"] for s in answer.certificate_status] == ["Good", "Revoked"]
+
+
+async def test_tc_m_100_several_ev_certificate_requests_iso_15118_20(csms: CsmsProcess) -> None:
+    async with station(csms, "PNC-M100", "ocpp2.1") as cp:
+        schema = "urn:iso:std:iso:15118:-20:CommonMessages"
+        answers = []
+        for n in range(3):
+            exi = base64.b64encode(f"chain-{n}".encode()).decode()
+            request = call21.Get15118EVCertificate(iso_15118_schema_version=schema, action="Install", exi_request=exi)
+            answers.append(await cp.call(request))
+    assert [a.status for a in answers] == ["Accepted"] * 3
+    assert [base64.b64decode(a.exi_response) for a in answers] == [f"RES:chain-{n}".encode() for n in range(3)]

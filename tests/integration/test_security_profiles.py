@@ -333,3 +333,51 @@ async def test_profile_only_goes_up_and_refusals_are_counted(csms: CsmsProcess, 
         assert forced.status_code == 200
         metrics = (await client.get("/metrics")).text
     assert 'ocppd_connections_refused_total{reason="password_required"}' in metrics
+
+
+async def test_tc_a_01_a_02_a_03_tc_085_basic_authentication(csms: CsmsProcess, pki: Pki) -> None:
+    identity = "BASIC-AUTH"
+    trust = client_context(str(pki.ca.pem))
+    async with api(csms) as client:
+        await add_station(client, identity)
+        for version, cls in (("ocpp2.0.1", Station201), ("ocpp1.6", Station16)):  # A_01, TC_085
+            async with connected(csms, identity, cls, Seen(), trust, PASSWORD, version):
+                pass
+    # A_02: a Basic user name that is not the station id, with the right password
+    headers = {"Authorization": "Basic " + base64.b64encode(f"SOMEONE:{PASSWORD}".encode()).decode()}
+    with pytest.raises(InvalidStatus) as wrong_user:
+        async with websockets.connect(f"wss://127.0.0.1:{csms.ocpp_port}/ocpp/{identity}", subprotocols=["ocpp2.0.1"],
+                                      ssl=trust, additional_headers=headers, open_timeout=GUARD):  # fmt: skip
+            pass
+    assert wrong_user.value.response.status_code == 401
+    # A_03 (and TC_085's negative): no Authorization header, then a wrong password
+    assert await refused(csms, identity, trust, None) == 401
+    assert await refused(csms, identity, trust, "a-wrong-password-16") == 401
+
+
+async def test_tc_a_08_invalid_client_certificates_are_refused_then_a_valid_one_works(
+    csms: CsmsProcess, pki: Pki, tmp_path: Path
+) -> None:
+    identity = "A08-CS"
+    seen = Seen()
+    trust = client_context(str(pki.ca.pem))
+    async with api(csms) as client, connected(csms, identity, Station201, seen, trust):
+        assert (await client.post(f"/api/v1/stations/{identity}/certificates/renew", json={})).status_code == 200
+        await asyncio.wait_for(seen.installed.wait(), GUARD)
+    # unknown CA: the TLS handshake fails (no HTTP status)
+    foreign = pki.other_ca.issue(pki.directory, identity, file_name="a08-foreign")
+    with pytest.raises(Exception) as unknown_ca:
+        async with connected(csms, identity, Station201, Seen(), client_context(str(pki.ca.pem), str(foreign.cert),
+                                                                                str(foreign.key))):  # fmt: skip
+            pass
+    assert not isinstance(unknown_ca.value, InvalidStatus | TimeoutError), repr(unknown_ca.value)
+    # CN is not the station id: a certificate the CSMS issued to another station
+    cert, key = seen.certificate_files(tmp_path, identity)
+    with pytest.raises(InvalidStatus) as wrong_cn:
+        async with websockets.connect(f"wss://127.0.0.1:{csms.ocpp_port}/ocpp/A08-OTHER", subprotocols=["ocpp2.0.1"],
+                                      ssl=client_context(str(pki.ca.pem), cert, key), open_timeout=GUARD):  # fmt: skip
+            pass
+    assert wrong_cn.value.response.status_code == 403
+    # then the valid certificate
+    async with connected(csms, identity, Station201, Seen(), client_context(str(pki.ca.pem), cert, key)):
+        pass
