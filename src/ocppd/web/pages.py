@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -262,6 +263,52 @@ def mount(app: FastAPI) -> None:
             request, "station.html", {"s": station, "messages": messages, "actions": actions, "queued": queued}
         )
 
+    @app.get("/sites", include_in_schema=False)
+    async def sites_page(request: Request) -> Response:
+        smart = service.csms.smart
+        rows = []
+        for node in smart.sites.tree.nodes.values():
+            if node.kind != "site":
+                continue
+            view = smart.balancing.view(node.id) or {}
+            rows.append({
+                "site": node.id,
+                "limit_text": _limit_text(view.get("limit")),
+                "allocated_text": _phases_text(view.get("allocated")),
+                "measured_text": _phases_text(view.get("measured")),
+                "evs": sum(1 for a in view.get("allocations", []) if a["amps"] > 0),
+                "excluded": list(view.get("excluded", {})),
+            })  # fmt: skip
+        return await render(request, "sites.html", {"sites": rows})
+
+    @app.get("/sites/{site_id}", include_in_schema=False)
+    async def site_page(request: Request, site_id: str) -> Response:
+        smart = service.csms.smart
+        node = smart.sites.tree.nodes.get(site_id)
+        if node is None or node.kind != "site":
+            return await render(request, "missing.html", {"what": f"site {site_id}"})
+        view = smart.balancing.view(site_id) or {"limit": None, "allocated": None, "measured": None,
+                                                 "allocations": [], "excluded": {}, "compute_ms": None}  # fmt: skip
+        phases = []
+        for i, name in enumerate(("L1", "L2", "L3")):
+            limit = (view.get("limit") or {}).get("amps", [None] * 3)[i]
+            allocated = (view.get("allocated") or {}).get("amps", [None] * 3)[i]
+            measured = (view.get("measured") or {}).get("amps", [None] * 3)[i]
+            phases.append({
+                "name": name, "limit": "none" if limit is None else f"{limit:.1f} A",
+                "allocated": "" if allocated is None else f"{allocated:.1f} A",
+                "measured": "" if measured is None else f"{measured:.1f} A",
+                "ratio": None if not limit or measured is None else round(min(measured / limit, 1.5), 3),
+            })  # fmt: skip
+        tree = smart.sites.tree
+        nodes = [smart.sites.specs[n] for n in smart.sites.specs if tree.site_of(n) == site_id]
+        now = time.time()
+        externals = [{"node": e.node, "source": e.source, "amps": e.amps[0] if e.amps else None, "watts": e.watts,
+                      "end": None if e.end == float("inf") else datetime.fromtimestamp(e.end, UTC).isoformat()}
+                     for _, e in smart.sites.externals if e.end > now and tree.site_of(e.node) == site_id]  # fmt: skip
+        context = {"site_id": site_id, "view": view, "phases": phases, "nodes": nodes, "externals": externals}
+        return await render(request, "site.html", context)
+
     @app.get("/transactions", include_in_schema=False)
     async def transactions_page(request: Request) -> Response:
         q = _query(request, "station", "id_token", "since", "until", "active")
@@ -386,3 +433,20 @@ def _page_url(request: Request, key: Any) -> str:
     if key is not None:
         params["cursor"] = paging.encode(key if isinstance(key, list | tuple) else [key])
     return request.url.path + ("?" + urlencode(params) if params else "")
+
+
+def _phases_text(totals: dict[str, Any] | None) -> str:
+    if not totals:
+        return ""
+    return " / ".join("" if a is None else f"{a:.1f}" for a in totals["amps"]) + " A"
+
+
+def _limit_text(limit: dict[str, Any] | None) -> str:
+    if not limit:
+        return ""
+    parts = []
+    if any(a is not None for a in limit["amps"]):
+        parts.append(" / ".join("-" if a is None else f"{a:.0f}" for a in limit["amps"]) + " A")
+    if limit.get("watts") is not None:
+        parts.append(f"{limit['watts'] / 1000:.1f} kW")
+    return ", ".join(parts)

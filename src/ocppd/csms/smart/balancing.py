@@ -306,12 +306,7 @@ class Balancing:
                 sends.append(self._enforce(c, g.amps, now))
         if sends:
             await asyncio.gather(*sends)
-        measured = [0.0, 0.0, 0.0]
         tree = self.sites.tree
-        for c in charging:
-            if c.currents and len(c.currents) == 3:
-                for own, letter in enumerate(tree.nodes[c.station_id].rotation):
-                    measured["RST".index(letter)] += c.currents[own]
         use = usage(capacity, demands, grants)
         if sends:
             total = use.get(site, (0.0, 0.0, 0.0, 0.0))
@@ -332,7 +327,7 @@ class Balancing:
             {k: v for k, v in capacity.items() if k in tree.path(site) or tree.site_of(k) == site},
             use,
             grants,
-            (measured[0], measured[1], measured[2]),
+            self.measured(site),
             compute_ms,
             len(sends),
         )
@@ -438,6 +433,16 @@ class Balancing:
             log.warning("%s refused its fallback profile", station_id)
 
     # ------------------------------------------------------------------ read side
+    def measured(self, site: str) -> tuple[float, float, float]:
+        """What the site's charging EVs draw now, per grid phase, from their last meter values."""
+        tree = self.sites.tree
+        out = [0.0, 0.0, 0.0]
+        for c in self.charging.values():
+            if c.currents and len(c.currents) == 3 and self.sites.station_site(c.station_id) == site:
+                for own, letter in enumerate(tree.nodes[c.station_id].rotation):
+                    out["RST".index(letter)] += c.currents[own]
+        return (out[0], out[1], out[2])
+
     def view(self, site: str) -> dict[str, Any] | None:
         v = self.views.get(site)
         if v is None:
@@ -460,6 +465,7 @@ class Balancing:
                 }
             )
         total = v.usage.get(site, (0.0, 0.0, 0.0, 0.0))
+        measured = self.measured(site)
         return {
             "site": site,
             "at": v.at,
@@ -468,7 +474,7 @@ class Balancing:
                 "watts": None if math.isinf(cap.watts) else cap.watts,
             },
             "allocated": {"amps": list(total[:3]), "watts": total[3]},
-            "measured": {"amps": list(v.measured), "watts": sum(v.measured) * cap.voltage},
+            "measured": {"amps": list(measured), "watts": sum(measured) * cap.voltage},
             "allocations": allocations,
             "excluded": {s: why for s, why in self.excluded.items() if self.sites.station_site(s) == site},
             "compute_ms": v.compute_ms,

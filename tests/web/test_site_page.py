@@ -1,0 +1,37 @@
+"""The dashboard's site page in headless Chromium: live per-phase totals against the limit and allocations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from playwright.async_api import expect
+
+from tests.csms_process import CsmsProcess
+from tests.integration.test_smart_charging import TREE, Station201, meter201, start201, station, until
+from tests.web.test_dashboard import WAIT_MS, login, shot
+
+
+async def test_site_page_shows_live_allocations(server: CsmsProcess, browser: Any) -> None:
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
+    async with httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=30) as http:
+        assert (await http.put("/api/v1/limit-tree", json=TREE)).status_code == 200
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await login(page, server)
+    await page.get_by_role("link", name="Sites", exact=True).click()
+    await page.get_by_role("link", name="depot").click()
+    await expect(page.get_by_role("heading", name="Site depot")).to_be_visible()
+    await expect(page.locator("#live-indicator")).to_have_text("live", timeout=WAIT_MS)
+    async with station(server, "CP201", Station201) as b:
+        await start201(b, "TX-WEB")
+        await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "the balancer's profile")
+        await meter201(b, "TX-WEB", 1)
+        allocations = page.get_by_role("region", name="Allocations")
+        row = allocations.get_by_role("row").filter(has_text="CP201")
+        await expect(row).to_contain_text("32.0 A", timeout=WAIT_MS)
+        await expect(row).to_contain_text("share")  # the site (32 A) is full
+        l1 = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="L1", exact=True))
+        await expect(l1).to_contain_text("100 %", timeout=WAIT_MS)  # measured 32 A of the 32 A limit
+        await shot(page, "site")
+    await context.close()
