@@ -253,6 +253,7 @@ class Station201(Cp201, Recorder):
         self.model = dict(DEVICE_MODEL)
         self.seq = itertools.count()
         self.transaction_id: str | None = None
+        self.authorized: Any = None
 
     def limit(self, action: str) -> int:
         return int(self.model[("DeviceDataCtrlr", f"ItemsPerMessage[{action}]")])
@@ -439,7 +440,12 @@ class Station201(Cp201, Recorder):
     async def after_request_start(self, id_token: dict[str, Any], remote_start_id: int, **kw: Any) -> None:
         if id_token["id_token"] != "REFUSE-ME" and self.transaction_id is None:
             self.transaction_id = f"TX-{self.id}"
-            self._later(self._event("Started", "RemoteStart", id_token=id_token, remote_start_id=remote_start_id))
+            self._later(self._remote_start(id_token, remote_start_id))
+
+    async def _remote_start(self, id_token: dict[str, Any], remote_start_id: int) -> None:
+        if self.model[("AuthCtrlr", "AuthorizeRemoteStart")] == "true":  # F_02; false: F_03
+            self.authorized = await self.call(c201.Authorize(id_token=id_token), suppress=False)
+        await self._event("Started", "RemoteStart", id_token=id_token, remote_start_id=remote_start_id)
 
     async def _event(self, event_type: str, trigger: str, **extra: Any) -> None:
         info: dict[str, Any] = {"transaction_id": self.transaction_id}

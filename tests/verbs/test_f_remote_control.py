@@ -8,7 +8,7 @@ import pytest
 
 from tests.csms_process import CsmsProcess
 from tests.verbs.conftest import command, eventually, new_id, ok, until
-from tests.verbs.stations import connected
+from tests.verbs.stations import DEVICE_MODEL, connected
 
 
 async def active_transaction(api: httpx.AsyncClient, sid: str) -> dict | None:
@@ -23,16 +23,25 @@ async def no_transaction(api: httpx.AsyncClient, sid: str) -> bool:
 # ----------------------------------------------------------------------------------- 2.0.1
 
 
-async def test_tc_f_02_remote_start_first_and_f_03_remote_stop(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
-    ok(await api.post("/api/v1/tokens", json={"id_token": "F02-TOKEN"}), 201)
-    sid = new_id("F02")
-    async with connected(csms.ws_url, sid, "2.0.1") as st:
-        r = await command(api, sid, "remote-start", {"id_token": "F02-TOKEN", "evse_id": 1})
+@pytest.mark.parametrize(("case", "authorize_remote_start"), [("f_02", "true"), ("f_03", "false")])
+async def test_tc_f_02_f_03_remote_start_first_then_request_stop(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, authorize_remote_start: str
+) -> None:
+    token = f"TOKEN-{case}"
+    ok(await api.post("/api/v1/tokens", json={"id_token": token}), 201)
+    sid = new_id(case.upper())
+    model = {**DEVICE_MODEL, ("AuthCtrlr", "AuthorizeRemoteStart"): authorize_remote_start}
+    async with connected(csms.ws_url, sid, "2.0.1", settings=model) as st:
+        r = await command(api, sid, "remote-start", {"id_token": token, "evse_id": 1})
         sent = st.last("RequestStartTransaction")
-        assert sent["id_token"] == {"id_token": "F02-TOKEN", "type": "ISO14443"}
+        assert sent["id_token"] == {"id_token": token, "type": "ISO14443"}
         assert r["result"]["accepted"] and r["result"]["remote_start_id"] == sent["remote_start_id"]
         tx = await eventually(lambda: active_transaction(api, sid), "the remotely started transaction")
-        assert tx["id_token"] == "F02-TOKEN"
+        assert tx["id_token"] == token
+        if authorize_remote_start == "true":  # F_02: the station authorizes first, and is told Accepted
+            assert st.authorized.id_token_info["status"] == "Accepted"
+        else:  # F_03: a TransactionEvent without a prior Authorize is taken
+            assert st.authorized is None
         r = await command(api, sid, "remote-stop", {"transaction_id": tx["transaction_id"]})
         assert r["action"] == "RequestStopTransaction" and r["result"] == {
             "status": "Accepted",
