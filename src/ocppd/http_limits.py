@@ -13,7 +13,8 @@ protocol with these bounds:
   the connection that has waited longest for a request head (the slow or idle clients); when every
   connection is busy with a real request or an event stream, the new one gets ``503``.
 
-Every limit that is hit is logged, at most once per ten seconds per kind, with how often it fired.
+Every limit that is hit is logged, at most once per ten seconds per kind, with how often it fired, and
+counted (``ocppd_http_limited_total{limit}``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ocppd import metrics
 
 log = logging.getLogger("ocppd.http")
 
@@ -68,7 +71,11 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
     # Per server: connections waiting for a request head, oldest first (dicts keep insertion order).
     waiting: dict[GuardedProtocol, None] = {}
     open_connections: set[GuardedProtocol] = set()
-    warn = RateLimitedLog(log).warn
+    rate_limited = RateLimitedLog(log)
+
+    def warn(kind: str, message: str, *args: Any) -> None:
+        metrics.HTTP_LIMITED.labels(kind).inc()
+        rate_limited.warn(kind, message, *args)
 
     class GuardedProtocol(H11Protocol):
         _read_timer: asyncio.TimerHandle | None = None

@@ -21,6 +21,11 @@ RELAXATIONS = Counter(
     "Schema violations let through by a compatibility relaxation",
     ["relaxation", "action"],
 )
+HTTP_LIMITED = Counter(
+    "ocppd_http_limited_total",
+    "HTTP connections ended by a limit of the dashboard/API port (http_limits.py)",
+    ["limit"],  # busy (503), evict (slowest client closed), headers (408), body
+)
 EVENT_STREAMS = Gauge("ocppd_api_event_streams", "Open Server-Sent Event streams (dashboard pages, API clients)")
 DB_WRITE_LATENCY = Histogram(
     "ocppd_db_commit_seconds",

@@ -85,6 +85,8 @@ async def test_slow_http_clients_never_lock_out_stations(tmp_path: Path) -> None
         finally:
             for _, writer in clients:
                 writer.close()
+        metrics = httpx.get(f"{server.http_url}/metrics", timeout=10).text
+        assert 'ocppd_http_limited_total{limit="evict"}' in metrics, metrics[-2000:]
         log = server.log()
         assert "Too many open files" not in log
         # Rate-limited: a few lines for 700 events.
