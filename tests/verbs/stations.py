@@ -226,6 +226,14 @@ DEVICE_MODEL: dict[tuple[str, str], str] = {
     ("DeviceDataCtrlr", "BytesPerMessage[GetReport]"): "10000",
     ("MonitoringCtrlr", "ItemsPerMessage[ClearVariableMonitoring]"): "2",
 }
+_TRIGGERABLE_201 = (
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "MeterValues",
+    "LogStatusNotification",
+    "FirmwareStatusNotification",
+)
 READONLY_201 = {(c, v) for (c, v) in DEVICE_MODEL if c in ("DeviceDataCtrlr", "MonitoringCtrlr")}
 
 
@@ -387,7 +395,7 @@ class Station201(Cp201, Recorder):
     @on("TriggerMessage")
     async def on_trigger(self, requested_message: str, evse: dict[str, Any] | None = None, **kw: Any) -> Any:
         self.record("TriggerMessage", requested_message=requested_message, evse=evse)
-        if requested_message not in ("BootNotification", "Heartbeat", "StatusNotification"):
+        if requested_message not in _TRIGGERABLE_201:
             return r201.TriggerMessage(status="NotImplemented")
         if evse is not None and evse.get("id", 1) > 1:
             return r201.TriggerMessage(status="Rejected")
@@ -397,10 +405,22 @@ class Station201(Cp201, Recorder):
     async def after_trigger(self, requested_message: str, evse: dict[str, Any] | None = None, **kw: Any) -> None:
         if evse is not None and evse.get("id", 1) > 1:
             return
+        evse_id = (evse or {}).get("id", 1)
         sends: dict[str, Callable[[], Awaitable[Any]]] = {
             "BootNotification": lambda: self.boot("Triggered"),
             "Heartbeat": lambda: self.call(c201.Heartbeat(), suppress=False),
             "StatusNotification": self.status,
+            "MeterValues": lambda: self.call(
+                c201.MeterValues(
+                    evse_id=evse_id,
+                    meter_value=[{"timestamp": now(), "sampled_value": [{"value": 1234.0, "context": "Trigger"}]}],
+                ),
+                suppress=False,
+            ),
+            "LogStatusNotification": lambda: self.call(c201.LogStatusNotification(status="Idle"), suppress=False),
+            "FirmwareStatusNotification": lambda: self.call(
+                c201.FirmwareStatusNotification(status="Idle"), suppress=False
+            ),
         }
         if requested_message in sends:
             self._later(sends[requested_message]())

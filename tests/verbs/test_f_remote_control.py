@@ -102,6 +102,38 @@ async def test_tc_f_23_trigger_status_notification_for_an_evse(csms: CsmsProcess
         await eventually(available, "the triggered StatusNotification recorded")
 
 
+@pytest.mark.parametrize(
+    ("case", "message", "kind"),
+    [("f_15", "LogStatusNotification", "LogStatusNotification"), ("f_18", "FirmwareStatusNotification", None)],
+)
+async def test_tc_f_15_f_18_trigger_status_notifications(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, message: str, kind: str | None
+) -> None:
+    sid = new_id(case.upper())
+    async with connected(csms.ws_url, sid, "2.0.1"):
+        r = await command(api, sid, "trigger-message", {"message": message})
+        assert r["request"] == {"requestedMessage": message} and r["result"]["accepted"]
+
+        async def recorded() -> bool:
+            rows = ok(await api.get(f"/api/v1/stations/{sid}/notifications"))
+            return any(n["kind"] == (kind or message) for n in rows)
+
+        await eventually(recorded, f"the triggered {message} answered and recorded")
+
+
+async def test_tc_f_11_trigger_meter_values_for_an_evse(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    sid = new_id("F11")
+    async with connected(csms.ws_url, sid, "2.0.1"):
+        r = await command(api, sid, "trigger-message", {"message": "MeterValues", "evse_id": 1})
+        assert r["request"] == {"requestedMessage": "MeterValues", "evse": {"id": 1}} and r["result"]["accepted"]
+
+        async def answered() -> bool:
+            log = ok(await api.get(f"/api/v1/stations/{sid}/messages", params={"action": "MeterValues"}))
+            return any(m["direction"] == "out" and m["message_type"] == 3 for m in log)
+
+        await eventually(answered, "the triggered MeterValues answered")
+
+
 async def test_tc_f_27_trigger_message_not_implemented(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     sid = new_id("F27")
     async with connected(csms.ws_url, sid, "2.0.1"):
