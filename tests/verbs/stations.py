@@ -74,6 +74,7 @@ class Station16(Cp16, Recorder):
         }
         self.readonly = {"NumberOfConnectors", "GetConfigurationMaxKeys", "SupportedFeatureProfiles"}
         self.transaction_id: int | None = None
+        self.unlock_status = "Unlocked"  # NotSupported: a fixed cable (TC_017_2); UnlockFailed (TC_030)
 
     async def boot(self) -> Any:
         answer = await self.call(
@@ -202,7 +203,7 @@ class Station16(Cp16, Recorder):
     async def on_unlock(self, connector_id: int, **kw: Any) -> Any:
         self.record("UnlockConnector", connector_id=connector_id)
         ok = connector_id <= int(self.config["NumberOfConnectors"])
-        return r16.UnlockConnector(status="Unlocked" if ok else "NotSupported")
+        return r16.UnlockConnector(status=self.unlock_status if ok else "NotSupported")
 
     @on("ChangeAvailability")
     async def on_availability(self, connector_id: int, type: str, **kw: Any) -> Any:

@@ -172,14 +172,32 @@ async def test_tc_026_remote_start_rejected_and_tc_028_remote_stop_rejected(
         assert r["request"] == {"transactionId": 424242} and r["result"]["status"] == "Rejected"
 
 
-@pytest.mark.parametrize(("case", "connector", "status"), [("017_1", 1, "Unlocked"), ("031", 7, "NotSupported")])
-async def test_tc_017_1_and_031_unlock_connector(
-    csms: CsmsProcess, api: httpx.AsyncClient, case: str, connector: int, status: str
+@pytest.mark.parametrize(
+    ("case", "connector", "station_says"),
+    [("017_1", 1, "Unlocked"), ("017_2", 1, "NotSupported"), ("030", 1, "UnlockFailed"), ("031", 7, "NotSupported")],
+)
+async def test_tc_017_030_031_unlock_connector(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, connector: int, station_says: str
 ) -> None:
     sid = new_id(f"T{case}")
     async with connected(csms.ws_url, sid, "1.6") as st:
+        if case != "031":
+            st.unlock_status = station_says
         r = await command(api, sid, "unlock", {"connector_id": connector})
-        assert st.last("UnlockConnector") == {"connector_id": connector} and r["result"]["status"] == status
+        assert st.last("UnlockConnector") == {"connector_id": connector}  # sent as asked, never pre-validated
+        assert r["result"]["status"] == station_says and r["result"]["accepted"] is (station_says == "Unlocked")
+
+
+async def test_tc_010_remote_start_cable_plugged_in_first(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    ok(await api.post("/api/v1/tokens", json={"id_token": "T010-TAG"}), 201)
+    sid = new_id("T010")
+    async with connected(csms.ws_url, sid, "1.6") as st:
+        await st.status(1, "Preparing")  # the cable is in
+        r = await command(api, sid, "remote-start", {"id_token": "T010-TAG", "evse_id": 1})
+        assert r["request"] == {"connectorId": 1, "idTag": "T010-TAG"} and r["result"]["accepted"]
+        tx = await eventually(lambda: active_transaction(api, sid), "the transaction recorded")
+        assert tx["id_token"] == "T010-TAG"
+        await until(lambda: isinstance(st.transaction_id, int) and st.transaction_id > 0, "StartTransaction answered")
 
 
 async def test_tc_054_trigger_message(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
