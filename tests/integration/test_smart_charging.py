@@ -402,3 +402,119 @@ async def test_notify_charging_limit_lowers_the_station(server: CsmsProcess) -> 
             assert [x["source"] for x in limits] == ["station"]
             await b.call(call201.ClearedChargingLimit(charging_limit_source="EMS", evse_id=1))
             await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "back to the site's limit")
+
+
+# ---------------------------------------------------------------------------- ISO 15118 (2.0.1 K15-K17)
+
+
+class Hlc201(Station201):
+    """A 2.0.1 station with an ISO 15118 EV: it remembers the transaction id of every TxProfile."""
+
+    @on("SetChargingProfile")
+    async def on_set(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        p = charging_profile
+        if p["charging_profile_purpose"] == "TxProfile":
+            self.tx_profile_ids = [*getattr(self, "tx_profile_ids", []), p.get("transaction_id")]
+        limit = p["charging_schedule"][0]["charging_schedule_period"][0]["limit"]
+        status = self.store_profile(evse_id, p["charging_profile_purpose"], p["stack_level"], limit)
+        return result201.SetChargingProfile(status=status)
+
+
+def needs(max_a: int, min_a: int = 6) -> dict[str, Any]:
+    return {
+        "requested_energy_transfer": "AC_three_phase",
+        "departure_time": now_iso(),
+        "ac_charging_parameters": {
+            "energy_amount": 20000,
+            "ev_min_current": min_a,
+            "ev_max_current": max_a,
+            "ev_max_voltage": 400,
+        },
+    }
+
+
+def ev_schedule(amps: float) -> dict[str, Any]:
+    return {"id": 1, "charging_rate_unit": "A", "charging_schedule_period": [{"start_period": 0, "limit": amps}]}
+
+
+async def profiles_sent(cp: Hlc201) -> int:
+    return len(getattr(cp, "tx_profile_ids", []))
+
+
+async def test_tc_k_53_k_57_load_leveling_with_iso15118_needs(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP201", Hlc201) as b:
+            await start201(b, "TX-HLC")
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "the first TxProfile")
+            before = len(b.tx_profile_ids)
+            answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs(20), evse_id=1))
+            assert answer.status == "Accepted"
+            # a TxProfile for that transaction within 60 s (K15.FR.08), within what the EV takes
+            await until(
+                lambda: len(b.tx_profile_ids) > before and b.profiles[(1, "TxProfile", 6)] == 20.0,
+                "a TxProfile for the EV's needs",
+                timeout=60,
+            )
+            assert b.tx_profile_ids[-1] == "TX-HLC"
+            accepted = await b.call(
+                call201.NotifyEVChargingSchedule(time_base=now_iso(), evse_id=1, charging_schedule=ev_schedule(20.0))
+            )
+            assert accepted.status == "Accepted"
+
+
+async def test_tc_k_55_ev_schedule_above_the_limit_is_rejected_and_a_new_profile_sent(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP201", Hlc201) as b:
+            await start201(b, "TX-55")
+            assert (await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs(32), evse_id=1))).status in (
+                "Accepted",
+                "Processing",
+            )
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "the TxProfile")
+            r = await http.post("/api/v1/limit-tree/nodes/depot/external-limits", json={"amps": 16, "duration_s": 600})
+            assert r.status_code == 201
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 16.0, "the lowered TxProfile")
+            sent = len(b.tx_profile_ids)
+            too_much = await b.call(
+                call201.NotifyEVChargingSchedule(time_base=now_iso(), evse_id=1, charging_schedule=ev_schedule(25.0))
+            )
+            assert too_much.status == "Rejected"
+            await until(lambda: len(b.tx_profile_ids) > sent, "a new TxProfile after the rejected schedule")
+            assert b.tx_profile_ids[-1] == "TX-55" and b.profiles[(1, "TxProfile", 6)] == 16.0
+            fits = await b.call(
+                call201.NotifyEVChargingSchedule(time_base=now_iso(), evse_id=1, charging_schedule=ev_schedule(16.0))
+            )
+            assert fits.status == "Accepted"
+
+
+async def test_tc_k_58_k_59_renegotiation_initiated_by_the_csms(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP201", Hlc201) as b:
+            await start201(b, "TX-58")
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "the TxProfile")
+            # the CSMS renegotiates (a limit change): a new TxProfile, and the EV's new schedule fits
+            await http.post("/api/v1/limit-tree/nodes/depot/external-limits", json={"amps": 24, "duration_s": 600})
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 24.0, "the renegotiated TxProfile")
+            ok = await b.call(
+                call201.NotifyEVChargingSchedule(time_base=now_iso(), evse_id=1, charging_schedule=ev_schedule(24.0))
+            )
+            assert ok.status == "Accepted"
+            # K_59: the station sends its needs again after the CSMS's profile: answered, and another TxProfile
+            sent = len(b.tx_profile_ids)
+            assert (await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs(16), evse_id=1))).status == (
+                "Accepted"
+            )
+            await until(
+                lambda: len(b.tx_profile_ids) > sent and b.profiles[(1, "TxProfile", 6)] == 16.0,
+                "the TxProfile after the re-sent needs",
+            )
+            assert set(b.tx_profile_ids) == {"TX-58"}
+
+
+async def test_iso15118_needs_on_a_station_outside_any_site_are_rejected(server: CsmsProcess) -> None:
+    async with station(server, "LONE", Hlc201) as b:
+        answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs(16), evse_id=1))
+        assert answer.status == "Rejected"

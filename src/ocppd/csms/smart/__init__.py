@@ -26,6 +26,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("ocppd.smart")
 
 
+def ev_current_range(needs: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(max, min) current per phase an ISO 15118 EV reported (AC directly; DC from its power)."""
+    ac = needs.get("acChargingParameters")
+    if ac:
+        return float(ac["evMaxCurrent"]), float(ac.get("evMinCurrent", 0)) or None
+    dc = needs.get("dcChargingParameters")
+    if dc and dc.get("evMaxPower"):
+        return round(float(dc["evMaxPower"]) / (230.0 * 3), 1), None
+    return None, None
+
+
 class ProfileRefused(ValueError):
     """The CSMS will not send this profile: a station would have to refuse it (the reasons name fields)."""
 
@@ -97,11 +108,69 @@ class SmartCharging:
             await self.csms.reporting.record(session.identity, "ClearedChargingLimit", p)
             return {}
 
+        async def notify_ev_charging_needs(session: Session, p: Payload) -> Payload:
+            await self.csms.reporting.record(session.identity, "NotifyEVChargingNeeds", p)
+            return self.ev_charging_needs(session.identity, session.version.label, p)
+
+        async def notify_ev_charging_schedule(session: Session, p: Payload) -> Payload:
+            await self.csms.reporting.record(session.identity, "NotifyEVChargingSchedule", p)
+            return self.ev_charging_schedule(session.identity, p)
+
         return {
             "ReportChargingProfiles": report_charging_profiles,
             "NotifyChargingLimit": notify_charging_limit,
             "ClearedChargingLimit": cleared_charging_limit,
+            "NotifyEVChargingNeeds": notify_ev_charging_needs,
+            "NotifyEVChargingSchedule": notify_ev_charging_schedule,
         }
+
+    # ------------------------------------------------------------------ ISO 15118 (2.0.1 K15-K17)
+    def ev_charging_needs(self, station_id: str, version: str, p: Payload) -> Payload:
+        """NotifyEVChargingNeeds: on a balanced station the EV's current range joins the balancer and a
+        TxProfile within its allocation goes out at once (K15.FR.08: within 60 s); elsewhere Rejected."""
+        from ocppd.csms.adapters.v2x import REFUSED
+
+        if not self.settings.enabled or self.sites.station_site(station_id) is None:
+            refusal = REFUSED["NotifyEVChargingNeeds"]
+            return dict(refusal.get(version, refusal["*"]))
+        needs = p.get("chargingNeeds", {})
+        evse = int(p["evseId"])
+        max_a, min_a = ev_current_range(needs)
+        self.balancing.ev_needs[(station_id, evse)] = {"max_a": max_a, "min_a": min_a, "needs": needs}
+        c = self.balancing.charging.get((station_id, evse))
+        if c is None:
+            # no transaction known on that EVSE yet: the schedule follows when it starts
+            return {"status": "Processing"}
+        c.ev_max_a = max_a
+        c.sent_a = None  # send a fresh TxProfile now, even if the allocation did not change
+        self.balancing.poke()
+        log.info("%s EVSE %s: ISO 15118 charging needs %s A max; a TxProfile follows", station_id, evse, max_a)
+        return {"status": "Accepted"}
+
+    def ev_charging_schedule(self, station_id: str, p: Payload) -> Payload:
+        """NotifyEVChargingSchedule: Accepted if the EV's schedule stays within what the balancer gave
+        the EVSE; otherwise Rejected and the profile is sent again (K17)."""
+        evse = int(p["evseId"])
+        c = self.balancing.charging.get((station_id, evse))
+        if c is None or self.sites.station_site(station_id) is None:
+            return {"status": "Accepted"}  # not balanced: no site limit to hold it against
+        allowed = c.sent_a
+        schedule = p.get("chargingSchedule", {})
+        unit = schedule.get("chargingRateUnit", "A")
+        phases = c.phases or 3
+        over = []
+        for period in schedule.get("chargingSchedulePeriod", []):
+            amps = float(period["limit"]) if unit == "A" else float(period["limit"]) / (230.0 * phases)
+            if allowed is not None and amps > allowed + 0.1:
+                over.append(period["startPeriod"])
+        if over:
+            log.info("%s EVSE %s: EV schedule exceeds its %s A allocation at %s; Rejected", station_id, evse,
+                     allowed, over)  # fmt: skip
+            c.sent_a = None
+            self.balancing.poke()
+            info = {"reasonCode": "LimitExceeded", "additionalInfo": f"allocation {allowed} A per phase"}
+            return {"status": "Rejected", "statusInfo": info}
+        return {"status": "Accepted"}
 
     def _limit_node(self, station_id: str, evse: int | None) -> str | None:
         tree = self.sites.tree

@@ -97,6 +97,7 @@ class Balancing:
         self.fallback_sent: dict[str, tuple[float, int]] = {}  # station -> (per-EVSE amps, tree version)
         self.views: dict[str, SiteView] = {}
         self.known_evses: dict[str, set[int]] = {}  # from status notifications
+        self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # ISO 15118 charging needs per EVSE
         self.sent_total = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -165,13 +166,15 @@ class Balancing:
         if kind == "transaction.started":
             evse = int(event.get("evse_id") or event.get("connector_id") or 0)
             tx = str(event["transaction_id"])
-            self.charging[(station, evse)] = Charging(station, evse, tx, time.time())
+            c = self.charging[(station, evse)] = Charging(station, evse, tx, time.time())
+            c.ev_max_a = (self.ev_needs.get((station, evse)) or {}).get("max_a")
             return True
         if kind == "transaction.ended":
             tx = str(event["transaction_id"])
             for key, c in list(self.charging.items()):
                 if key[0] == station and c.transaction_id == tx:
                     del self.charging[key]
+                    self.ev_needs.pop(key, None)
                     asyncio.get_running_loop().create_task(self._ended(c))
             return True
         if kind == "meter.values":
@@ -227,6 +230,9 @@ class Balancing:
 
     # ------------------------------------------------------------------ one run
     def _min_a(self, c: Charging) -> float:
+        ev_min = (self.ev_needs.get((c.station_id, c.evse)) or {}).get("min_a")
+        if ev_min:  # the EV said so (ISO 15118)
+            return float(ev_min)
         tree = self.sites.tree
         for node_id in (evse_node_id(c.station_id, c.evse), c.station_id):
             node = tree.nodes.get(node_id)
