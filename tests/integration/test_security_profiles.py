@@ -381,3 +381,29 @@ async def test_tc_a_08_invalid_client_certificates_are_refused_then_a_valid_one_
     # then the valid certificate
     async with connected(csms, identity, Station201, Seen(), client_context(str(pki.ca.pem), cert, key)):
         pass
+
+
+async def test_tc_073_the_other_authorization_key_reading_per_station(csms: CsmsProcess, pki: Pki) -> None:
+    """A 1.6 charger that takes AuthorizationKey as the password itself: the operator says so per station."""
+    identity = "ROTATE-PLAIN"
+    trust = client_context(str(pki.ca.pem))
+
+    class PlainStation(Station16):
+        @on("ChangeConfiguration")
+        async def on_change_configuration(self, key: str, value: str, **_: Any) -> result16.ChangeConfiguration:
+            self.seen.settings.append((key, value))
+            return result16.ChangeConfiguration(status="Accepted")
+
+    seen = Seen()
+    async with api(csms) as client:
+        await add_station(client, identity)
+        answer = await client.put(f"/api/v1/stations/{identity}/authorization-key-encoding", json={"encoding": "plain"})
+        assert answer.status_code == 200, answer.text
+        async with connected(csms, identity, PlainStation, seen, trust, PASSWORD, "ocpp1.6"):
+            assert (await client.post(f"/api/v1/stations/{identity}/password/rotate", json={})).json()[
+                "status"
+            ] == "Accepted"
+        ((key, value),) = seen.settings
+        assert key == "AuthorizationKey" and 16 <= len(value) <= 40  # the password itself, not hex
+        async with connected(csms, identity, PlainStation, Seen(), trust, value, "ocpp1.6"):
+            pass

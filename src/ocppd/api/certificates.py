@@ -227,6 +227,24 @@ async def signed_firmware(station_id: str, body: SignedFirmware, request: Reques
     return _status(await operator(request).carry_out(station_id, operation, "signed firmware update"))
 
 
+class KeyEncoding(BaseModel):
+    encoding: Literal["hex", "plain"] | None = Field(
+        description="1.6 AuthorizationKey as hex (the whitepaper) or the password itself; null: the default"
+    )
+
+
+@router.put(
+    "/stations/{station_id}/authorization-key-encoding",
+    tags=["security"],
+    dependencies=[Admin],
+    summary="How a 1.6 station reads ChangeConfiguration AuthorizationKey (per-station exception)",
+)
+async def authorization_key_encoding(station_id: str, body: KeyEncoding, request: Request) -> dict[str, Any]:
+    await operator(request).station_row(station_id)  # 404 for an unknown station
+    await security(request).set_authorization_key_encoding(station_id, body.encoding)
+    return {"station_id": station_id, "authorization_key_encoding": body.encoding}
+
+
 def operator(request: Request) -> OperatorService:
     return request.app.state.service  # type: ignore[no-any-return]
 

@@ -321,6 +321,20 @@ class Security:
             self._csms.events.publish("password.refused", station_id, status=answer.status, reason=answer.reason)
         return answer
 
+    async def set_authorization_key_encoding(self, station_id: str, encoding: str | None) -> None:
+        """1.6: how this station reads AuthorizationKey ("hex", "plain"; None: ocpp.authorization_key_encoding)."""
+
+        def op(conn: Any) -> None:
+            row = repo.get_station(conn, station_id)
+            attrs = dict((row.attrs if row is not None else None) or {})
+            if encoding is None:
+                attrs.pop("authorization_key_encoding", None)
+            else:
+                attrs["authorization_key_encoding"] = encoding
+            repo.upsert_station(conn, station_id, attrs=attrs)
+
+        await self._csms.store.write(op)
+
     async def _authorization_key_hex(self, station_id: str) -> bool:
         """1.6: AuthorizationKey hex-encoded (the whitepaper) unless the station's attrs say "plain"."""
         row = await self._csms.store.read(repo.get_station, station_id)
