@@ -70,3 +70,22 @@ SECURITY_EVENTS = Counter(
     "SecurityEventNotifications received, by severity (critical per the OCPP security event list)",
     ["severity"],
 )
+BALANCER_RUN = Histogram(
+    "ocppd_balancer_allocation_seconds",
+    "Time to compute one site's allocation (the pure balancer and its hysteresis pass)",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+BALANCER_PROFILES = Counter(
+    "ocppd_balancer_profiles_total",
+    "Charging profiles the balancer sent, by kind (tx, evse_default, fallback) and the station's answer",
+    ["kind", "result"],
+)
+BALANCER_EXCLUDED = Gauge("ocppd_balancer_excluded_stations", "Stations excluded from balancing (refuse profiles)")
+SITE_ALLOCATED = Gauge(
+    "ocppd_site_allocated_amps", "Current the balancer allocated on a site, per phase", ["site", "phase"]
+)
+SITE_LIMIT = Gauge(
+    "ocppd_site_limit_amps",
+    "A site's current limit now, per phase (configured, time of use, external)",
+    ["site", "phase"],
+)

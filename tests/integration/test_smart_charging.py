@@ -90,7 +90,7 @@ class Station201(Applies, ChargePoint201):
 
 @asynccontextmanager
 async def station(server: CsmsProcess, identity: str, cls: type, **attrs: Any) -> AsyncIterator[Any]:
-    version = "ocpp1.6" if cls is Station16 else "ocpp2.0.1"
+    version = "ocpp1.6" if issubclass(cls, Station16) else "ocpp2.0.1"
     async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version]) as ws:
         cp = cls(identity, ws)
         cp.setup_profiles()
@@ -98,7 +98,7 @@ async def station(server: CsmsProcess, identity: str, cls: type, **attrs: Any) -
             setattr(cp, k, v)
         task = asyncio.create_task(cp.start())
         try:
-            if cls is Station16:
+            if issubclass(cls, Station16):
                 await cp.call(call16.BootNotification(charge_point_vendor="ACME", charge_point_model="AC22"))
                 await cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
             else:
@@ -518,3 +518,77 @@ async def test_iso15118_needs_on_a_station_outside_any_site_are_rejected(server:
     async with station(server, "LONE", Hlc201) as b:
         answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs(16), evse_id=1))
         assert answer.status == "Rejected"
+
+
+class Refusing16(Station16):
+    """A 1.6 station that refuses every charging profile."""
+
+    @on("SetChargingProfile")
+    async def on_set(self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any) -> Any:
+        return result16.SetChargingProfile(status="Rejected")
+
+
+async def test_a_station_refusing_profiles_is_excluded_and_its_worst_case_reserved(server: CsmsProcess) -> None:
+    tree = {"nodes": [{**TREE["nodes"][0], "amps": 48}, *TREE["nodes"][1:]]}
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=tree)
+        async with station(server, "CP16", Refusing16) as a, station(server, "CP201", Station201) as b:
+            await start16(a)
+            await start201(b, "TX-X")
+
+            async def excluded() -> bool:
+                return "CP16" in (await http.get("/api/v1/smart")).json()["excluded"]
+
+            await until(excluded, "CP16 excluded")
+            # CP16's car may draw its 32 A maximum: CP201 gets what is left of 48 A
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 16.0, "the rest for CP201")
+            site = (await http.get("/api/v1/sites/depot")).json()
+            reasons = {x["station_id"]: x["reason"] for x in site["allocations"]}
+            assert reasons == {"CP16": "reserved", "CP201": "share"} and "CP16" in site["excluded"]
+            metrics = (await http.get("/metrics")).text
+            assert "ocppd_balancer_excluded_stations 1.0" in metrics
+
+
+async def test_simulator_stations_follow_the_balancer(server: CsmsProcess) -> None:
+    from ocppd.protocol.versions import OcppVersion
+    from ocppd.station.model import EV
+    from ocppd.station.station import Station, StationConfig
+
+    server.cli("tokens", "add", "0A0B0C01", "0A0B0C02")
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        sims = [
+            Station(
+                StationConfig(
+                    identity=name,
+                    url=server.ws_url,
+                    version=version,
+                    id_tags=[tag],
+                    settings={"meter_sample_interval": 1, "profile_delay_s": 1},
+                )
+            )
+            for name, version, tag in (("CP16", OcppVersion.V16, "0A0B0C01"), ("CP201", OcppVersion.V201, "0A0B0C02"))
+        ]
+        for sim in sims:
+            await sim.start()
+        try:
+            for sim in sims:
+                await sim.wait_booted(30)
+            for sim, tag in zip(sims, ("0A0B0C01", "0A0B0C02"), strict=True):
+                sim.plug_in(1, EV(max_power_w=22_000, need_wh=100_000))
+                assert await sim.start_transaction(1, tag) is not None
+
+            def currents() -> list[float]:
+                for sim in sims:
+                    sim.update_meters()
+                return [round(sim.connector(1).current_a, 1) for sim in sims]
+
+            # 32 A shared by two 32 A cars: 16 A each, drawn by the simulated cars themselves
+            await until(lambda: currents() == [16.0, 16.0], "both simulated cars at 16 A")
+            sims[0].unplug(1)
+            await until(lambda: currents()[1] >= 31.8, "the remaining car takes the whole site (its 22 kW: 31.9 A)")
+            measured = (await http.get("/api/v1/sites/depot")).json()["measured"]["amps"]
+            assert max(measured) <= 32.0 + 0.1
+        finally:
+            for sim in sims:
+                await sim.stop(flush_timeout=5)

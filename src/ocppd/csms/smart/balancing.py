@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ocppd import metrics
 from ocppd.csms import verbs as v
 from ocppd.csms.outbound import OutboundError
 from ocppd.csms.smart.profiles import profile_source
@@ -153,8 +154,11 @@ class Balancing:
         """Update the tracked state from one domain event; True if a run is due."""
         kind, station = event.get("type"), event.get("station_id")
         if kind in ("station.booted", "station.connected", "station.disconnected"):
-            if kind == "station.booted":
+            if kind == "station.booted":  # rebooted: its fallback again, and another chance if it was excluded
                 self.fallback_sent.pop(station or "", None)
+                if self.excluded.pop(station or "", None) is not None:
+                    self.failures.pop(station or "", None)
+                    metrics.BALANCER_EXCLUDED.set(len(self.excluded))
             return self._balanced(station)
         if kind == "status.changed" and station and int(event.get("evse_id") or 0) > 0:
             self.known_evses.setdefault(station, set()).add(int(event["evse_id"]))
@@ -300,6 +304,7 @@ class Balancing:
         fresh = {f"{c.station_id}/{c.evse}" for c in charging if now - c.sent_at < self.settings.hysteresis_hold_s}
         grants = stabilise(capacity, demands, grants, previous, self.settings.hysteresis_a, recent, fresh)  # type: ignore[arg-type]
         compute_ms = (time.perf_counter() - t0) * 1000
+        metrics.BALANCER_RUN.observe(compute_ms / 1000)
         sends = []
         for c, d in zip(charging, demands, strict=True):
             g = grants[d.evse]
@@ -314,6 +319,12 @@ class Balancing:
             await asyncio.gather(*sends)
         tree = self.sites.tree
         use = usage(capacity, demands, grants)
+        total = use.get(site, (0.0, 0.0, 0.0, 0.0))
+        limit = capacity.get(site, Capacity()).amps
+        for i, phase in enumerate(("L1", "L2", "L3")):
+            metrics.SITE_ALLOCATED.labels(site, phase).set(total[i])
+            if not math.isinf(limit[i]):
+                metrics.SITE_LIMIT.labels(site, phase).set(limit[i])
         if sends:
             total = use.get(site, (0.0, 0.0, 0.0, 0.0))
             log.info(
@@ -371,6 +382,7 @@ class Balancing:
                 failures,
             )
             self.csms.events.publish("smart.excluded", c.station_id, reason=self.excluded[c.station_id])
+            metrics.BALANCER_EXCLUDED.set(len(self.excluded))
             self.poke()
 
     async def _send(self, station_id: str, verb: v.SetChargingProfile, source: str) -> bool:
@@ -386,6 +398,8 @@ class Balancing:
         finally:
             profile_source.reset(token)
         self.sent_total += 1
+        kind = "fallback" if source == "fallback" else "tx" if verb.profile.purpose == "tx" else "evse_default"
+        metrics.BALANCER_PROFILES.labels(kind, sent.result.status).inc()
         return sent.result.accepted
 
     async def _ended(self, c: Charging) -> None:
