@@ -94,7 +94,9 @@ def serve(
     config: ConfigOption = None,
     port: Annotated[int | None, typer.Option(help="OCPP WebSocket port (default 9000).")] = None,
     http_port: Annotated[int | None, typer.Option(help="Dashboard and API port (default 8180).")] = None,
-    data_dir: Annotated[str | None, typer.Option(help="Where the SQLite database and token live.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Where the SQLite database and admin.token live (default ~/.local/share/ocppd).")
+    ] = None,
     database_url: Annotated[str | None, typer.Option(help="e.g. postgresql+psycopg://user@host/db")] = None,
     unknown_stations: Annotated[str | None, typer.Option(help="accept | pending | reject")] = None,
 ) -> None:

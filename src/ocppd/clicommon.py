@@ -27,7 +27,14 @@ HOW_CONFIG_IS_FOUND = (
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML configuration file (also: OCPPD_CONFIG).", exists=True, dir_okay=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML configuration file (else $OCPPD_CONFIG, ~/.config/ocppd/ocppd.toml, /etc/ocppd/ocppd.toml; "
+        "`ocppd --verbose ...` shows which).",
+        exists=True,
+        dir_okay=False,
+    ),
 ]
 
 
