@@ -251,3 +251,34 @@ async def test_profile_2_server_needs_no_client_certificate(pki: Pki) -> None:
         assert isinstance(refused, ssl.SSLCertVerificationError), repr(refused)
     finally:
         await asyncio.wait_for(server.stop(), GUARD)
+
+
+# ------------------------------------------------------------------------------------ failed handshakes
+class _Loop:
+    def __init__(self) -> None:
+        self.default: list[dict[str, object]] = []
+
+    def default_exception_handler(self, context: dict[str, object]) -> None:
+        self.default.append(context)
+
+
+def test_failed_handshakes_are_one_line_with_the_cause_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    counted: list[str] = []
+    failures = tls.HandshakeFailures(counted.append)
+    loop = _Loop()
+    # The TLS layer hands over the exception *class* at times: that made asyncio's handler crash.
+    for _ in range(3):
+        failures.handle(loop, {"message": "SSL handshake failed", "exception": ConnectionResetError})  # type: ignore[arg-type]
+    failures.handle(loop, {"message": "SSL handshake failed", "exception": ssl.SSLError(1, "x")})  # type: ignore[arg-type]
+    lines = [r.getMessage() for r in caplog.records if r.name == "ocppd.transport.tls"]
+    assert lines[0].startswith("TLS handshake failed from ?: the client reset the connection")
+    assert len(lines) == 2  # the same cause twice more within the interval: counted, not logged
+    assert len(counted) == 4 and loop.default == []
+
+
+def test_other_loop_errors_go_to_the_default_handler_without_a_class_as_exception() -> None:
+    failures = tls.HandshakeFailures()
+    loop = _Loop()
+    failures.handle(loop, {"message": "something else", "exception": ValueError})  # type: ignore[arg-type]
+    (context,) = loop.default
+    assert context["exception"] is None and "ValueError" in str(context["message"])

@@ -252,5 +252,5 @@ def _cause(exc: Any) -> str:
     if isinstance(exc, type):
         return _CAUSES.get(exc.__name__, exc.__name__)
     if isinstance(exc, ssl.SSLError):
-        return str(exc.reason or exc.strerror or exc)
+        return str(getattr(exc, "reason", None) or exc.strerror or exc)
     return type(exc).__name__ if exc is not None else "unknown"
