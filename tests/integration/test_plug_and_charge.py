@@ -34,6 +34,8 @@ from ocpp.v21 import call as call21
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call as call201
 
+from ocppd.protocol.versions import OcppVersion
+from ocppd.station import Station, StationConfig
 from tests.csms_process import CsmsProcess, free_port, run_csms
 from tests.pki import Ca, private_key_pem
 
@@ -293,3 +295,21 @@ async def test_tc_m_100_several_ev_certificate_requests_iso_15118_20(csms: CsmsP
             answers.append(await cp.call(request))
     assert [a.status for a in answers] == ["Accepted"] * 3
     assert [base64.b64decode(a.exi_response) for a in answers] == [f"RES:chain-{n}".encode() for n in range(3)]
+
+
+async def test_the_simulator_authorizes_with_its_contract_certificate(
+    csms: CsmsProcess, mo: Mo, tmp_path: Path
+) -> None:
+    """The project's simulator as the EV's station: Authorize with the eMAID and the contract chain's hash
+    data; the CSMS asks the responder (C_50 / C_51 from the simulator's side)."""
+    results = {}
+    for certificate in (mo.good, mo.revoked):
+        chain = tmp_path / f"{certificate.serial_number}.pem"
+        chain.write_text(pem(certificate, mo.root.certificate))
+        config = StationConfig(identity=f"SIM-PNC-{len(results)}", url=csms.ws_url, version=OcppVersion.V201,
+                               contract_certificate=str(chain))  # fmt: skip
+        async with Station(config) as st:
+            await st.wait_booted(timeout=GUARD)
+            status, _ = await st.adapter.authorize(emaid(certificate)["id_token"])
+            results[emaid(certificate)["id_token"]] = status
+    assert results == {"EMAID-GOOD": "Accepted", "EMAID-REVOKED": "Invalid"}

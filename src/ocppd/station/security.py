@@ -21,7 +21,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.ocsp import OCSPRequestBuilder
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from ocppd.transport.tls import client_context
 
@@ -38,6 +39,15 @@ V2G = "V2GCertificate"
 class PendingCsr:
     certificate_type: str | None  # None: a combined certificate (2.x certificateType omitted)
     key: ec.EllipticCurvePrivateKey
+
+
+def _ocsp_url(certificate: x509.Certificate) -> str:
+    try:
+        aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return ""
+    urls = [str(d.access_location.value) for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP]
+    return urls[0] if urls else ""
 
 
 class StationSecurity:
@@ -125,6 +135,26 @@ class StationSecurity:
         if self._directory is None:
             self._directory = Path(tempfile.mkdtemp(prefix=f"ocppd-station-{self.station.identity}-"))
         return self._directory
+
+    # ------------------------------------------------------------------ plug & charge
+    def contract_hash_data(self, id_token: str) -> list[dict[str, str]] | None:
+        """iso15118CertificateHashData of the contract chain whose leaf is for ``id_token`` (the eMAID),
+        each entry with the OCSP responder of its certificate (AIA); None for any other token."""
+        path = self.station.config.contract_certificate
+        if not path:
+            return None
+        chain = x509.load_pem_x509_certificates(Path(path).read_bytes())
+        names = [str(a.value) for a in chain[0].subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if names != [id_token]:
+            return None
+        out = []
+        for certificate, issuer in itertools.pairwise(chain):
+            request = OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA256()).build()
+            serial = f"{certificate.serial_number:X}"
+            out.append({"hashAlgorithm": "SHA256", "issuerNameHash": request.issuer_name_hash.hex(),
+                        "issuerKeyHash": request.issuer_key_hash.hex(), "serialNumber": serial,
+                        "responderURL": _ocsp_url(certificate)})  # fmt: skip
+        return out
 
     # ------------------------------------------------------------------ passwords and profiles
     def set_password(self, value: str, hex_encoded: bool) -> bool:

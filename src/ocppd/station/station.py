@@ -80,6 +80,7 @@ class StationConfig:
     ca_file: str | None = None  # wss://: PEM CA(s) that signed the CSMS certificate (default: the system's)
     cert_file: str | None = None  # security profile 3: PEM client certificate, subject CN = identity
     key_file: str | None = None  # its unencrypted private key (default: in cert_file)
+    contract_certificate: str | None = None  # 2.x plug & charge: PEM contract chain (leaf first); CN = eMAID
     settings: dict[str, Any] = field(default_factory=dict)  # canonical setting overrides
     call_timeout: float = 30.0
     boot_retry: float = 10.0  # when the CSMS gives interval 0 with Pending/Rejected

@@ -100,10 +100,19 @@ class Adapter2x(Adapter):
             self._tx_event(c, tx, "Updated", "ChargingStateChanged", chargingState=state)
 
     async def authorize(self, id_tag: str) -> tuple[str | None, dict[str, Any] | None]:
-        answer = await self.station.call("Authorize", {"idToken": {"idToken": id_tag, "type": "ISO14443"}})
+        contract = self.station.security.contract_hash_data(id_tag)
+        if contract is not None:  # plug & charge: the eMAID with the contract certificate's hash data
+            payload: Payload = {"idToken": {"idToken": id_tag, "type": "eMAID"},
+                                "iso15118CertificateHashData": contract}  # fmt: skip
+        else:
+            payload = {"idToken": {"idToken": id_tag, "type": "ISO14443"}}
+        answer = await self.station.call("Authorize", payload)
         if answer is None:
             return None, None
         info = answer["idTokenInfo"]
+        if contract is not None:
+            certificate = answer.get("certificateStatus")
+            self.station.event("contract_authorized", status=info["status"], certificate=certificate)
         return info["status"], info
 
     def _tx_event(self, c: Connector, tx: Transaction, event: str, trigger: str, *,
