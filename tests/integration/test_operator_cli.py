@@ -93,6 +93,16 @@ def test_call_names_the_token_file_it_looked_for(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ item 8: OCPPD_* variables
+def test_a_read_command_never_creates_the_tables_in_an_empty_postgresql_database(
+    tmp_path: Path, pg_db_factory: Callable[[str], str]
+) -> None:
+    env = clean_env(tmp_path / "home", OCPPD_DATABASE_URL=pg_db_factory("ocppd_empty"))
+    result = ocppd("tokens", "list", env=env)
+    assert result.returncode == 2 and "has no ocppd tables" in one_line(result)
+    assert ocppd("tokens", "add", "04A1B2C3", env=env).returncode == 0  # a creating command may
+    assert "04A1B2C3" in ocppd("tokens", "list", env=env).stdout
+
+
 def test_unrelated_ocppd_variables_do_not_break_commands(tmp_path: Path) -> None:
     env = clean_env(tmp_path / "home", OCPPD_DIR="/somewhere", OCPPD_USER_PASSWORD="a-long-password")
     added = ocppd("users", "add", "alice", env=env)
@@ -189,8 +199,8 @@ def csms_sqlite(tmp_path: Path) -> CsmsProcess:
         yield server
 
 
-async def test_a_new_password_holds_when_the_command_returns(csms_sqlite: CsmsProcess) -> None:
-    server = csms_sqlite
+async def test_a_new_password_holds_when_the_command_returns(csms: CsmsProcess) -> None:
+    server = csms  # SQLite and PostgreSQL
     assert await handshake_status(server, "CS-PW", None) == 101  # known to nobody yet: accepted
     server.cli("stations", "add", "CS-PW", "--password", PASSWORD)
     assert await handshake_status(server, "CS-PW", "wrong-password-wrong") == 401
