@@ -321,8 +321,6 @@ async def _serve(
     log.info("Database: %s", store.url.render_as_string(hide_password=True))
     log.info("Data directory: %s (%s); configuration file: %s", data_dir.resolve(), settings.data_dir_source,
              settings.config_file or "none")  # fmt: skip
-    for warning in settings.warnings:
-        log.warning("%s", warning)
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
