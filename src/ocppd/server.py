@@ -217,10 +217,9 @@ async def _serve(
     asyncio.get_running_loop().set_exception_handler(failures.handle)
     try:
         csms.security.load()  # the CA: created in the data directory on first start
-    except ValueError as exc:
-        log.error("configuration error: %s", exc)
+    except ValueError as exc:  # operator CA files that cannot be used
         await store.close()
-        raise SystemExit(2) from None
+        raise StartupError(f"configuration error: {exc}") from None
     await csms.start()
     o = settings.ocpp
     # Checked by Settings.validate(); built again here with the CA's certificates trusted for stations.

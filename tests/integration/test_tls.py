@@ -341,3 +341,19 @@ async def test_tc_a_07_tc_087_mutual_tls_with_either_server_certificate(dual: Cs
         context = tls12(pki, cipher)
         context.load_cert_chain(str(pki.directory / "P3-CS1.pem"), str(pki.directory / "P3-CS1.key"))
         assert (await boot(wss(dual, "P3-CS1"), context))["status"] == "Accepted"
+
+
+def test_serve_exits_2_on_unusable_ca_files(pki: Pki, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "OCPPD_CA__STATION_CA_CERT": str(pki.ca.pem),
+        "OCPPD_CA__STATION_CA_KEY": str(pki.directory / "P3-CS1.key"),  # not the CA's key
+        "OCPPD_DATA_DIR": str(tmp_path / "data"),
+        "OCPPD_OCPP__PORT": str(free_port()),
+        "OCPPD_HTTP__PORT": str(free_port()),
+        "COLUMNS": "500",
+    }
+    done = subprocess.run([sys.executable, "-m", "ocppd.cli", "serve"], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "ca.station_ca_key does not match the certificate in ca.station_ca_cert" in done.stdout + done.stderr
