@@ -103,7 +103,9 @@ class Balancing:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
-        sites.listeners.append(self.poke)
+        self._has_stations = asyncio.Event()
+        sites.listeners.append(self._tree_changed)
+        self._tree_changed()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -122,14 +124,31 @@ class Balancing:
         self._wake.set()
 
     async def _listen(self) -> None:
-        with self.csms.events.subscribe() as queue:
-            while True:
-                event = await queue.get()
-                try:
-                    if self.on_event(event):
-                        self.poke()
-                except Exception:
-                    log.exception("balancer: event %s", event.get("type"))
+        """Follow the domain's events while some station is on a site.
+
+        Without any, the balancer does not subscribe: publishers skip building events nobody reads
+        (meter values on the hot path), so a CSMS without sites pays nothing for the balancer.
+        """
+        while True:
+            await self._has_stations.wait()
+            with self.csms.events.subscribe() as queue:
+                while self._has_stations.is_set():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), self.settings.interval_s)
+                    except TimeoutError:
+                        continue
+                    try:
+                        if self.on_event(event):
+                            self.poke()
+                    except Exception:
+                        log.exception("balancer: event %s", event.get("type"))
+
+    def _tree_changed(self) -> None:
+        if any(n.kind == STATION for n in self.sites.tree.nodes.values()):
+            self._has_stations.set()
+        else:
+            self._has_stations.clear()
+        self.poke()
 
     async def _loop(self) -> None:
         await self.resync()
