@@ -326,13 +326,19 @@ class OperatorService:
         ``station_ids`` only those of them that pass the filters (the dashboard's live rows).
 
         ``search`` and ``registration`` filter in SQL; ``connected`` and ``status`` are live state, so
-        they filter the rows read, batch by batch, until the page is full. ``connected=true`` reads
-        only the stations that have a session."""
+        they filter the rows read, batch by batch, until the page is full. ``connected`` picks the
+        candidates first (the ids with a session, or the stored ids without one), so only rows that
+        can match are read in full."""
         if status is not None and connected is None:
             # Only a station without a connection is Offline, and only a connected one is anything else.
             connected = status != "Offline"
         batch = limit + 1 if connected is None and status is None else max(limit + 1, 500)
-        live = sorted(self.csms.sessions) if connected is True and station_ids is None else None
+        live: list[str] | None = None  # the candidate ids, when the connection state picks them
+        if station_ids is None and connected is True:
+            live = sorted(self.csms.sessions)
+        elif station_ids is None and connected is False:
+            ids = await self.store.read(repo.station_ids, search, registration, after)
+            live = [i for i in ids if not self.csms.is_connected(i)]
         found: list[dict[str, Any]] = []
         cursor = after
         while len(found) <= limit:
