@@ -155,3 +155,33 @@ async def test_simulator_rejects_a_certificate_for_another_key_and_reports_it(cs
             return any(e["type"] == "InvalidChargePointCertificate" for e in events)
 
         await until(reported, "the security event")
+
+
+async def test_simulator_16_from_profile_2_to_3(csms: CsmsProcess, pki: Pki) -> None:
+    """1.6: ExtendedTriggerMessage for the CSR, ChangeConfiguration SecurityProfile, Reset Hard (TC_074, TC_083)."""
+    identity = "SIM16-UPGRADE"
+    tls_url = f"wss://127.0.0.1:{csms.ocpp_port}/ocpp"
+    async with api(csms) as client:
+        added = await client.post("/api/v1/stations", json={"station_id": identity, "password": PASSWORD})
+        assert added.status_code == 201
+        config = StationConfig(identity=identity, url=tls_url, version=OcppVersion.V16, password=PASSWORD,
+                               ca_file=str(pki.ca.pem), reconnect_min=0.2, reconnect_max=1.0)  # fmt: skip
+        async with Station(config) as st:
+            await st.wait_booted(timeout=GUARD)
+            assert st.settings["security_profile"] == 2
+            assert (await client.post(f"/api/v1/stations/{identity}/certificates/renew", json={})).json()[
+                "status"] == "Accepted"  # fmt: skip
+
+            async def installed() -> bool:
+                return st.security.cert_file is not None
+
+            await until(installed, "the certificate installed")
+            up = await client.post(f"/api/v1/stations/{identity}/security-profile/upgrade", json={"profile": 3})
+            assert up.json()["status"] == "Accepted", up.text
+
+            async def at_3() -> bool:
+                profile = await stored_profile(client, identity)
+                return profile == 3 and st.online and st.settings["security_profile"] == 3
+
+            await until(at_3, "profile 3 with the issued certificate")
+        assert not await connects(tls_url, client_context(str(pki.ca.pem)), PASSWORD, identity)
