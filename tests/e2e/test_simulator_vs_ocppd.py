@@ -27,6 +27,9 @@ from tests.e2e.csms import CsmsProcess, free_port, serve, stop
 TAG = "E2E-TAG-1"
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 ALL_VERSIONS = [pytest.param(V16, id="1.6"), pytest.param(V201, id="2.0.1"), pytest.param(V21, id="2.1")]
+# OCPP 2.0 (2018): the simulator and ocppd both translate it to and from 2.0.1 (protocol/v20.py); the
+# tests that read 2.0.1 field names out of the message log stay on ALL_VERSIONS.
+WITH_20 = [*ALL_VERSIONS, pytest.param(OcppVersion.V20, id="2.0")]
 DEADLINE = 20.0  # seconds: bounds every wait, never a performance threshold
 _ids = itertools.count(1)
 
@@ -156,7 +159,7 @@ def status_of(frame: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------- 1. sessions
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_full_session(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "session") as st:
 
@@ -269,7 +272,7 @@ async def test_remote_start_and_stop(csms: CsmsProcess, api: Api, version: OcppV
         assert answer["status"] == "Rejected"
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_reset_reconnects_and_boots_again(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "reset") as st:
         boots = await count(api, st, "BootNotification")
@@ -293,7 +296,7 @@ async def _at_least(frames: Awaitable[list[dict[str, Any]]], n: int) -> list[dic
     return got if len(got) >= n else None
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_configuration_and_variables(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "config") as st:
         if version is V16:
@@ -339,7 +342,7 @@ async def test_configuration_and_variables(csms: CsmsProcess, api: Api, version:
         assert st.settings["meter_sample_interval"] == 7
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_trigger_message(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "trigger") as st:
         # Make heartbeats rare first, so the one that follows the trigger can only be the triggered one.
@@ -371,7 +374,7 @@ async def test_trigger_message(csms: CsmsProcess, api: Api, version: OcppVersion
             assert answer["status"] == "Rejected"
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_change_availability(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "avail") as st:
 
@@ -438,7 +441,7 @@ def limit_now(periods: list[dict[str, Any]]) -> float:
     return float([p for p in periods if p["startPeriod"] == 0][-1]["limit"])
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_smart_charging(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "smart") as st:
         st.plug_in(1)
@@ -496,7 +499,7 @@ async def test_smart_charging(csms: CsmsProcess, api: Api, version: OcppVersion)
         st.unplug(1)
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_local_list(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "locallist") as st:
         if version is V16:
@@ -529,7 +532,7 @@ async def test_local_list(csms: CsmsProcess, api: Api, version: OcppVersion) -> 
         assert await count(api, st, "Authorize") == authorizes
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_reservation(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "reserve") as st:
         if version is V16:
@@ -554,7 +557,7 @@ async def test_reservation(csms: CsmsProcess, api: Api, version: OcppVersion) ->
         assert (await api.call(st, "CancelReservation", {"reservationId": 11}))["status"] == "Rejected"
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_firmware_update(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "firmware") as st:
         boots = await count(api, st, "BootNotification")
@@ -587,7 +590,7 @@ async def test_firmware_update(csms: CsmsProcess, api: Api, version: OcppVersion
         assert any("Installed" in json.dumps(n["payload"]) for n in notes), notes
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_diagnostics_and_logs(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "logs") as st:
         if version is V16:
@@ -610,7 +613,7 @@ async def test_diagnostics_and_logs(csms: CsmsProcess, api: Api, version: OcppVe
         assert any("Uploaded" in json.dumps(n["payload"]) for n in notes), notes
 
 
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_data_transfer(csms: CsmsProcess, api: Api, version: OcppVersion) -> None:
     async with running(csms, version, "datatransfer") as st:
         data: Any = "hello" if version is V16 else {"greeting": "hello", "n": [1, 2]}
@@ -623,7 +626,7 @@ async def test_data_transfer(csms: CsmsProcess, api: Api, version: OcppVersion) 
 
 # ---------------------------------------------------------------------------------------- 3. offline
 @pytest.mark.parametrize("started", ["online", "offline"])
-@pytest.mark.parametrize("version", ALL_VERSIONS)
+@pytest.mark.parametrize("version", WITH_20)
 async def test_offline_queue_across_csms_restart(tmp_path: Path, version: OcppVersion, started: str) -> None:
     """Stop the ocppd process mid-transaction (or before it starts), charge on, start a NEW process on
     the same data dir and ports: every queued transaction message arrives exactly once, in order, with

@@ -52,6 +52,7 @@ from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.compat import Relaxation
 from ocppd.protocol.errors import ErrorKind, OcppError
+from ocppd.protocol.v20 import V20Dialect
 from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, Handler, Payload, Session, SessionClosed
@@ -104,6 +105,8 @@ class Csms:
             OcppVersion.V201: guard(v2x.handlers(self, OcppVersion.V201)),
             OcppVersion.V21: guard(v2x.handlers(self, OcppVersion.V21)),
         }
+        # 2.0 (2018) is translated to and from the 2.0.1 shape by its session (protocol/v20.py)
+        self._handlers[OcppVersion.V20] = self._handlers[OcppVersion.V201]
         self._by_link: dict[Link, Session] = {}
         self._links: dict[str, Link] = {}  # the open connection of each station (its remote address)
         self._counters: dict[tuple[str, str, str], Any] = {}
@@ -182,6 +185,7 @@ class Csms:
             observer=self,
             max_in_flight=self.settings.ocpp.max_calls_in_flight,
             hold=link.hold,
+            dialect=V20Dialect("csms") if link.version is OcppVersion.V20 else None,
         )
         old = self.sessions.get(link.identity)
         if old is not None:

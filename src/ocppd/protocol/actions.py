@@ -163,13 +163,17 @@ _V21_FROM_CSMS = _V201_FROM_CSMS | {
     "UsePriorityCharging",
 }
 
+# 2.0 (2018) has every 2.0.1 action; its three 2.0-only ISO 15118 actions (NotifyCentralChargingNeeds,
+# Renegotiate15118Schedule, Update15118EVCertificate) are not handled and answer NotSupported.
 _FROM_STATION = {
     OcppVersion.V16: _V16_FROM_STATION,
+    OcppVersion.V20: _V201_FROM_STATION,
     OcppVersion.V201: _V201_FROM_STATION,
     OcppVersion.V21: frozenset(_V21_FROM_STATION),
 }
 _FROM_CSMS = {
     OcppVersion.V16: _V16_FROM_CSMS,
+    OcppVersion.V20: _V201_FROM_CSMS,
     OcppVersion.V201: _V201_FROM_CSMS,
     OcppVersion.V21: frozenset(_V21_FROM_CSMS),
 }

@@ -220,7 +220,7 @@ def parse_frame(data: str | bytes | bytearray | memoryview, version: OcppVersion
         # J201 §4.4 answers an unknown type; J16 and J21 say to ignore it. The element may be anything,
         # e.g. an array nested 1,000 deep: describe it without walking it.
         shown = _brief(type_id)
-        if version is OcppVersion.V201:
+        if version is OcppVersion.V201 or version is OcppVersion.V20:
             raise FrameError(
                 f"unknown message type {shown}",
                 _error(

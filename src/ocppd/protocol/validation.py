@@ -73,6 +73,20 @@ def _bound_integers(schema: Any) -> Any:
     return bounded
 
 
+def _json_pointer_refs(schema: Any) -> Any:
+    """The 2.0 schemas as published write ``"$ref": "#definitions/X"`` (no slash after ``#``), which
+    only lenient validators resolve; read it as the JSON pointer ``#/definitions/X`` it means."""
+    if isinstance(schema, list):
+        return [_json_pointer_refs(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _json_pointer_refs(value) for key, value in schema.items()}
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#definitions/"):
+        out["$ref"] = "#/" + ref[1:]
+    return out
+
+
 def _unconvertible(action: str, exc: ValueError) -> OcppError:
     """jsonschema-rs cannot even read the payload: too deep, or a number beyond 64 bits."""
     reason = str(exc)
@@ -102,8 +116,9 @@ class SchemaSet:
             name = entry.name
             if not name.endswith(".json"):
                 continue
-            stem = name[:-5]
-            schema = json.loads(entry.read_text(encoding="utf-8"))
+            stem = name[:-5].removesuffix("_v1p0")  # 2.0 names its files <Action>Request_v1p0.json
+            # 2.0's files start with a byte order mark and have broken $refs (fixed in memory only)
+            schema = _json_pointer_refs(json.loads(entry.read_text(encoding="utf-8-sig")))
             if stem.endswith("Response"):
                 self._responses[stem[: -len("Response")]] = schema
             elif stem.endswith("Request"):

@@ -9,6 +9,7 @@ class OcppVersion(StrEnum):
     """A JSON (OCPP-J) protocol version; the value is the WebSocket subprotocol name."""
 
     V16 = "ocpp1.6"
+    V20 = "ocpp2.0"  # OCPP 2.0 (2018): on the wire only; the domain reads it as 2.0.1 (protocol/v20.py)
     V201 = "ocpp2.0.1"
     V21 = "ocpp2.1"
 
@@ -23,7 +24,7 @@ class OcppVersion(StrEnum):
 
     @property
     def schema_dir(self) -> str:
-        return {OcppVersion.V16: "v16", OcppVersion.V201: "v201", OcppVersion.V21: "v21"}[self]
+        return {OcppVersion.V16: "v16", OcppVersion.V20: "v20", OcppVersion.V201: "v201", OcppVersion.V21: "v21"}[self]
 
     @property
     def label(self) -> str:
@@ -37,4 +38,4 @@ class OcppVersion(StrEnum):
             return None
 
 
-ALL_VERSIONS: tuple[OcppVersion, ...] = (OcppVersion.V21, OcppVersion.V201, OcppVersion.V16)
+ALL_VERSIONS: tuple[OcppVersion, ...] = (OcppVersion.V21, OcppVersion.V201, OcppVersion.V20, OcppVersion.V16)

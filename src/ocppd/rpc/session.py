@@ -63,6 +63,22 @@ class CallErrorReceived(OcppError):
     """The peer answered our CALL with a CALLERROR."""
 
 
+class WireDialect(Protocol):
+    """Translation between a wire version and the version whose shape the application reads
+    (OCPP 2.0 on the wire, 2.0.1 to the domain: ``ocppd.protocol.v20``)."""
+
+    wire_version: OcppVersion
+    domain_version: OcppVersion
+
+    def request_in(self, action: str, payload: Payload) -> Payload: ...
+
+    def response_out(self, action: str, payload: Payload, request: Payload) -> Payload: ...
+
+    def request_out(self, action: str, payload: Payload) -> Payload: ...
+
+    def response_in(self, action: str, payload: Payload) -> Payload: ...
+
+
 class SessionObserver(Protocol):
     """Hooks for the message log and metrics; every method must be cheap and never raise."""
 
@@ -118,9 +134,13 @@ class Session:
         observer: SessionObserver | None = None,
         max_in_flight: int = 0,
         hold: Callable[[bool], None] | None = None,
+        dialect: WireDialect | None = None,
     ) -> None:
         self.identity = identity
-        self.version = version
+        # ``version`` is what the wire speaks; with a dialect the application sees its domain version
+        self.wire_version = version
+        self.dialect = dialect
+        self.version = dialect.domain_version if dialect is not None else version
         self.label = version.label  # what operators see; an OCPP-S session says "1.6S" with the 1.6 shape
         self.handlers = handlers
         self.call_timeout = call_timeout
@@ -157,7 +177,7 @@ class Session:
 
     def _receive_now(self, text: str | bytes) -> None:
         try:
-            frame = parse_frame(text, self.version)
+            frame = parse_frame(text, self.wire_version)
         except FrameError as exc:
             log.warning("%s: bad frame (%s): %.200r", self.identity, exc.reason, text)
             self._observe_frame("in", text, None, None, None)
@@ -238,6 +258,8 @@ class Session:
     async def _answer_call(self, call: Call) -> None:
         try:
             result = await self._dispatch(call.action, call.payload)
+            if self.dialect is not None:
+                result = self.dialect.response_out(call.action, result, call.payload)
             if self.validate:
                 try:
                     self._schemas.validate(call.action, result, response=True)
@@ -249,12 +271,12 @@ class Session:
             reply: CallResult | CallError = CallResult(call.message_id, result)
             outcome = "ok"
         except OcppError as exc:
-            reply = CallError.from_exception(call.message_id, exc, self.version)
+            reply = CallError.from_exception(call.message_id, exc, self.wire_version)
             outcome = reply.error_code
         except Exception:
             log.exception("%s: handler for %s failed", self.identity, call.action)
             error = OcppError(ErrorKind.INTERNAL_ERROR, f"An internal error occurred handling {call.action}")
-            reply = CallError.from_exception(call.message_id, error, self.version)
+            reply = CallError.from_exception(call.message_id, error, self.wire_version)
             outcome = reply.error_code
         if self.observer is not None:
             self.observer.on_inbound_done(self, call.action, outcome)
@@ -277,6 +299,8 @@ class Session:
         handler = self.handlers.get(action)
         if handler is None:
             raise OcppError(ErrorKind.NOT_SUPPORTED, f"{action} is not supported")
+        if self.dialect is not None:
+            payload = self.dialect.request_in(action, payload)
         result = await handler(self, payload)
         return {} if result is None else result
 
@@ -304,6 +328,8 @@ class Session:
         Raises :class:`OcppError` for a CALLERROR answer or an invalid payload (ours or theirs),
         :class:`CallTimeout` and :class:`SessionClosed`.
         """
+        if self.dialect is not None:
+            payload = self.dialect.request_out(action, payload)
         if self.validate:
             self._schemas.validate(action, payload)
         timeout = self.call_timeout if timeout is None else timeout
@@ -332,21 +358,26 @@ class Session:
             try:
                 self._check(action, reply.payload, response=True)
             except OcppError as exc:
-                answer = CallResultError.from_exception(message_id, exc, self.version)
+                answer = CallResultError.from_exception(message_id, exc, self.wire_version)
                 self._observe_call(action, started, answer.error_code)  # not "ok": the caller gets an error
-                if self.version is OcppVersion.V21:
+                if self.wire_version is OcppVersion.V21:
                     self._send(answer.encode(), answer, action)
                 raise
         self._observe_call(action, started, "ok")
+        if self.dialect is not None:
+            return self.dialect.response_in(action, reply.payload)
         return reply.payload
 
     def check_expressible(self, action: str, payload: Payload) -> None:
-        """Raise OcppError if this session's wire format cannot carry the call (OCPP-J always can;
-        an OCPP-S session overrides this for what its 1.2/1.5 service lacks)."""
+        """Raise OcppError if the wire cannot carry the call: always fine for OCPP-J without a
+        dialect; with one (2.0) the translated payload must pass the wire's schema. An OCPP-S
+        session overrides this for what its 1.2/1.5 service lacks."""
+        if self.dialect is not None:
+            self._schemas.validate(action, self.dialect.request_out(action, payload))
 
     def send_unconfirmed(self, action: str, payload: Payload) -> None:
         """OCPP 2.1 SEND: deliver without waiting for (or getting) an answer."""
-        if self.version is not OcppVersion.V21:
+        if self.wire_version is not OcppVersion.V21:
             raise OcppError(ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, "SEND exists only in OCPP 2.1")
         if self.validate:
             self._schemas.validate(action, payload)

@@ -23,11 +23,22 @@ app = typer.Typer(add_completion=False, help="Simulate OCPP charging stations.")
 
 def simulate(
     url: Annotated[
-        str | None, typer.Option(help="CSMS endpoint without the station id, e.g. ws://host:9000/ocpp")
+        str | None,
+        typer.Option(
+            help="CSMS endpoint without the station id, e.g. ws://host:9000/ocpp; "
+            "for 1.xS the Central System service, e.g. http://host:8180/ocpp/soap"
+        ),
     ] = None,
     stations: Annotated[int, typer.Option("--stations", "-n", help="Number of stations (without --template)")] = 1,
     template: Annotated[Path | None, typer.Option(help="Fleet template, YAML or TOML")] = None,
-    ocpp: Annotated[str, typer.Option(help="1.6 | 2.0.1 | 2.1 | mixed (rotates the three)")] = "mixed",
+    ocpp: Annotated[
+        str,
+        typer.Option(help="1.6 | 2.0 | 2.0.1 | 2.1 | mixed (rotates 1.6, 2.0.1, 2.1) | 1.2S | 1.5S | 1.6S (SOAP)"),
+    ] = "mixed",
+    soap_listen: Annotated[
+        str,
+        typer.Option(help="1.xS: host:port where the stations' Charge Point service listens (the CSMS calls it)"),
+    ] = "127.0.0.1:0",
     id_pattern: Annotated[str, typer.Option(help="Station identity pattern")] = "SIM-{n:05d}",
     evses: Annotated[int, typer.Option(help="EVSEs per station")] = 1,
     connectors: Annotated[int, typer.Option(help="Connectors per EVSE")] = 1,
@@ -82,7 +93,7 @@ def simulate(
             tpl = Template(stations=[StationGroup(
                 id=id_pattern, count=stations, ocpp=ocpp, evses=[connectors] * evses, max_power_kw=max_power_kw,
                 password=password,
-            )])  # fmt: skip
+            )], soap_listen=soap_listen)  # fmt: skip
         configs = expand(tpl, url, ca_file=str(ca_file) if ca_file else None, cert=cert, key=key, insecure=insecure,
                          overrides=overrides)  # fmt: skip
         script = None

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocppd.protocol.errors import OcppError
+from ocppd.protocol.soap.wsdl import SoapVersion
+from ocppd.protocol.v20 import V20Dialect
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import CallTimeout, Payload, Session, SessionClosed, SessionObserver
 from ocppd.smart.schedule import DAY, ProfileStore, format_time
@@ -91,6 +93,11 @@ class StationConfig:
     auto_plug: bool = True  # a remote start finds a car at the connector (a simulator's convenience)
     id_tags: list[str] = field(default_factory=lambda: default_id_tags(1))
     ev: EV = field(default_factory=EV)
+    # OCPP-S: the SOAP version (version stays 1.6, the shape the station model speaks); url is then the
+    # CSMS's Central System service (http://host:8180/ocpp/soap) and soap_listen where this process
+    # serves the stations' Charge Point service (port 0: any free port)
+    soap: SoapVersion | None = None
+    soap_listen: str = "127.0.0.1:0"
 
 
 def _security_profile(config: StationConfig) -> int:
@@ -262,6 +269,9 @@ class Station:
 
     # ------------------------------------------------------------------ connection
     async def _run(self) -> None:
+        if self.config.soap is not None:
+            await self._run_soap(self.config.soap)
+            return
         failures = 0
         while not self._stopping:
             # Credentials and URL are read per connection: the CSMS may rotate the password, sign a
@@ -294,6 +304,35 @@ class Station:
             failures += 1
             await asyncio.sleep(self._backoff(failures))
 
+    async def _run_soap(self, version: SoapVersion) -> None:
+        """OCPP-S: no connection; the station is "connected" until it stops or reboots, and boots again
+        after a reboot or when the CSMS could not be reached (with the same backoff as a reconnect)."""
+        from ocppd.station.soap import SoapLink, callback_server, soap_session
+
+        server = await callback_server(self.config.soap_listen)
+        server.stations[self.identity] = self
+        failures = 0
+        try:
+            while not self._stopping:
+                session = soap_session(self, server, version)
+                link = SoapLink()
+                session.on_unreachable = link.close  # like a lost connection: boot again when it answers
+                self.session = session  # type: ignore[assignment]
+                self.link = link  # type: ignore[assignment]
+                booted = await self._connected(link)  # type: ignore[arg-type]
+                if self._stopping:
+                    break
+                self.counters["reconnects"] += 1
+                if self._reboot is not None:
+                    await asyncio.sleep(self.config.reboot_delay)
+                    failures = 0
+                    continue
+                failures = 0 if booted else failures + 1
+                await asyncio.sleep(self._backoff(max(failures, 1)))
+        finally:
+            if server.stations.get(self.identity) is self:
+                del server.stations[self.identity]
+
     def _backoff(self, failures: int) -> float:
         """Exponential backoff with full jitter (2.0.1 B10: RetryBackOff* variables)."""
         base = max(self.config.reconnect_min, float(self.settings["retry_backoff_min"]) if self.family != "1.6"
@@ -305,6 +344,7 @@ class Station:
         session = Session(
             identity=self.identity, version=link.version, send=link.send,
             handlers=self.adapter.handlers, call_timeout=self.config.call_timeout, observer=self.observer,
+            dialect=V20Dialect("station") if link.version is OcppVersion.V20 else None,
         )  # fmt: skip
         session.context["station"] = self
         self.session = session

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ocppd.protocol.soap.wsdl import SoapVersion
 from ocppd.protocol.versions import OcppVersion
 from ocppd.station.model import EV, default_id_tags
 from ocppd.station.settings import _DEFAULTS, KEYS_16, VARS_2X, Settings
@@ -39,7 +40,10 @@ from ocppd.station.station import StationConfig
 from ocppd.transport.tls import TlsFileError, client_context
 
 VERSION_NAMES = {"1.6": OcppVersion.V16, "2.0.1": OcppVersion.V201, "2.1": OcppVersion.V21,
-                 "ocpp1.6": OcppVersion.V16, "ocpp2.0.1": OcppVersion.V201, "ocpp2.1": OcppVersion.V21}  # fmt: skip
+                 "ocpp1.6": OcppVersion.V16, "ocpp2.0.1": OcppVersion.V201, "ocpp2.1": OcppVersion.V21,
+                 "2.0": OcppVersion.V20, "ocpp2.0": OcppVersion.V20}  # fmt: skip
+# OCPP-S stations: the station model speaks 1.6, the wire the SOAP version (docs/soap.md)
+SOAP_NAMES = {"1.2S": SoapVersion.V12, "1.5S": SoapVersion.V15, "1.6S": SoapVersion.V16}
 
 
 class TemplateError(ValueError):
@@ -54,6 +58,7 @@ class StationGroup(_Strict):
     id: str = "SIM-{n:05d}"
     count: int = Field(1, ge=1, le=1_000_000)
     ocpp: str = "1.6"
+    url: str = ""  # this group's CSMS endpoint, e.g. http://host:8180/ocpp/soap for 1.xS in a mixed fleet
     vendor: str = Field("ocppd", min_length=1, max_length=50)
     model: str = Field("SimCharger", min_length=1, max_length=20)
     firmware: str = Field("1.0.0", max_length=50)
@@ -74,8 +79,8 @@ class StationGroup(_Strict):
     @field_validator("ocpp")
     @classmethod
     def _version(cls, value: str) -> str:
-        if value not in VERSION_NAMES and value != "mixed":
-            raise ValueError(f"unknown OCPP version {value!r}; use 1.6, 2.0.1, 2.1 or mixed")
+        if value not in VERSION_NAMES and value not in SOAP_NAMES and value != "mixed":
+            raise ValueError(f"unknown OCPP version {value!r}; use 1.6, 2.0, 2.0.1, 2.1, 1.2S, 1.5S, 1.6S or mixed")
         return value
 
     @field_validator("evses")
@@ -124,6 +129,8 @@ class StationGroup(_Strict):
 class Template(_Strict):
     url: str | None = None
     stations: list[StationGroup] = Field(min_length=1)
+    # OCPP-S groups: where this process serves their Charge Point service (the CSMS must reach it)
+    soap_listen: str = "127.0.0.1:0"
 
 
 def _var(name: str) -> str | None:
@@ -210,7 +217,11 @@ def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext |
             if identity in seen:
                 raise TemplateError(f"field 'stations.id': pattern {group.id!r} repeats identity {identity!r}")
             seen.add(identity)
-            version = rotation[(start + len(configs)) % 3] if group.ocpp == "mixed" else VERSION_NAMES[group.ocpp]
+            soap = SOAP_NAMES.get(group.ocpp)
+            if soap is not None:
+                version = OcppVersion.V16
+            else:
+                version = rotation[(start + len(configs)) % 3] if group.ocpp == "mixed" else VERSION_NAMES[group.ocpp]
             cert_file = cert_pattern.format(id=identity, n=n) if cert_pattern else None
             key_file = key_pattern.format(id=identity, n=n) if key_pattern else None
             context = ssl_context
@@ -220,7 +231,8 @@ def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext |
                     contexts[files] = _client_context(identity, group_ca, cert_file, key_file, insecure)
                 context = contexts[files]
             configs.append(StationConfig(
-                identity=identity, url=target, version=version, vendor=group.vendor, model=group.model,
+                identity=identity, url=group.url or target, version=version, soap=soap,
+                soap_listen=template.soap_listen, vendor=group.vendor, model=group.model,
                 serial=group.serial.format(n=n), firmware=group.firmware, evses=list(group.evses),
                 max_power_w=group.max_power_kw * 1000, connector_type=group.connector_type,
                 password=group.password, ssl_context=context, ca_file=group_ca, cert_file=cert_file,

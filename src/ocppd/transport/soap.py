@@ -101,6 +101,8 @@ class SoapSession:
         self.compat = compat
         self.observer = observer
         self.own_address = own_address  # sent as From in our requests (the station's callback URL)
+        self.basic_auth: tuple[str, str] | None = None  # a station's password towards the CSMS
+        self.on_unreachable: Callable[[], None] | None = None  # the peer's address stopped answering
         self.context: dict[str, Any] = {}
         self.closed = False
         self.endpoint = Endpoint()
@@ -156,6 +158,8 @@ class SoapSession:
             status, outcome, kind = 200, "ok", RESPONSE
         except Exception as exc:
             fault = _as_fault(exc, self.identity, operation)
+            log.warning("%s: %s answered with fault %s/%s: %s", self.identity, operation, fault.code,
+                        fault.subcode, fault.reason)  # fmt: skip
             body = build_fault(fault, namespace=message.service.namespace, relates_to=relates_to, addressing_ns=ns)
             status, outcome, kind = (400 if fault.code == "Sender" else 500), fault.subcode, FAULT
         if self.observer is not None:
@@ -191,12 +195,14 @@ class SoapSession:
             started = time.perf_counter()
             self._observe("out", body.decode(), REQUEST, message_id, action)
             try:
-                status, answer = await self.client.post(url, body, action, timeout)
+                status, answer = await self.client.post(url, body, action, timeout, self.basic_auth)
             except httpx.TimeoutException:
                 self._observe_call(action, started, "timeout")
                 raise CallTimeout(action, timeout) from None
             except httpx.HTTPError as exc:
                 self._observe_call(action, started, "unreachable")
+                if self.on_unreachable is not None:
+                    self.on_unreachable()
                 raise StationUnreachable(f"{self.identity} cannot be reached at {url}: {exc}") from None
         text = answer.decode("utf-8", "replace")
         try:
@@ -248,12 +254,15 @@ class SoapClient:
     def __init__(self, *, verify: Any = True) -> None:
         self._client = httpx.AsyncClient(verify=verify, headers={"Accept-Encoding": "gzip, deflate"})
 
-    async def post(self, url: str, body: bytes, action: str, timeout: float) -> tuple[int, bytes]:
+    async def post(
+        self, url: str, body: bytes, action: str, timeout: float, auth: tuple[str, str] | None = None
+    ) -> tuple[int, bytes]:
         response = await self._client.post(
             url,
             content=body,
             headers={"Content-Type": f'{CONTENT_TYPE}; action="/{action}"'},
             timeout=timeout,
+            auth=auth,
         )
         return response.status_code, response.content
 

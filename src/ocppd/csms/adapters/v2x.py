@@ -28,7 +28,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             "reason": p["reason"],
             **({"modem": station["modem"]} if "modem" in station else {}),
         }
-        status, interval = await d.provisioning.boot(session.identity, session.version.label, info)
+        status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}
 
@@ -80,7 +80,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         token = p.get("idToken")
         verdict = await d.transactions.event(
             session.identity,
-            version=session.version.label,
+            version=session.label,
             event_type=p["eventType"],
             transaction_uid=info["transactionId"],
             seq_no=p["seqNo"],

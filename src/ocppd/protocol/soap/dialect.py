@@ -6,7 +6,9 @@ tests), so only 1.2 and 1.5 need translating. The differences, from the WSDLs:
 
 * MeterValues: 1.5 ``values[]`` of ``{timestamp, value[]}`` where each value is text with attributes
   (context, format, measurand, location, unit); 1.2 ``values[]`` of ``{timestamp, value}`` with one
-  integer (the energy register in Wh). 1.6 calls them ``meterValue[]`` / ``sampledValue[]``.
+  integer (the energy register in Wh). 1.6 calls them ``meterValue[]`` / ``sampledValue[]``. 1.5 says
+  ``Amp``/``Volt`` for 1.6's ``A``/``V`` and has fewer measurands (no SoC, offered current or power,
+  frequency), contexts and locations and no phase: such samples are left out towards 1.5.
 * StopTransaction: 1.5 ``transactionData[]`` holds ``values[]`` of meter values; 1.2 has none;
   neither has ``reason``.
 * StartTransaction (1.2): no ``reservationId``. StatusNotification (1.2): no timestamp, info or
@@ -28,6 +30,36 @@ from ocppd.protocol.soap.wsdl import SoapVersion
 Payload = dict[str, Any]
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+# What a 1.5 sampled value may say (the WSDL's enumerations); 1.6 added the rest.
+_MEASURANDS_15 = frozenset(
+    {
+        *(
+            f"Energy.{kind}.{way}.{what}"
+            for kind in ("Active", "Reactive")
+            for way in ("Export", "Import")
+            for what in ("Register", "Interval")
+        ),
+        *(f"Power.{kind}.{way}" for kind in ("Active", "Reactive") for way in ("Export", "Import")),
+        "Current.Export",
+        "Current.Import",
+        "Voltage",
+        "Temperature",
+    }
+)
+_CONTEXTS_15 = frozenset(
+    {
+        "Interruption.Begin",
+        "Interruption.End",
+        "Sample.Clock",
+        "Sample.Periodic",
+        "Transaction.Begin",
+        "Transaction.End",
+    }
+)
+_LOCATIONS_15 = frozenset({"Inlet", "Outlet", "Body"})
+_UNITS_TO_15 = {"A": "Amp", "V": "Volt"}
+_UNITS_FROM_15 = {v: k for k, v in _UNITS_TO_15.items()}
+_UNITS_15 = frozenset({"Wh", "kWh", "varh", "kvarh", "W", "kW", "var", "kvar", "Amp", "Volt", "Celsius"})
 _SAMPLE_ATTRIBUTES_15 = ("context", "format", "measurand", "location", "unit")
 _OCCUPIED_16 = frozenset({"Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"})
 _ERROR_CODES_12 = frozenset(
@@ -52,7 +84,13 @@ def _meter_value_to_16(version: SoapVersion, value: Payload) -> Payload:
             "timestamp": value["timestamp"],
             "sampledValue": [{"value": str(value["value"]), "measurand": ENERGY_REGISTER, "unit": "Wh"}],
         }
-    return {"timestamp": value["timestamp"], "sampledValue": [dict(v) for v in value.get("value", [])]}
+    samples = []
+    for v in value.get("value", []):
+        sample = dict(v)
+        if sample.get("unit") in _UNITS_FROM_15:
+            sample["unit"] = _UNITS_FROM_15[sample["unit"]]
+        samples.append(sample)
+    return {"timestamp": value["timestamp"], "sampledValue": samples}
 
 
 def _meter_value_from_16(version: SoapVersion, value: Payload) -> Payload | None:
@@ -64,14 +102,24 @@ def _meter_value_from_16(version: SoapVersion, value: Payload) -> Payload | None
             return None
         wh = float(energy["value"]) * (1000 if energy.get("unit") == "kWh" else 1)
         return {"timestamp": value["timestamp"], "value": round(wh)}
-    return {
-        "timestamp": value["timestamp"],
-        "value": [
-            {k: s[k] for k in ("value", *_SAMPLE_ATTRIBUTES_15) if k in s}
-            for s in samples
-            if s.get("phase") is None  # 1.5 has no phase attribute: per-phase samples would be misread
-        ],
-    }
+    return {"timestamp": value["timestamp"], "value": [v for v in map(_sample_to_15, samples) if v is not None]}
+
+
+def _sample_to_15(sample: Payload) -> Payload | None:
+    """A 1.6 sampled value as 1.5 can say it, or None (a per-phase value, or one 1.5 has no words for)."""
+    if sample.get("phase") is not None:  # 1.5 has no phase attribute: it would be read as the total
+        return None
+    out = {k: sample[k] for k in ("value", *_SAMPLE_ATTRIBUTES_15) if k in sample}
+    if "unit" in out:
+        out["unit"] = _UNITS_TO_15.get(out["unit"], out["unit"])
+    if (
+        out.get("measurand", ENERGY_REGISTER) not in _MEASURANDS_15
+        or out.get("unit", "Wh") not in _UNITS_15
+        or out.get("context", "Sample.Periodic") not in _CONTEXTS_15
+        or out.get("location", "Outlet") not in _LOCATIONS_15
+    ):
+        return None
+    return out
 
 
 def _values_from_16(version: SoapVersion, values: list[Payload]) -> list[Payload]:
