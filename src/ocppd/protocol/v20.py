@@ -184,6 +184,10 @@ def _cs_request_from_201(action: str, p: Payload) -> Payload:
         if "groupIdToken" in p:
             out["groupIdToken"] = p["groupIdToken"]
         return out
+    if action in ("GetReport", "GetMonitoringReport"):
+        if any("variable" not in cv for cv in p.get("componentVariable", [])):
+            raise OcppError(ErrorKind.NOT_SUPPORTED, "OCPP 2.0 reports a component's variables only when named")
+        return p
     if action == "Reset":
         if "evseId" in p:
             raise OcppError(ErrorKind.NOT_SUPPORTED, "OCPP 2.0 resets the whole station only (no evseId)")
