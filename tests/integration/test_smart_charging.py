@@ -592,3 +592,52 @@ async def test_simulator_stations_follow_the_balancer(server: CsmsProcess) -> No
         finally:
             for sim in sims:
                 await sim.stop(flush_timeout=5)
+
+
+SITES_TOML = """
+[[node]]
+id = "yard"
+kind = "site"
+amps = 63
+timezone = "Europe/Berlin"
+windows = [{ from = "17:00", to = "21:00", amps = 32 }]
+
+[[node]]
+id = "feeder"
+kind = "circuit"
+parent = "yard"
+amps = [32, 32, 25]
+
+[[node]]
+id = "CP1"
+kind = "station"
+parent = "feeder"
+rotation = "STR"
+"""
+
+
+def test_limit_tree_from_the_config_file_and_the_cli(tmp_path: Path) -> None:
+    sites = tmp_path / "sites.toml"
+    sites.write_text(SITES_TOML)
+    env = {"OCPPD_SMART__SITES_FILE": str(sites), "OCPPD_SMART__INTERVAL_S": "1"}
+    with run_csms(tmp_path, extra_env=env) as server:
+        headers = {"Authorization": f"Bearer {server.admin_token}"}
+        tree = httpx.get(f"{server.http_url}/api/v1/limit-tree", headers=headers).json()
+        assert {n["id"] for n in tree["nodes"]} == {"yard", "feeder", "CP1"}
+        # a bad change from the CLI: one line naming the node, exit 2, nothing changes
+        bad = server.cli("sites", "set", "feeder", "--kind", "circuit", "--parent", "yard", "--amps", "80", check=False)
+        assert bad.returncode == 2 and "feeder" in bad.stderr and "above its parent" in bad.stderr
+        broken = tmp_path / "broken.toml"
+        broken.write_text('[[node]]\nid = "x"\nkind = "station"\n')
+        bad = server.cli("sites", "load", str(broken), check=False)
+        assert bad.returncode == 2 and "x: a station needs a parent" in bad.stderr
+        # a good one reaches the running server without a restart
+        server.cli("sites", "set", "CP2", "--kind", "station", "--parent", "yard", "--amps", "16")
+        deadline = time.monotonic() + WAIT_S
+        while "CP2" not in {
+            n["id"] for n in httpx.get(f"{server.http_url}/api/v1/limit-tree", headers=headers).json()["nodes"]
+        }:
+            assert time.monotonic() < deadline, "the server did not pick up the CLI's change"
+            time.sleep(0.2)
+        shown = server.cli("sites", "show", "--json").stdout
+        assert '"CP2"' in shown and '"STR"' in shown
