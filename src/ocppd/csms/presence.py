@@ -35,10 +35,6 @@ class Presence:
             return stored
         return mine
 
-    def forget(self, station_id: str) -> None:
-        self._heard.pop(station_id, None)
-        self._unsaved.discard(station_id)
-
     async def flush(self, store: Store) -> int:
         """Store the times of every station heard since the last flush; returns how many."""
         if not self._unsaved:
