@@ -28,7 +28,6 @@ CHARGING_STATION = "ChargingStationCertificate"
 V2G = "V2GCertificate"
 # 2.x SignCertificate without certificateType: one certificate for both the CSMS and the ISO 15118 link.
 COMBINED = "Combined"
-CERTIFICATE_TYPES = (CHARGING_STATION, V2G, COMBINED)
 
 # OCPP 2.0.1 part 2, A00.FR.306 and the 1.6 security whitepaper: RSA keys of 2048 bits or more,
 # elliptic-curve keys of 224 bits or more (secp256r1 recommended).

@@ -123,10 +123,6 @@ class Credentials:
         entry = self.directory.get(station_id)
         return entry.security_profile if entry is not None else None
 
-    def upgrading(self, station_id: str) -> int | None:
-        upgrade = self._upgrades.get(station_id)
-        return upgrade.target if upgrade is not None else None
-
     def expire(self) -> None:
         """Drop finished switch-over windows; report upgrades that were not confirmed in time."""
         now = time.monotonic()
@@ -136,9 +132,11 @@ class Credentials:
         for station_id, upgrade in list(self._upgrades.items()):
             if upgrade.deadline <= now:
                 del self._upgrades[station_id]
-                log.warning("%s: security profile %d not confirmed in time; the station stays at its profile",
-                            station_id, upgrade.target)  # fmt: skip
-                self.events.publish("security_profile.upgrade_failed", station_id, target=upgrade.target)
+                stays = "its default" if upgrade.previous < 0 else str(upgrade.previous)
+                log.warning("%s: security profile %d not confirmed in time; the station stays at profile %s",
+                            station_id, upgrade.target, stays)  # fmt: skip
+                self.events.publish("security_profile.upgrade_failed", station_id, target=upgrade.target,
+                                    profile=None if upgrade.previous < 0 else upgrade.previous)  # fmt: skip
 
     # ------------------------------------------------------------------ helpers
     def _confirm(self, station_id: str, upgrade: _Upgrade) -> None:

@@ -67,11 +67,6 @@ def station_certificates_of(conn: Connection, station_id: str | None = None) -> 
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def certificate_pem(conn: Connection, serial: str) -> str | None:
-    row = conn.execute(select(_C.pem).where(_C.serial == serial)).first()
-    return None if row is None else str(row[0])
-
-
 # --------------------------------------------------------------------------- installed certificates
 
 _I = installed_certificates.c
