@@ -407,3 +407,25 @@ async def test_tc_073_the_other_authorization_key_reading_per_station(csms: Csms
         assert key == "AuthorizationKey" and 16 <= len(value) <= 40  # the password itself, not hex
         async with connected(csms, identity, PlainStation, Seen(), trust, value, "ocpp1.6"):
             pass
+
+
+async def test_an_upgrade_not_confirmed_in_time_is_reported_and_changes_nothing(pki: Pki, tmp_path: Path) -> None:
+    env = {"OCPPD_OCPP__TLS_CERT": str(pki.server.cert), "OCPPD_OCPP__TLS_KEY": str(pki.server.key),
+           "OCPPD_OCPP__CSMS_URL": CSMS_URL, "OCPPD_OCPP__PROFILE_UPGRADE_TIMEOUT_S": "1"}  # fmt: skip
+    identity = "UPGRADE-LOST"
+    trust = client_context(str(pki.ca.pem))
+    with run_csms(tmp_path, extra_env=env) as server:
+        async with api(server) as client:
+            await add_station(client, identity)
+            async with connected(server, identity, Station201, Seen(), trust, PASSWORD):
+                up = await client.post(f"/api/v1/stations/{identity}/security-profile/upgrade", json={"profile": 2})
+                assert up.json()["status"] == "Accepted"
+            # The station does not come back in time (here: it stays away until the upgrade has expired).
+            deadline = asyncio.get_running_loop().time() + GUARD
+            while "security profile 2 not confirmed in time" not in server.log():
+                assert asyncio.get_running_loop().time() < deadline, server.log()[-2000:]
+                await asyncio.sleep(0.2)
+            assert await station_profile(client, identity) == 1
+            async with connected(server, identity, Station201, Seen(), trust, PASSWORD):
+                pass  # nothing was confirmed: the station's own profile still applies
+    assert f"{identity}: security profile 2 not confirmed in time; the station stays at profile 1" in server.log()
