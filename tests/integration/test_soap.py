@@ -130,6 +130,10 @@ def test_soap_station_full_session_and_csms_initiated(csms: CsmsProcess, version
         [row] = json.loads(csms.cli("transactions", "list", "--station", identity, "--json").stdout)
         assert row["transaction_id"] == str(tx)
         assert row["meter_start_wh"] == 1000 and row["meter_stop_wh"] == 4500 and row["energy_wh"] == 3500
+        # the readings belong to the transaction (1.2 names none: the connector's running one)
+        samples = client.get(f"/api/v1/transactions/{row['id']}").json()["meter_samples"]
+        energy = [m for m in samples if m.get("measurand", "").startswith("Energy.Active.Import")]
+        assert len(energy) >= 2, samples
         station = client.get(f"/api/v1/stations/{identity}").json()
         assert station["ocpp_version"] == f"{version}S"
 

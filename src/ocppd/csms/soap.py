@@ -35,6 +35,8 @@ class SoapStations:
         self.csms = csms
         self.client = SoapClient()
         self.handlers = handlers  # the 1.6 table, registration guard included
+        # 1.2 meter values name no transaction: they belong to the one running on their connector
+        self.handlers_12 = {**handlers, "MeterValues": self._meter_values_12(handlers["MeterValues"])}
         self._writes: set[asyncio.Task[Any]] = set()
 
     async def restore(self) -> None:
@@ -100,6 +102,20 @@ class SoapStations:
         stored = (attrs or {}).get("soap")
         return stored if isinstance(stored, dict) else None
 
+    def _meter_values_12(self, handler: Handler) -> Handler:
+        store = self.csms.store
+
+        async def meter_values(session: Any, payload: dict[str, Any]) -> dict[str, Any] | None:
+            if "transactionId" not in payload:
+                connector = payload.get("connectorId")
+                running = await store.read(repo.list_transactions, session.identity, None, None, None, True, 20)
+                uid = next((t.transaction_uid for t in running if t.connector_id == connector), None)
+                if uid is not None and uid.isdigit():
+                    payload = {**payload, "transactionId": int(uid)}
+            return await handler(session, payload)
+
+        return meter_values
+
     # ------------------------------------------------------------------ helpers
     def _new_session(self, identity: str, version: SoapVersion) -> SoapSession:
         o = self.csms.settings.ocpp
@@ -107,7 +123,7 @@ class SoapStations:
             identity=identity,
             soap_version=version,
             own_side="cs",
-            handlers=self.handlers,
+            handlers=self.handlers_12 if version is SoapVersion.V12 else self.handlers,
             client=self.client,
             call_timeout=o.call_timeout,
             validate=o.validate,

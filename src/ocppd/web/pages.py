@@ -34,7 +34,7 @@ from ocppd.api.security import (
 from ocppd.api.service import OperatorService
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
-from ocppd.protocol.versions import ALL_VERSIONS
+from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
 from ocppd.store import auth_repo
 
 HERE = Path(__file__).resolve().parent
@@ -256,7 +256,9 @@ def mount(app: FastAPI) -> None:
         except ApiError:
             return await render(request, "missing.html", {"what": f"station {station_id}"})
         messages = await service.messages(station_id=station_id, limit=30)
-        version = next((v for v in ALL_VERSIONS if v.label == station["ocpp_version"]), None)
+        label = station["ocpp_version"] or ""
+        # OCPP-S stations ("1.5S") are commanded with the 1.6 messages (docs/soap.md)
+        version = OcppVersion.V16 if label.endswith("S") else next((v for v in ALL_VERSIONS if v.label == label), None)
         actions = sorted(csms_initiated(version)) if version is not None else []
         queued = await service.queued(station_id, "queued")
         return await render(
