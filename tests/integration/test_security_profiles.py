@@ -409,23 +409,57 @@ async def test_tc_073_the_other_authorization_key_reading_per_station(csms: Csms
             pass
 
 
-async def test_an_upgrade_not_confirmed_in_time_is_reported_and_changes_nothing(pki: Pki, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def short(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsProcess]:
+    """A server with a 1 s upgrade timeout and a 1 s password switch-over."""
     env = {"OCPPD_OCPP__TLS_CERT": str(pki.server.cert), "OCPPD_OCPP__TLS_KEY": str(pki.server.key),
-           "OCPPD_OCPP__CSMS_URL": CSMS_URL, "OCPPD_OCPP__PROFILE_UPGRADE_TIMEOUT_S": "1"}  # fmt: skip
+           "OCPPD_OCPP__CSMS_URL": CSMS_URL, "OCPPD_OCPP__PROFILE_UPGRADE_TIMEOUT_S": "1",
+           "OCPPD_OCPP__PASSWORD_SWITCH_OVER_S": "1"}  # fmt: skip
+    with run_csms(tmp_path_factory.mktemp("short"), extra_env=env) as server:
+        yield server
+
+
+async def test_an_upgrade_not_confirmed_in_time_is_reported_and_changes_nothing(short: CsmsProcess, pki: Pki) -> None:
+    server = short
     identity = "UPGRADE-LOST"
     trust = client_context(str(pki.ca.pem))
-    with run_csms(tmp_path, extra_env=env) as server:
-        async with api(server) as client:
-            await add_station(client, identity)
-            async with connected(server, identity, Station201, Seen(), trust, PASSWORD):
-                up = await client.post(f"/api/v1/stations/{identity}/security-profile/upgrade", json={"profile": 2})
-                assert up.json()["status"] == "Accepted"
-            # The station does not come back in time (here: it stays away until the upgrade has expired).
-            deadline = asyncio.get_running_loop().time() + GUARD
-            while "security profile 2 not confirmed in time" not in server.log():
-                assert asyncio.get_running_loop().time() < deadline, server.log()[-2000:]
-                await asyncio.sleep(0.2)
-            assert await station_profile(client, identity) == 1
-            async with connected(server, identity, Station201, Seen(), trust, PASSWORD):
-                pass  # nothing was confirmed: the station's own profile still applies
+    async with api(server) as client:
+        await add_station(client, identity)
+        async with connected(server, identity, Station201, Seen(), trust, PASSWORD):
+            up = await client.post(f"/api/v1/stations/{identity}/security-profile/upgrade", json={"profile": 2})
+            assert up.json()["status"] == "Accepted"
+        # The station does not come back in time (here: it stays away until the upgrade has expired).
+        deadline = asyncio.get_running_loop().time() + GUARD
+        while "security profile 2 not confirmed in time" not in server.log():
+            assert asyncio.get_running_loop().time() < deadline, server.log()[-2000:]
+            await asyncio.sleep(0.2)
+        assert await station_profile(client, identity) == 1
+        async with connected(server, identity, Station201, Seen(), trust, PASSWORD):
+            pass  # nothing was confirmed: the station's own profile still applies
     assert f"{identity}: security profile 2 not confirmed in time; the station stays at profile 1" in server.log()
+
+
+async def test_the_old_password_ends_with_the_switch_over_window(short: CsmsProcess, pki: Pki) -> None:
+    identity = "ROTATE-WINDOW"
+    trust = client_context(str(pki.ca.pem))
+    seen = Seen()
+    async with api(short) as client:
+        await add_station(client, identity)
+        async with connected(short, identity, Station201, seen, trust, PASSWORD):
+            assert (await client.post(f"/api/v1/stations/{identity}/password/rotate", json={})).json()[
+                "status"] == "Accepted"  # fmt: skip
+    deadline = asyncio.get_running_loop().time() + GUARD
+    while not await refused_or_none(short, identity, trust, PASSWORD):
+        assert asyncio.get_running_loop().time() < deadline, "the old password was still accepted"
+        await asyncio.sleep(0.2)
+    async with connected(short, identity, Station201, Seen(), trust, seen.passwords[0]):
+        pass
+
+
+async def refused_or_none(server: CsmsProcess, identity: str, context: ssl.SSLContext, password: str) -> bool:
+    try:
+        async with connected(server, identity, Station201, Seen(), context, password):
+            return False
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 401
+        return True
