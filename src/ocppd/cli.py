@@ -277,18 +277,26 @@ def stations_pending(station_id: str, config: ConfigOption = None) -> None:
 def tokens_add(
     id_tokens: Annotated[list[str], typer.Argument(help="One or more id tokens, e.g. 04A1B2C3 (a 4-byte card UID)")],
     token_type: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--type", help="ISO14443 (a card UID: 8 or 14 hex digits), ISO15693 (16 hex digits), eMAID, Central, ..."
+            "--type",
+            help="ISO14443 (a card UID: 8 or 14 hex digits), ISO15693 (16 hex digits), eMAID, Central, ..."
+            " (default: any type; a 2.x station's type is then not checked)",
         ),
-    ] = "ISO14443",
+    ] = None,
     expiry: Annotated[datetime | None, typer.Option(help="Expiry (UTC), e.g. 2027-01-01T00:00:00")] = None,
     group: Annotated[str | None, typer.Option(help="Parent / group id token.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create (or update) accepted id tokens, all in one transaction."""
+    from ocppd.csms.authorization import token_format_problem
     from ocppd.store import repo
 
+    for id_token in id_tokens:
+        problem = token_format_problem(token_type, id_token)
+        if problem is not None:
+            console.print(f"[red]--type {token_type}: {id_token!r}: {problem}[/red]")
+            raise typer.Exit(2)
     when = expiry.replace(tzinfo=UTC) if expiry is not None and expiry.tzinfo is None else expiry
 
     def add_all(conn: Any) -> None:
@@ -359,6 +367,11 @@ def _tx_json(r: Any) -> dict[str, Any]:
         "meter_stop_wh": r.meter_stop_wh,
         "energy_wh": r.energy_wh,
         "stop_reason": r.stop_reason,
+        "closed_by": r.closed_by,
+        "close_reason": r.close_reason,
+        "flagged": r.flagged,
+        "remote_start_id": r.remote_start_id,
+        "reservation_id": r.reservation_id,
     }
 
 
@@ -416,6 +429,32 @@ def transactions_show(
         stations = ", ".join(r.station_id for r in rows)
         raise fail(f"transaction id {transaction_id!r} is on several stations ({stations}): add --station", code=2)
     typer.echo(json.dumps(_tx_json(rows[0]), indent=2))
+
+
+@transactions_app.command("close")
+def transactions_close(
+    transaction: Annotated[int, typer.Argument(help="The transaction's id (the 'id' column of --json).")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why it is closed (kept with your user name).")],
+    config: ConfigOption = None,
+) -> None:
+    """Force-close a transaction the station will not end: meter stop = its last reading, flagged."""
+    import getpass
+
+    from ocppd.csms.transactions import TransactionClosed, force_close_op
+
+    if not reason.strip():
+        console.print("[red]--reason: say why the transaction is closed[/red]")
+        raise typer.Exit(2)
+    who = f"cli:{getpass.getuser()}"
+    try:
+        tx = _with_store(_settings(config), force_close_op, transaction, reason.strip(), who, write=True)
+    except TransactionClosed as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if tx is None:
+        console.print(f"[red]unknown transaction {transaction}[/red]")
+        raise typer.Exit(1)
+    console.print(f"transaction [bold]{tx.transaction_uid}[/bold] closed: {_fmt(tx.energy_wh)} Wh, by {who}")
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,6 +29,10 @@ Example file (every key optional)::
     [http]
     port = 8180
 
+    [transactions]
+    abandoned_after = 120                # s to continue an open transaction after a reboot
+    on_block = "remote_stop"             # none | remote_stop | deauthorize
+
 Environment variables override the file: ``OCPPD_DATA_DIR``, ``OCPPD_DATABASE_URL``,
 ``OCPPD_OCPP__PORT=9100``, ``OCPPD_OCPP__TLS_CERT=/etc/ocppd/server.pem``, ``OCPPD_HTTP__PORT=8080``; lists
 are comma-separated. Checking stays strict where a variable can only mean a setting: a section
@@ -259,6 +263,26 @@ class HttpSettings:
 INTERNAL = {"internal": True}
 
 
+BLOCK_ACTIONS = ("none", "remote_stop", "deauthorize")
+
+
+@dataclass
+class TransactionSettings:
+    """How the CSMS looks after transactions and tokens (docs/transactions.md)."""
+
+    # Seconds a station has, after a BootNotification (or after reporting a connector Available), to
+    # continue an open transaction before the CSMS closes it as abandoned.
+    abandoned_after: float = 120.0
+    # May a token be in several live transactions at once, unless the token or its group says otherwise?
+    concurrent_tx: bool = False
+    # What blocking a token does to its running transactions: none, remote_stop (RemoteStop /
+    # RequestStopTransaction), deauthorize (2.x: idTokenInfo Blocked on the next TransactionEvent;
+    # 1.6 has no such answer, so it gets a RemoteStop).
+    on_block: str = "none"
+    # 2.0.1 MasterPassGroupId: tokens of this group may stop any transaction and start none.
+    master_pass_group: str = ""
+
+
 @dataclass
 class SmartSettings:
     """Smart charging and site load balancing (docs/smart-charging.md)."""
@@ -352,6 +376,7 @@ class Settings:
     ca: CaSettings = field(default_factory=CaSettings)
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     soap: SoapSettings = field(default_factory=SoapSettings)
+    transactions: TransactionSettings = field(default_factory=TransactionSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -402,6 +427,10 @@ class Settings:
             raise ValueError("soap.path must start with /")
         if self.soap.enabled and self.soap.port == 0 and not self.http.enabled:
             raise ValueError("soap.port: 0 serves OCPP-S on the HTTP server, which http.enabled turns off")
+        if self.transactions.on_block not in BLOCK_ACTIONS:
+            raise ValueError(f"transactions.on_block must be one of {', '.join(BLOCK_ACTIONS)}")
+        if self.transactions.abandoned_after <= 0:
+            raise ValueError("transactions.abandoned_after must be a positive number of seconds")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         self.smart.validate()

@@ -146,10 +146,12 @@ async def test_connected_station_list_and_detail(server: CsmsProcess, api: httpx
 
 async def test_tokens(api: httpx.AsyncClient, ro_api: httpx.AsyncClient) -> None:
     tok = "TOK-" + new_station_id("T")
-    created = ok(await api.post("/api/v1/tokens", json={"id_token": tok, "type": "ISO14443", "group_id": "FLEET"}), 201)
+    created = ok(await api.post("/api/v1/tokens", json={"id_token": tok, "type": "Central", "group_id": "FLEET"}), 201)
     assert created["status"] == "Accepted" and created["group_id"] == "FLEET"
     assert (await api.post("/api/v1/tokens", json={"id_token": tok})).status_code == 409
     assert (await api.post("/api/v1/tokens", json={"id_token": ""})).status_code == 400
+    bad_type = await api.post("/api/v1/tokens", json={"id_token": "TAG0001", "type": "ISO14443"})
+    assert bad_type.status_code == 400 and bad_type.json()["detail"].startswith("type:")
     assert (await api.post("/api/v1/tokens", json={"id_token": "x", "status": "Nope"})).status_code == 400
     assert (await ro_api.post("/api/v1/tokens", json={"id_token": "x"})).status_code == 403
     assert tok in [t["id_token"] for t in ok(await ro_api.get("/api/v1/tokens"))]

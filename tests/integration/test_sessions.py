@@ -153,8 +153,8 @@ async def test_v16_full_session(csms: CsmsProcess) -> None:
 
 
 async def _v2x_session(csms: CsmsProcess, identity: str, version: str, cls: type, call: Any) -> None:
-    csms.cli("tokens", "add", "CARD-2X", "--type", "ISO14443")
-    token = {"id_token": "CARD-2X", "type": "ISO14443"}
+    csms.cli("tokens", "add", "04C0FFEE", "--type", "ISO14443")
+    token = {"id_token": "04C0FFEE", "type": "ISO14443"}
     async with station(csms, identity, version, cls) as cp:
         boot = await cp.call(
             call.BootNotification(charging_station={"model": "DC50", "vendor_name": "ACME"}, reason="PowerUp")
@@ -164,8 +164,10 @@ async def _v2x_session(csms: CsmsProcess, identity: str, version: str, cls: type
         await cp.call(call.StatusNotification(timestamp=ts(), connector_status="Occupied", evse_id=1, connector_id=1))
         auth = await cp.call(call.Authorize(id_token=token))
         assert auth.id_token_info["status"] == "Accepted"
-        bad = await cp.call(call.Authorize(id_token={"id_token": "NOBODY", "type": "ISO14443"}))
-        assert bad.id_token_info["status"] == "Invalid"
+        unknown = await cp.call(call.Authorize(id_token={"id_token": "04BADBAD", "type": "ISO14443"}))
+        assert unknown.id_token_info["status"] == "Unknown"
+        malformed = await cp.call(call.Authorize(id_token={"id_token": "NOBODY", "type": "ISO14443"}))
+        assert malformed.id_token_info["status"] == "Invalid"  # not 8 or 14 hex digits
 
         def energy(wh: float, context: str = "Sample.Periodic") -> list[dict[str, Any]]:
             return [

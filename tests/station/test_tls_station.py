@@ -32,7 +32,9 @@ def template(tmp_path: Path, text: str) -> Path:
 
 def test_template_client_certificates_per_station(pki: Pki, tmp_path: Path) -> None:
     d = pki.directory
-    path = template(tmp_path, f"""
+    path = template(
+        tmp_path,
+        f"""
 stations:
   - id: "TLS-{{n}}"
     count: 2
@@ -41,7 +43,8 @@ stations:
     key: "{d}/{{id}}.key"
   - id: "PLAIN-{{n}}"
     ca_file: {pki.ca.pem}
-""")
+""",
+    )
     configs = expand(load_template(path), "wss://127.0.0.1:1/ocpp")
     assert [c.cert_file for c in configs] == [f"{d}/TLS-1.pem", f"{d}/TLS-2.pem", None]
     assert [c.key_file for c in configs] == [f"{d}/TLS-1.key", f"{d}/TLS-2.key", None]
@@ -91,8 +94,14 @@ async def test_station_presents_its_client_certificate(pki: Pki) -> None:
     await csms.start(ssl=server_context(str(pki.server.cert), str(pki.server.key), str(pki.ca.pem)))
     try:
         url = f"wss://127.0.0.1:{csms.port}/ocpp"
-        config = fast_config("TLS-1", url, OcppVersion.V201, ca_file=str(pki.ca.pem),
-                             cert_file=str(pki.directory / "TLS-1.pem"), key_file=str(pki.directory / "TLS-1.key"))
+        config = fast_config(
+            "TLS-1",
+            url,
+            OcppVersion.V201,
+            ca_file=str(pki.ca.pem),
+            cert_file=str(pki.directory / "TLS-1.pem"),
+            key_file=str(pki.directory / "TLS-1.key"),
+        )
         async with Station(config) as st:  # fmt: skip
             await st.wait_booted(10)
             assert st.settings["security_profile"] == 3

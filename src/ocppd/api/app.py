@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ocppd.api import certificates, errors
 from ocppd.api.auth import Authenticator, current_principal
+from ocppd.api.domain_routes import router as domain_router
 from ocppd.api.headers import SecurityHeaders
 from ocppd.api.live import LiveState
 from ocppd.api.models import Health
@@ -95,6 +96,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.include_router(smart_router)
     app.include_router(certificates.router)
     app.include_router(certificates.public)
+    app.include_router(domain_router)
 
     from ocppd.web import mount  # the dashboard shares auth and services with the API
 

@@ -93,6 +93,16 @@ class Transaction(_Model):
     charging_state: str | None
     ocpp_version: str | None
     remote_start_id: int | None
+    reservation_id: int | None = None
+    offline: bool = Field(False, description="2.x: an event of it was queued by the station while offline")
+    trigger_reason: str | None = Field(None, description="2.x: of its latest event")
+    closed_by: str | None = Field(
+        None, description="Who closed it when the station did not: csms (abandoned, superseded) or operator:<name>"
+    )
+    close_reason: str | None = None
+    flagged: bool = Field(False, description="Closed by the CSMS or an operator, or odd meter readings: check it")
+    deauthorized_at: str | None = Field(None, description="When the CSMS acted on its token being blocked")
+    stale: str | None = Field(None, description="Why an open transaction may not be live any more (None: looks live)")
 
 
 class MeterSample(_Model):
@@ -159,6 +169,9 @@ class Token(_Model):
     stored_status: str
     expiry: str | None
     group_id: str | None
+    concurrent_tx: bool | None = Field(
+        None, description="May it be in several live transactions at once (None: as its group, else the default)"
+    )
     created_at: str | None
     updated_at: str | None
 

@@ -32,9 +32,10 @@ from ocppd.api.models import (
 )
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso, token_dict
+from ocppd.csms.authorization import token_format_problem
 from ocppd.csms.outbound import jsonable
 from ocppd.csms.provisioning import hash_password as hash_station_password
-from ocppd.store import repo
+from ocppd.store import repo, tx_repo
 
 router = APIRouter(
     prefix="/api/v1", dependencies=[Depends(current_principal)], responses=error_responses(400, 401, 403)
@@ -244,10 +245,15 @@ async def messages(
 
 class TokenCreate(BaseModel):
     id_token: str = Field(min_length=1, max_length=255)
-    type: str = Field("ISO14443", description="ISO14443, ISO15693, eMAID, Central, KeyCode, ...")
+    type: str | None = Field(
+        None, description="ISO14443 (8/14 hex), ISO15693 (16 hex), eMAID, Central, KeyCode, Local, MAC (none: any)"
+    )
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
     expiry: datetime | None = None
     group_id: str | None = Field(None, max_length=255, description="Parent / group id token")
+    concurrent_tx: bool | None = Field(
+        None, description="May it be in several live transactions at once (none: as its group, else the default)"
+    )
 
 
 class TokenPatch(BaseModel):
@@ -255,6 +261,13 @@ class TokenPatch(BaseModel):
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = None
     expiry: datetime | None = None
     group_id: str | None = None
+    concurrent_tx: bool | None = None
+
+
+def _check_token_type(token_type: str | None, id_token: str) -> None:
+    problem = token_format_problem(token_type, id_token)
+    if problem is not None:
+        raise ApiError(400, f"type: {problem}", "invalid_input")
 
 
 @router.get("/tokens", tags=["tokens"], summary="Id tokens by id, paged")
@@ -292,9 +305,12 @@ async def _token(s: OperatorService, id_token: str) -> Any:
     responses=error_responses(409),
 )
 async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> Token:
+    _check_token_type(body.type, body.id_token)
     if await s.store.read(repo.get_token, body.id_token) is not None:
         raise ApiError(409, f"id token {body.id_token!r} already exists", "exists")
     await s.store.write(repo.upsert_token, body.id_token, body.type, body.status, _utc(body.expiry), body.group_id)
+    if body.concurrent_tx is not None:
+        await s.store.write(tx_repo.set_token_policy, body.id_token, body.concurrent_tx)
     return token_dict(await _token(s, body.id_token))
 
 
@@ -307,6 +323,10 @@ async def get_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
 async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depends(svc)) -> Token:
     row = await _token(s, id_token)
     given = body.model_fields_set
+    if "type" in given:
+        _check_token_type(body.type, id_token)
+    if "concurrent_tx" in given:
+        await s.store.write(tx_repo.set_token_policy, id_token, body.concurrent_tx)
     await s.store.write(
         repo.upsert_token,
         id_token,
@@ -315,6 +335,8 @@ async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depe
         _utc(body.expiry) if "expiry" in given else row.expiry,
         body.group_id if "group_id" in given else row.group_id,
     )
+    if body.status == "Blocked":
+        await s.csms.transactions.act_on_blocked(id_token)
     return token_dict(await _token(s, id_token))
 
 
@@ -326,7 +348,10 @@ async def _set_status(s: OperatorService, id_token: str, status: str) -> dict[st
 
 @router.post("/tokens/{id_token}/block", tags=["tokens"], dependencies=[Admin])
 async def block_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
-    return await _set_status(s, id_token, "Blocked")
+    """Block it; its running transactions get what ``transactions.on_block`` says."""
+    out = await _set_status(s, id_token, "Blocked")
+    await s.csms.transactions.act_on_blocked(id_token)
+    return out
 
 
 @router.post("/tokens/{id_token}/unblock", tags=["tokens"], dependencies=[Admin])

@@ -12,7 +12,7 @@ import io
 import math
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -114,13 +114,26 @@ def tx_dict(t: TxRow) -> dict[str, Any]:
         "charging_state": t.charging_state,
         "ocpp_version": t.ocpp_version,
         "remote_start_id": t.remote_start_id,
+        "reservation_id": t.reservation_id,
+        "offline": t.offline,
+        "trigger_reason": t.trigger_reason,
+        "closed_by": t.closed_by,
+        "close_reason": t.close_reason,
+        "flagged": t.flagged,
+        "deauthorized_at": iso(t.deauthorized_at),
     }
 
 
-def tx_dicts(conn: Connection, rows: Sequence[TxRow]) -> list[dict[str, Any]]:
+def tx_dicts(
+    conn: Connection, rows: Sequence[TxRow], stale: Callable[[TxRow], str | None] | None = None
+) -> list[dict[str, Any]]:
     """``tx_dict`` of each row; a running transaction's ``energy_wh`` is the energy so far (from its
-    register readings, one grouped query for all of them), as the detail and the CSV show it."""
+    register readings, one grouped query for all of them), as the detail and the CSV show it;
+    ``stale`` says why an open one may not be live any more."""
     out = [tx_dict(t) for t in rows]
+    if stale is not None:
+        for d, t in zip(out, rows, strict=True):
+            d["stale"] = stale(t)
     running = [t.id for t in rows if t.energy_wh is None]
     if running:
         so_far = repo.running_energy(conn, running)
@@ -144,6 +157,7 @@ def token_dict(t: TokenRow) -> dict[str, Any]:
         "stored_status": t.status,
         "expiry": iso(t.expiry),
         "group_id": t.group_id,
+        "concurrent_tx": t.concurrent_tx,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }
@@ -402,7 +416,7 @@ class OperatorService:
                 active,
                 repo.list_variables(conn, station_id),
                 repo.list_events(conn, station_id=station_id, limit=20),
-                tx_dicts(conn, active),
+                tx_dicts(conn, active, self.csms.transactions.stale_reason),
             )
 
         found = await self.store.read(op)
@@ -527,7 +541,7 @@ class OperatorService:
         those still running."""
 
         def op(conn: Connection) -> list[dict[str, Any]]:
-            return tx_dicts(conn, repo.list_transactions(conn, **filters))
+            return tx_dicts(conn, repo.list_transactions(conn, **filters), self.csms.transactions.stale_reason)
 
         return await self.store.read(op)
 
@@ -568,7 +582,7 @@ class OperatorService:
             if tx is None:
                 return None
             events = repo.list_tx_events(conn, tx.station_id, tx.transaction_uid)
-            return tx_dicts(conn, [tx])[0], repo.meter_samples(conn, pk), events
+            return tx_dicts(conn, [tx], self.csms.transactions.stale_reason)[0], repo.meter_samples(conn, pk), events
 
         found = await self.store.read(op)
         if found is None:

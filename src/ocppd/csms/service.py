@@ -14,6 +14,7 @@ from typing import Any
 
 from ocppd import metrics
 from ocppd.config import Settings
+from ocppd.csms import verbs
 from ocppd.csms.adapters import v2x, v2x_out, v16, v16_out
 from ocppd.csms.authorization import Authorization
 from ocppd.csms.autoprovision import AutoProvisioning
@@ -82,8 +83,16 @@ class Csms:
         self.presence = Presence()
         self.provisioning = Provisioning(settings, store, self.events, self.directory)
         self.availability = Availability(store, self.events)
-        self.authorization = Authorization(store)
-        self.transactions = Transactions(store, self.events)
+        tx_settings = settings.transactions
+        self.authorization = Authorization(
+            store,
+            master_pass_group=tx_settings.master_pass_group,
+            concurrent_default=tx_settings.concurrent_tx,
+        )
+        self.transactions = Transactions(store, self.events, tx_settings, self.authorization, self.is_connected)
+        self.authorization.in_use_on_other_station = self.transactions.in_use_on_other_station
+        self.transactions.remote_stop = self._remote_stop
+        self.transactions.ask_status = self._transaction_status
         self.reporting = Reporting(store, self.events)
         self.smart = SmartCharging(self)
         self.credentials = Credentials(settings, store, self.events, self.directory)
@@ -116,6 +125,7 @@ class Csms:
         self.reporting.variables_listeners.append(self._forget_limits)
         # OCPP-S stations: 1.6S (and 1.2/1.5 through the dialect) share the 1.6 adapter
         self.soap = SoapStations(self, self._handlers[OcppVersion.V16])
+        self._supervision: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -125,10 +135,12 @@ class Csms:
         await self.soap.restore()
         self._housekeeping = asyncio.create_task(self._housekeep())
         await self.smart.start()
+        self._supervision = asyncio.create_task(self.transactions.supervise())
 
     async def stop(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        for task in (self._housekeeping, self._supervision):
+            if task is not None:
+                task.cancel()
         await self.security.stop()
         await self.smart.stop()
         try:
@@ -197,6 +209,7 @@ class Csms:
         metrics.CONNECTED.labels(link.version.label).inc()
         _station_log.log(logging.INFO, "connect", "%s connected (%s) from %s", link.identity, link.version.value,
                          link.remote)  # fmt: skip
+        self.transactions.connected(link.identity, link.version is not OcppVersion.V16)
         self.events.publish("station.connected", link.identity, ocpp_version=link.version.label)
         return session.receive
 
@@ -307,6 +320,12 @@ class Csms:
     def _forget_limits(self, station_id: str) -> None:
         for version in OcppVersion:
             self._limits.pop((station_id, version), None)
+
+    async def _remote_stop(self, tx: Any) -> verbs.Status:
+        return (await self.send(tx.station_id, verbs.RemoteStop(transaction_id=tx.transaction_uid))).result
+
+    async def _transaction_status(self, station_id: str, transaction_id: str) -> verbs.TransactionStatus:
+        return (await self.send(station_id, verbs.GetTransactionStatus(transaction_id=transaction_id))).result
 
     async def send(self, station_id: str, verb: Verb[R], *, timeout: float | None = None) -> Sent[R]:
         """Carry out ``verb`` on a connected station: the version's adapter plans the CALLs, they go out

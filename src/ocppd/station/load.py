@@ -16,6 +16,7 @@ from typing import Any
 from ocppd.protocol.errors import OcppError
 from ocppd.rpc.session import CallTimeout, Payload, SessionClosed
 from ocppd.station.fleet import Fleet
+from ocppd.station.model import id_token_type
 from ocppd.station.station import Station, StationConfig
 
 LOAD_ACTIONS = ("Heartbeat", "StatusNotification", "MeterValues", "Authorize", "DataTransfer")
@@ -63,7 +64,7 @@ def _payload(st: Station, action: str, now_iso: str) -> Payload:
         return {"evseId": c.evse_id, "meterValue": [{"timestamp": now_iso, "sampledValue": [sv]}]}
     if action == "Authorize":
         tag = st.config.id_tags[0]
-        return {"idTag": tag} if v16 else {"idToken": {"idToken": tag, "type": "ISO14443"}}
+        return {"idTag": tag} if v16 else {"idToken": {"idToken": tag, "type": id_token_type(tag)}}
     return {"vendorId": st.config.vendor, "messageId": "Load"}
 
 

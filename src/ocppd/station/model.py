@@ -39,6 +39,13 @@ def default_id_tags(count: int = 50) -> list[str]:
     return [f"04A1{i:04d}" for i in range(1, count + 1)]
 
 
+def id_token_type(id_tag: str) -> str:
+    """The 2.x idToken type a card number can have: an RFID UID (4 or 7 bytes in hex) is ISO14443,
+    anything else is a Central token (a CSMS checks that the value fits the type)."""
+    is_uid = len(id_tag) in (8, 14) and all(ch in "0123456789abcdefABCDEF" for ch in id_tag)
+    return "ISO14443" if is_uid else "Central"
+
+
 @dataclass(slots=True)
 class Transaction:
     ref: str  # station-local reference; the 2.x transactionId; 1.6 maps it to the CSMS's id
@@ -53,8 +60,12 @@ class Transaction:
     energy_wh: float = 0.0  # delivered in this transaction
     authorized: bool = True
     stop_reason: str | None = None
-    token_type: str = "ISO14443"
+    token_type: str = ""  # 2.x idToken type; "" until set: id_token_type(id_tag)
     charging_state: str | None = None  # 2.x: last reported chargingState
+
+    def __post_init__(self) -> None:
+        if not self.token_type:
+            self.token_type = id_token_type(self.id_tag)
 
     def next_seq(self) -> int:
         seq = self.seq_no

@@ -16,7 +16,7 @@ from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import Payload, Session
 from ocppd.smart.schedule import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
 from ocppd.station.adapter import Adapter
-from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction
+from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction, id_token_type
 from ocppd.station.settings import Var2x
 from ocppd.station.store import QueuedMessage
 
@@ -105,7 +105,7 @@ class Adapter2x(Adapter):
             payload: Payload = {"idToken": {"idToken": id_tag, "type": "eMAID"},
                                 "iso15118CertificateHashData": contract}  # fmt: skip
         else:
-            payload = {"idToken": {"idToken": id_tag, "type": "ISO14443"}}
+            payload = {"idToken": {"idToken": id_tag, "type": id_token_type(id_tag)}}
         answer = await self.station.call("Authorize", payload)
         if answer is None:
             return None, None

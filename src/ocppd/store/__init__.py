@@ -3,7 +3,7 @@
 Nothing outside this package writes SQL; see docs/dev/store-spec.md.
 """
 
-from . import repo
+from . import repo, tx_repo
 from .rows import (
     ConnectorStatusRow,
     EventRow,
@@ -37,4 +37,5 @@ __all__ = [
     "VariableRow",
     "WriterStats",
     "repo",
+    "tx_repo",
 ]

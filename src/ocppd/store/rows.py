@@ -75,6 +75,7 @@ class TokenRow(_RowMixin):
     status: str
     expiry: datetime | None
     group_id: str | None
+    concurrent_tx: bool | None
     created_at: datetime
     updated_at: datetime
 
@@ -104,6 +105,12 @@ class TxRow(_RowMixin):
     charging_state: str | None
     remote_start_id: int | None
     reservation_id: int | None
+    offline: bool
+    trigger_reason: str | None
+    closed_by: str | None
+    close_reason: str | None
+    flagged: bool
+    deauthorized_at: datetime | None
     data: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime

@@ -106,6 +106,9 @@ tokens = Table(
     Column("status", String(32), nullable=False),
     Column("expiry", UTCDateTime),
     Column("group_id", String(ID_LEN)),
+    # May this token (or the tokens of this group) be in several live transactions at once?
+    # NULL: as its group says, else no.
+    Column("concurrent_tx", Boolean),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
@@ -133,6 +136,15 @@ transactions = Table(
     Column("charging_state", String(32)),
     Column("remote_start_id", Integer),
     Column("reservation_id", Integer),
+    Column("offline", Boolean, nullable=False, default=False, server_default=false()),
+    Column("trigger_reason", String(32)),  # 2.x: of the latest event
+    # Who closed it when the station did not: "csms" (abandoned, superseded) or "operator:<name>";
+    # close_reason says why. flagged: the operator should look at it.
+    Column("closed_by", String(255)),
+    Column("close_reason", Text),
+    Column("flagged", Boolean, nullable=False, default=False, server_default=false()),
+    # When the CSMS acted on its token being blocked (RemoteStop sent or Blocked answered).
+    Column("deauthorized_at", UTCDateTime),
     Column("data", Json),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
@@ -346,6 +358,66 @@ installed_certificates = Table(
     Column("source", String(16), nullable=False),  # installed | reported
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     Index(None, "station_id", "certificate_type"),
+)
+
+# Reservations (ReserveNow / CancelReservation), ids allocated here. evse_id NULL: any EVSE (2.x)
+# or connector 0 (1.6: the whole station). status: Pending (sent), the station's answer (Accepted,
+# Faulted, Occupied, Rejected, Unavailable), then Used, Cancelled, Expired or Removed.
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("evse_id", Integer),
+    Column("connector_id", Integer),
+    Column("connector_type", String(32)),
+    Column("id_token", String(ID_LEN), nullable=False),
+    Column("token_type", String(32)),
+    Column("group_id", String(ID_LEN)),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("transaction_id", Integer),
+    Column("created_by", String(255)),
+    Column("note", Text),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "station_id", "status"),
+    sqlite_autoincrement=True,
+)
+
+# Local authorization lists, owned by the CSMS: which tokens (kind "token") and groups (kind
+# "group") go on which station; what was last sent (to compute differential updates); the version.
+local_list_members = Table(
+    "local_list_members",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("value", String(ID_LEN), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+local_list_sent = Table(
+    "local_list_sent",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("id_token", String(ID_LEN), primary_key=True),
+    Column("token_type", String(32)),
+    Column("status", String(32), nullable=False),
+    Column("expiry", UTCDateTime),
+    Column("group_id", String(ID_LEN)),
+)
+
+# status: Synced, Pending (changes not yet sent), Failed, NotSupported, VersionMismatch, Offline.
+local_lists = Table(
+    "local_lists",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("version", Integer, nullable=False, default=0, server_default="0"),
+    Column("station_version", Integer),
+    Column("status", String(32), nullable=False),
+    Column("detail", Text),
+    Column("synced_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ocppd.csms.authorization import Presented
 from ocppd.csms.ca import CHARGING_STATION
 from ocppd.csms.metering import parse_time, readings_v16
 from ocppd.rpc import Handler, Payload, Session
@@ -33,6 +34,8 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         }
         status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
+        if status == "Accepted":
+            d.transactions.booted(session.identity)
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}
 
     async def heartbeat(session: Session, p: Payload) -> Payload:
@@ -52,10 +55,12 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             parse_time(p["timestamp"]) if "timestamp" in p else d.now(),
             extra,
         )
+        if p["status"] == "Available":
+            await d.transactions.connector_available(session.identity, connector)
         return {}
 
     async def authorize(session: Session, p: Payload) -> Payload:
-        verdict = await d.authorization.authorize(p["idTag"])
+        verdict = await d.authorization.authorize(session.identity, Presented(p["idTag"]))
         return {"idTagInfo": verdict.id_tag_info()}
 
     async def start_transaction(session: Session, p: Payload) -> Payload:

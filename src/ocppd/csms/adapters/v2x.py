@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ocppd.csms.authorization import Presented
 from ocppd.csms.ca import COMBINED
 from ocppd.csms.metering import parse_time, readings_v2x
 from ocppd.csms.reporting import report_rows
@@ -30,6 +31,8 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         }
         status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
+        if status == "Accepted":
+            d.transactions.booted(session.identity)
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}
 
     async def heartbeat(session: Session, p: Payload) -> Payload:
@@ -47,10 +50,13 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             parse_time(p["timestamp"]),
             {},
         )
+        if p["connectorStatus"] == "Available":
+            await d.transactions.connector_available(session.identity, p["evseId"])
         return {}
 
     async def authorize(session: Session, p: Payload) -> Payload:
-        verdict = await d.authorization.authorize(p["idToken"]["idToken"])
+        token = p["idToken"]
+        verdict = await d.authorization.authorize(session.identity, Presented(token["idToken"], token["type"]))
         answer: Payload = {"idTokenInfo": verdict.id_token_info()}
         if "iso15118CertificateHashData" in p or "certificate" in p:  # ISO 15118 contract (C_50-C_52)
             status = await d.security.contract_status(p.get("iso15118CertificateHashData"), p.get("certificate"))
@@ -88,8 +94,13 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             evse_id=evse.get("id", 0),
             connector_id=evse.get("connectorId", 1),
             id_token=token["idToken"] if token else None,
+            token_type=token["type"] if token else None,
             charging_state=info.get("chargingState"),
             stopped_reason=info.get("stoppedReason"),
+            trigger_reason=p.get("triggerReason"),
+            offline=bool(p.get("offline")),
+            remote_start_id=info.get("remoteStartId"),
+            reservation_id=p.get("reservationId"),
             readings=readings_v2x(p.get("meterValue", [])),
             payload=p,
         )
