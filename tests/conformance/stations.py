@@ -79,8 +79,11 @@ class Station16(Cp16, Recorder):
         await self.call(c16.StatusNotification(connector_id=connector, error_code=error_code, status=status))
 
     async def call_authorize(self, id_tag: str) -> str:
+        return (await self.call_authorize_info(id_tag))["status"]  # type: ignore[no-any-return]
+
+    async def call_authorize_info(self, id_tag: str) -> dict[str, Any]:
         answer = await self.call(c16.Authorize(id_tag=id_tag))
-        return answer.id_tag_info["status"]  # type: ignore[no-any-return]
+        return answer.id_tag_info  # type: ignore[no-any-return]
 
     async def start_tx(self, id_tag: str, connector: int = 1, meter_start: int = 1000, **kw: Any) -> Any:
         return await self.call(
@@ -147,6 +150,9 @@ class Station201(Cp201, Recorder):
 
     async def status(self, evse: int, status: str) -> None:
         await self.call(c201.StatusNotification(timestamp=ts(), connector_status=status, evse_id=evse, connector_id=1))
+
+    async def reservation_status(self, reservation_id: int, status: str) -> None:
+        await self.call(c201.ReservationStatusUpdate(reservation_id=reservation_id, reservation_update_status=status))
 
     async def authorize(self, id_token: str, token_type: str = "Central") -> dict[str, Any]:
         answer = await self.call(c201.Authorize(id_token={"id_token": id_token, "type": token_type}))

@@ -1,8 +1,10 @@
 """REST endpoints for what the CSMS decides about transactions: force-close, reservations, local
 authorization lists (no ``from __future__ import annotations``: FastAPI reads the annotations)."""
 
+from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
@@ -10,8 +12,11 @@ from ocppd.api.errors import ApiError, error_responses
 from ocppd.api.models import TransactionDetail
 from ocppd.api.routes import svc
 from ocppd.api.security import Principal
-from ocppd.api.service import OperatorService
+from ocppd.api.service import OperatorService, iso
+from ocppd.csms.outbound import OutboundError, StationOffline, StationTimeout
+from ocppd.csms.reservations import ReservationError
 from ocppd.csms.transactions import TransactionClosed
+from ocppd.store import tx_repo
 
 router = APIRouter(
     prefix="/api/v1", dependencies=[Depends(current_principal)], responses=error_responses(400, 401, 403)
@@ -46,3 +51,104 @@ async def close_transaction(
     except LookupError:
         raise ApiError(404, f"unknown transaction {pk}", "unknown_transaction") from None
     return await s.transaction(pk)  # type: ignore[return-value]
+
+
+class ReservationCreate(BaseModel):
+    station_id: str = Field(min_length=1, max_length=255)
+    id_token: str = Field(min_length=1, max_length=255)
+    expires_at: datetime = Field(description="When the reservation ends (UTC); must be in the future")
+    evse_id: int | None = Field(None, description="1.6: connector (0 = any); 2.x: EVSE (omitted = any)")
+    connector_type: str | None = Field(None, description="2.x: any EVSE with this connector type, e.g. cType2")
+    token_type: str | None = Field(None, description="2.x idToken type (default: the stored token's, else Central)")
+    group_id: str | None = Field(None, description="Group id token (default: the stored token's group)")
+
+
+class Reservation(BaseModel):
+    id: int
+    station_id: str
+    evse_id: int | None
+    connector_type: str | None
+    id_token: str
+    group_id: str | None
+    expires_at: str | None
+    status: str = Field(description="Pending, the station's answer, then Used, Cancelled, Expired or Removed")
+    transaction_id: int | None = Field(description="The transaction (its id) that used it")
+    created_by: str | None
+    note: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
+def _reservation(r: Any) -> Reservation:
+    return Reservation(
+        id=r.id, station_id=r.station_id, evse_id=r.evse_id, connector_type=r.connector_type, id_token=r.id_token,
+        group_id=r.group_id, expires_at=iso(r.expires_at), status=r.status, transaction_id=r.transaction_id,
+        created_by=r.created_by, note=r.note, created_at=iso(r.created_at), updated_at=iso(r.updated_at),
+    )  # fmt: skip
+
+
+async def _outbound(coro: Any) -> Any:
+    """Run a reservation action, mapping what can go wrong onto the API's answers."""
+    try:
+        return await coro
+    except ReservationError as exc:
+        raise ApiError(400, str(exc), "invalid_input") from None
+    except StationOffline as exc:
+        raise ApiError(409, str(exc), "station_offline") from None
+    except StationTimeout as exc:
+        raise ApiError(504, str(exc), "station_timeout") from None
+    except OutboundError as exc:
+        raise ApiError(502, str(exc), "station_error") from None
+    except LookupError as exc:
+        raise ApiError(404, str(exc), "unknown_reservation") from None
+
+
+@router.post(
+    "/reservations",
+    tags=["reservations"],
+    status_code=201,
+    dependencies=[Admin],
+    summary="Reserve an EVSE / connector (or any) for a token: ReserveNow with a CSMS-allocated id",
+    responses=error_responses(409, 502, 504),
+)
+async def create_reservation(
+    body: ReservationCreate, s: OperatorService = Depends(svc), principal: Principal = Depends(current_principal)
+) -> Reservation:
+    await s.station_row(body.station_id)
+    row = await _outbound(
+        s.csms.reservations.create(
+            body.station_id, id_token=body.id_token, expires_at=body.expires_at, evse_id=body.evse_id,
+            connector_type=body.connector_type, token_type=body.token_type, group_id=body.group_id,
+            by=principal.name,
+        )
+    )  # fmt: skip
+    return _reservation(row)
+
+
+@router.get("/reservations", tags=["reservations"], summary="Reservations, newest first")
+async def list_reservations(
+    s: OperatorService = Depends(svc),
+    station: str | None = Query(None, description="Only this station"),
+    live: bool = Query(False, description="Only Pending / Accepted ones"),
+    limit: int = Query(100, ge=1, le=10_000),
+) -> list[Reservation]:
+    rows = await s.store.read(tx_repo.list_reservations, station, live, limit)
+    return [_reservation(r) for r in rows]
+
+
+@router.get("/reservations/{reservation_id}", tags=["reservations"], responses=error_responses(404))
+async def get_reservation(reservation_id: int, s: OperatorService = Depends(svc)) -> Reservation:
+    return _reservation(await _outbound(s.csms.reservations.get(reservation_id)))
+
+
+@router.post(
+    "/reservations/{reservation_id}/cancel",
+    tags=["reservations"],
+    dependencies=[Admin],
+    summary="CancelReservation; a station that refuses keeps it (see note)",
+    responses=error_responses(404, 409, 502, 504),
+)
+async def cancel_reservation(
+    reservation_id: int, s: OperatorService = Depends(svc), principal: Principal = Depends(current_principal)
+) -> Reservation:
+    return _reservation(await _outbound(s.csms.reservations.cancel(reservation_id, principal.name)))

@@ -44,6 +44,7 @@ from ocppd.csms.provisioning import Provisioning, StationDirectory
 from ocppd.csms.queue import CommandQueue
 from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
+from ocppd.csms.reservations import Reservations
 from ocppd.csms.security import Security
 from ocppd.csms.smart import SmartCharging
 from ocppd.csms.soap import SoapStations
@@ -93,6 +94,8 @@ class Csms:
         self.authorization.in_use_on_other_station = self.transactions.in_use_on_other_station
         self.transactions.remote_stop = self._remote_stop
         self.transactions.ask_status = self._transaction_status
+        self.reservations = Reservations(store, self.events, self.send)
+        self.transactions.every_sweep.append(self.reservations.expire)
         self.reporting = Reporting(store, self.events)
         self.smart = SmartCharging(self)
         self.credentials = Credentials(settings, store, self.events, self.directory)

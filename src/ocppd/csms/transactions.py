@@ -169,6 +169,7 @@ class Transactions:
         self.remote_stop: Callable[[TxRow], Awaitable[Any]] | None = None
         self.ask_status: Callable[[str, str], Awaitable[Any]] | None = None  # -> verbs.TransactionStatus
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.every_sweep: list[Callable[[], Awaitable[None]]] = []  # other blocks' timers (reservations)
 
     # ------------------------------------------------------------------ liveness
     def _touch(self, station_id: str, uid: str) -> None:
@@ -298,6 +299,8 @@ class Transactions:
             await asyncio.sleep(_SWEEP_S)
             try:
                 await self.sweep()
+                for also in self.every_sweep:
+                    await also()
                 if time.monotonic() - last_block_sweep > 10:
                     last_block_sweep = time.monotonic()
                     await self.act_on_blocked()

@@ -199,6 +199,12 @@ def update_reservation(conn: Connection, reservation_id: int, *, only_if: tuple[
     return conn.execute(q.values(updated_at=utcnow(), **values)).rowcount > 0
 
 
+def any_reservation_due(conn: Connection, now: datetime) -> bool:
+    r = reservations.c
+    q = select(r.id).where(r.status.in_(LIVE_RESERVATION), r.expires_at <= now).limit(1)
+    return conn.execute(q).first() is not None
+
+
 def expire_reservations(conn: Connection, now: datetime) -> list[ReservationRow]:
     """Mark live reservations past their expiry Expired; returns them."""
     r = reservations.c

@@ -153,6 +153,12 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         "GetCertificateStatus": get_certificate_status,
         "Get15118EVCertificate": get_15118_ev_certificate,
     }
+
+    async def reservation_status_update(session: Session, p: Payload) -> Payload:
+        await d.reservations.status_update(session.identity, p["reservationId"], p["reservationUpdateStatus"], p)
+        return {}
+
+    table["ReservationStatusUpdate"] = reservation_status_update
     for action in RECORDED:
         if action in station_initiated(version):
             table[action] = d.recorder(action)
@@ -183,7 +189,6 @@ RECORDED = (
     "NotifyEvent",
     "NotifyMonitoringReport",
     "PublishFirmwareStatusNotification",
-    "ReservationStatusUpdate",
     # OCPP 2.1
     "BatterySwap",
     "ClosePeriodicEventStream",
