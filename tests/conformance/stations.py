@@ -170,6 +170,7 @@ class Station201(Cp201, Recorder):
         wh: float | None = None,
         seq_no: int | None = None,
         info: dict[str, Any] | None = None,
+        at: float = 0.0,
         **kw: Any,
     ) -> Any:
         """A TransactionEvent; seqNo counts per transaction from 0 unless given."""
@@ -183,11 +184,11 @@ class Station201(Cp201, Recorder):
             args["id_token"] = {"id_token": token, "type": token_type}
         if wh is not None:
             context = {"Started": "Transaction.Begin", "Ended": "Transaction.End"}.get(event_type, "Sample.Periodic")
-            args["meter_value"] = [{"timestamp": ts(), "sampled_value": [
+            args["meter_value"] = [{"timestamp": ts(at), "sampled_value": [
                 {"value": wh, "measurand": "Energy.Active.Import.Register", "context": context,
                  "unit_of_measure": {"unit": "Wh"}}]}]  # fmt: skip
         return await self.call(
-            c201.TransactionEvent(event_type=event_type, timestamp=kw.pop("timestamp", ts()), trigger_reason=trigger,
+            c201.TransactionEvent(event_type=event_type, timestamp=kw.pop("timestamp", ts(at)), trigger_reason=trigger,
                                   seq_no=seq_no, **args, **kw)
         )  # fmt: skip
 

@@ -108,6 +108,7 @@ def test_every_2x_station_message_has_a_deliberate_answer(version: OcppVersion) 
     handled |= {"MeterValues", "NotifyReport", "DataTransfer", "SignCertificate", "VatNumberValidation"}
     handled |= {"GetCertificateStatus", "Get15118EVCertificate", "GetCertificateChainStatus"}  # security block
     handled |= {"SecurityEventNotification"}
+    handled |= {"ReservationStatusUpdate"}  # reservations block
     handled |= {"ReportChargingProfiles", "NotifyChargingLimit", "ClearedChargingLimit"}  # smart charging
     known = handled | set(v2x.RECORDED) | set(v2x.REFUSED) | set(v2x.NOT_SUPPORTED)
     assert station_initiated(version) <= known

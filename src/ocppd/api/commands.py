@@ -328,6 +328,13 @@ class LocalListVersion(Empty):
         return verbs.GetLocalListVersion()
 
 
+class TransactionStatus(Body):
+    transaction_id: str | None = Field(None, description="Omitted: is anything queued at all (2.x only)")
+
+    def verb(self) -> verbs.GetTransactionStatus:
+        return verbs.GetTransactionStatus(self.transaction_id)
+
+
 # name -> (body model, admin summary); the names are the verbs' names.
 COMMANDS: dict[str, tuple[type[Body], str]] = {
     "remote-start": (RemoteStart, "Start a transaction remotely (RemoteStart / RequestStart)"),
@@ -353,4 +360,5 @@ COMMANDS: dict[str, tuple[type[Body], str]] = {
     "data-transfer": (DataTransfer, "Vendor-specific DataTransfer"),
     "clear-cache": (ClearCache, "Clear the station's authorization cache"),
     "local-list-version": (LocalListVersion, "Ask for the local list version"),
+    "transaction-status": (TransactionStatus, "Ask whether a transaction runs and its messages are queued (2.x)"),
 }

@@ -216,9 +216,12 @@ class Transactions:
         return False
 
     def _supersede(self, conn: Any, station_id: str, evse_id: int, new: TxRow | int, at: datetime) -> list[str]:
-        """Close the EVSE's other open transactions: a new one started there."""
+        """Close the EVSE's other open transactions: a new one started there (EVSE 0: not known yet,
+        as in a 2.x transaction authorized before the EV is plugged in)."""
         pk = new if isinstance(new, int) else new.id
-        closed = []
+        closed: list[str] = []
+        if evse_id <= 0:
+            return closed
         for old in tx_repo.open_transactions(conn, station_id, evse_id=evse_id):
             if old.id == pk:
                 continue
@@ -768,6 +771,9 @@ class Transactions:
                     changes["offline"] = True
                 if remote_start_id is not None:
                     changes["remote_start_id"] = remote_start_id
+                if evse_id > 0 and not tx.evse_id:  # the EVSE is known only now (OCA J_08)
+                    changes.update(evse_id=evse_id, connector_id=connector_id)
+                    superseded += self._supersede(conn, station_id, evse_id, pk, timestamp)
                 if changes:
                     repo.update_transaction(conn, pk, **changes)
                 if created or reservation_id is not None or (id_token and not tx.id_token):
