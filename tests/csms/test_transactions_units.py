@@ -112,3 +112,22 @@ def test_same_group() -> None:
     assert same_group(a, "G", None)  # the group token itself
     assert not same_group(a, "B", "H")
     assert not same_group(token("A"), "B", None)
+
+
+def test_local_list_plan_full_then_differential_split() -> None:
+    from ocppd.csms.local_lists import plan_update
+    from ocppd.store.tx_repo import ListEntry
+
+    a, b, c = (ListEntry(t, None, "Accepted", None, None) for t in ("A", "B", "C"))
+    full = plan_update([a, b, c], [], 4, full=True, max_items=2)
+    assert [(u.update_type, u.version, [e.id_token for e in u.entries]) for u in full] == [
+        ("Full", 5, ["A", "B"]),
+        ("Differential", 6, ["C"]),
+    ]
+    assert plan_update([a, b], [a, b], 6, full=False, max_items=None) == []  # nothing changed
+    blocked = replace(b, status="Blocked")
+    [diff] = plan_update([a, blocked], [a, b, c], 6, full=False, max_items=None)
+    assert diff.update_type == "Differential" and diff.version == 7
+    assert [(e.id_token, e.status) for e in diff.entries] == [("B", "Blocked"), ("C", None)]  # C removed
+    [empty] = plan_update([], [a], 7, full=True, max_items=None)
+    assert empty.update_type == "Full" and empty.entries == ()

@@ -13,6 +13,7 @@ from ocppd.api.models import TransactionDetail
 from ocppd.api.routes import svc
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso
+from ocppd.csms.local_lists import LocalListError
 from ocppd.csms.outbound import OutboundError, StationOffline, StationTimeout
 from ocppd.csms.reservations import ReservationError
 from ocppd.csms.transactions import TransactionClosed
@@ -152,3 +153,78 @@ async def cancel_reservation(
     reservation_id: int, s: OperatorService = Depends(svc), principal: Principal = Depends(current_principal)
 ) -> Reservation:
     return _reservation(await _outbound(s.csms.reservations.cancel(reservation_id, principal.name)))
+
+
+class LocalListMembers(BaseModel):
+    tokens: list[str] = Field(default_factory=list, description="Id tokens on this station's list")
+    groups: list[str] = Field(default_factory=list, description="Groups whose tokens are on it")
+    sync: bool = Field(True, description="Send the changes now (the station must be connected)")
+
+
+class LocalListView(BaseModel):
+    station_id: str
+    managed: bool = Field(description="The CSMS owns this station's list")
+    version: int | None = Field(description="The version the CSMS last gave the station")
+    station_version: int | None = Field(description="What the station said (GetLocalListVersion / last update)")
+    status: str | None = Field(description="Synced, Pending, Failed, VersionMismatch, NotSupported, TooLong, NotSent")
+    detail: str | None
+    synced_at: str | None
+    tokens: list[str]
+    groups: list[str]
+    entries: int = Field(description="Tokens the list should hold")
+    held: list[dict[str, Any]] = Field(description="What the station holds, as the CSMS sent it")
+    pending_changes: bool
+
+
+async def _local_list(coro: Any) -> Any:
+    try:
+        return await coro
+    except LocalListError as exc:
+        raise ApiError(400, str(exc), "invalid_input") from None
+    except StationOffline as exc:
+        raise ApiError(409, str(exc), "station_offline") from None
+    except StationTimeout as exc:
+        raise ApiError(504, str(exc), "station_timeout") from None
+    except OutboundError as exc:
+        raise ApiError(502, str(exc), "station_error") from None
+
+
+@router.get(
+    "/stations/{station_id}/local-list",
+    tags=["local lists"],
+    summary="The station's local authorization list as the CSMS owns it",
+    responses=error_responses(404),
+)
+async def get_local_list(station_id: str, s: OperatorService = Depends(svc)) -> LocalListView:
+    await s.station_row(station_id)
+    return LocalListView(**await s.csms.local_lists.view(station_id))
+
+
+@router.put(
+    "/stations/{station_id}/local-list",
+    tags=["local lists"],
+    dependencies=[Admin],
+    summary="Choose the tokens and groups on the station's list (then sent: full first, then differential)",
+    responses=error_responses(404, 409, 502, 504),
+)
+async def put_local_list(station_id: str, body: LocalListMembers, s: OperatorService = Depends(svc)) -> LocalListView:
+    await s.station_row(station_id)
+    await _local_list(s.csms.local_lists.set_members(station_id, body.tokens, body.groups))
+    if body.sync:
+        await _local_list(s.csms.local_lists.sync(station_id))
+    return LocalListView(**await s.csms.local_lists.view(station_id))
+
+
+@router.post(
+    "/stations/{station_id}/local-list/sync",
+    tags=["local lists"],
+    dependencies=[Admin],
+    summary="Send what changed (or, full=true, the whole list) now",
+    responses=error_responses(404, 409, 502, 504),
+)
+async def sync_local_list(
+    station_id: str, s: OperatorService = Depends(svc), full: bool = Query(False, description="A full update")
+) -> LocalListView:
+    await s.station_row(station_id)
+    await _local_list(s.csms.local_lists.sync(station_id, full=full))
+    return LocalListView(**await s.csms.local_lists.view(station_id))

@@ -311,6 +311,7 @@ async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> 
     await s.store.write(repo.upsert_token, body.id_token, body.type, body.status, _utc(body.expiry), body.group_id)
     if body.concurrent_tx is not None:
         await s.store.write(tx_repo.set_token_policy, body.id_token, body.concurrent_tx)
+    await s.csms.local_lists.token_changed(body.id_token)
     return token_dict(await _token(s, body.id_token))
 
 
@@ -337,12 +338,14 @@ async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depe
     )
     if body.status == "Blocked":
         await s.csms.transactions.act_on_blocked(id_token)
+    await s.csms.local_lists.token_changed(id_token)
     return token_dict(await _token(s, id_token))
 
 
 async def _set_status(s: OperatorService, id_token: str, status: str) -> dict[str, Any]:
     if not await s.store.write(repo.set_token_status, id_token, status):
         raise ApiError(404, f"unknown id token {id_token!r}", "unknown_token")
+    await s.csms.local_lists.token_changed(id_token)  # the stations whose local list holds it
     return token_dict(await _token(s, id_token))
 
 
@@ -363,6 +366,7 @@ async def unblock_token(id_token: str, s: OperatorService = Depends(svc)) -> Tok
 async def expire_token(id_token: str, s: OperatorService = Depends(svc)) -> Token:
     row = await _token(s, id_token)
     await s.store.write(repo.upsert_token, id_token, row.token_type, "Expired", datetime.now(UTC), row.group_id)
+    await s.csms.local_lists.token_changed(id_token)
     return token_dict(await _token(s, id_token))
 
 
@@ -370,6 +374,7 @@ async def expire_token(id_token: str, s: OperatorService = Depends(svc)) -> Toke
 async def delete_token(id_token: str, s: OperatorService = Depends(svc)) -> Response:
     if not await s.store.write(repo.delete_token, id_token):
         raise ApiError(404, f"unknown id token {id_token!r}", "unknown_token")
+    await s.csms.local_lists.token_changed(id_token)
     return Response(status_code=204)
 
 

@@ -21,6 +21,7 @@ from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
+from ocppd.csms.local_lists import LocalLists
 from ocppd.csms.outbound import (
     Adapters,
     Exchange,
@@ -96,6 +97,7 @@ class Csms:
         self.transactions.ask_status = self._transaction_status
         self.reservations = Reservations(store, self.events, self.send)
         self.transactions.every_sweep.append(self.reservations.expire)
+        self.local_lists = LocalLists(store, self.events, self.send, self._target_of, self.is_connected)
         self.reporting = Reporting(store, self.events)
         self.smart = SmartCharging(self)
         self.credentials = Credentials(settings, store, self.events, self.directory)
@@ -323,6 +325,20 @@ class Csms:
     def _forget_limits(self, station_id: str) -> None:
         for version in OcppVersion:
             self._limits.pop((station_id, version), None)
+
+    async def _target_of(self, station_id: str) -> Target:
+        session = self.sessions.get(station_id)
+        if session is None:
+            raise StationOffline(f"station {station_id!r} is not connected")
+        return await self.target(station_id, session.version)
+
+    def station_booted(self, station_id: str) -> None:
+        """An accepted BootNotification: open transactions get their grace; a managed local list is
+        reconciled (GetLocalListVersion) once the boot has been answered."""
+        self.transactions.booted(station_id)
+        task = asyncio.get_running_loop().create_task(self.local_lists.reconcile(station_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _remote_stop(self, tx: Any) -> verbs.Status:
         return (await self.send(tx.station_id, verbs.RemoteStop(transaction_id=tx.transaction_uid))).result

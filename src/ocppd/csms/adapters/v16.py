@@ -35,7 +35,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
         if status == "Accepted":
-            d.transactions.booted(session.identity)
+            d.station_booted(session.identity)
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}
 
     async def heartbeat(session: Session, p: Payload) -> Payload:
