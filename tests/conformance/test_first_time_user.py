@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 
+from ocppd.station.model import default_id_tags
 from tests.conformance.conftest import GRACE_S
 from tests.conformance.stations import eventually
 from tests.csms_process import CsmsProcess
 
 STATIONS = 50
-TAGS = [f"TAG{i:04d}" for i in range(1, 51)]  # the simulator's default cards
+TAGS = default_id_tags()  # the simulator's cards
 
 
 def simulate(server: CsmsProcess, store: Path, log: Path, duration: float = 0) -> subprocess.Popen[bytes]:
