@@ -87,5 +87,5 @@ def test_the_template_example_in_the_docs_works(tmp_path: Path) -> None:
     path = tmp_path / "fleet.yaml"
     path.write_text(example.split("```")[0])
     configs = expand(load_template(path), "ws://127.0.0.1:9000/ocpp")
-    assert len(configs) == 250 and configs[0].identity == "ACME-0001"
+    assert len(configs) == 260 and configs[0].identity == "ACME-0001"
     assert all(re.fullmatch(r"[0-9A-F]{8}", tag) for tag in configs[0].id_tags)
