@@ -7,6 +7,7 @@ reporting per-phase currents every 2 s. Printed as JSON; ``--plot FILE`` draws t
 against the limit.
 
     .venv/bin/python -m bench.smart_site --plot docs/images/smart-site.png
+    .venv/bin/python -m bench.smart_site --scale 200   # one arrival among 200 charging EVSEs
 
 Figures (see docs/performance.md, "Site load balancing"):
 - overshoot: how far the stations' total went above the limit, overall and once each change had
@@ -38,6 +39,7 @@ from ocppd.station.station import Station, StationConfig
 
 LIMIT_W = 40_000.0
 TAGS = [f"0A0B0C{i:02X}" for i in range(1, 7)]
+SCALE_TAGS = [f"0B{i:06X}" for i in range(1000)]  # one card per car of the --scale run
 
 
 def free_port() -> int:
@@ -124,6 +126,72 @@ async def scenario(ocpp_port: int, api: httpx.AsyncClient, args: argparse.Namesp
     return summarize(samples, events, views, departure, status, args)
 
 
+async def scale(ocpp_port: int, api: httpx.AsyncClient, args: argparse.Namespace) -> dict[str, Any]:
+    """N single-EVSE 1.6 stations charging under one site; then one more car arrives: how long until
+    the last profile that arrival causes has reached its station, and how many profiles it took."""
+    n = args.scale
+    limit_a = n * 9.0  # every minimum fits, not every maximum
+    nodes = [{"id": "site", "kind": "site", "amps": limit_a}]
+    nodes += [{"id": f"S{i}", "kind": "station", "parent": "site", "amps": 32} for i in range(n)]
+    (await api.put("/api/v1/limit-tree", json={"nodes": nodes})).raise_for_status()
+    installs: list[float] = []
+    stations = []
+    for i in range(n):
+        config = StationConfig(
+            identity=f"S{i}",
+            url=f"ws://127.0.0.1:{ocpp_port}/ocpp",
+            version=OcppVersion.V16,
+            evses=[1],
+            max_power_w=22_000,
+            id_tags=[SCALE_TAGS[i]],
+            settings={"meter_sample_interval": 30, "aligned_enabled": False},
+        )
+        st = Station(config)
+        original = st.profiles.install
+
+        def install(profile: Any, original: Any = original) -> None:
+            installs.append(time.monotonic())
+            original(profile)
+
+        st.profiles.install = install  # type: ignore[method-assign]
+        stations.append(st)
+    for st in stations:
+        await st.start()
+    for st in stations:
+        await st.wait_booted(60)
+    for i, st in enumerate(stations[:-1]):
+        st.plug_in(1, EV(max_power_w=22_000, need_wh=500_000, capacity_wh=1_000_000, soc_start=10))
+        if await st.start_transaction(1, SCALE_TAGS[i]) is None:
+            raise SystemExit(f"{st.identity}: the transaction did not start")
+
+    async def quiet(seconds: float) -> None:
+        while not installs or time.monotonic() - installs[-1] < seconds:
+            await asyncio.sleep(0.5)
+
+    await quiet(8.0)
+    before = len(installs)
+    last = stations[-1]
+    last.plug_in(1, EV(max_power_w=22_000, need_wh=500_000, capacity_wh=1_000_000, soc_start=10))
+    arrival = time.monotonic()
+    await last.start_transaction(1, SCALE_TAGS[n - 1])
+    await asyncio.sleep(max(10.0, args.settle / 6))
+    caused = [t for t in installs[before:] if t >= arrival]
+    status = (await api.get("/api/v1/smart")).json()
+    view = (await api.get("/api/v1/sites/site")).json()
+    for st in stations:
+        await st.stop(flush_timeout=5)
+    return {
+        "evses": n,
+        "site_limit_a": limit_a,
+        "profiles_after_the_arrival": len(caused),
+        "arrival_to_last_profile_s": round(max(caused) - arrival, 3) if caused else None,
+        "allocation_compute_ms": view.get("compute_ms"),
+        "profiles_sent_total": status.get("profiles_sent"),
+        "charging_in_the_csms": len(view.get("allocations", [])),
+        "admitted": sum(1 for a in view.get("allocations", []) if a["amps"] > 0),
+    }
+
+
 def summarize(
     samples: list[dict[str, Any]],
     events: list[tuple[float, str]],
@@ -207,6 +275,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=60.0, help="after the last arrival, before the departure")
     parser.add_argument("--after", type=float, default=40.0, help="after the departure")
     parser.add_argument("--plot", help="write the site total against the limit to this PNG")
+    parser.add_argument("--scale", type=int, default=0, help="instead: N one-EVSE stations and one more arrival")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ocpp, http = free_port(), free_port()
@@ -221,8 +290,9 @@ def main() -> None:
             "OCPPD_SMART__MIN_INTERVAL_S": "5",
             "OCPPD_SMART__INTERVAL_S": "5",
         }
+        tags = SCALE_TAGS[: args.scale] if args.scale else TAGS
         subprocess.run(
-            [sys.executable, "-m", "ocppd.cli", "tokens", "add", *TAGS], env=env, check=True, capture_output=True
+            [sys.executable, "-m", "ocppd.cli", "tokens", "add", *tags], env=env, check=True, capture_output=True
         )
         with open(Path(tmp) / "serve.log", "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ocppd.cli", "serve"], env=env, stdout=log, stderr=log)
@@ -242,15 +312,17 @@ def main() -> None:
             async def run() -> dict[str, Any]:
                 headers = {"Authorization": f"Bearer {token}"}
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http}", headers=headers, timeout=30) as api:
-                    return await scenario(ocpp, api, args)
+                    return await (scale(ocpp, api, args) if args.scale else scenario(ocpp, api, args))
 
             result = asyncio.run(run())
         finally:
             proc.terminate()
             proc.wait(20)
-    if args.plot:
+            if os.environ.get("SMART_BENCH_LOG"):
+                print((Path(tmp) / "serve.log").read_text()[-3000:], file=sys.stderr)
+    if args.plot and not args.scale:
         plot(result, args.plot)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("series",)}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("series", "last_allocations")}, indent=1))
 
 
 if __name__ == "__main__":
