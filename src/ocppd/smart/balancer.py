@@ -80,7 +80,7 @@ class Grant:
 class _Ledger:
     """The constraints the demands touch, and how much of each is in use."""
 
-    def __init__(self, capacity: Mapping[str, Capacity], demands: Sequence[Demand]) -> None:
+    def __init__(self, capacity: Mapping[str, Capacity], demands: Sequence[Demand], prune: bool = False) -> None:
         self.cap: list[float] = []
         self.used: list[float] = []
         index: dict[tuple[str, int], int] = {}
@@ -97,6 +97,14 @@ class _Ledger:
                 if c.watts < INF:
                     row.append((self._index(index, (node, 3), c.watts / c.voltage), float(len(d.phases))))
             self.coefs.append(row)
+        if prune:
+            # A constraint that every demand at its maximum cannot fill never binds: leave it out, so
+            # the filling only tracks the nodes that can (a station rated for all its EVSEs, ...).
+            most = [0.0] * len(self.cap)
+            for d, row in zip(demands, self.coefs, strict=True):
+                for c, a in row:
+                    most[c] += a * max(d.max_a, d.min_a)
+            self.coefs = [[(c, a) for c, a in row if most[c] > self.cap[c] + 1e-9] for row in self.coefs]
 
     def _index(self, index: dict[tuple[str, int], int], key: tuple[str, int], cap: float) -> int:
         i = index.get(key)
@@ -130,7 +138,7 @@ def allocate(
     capacity: Mapping[str, Capacity], demands: Sequence[Demand], now: float, rotation_s: float = 900.0
 ) -> dict[str, Grant]:
     """The current per phase for every demand (see the module's policy)."""
-    ledger = _Ledger(capacity, demands)
+    ledger = _Ledger(capacity, demands, prune=True)
     grants: dict[str, Grant] = {}
     for i, d in enumerate(demands):
         if d.fixed:
