@@ -264,3 +264,20 @@ def test_small_changes_are_held_only_while_the_last_change_is_fresh() -> None:
     }
     released = stabilise(capacity, demands, grants, previous, hold_small={"a"})
     assert (released["a"].amps, released["b"].amps, released["c"].amps) == (13.0, 13.3, 13.3)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_leaving_out_constraints_that_cannot_bind_changes_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocppd.smart import balancer
+
+    rng = random.Random(seed)
+    capacity, demands = random_case(rng)
+    pruned = allocate(capacity, demands, T0)
+    full = balancer._Ledger.__init__
+    monkeypatch.setattr(balancer._Ledger, "__init__", lambda self, c, d, prune=False: full(self, c, d, False))
+    unpruned = allocate(capacity, demands, T0)
+    assert {k: g.amps for k, g in unpruned.items()} == {k: g.amps for k, g in pruned.items()}
+    # at a tie (a node fills exactly as the EV reaches its maximum) the reason may only become "full"
+    assert all(
+        g.reason == pruned[k].reason or (g.reason, pruned[k].reason) == (SHARE, FULL) for k, g in unpruned.items()
+    )
