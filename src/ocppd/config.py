@@ -352,6 +352,17 @@ class ProvisioningSettings:
 
 
 @dataclass
+class AlertSettings:
+    """Alerts and raw event retention (docs/device-management.md)."""
+
+    offline_margin_s: float = 60.0  # offline: silent for the heartbeat interval plus this
+    max_new_per_minute: int = 30  # new alerts a station may open a minute; past it, one Storm alert counts them
+    event_retention_days: float = (
+        30.0  # raw station events (NotifyEvent, status reports...) and cleared alerts; 0: forever
+    )
+
+
+@dataclass
 class SoapSettings:
     """OCPP-S (1.2, 1.5, 1.6 over SOAP; docs/soap.md)."""
 
@@ -377,6 +388,7 @@ class Settings:
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     soap: SoapSettings = field(default_factory=SoapSettings)
     transactions: TransactionSettings = field(default_factory=TransactionSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -445,6 +457,10 @@ class Settings:
             if not getattr(h, name) > 0:
                 raise ValueError(f"http.{name} must be a positive number of seconds")
         self.provisioning.validate()
+        if self.alerts.max_new_per_minute < 1:
+            raise ValueError("alerts.max_new_per_minute must be at least 1")
+        if self.alerts.offline_margin_s < 0:
+            raise ValueError("alerts.offline_margin_s must be 0 or more seconds")
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

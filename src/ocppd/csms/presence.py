@@ -28,6 +28,10 @@ class Presence:
         at = self._heard.get(station_id)
         return None if at is None else datetime.fromtimestamp(at, UTC)
 
+    def all_heard(self) -> dict[str, datetime]:
+        """Every station heard since this process started, with the time of its last frame."""
+        return {sid: datetime.fromtimestamp(at, UTC) for sid, at in self._heard.items()}
+
     def newest(self, station_id: str, stored: datetime | None) -> datetime | None:
         """The later of the stored last-seen time and what memory knows."""
         mine = self.last_seen(station_id)

@@ -420,6 +420,7 @@ class Security:
             log.warning("%s: critical security event %s%s", station_id, event_type, f" ({detail})" if detail else "")
             self._csms.events.publish("security.alert", station_id, security_event=event_type, tech_info=detail,
                                       timestamp=at)  # fmt: skip
+            await self._csms.alerts.security(station_id, event_type, detail, _time(at))
         else:
             log.info("%s: security event %s%s", station_id, event_type, f" ({detail})" if detail else "")
 

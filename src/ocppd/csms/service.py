@@ -16,6 +16,7 @@ from ocppd import metrics
 from ocppd.config import Settings
 from ocppd.csms import verbs
 from ocppd.csms.adapters import v2x, v2x_out, v16, v16_out
+from ocppd.csms.alerts import Alerts
 from ocppd.csms.authorization import Authorization
 from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
@@ -59,7 +60,7 @@ from ocppd.protocol.v20 import V20Dialect
 from ocppd.protocol.validation import schemas
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, Handler, Payload, Session, SessionClosed
-from ocppd.store import Store, repo
+from ocppd.store import Store, alerts_repo, repo
 from ocppd.transport import tls
 from ocppd.transport.websocket import Link, Receiver
 
@@ -102,6 +103,8 @@ class Csms:
         self.smart = SmartCharging(self)
         self.credentials = Credentials(settings, store, self.events, self.directory)
         self.security = Security(self)
+        self.alerts = Alerts(settings.alerts, store, self.events)
+        self._stored_last_seen: dict[str, datetime] = {}
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
         unknown = {"accept": "Accepted", "pending": "Pending", "reject": "Rejected"}[settings.ocpp.unknown_stations]
@@ -137,6 +140,8 @@ class Csms:
         await self.directory.refresh()
         await self.security.start()
         await self.queue.start()
+        await self.alerts.start()
+        self._stored_last_seen = await self.store.read(alerts_repo.last_seen_of_all)
         await self.soap.restore()
         self._housekeeping = asyncio.create_task(self._housekeep())
         await self.smart.start()
@@ -149,6 +154,7 @@ class Csms:
         await self.security.stop()
         await self.smart.stop()
         try:
+            await self.alerts.flush()
             await self.presence.flush(self.store)
         except Exception:
             log.exception("last-seen times not stored at shutdown")
@@ -171,9 +177,18 @@ class Csms:
                     last_prune = now
                     await self.store.prune_message_log(now - retention)
                     await self.security.prune_security_events()
+                    await self.alerts.prune()
+                await self._watch_alerts(now)
                 await self.security.warn_expiring()  # at most every ca.expiry_check_interval_s
             except Exception:
                 log.exception("housekeeping failed")
+
+    async def _watch_alerts(self, now: datetime) -> None:
+        """Repeat counts of open alerts to the store; offline stations (stored last-seen times until a
+        station speaks to this process)."""
+        await self.alerts.flush()
+        seen = {**self._stored_last_seen, **self.presence.all_heard()}
+        await self.alerts.check_offline(seen, self.settings.ocpp.heartbeat_interval, now)
 
     # ------------------------------------------------------------------ transport callbacks
     def admit(

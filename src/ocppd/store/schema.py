@@ -420,4 +420,30 @@ local_lists = Table(
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
+# Alerts (docs/device-management.md): what needs an operator's attention, opened and cleared by what the
+# station reports (NotifyEvent, StatusNotification errors, critical security events) or by ocppd itself
+# (offline). One open row per (station, key): repeats only raise ``count`` and ``last_at``.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("key", String(512), nullable=False),  # what the alert is about; equal keys are one alert
+    Column("source", String(32), nullable=False),  # NotifyEvent | StatusNotification | Offline | Security | Storm
+    Column("severity", SmallInteger),  # OCPP 2.x scale: 0 Danger ... 9 Debug
+    Column("code", String(255)),  # techCode, errorCode / vendorErrorCode, security event type
+    Column("message", Text, nullable=False),
+    Column("evse_id", Integer),
+    Column("connector_id", Integer),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("count", Integer, nullable=False, default=1),
+    Column("cleared_at", UTCDateTime),
+    Column("acknowledged_at", UTCDateTime),
+    Column("acknowledged_by", String(255)),
+    Column("details", Json),
+    Index(None, "station_id", "cleared_at"),
+    Index(None, "cleared_at", "id"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

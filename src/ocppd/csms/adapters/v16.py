@@ -45,17 +45,12 @@ def handlers(csms: Csms) -> dict[str, Handler]:
     async def status_notification(session: Session, p: Payload) -> Payload:
         connector = p["connectorId"]
         extra = {k: p[k] for k in ("vendorId", "vendorErrorCode") if k in p}
-        await d.availability.status(
-            session.identity,
-            connector,
-            connector,
-            p["status"],
-            p["errorCode"],
-            p.get("info"),
-            parse_time(p["timestamp"]) if "timestamp" in p else d.now(),
-            extra,
-        )
-        if p["status"] == "Available":
+        at = parse_time(p["timestamp"]) if "timestamp" in p else d.now()
+        status, error_code, info = p["status"], p["errorCode"], p.get("info")
+        await d.availability.status(session.identity, connector, connector, status, error_code, info, at, extra)
+        await d.alerts.status(session.identity, connector, connector, status, error_code, p.get("vendorErrorCode"),
+                              info, at)  # fmt: skip
+        if status == "Available":
             await d.transactions.connector_available(session.identity, connector)
         return {}
 

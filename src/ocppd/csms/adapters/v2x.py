@@ -40,18 +40,17 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         return {"currentTime": d.now_iso()}
 
     async def status_notification(session: Session, p: Payload) -> Payload:
-        await d.availability.status(
-            session.identity,
-            p["evseId"],
-            p["connectorId"],
-            p["connectorStatus"],
-            None,
-            None,
-            parse_time(p["timestamp"]),
-            {},
-        )
-        if p["connectorStatus"] == "Available":
-            await d.transactions.connector_available(session.identity, p["evseId"])
+        at = parse_time(p["timestamp"])
+        evse, connector, status = p["evseId"], p["connectorId"], p["connectorStatus"]
+        await d.availability.status(session.identity, evse, connector, status, None, None, at, {})
+        await d.alerts.status(session.identity, evse, connector, status, None, None, None, at)
+        if status == "Available":
+            await d.transactions.connector_available(session.identity, evse)
+        return {}
+
+    async def notify_event(session: Session, p: Payload) -> Payload:
+        await d.reporting.record(session.identity, "NotifyEvent", p, p.get("generatedAt"))
+        await d.alerts.notify_event(session.identity, p)
         return {}
 
     async def authorize(session: Session, p: Payload) -> Payload:
@@ -165,6 +164,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
     for action, answer in REFUSED.items():
         if action in station_initiated(version):
             table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
+    table["NotifyEvent"] = notify_event  # recorded, and turned into alerts
     table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain
 
     async def vat_number_validation(session: Session, p: Payload) -> Payload:

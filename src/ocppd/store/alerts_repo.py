@@ -1,0 +1,92 @@
+"""Alerts and the pruning of raw station events (docs/device-management.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from .schema import alerts, events, stations
+
+# Kept by their own setting (ca.security_event_retention_days), not by the general event retention.
+OWN_RETENTION = ("SecurityEventNotification",)
+
+
+def open_alert(conn: Connection, row: dict[str, Any]) -> int:
+    """Insert an open alert; returns its id."""
+    return int(conn.execute(alerts.insert().values(**row).returning(alerts.c.id)).scalar_one())
+
+
+def clear_alerts(conn: Connection, ids: list[int], at: datetime) -> None:
+    if ids:
+        conn.execute(update(alerts).where(alerts.c.id.in_(ids), alerts.c.cleared_at.is_(None)).values(cleared_at=at))
+
+
+def record_repeats(conn: Connection, rows: list[tuple[int, int, datetime]]) -> None:
+    """``(id, count, last_at)`` of open alerts that repeated since the last flush, in one executemany."""
+    if rows:
+        stmt = (
+            update(alerts).where(alerts.c.id == bindparam("aid")).values(count=bindparam("n"), last_at=bindparam("at"))
+        )
+        conn.execute(stmt, [{"aid": i, "n": n, "at": at} for i, n, at in rows])
+
+
+def acknowledge_alert(conn: Connection, alert_id: int, by: str, at: datetime, clear: bool) -> dict[str, Any] | None:
+    """Mark the alert acknowledged (and cleared when ``clear``: nothing else would clear it)."""
+    values: dict[str, Any] = {"acknowledged_at": at, "acknowledged_by": by}
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    if row is None:
+        return None
+    if clear and row["cleared_at"] is None:
+        values["cleared_at"] = at
+    conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+    return {**row, **values}
+
+
+def alert_by_id(conn: Connection, alert_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def list_alerts(
+    conn: Connection,
+    *,
+    state: str = "open",
+    station_id: str | None = None,
+    source: str | None = None,
+    max_severity: int | None = None,
+    acknowledged: bool | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Alerts newest first; ``state`` open, cleared or all; ``max_severity`` keeps that level and worse."""
+    a = alerts.c
+    query = select(alerts)
+    if state == "open":
+        query = query.where(a.cleared_at.is_(None))
+    elif state == "cleared":
+        query = query.where(a.cleared_at.is_not(None))
+    if station_id is not None:
+        query = query.where(a.station_id == station_id)
+    if source is not None:
+        query = query.where(a.source == source)
+    if max_severity is not None:
+        query = query.where(a.severity <= max_severity)
+    if acknowledged is not None:
+        query = query.where(a.acknowledged_at.is_not(None) if acknowledged else a.acknowledged_at.is_(None))
+    return [dict(r) for r in conn.execute(query.order_by(a.id.desc()).limit(limit)).mappings()]
+
+
+def last_seen_of_all(conn: Connection) -> dict[str, datetime]:
+    """Stored last-seen time of every station that was ever heard from."""
+    s = stations.c
+    rows = conn.execute(select(s.station_id, s.last_seen_at).where(s.last_seen_at.is_not(None)))
+    return {sid: at for sid, at in rows}
+
+
+def prune_events(conn: Connection, older_than: datetime) -> int:
+    """Delete raw station events recorded before ``older_than`` (except those with their own retention)
+    and alerts cleared before it; returns how many events went."""
+    result = conn.execute(delete(events).where(events.c.recorded_at < older_than, events.c.kind.not_in(OWN_RETENTION)))
+    conn.execute(delete(alerts).where(alerts.c.cleared_at < older_than))
+    return int(result.rowcount or 0)
