@@ -104,7 +104,7 @@ async def test_16_status_error_opens_and_no_error_clears_with_acknowledge(
         await station.call(
             c16.StatusNotification(
                 connector_id=1, error_code="GroundFailure", status="Faulted", vendor_error_code="E42", vendor_id="ACME"
-            )  # fmt: skip
+            )
         )
 
         async def opened() -> list[dict[str, Any]]:
@@ -136,6 +136,7 @@ async def test_notify_event_storm_is_bounded_per_station(server: CsmsProcess, ap
             return await _alerts(api, station_id=stormy, source="Storm")
 
         [storm] = await eventually(stormed, "the Storm alert")
+        assert storm["severity"] is not None
         events_opened = await _alerts(api, station_id=stormy, source="NotifyEvent")
         assert len(events_opened) == 5
 

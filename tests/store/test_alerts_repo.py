@@ -15,8 +15,9 @@ NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 def _alert(key: str) -> dict[str, object]:
-    return {"station_id": "CS-1", "key": key, "source": "NotifyEvent", "message": key, "opened_at": NOW - timedelta(days=90),
-            "last_at": NOW - timedelta(days=90), "count": 1}  # fmt: skip
+    then = NOW - timedelta(days=90)
+    return {"station_id": "CS-1", "key": key, "source": "NotifyEvent", "message": key, "opened_at": then,
+            "last_at": then, "count": 1}  # fmt: skip
 
 
 async def test_prune_keeps_recent_events_security_events_and_open_alerts(store: Store) -> None:
