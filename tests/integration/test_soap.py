@@ -288,6 +288,10 @@ def test_raw_probes(csms: CsmsProcess) -> None:
     soap11 = b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body/></e:Envelope>'
     assert post(csms, soap11).status_code == 400
     assert httpx.get(soap_url(csms)).status_code == 405
+    wsdl = httpx.get(soap_url(csms), params={"wsdl": "1.5"})
+    assert wsdl.status_code == 200 and 'targetNamespace="urn://Ocpp/Cs/2012/06/"' in wsdl.text
+    assert "urn://Ocpp/Cs/2015/10/" in httpx.get(soap_url(csms) + "?wsdl").text
+    assert httpx.get(soap_url(csms), params={"wsdl": "1.7"}).status_code == 404
     too_big = post(csms, envelope("1.6", ident, HEARTBEAT) + b" " * (1024 * 1024 + 1))
     assert too_big.status_code == 400 and "larger than" in too_big.text
 

@@ -315,6 +315,9 @@ class SoapEndpoint:
         headers = httpx.Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])])
         client = scope.get("client")
         remote = client[0] if client else ""
+        if scope["method"] == "GET" and _wsdl_query(scope.get("query_string", b"")) is not None:
+            await self._wsdl(send, _wsdl_query(scope.get("query_string", b"")) or "1.6")
+            return
         if scope["method"] != "POST":
             await _respond(send, 405, b"OCPP-S: POST a SOAP 1.2 envelope\n", "text/plain", extra=[(b"allow", b"POST")])
             return
@@ -329,6 +332,14 @@ class SoapEndpoint:
             return
         status, body = await self._process(raw, headers, remote)
         await self._send(send, headers, status, body)
+
+    async def _wsdl(self, send: Any, version_text: str) -> None:
+        """``GET ...?wsdl`` (1.6) or ``?wsdl=1.5``: the official WSDL of the service served here."""
+        version = SoapVersion.from_label(version_text)
+        if version is None:
+            await _respond(send, 404, b"no such OCPP-S version: use ?wsdl=1.2, 1.5 or 1.6\n", "text/plain")
+            return
+        await _respond(send, 200, service(version, self.options.side).wsdl, "text/xml; charset=utf-8")
 
     async def _read(self, receive: Callable[[], Awaitable[dict[str, Any]]], headers: Mapping[str, str]) -> bytes:
         cap = self.options.max_body
@@ -392,6 +403,15 @@ class SoapEndpoint:
             body = gzip.compress(body, 5)
             extra.append((b"content-encoding", b"gzip"))
         await _respond(send, status, body, CONTENT_TYPE, extra=extra)
+
+
+def _wsdl_query(query: bytes) -> str | None:
+    """The version asked for by ``?wsdl`` / ``?wsdl=1.5`` ("" for the bare form), or None."""
+    for part in query.decode("latin-1").split("&"):
+        name, _, value = part.partition("=")
+        if name.lower() == "wsdl":
+            return value
+    return None
 
 
 def _fault_status(fault: SoapFault) -> int:

@@ -146,6 +146,7 @@ class Service:
         self.version = version
         self.side = side  # "cs" (Central System service, station -> CSMS) or "cp" (Charge Point service)
         source = (resources.files("ocppd.protocol.soap") / "wsdl" / _FILES[(version, side)]).read_bytes()
+        self.wsdl: bytes = source  # the file as published, for ``GET ?wsdl``
         root = etree.fromstring(source, etree.XMLParser(resolve_entities=False, no_network=True))
         schema = root.find(f"{{{WSDL}}}types/{{{XSD}}}schema")
         assert schema is not None
