@@ -223,6 +223,21 @@ async def test_second_start_on_an_evse_v201_closes_the_first(csms: CsmsProcess, 
     assert (await _one(api, station, second))["active"]
 
 
+async def test_status_for_an_undeclared_connector_is_recorded(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("INT16")
+    async with connect(csms, station, Station16) as cp:
+        await cp.boot()
+        cp.answers["GetConfiguration"] = {
+            "configuration_key": [{"key": "NumberOfConnectors", "readonly": True, "value": "2"}]
+        }
+        response = await api.post(f"/api/v1/stations/{station}/commands/get-configuration", json={})
+        assert response.status_code == 200, response.text
+        await cp.status(2, "Available")
+        await cp.status(3, "Available")  # it has two
+    recorded = [e["payload"] for e in await events(api, station) if e["kind"] == "UndeclaredConnector"]
+    assert recorded == [{"evse_id": 3, "connector_id": 3, "status": "Available"}]
+
+
 def test_no_exception_in_the_server_log(csms: CsmsProcess) -> None:
     """Everything above was answered without an exception (runs last in the module)."""
     log = csms.log()

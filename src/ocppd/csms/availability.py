@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ocppd.csms.events import EventBus
-from ocppd.store import Store, repo
+from ocppd.store import Store, repo, tx_repo
 
 
 class Availability:
@@ -25,9 +25,16 @@ class Availability:
         timestamp: datetime,
         extra: dict[str, Any],
     ) -> None:
-        await self.store.write(
-            repo.record_status, station_id, evse_id, connector_id, status, error_code, info, timestamp, extra
-        )
+        def op(conn: Any) -> None:
+            # Kept all the same (nothing a station says is dropped), but a connector it never declared
+            # (1.6 NumberOfConnectors, 2.x device model Connector components) is recorded as such.
+            declared = tx_repo.declared_connectors(conn, station_id)
+            if declared is not None and connector_id > 0 and (evse_id, connector_id) not in declared:
+                payload = {"evse_id": evse_id, "connector_id": connector_id, "status": status}
+                repo.record_event(conn, station_id, "UndeclaredConnector", timestamp, payload)
+            repo.record_status(conn, station_id, evse_id, connector_id, status, error_code, info, timestamp, extra)
+
+        await self.store.write(op)
         self.events.publish(
             "status.changed",
             station_id,

@@ -24,6 +24,7 @@ from .schema import (
     tokens,
     transactions,
     tx_events,
+    variables,
 )
 from .types import utcnow
 
@@ -141,6 +142,29 @@ def mark_deauthorized(conn: Connection, pk: int, at: datetime) -> None:
 def set_token_policy(conn: Connection, id_token: str, concurrent_tx: bool | None) -> bool:
     res = conn.execute(update(tokens).where(tokens.c.id_token == id_token).values(concurrent_tx=concurrent_tx))
     return res.rowcount > 0
+
+
+def declared_connectors(conn: Connection, station_id: str) -> set[tuple[int, int]] | None:
+    """The (EVSE, connector) pairs the station declared: 1.6 ``NumberOfConnectors`` (EVSE = connector),
+    2.x the ``Connector@evseE.C`` components of its reported device model. None: not known."""
+    v = variables.c
+    rows = conn.execute(
+        select(v.component, v.value).where(
+            v.station_id == station_id,
+            or_(and_(v.component == "", v.variable == "NumberOfConnectors"), v.component.like("Connector@evse%")),
+        )
+    ).all()
+    declared: set[tuple[int, int]] = set()
+    for component, value in rows:
+        if component == "":
+            try:
+                return {(n, n) for n in range(1, int(value or "") + 1)}
+            except ValueError:
+                return None
+        evse, _, number = component.removeprefix("Connector@evse").partition(".")
+        if evse.isdigit() and number.isdigit():
+            declared.add((int(evse), int(number)))
+    return declared or None
 
 
 # --------------------------------------------------------------------------- reservations
