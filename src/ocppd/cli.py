@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ocppd.api.cli import register as register_auth_commands
 from ocppd.api.smart_cli import register as register_sites_commands
+from ocppd.cli_transactions import register as register_transaction_commands
 from ocppd.cli_verbs import register as register_verb_commands
 from ocppd.clicommon import (
     HOW_CONFIG_IS_FOUND,
@@ -47,6 +48,7 @@ app.add_typer(transactions_app, name="transactions")
 register_auth_commands(app)  # ocppd apikeys ..., ocppd users ...
 register_sites_commands(app)  # ocppd sites ...
 register_verb_commands(app)  # ocppd command ..., ocppd queue ...
+register_transaction_commands(app)  # ocppd reservations ..., ocppd local-list ...
 
 T = TypeVar("T")
 

@@ -20,8 +20,17 @@ def register(app: typer.Typer) -> None:
     app.add_typer(queue_app, name="queue")
 
 
-def _post(settings: Any, path: str, body: Any, params: dict[str, Any], timeout: float, url: str | None) -> Any:
-    """POST to the running server's API with the data directory's admin token; exit 1 on failure."""
+def _post(
+    settings: Any,
+    path: str,
+    body: Any,
+    params: dict[str, Any],
+    timeout: float,
+    url: str | None,
+    method: str = "POST",
+) -> Any:
+    """POST (or ``method``) to the running server's API with the data directory's admin token; exit 1
+    on failure."""
     import httpx
 
     from ocppd.datadir import running_server
@@ -34,7 +43,8 @@ def _post(settings: Any, path: str, body: Any, params: dict[str, Any], timeout: 
     if not token_path.is_file():
         raise fail(f"no admin token at {token_path}: `ocppd serve` writes it at its first start")
     try:
-        response = httpx.post(
+        response = httpx.request(
+            method,
             f"{base}{path}",
             json=body,
             params=params,
@@ -43,7 +53,7 @@ def _post(settings: Any, path: str, body: Any, params: dict[str, Any], timeout: 
         )
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach the server at {base}: {exc}", code=1) from None
-    if response.status_code not in (200, 202):
+    if not 200 <= response.status_code < 300:
         detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
         raise fail(f"{response.status_code}: {detail}", code=1)
     return response.json()

@@ -148,3 +148,18 @@ async def test_local_list_operator_input(csms: CsmsProcess, api: httpx.AsyncClie
         assert none.status_code == 400 and none.json()["detail"].startswith("station_id:")
         await cp.call(c16.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
     assert (await api.get("/api/v1/stations/NOPE/local-list")).status_code == 404
+
+
+async def test_local_list_cli(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    import asyncio
+    import json
+
+    station = new_id("L16")
+    add_tokens(csms, "LL-CLI-1", "LL-CLI-2")
+    async with connect(csms, station, Station16) as cp:
+        await cp.boot()
+        out = await asyncio.to_thread(csms.cli, "local-list", "set", station, "-t", "LL-CLI-1", "-t", "LL-CLI-2")
+        view = json.loads(out.stdout)
+        assert view["status"] == "Synced" and view["version"] == 1 and view["entries"] == 2
+        await asyncio.to_thread(csms.cli, "local-list", "sync", station, "--full")
+        assert [p["update_type"] for p in cp.requests("SendLocalList")] == ["Full", "Full"]

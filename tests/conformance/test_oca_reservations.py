@@ -204,3 +204,26 @@ async def test_v201_transaction_event_uses_the_reservation(csms: CsmsProcess, ap
                                 timestamp=ts())  # fmt: skip
         assert answer.id_token_info["status"] == "Accepted"
     assert (await api.get(f"/api/v1/reservations/{made['id']}")).json()["status"] == "Used"
+
+
+async def test_reservation_cli_create_list_cancel(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    import asyncio
+    import json
+
+    station = new_id("RES16")
+    add_tokens(csms, "RES-CLI")
+    until = (datetime.now(UTC) + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
+    async with connect(csms, station, Station16) as cp:
+        await cp.boot()
+        out = await asyncio.to_thread(csms.cli, "reservations", "create", station, "RES-CLI", "--expires", until,
+                                      "--evse", "1")  # fmt: skip
+        made = json.loads(out.stdout)
+        assert made["status"] == "Accepted" and cp.requests("ReserveNow")[0]["connector_id"] == 1
+        listed = json.loads((await asyncio.to_thread(csms.cli, "reservations", "list", "--station", station,
+                                                     "--json")).stdout)  # fmt: skip
+        assert [r["id"] for r in listed] == [made["id"]]
+        await asyncio.to_thread(csms.cli, "reservations", "cancel", str(made["id"]))
+        assert cp.requests("CancelReservation") == [{"reservation_id": made["id"]}]
+        past = await asyncio.to_thread(csms.cli, "reservations", "create", station, "RES-CLI", "--expires",
+                                       "2020-01-01T00:00:00", check=False)  # fmt: skip
+        assert past.returncode == 2 and "--expires" in past.stderr
