@@ -84,9 +84,9 @@ async def main(url: str, identity: str) -> None:
         beat = await cp.call(call.HeartbeatPayload())
         emit("Heartbeat", beat.current_time)
         await cp.call(call.StatusNotificationPayload(now(), "Available", 1, 1))
-        auth = await cp.call(call.AuthorizePayload(id_token={"id_token": "CARD-20", "type": "ISO14443"}))
+        auth = await cp.call(call.AuthorizePayload(id_token={"id_token": "04A0B020", "type": "ISO14443"}))
         emit("Authorize", auth.id_token_info)
-        token = {"id_token": "CARD-20", "type": "ISO14443"}
+        token = {"id_token": "04A0B020", "type": "ISO14443"}
         energy = [
             {
                 "timestamp": now(),
