@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -204,3 +205,30 @@ async def test_alerts_reach_the_event_stream(server: CsmsProcess, api: httpx.Asy
         reader.cancel()
     assert got[0]["type"] == "alert.opened" and got[0]["alert"]["station_id"] == sid
     assert got[-1]["type"] == "alert.cleared" and got[-1]["alert"]["id"] == got[0]["alert"]["id"]
+
+
+async def test_dashboard_overview_lists_what_needs_attention(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    sid = new_station_id("DASH")
+    server.cli("users", "add", "alert-viewer", "--password", "correct horse battery", "--role", "read-only")
+    async with connected(server.ws_url, sid, "2.0.1") as station:
+        await _notify(station, _event(1, "Temperature", techInfo="fan stuck"))
+
+        async def opened() -> list[dict[str, Any]]:
+            return await _alerts(api, station_id=sid, source="NotifyEvent")
+
+        await eventually(opened, "the alert")
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=60) as browser:
+        page = await browser.get("/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        form = {
+            "csrf_token": csrf.group(1),
+            "next": "/",
+            "username": "alert-viewer",
+            "password": "correct horse battery",
+        }
+        assert (await browser.post("/login", data=form)).status_code == 303
+        overview = await browser.get("/")
+    assert overview.status_code == 200
+    section = overview.text.split('id="attention"', 1)[1].split("</section>", 1)[0]
+    assert sid in section and "fan stuck" in section

@@ -49,8 +49,15 @@ def test_tc_n_48_write_only_variable_event_without_value() -> None:
 def test_severity_from_the_monitor_when_the_event_has_none() -> None:
     [change] = from_notify_event([_event(variableMonitoringId=7)], T0, {7: 3})
     assert change.severity == 3
-    [problem] = from_notify_event([_event(trigger="Problem")], T0)
-    assert problem.severity is not None
+    [problem] = from_notify_event([_event(trigger="Delta", eventNotificationType="HardWiredNotification")], T0)
+    assert problem.opens and problem.severity is not None
+
+
+def test_problem_variable_true_opens_and_false_clears() -> None:
+    flag = {"trigger": "Delta", "variable": {"name": "Problem"}, "eventNotificationType": "PreconfiguredMonitor"}
+    [opened] = from_notify_event([_event(**flag, actualValue="true")], T0)
+    [cleared] = from_notify_event([_event(**flag, actualValue="false")], T0)
+    assert opened.opens and not cleared.opens and opened.key == cleared.key
 
 
 def test_16_error_code_with_vendor_code_opens_and_no_error_clears() -> None:

@@ -61,9 +61,11 @@ def _component_name(thing: dict[str, Any]) -> str:
 def from_notify_event(
     event_data: list[dict[str, Any]], at: datetime, monitor_severity: dict[int, int] | None = None
 ) -> list[Change]:
-    """NotifyEvent ``eventData``: an Alerting or Problem event opens the alert of its component/variable
-    (EVSE and connector included), ``cleared`` closes it; Periodic and Delta reports are readings, not
-    alerts. Severity: the event's own (2.1), else the monitor's when it is known."""
+    """NotifyEvent ``eventData`` into changes of the alert of each event's component/variable (EVSE and
+    connector included). Opens: trigger Alerting (a threshold crossed), a manufacturer's notification
+    (HardWiredNotification), or the standard ``Problem`` variable turning true. Clears: ``cleared``, or
+    ``Problem`` turning false. Other Periodic and Delta reports are readings, not alerts. Severity: the
+    event's own (2.1), else the monitor's when it is known, else Error for a problem."""
     changes = []
     for item in event_data:
         component = item.get("component", {})
@@ -75,18 +77,24 @@ def from_notify_event(
         trigger = item.get("trigger")
         code = item.get("techCode")
         when = _time(item.get("timestamp"), at)
-        if item.get("cleared"):
+        value = item.get("actualValue")
+        problem_variable = variable.get("name") == "Problem"
+        if item.get("cleared") or (problem_variable and str(value).lower() == "false"):
             changes.append(Change(key, False, "NotifyEvent", when))
             continue
-        if trigger not in ("Alerting", "Problem"):
+        problem = (problem_variable and str(value).lower() == "true") or (
+            item.get("eventNotificationType") == "HardWiredNotification"
+        )
+        if trigger != "Alerting" and not problem:
             continue
         severity = item.get("severity")
         if severity is None and monitor_severity and item.get("variableMonitoringId") is not None:
             severity = monitor_severity.get(int(item["variableMonitoringId"]))
-        if severity is None and trigger == "Problem":
+        if severity is None and problem:
             severity = ERROR
-        value = item.get("actualValue")
-        text = f"{where} {trigger.lower()}" + (f": {value}" if value not in (None, "") else "")
+        text = f"{where} {'problem' if problem else str(trigger).lower()}" + (
+            f": {value}" if value not in (None, "") else ""
+        )
         if item.get("techInfo"):
             text += f" ({item['techInfo']})"
         details = {k: item[k] for k in ("eventId", "eventNotificationType", "variableMonitoringId", "cause",

@@ -39,6 +39,7 @@ from ocppd.store import auth_repo
 
 HERE = Path(__file__).resolve().parent
 _login_log = RateLimitedLog(logging.getLogger("ocppd.api.auth"))  # failed and throttled logins
+ATTENTION_ROWS = 20  # open alerts on the overview, newest first; the rest through GET /api/v1/alerts
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
@@ -218,7 +219,8 @@ def mount(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def overview_page(request: Request) -> Response:
         overview = await service.overview(sample=OVERVIEW_SAMPLE, max_age_s=OVERVIEW_MAX_AGE_S)
-        return await render(request, "overview.html", {"overview": overview})
+        attention = await request.app.state.csms.alerts.list(state="open", limit=ATTENTION_ROWS)
+        return await render(request, "overview.html", {"overview": overview, "attention": attention})
 
     @app.get("/stations", include_in_schema=False)
     async def stations_page(request: Request) -> Response:
