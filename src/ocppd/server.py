@@ -123,18 +123,13 @@ def _bind(host: str, port: int, setting: str) -> socket.socket:
     return sock
 
 
-def _bind_http(host: str, port: int) -> socket.socket:
-    """Bind the dashboard/API port before anything reports itself started (uvicorn would sys.exit)."""
-    sock = _bind(host, port, "http.port")
-    sock.listen(2048)
-    return sock
-
-
-def _check_ocpp_port(host: str, port: int) -> None:
-    """Fail on a busy OCPP port before the database is opened (the real bind comes once the
-    station directory is loaded, so no station is admitted before its credentials are known)."""
+def _check_port(host: str, port: int, setting: str) -> None:
+    """Fail on a busy port before the database is opened and anything reports itself started (uvicorn
+    would print a traceback and sys.exit). The servers bind for real later: the OCPP port once the
+    station directory is loaded, so no station is admitted before its credentials are known; the HTTP
+    port by uvicorn, whose own listening socket its connection limits were measured with."""
     if port:
-        _bind(host, port, "ocpp.port").close()
+        _bind(host, port, setting).close()
 
 
 def _local_url(host: str, port: int) -> str:
@@ -179,21 +174,17 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         lock.acquire()
     except DataDirBusy as exc:
         raise StartupError(str(exc)) from None
-    http_socket: socket.socket | None = None
     try:
         # Both ports and the database before any "started" line: a busy port is one line and exit 2.
-        _check_ocpp_port(settings.ocpp.host, settings.ocpp.port)
-        http_socket = _bind_http(settings.http.host, settings.http.port) if settings.http.enabled else None
-        await _serve(settings, data_dir, lock, http_socket, stop)
+        _check_port(settings.ocpp.host, settings.ocpp.port, "ocpp.port")
+        if settings.http.enabled:
+            _check_port(settings.http.host, settings.http.port, "http.port")
+        await _serve(settings, data_dir, lock, stop)
     finally:
-        if http_socket is not None:
-            http_socket.close()
         lock.release()
 
 
-async def _serve(
-    settings: Settings, data_dir: Path, lock: DataDirLock, http_socket: socket.socket | None, stop: asyncio.Event | None
-) -> None:
+async def _serve(settings: Settings, data_dir: Path, lock: DataDirLock, stop: asyncio.Event | None) -> None:
     soft, hard = raise_open_file_limit()
     if settings.http.enabled and settings.http.max_connections * 2 > soft:
         log.warning(
@@ -283,7 +274,7 @@ async def _serve(
             )
         )
         http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        http_task = asyncio.create_task(http.serve(sockets=[http_socket] if http_socket else None))
+        http_task = asyncio.create_task(http.serve())
         lock.publish(_local_url(settings.http.host, settings.http.port))
     if soap.enabled and soap.port != 0:
         soap_server = _http_server(soap_endpoint, soap.host, soap.port)
