@@ -284,6 +284,16 @@ class TransactionSettings:
 
 
 @dataclass
+class BillingSettings:
+    """Cost while charging (docs/billing.md)."""
+
+    # 2.x: send CostUpdated with the running cost of each priced transaction this often (0: never)
+    cost_update_interval_s: float = 60.0
+    # 2.x: the tariff's text goes to the driver as idTokenInfo.personalMessage in this language first
+    language: str = "en"
+
+
+@dataclass
 class SmartSettings:
     """Smart charging and site load balancing (docs/smart-charging.md)."""
 
@@ -389,6 +399,7 @@ class Settings:
     soap: SoapSettings = field(default_factory=SoapSettings)
     transactions: TransactionSettings = field(default_factory=TransactionSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    billing: BillingSettings = field(default_factory=BillingSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)

@@ -23,6 +23,7 @@ REF = v.VariableRef("OCPPCommCtrlr", "HeartbeatInterval")
 SAMPLES: list[v.Verb[Any]] = [
     v.RemoteStart("TAG-1", evse_id=1),
     v.RemoteStop("17"),
+    v.CostUpdate("tx-1", "11.60"),
     v.Reset("immediate"),
     v.UnlockConnector(1, 1),
     v.TriggerMessage("StatusNotification", 1),
@@ -60,6 +61,7 @@ SIGNED_FIRMWARE = v.UpdateFirmware(
     "https://fw.example/2.bin", FUTURE, signing_certificate="-----BEGIN CERTIFICATE-----", signature="MEUCIQ=="
 )
 ONLY_2X = {
+    v.CostUpdate,
     v.GetBaseReport,
     v.GetTransactionStatus,
     v.UseNetworkProfile,

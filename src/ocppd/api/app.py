@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ocppd.api import alerts, certificates, errors
 from ocppd.api.auth import Authenticator, current_principal
+from ocppd.api.billing import router as billing_router
 from ocppd.api.domain_routes import router as domain_router
 from ocppd.api.headers import SecurityHeaders
 from ocppd.api.live import LiveState
@@ -94,6 +95,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
 
     app.include_router(router)
     app.include_router(smart_router)
+    app.include_router(billing_router)
     app.include_router(certificates.router)
     app.include_router(alerts.router)
     app.include_router(certificates.public)

@@ -20,6 +20,7 @@ from ocppd.csms.alerts import Alerts
 from ocppd.csms.authorization import Authorization
 from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
+from ocppd.csms.billing.service import Billing
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
 from ocppd.csms.local_lists import LocalLists
@@ -92,12 +93,14 @@ class Csms:
             master_pass_group=tx_settings.master_pass_group,
             concurrent_default=tx_settings.concurrent_tx,
         )
+        self.billing = Billing(store, settings.billing)
         self.transactions = Transactions(store, self.events, tx_settings, self.authorization, self.is_connected)
         self.authorization.in_use_on_other_station = self.transactions.in_use_on_other_station
         self.transactions.remote_stop = self._remote_stop
         self.transactions.ask_status = self._transaction_status
         self.reservations = Reservations(store, self.events, self.send)
         self.transactions.every_sweep.append(self.reservations.expire)
+        self.transactions.ended_listeners.append(self.billing.transaction_ended)
         self.local_lists = LocalLists(store, self.events, self.send, self._target_of, self.is_connected)
         self.reporting = Reporting(store, self.events)
         self.smart = SmartCharging(self)
@@ -146,11 +149,13 @@ class Csms:
         self._housekeeping = asyncio.create_task(self._housekeep())
         await self.smart.start()
         self._supervision = asyncio.create_task(self.transactions.supervise())
+        self.billing.start(self.send, self.is_connected)
 
     async def stop(self) -> None:
         for task in (self._housekeeping, self._supervision):
             if task is not None:
                 task.cancel()
+        self.billing.stop()
         await self.security.stop()
         await self.smart.stop()
         try:

@@ -170,6 +170,8 @@ class Transactions:
         self.ask_status: Callable[[str, str], Awaitable[Any]] | None = None  # -> verbs.TransactionStatus
         self._tasks: set[asyncio.Task[Any]] = set()
         self.every_sweep: list[Callable[[], Awaitable[None]]] = []  # other blocks' timers (reservations)
+        # Called with (station_id, transaction_uid) once a transaction has ended, however (billing prices it)
+        self.ended_listeners: list[Callable[[str, str], None]] = []
 
     # ------------------------------------------------------------------ liveness
     def _touch(self, station_id: str, uid: str) -> None:
@@ -251,6 +253,11 @@ class Transactions:
             self._forget(station_id, uid)
             log.info("%s: transaction %s closed by the CSMS (%s)", station_id, uid, reason)
             self.events.publish("transaction.ended", station_id, transaction_id=uid, reason=reason, closed_by=CSMS)
+            self._notify_ended(station_id, uid)
+
+    def _notify_ended(self, station_id: str, uid: str) -> None:
+        for listener in self.ended_listeners:
+            listener(station_id, uid)
 
     async def force_close(self, pk: int, reason: str, by: str) -> TxRow:
         """Operator action: close an open transaction now (meter stop = its last reading)."""
@@ -263,6 +270,7 @@ class Transactions:
             raise LookupError(f"unknown transaction {pk}")
         self._forget(tx.station_id, tx.transaction_uid)
         log.info("%s: transaction %s force-closed by %s: %s", tx.station_id, tx.transaction_uid, by, reason)
+        self._notify_ended(tx.station_id, tx.transaction_uid)
         self.events.publish(
             "transaction.ended",
             tx.station_id,
@@ -635,6 +643,7 @@ class Transactions:
         stopped_now, verdict = await self.store.write(op)
         self._forget(station_id, transaction_uid)
         if stopped_now:
+            self._notify_ended(station_id, transaction_uid)
             self.events.publish(
                 "transaction.ended",
                 station_id,
@@ -836,6 +845,7 @@ class Transactions:
         if readings:
             self._publish_meter(station_id, evse_id, connector_id, transaction_uid, readings)
         if ended:
+            self._notify_ended(station_id, transaction_uid)
             self.events.publish("transaction.ended", station_id, transaction_id=transaction_uid, reason=stopped_reason)
         elif not created:
             self.events.publish(

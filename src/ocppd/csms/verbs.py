@@ -554,6 +554,15 @@ class GetTransactionStatus(Verb[TransactionStatus]):
     transaction_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CostUpdate(Verb[None]):
+    """2.x CostUpdated: the running total cost of a transaction, shown to the driver (OCA I_01)."""
+
+    name: ClassVar[str] = "cost-update"
+    transaction_id: str
+    total_cost: str  # incl. VAT, in the tariff's currency (a decimal in text form: exact)
+
+
 ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     RemoteStart,
     RemoteStop,
@@ -588,5 +597,6 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     InstallCertificate,
     DeleteCertificate,
     GetInstalledCertificateIds,
+    CostUpdate,
 )
 VERBS_BY_NAME: dict[str, type[Verb[Any]]] = {v.name: v for v in ALL_VERBS}

@@ -446,4 +446,74 @@ alerts = Table(
     Index(None, "cleared_at", "id"),
 )
 
+# Billing (docs/billing.md). Every version of a tariff is kept: a transaction is priced by the version in
+# force when it started. valid_to NULL: until a later version starts.
+tariff_versions = Table(
+    "tariff_versions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tariff_id", String(64), nullable=False),
+    Column("valid_from", UTCDateTime, nullable=False),
+    Column("valid_to", UTCDateTime),
+    Column("body", Json, nullable=False),  # the tariff as ocppd.csms.billing.tariff reads it
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("created_by", String(255)),
+    Index(None, "tariff_id", "valid_from"),
+)
+
+# Which tariff applies where: the most specific assignment wins (token, group, EVSE, station, default).
+tariff_assignments = Table(
+    "tariff_assignments",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tariff_id", String(64), nullable=False),
+    Column("station_id", String(ID_LEN)),
+    Column("evse_id", Integer),
+    Column("group_id", String(ID_LEN)),
+    Column("id_token", String(ID_LEN)),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("created_by", String(255)),
+)
+
+# Every computation of a transaction's cost (at its end, and each operator recompute with its reason);
+# the transaction's price is its latest row. Money in the currency's minor units for sums in SQL.
+transaction_costs = Table(
+    "transaction_costs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("transaction_id", Integer, ForeignKey("transactions.id"), nullable=False),
+    Column("tariff_version_id", BigInteger),
+    Column("tariff_id", String(64)),
+    Column("currency", String(3)),
+    Column("excl_vat_minor", BigInteger),
+    Column("incl_vat_minor", BigInteger),
+    Column("energy_wh", Float),
+    Column("cost", Json),  # the breakdown (Cost.to_json), or None when no tariff applied
+    Column("flags", Json),
+    Column("reason", String(512), nullable=False),
+    Column("computed_by", String(255)),
+    Column("computed_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "transaction_id", "id"),
+)
+
+# Signed meter values kept with their transaction for the life of the record (the message log is pruned).
+signed_meter_values = Table(
+    "signed_meter_values",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("transaction_id", Integer, ForeignKey("transactions.id")),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Column("context", String(32)),
+    Column("measurand", String(64)),
+    Column("value", Float),
+    Column("signed_data", Text, nullable=False),
+    Column("encoding", String(64)),
+    Column("signing_method", String(64)),
+    Column("public_key", Text),
+    Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "transaction_id", "timestamp"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -57,6 +57,9 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         token = p["idToken"]
         verdict = await d.authorization.authorize(session.identity, Presented(token["idToken"], token["type"]))
         answer: Payload = {"idTokenInfo": verdict.id_token_info()}
+        message = await d.billing.personal_message(session.identity, None, token["idToken"])
+        if message is not None and verdict.status == "Accepted":
+            answer["idTokenInfo"]["personalMessage"] = message
         if "iso15118CertificateHashData" in p or "certificate" in p:  # ISO 15118 contract (C_50-C_52)
             status = await d.security.contract_status(p.get("iso15118CertificateHashData"), p.get("certificate"))
             answer["certificateStatus"] = status
@@ -103,7 +106,16 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             readings=readings_v2x(p.get("meterValue", [])),
             payload=p,
         )
-        return {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
+        answer: Payload = {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
+        if p["eventType"] == "Ended":
+            total = await d.billing.final_total(session.identity, info["transactionId"])
+            if total is not None:
+                answer["totalCost"] = total
+        elif token and verdict is not None and verdict.status == "Accepted" and p["eventType"] == "Started":
+            message = await d.billing.personal_message(session.identity, evse.get("id"), token["idToken"])
+            if message is not None:
+                answer["idTokenInfo"]["personalMessage"] = message
+        return answer
 
     async def meter_values(session: Session, p: Payload) -> Payload:
         await d.transactions.meter_values(

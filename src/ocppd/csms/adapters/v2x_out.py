@@ -545,3 +545,9 @@ def installed_certificates(verb: v.GetInstalledCertificateIds, t: Target) -> Pla
         return v.InstalledCertificates(answer["status"], found)
 
     return Plan.single("GetInstalledCertificateIds", payload, decode)
+
+
+@out(v.CostUpdate)
+def cost_update(verb: v.CostUpdate, t: Target) -> Plan[None]:
+    payload = {"totalCost": float(verb.total_cost), "transactionId": verb.transaction_id}
+    return Plan.single("CostUpdated", payload, lambda _answer: None)

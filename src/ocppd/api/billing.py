@@ -1,0 +1,289 @@
+"""Billing endpoints: tariffs (versions and history), assignments, transaction costs and recompute,
+per-day totals, CDR-like session records, signed meter values, streamed exports.
+
+Thin: they call ``csms.billing`` and shape JSON. No ``from __future__ import annotations``: FastAPI
+reads the annotations at runtime.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from ocppd.api.auth import Principal, current_principal, require_admin
+from ocppd.api.errors import ApiError, error_responses
+from ocppd.csms.billing.service import BillingError
+from ocppd.csms.billing.tariff import TariffError
+from ocppd.csms.service import Csms
+from ocppd.store import billing_repo as br
+from ocppd.store import repo
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(current_principal)],
+    tags=["billing"],
+    responses=error_responses(400, 401, 403),
+)
+NOT_FOUND = error_responses(404)
+
+
+def csms_of(request: Request) -> Csms:
+    return request.app.state.csms
+
+
+class TariffVersionOut(BaseModel):
+    id: int = Field(description="The version's id (a transaction's cost names it)")
+    tariff_id: str
+    valid_from: str
+    valid_to: str | None = Field(description="None: until a later version starts")
+    tariff: dict[str, Any] = Field(description="Currency, time zone, VAT, elements (see docs/billing.md)")
+    created_at: str
+    created_by: str | None
+
+
+class TariffIn(BaseModel):
+    tariff: dict[str, Any] = Field(description="The tariff: currency, time_zone, vat, elements, min/max_price, text")
+    valid_from: datetime | None = Field(None, description="Default: now. An open-ended earlier version ends here")
+    valid_to: datetime | None = None
+
+
+class AssignmentIn(BaseModel):
+    tariff_id: str
+    station_id: str | None = None
+    evse_id: int | None = Field(None, description="Needs station_id")
+    group_id: str | None = Field(None, description="A token group (fleet contract)")
+    id_token: str | None = None
+
+
+class AssignmentOut(AssignmentIn):
+    id: int
+    created_at: str
+    created_by: str | None
+
+
+class CostOut(BaseModel):
+    id: int
+    transaction_id: int
+    tariff_id: str | None
+    tariff_version_id: int | None
+    currency: str | None
+    cost: dict[str, Any] | None = Field(description="Totals, lines, VAT by rate, periods; None: no tariff applied")
+    flags: list[str] = Field(description="What to review: meter_went_backwards, missing_stop_reading, no_tariff, ...")
+    reason: str = Field(description="Why it was computed: 'transaction ended' or the operator's recompute reason")
+    computed_by: str | None
+    computed_at: str
+
+
+class TransactionCostOut(BaseModel):
+    transaction_id: int
+    running: bool = Field(description="True: the cost so far of a running transaction (not recorded)")
+    current: dict[str, Any] | None = Field(description="The price: the latest computation, or the running cost")
+    history: list[CostOut] = Field(description="Every computation, oldest first")
+
+
+class RecomputeIn(BaseModel):
+    reason: str = Field(description="Why the price changes (kept with the new computation)")
+    tariff_version_id: int | None = Field(None, description="Price with this version instead of the one in force")
+
+
+class DailyTotal(BaseModel):
+    day: str
+    currency: str | None
+    transactions: int
+    energy_wh: float
+    excl_vat: str
+    incl_vat: str
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _version_out(row: br.TariffVersionRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tariff_id": row.tariff_id,
+        "valid_from": row.valid_from.isoformat(),
+        "valid_to": _iso(row.valid_to),
+        "tariff": row.body,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+    }
+
+
+def _assignment_out(row: br.AssignmentRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "tariff_id": row.tariff_id,
+        "station_id": row.station_id,
+        "evse_id": row.evse_id,
+        "group_id": row.group_id,
+        "id_token": row.id_token,
+        "created_at": row.created_at.isoformat(),
+        "created_by": row.created_by,
+    }
+
+
+def cost_out(row: br.CostRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "transaction_id": row.transaction_id,
+        "tariff_id": row.tariff_id,
+        "tariff_version_id": row.tariff_version_id,
+        "currency": row.currency,
+        "cost": row.cost,
+        "flags": row.flags or [],
+        "reason": row.reason,
+        "computed_by": row.computed_by,
+        "computed_at": row.computed_at.isoformat(),
+    }
+
+
+def _bad(exc: TariffError | BillingError) -> ApiError:
+    return ApiError(400, str(exc), "invalid_input", {"field": exc.where, "problem": exc.message})
+
+
+# --------------------------------------------------------------------------- tariffs
+
+
+@router.put(
+    "/tariffs/{tariff_id}",
+    status_code=201,
+    response_model=TariffVersionOut,
+    summary="Add a version of a tariff (validated; the reason names the element that cannot be right)",
+)
+async def put_tariff(
+    tariff_id: str,
+    body: TariffIn = Body(...),
+    principal: Principal = Depends(require_admin),
+    c: Csms = Depends(csms_of),
+) -> dict[str, Any]:
+    try:
+        row = await c.billing.put_tariff(
+            tariff_id, body.tariff, valid_from=body.valid_from, valid_to=body.valid_to, by=principal.name
+        )
+    except (TariffError, BillingError) as exc:
+        raise _bad(exc) from None
+    return _version_out(row)
+
+
+@router.get("/tariffs", response_model=list[TariffVersionOut], summary="Every tariff's versions")
+async def list_tariffs(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
+    return [_version_out(r) for r in await c.store.read(br.list_tariffs)]
+
+
+@router.get(
+    "/tariffs/{tariff_id}",
+    response_model=list[TariffVersionOut],
+    responses=NOT_FOUND,
+    summary="A tariff's history: every version, oldest first",
+)
+async def get_tariff(tariff_id: str, c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
+    rows = await c.store.read(br.tariff_versions_of, tariff_id)
+    if not rows:
+        raise ApiError(404, f"no tariff {tariff_id!r}", "not_found")
+    return [_version_out(r) for r in rows]
+
+
+@router.post(
+    "/tariff-assignments",
+    status_code=201,
+    response_model=AssignmentOut,
+    summary="Assign a tariff to a station, EVSE, token group or token (or none of them: the default)",
+)
+async def add_assignment(
+    body: AssignmentIn, principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)
+) -> dict[str, Any]:
+    try:
+        row = await c.billing.assign(**body.model_dump(), by=principal.name)
+    except BillingError as exc:
+        raise _bad(exc) from None
+    return _assignment_out(row)
+
+
+@router.get("/tariff-assignments", response_model=list[AssignmentOut], summary="Every tariff assignment")
+async def list_assignments(c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
+    return [_assignment_out(r) for r in await c.store.read(br.list_assignments)]
+
+
+@router.delete(
+    "/tariff-assignments/{assignment_id}", status_code=204, responses=NOT_FOUND, summary="Remove an assignment"
+)
+async def delete_assignment(
+    assignment_id: int, _principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)
+) -> None:
+    if not await c.store.write(br.delete_assignment, assignment_id):
+        raise ApiError(404, f"no tariff assignment {assignment_id}", "not_found")
+
+
+# --------------------------------------------------------------------------- costs
+
+
+async def _transaction(c: Csms, pk: int) -> Any:
+    tx = await c.store.read(repo.get_transaction, pk)
+    if tx is None:
+        raise ApiError(404, f"no transaction {pk}", "not_found")
+    return tx
+
+
+@router.get(
+    "/transactions/{pk}/cost",
+    response_model=TransactionCostOut,
+    responses=NOT_FOUND,
+    summary="A transaction's cost with its breakdown (running: the cost so far) and every computation",
+)
+async def transaction_cost(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    tx = await _transaction(c, pk)
+    history = [cost_out(r) for r in await c.store.read(br.cost_history, pk)]
+    if tx.active:
+        priced = await c.billing.running_cost(tx)
+        current = priced.cost.to_json() if priced.cost else None
+        return {"transaction_id": pk, "running": True, "current": current, "history": history}
+    return {
+        "transaction_id": pk,
+        "running": False,
+        "current": history[-1]["cost"] if history else None,
+        "history": history,
+    }
+
+
+@router.post(
+    "/transactions/{pk}/cost/recompute",
+    response_model=CostOut,
+    responses=NOT_FOUND,
+    summary="Price a finished transaction again, recording why",
+)
+async def recompute(
+    pk: int, body: RecomputeIn, principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)
+) -> dict[str, Any]:
+    await _transaction(c, pk)
+    try:
+        row = await c.billing.recompute(pk, body.reason, principal.name, body.tariff_version_id)
+    except (BillingError, TariffError) as exc:
+        raise _bad(exc) from None
+    return cost_out(row)
+
+
+@router.get("/billing/daily", response_model=list[DailyTotal], summary="Per-day totals (UTC day of the end)")
+async def daily(
+    since: datetime | None = Query(None),
+    until: datetime | None = Query(None),
+    station_id: str | None = Query(None),
+    c: Csms = Depends(csms_of),
+) -> list[dict[str, Any]]:
+    rows = await c.store.read(br.daily_totals, since, until, station_id)
+    out = []
+    for r in rows:
+        digits = c.billing.digits(r["currency"])
+        out.append(
+            {
+                "day": r["day"],
+                "currency": r["currency"],
+                "transactions": r["transactions"],
+                "energy_wh": float(r["energy_wh"]),
+                "excl_vat": c.billing.money(r["excl_vat_minor"], digits),
+                "incl_vat": c.billing.money(r["incl_vat_minor"], digits),
+            }
+        )
+    return out

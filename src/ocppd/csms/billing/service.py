@@ -1,0 +1,326 @@
+"""The billing block: tariffs in the store, which applies where, and every transaction's cost.
+
+The decisions are pure (tariff.py, cost.py); this module reads their inputs from the store and keeps
+their results. A transaction is priced once when it ends, with the tariff version in force at its
+start; it changes price only when an operator recomputes it, and every computation is kept with its
+reason (transaction_costs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ocppd.config import BillingSettings
+from ocppd.csms.billing.cost import Cost, MeterPoint, SessionData, price_session
+from ocppd.csms.billing.currencies import minor_units
+from ocppd.csms.billing.tariff import Tariff, TariffError, parse_tariff
+from ocppd.csms.metering import parse_time
+from ocppd.store import Store, repo
+from ocppd.store import billing_repo as br
+from ocppd.store.rows import TxRow
+
+log = logging.getLogger(__name__)
+
+ENDED = "transaction ended"
+COST_UPDATE_VERSIONS = frozenset({"2.0.1", "2.1"})
+TARIFF_ID_LEN = 64
+
+
+class BillingError(ValueError):
+    """Bad billing input; ``where`` names the field."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A transaction's cost and where it came from; ``cost`` None: no tariff applies to it."""
+
+    tx: TxRow
+    cost: Cost | None
+    tariff_id: str | None
+    tariff_version_id: int | None
+    tariff: Tariff | None
+
+
+def _specificity(a: br.AssignmentRow) -> int:
+    """Most specific wins: token, then group, then EVSE, then station, then the default (none set)."""
+    return (
+        (16 if a.id_token else 0)
+        + (8 if a.group_id else 0)
+        + (4 if a.evse_id is not None else 0)
+        + (2 if a.station_id else 0)
+    )
+
+
+def choose_assignment(candidates: Sequence[br.AssignmentRow], evse_id: int | None) -> br.AssignmentRow | None:
+    """Pure: the assignment that applies at this EVSE (ties: the newest)."""
+    fitting = [a for a in candidates if a.evse_id is None or a.evse_id == evse_id]
+    return max(fitting, key=lambda a: (_specificity(a), a.id), default=None)
+
+
+def charging_changes(events: Sequence[tuple[int, dict[str, Any]]]) -> list[tuple[datetime, bool]]:
+    """2.x chargingState reports as (from, is_charging): only Charging draws energy; the rest is idle."""
+    changes = []
+    for _, payload in events:
+        state = (payload.get("transactionInfo") or {}).get("chargingState")
+        if state and payload.get("timestamp"):
+            changes.append((parse_time(payload["timestamp"]), state == "Charging"))
+    return changes
+
+
+def _minor(value: Decimal, digits: int) -> int:
+    return int(value.scaleb(digits))
+
+
+def session_of(conn: Any, tx: TxRow) -> SessionData:
+    readings = [MeterPoint(t, Decimal(str(wh))) for t, wh in br.energy_readings(conn, tx.id)]
+    changes = charging_changes(br.charging_states(conn, tx.station_id, tx.transaction_uid))
+    return SessionData(
+        started_at=tx.started_at,
+        stopped_at=tx.stopped_at,
+        meter_start_wh=None if tx.meter_start_wh is None else Decimal(str(tx.meter_start_wh)),
+        meter_stop_wh=None if tx.meter_stop_wh is None else Decimal(str(tx.meter_stop_wh)),
+        readings=readings,
+        charging=changes,
+    )
+
+
+def price_op(conn: Any, tx: TxRow, *, now: datetime | None = None, version_id: int | None = None) -> Priced:
+    """Price one transaction from the store: the tariff assigned to it, in force when it started (or the
+    given version), over its stored readings. ``now``: a running transaction, up to that instant."""
+    if version_id is not None:
+        version = br.get_tariff_version(conn, version_id)
+    else:
+        token = repo.get_token(conn, tx.id_token) if tx.id_token else None
+        candidates = br.candidate_assignments(conn, tx.station_id, tx.id_token, token.group_id if token else None)
+        assignment = choose_assignment(candidates, tx.evse_id)
+        version = br.tariff_in_force(conn, assignment.tariff_id, tx.started_at) if assignment else None
+    if version is None:
+        return Priced(tx, None, None, None, None)
+    tariff = parse_tariff(version.body, today=version.valid_from.date())
+    cost = price_session(tariff, session_of(conn, tx), now=now if tx.stopped_at is None else None)
+    return Priced(tx, cost, version.tariff_id, version.id, tariff)
+
+
+def record_op(conn: Any, priced: Priced, reason: str, by: str | None) -> br.CostRow:
+    cost = priced.cost
+    if cost is None:
+        return br.record_cost(conn, priced.tx.id, reason=reason, computed_by=by, flags=["no_tariff"])
+    return br.record_cost(
+        conn,
+        priced.tx.id,
+        tariff_version_id=priced.tariff_version_id,
+        tariff_id=priced.tariff_id,
+        currency=cost.currency,
+        excl_vat_minor=_minor(cost.excl_vat, cost.digits),
+        incl_vat_minor=_minor(cost.incl_vat, cost.digits),
+        energy_wh=float(cost.energy_wh),
+        cost=cost.to_json(),
+        flags=list(cost.flags),
+        reason=reason,
+        computed_by=by,
+    )
+
+
+def tariff_op(conn: Any, station_id: str, evse_id: int | None, id_token: str | None) -> Tariff | None:
+    """The tariff in force now for a driver at this station (its text goes to the driver)."""
+    token = repo.get_token(conn, id_token) if id_token else None
+    candidates = br.candidate_assignments(conn, station_id, id_token, token.group_id if token else None)
+    assignment = choose_assignment(candidates, evse_id)
+    version = br.tariff_in_force(conn, assignment.tariff_id, datetime.now(UTC)) if assignment else None
+    return parse_tariff(version.body, today=version.valid_from.date()) if version else None
+
+
+def running_op(conn: Any, now: datetime, versions: frozenset[str]) -> list[Priced]:
+    """The cost so far of every running transaction of these OCPP versions that has a tariff."""
+    running = repo.list_transactions(conn, active_only=True, limit=100_000)
+    priced = (price_op(conn, tx, now=now) for tx in running if tx.ocpp_version in versions)
+    return [p for p in priced if p.cost is not None]
+
+
+MESSAGE_MAX = 512  # 2.0.1 MessageContentType.content
+
+
+class Billing:
+    def __init__(self, store: Store, settings: BillingSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or BillingSettings()
+        self._pricing: dict[tuple[str, str], asyncio.Task[br.CostRow | None]] = {}
+        self._updates: asyncio.Task[None] | None = None
+        self.cost_updates_sent = 0
+
+    # ------------------------------------------------------------------ cost while charging (2.x)
+    def start(self, send: Callable[[str, Any], Awaitable[Any]], connected: Callable[[str], bool]) -> None:
+        if self.settings.cost_update_interval_s > 0:
+            self._updates = asyncio.get_running_loop().create_task(self._send_cost_updates(send, connected))
+
+    def stop(self) -> None:
+        if self._updates is not None:
+            self._updates.cancel()
+
+    async def _send_cost_updates(
+        self, send: Callable[[str, Any], Awaitable[Any]], connected: Callable[[str], bool]
+    ) -> None:
+        from ocppd.csms.verbs import CostUpdate
+
+        while True:
+            await asyncio.sleep(self.settings.cost_update_interval_s)
+            try:
+                running = await self.store.read(running_op, datetime.now(UTC), COST_UPDATE_VERSIONS)
+            except Exception:
+                log.exception("running costs not computed")
+                continue
+            for priced in running:
+                tx, cost = priced.tx, priced.cost
+                if cost is None or not connected(tx.station_id):
+                    continue
+                try:
+                    await send(tx.station_id, CostUpdate(tx.transaction_uid, str(cost.incl_vat)))
+                    self.cost_updates_sent += 1
+                except Exception as exc:  # offline meanwhile, a CALLERROR: the next round tries again
+                    log.info("%s: CostUpdated for %s not delivered: %s", tx.station_id, tx.transaction_uid, exc)
+
+    async def personal_message(self, station_id: str, evse_id: int | None, id_token: str) -> dict[str, Any] | None:
+        """idTokenInfo.personalMessage: the text of the tariff that applies to this driver here."""
+        tariff = await self.store.read(tariff_op, station_id, evse_id, id_token)
+        if tariff is None or not tariff.text:
+            return None
+        language = self.settings.language if self.settings.language in tariff.text else next(iter(tariff.text))
+        return {"format": "UTF8", "language": language[:8], "content": tariff.text[language][:MESSAGE_MAX]}
+
+    async def final_total(self, station_id: str, transaction_uid: str) -> float | None:
+        """TransactionEventResponse.totalCost of an ended transaction (incl. VAT), None: not priced."""
+        row = await self.final_cost(station_id, transaction_uid)
+        if row is None or row.cost is None:
+            return None
+        return float(row.cost["incl_vat"])
+
+    # ------------------------------------------------------------------ tariffs
+    async def put_tariff(
+        self,
+        tariff_id: str,
+        body: Any,
+        *,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+        by: str | None = None,
+    ) -> br.TariffVersionRow:
+        """A new version of ``tariff_id``; raises BillingError / TariffError naming what is wrong."""
+        if not tariff_id or len(tariff_id) > TARIFF_ID_LEN:
+            raise BillingError("tariff_id", f"must be 1 to {TARIFF_ID_LEN} characters")
+        start = valid_from or datetime.now(UTC)
+        if valid_to is not None and valid_to <= start:
+            raise BillingError("valid_to", "must be after valid_from")
+        normal = parse_tariff(body, today=start.date()).to_json()
+        row = await self.store.write(br.add_tariff_version, tariff_id, normal, start, valid_to, by)
+        if isinstance(row, str):
+            raise BillingError("valid_from", row)
+        log.info("tariff %s: version %s from %s (by %s)", tariff_id, row.id, start.isoformat(), by)
+        return row
+
+    async def assign(
+        self,
+        tariff_id: str,
+        *,
+        station_id: str | None = None,
+        evse_id: int | None = None,
+        group_id: str | None = None,
+        id_token: str | None = None,
+        by: str | None = None,
+    ) -> br.AssignmentRow:
+        if evse_id is not None and station_id is None:
+            raise BillingError("evse_id", "needs station_id")
+        if not await self.store.read(br.tariff_versions_of, tariff_id):
+            raise BillingError("tariff_id", f"unknown tariff {tariff_id!r}")
+        return await self.store.write(
+            br.add_assignment,
+            tariff_id=tariff_id,
+            station_id=station_id,
+            evse_id=evse_id,
+            group_id=group_id,
+            id_token=id_token,
+            created_by=by,
+        )
+
+    # ------------------------------------------------------------------ costs
+    def transaction_ended(self, station_id: str, transaction_uid: str) -> None:
+        """Transactions' end listener: price it in the background (``final_cost`` waits for it)."""
+        key = (station_id, transaction_uid)
+        if key not in self._pricing:
+            task = asyncio.get_running_loop().create_task(self._price_ended(station_id, transaction_uid))
+            self._pricing[key] = task
+            task.add_done_callback(lambda _t: self._pricing.pop(key, None))
+
+    async def _price_ended(self, station_id: str, transaction_uid: str) -> br.CostRow | None:
+        def op(conn: Any) -> br.CostRow | None:
+            tx = repo.find_transaction(conn, station_id, transaction_uid)
+            if tx is None or tx.active:
+                return None
+            history = br.cost_history(conn, tx.id)
+            if history:  # a replayed end: the price stands
+                return history[-1]
+            return record_op(conn, price_op(conn, tx), ENDED, None)
+
+        try:
+            row = await self.store.write(op)
+        except TariffError:
+            log.exception("%s: transaction %s: stored tariff no longer parses", station_id, transaction_uid)
+            return None
+        if row is not None and row.cost is not None:
+            log.info(
+                "%s: transaction %s priced %s %s incl. VAT%s",
+                station_id,
+                transaction_uid,
+                row.cost["incl_vat"],
+                row.currency,
+                f" (review: {', '.join(row.flags or [])})" if row.flags else "",
+            )
+        return row
+
+    async def final_cost(self, station_id: str, transaction_uid: str) -> br.CostRow | None:
+        """The ended transaction's recorded cost (waits for the pricing its end started)."""
+        task = self._pricing.get((station_id, transaction_uid))
+        if task is not None:
+            return await asyncio.shield(task)
+        return await self._price_ended(station_id, transaction_uid)
+
+    async def running_cost(self, tx: TxRow, now: datetime | None = None) -> Priced:
+        """The cost so far of a running transaction (nothing is recorded)."""
+        return await self.store.read(price_op, tx, now=now or datetime.now(UTC))
+
+    async def recompute(self, pk: int, reason: str, by: str | None, version_id: int | None = None) -> br.CostRow:
+        """Operator action: price a finished transaction again (optionally with another tariff version)."""
+        if not reason.strip():
+            raise BillingError("reason", "is required: say why the price changes")
+
+        def op(conn: Any) -> br.CostRow:
+            tx = repo.get_transaction(conn, pk)
+            if tx is None:
+                raise LookupError(f"unknown transaction {pk}")
+            if tx.active:
+                raise BillingError("transaction", "is still running: it is priced when it ends")
+            if version_id is not None and br.get_tariff_version(conn, version_id) is None:
+                raise BillingError("tariff_version_id", f"unknown tariff version {version_id}")
+            return record_op(conn, price_op(conn, tx, version_id=version_id), reason.strip(), by)
+
+        row = await self.store.write(op)
+        log.info("transaction %s recomputed by %s (%s): %s", pk, by, reason, row.incl_vat_minor)
+        return row
+
+    @staticmethod
+    def digits(currency: str | None) -> int:
+        return minor_units(currency or "") or 0
+
+    @staticmethod
+    def money(minor: int, digits: int) -> str:
+        return str(Decimal(int(minor)).scaleb(-digits))

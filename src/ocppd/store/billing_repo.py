@@ -1,0 +1,287 @@
+"""Repository functions for billing: tariff versions, assignments, transaction costs, signed values.
+
+Like ``repo``, every function takes a ``sqlalchemy.Connection`` first and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
+
+from .rows import _RowMixin
+from .schema import (
+    meter_values,
+    signed_meter_values,
+    tariff_assignments,
+    tariff_versions,
+    transaction_costs,
+    transactions,
+    tx_events,
+)
+from .types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class TariffVersionRow(_RowMixin):
+    id: int
+    tariff_id: str
+    valid_from: datetime
+    valid_to: datetime | None
+    body: dict[str, Any]
+    created_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRow(_RowMixin):
+    id: int
+    tariff_id: str
+    station_id: str | None
+    evse_id: int | None
+    group_id: str | None
+    id_token: str | None
+    created_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow(_RowMixin):
+    id: int
+    transaction_id: int
+    tariff_version_id: int | None
+    tariff_id: str | None
+    currency: str | None
+    excl_vat_minor: int | None
+    incl_vat_minor: int | None
+    energy_wh: float | None
+    cost: dict[str, Any] | None
+    flags: list[str] | None
+    reason: str
+    computed_by: str | None
+    computed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignedValueRow(_RowMixin):
+    id: int
+    transaction_id: int | None
+    station_id: str
+    evse_id: int
+    timestamp: datetime
+    context: str | None
+    measurand: str | None
+    value: float | None
+    signed_data: str
+    encoding: str | None
+    signing_method: str | None
+    public_key: str | None
+    recorded_at: datetime
+
+
+# --- tariffs ---------------------------------------------------------------------------------
+
+
+def tariff_versions_of(conn: Connection, tariff_id: str) -> list[TariffVersionRow]:
+    c = tariff_versions.c
+    rows = conn.execute(select(tariff_versions).where(c.tariff_id == tariff_id).order_by(c.valid_from, c.id))
+    return [TariffVersionRow.from_row(r) for r in rows]
+
+
+def list_tariffs(conn: Connection) -> list[TariffVersionRow]:
+    """Every tariff's versions, by tariff and start."""
+    c = tariff_versions.c
+    return [
+        TariffVersionRow.from_row(r) for r in conn.execute(select(tariff_versions).order_by(c.tariff_id, c.valid_from))
+    ]
+
+
+def add_tariff_version(
+    conn: Connection,
+    tariff_id: str,
+    body: dict[str, Any],
+    valid_from: datetime,
+    valid_to: datetime | None,
+    created_by: str | None,
+) -> TariffVersionRow | str:
+    """Store a new version. An open-ended version that started earlier ends where the new one starts;
+    any other overlap is refused: the answer is then the reason (a string)."""
+    c = tariff_versions.c
+    for old in tariff_versions_of(conn, tariff_id):
+        new_end_after_old_start = valid_to is None or valid_to > old.valid_from
+        old_end_after_new_start = old.valid_to is None or old.valid_to > valid_from
+        if not (new_end_after_old_start and old_end_after_new_start):
+            continue
+        if old.valid_to is None and old.valid_from < valid_from:
+            conn.execute(update(tariff_versions).where(c.id == old.id).values(valid_to=valid_from))
+            continue
+        until = old.valid_to.isoformat() if old.valid_to else "open end"
+        return f"overlaps version {old.id} ({old.valid_from.isoformat()} to {until})"
+    row = {
+        "tariff_id": tariff_id,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+        "body": body,
+        "created_at": utcnow(),
+        "created_by": created_by,
+    }
+    pk = conn.execute(insert(tariff_versions).values(**row)).inserted_primary_key[0]
+    return TariffVersionRow(id=int(pk), **row)
+
+
+def tariff_in_force(conn: Connection, tariff_id: str, at: datetime) -> TariffVersionRow | None:
+    c = tariff_versions.c
+    row = conn.execute(
+        select(tariff_versions)
+        .where(c.tariff_id == tariff_id, c.valid_from <= at, or_(c.valid_to.is_(None), c.valid_to > at))
+        .order_by(c.valid_from.desc(), c.id.desc())
+        .limit(1)
+    ).first()
+    return TariffVersionRow.from_row(row) if row else None
+
+
+def get_tariff_version(conn: Connection, version_id: int) -> TariffVersionRow | None:
+    row = conn.execute(select(tariff_versions).where(tariff_versions.c.id == version_id)).first()
+    return TariffVersionRow.from_row(row) if row else None
+
+
+# --- assignments -----------------------------------------------------------------------------
+
+
+def add_assignment(conn: Connection, **fields: Any) -> AssignmentRow:
+    row = {
+        "tariff_id": fields["tariff_id"],
+        "station_id": fields.get("station_id"),
+        "evse_id": fields.get("evse_id"),
+        "group_id": fields.get("group_id"),
+        "id_token": fields.get("id_token"),
+        "created_at": utcnow(),
+        "created_by": fields.get("created_by"),
+    }
+    pk = conn.execute(insert(tariff_assignments).values(**row)).inserted_primary_key[0]
+    return AssignmentRow(id=int(pk), **row)
+
+
+def list_assignments(conn: Connection) -> list[AssignmentRow]:
+    rows = conn.execute(select(tariff_assignments).order_by(tariff_assignments.c.id))
+    return [AssignmentRow.from_row(r) for r in rows]
+
+
+def delete_assignment(conn: Connection, assignment_id: int) -> bool:
+    return conn.execute(delete(tariff_assignments).where(tariff_assignments.c.id == assignment_id)).rowcount > 0
+
+
+def candidate_assignments(
+    conn: Connection, station_id: str, id_token: str | None, group_id: str | None
+) -> list[AssignmentRow]:
+    """Every assignment that could apply to a session at this station with this token (the caller
+    picks the most specific)."""
+    c = tariff_assignments.c
+    q = select(tariff_assignments).where(
+        or_(c.station_id.is_(None), c.station_id == station_id),
+        or_(c.id_token.is_(None), c.id_token == id_token),
+        or_(c.group_id.is_(None), c.group_id == group_id),
+    )
+    return [AssignmentRow.from_row(r) for r in conn.execute(q.order_by(c.id))]
+
+
+# --- transaction inputs and costs --------------------------------------------------------------
+
+
+def energy_readings(conn: Connection, pk: int) -> list[tuple[datetime, float]]:
+    c = meter_values.c
+    q = select(c.timestamp, c.energy_wh).where(c.transaction_id == pk, c.energy_wh.is_not(None)).order_by(c.timestamp)
+    return [(r.timestamp, r.energy_wh) for r in conn.execute(q)]
+
+
+def charging_states(conn: Connection, station_id: str, transaction_uid: str) -> list[tuple[int, dict[str, Any]]]:
+    """(seqNo, payload) of the transaction's 2.x events, in order (their chargingState changes)."""
+    c = tx_events.c
+    q = select(c.seq_no, c.payload).where(c.station_id == station_id, c.transaction_uid == transaction_uid)
+    return [(r.seq_no, r.payload or {}) for r in conn.execute(q.order_by(c.seq_no))]
+
+
+def record_cost(conn: Connection, pk: int, **fields: Any) -> CostRow:
+    row = {"transaction_id": pk, "computed_at": utcnow(), **fields}
+    cost_id = conn.execute(insert(transaction_costs).values(**row)).inserted_primary_key[0]
+    defaults = dict.fromkeys(
+        ("tariff_version_id", "tariff_id", "currency", "excl_vat_minor", "incl_vat_minor", "energy_wh", "cost"), None
+    )
+    return CostRow(id=int(cost_id), **(defaults | {"flags": None, "computed_by": None} | row))
+
+
+def cost_history(conn: Connection, pk: int) -> list[CostRow]:
+    c = transaction_costs.c
+    return [
+        CostRow.from_row(r)
+        for r in conn.execute(select(transaction_costs).where(c.transaction_id == pk).order_by(c.id))
+    ]
+
+
+def latest_costs(conn: Connection, pks: list[int]) -> dict[int, CostRow]:
+    if not pks:
+        return {}
+    c = transaction_costs.c
+    newest = select(func.max(c.id)).where(c.transaction_id.in_(pks)).group_by(c.transaction_id).scalar_subquery()
+    rows = conn.execute(select(transaction_costs).where(c.id.in_(newest)))
+    return {r.transaction_id: CostRow.from_row(r) for r in rows}
+
+
+def daily_totals(
+    conn: Connection, since: datetime | None, until: datetime | None, station_id: str | None
+) -> list[dict[str, Any]]:
+    """Per UTC day of the transaction's end and currency: count, energy, revenue (latest cost per transaction)."""
+    c = transaction_costs.c
+    t = transactions.c
+    newest = select(func.max(c.id)).group_by(c.transaction_id).scalar_subquery()
+    day = func.date(t.stopped_at)
+    q = (
+        select(
+            day.label("day"),
+            c.currency,
+            func.count().label("transactions"),
+            func.coalesce(func.sum(c.energy_wh), 0).label("energy_wh"),
+            func.coalesce(func.sum(c.excl_vat_minor), 0).label("excl_vat_minor"),
+            func.coalesce(func.sum(c.incl_vat_minor), 0).label("incl_vat_minor"),
+        )
+        .select_from(transaction_costs.join(transactions, t.id == c.transaction_id))
+        .where(c.id.in_(newest), t.stopped_at.is_not(None))
+        .group_by(day, c.currency)
+        .order_by(day, c.currency)
+    )
+    if since is not None:
+        q = q.where(t.stopped_at >= since)
+    if until is not None:
+        q = q.where(t.stopped_at < until)
+    if station_id is not None:
+        q = q.where(t.station_id == station_id)
+    out = []
+    for r in conn.execute(q):
+        value = r.day
+        out.append({**r._mapping, "day": value.isoformat() if isinstance(value, date) else str(value)})
+    return out
+
+
+# --- signed meter values -----------------------------------------------------------------------
+
+
+def insert_signed_values(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        now = utcnow()
+        conn.execute(insert(signed_meter_values), [{"recorded_at": now, **r} for r in rows])
+
+
+def signed_values(conn: Connection, pk: int) -> list[SignedValueRow]:
+    c = signed_meter_values.c
+    q = select(signed_meter_values).where(c.transaction_id == pk).order_by(c.timestamp, c.id)
+    return [SignedValueRow.from_row(r) for r in conn.execute(q)]
+
+
+def iter_costed_transactions(conn: Connection, ids: list[int]) -> Iterator[tuple[Any, CostRow | None]]:
+    costs = latest_costs(conn, ids)
+    q = select(transactions).where(transactions.c.id.in_(ids)).order_by(transactions.c.id)
+    for r in conn.execute(q):
+        yield r, costs.get(r.id)

@@ -1,0 +1,186 @@
+"""Billing against a real ``ocppd serve``: tariffs and their validation, assignments, the cost of a
+transaction at its end (the hand-calculated multi-part session), recompute with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import bearer, create_key, eventually, new_station_id, ok
+from tests.billing.station import cost_station
+from tests.csms_process import CsmsProcess, run_csms
+
+DAY_NIGHT = {
+    "currency": "EUR",
+    "time_zone": "Europe/Berlin",
+    "vat": "19",
+    "elements": [
+        {
+            "price_components": [{"type": "ENERGY", "price": "0.30"}, {"type": "TIME", "price": "1.20"}],
+            "restrictions": {"start_time": "08:00", "end_time": "18:00"},
+        },
+        {
+            "price_components": [{"type": "ENERGY", "price": "0.25"}, {"type": "TIME", "price": "0.60"}],
+            "restrictions": {"start_time": "18:00", "end_time": "08:00"},
+        },
+        {"price_components": [{"type": "PARKING_TIME", "price": "6.00"}, {"type": "FLAT", "price": "1.00"}]},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsProcess]:
+    with run_csms(tmp_path_factory.mktemp("billing")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def admin_key(server: CsmsProcess) -> str:
+    return create_key(server, "admin")
+
+
+@pytest.fixture
+async def api(server: CsmsProcess, admin_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.http_url, headers=bearer(admin_key), timeout=60) as client:
+        yield client
+
+
+def refused(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    return response.json()
+
+
+async def test_bad_tariffs_are_refused_naming_the_element(api: httpx.AsyncClient) -> None:
+    negative = {**DAY_NIGHT, "elements": [{"price_components": [{"type": "ENERGY", "price": -1}]}]}
+    body = refused(await api.put("/api/v1/tariffs/bad", json={"tariff": negative}))
+    assert body["details"]["field"] == "elements[0].price_components[0].price"
+    assert "elements[0].price_components[0].price" in body["detail"]
+    body = refused(await api.put("/api/v1/tariffs/bad", json={"tariff": {**DAY_NIGHT, "currency": "XYZ"}}))
+    assert body["details"]["field"] == "currency"
+    gap = {
+        **DAY_NIGHT,
+        "elements": [
+            {
+                "price_components": [{"type": "ENERGY", "price": 1}],
+                "restrictions": {"start_time": "02:15", "end_time": "05:00"},
+            }
+        ],
+    }
+    body = refused(await api.put("/api/v1/tariffs/bad", json={"tariff": gap}))
+    assert body["details"]["field"] == "elements[0].restrictions.start_time"
+    overlap = {
+        **DAY_NIGHT,
+        "elements": [
+            {
+                "price_components": [{"type": "TIME", "price": 1}],
+                "restrictions": {"start_time": "08:00", "end_time": "12:00"},
+            },
+            {
+                "price_components": [{"type": "TIME", "price": 2}],
+                "restrictions": {"start_time": "11:00", "end_time": "13:00"},
+            },
+        ],
+    }
+    body = refused(await api.put("/api/v1/tariffs/bad", json={"tariff": overlap}))
+    assert body["details"]["field"] == "elements[1].restrictions"
+    assert (await api.get("/api/v1/tariffs/bad")).status_code == 404
+
+
+async def test_versions_keep_a_history_and_overlapping_validity_is_refused(api: httpx.AsyncClient) -> None:
+    first = ok(
+        await api.put("/api/v1/tariffs/hist", json={"tariff": DAY_NIGHT, "valid_from": "2026-01-01T00:00:00Z"}), 201
+    )
+    second = ok(
+        await api.put("/api/v1/tariffs/hist", json={"tariff": DAY_NIGHT, "valid_from": "2026-07-01T00:00:00Z"}), 201
+    )
+    history = ok(await api.get("/api/v1/tariffs/hist"))
+    assert [v["id"] for v in history] == [first["id"], second["id"]]
+    assert history[0]["valid_to"].startswith("2026-07-01")
+    body = refused(
+        await api.put(
+            "/api/v1/tariffs/hist",
+            json={"tariff": DAY_NIGHT, "valid_from": "2026-03-01T00:00:00Z", "valid_to": "2026-04-01T00:00:00Z"},
+        )
+    )
+    assert body["details"]["field"] == "valid_from"
+
+
+async def test_a_session_is_priced_at_its_end_as_the_hand_calculation_says(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    """The multi-part session of tests/billing/test_cost.py, sent by an `ocpp`-package 2.0.1 station:
+    energy day + night split at 18:00 inside a sampling interval, charging time, parking, flat fee,
+    VAT 19 %: 11.60 EUR."""
+    sid = new_station_id("BILL")
+    ok(await api.put("/api/v1/tariffs/daynight", json={"tariff": DAY_NIGHT, "valid_from": "2026-01-01T00:00:00Z"}), 201)
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "daynight", "station_id": sid}), 201)
+    uid = "tx-bill-1"
+    async with cost_station(server.ws_url, sid) as st:
+        # Berlin is UTC+2 in June: 17:00 local = 15:00Z
+        await st.event("Started", uid, "2026-06-10T15:00:00Z", energy_wh=10_000, charging_state="Charging")
+        await st.event("Updated", uid, "2026-06-10T15:40:00Z", energy_wh=17_000)
+        await st.event("Updated", uid, "2026-06-10T16:20:00Z", energy_wh=23_000)
+        await st.event("Updated", uid, "2026-06-10T16:30:00Z", energy_wh=25_000, charging_state="EVConnected")
+        ended = await st.event("Ended", uid, "2026-06-10T17:00:00Z", energy_wh=25_000, stopped_reason="EVDisconnected")
+    assert ended.total_cost == pytest.approx(11.60)
+
+    txs = ok(await api.get("/api/v1/transactions", params={"station": sid}))
+    pk = txs[0]["id"]
+    cost = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))
+    assert cost["running"] is False
+    assert cost["current"]["incl_vat"] == "11.60"
+    assert cost["current"]["excl_vat"] == "9.75"
+    assert cost["history"][0]["reason"] == "transaction ended"
+    assert cost["history"][0]["tariff_id"] == "daynight"
+
+    # a later tariff version does not change the finished session's price ...
+    cheaper = {**DAY_NIGHT, "elements": [{"price_components": [{"type": "ENERGY", "price": "0.10"}]}]}
+    version = ok(
+        await api.put("/api/v1/tariffs/daynight", json={"tariff": cheaper, "valid_from": "2026-11-01T00:00:00Z"}), 201
+    )
+    assert ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["current"]["incl_vat"] == "11.60"
+    # ... unless the operator recomputes it, and that is recorded with its reason
+    refused(await api.post(f"/api/v1/transactions/{pk}/cost/recompute", json={"reason": " "}))
+    again = ok(
+        await api.post(
+            f"/api/v1/transactions/{pk}/cost/recompute",
+            json={"reason": "goodwill: price of November", "tariff_version_id": version["id"]},
+        )
+    )
+    assert again["cost"]["excl_vat"] == "1.50"  # 15 kWh x 0.10
+    history = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["history"]
+    assert [h["reason"] for h in history] == ["transaction ended", "goodwill: price of November"]
+    assert history[1]["computed_by"]
+
+
+async def test_the_most_specific_assignment_wins(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    sid = new_station_id("BILL")
+    flat = lambda price: {"currency": "EUR", "elements": [{"price_components": [{"type": "FLAT", "price": price}]}]}  # noqa: E731
+    ok(
+        await api.put("/api/v1/tariffs/station-flat", json={"tariff": flat("2"), "valid_from": "2026-01-01T00:00:00Z"}),
+        201,
+    )
+    ok(
+        await api.put("/api/v1/tariffs/evse-flat", json={"tariff": flat("3"), "valid_from": "2026-01-01T00:00:00Z"}),
+        201,
+    )
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "station-flat", "station_id": sid}), 201)
+    ok(
+        await api.post("/api/v1/tariff-assignments", json={"tariff_id": "evse-flat", "station_id": sid, "evse_id": 1}),
+        201,
+    )
+    refused(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "nope", "station_id": sid}))
+    refused(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "evse-flat", "evse_id": 1}))
+    async with cost_station(server.ws_url, sid) as st:
+        await st.event("Started", "tx-bill-2", "2026-06-10T10:00:00Z", energy_wh=0, charging_state="Charging")
+        ended = await st.event("Ended", "tx-bill-2", "2026-06-10T10:10:00Z", energy_wh=100)
+    assert ended.total_cost == pytest.approx(3.0)
+
+    async def priced() -> Any:
+        txs = ok(await api.get("/api/v1/transactions", params={"station": sid}))
+        return ok(await api.get(f"/api/v1/transactions/{txs[0]['id']}/cost"))["current"]
+
+    assert (await eventually(priced, "the cost"))["excl_vat"] == "3.00"
