@@ -362,6 +362,15 @@ class ProvisioningSettings:
 
 
 @dataclass
+class FileSettings:
+    """Files stations fetch from or upload to ocppd (docs/device-management.md)."""
+
+    public_url: str = ""  # how stations reach the HTTP port, e.g. https://csms.example.com; "": http://host:port
+    max_log_bytes: int = 100 * 1024 * 1024  # a log / diagnostics upload larger than this is refused (413)
+    upload_token_ttl_s: float = 86400.0  # an upload URL works this long after the request
+
+
+@dataclass
 class AlertSettings:
     """Alerts and raw event retention (docs/device-management.md)."""
 
@@ -400,6 +409,7 @@ class Settings:
     transactions: TransactionSettings = field(default_factory=TransactionSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
+    files: FileSettings = field(default_factory=FileSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)
@@ -468,6 +478,8 @@ class Settings:
             if not getattr(h, name) > 0:
                 raise ValueError(f"http.{name} must be a positive number of seconds")
         self.provisioning.validate()
+        if self.files.max_log_bytes < 1:
+            raise ValueError("files.max_log_bytes must be at least 1")
         if self.alerts.max_new_per_minute < 1:
             raise ValueError("alerts.max_new_per_minute must be at least 1")
         if self.alerts.offline_margin_s < 0:

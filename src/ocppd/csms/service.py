@@ -24,6 +24,7 @@ from ocppd.csms.billing.service import Billing
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
 from ocppd.csms.local_lists import LocalLists
+from ocppd.csms.logs import LogUploads
 from ocppd.csms.outbound import (
     Adapters,
     Exchange,
@@ -107,6 +108,7 @@ class Csms:
         self.credentials = Credentials(settings, store, self.events, self.directory)
         self.security = Security(self)
         self.alerts = Alerts(settings.alerts, store, self.events)
+        self.logs = LogUploads(settings, store, self.events)
         self._stored_last_seen: dict[str, datetime] = {}
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
@@ -326,6 +328,16 @@ class Csms:
         async def record(session: Session, payload: Payload) -> Payload:
             await self.reporting.record(session.identity, kind, payload, payload.get("timestamp"))
             return dict(reply)
+
+        return record
+
+    def log_status_recorder(self, kind: str) -> Handler:
+        """(Log|Diagnostics)StatusNotification: recorded, and the status of the upload job it is about."""
+
+        async def record(session: Session, payload: Payload) -> Payload:
+            await self.reporting.record(session.identity, kind, payload, payload.get("timestamp"))
+            await self.logs.status(session.identity, str(payload.get("status")), payload.get("requestId"))
+            return {}
 
         return record
 

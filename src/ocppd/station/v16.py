@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocppd.rpc.session import Payload, Session
 from ocppd.smart.schedule import MAX, TX, TX_DEFAULT, Profile, format_time, parse_time
+from ocppd.station import files
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import AVAILABLE, FAULTED, UNAVAILABLE, Connector, Reservation, Transaction
 from ocppd.station.store import QueuedMessage
@@ -421,11 +422,14 @@ class Adapter16(Adapter):
         filename = f"diagnostics-{st.identity}-{int(time.time())}.log"
 
         async def walk() -> None:
-            for status in ("Uploading", "Uploaded", "Idle"):
-                st.diagnostics_status = status
-                if status != "Idle":
-                    await st.call("DiagnosticsStatusNotification", {"status": status})
-                await _sleep(st.config.step_delay)
+            st.diagnostics_status = "Uploading"
+            await st.call("DiagnosticsStatusNotification", {"status": "Uploading"})
+            done = await files.upload(p["location"], filename, files.log_text(st.identity, "diagnostics"))
+            await _sleep(st.config.step_delay)
+            st.diagnostics_status = "UploadFailed" if done is False else "Uploaded"
+            await st.call("DiagnosticsStatusNotification", {"status": st.diagnostics_status})
+            await _sleep(st.config.step_delay)
+            st.diagnostics_status = "Idle"
 
         st.after(0, walk)
         return {"fileName": filename}
@@ -434,13 +438,17 @@ class Adapter16(Adapter):
         st = self.station
         request_id = p["requestId"]
 
+        filename = f"{p['logType'].lower()}-{st.identity}.log"
+
         async def walk() -> None:
-            for status in ("Uploading", "Uploaded"):
-                await st.call("LogStatusNotification", {"status": status, "requestId": request_id})
-                await _sleep(st.config.step_delay)
+            await st.call("LogStatusNotification", {"status": "Uploading", "requestId": request_id})
+            done = await files.upload(p["log"]["remoteLocation"], filename, files.log_text(st.identity, p["logType"]))
+            await _sleep(st.config.step_delay)
+            status = "UploadFailure" if done is False else "Uploaded"
+            await st.call("LogStatusNotification", {"status": status, "requestId": request_id})
 
         st.after(0, walk)
-        return {"status": "Accepted", "filename": f"{p['logType'].lower()}-{st.identity}.log"}
+        return {"status": "Accepted", "filename": filename}
 
     async def on_SignedUpdateFirmware(self, session: Session, p: Payload) -> Payload:
         st = self.station

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import Payload, Session
 from ocppd.smart.schedule import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
+from ocppd.station import files
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction, id_token_type
 from ocppd.station.settings import Var2x
@@ -747,13 +748,17 @@ class Adapter2x(Adapter):
     async def on_GetLog(self, session: Session, p: Payload) -> Payload:
         st = self.station
 
+        filename = f"{p['logType'].lower()}-{st.identity}.log"
+
         async def walk() -> None:
-            for status in ("Uploading", "Uploaded"):
-                await st.call("LogStatusNotification", {"status": status, "requestId": p["requestId"]})
-                await asyncio.sleep(st.config.step_delay)
+            await st.call("LogStatusNotification", {"status": "Uploading", "requestId": p["requestId"]})
+            done = await files.upload(p["log"]["remoteLocation"], filename, files.log_text(st.identity, p["logType"]))
+            await asyncio.sleep(st.config.step_delay)
+            status = "UploadFailure" if done is False else "Uploaded"
+            await st.call("LogStatusNotification", {"status": status, "requestId": p["requestId"]})
 
         st.after(0, walk)
-        return {"status": "Accepted", "filename": f"{p['logType'].lower()}-{st.identity}.log"}
+        return {"status": "Accepted", "filename": filename}
 
     async def on_CustomerInformation(self, session: Session, p: Payload) -> Payload:
         st = self.station

@@ -516,4 +516,26 @@ signed_meter_values = Table(
     Index(None, "transaction_id", "timestamp"),
 )
 
+# Log / diagnostics uploads ocppd asked for (GetLog, GetDiagnostics) to its own upload URL: one row per
+# request, the per-request token kept as its SHA-256, status from (Log|Diagnostics)StatusNotification.
+log_uploads = Table(
+    "log_uploads",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("request_id", Integer),  # 2.x requestId; 1.6 has none
+    Column("log_type", String(32), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("status", String(32), nullable=False),  # Requested, the answer, then the station's notifications
+    Column("filename", String(255)),  # as stored (safe name)
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("uploaded_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("created_by", String(255)),
+    Index(None, "station_id", "id"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

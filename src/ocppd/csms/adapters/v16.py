@@ -121,4 +121,6 @@ def handlers(csms: Csms) -> dict[str, Handler]:
     }
     for action in RECORDED:
         table[action] = d.recorder(action)
+    for action in ("DiagnosticsStatusNotification", "LogStatusNotification"):
+        table[action] = d.log_status_recorder(action)
     return table

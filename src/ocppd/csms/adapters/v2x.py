@@ -177,6 +177,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         if action in station_initiated(version):
             table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
     table["NotifyEvent"] = notify_event  # recorded, and turned into alerts
+    table["LogStatusNotification"] = d.log_status_recorder("LogStatusNotification")
     table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain
 
     async def vat_number_validation(session: Session, p: Payload) -> Payload:

@@ -1,0 +1,113 @@
+"""Log and diagnostics uploads: request one (ocppd provides the upload URL), list, download; and the
+upload endpoint stations use (``/files/logs/<token>``, authorized by the per-request token only).
+
+No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
+
+from ocppd.api.auth import current_principal, require_admin
+from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.security import Principal
+from ocppd.csms.logs import UploadRefused
+from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
+from ocppd.csms.service import Csms
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(current_principal)],
+    tags=["logs"],
+    responses=error_responses(400, 401, 403),
+)
+uploads = APIRouter(prefix="/files/logs", tags=["logs"])
+
+
+class LogRequest(BaseModel):
+    log_type: Literal["DiagnosticsLog", "SecurityLog"] = "DiagnosticsLog"
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class LogUpload(BaseModel):
+    id: int
+    station_id: str
+    request_id: int | None = None
+    log_type: str
+    status: str
+    filename: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    created_at: str
+    expires_at: str
+    uploaded_at: str | None = None
+    updated_at: str
+    created_by: str | None = None
+
+
+def _csms(request: Request) -> Csms:
+    return request.app.state.csms  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/stations/{station_id}/logs",
+    response_model=LogUpload,
+    summary="Ask the station for its log (GetLog; 1.6 GetDiagnostics) with an upload URL of ocppd's own",
+    responses=error_responses(409, 502),
+)
+async def request_log(
+    request: Request, station_id: str, body: LogRequest, principal: Principal = Depends(require_admin)
+) -> dict[str, Any]:
+    c = _csms(request)
+    try:
+        return await c.logs.request(station_id, c.send, body.log_type, body.since, body.until, principal.name)
+    except StationOffline:
+        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline") from None
+    except NotExpressible as exc:
+        raise ApiError(400, f"log_type: {exc}", "not_expressible") from None
+    except OutboundError as exc:
+        raise ApiError(502, f"the station did not take the request: {exc}", "station_error") from None
+
+
+@router.get("/logs", response_model=list[LogUpload], summary="Log / diagnostics requests, newest first")
+async def list_logs(
+    request: Request, station_id: str | None = None, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    return await _csms(request).logs.list(station_id, limit)
+
+
+@router.get(
+    "/logs/{upload_id}/file",
+    summary="Download the uploaded file",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(404)},
+)
+async def download_log(request: Request, upload_id: int) -> FileResponse:
+    path = await _csms(request).logs.file_of(upload_id)
+    if path is None or not path.is_file():
+        raise ApiError(404, f"no uploaded file for log request {upload_id}", "not_found")
+    return FileResponse(path, filename=path.name, media_type="application/octet-stream")
+
+
+async def _receive(request: Request, token: str, filename: str | None) -> JSONResponse:
+    try:
+        done = await _csms(request).logs.receive(token, filename, request.stream())
+    except UploadRefused as exc:
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status)
+    return JSONResponse(done, status_code=201)
+
+
+@uploads.put("/{token}", summary="Stations upload the requested log here (PUT)")
+@uploads.post("/{token}", summary="Stations upload the requested log here (POST, the body is the file)")
+async def upload(request: Request, token: str) -> JSONResponse:
+    return await _receive(request, token, None)
+
+
+@uploads.put("/{token}/{filename}", summary="Upload under a file name of the station's choice (PUT)")
+@uploads.post("/{token}/{filename}", summary="Upload under a file name of the station's choice (POST)")
+async def upload_named(request: Request, token: str, filename: str) -> JSONResponse:
+    return await _receive(request, token, filename)
