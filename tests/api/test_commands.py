@@ -146,7 +146,7 @@ async def test_typed_commands_v201(server: CsmsProcess, api: httpx.AsyncClient) 
         prof = r["request"]["chargingProfile"]
         assert prof["chargingProfilePurpose"] == "ChargingStationMaxProfile"
         assert prof["chargingSchedule"][0]["chargingRateUnit"] == "A"
-        r = await command(api, sid, "clear-charging-profile", {"evse_id": 1, "purpose": "tx_default"})
+        r = await command(api, sid, "clear-charging-profile", {"evse_id": 1, "purpose": "TX_DEFAULT"})
         assert r["request"] == {"chargingProfileCriteria": {"evseId": 1, "chargingProfilePurpose": "TxDefaultProfile"}}
         r = await command(api, sid, "composite-schedule", {"evse_id": 1, "duration_s": 60})
         assert r["request"] == {"evseId": 1, "duration": 60}

@@ -7,10 +7,11 @@ Nothing here knows an OCPP version: the verb's adapters build the payloads. The 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ocppd.api.choices import choice
 from ocppd.csms import verbs
 from ocppd.csms.outbound import Verb, next_request_id
 
@@ -44,7 +45,7 @@ class RemoteStop(Body):
 
 
 class Reset(Body):
-    type: Literal["soft", "hard", "on_idle", "immediate", "immediate_and_resume"] = Field(
+    type: choice("soft", "hard", "on_idle", "immediate", "immediate_and_resume") = Field(
         "soft",
         description="soft/on_idle -> 1.6 Soft / 2.x OnIdle; hard/immediate -> Hard / Immediate; "
         "immediate_and_resume: 2.1 only",
@@ -144,7 +145,7 @@ class ReportRef(Body):
 
 class GetReport(Body):
     variables: list[ReportRef] = Field(default_factory=list, description="componentVariable (2.x only)")
-    criteria: list[Literal["Active", "Available", "Enabled", "Problem"]] = Field(default_factory=list)
+    criteria: list[choice("Active", "Available", "Enabled", "Problem")] = Field(default_factory=list)
 
     def verb(self) -> verbs.GetReport:
         return verbs.GetReport(tuple(r.ref() for r in self.variables), tuple(self.criteria))
@@ -175,10 +176,10 @@ class SchedulePeriod(Body):
 class ChargingProfileBody(Body):
     id: int = Field(ge=0)
     stack_level: int = Field(0, ge=0)
-    purpose: Literal["station_max", "tx_default", "tx"] = "tx_default"
-    kind: Literal["Absolute", "Recurring", "Relative"] = "Relative"
-    recurrency: Literal["Daily", "Weekly"] | None = None
-    unit: Literal["W", "A"] = "W"
+    purpose: choice("station_max", "tx_default", "tx") = "tx_default"
+    kind: choice("Absolute", "Recurring", "Relative") = "Relative"
+    recurrency: choice("Daily", "Weekly") | None = None
+    unit: choice("W", "A") = "W"
     periods: list[SchedulePeriod] = Field(min_length=1)
     start_at: datetime | None = None
     duration_s: int | None = Field(None, ge=0)
@@ -214,7 +215,7 @@ class SetChargingProfile(Body):
 class ClearChargingProfile(Body):
     profile_id: int | None = None
     evse_id: int | None = Field(None, ge=0)
-    purpose: Literal["station_max", "tx_default", "tx"] | None = None
+    purpose: choice("station_max", "tx_default", "tx") | None = None
     stack_level: int | None = Field(None, ge=0)
 
     def verb(self) -> verbs.ClearChargingProfile:
@@ -224,7 +225,7 @@ class ClearChargingProfile(Body):
 class CompositeSchedule(Body):
     evse_id: int = Field(0, ge=0)
     duration_s: int = Field(3600, ge=1)
-    unit: Literal["W", "A"] | None = None
+    unit: choice("W", "A") | None = None
 
     def verb(self) -> verbs.GetCompositeSchedule:
         return verbs.GetCompositeSchedule(self.evse_id, self.duration_s, self.unit)
@@ -253,7 +254,7 @@ class UpdateFirmware(Body):
 
 class GetLog(Body):
     location: str = Field(min_length=1, description="Upload URL for the diagnostics / log file.")
-    log_type: Literal["DiagnosticsLog", "SecurityLog"] = "DiagnosticsLog"
+    log_type: choice("DiagnosticsLog", "SecurityLog") = "DiagnosticsLog"
     since: datetime | None = None
     until: datetime | None = None
     retries: int | None = Field(None, ge=0)
@@ -298,7 +299,7 @@ class LocalListEntry(Body):
 
 class SendLocalList(Body):
     version: int = Field(ge=0, description="listVersion / versionNumber.")
-    update_type: Literal["Full", "Differential"] = "Full"
+    update_type: choice("Full", "Differential") = "Full"
     entries: list[LocalListEntry] | None = Field(None, description="Omitted: every token in the CSMS.")
 
     def verb(self) -> verbs.SendLocalList:

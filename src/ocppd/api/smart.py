@@ -7,12 +7,13 @@ annotations``: FastAPI reads the annotations at runtime.
 import math
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ocppd.api.auth import current_principal, require_admin
+from ocppd.api.choices import choice
 from ocppd.api.errors import ApiError, error_responses
 from ocppd.csms import verbs as v
 from ocppd.csms.outbound import OutboundError
@@ -254,7 +255,7 @@ class ExternalLimitBody(BaseModel):
     start: datetime | None = Field(None, description="Default: now")
     end: datetime | None = Field(None, description="Expiry; afterwards the configured limit applies again")
     duration_s: int | None = Field(None, gt=0, description="Instead of end")
-    source: Literal["api", "ems", "grid"] = "api"
+    source: choice("api", "ems", "grid") = "api"
     note: str | None = Field(None, max_length=500)
     replace: bool = Field(False, description="Remove this source's other limits on the node first")
 
@@ -365,11 +366,11 @@ class PeriodBody(BaseModel):
 class ProfileBody(BaseModel):
     id: int = Field(ge=0)
     evse_id: int = Field(0, ge=0)
-    purpose: Literal["station_max", "tx_default", "tx"] = "tx_default"
+    purpose: choice("station_max", "tx_default", "tx") = "tx_default"
     stack_level: int = Field(0, ge=0)
-    kind: Literal["Absolute", "Recurring", "Relative"] = "Absolute"
-    recurrency: Literal["Daily", "Weekly"] | None = None
-    unit: Literal["A", "W"] = "A"
+    kind: choice("Absolute", "Recurring", "Relative") = "Absolute"
+    recurrency: choice("Daily", "Weekly") | None = None
+    unit: choice("A", "W") = "A"
     start: datetime | None = None
     duration_s: int | None = Field(None, gt=0)
     valid_from: datetime | None = None
@@ -423,7 +424,7 @@ async def composite(
     station_id: str,
     evse_id: int = Query(1, ge=0),
     duration_s: int = Query(3600, gt=0, le=604800),
-    unit: Literal["A", "W"] = "A",
+    unit: choice("A", "W") = "A",
     compare: bool = False,
     c: Csms = Depends(csms_of),
 ) -> dict[str, Any]:
