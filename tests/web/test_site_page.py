@@ -30,7 +30,7 @@ async def test_site_page_shows_live_allocations(server: CsmsProcess, browser: An
         allocations = page.get_by_role("region", name="Allocations")
         row = allocations.get_by_role("row").filter(has_text="CP201")
         await expect(row).to_contain_text("32.0 A", timeout=WAIT_MS)
-        await expect(row).to_contain_text("share")  # the site (32 A) is full
+        await expect(row).to_contain_text("full")  # all it can take: its 32 A cap is also the site limit
         l1 = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="L1", exact=True))
         await expect(l1).to_contain_text("100 %", timeout=WAIT_MS)  # measured 32 A of the 32 A limit
         await shot(page, "site")
