@@ -5,14 +5,20 @@ Thin: they call ``csms.billing`` and shape JSON. No ``from __future__ import ann
 reads the annotations at runtime.
 """
 
-from datetime import datetime
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import Principal, current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
+from ocppd.csms.billing.evidence import transparency_xml
 from ocppd.csms.billing.service import BillingError
 from ocppd.csms.billing.tariff import TariffError
 from ocppd.csms.service import Csms
@@ -287,3 +293,236 @@ async def daily(
             }
         )
     return out
+
+
+# --------------------------------------------------------------------------- evidence, CDRs, exports
+
+EXPORT_BATCH = 1000
+EXPORT_FIELDS = (
+    "id",
+    "station_id",
+    "transaction_uid",
+    "evse_id",
+    "id_token",
+    "started_at",
+    "stopped_at",
+    "energy_wh",
+    "charging_s",
+    "parking_s",
+    "currency",
+    "excl_vat",
+    "vat",
+    "incl_vat",
+    "tariff_id",
+    "tariff_version_id",
+    "flags",
+)
+
+
+class SignedValue(BaseModel):
+    timestamp: str
+    evse_id: int
+    context: str | None
+    measurand: str | None
+    value: float | None
+    signed_data: str = Field(description="As the station sent it (OCMF text, base64, ...)")
+    encoding: str | None
+    signing_method: str | None
+    public_key: str | None
+
+
+class SignedValues(BaseModel):
+    transaction_id: int
+    values: list[SignedValue]
+
+
+class Cdr(BaseModel):
+    """Close to OCPI 2.2's CDR: one finished (or running) session with its price."""
+
+    id: str
+    transaction_id: int
+    station_id: str
+    evse_id: int | None
+    connector_id: int | None
+    auth_id: str | None
+    group_id: str | None
+    start_date_time: str | None
+    end_date_time: str | None
+    meter_start_wh: float | None
+    meter_stop_wh: float | None
+    currency: str | None
+    tariff_id: str | None
+    tariff_version_id: int | None
+    total_energy_kwh: str | None
+    total_charging_s: int | None
+    total_parking_s: int | None
+    total_cost: dict[str, str | None] | None
+    vat_by_rate: list[dict[str, str]]
+    cost_lines: list[dict[str, Any]]
+    charging_periods: list[dict[str, Any]]
+    flags: list[str]
+    priced_at: str | None
+    price_reason: str | None
+    recomputed: bool
+    signed_values: list[SignedValue]
+
+
+def _signed_out(row: br.SignedValueRow) -> dict[str, Any]:
+    return {
+        "timestamp": row.timestamp.isoformat(),
+        "evse_id": row.evse_id,
+        "context": row.context,
+        "measurand": row.measurand,
+        "value": row.value,
+        "signed_data": row.signed_data,
+        "encoding": row.encoding,
+        "signing_method": row.signing_method,
+        "public_key": row.public_key,
+    }
+
+
+@router.get(
+    "/transactions/{pk}/signed-values",
+    response_model=SignedValues,
+    responses={**NOT_FOUND, 200: {"content": {"application/json": {}, "application/xml": {}}}},
+    summary="The transaction's signed meter values (format=xml: for the S.A.F.E. transparency software)",
+)
+async def signed_values(
+    pk: int, format: str = Query("json", pattern="^(json|xml)$"), c: Csms = Depends(csms_of)
+) -> Any:
+    tx = await _transaction(c, pk)
+    rows = await c.store.read(br.signed_values, pk)
+    if format == "xml":
+        body = transparency_xml(tx.transaction_uid, rows)
+        headers = {"Content-Disposition": f'attachment; filename="transaction-{pk}-signed.xml"'}
+        return Response(body, media_type="application/xml", headers=headers)
+    return {"transaction_id": pk, "values": [_signed_out(r) for r in rows]}
+
+
+def _export_row(tx: Any, cost: br.CostRow | None) -> dict[str, Any]:
+    breakdown = (cost.cost if cost else None) or {}
+    return {
+        "id": tx.id,
+        "station_id": tx.station_id,
+        "transaction_uid": tx.transaction_uid,
+        "evse_id": tx.evse_id,
+        "id_token": tx.id_token,
+        "started_at": _iso(tx.started_at),
+        "stopped_at": _iso(tx.stopped_at),
+        "energy_wh": tx.energy_wh,
+        "charging_s": breakdown.get("charging_s"),
+        "parking_s": breakdown.get("parking_s"),
+        "currency": cost.currency if cost else None,
+        "excl_vat": breakdown.get("excl_vat"),
+        "vat": breakdown.get("vat"),
+        "incl_vat": breakdown.get("incl_vat"),
+        "tariff_id": cost.tariff_id if cost else None,
+        "tariff_version_id": cost.tariff_version_id if cost else None,
+        "flags": " ".join(cost.flags or []) if cost else None,
+    }
+
+
+@router.get(
+    "/transactions/{pk}/cdr",
+    response_model=Cdr,
+    responses=NOT_FOUND,
+    summary="A CDR-like record of the session: times, energy, cost with its breakdown, signed values",
+)
+async def cdr(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    tx = await _transaction(c, pk)
+
+    def op(conn: Any) -> tuple[Any, Any, Any]:
+        history = br.cost_history(conn, pk)
+        token = repo.get_token(conn, tx.id_token) if tx.id_token else None
+        return history, br.signed_values(conn, pk), token
+
+    history, signed, token = await c.store.read(op)
+    cost = history[-1] if history else None
+    breakdown = (cost.cost if cost else None) or {}
+    return {
+        "id": f"{tx.station_id}-{tx.transaction_uid}",
+        "transaction_id": pk,
+        "station_id": tx.station_id,
+        "evse_id": tx.evse_id,
+        "connector_id": tx.connector_id,
+        "auth_id": tx.id_token,
+        "group_id": token.group_id if token else None,
+        "start_date_time": _iso(tx.started_at),
+        "end_date_time": _iso(tx.stopped_at),
+        "meter_start_wh": tx.meter_start_wh,
+        "meter_stop_wh": tx.meter_stop_wh,
+        "currency": cost.currency if cost else None,
+        "tariff_id": cost.tariff_id if cost else None,
+        "tariff_version_id": cost.tariff_version_id if cost else None,
+        "total_energy_kwh": breakdown.get("energy_kwh"),
+        "total_charging_s": breakdown.get("charging_s"),
+        "total_parking_s": breakdown.get("parking_s"),
+        "total_cost": {k: breakdown.get(k) for k in ("excl_vat", "vat", "incl_vat")} if breakdown else None,
+        "vat_by_rate": breakdown.get("vat_by_rate", []),
+        "cost_lines": breakdown.get("lines", []),
+        "charging_periods": breakdown.get("periods", []),
+        "flags": (cost.flags or []) if cost else [],
+        "priced_at": _iso(cost.computed_at) if cost else None,
+        "price_reason": cost.reason if cost else None,
+        "recomputed": len(history) > 1,
+        "signed_values": [_signed_out(r) for r in signed],
+    }
+
+
+async def _export_batches(c: Csms, filters: dict[str, Any]) -> AsyncIterator[list[dict[str, Any]]]:
+    """Keyset batches, newest first: constant memory however many transactions match."""
+    before: tuple[datetime, int] | None = None
+    while True:
+
+        def op(conn: Any, before: Any = before) -> list[dict[str, Any]]:
+            txs = repo.list_transactions(conn, limit=EXPORT_BATCH, before=before, **filters)
+            costs = br.latest_costs(conn, [t.id for t in txs])
+            return [_export_row(t, costs.get(t.id)) for t in txs]
+
+        rows = await c.store.read(op)
+        if rows:
+            yield rows
+        if len(rows) < EXPORT_BATCH:
+            return
+        before = (datetime.fromisoformat(rows[-1]["started_at"]), rows[-1]["id"])
+
+
+async def _csv(c: Csms, filters: dict[str, Any]) -> AsyncIterator[bytes]:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    yield out.getvalue().encode()
+    async for rows in _export_batches(c, filters):
+        out.seek(0)
+        out.truncate()
+        writer.writerows(rows)
+        yield out.getvalue().encode()
+
+
+async def _json_lines(c: Csms, filters: dict[str, Any]) -> AsyncIterator[bytes]:
+    async for rows in _export_batches(c, filters):
+        yield b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+@router.get(
+    "/billing/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+    summary="Every matching transaction with its cost, streamed (CSV, or JSON lines); no row cap",
+)
+async def export(
+    format: str = Query("csv", pattern="^(csv|json)$"),
+    station: str | None = Query(None, description="Only this station"),
+    since: datetime | None = Query(None, description="Started at or after"),
+    until: datetime | None = Query(None, description="Started before"),
+    c: Csms = Depends(csms_of),
+) -> StreamingResponse:
+    filters = {"station_id": station, "since": since, "until": until}
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    if format == "json":
+        return StreamingResponse(_json_lines(c, filters), media_type="application/x-ndjson")
+    return StreamingResponse(
+        _csv(c, filters),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="billing-{stamp}.csv"'},
+    )

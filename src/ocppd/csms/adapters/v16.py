@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocppd.csms.authorization import Presented
+from ocppd.csms.billing.evidence import signed_values_v16
 from ocppd.csms.ca import CHARGING_STATION
 from ocppd.csms.metering import parse_time, readings_v16
 from ocppd.rpc import Handler, Payload, Session
@@ -82,6 +83,9 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             readings=readings_v16(p.get("transactionData", [])),
             payload=p,
         )
+        signed = signed_values_v16(p.get("transactionData", []), 0)
+        if signed:
+            await d.billing.keep_signed(session.identity, str(p["transactionId"]), signed)
         return {"idTagInfo": verdict.id_tag_info()} if verdict is not None else {}
 
     async def meter_values(session: Session, p: Payload) -> Payload:
@@ -93,6 +97,9 @@ def handlers(csms: Csms) -> dict[str, Handler]:
             transaction_uid=str(tx) if tx is not None else None,
             readings=readings_v16(p["meterValue"]),
         )
+        signed = signed_values_v16(p["meterValue"], p["connectorId"])
+        if signed:
+            await d.billing.keep_signed(session.identity, str(tx) if tx is not None else None, signed)
         return {}
 
     async def data_transfer(session: Session, p: Payload) -> Payload:

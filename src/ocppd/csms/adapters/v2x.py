@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocppd.csms.authorization import Presented
+from ocppd.csms.billing.evidence import signed_values_v2x
 from ocppd.csms.ca import COMBINED
 from ocppd.csms.metering import parse_time, readings_v2x
 from ocppd.csms.reporting import report_rows
@@ -106,6 +107,9 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             readings=readings_v2x(p.get("meterValue", [])),
             payload=p,
         )
+        signed = signed_values_v2x(p.get("meterValue", []), evse.get("id", 0))
+        if signed:
+            await d.billing.keep_signed(session.identity, info["transactionId"], signed)
         answer: Payload = {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
         if p["eventType"] == "Ended":
             total = await d.billing.final_total(session.identity, info["transactionId"])

@@ -159,6 +159,18 @@ class Billing:
         self._updates: asyncio.Task[None] | None = None
         self.cost_updates_sent = 0
 
+    # ------------------------------------------------------------------ billing evidence
+    async def keep_signed(self, station_id: str, transaction_uid: str | None, rows: list[dict[str, Any]]) -> None:
+        """Keep signed meter values with their transaction (called only when a message carries some)."""
+
+        def op(conn: Any) -> None:
+            tx = repo.find_transaction(conn, station_id, transaction_uid) if transaction_uid else None
+            br.insert_signed_values(
+                conn, [{**r, "station_id": station_id, "transaction_id": tx.id if tx else None} for r in rows]
+            )
+
+        await self.store.write(op)
+
     # ------------------------------------------------------------------ cost while charging (2.x)
     def start(self, send: Callable[[str, Any], Awaitable[Any]], connected: Callable[[str], bool]) -> None:
         if self.settings.cost_update_interval_s > 0:

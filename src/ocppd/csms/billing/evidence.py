@@ -1,0 +1,85 @@
+"""Billing evidence: signed meter values as the station sent them (pure), and their export.
+
+2.x: ``sampledValue.signedMeterValue`` (signedMeterData, signingMethod, encodingMethod, publicKey).
+1.6: a sampled value with ``format: SignedData`` whose value is the signed blob (OCMF text, EDL, ...).
+They are kept with the transaction for the life of the record, because the message log is pruned.
+The XML export is the ``<values>`` file the S.A.F.E. transparency software reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lxml import etree
+
+from ocppd.csms.metering import parse_time
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def signed_values_v2x(meter_values: list[dict[str, Any]], evse_id: int) -> list[dict[str, Any]]:
+    out = []
+    for mv in meter_values:
+        for sv in mv.get("sampledValue", []):
+            signed = sv.get("signedMeterValue")
+            if not signed:
+                continue
+            out.append(
+                {
+                    "evse_id": evse_id,
+                    "timestamp": parse_time(mv["timestamp"]),
+                    "context": sv.get("context"),
+                    "measurand": sv.get("measurand", ENERGY_REGISTER),
+                    "value": _number(sv.get("value")),
+                    "signed_data": signed["signedMeterData"],
+                    "encoding": signed.get("encodingMethod"),
+                    "signing_method": signed.get("signingMethod"),
+                    "public_key": signed.get("publicKey") or None,
+                }
+            )
+    return out
+
+
+def signed_values_v16(meter_values: list[dict[str, Any]], evse_id: int) -> list[dict[str, Any]]:
+    out = []
+    for mv in meter_values:
+        for sv in mv.get("sampledValue", []):
+            if sv.get("format") != "SignedData":
+                continue
+            data = str(sv.get("value", ""))
+            out.append(
+                {
+                    "evse_id": evse_id,
+                    "timestamp": parse_time(mv["timestamp"]),
+                    "context": sv.get("context"),
+                    "measurand": sv.get("measurand", ENERGY_REGISTER),
+                    "value": None,
+                    "signed_data": data,
+                    "encoding": "OCMF" if data.startswith("OCMF|") else None,
+                    "signing_method": None,
+                    "public_key": None,
+                }
+            )
+    return out
+
+
+def transparency_xml(transaction_id: str, rows: Iterable[Any]) -> bytes:
+    """The transaction's signed values as a S.A.F.E. transparency software ``<values>`` document."""
+    root = etree.Element("values")
+    for row in rows:
+        value = etree.SubElement(root, "value", transactionId=transaction_id, context=row.context or "")
+        fmt = (row.encoding or "").split("/")[0] or "OCMF"
+        signed = etree.SubElement(value, "signedData", format=fmt, encoding="plain")
+        signed.text = row.signed_data
+        if row.public_key:
+            key = etree.SubElement(value, "publicKey", encoding="plain")
+            key.text = row.public_key
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
