@@ -184,3 +184,35 @@ async def test_the_most_specific_assignment_wins(server: CsmsProcess, api: httpx
         return ok(await api.get(f"/api/v1/transactions/{txs[0]['id']}/cost"))["current"]
 
     assert (await eventually(priced, "the cost"))["excl_vat"] == "3.00"
+
+
+async def test_cli_sets_assigns_and_shows_costs(
+    server: CsmsProcess, api: httpx.AsyncClient, tmp_path: pytest.TempPathFactory
+) -> None:
+    import json
+    from pathlib import Path
+
+    sid = new_station_id("CLI")
+    good = Path(str(tmp_path)) / "tariff.json"
+    good.write_text(
+        json.dumps({"currency": "EUR", "elements": [{"price_components": [{"type": "FLAT", "price": "2"}]}]})
+    )
+    bad = Path(str(tmp_path)) / "bad.json"
+    bad.write_text(
+        json.dumps({"currency": "EUR", "elements": [{"price_components": [{"type": "FLAT", "price": "-2"}]}]})
+    )
+    refused_run = server.cli("tariffs", "set", "cli-t", str(bad), check=False)
+    assert refused_run.returncode == 2
+    assert "elements[0].price_components[0].price" in refused_run.stderr
+    server.cli("tariffs", "set", "cli-t", str(good), "--valid-from", "2026-01-01T00:00:00+00:00")
+    assert server.cli("tariffs", "assign", "nope", "--station", sid, check=False).returncode == 2
+    server.cli("tariffs", "assign", "cli-t", "--station", sid)
+    assert "cli-t" in server.cli("tariffs", "list").stdout
+    async with cost_station(server.ws_url, sid) as st:
+        await st.event("Started", "tx-cli", "2026-06-10T10:00:00Z", energy_wh=0, charging_state="Charging")
+        ended = await st.event("Ended", "tx-cli", "2026-06-10T10:10:00Z", energy_wh=100)
+    assert ended.total_cost == pytest.approx(2.0)
+    pk = ok(await api.get("/api/v1/transactions", params={"station": sid}))[0]["id"]
+    assert "transaction ended" in server.cli("tariffs", "cost", str(pk)).stdout
+    out = server.cli("tariffs", "cost", str(pk), "--recompute", "meter replaced").stdout
+    assert "meter replaced" in out

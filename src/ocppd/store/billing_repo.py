@@ -110,16 +110,19 @@ def add_tariff_version(
     """Store a new version. An open-ended version that started earlier ends where the new one starts;
     any other overlap is refused: the answer is then the reason (a string)."""
     c = tariff_versions.c
+    to_end: list[int] = []
     for old in tariff_versions_of(conn, tariff_id):
         new_end_after_old_start = valid_to is None or valid_to > old.valid_from
         old_end_after_new_start = old.valid_to is None or old.valid_to > valid_from
         if not (new_end_after_old_start and old_end_after_new_start):
             continue
         if old.valid_to is None and old.valid_from < valid_from:
-            conn.execute(update(tariff_versions).where(c.id == old.id).values(valid_to=valid_from))
+            to_end.append(old.id)
             continue
         until = old.valid_to.isoformat() if old.valid_to else "open end"
         return f"overlaps version {old.id} ({old.valid_from.isoformat()} to {until})"
+    if to_end:  # only once the new version is known to fit
+        conn.execute(update(tariff_versions).where(c.id.in_(to_end)).values(valid_to=valid_from))
     row = {
         "tariff_id": tariff_id,
         "valid_from": valid_from,

@@ -132,6 +132,22 @@ def record_op(conn: Any, priced: Priced, reason: str, by: str | None) -> br.Cost
     )
 
 
+def add_version_op(
+    conn: Any, tariff_id: str, body: Any, valid_from: datetime | None, valid_to: datetime | None, by: str | None
+) -> br.TariffVersionRow:
+    """Validate and store a new tariff version (API and CLI); BillingError / TariffError name the field."""
+    if not tariff_id or len(tariff_id) > TARIFF_ID_LEN:
+        raise BillingError("tariff_id", f"must be 1 to {TARIFF_ID_LEN} characters")
+    start = valid_from or datetime.now(UTC)
+    if valid_to is not None and valid_to <= start:
+        raise BillingError("valid_to", "must be after valid_from")
+    normal = parse_tariff(body, today=start.date()).to_json()
+    row = br.add_tariff_version(conn, tariff_id, normal, start, valid_to, by)
+    if isinstance(row, str):
+        raise BillingError("valid_from", row)
+    return row
+
+
 def tariff_op(conn: Any, station_id: str, evse_id: int | None, id_token: str | None) -> Tariff | None:
     """The tariff in force now for a driver at this station (its text goes to the driver)."""
     token = repo.get_token(conn, id_token) if id_token else None
@@ -228,15 +244,8 @@ class Billing:
         by: str | None = None,
     ) -> br.TariffVersionRow:
         """A new version of ``tariff_id``; raises BillingError / TariffError naming what is wrong."""
-        if not tariff_id or len(tariff_id) > TARIFF_ID_LEN:
-            raise BillingError("tariff_id", f"must be 1 to {TARIFF_ID_LEN} characters")
-        start = valid_from or datetime.now(UTC)
-        if valid_to is not None and valid_to <= start:
-            raise BillingError("valid_to", "must be after valid_from")
-        normal = parse_tariff(body, today=start.date()).to_json()
-        row = await self.store.write(br.add_tariff_version, tariff_id, normal, start, valid_to, by)
-        if isinstance(row, str):
-            raise BillingError("valid_from", row)
+        row = await self.store.write(add_version_op, tariff_id, body, valid_from, valid_to, by)
+        start = row.valid_from
         log.info("tariff %s: version %s from %s (by %s)", tariff_id, row.id, start.isoformat(), by)
         return row
 
