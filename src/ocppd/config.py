@@ -368,6 +368,8 @@ class FileSettings:
     public_url: str = ""  # how stations reach the HTTP port, e.g. https://csms.example.com; "": http://host:port
     max_log_bytes: int = 100 * 1024 * 1024  # a log / diagnostics upload larger than this is refused (413)
     upload_token_ttl_s: float = 86400.0  # an upload URL works this long after the request
+    max_firmware_bytes: int = 1024 * 1024 * 1024  # an image upload larger than this is refused (413)
+    download_token_ttl_s: float = 7 * 86400.0  # a firmware URL works this long after the update was sent
 
 
 @dataclass

@@ -80,11 +80,11 @@ def typed_routers() -> set[tuple[str, str]]:
     api/routes.py and smart charging's. A block's new router joins by being listed here."""
     from fastapi.routing import APIRoute
 
-    from ocppd.api import alerts, billing, logs, routes, smart
+    from ocppd.api import alerts, billing, firmware, logs, routes, smart
 
     return {
         (method.lower(), route.path)
-        for router in (routes.router, smart.router, alerts.router, billing.router, logs.router)
+        for router in (routes.router, smart.router, alerts.router, billing.router, logs.router, firmware.router)
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods

@@ -563,7 +563,7 @@ async def test_firmware_update(csms: CsmsProcess, api: Api, version: OcppVersion
         boots = await count(api, st, "BootNotification")
         if version is V16:
             answer = await api.call(
-                st, "UpdateFirmware", {"location": "http://fw.invalid/f.bin", "retrieveDate": iso()}
+                st, "UpdateFirmware", {"location": "ftp://fw.invalid/f.bin", "retrieveDate": iso()}
             )
             assert answer == {}
             expected = ["Downloading", "Downloaded", "Installing", "Installed"]
@@ -571,7 +571,7 @@ async def test_firmware_update(csms: CsmsProcess, api: Api, version: OcppVersion
             answer = await api.call(
                 st,
                 "UpdateFirmware",
-                {"requestId": 21, "firmware": {"location": "http://fw.invalid/f.bin", "retrieveDateTime": iso()}},
+                {"requestId": 21, "firmware": {"location": "ftp://fw.invalid/f.bin", "retrieveDateTime": iso()}},
             )
             assert answer["status"] == "Accepted"
             expected = ["Downloading", "Downloaded", "Installing", "InstallRebooting", "Installed"]

@@ -172,7 +172,7 @@ async def test_local_list_and_reservations(csms: OcppCsms, station: Station) -> 
 
 
 async def test_firmware_diagnostics_datatransfer(csms: OcppCsms, station: Station) -> None:
-    assert await csms.call(ID, "UpdateFirmware", location="http://example.invalid/fw.bin",
+    assert await csms.call(ID, "UpdateFirmware", location="ftp://example.invalid/fw.bin",
                            retrieve_date=format_time(time.time())) == {}  # fmt: skip
     await csms.wait_for(ID, "FirmwareStatusNotification", predicate=lambda m: m["status"] == "Installed")
     statuses = [m["status"] for m in csms.messages(ID, "FirmwareStatusNotification")]

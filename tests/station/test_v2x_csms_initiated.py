@@ -189,7 +189,7 @@ async def test_auth_reservations_monitoring_misc(csms: OcppCsms, station: Statio
 
 async def test_firmware_and_logs(csms: OcppCsms, station: Station) -> None:
     answer = await csms.call(ID, "UpdateFirmware", request_id=77, firmware={
-        "location": "http://example.invalid/fw.bin", "retrieveDateTime": format_time(time.time())})  # fmt: skip
+        "location": "ftp://example.invalid/fw.bin", "retrieveDateTime": format_time(time.time())})  # fmt: skip
     assert answer["status"] == "Accepted"
     await csms.wait_for(ID, "FirmwareStatusNotification", predicate=lambda m: m["status"] == "Installed")
     statuses = [m["status"] for m in csms.messages(ID, "FirmwareStatusNotification")]

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ocppd.api import alerts, certificates, errors, logs
+from ocppd.api import alerts, certificates, errors, firmware, logs
 from ocppd.api.auth import Authenticator, current_principal
 from ocppd.api.billing import router as billing_router
 from ocppd.api.domain_routes import router as domain_router
@@ -100,6 +100,8 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(logs.router)
     app.include_router(logs.uploads)
+    app.include_router(firmware.router)
+    app.include_router(firmware.downloads)
     app.include_router(certificates.public)
     app.include_router(domain_router)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
 from ocppd.api.security import Principal
-from ocppd.csms.logs import UploadRefused
+from ocppd.csms.files import FileRefused
 from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
 from ocppd.csms.service import Csms
 
@@ -96,7 +96,7 @@ async def download_log(request: Request, upload_id: int) -> FileResponse:
 async def _receive(request: Request, token: str, filename: str | None) -> JSONResponse:
     try:
         done = await _csms(request).logs.receive(token, filename, request.stream())
-    except UploadRefused as exc:
+    except FileRefused as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
     return JSONResponse(done, status_code=201)
 

@@ -10,11 +10,7 @@ LogStatusNotification (by requestId) or DiagnosticsStatusNotification (the stati
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import re
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,32 +19,11 @@ from typing import Any
 from ocppd.config import Settings
 from ocppd.csms import verbs
 from ocppd.csms.events import EventBus
+from ocppd.csms.files import FileRefused, new_token, safe_name, save_stream, token_digest
 from ocppd.csms.outbound import next_request_id
 from ocppd.store import Store, logs_repo
 
 log = logging.getLogger("ocppd.logs")
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class UploadRefused(Exception):
-    """The upload is not taken: ``status`` is the HTTP answer (403 token, 413 too large, 400 name)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def safe_name(name: str | None, fallback: str) -> str:
-    """A file name without any directory part, odd characters or a leading dot (path tricks refused)."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = _UNSAFE.sub("_", base).lstrip(".")[:200]
-    return base or fallback
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class LogUploads:
@@ -71,11 +46,11 @@ class LogUploads:
                       created_by: str | None = None) -> dict[str, Any]:  # fmt: skip
         """Create the job and send GetLog / GetDiagnostics with ocppd's upload URL; ``send`` is
         ``Csms.send``. Returns the job (status: the station's answer)."""
-        token = secrets.token_urlsafe(24)
+        token, digest = new_token()
         now = datetime.now(UTC)
         request_id = next_request_id()
         row = {"station_id": station_id, "request_id": request_id, "log_type": log_type,
-               "token_sha256": token_digest(token), "status": "Requested", "created_at": now, "updated_at": now,
+               "token_sha256": digest, "status": "Requested", "created_at": now, "updated_at": now,
                "expires_at": now + timedelta(seconds=self.settings.files.upload_token_ttl_s),
                "created_by": created_by}  # fmt: skip
         upload_id = await self.store.write(logs_repo.create_upload, row)
@@ -109,33 +84,17 @@ class LogUploads:
         return self.directory / str(row["id"]) / str(row["filename"])
 
     async def receive(self, token: str, filename: str | None, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
-        """Stream an uploaded file to disk for the job of ``token``; refused with UploadRefused."""
+        """Stream an uploaded file to disk for the job of ``token``; refused with FileRefused."""
         row = await self.store.read(logs_repo.upload_by_token, token_digest(token))
         if row is None or row["expires_at"] < datetime.now(UTC):
-            raise UploadRefused(403, "unknown or expired upload token")
+            raise FileRefused(403, "unknown or expired upload token")
         name = safe_name(filename or row.get("filename"), f"{row['log_type']}-{row['id']}.log")
-        folder = self.directory / str(row["id"])
-        folder.mkdir(parents=True, exist_ok=True)
-        limit = self.settings.files.max_log_bytes
-        temporary = folder / f".{secrets.token_hex(8)}.part"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with open(temporary, "wb") as out:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise UploadRefused(413, f"the file is larger than files.max_log_bytes ({limit} bytes)")
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, folder / name)  # complete: only now does it replace an earlier upload
-        finally:
-            temporary.unlink(missing_ok=True)
+        size, sha256 = await save_stream(
+            self.directory / str(row["id"]), name, chunks, self.settings.files.max_log_bytes
+        )
         now = datetime.now(UTC)
         await self.store.write(logs_repo.update_upload, row["id"], filename=name, size=size,
-                               sha256=digest.hexdigest(), uploaded_at=now)  # fmt: skip
+                               sha256=sha256, uploaded_at=now)  # fmt: skip
         log.info("%s: log upload %d received: %s (%d bytes)", row["station_id"], row["id"], name, size)
         self.events.publish("log.uploaded", row["station_id"], upload_id=row["id"], filename=name, size=size)
         return {"id": row["id"], "filename": name, "size": size}

@@ -23,6 +23,7 @@ from ocppd.csms.availability import Availability
 from ocppd.csms.billing.service import Billing
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
+from ocppd.csms.firmware import Firmware
 from ocppd.csms.local_lists import LocalLists
 from ocppd.csms.logs import LogUploads
 from ocppd.csms.outbound import (
@@ -109,6 +110,7 @@ class Csms:
         self.security = Security(self)
         self.alerts = Alerts(settings.alerts, store, self.events)
         self.logs = LogUploads(settings, store, self.events)
+        self.firmware = Firmware(settings, store, self.events, self.logs.public_url)
         self._stored_last_seen: dict[str, datetime] = {}
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
@@ -337,6 +339,16 @@ class Csms:
         async def record(session: Session, payload: Payload) -> Payload:
             await self.reporting.record(session.identity, kind, payload, payload.get("timestamp"))
             await self.logs.status(session.identity, str(payload.get("status")), payload.get("requestId"))
+            return {}
+
+        return record
+
+    def firmware_status_recorder(self, kind: str) -> Handler:
+        """(Signed)FirmwareStatusNotification: recorded, and the status of the update job it is about."""
+
+        async def record(session: Session, payload: Payload) -> Payload:
+            await self.reporting.record(session.identity, kind, payload, payload.get("timestamp"))
+            await self.firmware.status(session.identity, str(payload.get("status")), payload.get("requestId"))
             return {}
 
         return record

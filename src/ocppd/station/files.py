@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 
@@ -32,3 +33,22 @@ async def upload(location: str, filename: str, body: bytes, timeout: float = 30.
         log.warning("log upload to %s refused: HTTP %d", location, response.status_code)
         return False
     return True
+
+
+async def download(location: str, timeout: float = 60.0) -> str | bool | None:
+    """Fetch a firmware image from an HTTP(S) ``location``, streamed: its SHA-256 hex when it arrived,
+    False when refused or unreachable, None for a location the simulator cannot fetch (only acted)."""
+    if not location.startswith(("http://", "https://")):
+        return None
+    digest = hashlib.sha256()
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client, client.stream("GET", location) as response:
+            if response.status_code >= 300:
+                log.warning("firmware download from %s refused: HTTP %d", location, response.status_code)
+                return False
+            async for chunk in response.aiter_bytes():
+                digest.update(chunk)
+    except httpx.HTTPError as exc:
+        log.warning("firmware download from %s failed: %r", location, exc)
+        return False
+    return digest.hexdigest()

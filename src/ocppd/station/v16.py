@@ -411,6 +411,9 @@ class Adapter16(Adapter):
             step = st.config.step_delay
             for status in ("Downloading", "Downloaded", "Installing"):
                 await self._firmware_status(status)
+                if status == "Downloading" and await files.download(p["location"]) is False:
+                    await self._firmware_status("DownloadFailed")
+                    return
                 await _sleep(step)
             st.reboot("FirmwareUpdate")  # "Installed" follows the next boot
 

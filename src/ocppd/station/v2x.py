@@ -722,6 +722,9 @@ class Adapter2x(Adapter):
         async def walk() -> None:
             for status in steps:
                 await self._firmware_status(status, request_id)
+                if status == "Downloading" and await files.download(firmware["location"]) is False:
+                    await self._firmware_status("DownloadFailed", request_id)
+                    return
                 await asyncio.sleep(st.config.step_delay)
             st.reboot("FirmwareUpdate")
 

@@ -538,4 +538,39 @@ log_uploads = Table(
     Index(None, "station_id", "id"),
 )
 
+
+# Firmware images hosted by ocppd (``<data_dir>/firmware/<id>/<name>``), with the signature and signing
+# certificate that go with a signed update.
+firmware_images = Table(
+    "firmware_images",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("signature", Text),
+    Column("signing_certificate", Text),
+    Column("uploaded_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("uploaded_by", String(255)),
+)
+
+# One firmware update sent to one station: the image, the per-job download token (its SHA-256; the URL
+# works until ``expires_at``), and the status from (Signed)FirmwareStatusNotification.
+firmware_jobs = Table(
+    "firmware_jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("image_id", BigInteger, nullable=False),
+    Column("request_id", Integer),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("status", String(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("created_by", String(255)),
+    Column("downloads", Integer, nullable=False, default=0),
+    Index(None, "station_id", "id"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

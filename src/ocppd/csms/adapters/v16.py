@@ -130,4 +130,6 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         table[action] = d.recorder(action)
     for action in ("DiagnosticsStatusNotification", "LogStatusNotification"):
         table[action] = d.log_status_recorder(action)
+    for action in ("FirmwareStatusNotification", "SignedFirmwareStatusNotification"):
+        table[action] = d.firmware_status_recorder(action)
     return table

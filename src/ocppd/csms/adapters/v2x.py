@@ -182,6 +182,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
     table["NotifyEvent"] = notify_event  # recorded, and turned into alerts
     table["LogStatusNotification"] = d.log_status_recorder("LogStatusNotification")
+    table["FirmwareStatusNotification"] = d.firmware_status_recorder("FirmwareStatusNotification")
     table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain
 
     async def vat_number_validation(session: Session, p: Payload) -> Payload:

@@ -1,0 +1,66 @@
+"""Hosted firmware images and update jobs (csms/firmware.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from .schema import firmware_images, firmware_jobs
+from .types import utcnow
+
+
+def _one(conn: Connection, query: Any) -> dict[str, Any] | None:
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def add_image(conn: Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(firmware_images.insert().values(**row).returning(firmware_images.c.id)).scalar_one())
+
+
+def image_by_id(conn: Connection, image_id: int) -> dict[str, Any] | None:
+    return _one(conn, select(firmware_images).where(firmware_images.c.id == image_id))
+
+
+def list_images(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    query = select(firmware_images).order_by(firmware_images.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def add_job(conn: Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(firmware_jobs.insert().values(**row).returning(firmware_jobs.c.id)).scalar_one())
+
+
+def update_job(conn: Connection, job_id: int, **values: Any) -> None:
+    conn.execute(update(firmware_jobs).where(firmware_jobs.c.id == job_id).values(updated_at=utcnow(), **values))
+
+
+def count_download(conn: Connection, job_id: int) -> None:
+    j = firmware_jobs.c
+    conn.execute(update(firmware_jobs).where(j.id == job_id).values(downloads=j.downloads + 1))
+
+
+def job_by_token(conn: Connection, token_sha256: str) -> dict[str, Any] | None:
+    return _one(conn, select(firmware_jobs).where(firmware_jobs.c.token_sha256 == token_sha256))
+
+
+def job_by_id(conn: Connection, job_id: int) -> dict[str, Any] | None:
+    return _one(conn, select(firmware_jobs).where(firmware_jobs.c.id == job_id))
+
+
+def latest_job(conn: Connection, station_id: str, request_id: int | None, since: datetime) -> dict[str, Any] | None:
+    """The job a FirmwareStatusNotification is about: by requestId (2.x), else the station's newest."""
+    j = firmware_jobs.c
+    query = select(firmware_jobs).where(j.station_id == station_id, j.created_at >= since)
+    if request_id is not None:
+        query = query.where(j.request_id == request_id)
+    return _one(conn, query.order_by(j.id.desc()).limit(1))
+
+
+def list_jobs(conn: Connection, station_id: str | None, limit: int) -> list[dict[str, Any]]:
+    query = select(firmware_jobs)
+    if station_id is not None:
+        query = query.where(firmware_jobs.c.station_id == station_id)
+    return [dict(r) for r in conn.execute(query.order_by(firmware_jobs.c.id.desc()).limit(limit)).mappings()]
