@@ -135,6 +135,9 @@ async def test_a_session_is_priced_at_its_end_as_the_hand_calculation_says(
     assert cost["current"]["excl_vat"] == "9.75"
     assert cost["history"][0]["reason"] == "transaction ended"
     assert cost["history"][0]["tariff_id"] == "daynight"
+    detail = ok(await api.get(f"/api/v1/transactions/{pk}"))
+    assert detail["cost"]["incl_vat"] == "11.60"
+    assert detail["cost"]["running"] is False
 
     # a later tariff version does not change the finished session's price ...
     cheaper = {**DAY_NIGHT, "elements": [{"price_components": [{"type": "ENERGY", "price": "0.10"}]}]}
@@ -216,3 +219,41 @@ async def test_cli_sets_assigns_and_shows_costs(
     assert "transaction ended" in server.cli("tariffs", "cost", str(pk)).stdout
     out = server.cli("tariffs", "cost", str(pk), "--recompute", "meter replaced").stdout
     assert "meter replaced" in out
+
+
+async def test_16_running_cost_in_the_transaction_api(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    """1.6 has no cost messages: the running cost is in the API (the transaction detail and /cost)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    import websockets
+    from ocpp.v16 import ChargePoint
+    from ocpp.v16 import call as c16
+
+    sid = new_station_id("B16")
+    tariff = {"currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": "0.50"}]}]}
+    ok(await api.put(f"/api/v1/tariffs/t16-{sid}", json={"tariff": tariff, "valid_from": "2026-01-01T00:00:00Z"}), 201)
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": f"t16-{sid}", "station_id": sid}), 201)
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    async with websockets.connect(f"{server.ws_url}/{sid}", subprotocols=["ocpp1.6"]) as ws:
+        cp = ChargePoint(sid, ws, response_timeout=30)
+        runner = asyncio.create_task(cp.start())
+        try:
+            await cp.call(c16.BootNotification(charge_point_model="B16", charge_point_vendor="ACME"))
+            started = await cp.call(
+                c16.StartTransaction(connector_id=1, id_tag="04B16001", meter_start=1000, timestamp=start.isoformat())
+            )
+            value = {"value": "5000", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+            await cp.call(
+                c16.MeterValues(
+                    connector_id=1,
+                    transaction_id=started.transaction_id,
+                    meter_value=[{"timestamp": datetime.now(UTC).isoformat(), "sampled_value": [value]}],
+                )
+            )
+            detail = ok(await api.get(f"/api/v1/transactions/{started.transaction_id}"))
+            assert detail["cost"]["running"] is True
+            assert detail["cost"]["incl_vat"] == "2.00"  # 4 kWh x 0.50
+            assert ok(await api.get(f"/api/v1/transactions/{started.transaction_id}/cost"))["running"] is True
+        finally:
+            runner.cancel()

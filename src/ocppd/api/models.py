@@ -130,6 +130,11 @@ class TxEvent(_Model):
 class TransactionDetail(Transaction):
     meter_samples: list[MeterSample]
     events: list[TxEvent] = Field(description="2.x TransactionEvents in seqNo order")
+    cost: dict[str, Any] | None = Field(
+        None,
+        description="The price with its breakdown (docs/billing.md); running: the cost so far (cost.running true); "
+        "null: no tariff applies",
+    )
 
 
 class Notification(_Model):

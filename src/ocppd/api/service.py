@@ -596,6 +596,7 @@ class OperatorService:
             {"seq_no": e.seq_no, "event_type": e.event_type, "recorded_at": iso(e.recorded_at), "payload": e.payload}
             for e in events
         ]
+        out["cost"] = await self.csms.billing.cost_of(pk)
         return out
 
     # ------------------------------------------------------------------ power charts

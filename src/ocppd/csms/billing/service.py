@@ -315,6 +315,22 @@ class Billing:
             return await asyncio.shield(task)
         return await self._price_ended(station_id, transaction_uid)
 
+    async def cost_of(self, pk: int) -> dict[str, Any] | None:
+        """The transaction's price as JSON: the latest computation, or for a running one the cost so far
+        (with ``running: true``); None when no tariff applies."""
+
+        def op(conn: Any) -> dict[str, Any] | None:
+            tx = repo.get_transaction(conn, pk)
+            if tx is None:
+                return None
+            if tx.active:
+                priced = price_op(conn, tx, now=datetime.now(UTC))
+                return priced.cost.to_json() | {"running": True} if priced.cost else None
+            history = br.cost_history(conn, pk)
+            return history[-1].cost | {"running": False} if history and history[-1].cost else None
+
+        return await self.store.read(op)
+
     async def running_cost(self, tx: TxRow, now: datetime | None = None) -> Priced:
         """The cost so far of a running transaction (nothing is recorded)."""
         return await self.store.read(price_op, tx, now=now or datetime.now(UTC))
