@@ -97,3 +97,39 @@ async def test_missing_image_and_offline_station(api: httpx.AsyncClient) -> None
     image = (await api.put("/api/v1/firmware/x.bin", content=b"1")).json()
     offline = await api.post("/api/v1/stations/NOBODY/firmware-update", json={"image_id": image["id"]})
     assert offline.status_code == 409
+
+
+async def test_campaign_in_waves_stops_at_the_wave_with_a_failing_station(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    image = (await api.put("/api/v1/firmware/fw-3.0.bin", content=IMAGE)).json()
+    configs = [StationConfig(identity=f"CAMP-{n}-{next(_ids)}", url=server.ws_url, version=OcppVersion.V201,
+                             call_timeout=10, step_delay=0.05, reboot_delay=0.2) for n in range(4)]  # fmt: skip
+    ids = [c.identity for c in configs]
+    offline = f"CAMP-OFFLINE-{next(_ids)}"
+    order = [ids[0], ids[1], offline, ids[2], ids[3]]  # waves: [0, 1], [offline, 2], [3]
+    stations = [Station(c) for c in configs]
+    for station in stations:
+        await station.__aenter__()
+    try:
+        for station in stations:
+            await station.wait_booted(timeout=20)
+        body = {"image_id": image["id"], "stations": order, "wave_size": 2, "pause_s": 0.2,
+                "max_failure_rate": 0.4, "wave_timeout_s": 30}  # fmt: skip
+        created = await api.post("/api/v1/firmware-campaigns", json=body)
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["id"]
+
+        async def finished() -> dict[str, Any] | None:
+            found = (await api.get(f"/api/v1/firmware-campaigns/{campaign_id}")).json()
+            return found if found["state"] != "running" else None
+
+        campaign = await eventually(finished, "the campaign to stop", deadline=90)
+    finally:
+        for station in stations:
+            await station.__aexit__(None, None, None)
+    progress = campaign["stations"]
+    assert campaign["state"] == "stopped" and campaign["wave"] == 2, campaign
+    assert [progress[s]["status"] for s in order] == ["Installed", "Installed", "Offline", "Installed", "Waiting"]
+    assert progress[ids[0]]["version"]  # read back from the station's record after its boot
+    assert progress[ids[3]]["job_id"] is None  # the third wave never started

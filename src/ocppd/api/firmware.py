@@ -128,3 +128,64 @@ async def download(request: Request, token: str, name: str) -> Response:
     except FileRefused as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
     return FileResponse(path, filename=path.name, media_type="application/octet-stream")
+
+
+class CampaignRequest(BaseModel):
+    image_id: int = Field(ge=1)
+    stations: list[str] = Field(min_length=1, description="in this order; duplicates are dropped")
+    wave_size: int = Field(10, ge=1)
+    pause_s: float = Field(60.0, ge=0, description="between waves")
+    max_failure_rate: float = Field(0.2, ge=0, le=1, description="a wave failing more than this stops the campaign")
+    wave_timeout_s: float = Field(3600.0, gt=0, description="a station not final by then counts as failed")
+
+
+class Campaign(BaseModel):
+    id: int
+    image_id: int
+    wave_size: int
+    pause_s: float
+    max_failure_rate: float
+    wave_timeout_s: float
+    state: str
+    wave: int
+    stations: dict[str, dict[str, Any]]
+    detail: str | None = None
+    created_at: str
+    updated_at: str
+    created_by: str | None = None
+
+
+@router.post(
+    "/firmware-campaigns",
+    response_model=Campaign,
+    status_code=201,
+    summary="Roll a hosted image out to stations in waves (stops when a wave fails too often)",
+    responses=error_responses(404),
+)
+async def create_campaign(
+    request: Request, body: CampaignRequest, principal: Principal = Depends(require_admin)
+) -> dict[str, Any]:
+    c = _csms(request)
+    if await c.firmware.image(body.image_id) is None:
+        raise ApiError(404, f"image_id: no firmware image {body.image_id}", "not_found")
+    stations = list(dict.fromkeys(body.stations))
+    return await c.campaigns.create(body.image_id, stations, body.wave_size, body.pause_s, body.max_failure_rate,
+                                    body.wave_timeout_s, principal.name)  # fmt: skip
+
+
+@router.get("/firmware-campaigns", response_model=list[Campaign], summary="Firmware campaigns, newest first")
+async def list_campaigns(request: Request, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    return await _csms(request).campaigns.list(limit)
+
+
+@router.get(
+    "/firmware-campaigns/{campaign_id}",
+    response_model=Campaign,
+    summary="One campaign with each station's wave, status and final version",
+    responses=error_responses(404),
+)
+async def get_campaign(request: Request, campaign_id: int) -> dict[str, Any]:
+    found = await _csms(request).campaigns.get(campaign_id)
+    if found is None:
+        raise ApiError(404, f"no firmware campaign {campaign_id}", "not_found")
+    return found

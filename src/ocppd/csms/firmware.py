@@ -66,6 +66,10 @@ class Firmware:
         log.info("firmware image %d stored: %s (%d bytes, SHA-256 %s)", image_id, safe, size, sha256)
         return _public({**row, "id": image_id})
 
+    async def image(self, image_id: int) -> dict[str, Any] | None:
+        row = await self.store.read(frepo.image_by_id, image_id)
+        return _public(row) if row is not None else None
+
     async def images(self, limit: int = 100) -> list[dict[str, Any]]:
         return [_public(r) for r in await self.store.read(frepo.list_images, limit)]
 

@@ -21,6 +21,7 @@ from ocppd.csms.authorization import Authorization
 from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
 from ocppd.csms.billing.service import Billing
+from ocppd.csms.campaigns import Campaigns
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.events import EventBus
 from ocppd.csms.firmware import Firmware
@@ -111,6 +112,7 @@ class Csms:
         self.alerts = Alerts(settings.alerts, store, self.events)
         self.logs = LogUploads(settings, store, self.events)
         self.firmware = Firmware(settings, store, self.events, self.logs.public_url)
+        self.campaigns = Campaigns(self)
         self._stored_last_seen: dict[str, datetime] = {}
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
@@ -148,6 +150,7 @@ class Csms:
         await self.security.start()
         await self.queue.start()
         await self.alerts.start()
+        await self.campaigns.start_up()
         self._stored_last_seen = await self.store.read(alerts_repo.last_seen_of_all)
         await self.soap.restore()
         self._housekeeping = asyncio.create_task(self._housekeep())
@@ -161,6 +164,7 @@ class Csms:
                 task.cancel()
         self.billing.stop()
         await self.security.stop()
+        await self.campaigns.stop()
         await self.smart.stop()
         try:
             await self.alerts.flush()

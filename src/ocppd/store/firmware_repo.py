@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from .schema import firmware_images, firmware_jobs
+from .schema import firmware_campaigns, firmware_images, firmware_jobs
 from .types import utcnow
 
 
@@ -64,3 +64,27 @@ def list_jobs(conn: Connection, station_id: str | None, limit: int) -> list[dict
     if station_id is not None:
         query = query.where(firmware_jobs.c.station_id == station_id)
     return [dict(r) for r in conn.execute(query.order_by(firmware_jobs.c.id.desc()).limit(limit)).mappings()]
+
+
+def add_campaign(conn: Connection, row: dict[str, Any]) -> int:
+    return int(conn.execute(firmware_campaigns.insert().values(**row).returning(firmware_campaigns.c.id)).scalar_one())
+
+
+def update_campaign(conn: Connection, campaign_id: int, **values: Any) -> None:
+    stmt = update(firmware_campaigns).where(firmware_campaigns.c.id == campaign_id)
+    conn.execute(stmt.values(updated_at=utcnow(), **values))
+
+
+def campaign_by_id(conn: Connection, campaign_id: int) -> dict[str, Any] | None:
+    return _one(conn, select(firmware_campaigns).where(firmware_campaigns.c.id == campaign_id))
+
+
+def list_campaigns(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    query = select(firmware_campaigns).order_by(firmware_campaigns.c.id.desc()).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def interrupt_running(conn: Connection) -> None:
+    """Campaigns left running by a previous process (they do not resume by themselves)."""
+    stmt = update(firmware_campaigns).where(firmware_campaigns.c.state == "running")
+    conn.execute(stmt.values(state="interrupted", detail="ocppd restarted", updated_at=utcnow()))

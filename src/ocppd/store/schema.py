@@ -573,4 +573,25 @@ firmware_jobs = Table(
     Index(None, "station_id", "id"),
 )
 
+
+# Firmware campaigns: one image to a list of stations in waves (csms/campaigns.py). ``stations`` keeps
+# each station's progress: {"station_id": {"wave": n, "job_id": id, "status": ..., "version": ...}}.
+firmware_campaigns = Table(
+    "firmware_campaigns",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("image_id", BigInteger, nullable=False),
+    Column("wave_size", Integer, nullable=False),
+    Column("pause_s", Float, nullable=False),
+    Column("max_failure_rate", Float, nullable=False),
+    Column("wave_timeout_s", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # running, completed, stopped, interrupted
+    Column("wave", Integer, nullable=False, default=0),
+    Column("stations", Json, nullable=False),
+    Column("detail", Text),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("created_by", String(255)),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)
