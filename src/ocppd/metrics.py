@@ -89,3 +89,11 @@ SITE_LIMIT = Gauge(
     "A site's current limit now, per phase (configured, time of use, external)",
     ["site", "phase"],
 )
+
+# Billing (docs/billing.md)
+COSTS_COMPUTED = Counter(
+    "ocppd_billing_costs_computed_total",
+    "Transaction cost computations, by why (ended, recomputed) and outcome (priced, no_tariff, flagged)",
+    ["reason", "outcome"],
+)
+COST_UPDATES = Counter("ocppd_billing_cost_updates_total", "2.x CostUpdated sent, by outcome", ["outcome"])

@@ -92,6 +92,9 @@ async def test_tc_i_01_running_cost_in_cost_updated_at_the_configured_interval(
 
         ended = await st.event("Ended", "tx-i01", stamp(datetime.now(UTC)), energy_wh=8_000)
         assert ended.total_cost == pytest.approx(3.80)
+        scraped = (await api.get("/metrics")).text
+        assert 'ocppd_billing_cost_updates_total{outcome="sent"}' in scraped
+        assert 'ocppd_billing_costs_computed_total{outcome="priced",reason="ended"}' in scraped
         count = len(st.cost_updates)
         await asyncio.sleep(INTERVAL_S * 3)  # a bounded wait for something that must NOT happen
         assert len(st.cost_updates) == count, "CostUpdated after the transaction ended"

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ocppd import metrics
 from ocppd.config import BillingSettings
 from ocppd.csms.billing.cost import Cost, MeterPoint, SessionData, price_session
 from ocppd.csms.billing.currencies import minor_units
@@ -114,6 +115,8 @@ def price_op(conn: Any, tx: TxRow, *, now: datetime | None = None, version_id: i
 
 def record_op(conn: Any, priced: Priced, reason: str, by: str | None) -> br.CostRow:
     cost = priced.cost
+    outcome = "no_tariff" if cost is None else "flagged" if cost.flags else "priced"
+    metrics.COSTS_COMPUTED.labels("ended" if reason == ENDED else "recomputed", outcome).inc()
     if cost is None:
         return br.record_cost(conn, priced.tx.id, reason=reason, computed_by=by, flags=["no_tariff"])
     return br.record_cost(
@@ -215,7 +218,9 @@ class Billing:
                 try:
                     await send(tx.station_id, CostUpdate(tx.transaction_uid, str(cost.incl_vat)))
                     self.cost_updates_sent += 1
+                    metrics.COST_UPDATES.labels("sent").inc()
                 except Exception as exc:  # offline meanwhile, a CALLERROR: the next round tries again
+                    metrics.COST_UPDATES.labels("failed").inc()
                     log.info("%s: CostUpdated for %s not delivered: %s", tx.station_id, tx.transaction_uid, exc)
 
     async def personal_message(self, station_id: str, evse_id: int | None, id_token: str) -> dict[str, Any] | None:
