@@ -119,3 +119,15 @@ def test_16_signed_data_values_are_recognised() -> None:
     assert kept["signed_data"] == OCMF
     assert kept["encoding"] == "OCMF"
     assert kept["context"] == "Transaction.Begin"
+
+
+def test_a_key_sent_once_per_transaction_goes_with_every_value_in_the_xml() -> None:
+    from types import SimpleNamespace
+
+    from ocppd.csms.billing.evidence import transparency_xml
+
+    def row(key: str | None) -> SimpleNamespace:
+        return SimpleNamespace(evse_id=1, context="Sample.Periodic", encoding="OCMF", signed_data=OCMF, public_key=key)
+
+    root = etree.fromstring(transparency_xml("tx", [row(PUBLIC_KEY), row(None)]))
+    assert [k.text for k in root.iter("publicKey")] == [PUBLIC_KEY, PUBLIC_KEY]

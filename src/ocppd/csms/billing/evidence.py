@@ -74,12 +74,16 @@ def signed_values_v16(meter_values: list[dict[str, Any]], evse_id: int) -> list[
 def transparency_xml(transaction_id: str, rows: Iterable[Any]) -> bytes:
     """The transaction's signed values as a S.A.F.E. transparency software ``<values>`` document."""
     root = etree.Element("values")
+    last_key: dict[int, str] = {}  # a station may send its key once per transaction (OncePerTransaction)
     for row in rows:
+        key_text = row.public_key or last_key.get(row.evse_id)
+        if row.public_key:
+            last_key[row.evse_id] = row.public_key
         value = etree.SubElement(root, "value", transactionId=transaction_id, context=row.context or "")
         fmt = (row.encoding or "").split("/")[0] or "OCMF"
         signed = etree.SubElement(value, "signedData", format=fmt, encoding="plain")
         signed.text = row.signed_data
-        if row.public_key:
+        if key_text:
             key = etree.SubElement(value, "publicKey", encoding="plain")
-            key.text = row.public_key
+            key.text = key_text
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
