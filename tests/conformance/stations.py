@@ -128,6 +128,10 @@ class Station16(Cp16, Recorder):
     async def on_get_configuration(self, **p: Any) -> r16.GetConfiguration:
         return r16.GetConfiguration(**{"configuration_key": [], **self.got("GetConfiguration", p)})
 
+    @on("ClearCache")
+    async def on_clear_cache(self, **p: Any) -> r16.ClearCache:
+        return r16.ClearCache(**{"status": "Accepted", **self.got("ClearCache", p)})
+
     @on("ChangeAvailability")
     async def on_change_availability(self, **p: Any) -> r16.ChangeAvailability:
         return r16.ChangeAvailability(**{"status": "Accepted", **self.got("ChangeAvailability", p)})
@@ -211,6 +215,10 @@ class Station201(Cp201, Recorder):
     @on("SendLocalList")
     async def on_send_local_list(self, **p: Any) -> r201.SendLocalList:
         return r201.SendLocalList(**{"status": "Accepted", **self.got("SendLocalList", p)})
+
+    @on("ClearCache")
+    async def on_clear_cache(self, **p: Any) -> r201.ClearCache:
+        return r201.ClearCache(**{"status": "Accepted", **self.got("ClearCache", p)})
 
     @on("GetLocalListVersion")
     async def on_get_local_list_version(self, **p: Any) -> r201.GetLocalListVersion:

@@ -93,7 +93,9 @@ async def test_reconnect_reconciles_and_version_mismatch_resyncs_full(
     assert view["status"] == "VersionMismatch" and view["pending_changes"]
 
 
-async def test_list_split_per_send_local_list_max_length(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+async def test_tc_043_4_tc_043_5_full_then_differential_split_per_max_length(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
     station = new_id("L16")
     tokens = [f"LL-{i:02d}" for i in range(5)]
     add_tokens(csms, *tokens)

@@ -227,3 +227,15 @@ async def test_reservation_cli_create_list_cancel(csms: CsmsProcess, api: httpx.
         past = await asyncio.to_thread(csms.cli, "reservations", "create", station, "RES-CLI", "--expires",
                                        "2020-01-01T00:00:00", check=False)  # fmt: skip
         assert past.returncode == 2 and "--expires" in past.stderr
+
+
+async def test_tc_h_14_unspecified_evse_one_reservation_per_evse(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("RES201")
+    async with connect(csms, station, Station201) as cp:
+        await cp.boot()
+        made = [await reserve(api, station, f"RES-H14-{evse}") for evse in (1, 2)]
+        for evse in (1, 2):
+            await cp.status(evse, "Reserved")
+        sent = cp.requests("ReserveNow")
+    assert [s.get("evse_id") for s in sent] == [None, None]
+    assert [m["status"] for m in made] == ["Accepted", "Accepted"] and made[0]["id"] != made[1]["id"]

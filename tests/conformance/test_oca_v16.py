@@ -157,3 +157,12 @@ async def test_stop_for_unknown_transaction_answered_and_recorded(csms: CsmsProc
         answer = await cp.stop_tx(987654321, 100)
         assert answer.id_tag_info is None
     assert "UnknownTransactionStop" in [e["kind"] for e in await events(api, station)]
+
+
+async def test_tc_061_clear_authorization_cache(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("T16")
+    async with connect(csms, station, Station16) as cp:
+        await cp.boot()
+        response = await api.post(f"/api/v1/stations/{station}/commands/clear-cache", json={})
+        assert response.status_code == 200 and response.json()["response"] == {"status": "Accepted"}
+        assert cp.requests("ClearCache") == [{}]

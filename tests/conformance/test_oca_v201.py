@@ -442,3 +442,30 @@ async def test_tc_e_33_e_34_transaction_status_without_transaction_id(
             assert response.status_code == 200, response.text
             assert response.json()["response"] == {"messagesInQueue": queued}
         assert cp.requests("GetTransactionStatus") == [{}, {}]
+
+
+async def test_tc_c_40_group_id_with_the_local_list(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("C")
+    valid(csms, "04C40001", "04C40002", group="GROUP-C40")
+    tx_id = new_id("TX")
+    async with connect(csms, station, Station201) as cp:
+        await cp.boot()
+        listed = await api.put(f"/api/v1/stations/{station}/local-list", json={"groups": ["GROUP-C40"]})
+        assert listed.status_code == 200 and listed.json()["entries"] == 2
+        start = await cp.event("Started", tx_id, "Authorized", token="04C40001", token_type="ISO14443", wh=0)
+        await cp.event("Updated", tx_id, "ChargingStateChanged", wh=10, info={"charging_state": "Charging"})
+        stop = await cp.event("Updated", tx_id, "StopAuthorized", token="04C40002", token_type="ISO14443")
+    for answer in (start, stop):
+        assert answer.id_token_info["status"] == "Accepted"
+        assert answer.id_token_info["group_id_token"]["id_token"] == "GROUP-C40"
+
+
+async def test_tc_c_37_c_38_clear_authorization_cache(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("C")
+    async with connect(csms, station, Station201) as cp:
+        await cp.boot()
+        for status in ("Accepted", "Rejected"):
+            cp.answers["ClearCache"] = {"status": status}
+            response = await api.post(f"/api/v1/stations/{station}/commands/clear-cache", json={})
+            assert response.status_code == 200 and response.json()["response"] == {"status": status}
+        assert cp.requests("ClearCache") == [{}, {}]
