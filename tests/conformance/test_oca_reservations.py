@@ -239,3 +239,29 @@ async def test_tc_h_14_unspecified_evse_one_reservation_per_evse(csms: CsmsProce
         sent = cp.requests("ReserveNow")
     assert [s.get("evse_id") for s in sent] == [None, None]
     assert [m["status"] for m in made] == ["Accepted", "Accepted"] and made[0]["id"] != made[1]["id"]
+
+
+async def test_dashboard_station_page_shows_reservations_and_local_list(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    import re
+
+    station = new_id("RES16")
+    add_tokens(csms, "RES-WEB")
+    user = new_id("web-admin").lower()
+    csms.cli("users", "add", user, "--password", "correct horse battery", "--role", "admin")
+    async with connect(csms, station, Station16) as cp:
+        await cp.boot()
+        made = await reserve(api, station, "RES-WEB", evse_id=1)
+        assert (
+            await api.put(f"/api/v1/stations/{station}/local-list", json={"tokens": ["RES-WEB"]})
+        ).status_code == 200
+        async with httpx.AsyncClient(base_url=csms.http_url, timeout=60) as browser:
+            page = await browser.get("/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf, page.text
+            form = {"csrf_token": csrf.group(1), "next": "/", "username": user, "password": "correct horse battery"}
+            assert (await browser.post("/login", data=form)).status_code == 303
+            html = (await browser.get(f"/stations/{station}")).text
+    assert f"POST /api/v1/reservations/{made['id']}/cancel" in html and 'id="form-reserve"' in html
+    assert re.search(r'id="local-list-state">Version 1 \(station: 1\), Synced', html), html[-2000:]

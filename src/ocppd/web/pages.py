@@ -35,7 +35,7 @@ from ocppd.api.service import OperatorService
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
-from ocppd.store import auth_repo
+from ocppd.store import auth_repo, tx_repo
 
 HERE = Path(__file__).resolve().parent
 _login_log = RateLimitedLog(logging.getLogger("ocppd.api.auth"))  # failed and throttled logins
@@ -263,9 +263,14 @@ def mount(app: FastAPI) -> None:
         version = OcppVersion.V16 if label.endswith("S") else next((v for v in ALL_VERSIONS if v.label == label), None)
         actions = sorted(csms_initiated(version)) if version is not None else []
         queued = await service.queued(station_id, "queued")
+        local_list = await service.csms.local_lists.view(station_id)
+        reservations = await store.read(tx_repo.list_reservations, station_id, True, 50)
         return await render(
-            request, "station.html", {"s": station, "messages": messages, "actions": actions, "queued": queued}
-        )
+            request,
+            "station.html",
+            {"s": station, "messages": messages, "actions": actions, "queued": queued, "local_list": local_list,
+             "reservations": reservations},
+        )  # fmt: skip
 
     @app.get("/sites", include_in_schema=False)
     async def sites_page(request: Request) -> Response:
