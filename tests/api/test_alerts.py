@@ -232,3 +232,30 @@ async def test_dashboard_overview_lists_what_needs_attention(server: CsmsProcess
     assert overview.status_code == 200
     section = overview.text.split('id="attention"', 1)[1].split("</section>", 1)[0]
     assert sid in section and "fan stuck" in section
+
+
+async def test_tc_n_47_monitoring_report_kept_and_its_severity_given_to_events(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    sid = new_station_id("MON")
+    monitor = {"id": 17, "transaction": False, "value": 80.0, "type": "UpperThreshold", "severity": 2}
+    report = [{"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Temperature"},
+               "variableMonitoring": [monitor]}]  # fmt: skip
+    async with connected(server.ws_url, sid, "2.0.1") as station:
+        for part, tbc in ((report, True), ([], False)):  # a report in two parts (tbc)
+            await station.call(c201.NotifyMonitoringReport(request_id=5, seq_no=0, generated_at=now(),
+                                                           monitor=part or None, tbc=tbc))  # fmt: skip
+
+        async def kept() -> list[dict[str, Any]]:
+            return list((await api.get(f"/api/v1/stations/{sid}/monitors")).json())
+
+        [row] = await eventually(kept, "the reported monitor")
+        assert (row["monitor_id"], row["type"], row["value"], row["severity"]) == (17, "UpperThreshold", 80.0, 2)
+        assert row["component"] == "EVSE@evse1" and row["variable"] == "Temperature"
+        await _notify(station, _event(1, "Temperature", variableMonitoringId=17, eventNotificationType="CustomMonitor"))
+
+        async def opened() -> list[dict[str, Any]]:
+            return await _alerts(api, station_id=sid, source="NotifyEvent")
+
+        [alert] = await eventually(opened, "the monitor's alert")
+        assert alert["severity"] == 2

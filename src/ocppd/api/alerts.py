@@ -72,3 +72,25 @@ async def acknowledge_alert(
     if done is None:
         raise ApiError(404, f"no alert {alert_id}", "not_found")
     return done
+
+
+class Monitor(BaseModel):
+    station_id: str
+    monitor_id: int
+    component: str
+    variable: str
+    type: str
+    value: float
+    severity: int
+    transaction: bool
+    state: str
+    updated_at: str
+
+
+@router.get(
+    "/stations/{station_id}/monitors",
+    response_model=list[Monitor],
+    summary="The 2.x variable monitors the station reported (NotifyMonitoringReport)",
+)
+async def list_monitors(request: Request, station_id: str) -> list[dict[str, Any]]:
+    return await _csms(request).alerts.monitors(station_id)

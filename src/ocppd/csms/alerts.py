@@ -136,6 +136,23 @@ def from_status(
     return [clear, Change(key, True, "StatusNotification", at, severity, code, text, evse_id, connector_id, details)]
 
 
+def monitor_rows(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """NotifyMonitoringReport ``monitor`` entries as rows: one per variableMonitoring."""
+    rows = []
+    for item in report:
+        component = item.get("component", {})
+        evse = component.get("evse") or {}
+        where = _component_name(component) + (f"@evse{evse['id']}" if evse.get("id") else "")
+        for m in item.get("variableMonitoring", []):
+            variable = _component_name(item.get("variable", {}))
+            row = {"monitor_id": int(m["id"]), "component": where, "variable": variable, "type": str(m.get("type"))}
+            row["value"] = float(m.get("value", 0))
+            row["severity"] = int(m.get("severity", 9))
+            row["transaction"] = bool(m.get("transaction", False))
+            rows.append(row)
+    return rows
+
+
 def overdue(last_seen: datetime, now: datetime, interval_s: float, margin_s: float) -> bool:
     """A station is offline once nothing came from it for its heartbeat interval plus the margin."""
     return (now - last_seen).total_seconds() > interval_s + margin_s
@@ -214,9 +231,22 @@ class Alerts:
         return station
 
     async def start(self) -> None:
-        """Load the open alerts (they stay open across restarts)."""
+        """Load the open alerts (they stay open across restarts) and the monitors' severities."""
         for row in await self.store.read(arepo.list_alerts, state="open", limit=1_000_000):
             self._station(row["station_id"]).open[row["key"]] = _Open(row["id"], row["source"], row["count"])
+        for monitor in await self.store.read(arepo.monitors_of):
+            self.monitor_severity.setdefault(monitor["station_id"], {})[monitor["monitor_id"]] = monitor["severity"]
+
+    async def monitoring_report(self, station_id: str, payload: dict[str, Any]) -> None:
+        """NotifyMonitoringReport: keep each reported monitor (and its severity for the station's events)."""
+        rows = monitor_rows(payload.get("monitor", []))
+        await self.store.write(arepo.replace_monitors, station_id, rows)
+        known = self.monitor_severity.setdefault(station_id, {})
+        for row in rows:
+            known[row["monitor_id"]] = row["severity"]
+
+    async def monitors(self, station_id: str) -> list[dict[str, Any]]:
+        return [_public(m) | {"state": "reported"} for m in await self.store.read(arepo.monitors_of, station_id)]
 
     def open_keys(self, station_id: str) -> list[str]:
         station = self._stations.get(station_id)
@@ -359,7 +389,7 @@ class Alerts:
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     """An alert as the API, the event stream and webhooks show it (times as ISO 8601)."""
     out = dict(row)
-    for name in ("opened_at", "last_at", "cleared_at", "acknowledged_at"):
+    for name in ("opened_at", "last_at", "cleared_at", "acknowledged_at", "updated_at"):
         value = out.get(name)
         if isinstance(value, datetime):
             out[name] = value.isoformat()

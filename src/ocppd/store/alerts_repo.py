@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from .schema import alerts, events, stations
+from .schema import alerts, events, monitors, stations
 
 # Kept by their own setting (ca.security_event_retention_days), not by the general event retention.
 OWN_RETENTION = ("SecurityEventNotification",)
@@ -90,3 +90,18 @@ def prune_events(conn: Connection, older_than: datetime) -> int:
     result = conn.execute(delete(events).where(events.c.recorded_at < older_than, events.c.kind.not_in(OWN_RETENTION)))
     conn.execute(delete(alerts).where(alerts.c.cleared_at < older_than))
     return int(result.rowcount or 0)
+
+
+def replace_monitors(conn: Connection, station_id: str, rows: list[dict[str, Any]]) -> None:
+    """Upsert the reported monitors of one station (delete + insert of the same ids)."""
+    if rows:
+        ids = [r["monitor_id"] for r in rows]
+        conn.execute(delete(monitors).where(monitors.c.station_id == station_id, monitors.c.monitor_id.in_(ids)))
+        conn.execute(monitors.insert(), [{"station_id": station_id, **r} for r in rows])
+
+
+def monitors_of(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(monitors)
+    if station_id is not None:
+        query = query.where(monitors.c.station_id == station_id)
+    return [dict(r) for r in conn.execute(query.order_by(monitors.c.station_id, monitors.c.monitor_id)).mappings()]

@@ -594,4 +594,21 @@ firmware_campaigns = Table(
     Column("created_by", String(255)),
 )
 
+
+# 2.x variable monitors each station reported (NotifyMonitoringReport), per component/variable; their
+# severity gives NotifyEvent alerts theirs (csms/alerts.py).
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("monitor_id", Integer, primary_key=True),
+    Column("component", String(512), nullable=False),
+    Column("variable", String(512), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("transaction", Boolean, nullable=False, default=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

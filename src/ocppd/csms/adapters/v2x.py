@@ -49,6 +49,11 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             await d.transactions.connector_available(session.identity, evse)
         return {}
 
+    async def notify_monitoring_report(session: Session, p: Payload) -> Payload:
+        await d.reporting.record(session.identity, "NotifyMonitoringReport", p, p.get("generatedAt"))
+        await d.alerts.monitoring_report(session.identity, p)
+        return {}
+
     async def notify_event(session: Session, p: Payload) -> Payload:
         await d.reporting.record(session.identity, "NotifyEvent", p, p.get("generatedAt"))
         await d.alerts.notify_event(session.identity, p)
@@ -181,6 +186,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         if action in station_initiated(version):
             table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
     table["NotifyEvent"] = notify_event  # recorded, and turned into alerts
+    table["NotifyMonitoringReport"] = notify_monitoring_report  # recorded, and the monitors kept
     table["LogStatusNotification"] = d.log_status_recorder("LogStatusNotification")
     table["FirmwareStatusNotification"] = d.firmware_status_recorder("FirmwareStatusNotification")
     table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain
