@@ -27,7 +27,7 @@ async def no_transaction(api: httpx.AsyncClient, sid: str) -> bool:
 async def test_tc_f_02_f_03_remote_start_first_then_request_stop(
     csms: CsmsProcess, api: httpx.AsyncClient, case: str, authorize_remote_start: str
 ) -> None:
-    token = f"TOKEN-{case}"
+    token = {"f_02": "04F00002", "f_03": "04F00003"}[case]  # remote start sends ISO14443: a 4-byte UID
     ok(await api.post("/api/v1/tokens", json={"id_token": token}), 201)
     sid = new_id(case.upper())
     model = {**DEVICE_MODEL, ("AuthCtrlr", "AuthorizeRemoteStart"): authorize_remote_start}
