@@ -562,9 +562,7 @@ async def test_firmware_update(csms: CsmsProcess, api: Api, version: OcppVersion
     async with running(csms, version, "firmware") as st:
         boots = await count(api, st, "BootNotification")
         if version is V16:
-            answer = await api.call(
-                st, "UpdateFirmware", {"location": "ftp://fw.invalid/f.bin", "retrieveDate": iso()}
-            )
+            answer = await api.call(st, "UpdateFirmware", {"location": "ftp://fw.invalid/f.bin", "retrieveDate": iso()})
             assert answer == {}
             expected = ["Downloading", "Downloaded", "Installing", "Installed"]
         else:
