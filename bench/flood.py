@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import websockets
+
+from bench.health import wait_healthy
 
 
 def free_port() -> int:
@@ -164,16 +165,7 @@ def main() -> None:
         with open(Path(tmp) / "serve.log", "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ocppd.cli", "serve"], env=env, stdout=log, stderr=log)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{http}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit((Path(tmp) / "serve.log").read_text())
-                time.sleep(0.2)
+            wait_healthy(proc, http, Path(tmp) / "serve.log")
             result = asyncio.run(run(ocpp, proc.pid, args.seconds, args.stations, args.action))
             text = (Path(tmp) / "serve.log").read_text(errors="replace")
             result["server_log_flood_lines"] = [line[24:] for line in text.splitlines() if "FLOODER" in line][:3]

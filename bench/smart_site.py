@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from bench.health import wait_healthy
 from ocppd.protocol.versions import OcppVersion
 from ocppd.station.model import EV
 from ocppd.station.station import Station, StationConfig
@@ -297,16 +298,7 @@ def main() -> None:
         with open(Path(tmp) / "serve.log", "wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "ocppd.cli", "serve"], env=env, stdout=log, stderr=log)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{http}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit((Path(tmp) / "serve.log").read_text())
-                time.sleep(0.2)
+            wait_healthy(proc, http, Path(tmp) / "serve.log")
             token = (Path(tmp) / "data" / "admin.token").read_text().strip()
 
             async def run() -> dict[str, Any]:
