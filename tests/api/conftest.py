@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from tests.csms_process import CsmsProcess, run_csms
+from tests.waiting import eventually  # noqa: F401  (re-exported to the tests of this folder)
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -27,19 +27,6 @@ def bearer(token: str) -> dict[str, str]:
 
 def new_station_id(prefix: str = "CS") -> str:
     return f"{prefix}-{next(_ids):03d}"
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, deadline: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy (a liveness bound, not a performance check)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

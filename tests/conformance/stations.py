@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
 
 from tests.csms_process import CsmsProcess
+from tests.waiting import eventually  # noqa: F401  (re-exported to the tests of this folder)
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -36,19 +37,6 @@ def new_id(prefix: str) -> str:
 
 def ts(offset_s: float = 0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, deadline: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy (a liveness bound, not a timing check)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 class Recorder:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.csms_process import CsmsProcess, run_csms
 from tests.pg import pg_db_factory, pg_server_url  # noqa: F401  (re-exported fixtures)
+from tests.waiting import eventually
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -43,19 +43,6 @@ async def api(csms: CsmsProcess) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {csms.admin_token}"}
     async with httpx.AsyncClient(base_url=csms.http_url, headers=headers, timeout=60) as client:
         yield client
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, deadline: float = 30.0) -> T:
-    """Poll ``probe`` until it returns something truthy (a liveness bound, not a performance check)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def until(predicate: Callable[[], bool], what: str, deadline: float = 30.0) -> None:
