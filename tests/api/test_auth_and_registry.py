@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -197,3 +198,19 @@ async def test_message_log(server: CsmsProcess, api: httpx.AsyncClient) -> None:
     assert len(everywhere) == 1 and everywhere[0]["station_id"] == sid
     assert (await api.get(f"/api/v1/stations/{sid}/messages", params={"since": "yesterday"})).status_code == 400
     assert (await api.get(f"/api/v1/stations/{sid}/messages", params={"limit": 0})).status_code == 400
+
+
+async def test_deleting_a_connected_station_disconnects_it(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    """A deleted station must not stay connected and answer commands while no list shows it (API and CLI)."""
+    for how in ("api", "cli"):
+        sid = new_station_id(f"DEL{how.upper()}")
+        async with connected(server.ws_url, sid, "1.6") as station:
+            assert ok(await api.get(f"/api/v1/stations/{sid}"))["connected"] is True
+            if how == "api":
+                assert (await api.delete(f"/api/v1/stations/{sid}")).status_code == 204
+            else:
+                server.cli("stations", "delete", sid)
+            await asyncio.wait_for(station._connection.wait_closed(), 30)
+            assert station._connection.close_code == 1008  # policy violation: deleted by the operator
+        r = await api.post(f"/api/v1/stations/{sid}/call/Reset", json={"type": "Soft"})
+        assert r.status_code == 404, r.text

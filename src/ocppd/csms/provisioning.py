@@ -101,8 +101,11 @@ class StationDirectory:
         self.entries: dict[str, StationEntry] = {}
         # Called with the station id when a refresh finds its registration changed (API or CLI).
         self.registration_listeners: list[Callable[[str], None]] = []
+        # Called with the station id when a refresh finds it deleted (API or CLI).
+        self.removal_listeners: list[Callable[[str], None]] = []
 
     async def refresh(self) -> None:
+        seen = self.entries
         rows = await self._store.read(repo.station_directory)
         old = self.entries
         self.entries = {
@@ -113,6 +116,11 @@ class StationDirectory:
             before = old.get(station_id)
             if before is not None and before.registration != entry.registration:
                 for listener in self.registration_listeners:
+                    listener(station_id)
+        for station_id, before in seen.items():
+            # Gone from the database; an entry a boot replaced while we read is not a deletion.
+            if station_id not in self.entries and old.get(station_id) is before:
+                for listener in self.removal_listeners:
                     listener(station_id)
 
     def get(self, station_id: str) -> StationEntry | None:

@@ -66,7 +66,7 @@ from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, Handler, Payload, Session, SessionClosed
 from ocppd.store import Store, alerts_repo, repo
 from ocppd.transport import tls
-from ocppd.transport.websocket import Link, Receiver
+from ocppd.transport.websocket import Link, Receiver, WSCloseCode
 
 log = logging.getLogger("ocppd.csms")
 _station_log = RateLimitedLog(log)  # connects, disconnects, refused messages: at INFO/WARNING, bounded
@@ -121,6 +121,10 @@ class Csms:
         self.registration.attach(self.send)
         self.directory.registration_listeners.append(
             lambda station_id: self.registration.changed(self.sessions.get(station_id))
+        )
+        # A deleted station must not stay connected, answering commands while invisible in every list.
+        self.directory.removal_listeners.append(
+            lambda station_id: self.disconnect(station_id, "station deleted by the operator")
         )
         self.queue = CommandQueue(store, self.send)
         self.autoprovision = AutoProvisioning(settings.provisioning, self)
@@ -245,6 +249,15 @@ class Csms:
         self.transactions.connected(link.identity, link.version is not OcppVersion.V16)
         self.events.publish("station.connected", link.identity, ocpp_version=link.version.label)
         return session.receive
+
+    def disconnect(self, station_id: str, reason: str) -> bool:
+        """Close the station's connection (it was deleted, say); False if it has none."""
+        link = self._links.get(station_id)
+        if link is None:
+            return False
+        _station_log.log(logging.INFO, "disconnect", "%s disconnected by the CSMS: %s", station_id, reason)
+        link.close(reason, WSCloseCode.POLICY_VIOLATION)
+        return True
 
     def closed(self, link: Link) -> None:
         metrics.CONNECTED.labels(link.version.label).dec()
