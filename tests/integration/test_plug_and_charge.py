@@ -96,8 +96,8 @@ def start_responder(directory: Path) -> Mo:
     root = Ca.create(directory, "mo-root")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    good, _ = issue(root, "EMAID-GOOD", url)
-    revoked, _ = issue(root, "EMAID-REVOKED", url)
+    good, _ = issue(root, "NLOCP000000001", url)
+    revoked, _ = issue(root, "NLOCP000000002", url)
     signer, signer_key = issue(root, "mo-ocsp", None, ocsp_signer=True)
     (directory / "ocsp.pem").write_text(pem(signer))
     (directory / "ocsp.key").write_bytes(private_key_pem(signer_key))
@@ -170,7 +170,7 @@ def csms(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator[Cs
     env = {"OCPPD_CA__CONTRACT_PROVIDER_URL": provider, "OCPPD_CA__CONTRACT_PROVIDER_TIMEOUT": "1",
            "OCPPD_CA__OCSP_TIMEOUT": "2"}  # fmt: skip
     with run_csms(tmp_path_factory.mktemp("pnc"), extra_env=env) as server:
-        server.cli("tokens", "add", "EMAID-GOOD", "EMAID-REVOKED")
+        server.cli("tokens", "add", "NLOCP000000001", "NLOCP000000002")
         yield server
 
 
@@ -312,4 +312,4 @@ async def test_the_simulator_authorizes_with_its_contract_certificate(
             await st.wait_booted(timeout=GUARD)
             status, _ = await st.adapter.authorize(emaid(certificate)["id_token"])
             results[emaid(certificate)["id_token"]] = status
-    assert results == {"EMAID-GOOD": "Accepted", "EMAID-REVOKED": "Invalid"}
+    assert results == {"NLOCP000000001": "Accepted", "NLOCP000000002": "Invalid"}
