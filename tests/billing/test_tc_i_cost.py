@@ -126,3 +126,27 @@ async def test_no_cost_is_claimed_for_a_station_without_a_tariff(server: CsmsPro
     assert ended.total_cost is None
     pk = ok(await api.get("/api/v1/transactions", params={"station": sid}))[0]["id"]
     assert ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["history"][0]["flags"] == ["no_tariff"]
+
+
+async def test_running_total_cost_in_updated_answers(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    """2.0.1 TransactionEventResponse.totalCost on Updated: the cost so far, up to the event's time, by the
+    same calculator as the final price; a station without a tariff is told none."""
+    sid = await _priced_station(api)
+    start = datetime(2026, 6, 11, 10, tzinfo=UTC)
+    async with cost_station(server.ws_url, sid) as st:
+        started = await st.event(
+            "Started", "tx-run", stamp(start), energy_wh=0, charging_state="Charging", id_token=tag(sid)
+        )
+        assert started.total_cost is None  # nothing to show before the first reading
+        first = await st.event("Updated", "tx-run", stamp(start + timedelta(minutes=15)), energy_wh=2_500)
+        assert first.total_cost == pytest.approx(2.00)  # 2.5 kWh x 0.40 + 1.00
+        second = await st.event("Updated", "tx-run", stamp(start + timedelta(minutes=30)), energy_wh=10_000)
+        assert second.total_cost == pytest.approx(5.00)  # 10 kWh x 0.40 + 1.00
+        ended = await st.event("Ended", "tx-run", stamp(start + timedelta(hours=1)), energy_wh=12_500)
+        assert ended.total_cost == pytest.approx(6.00)
+
+    free = new_station_id("FREE")
+    async with cost_station(server.ws_url, free) as st:
+        await st.event("Started", "tx-free-run", stamp(start), energy_wh=0, charging_state="Charging")
+        update = await st.event("Updated", "tx-free-run", stamp(start + timedelta(minutes=5)), energy_wh=500)
+    assert update.total_cost is None

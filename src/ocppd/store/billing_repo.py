@@ -177,6 +177,11 @@ def delete_assignment(conn: Connection, assignment_id: int) -> bool:
     return conn.execute(delete(tariff_assignments).where(tariff_assignments.c.id == assignment_id)).rowcount > 0
 
 
+def any_assignment(conn: Connection) -> bool:
+    """Whether any tariff applies anywhere (lets the per-event running cost skip unpriced fleets)."""
+    return conn.execute(select(tariff_assignments.c.id).limit(1)).first() is not None
+
+
 def candidate_assignments(
     conn: Connection, station_id: str, id_token: str | None, group_id: str | None
 ) -> list[AssignmentRow]:

@@ -120,7 +120,11 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             total = await d.billing.final_total(session.identity, info["transactionId"])
             if total is not None:
                 answer["totalCost"] = total
-        elif token and verdict is not None and verdict.status == "Accepted" and p["eventType"] == "Started":
+        elif p["eventType"] == "Updated":  # the running cost, shown while charging
+            total = await d.billing.running_total(session.identity, info["transactionId"], parse_time(p["timestamp"]))
+            if total is not None:
+                answer["totalCost"] = total
+        if token and verdict is not None and verdict.status == "Accepted" and p["eventType"] == "Started":
             message = await d.billing.personal_message(session.identity, evse.get("id"), token["idToken"])
             if message is not None:
                 answer["idTokenInfo"]["personalMessage"] = message

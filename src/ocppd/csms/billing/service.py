@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 ENDED = "transaction ended"
 COST_UPDATE_VERSIONS = frozenset({"2.0.1", "2.1"})
 TARIFF_ID_LEN = 64
+ASSIGNMENTS_RECHECK_S = 5.0
 
 
 class BillingError(ValueError):
@@ -177,6 +179,7 @@ class Billing:
         self._pricing: dict[tuple[str, str], asyncio.Task[br.CostRow | None]] = {}
         self._updates: asyncio.Task[None] | None = None
         self.cost_updates_sent = 0
+        self._priced_anywhere: tuple[float, bool] | None = None  # (checked at, monotonic; any assignment)
 
     # ------------------------------------------------------------------ billing evidence
     async def keep_signed(self, station_id: str, transaction_uid: str | None, rows: list[dict[str, Any]]) -> None:
@@ -238,6 +241,36 @@ class Billing:
             return None
         return float(row.cost["incl_vat"])
 
+    async def running_total(self, station_id: str, transaction_uid: str, at: datetime) -> float | None:
+        """TransactionEventResponse.totalCost of an Updated event: the cost so far (incl. VAT) up to the
+        event's time, by the same calculator as the final price; None: no tariff (nothing is claimed)."""
+
+        if not await self._any_tariff():
+            return None
+
+        def op(conn: Any) -> Priced | None:
+            tx = repo.find_transaction(conn, station_id, transaction_uid)
+            if tx is None or not tx.active:
+                return None
+            return price_op(conn, tx, now=max(at, tx.started_at))
+
+        try:
+            priced = await self.store.read(op)
+        except TariffError:
+            log.exception("%s: transaction %s: stored tariff no longer parses", station_id, transaction_uid)
+            return None
+        if priced is None or priced.cost is None:
+            return None
+        return float(priced.cost.incl_vat)
+
+    async def _any_tariff(self) -> bool:
+        """Cheap guard for the Updated hot path: no assignment anywhere, no pricing per event. Re-read
+        every few seconds (the CLI assigns from another process); this process's assign() resets it."""
+        now = time.monotonic()
+        if self._priced_anywhere is None or now - self._priced_anywhere[0] > ASSIGNMENTS_RECHECK_S:
+            self._priced_anywhere = (now, await self.store.read(br.any_assignment))
+        return self._priced_anywhere[1]
+
     # ------------------------------------------------------------------ tariffs
     async def put_tariff(
         self,
@@ -268,7 +301,7 @@ class Billing:
             raise BillingError("evse_id", "needs station_id")
         if not await self.store.read(br.tariff_versions_of, tariff_id):
             raise BillingError("tariff_id", f"unknown tariff {tariff_id!r}")
-        return await self.store.write(
+        row = await self.store.write(
             br.add_assignment,
             tariff_id=tariff_id,
             station_id=station_id,
@@ -277,6 +310,8 @@ class Billing:
             id_token=id_token,
             created_by=by,
         )
+        self._priced_anywhere = None  # after the write: the next check sees it
+        return row
 
     # ------------------------------------------------------------------ costs
     def transaction_ended(self, station_id: str, transaction_uid: str) -> None:
