@@ -257,3 +257,50 @@ async def test_16_running_cost_in_the_transaction_api(server: CsmsProcess, api: 
             assert ok(await api.get(f"/api/v1/transactions/{started.transaction_id}/cost"))["running"] is True
         finally:
             runner.cancel()
+
+
+async def test_a_site_assignment_prices_every_station_of_the_site_unless_one_has_its_own(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    """token > group > EVSE > station > site > default: a station under the site (through a circuit)
+    gets the site's tariff; a station of the same site with its own assignment keeps that."""
+    site, on_site, own = new_station_id("SITE"), new_station_id("BILL"), new_station_id("BILL")
+    nodes = [
+        {"id": site, "kind": "site", "amps": 400},
+        {"id": f"{site}-feeder", "kind": "circuit", "parent": site, "amps": 200},
+        {"id": on_site, "kind": "station", "parent": f"{site}-feeder", "amps": 32},
+        {"id": own, "kind": "station", "parent": site, "amps": 32},
+    ]
+    for node in nodes:
+        ok(await api.put(f"/api/v1/limit-tree/nodes/{node['id']}", json=node))
+    flat = lambda price: {"currency": "EUR", "elements": [{"price_components": [{"type": "FLAT", "price": price}]}]}  # noqa: E731
+    for name, price in (("site-flat", "4"), ("own-flat", "5")):
+        ok(
+            await api.put(
+                f"/api/v1/tariffs/{name}", json={"tariff": flat(price), "valid_from": "2026-01-01T00:00:00Z"}
+            ),
+            201,
+        )
+    body = refused(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "site-flat", "site_id": "nowhere"}))
+    assert body["details"]["field"] == "site_id"
+    both = {"tariff_id": "site-flat", "site_id": site, "station_id": own}
+    assert refused(await api.post("/api/v1/tariff-assignments", json=both))["details"]["field"] == "site_id"
+    made = ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "site-flat", "site_id": site}), 201)
+    assert made["site_id"] == site and made["station_id"] is None
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": "own-flat", "station_id": own}), 201)
+
+    totals = {}
+    for sid in (on_site, own):
+        async with cost_station(server.ws_url, sid) as st:
+            await st.event("Started", f"tx-{sid}", "2026-06-10T10:00:00Z", energy_wh=0, charging_state="Charging")
+            ended = await st.event("Ended", f"tx-{sid}", "2026-06-10T10:10:00Z", energy_wh=100)
+        totals[sid] = ended.total_cost
+    assert totals == {on_site: pytest.approx(4.0), own: pytest.approx(5.0)}
+    pk = ok(await api.get("/api/v1/transactions", params={"station": on_site}))[0]["id"]
+    [priced] = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["history"]
+    assert (priced["tariff_id"], priced["site_id"]) == ("site-flat", site)
+
+    assert server.cli("tariffs", "assign", "own-flat", "--site", "nowhere", check=False).returncode == 2
+    server.cli("tariffs", "assign", "own-flat", "--site", site)
+    listed = server.cli("tariffs", "list", "--json").stdout
+    assert f'"site_id": "{site}"' in listed

@@ -60,6 +60,7 @@ class AssignmentIn(BaseModel):
     evse_id: int | None = Field(None, description="Needs station_id")
     group_id: str | None = Field(None, description="A token group (fleet contract)")
     id_token: str | None = None
+    site_id: str | None = Field(None, description="A site of the limit tree: its stations (not with station_id)")
 
 
 class AssignmentOut(AssignmentIn):
@@ -79,6 +80,8 @@ class CostOut(BaseModel):
     reason: str = Field(description="Why it was computed: 'transaction ended' or the operator's recompute reason")
     computed_by: str | None
     computed_at: str
+    site_id: str | None = Field(None, description="The station's site when it was priced (limit tree)")
+    group_id: str | None = Field(None, description="The token's group when it was priced")
 
 
 class TransactionCostOut(BaseModel):
@@ -126,6 +129,7 @@ def _assignment_out(row: br.AssignmentRow) -> dict[str, Any]:
         "evse_id": row.evse_id,
         "group_id": row.group_id,
         "id_token": row.id_token,
+        "site_id": row.site_id,
         "created_at": row.created_at.isoformat(),
         "created_by": row.created_by,
     }
@@ -143,6 +147,8 @@ def cost_out(row: br.CostRow) -> dict[str, Any]:
         "reason": row.reason,
         "computed_by": row.computed_by,
         "computed_at": row.computed_at.isoformat(),
+        "site_id": row.site_id,
+        "group_id": row.group_id,
     }
 
 
@@ -196,7 +202,8 @@ async def get_tariff(tariff_id: str, c: Csms = Depends(csms_of)) -> list[dict[st
     "/tariff-assignments",
     status_code=201,
     response_model=AssignmentOut,
-    summary="Assign a tariff to a station, EVSE, token group or token (or none of them: the default)",
+    summary="Assign a tariff to a site, station, EVSE, token group or token (or none of them: the default); "
+    "the most specific wins: token > group > EVSE > station > site > default",
 )
 async def add_assignment(
     body: AssignmentIn, principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)

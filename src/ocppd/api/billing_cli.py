@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from ocppd.clicommon import ConfigOption, console, fail, settings_for, with_store
-from ocppd.csms.billing.service import BillingError, add_version_op, price_op, record_op
+from ocppd.csms.billing.service import BillingError, add_version_op, check_site_op, price_op, record_op
 from ocppd.csms.billing.tariff import TariffError
 from ocppd.store import billing_repo as br
 from ocppd.store import repo
@@ -84,10 +84,16 @@ def list_tariffs(config: ConfigOption = None, as_json: Annotated[bool, typer.Opt
             str(len(v.body.get("elements", []))),
         )
     console.print(table)
-    table = Table("assignment", "tariff", "station", "evse", "group", "token")
+    table = Table("assignment", "tariff", "site", "station", "evse", "group", "token")
     for a in assignments:
         table.add_row(
-            str(a.id), a.tariff_id, a.station_id or "*", str(a.evse_id or ""), a.group_id or "", a.id_token or ""
+            str(a.id),
+            a.tariff_id,
+            a.site_id or "",
+            a.station_id or ("" if a.site_id else "*"),
+            str(a.evse_id or ""),
+            a.group_id or "",
+            a.id_token or "",
         )
     console.print(table)
 
@@ -99,9 +105,11 @@ def assign(
     evse: Annotated[int | None, typer.Option(help="EVSE id (with --station)")] = None,
     group: Annotated[str | None, typer.Option(help="Token group (fleet contract)")] = None,
     token: Annotated[str | None, typer.Option(help="Id token")] = None,
+    site: Annotated[str | None, typer.Option(help="Site of the limit tree (every station under it)")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Apply TARIFF_ID to a station, EVSE, group or token (none of them: the default). Most specific wins."""
+    """Apply TARIFF_ID to a site, station, EVSE, group or token (none of them: the default).
+    Most specific wins: token > group > EVSE > station > site > default."""
     if evse is not None and station is None:
         raise fail("--evse needs --station")
     settings = settings_for(config)
@@ -110,9 +118,13 @@ def assign(
     fields = {"tariff_id": tariff_id, "station_id": station, "evse_id": evse, "group_id": group, "id_token": token}
 
     def op(conn: Any) -> br.AssignmentRow:
-        return br.add_assignment(conn, **fields, created_by="cli")
+        check_site_op(conn, site, station)
+        return br.add_assignment(conn, **fields, site_id=site, created_by="cli")
 
-    row = with_store(settings, op, write=True)
+    try:
+        row = with_store(settings, op, write=True)
+    except BillingError as exc:
+        raise fail(f"assignment refused: {exc}") from None
     console.print(f"assignment {row.id}: {tariff_id}")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from .rows import _RowMixin
 from .schema import (
+    limit_nodes,
     meter_values,
     signed_meter_values,
     tariff_assignments,
@@ -46,6 +47,7 @@ class AssignmentRow(_RowMixin):
     id_token: str | None
     created_at: datetime
     created_by: str | None
+    site_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class CostRow(_RowMixin):
     reason: str
     computed_by: str | None
     computed_at: datetime
+    site_id: str | None = None  # the site and token group the price was based on
+    group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,7 @@ def add_assignment(conn: Connection, **fields: Any) -> AssignmentRow:
         "evse_id": fields.get("evse_id"),
         "group_id": fields.get("group_id"),
         "id_token": fields.get("id_token"),
+        "site_id": fields.get("site_id"),
         "created_at": utcnow(),
         "created_by": fields.get("created_by"),
     }
@@ -183,17 +188,37 @@ def any_assignment(conn: Connection) -> bool:
 
 
 def candidate_assignments(
-    conn: Connection, station_id: str, id_token: str | None, group_id: str | None
+    conn: Connection, station_id: str, id_token: str | None, group_id: str | None, site_id: str | None = None
 ) -> list[AssignmentRow]:
-    """Every assignment that could apply to a session at this station with this token (the caller
-    picks the most specific)."""
+    """Every assignment that could apply to a session at this station (on this site) with this token
+    (the caller picks the most specific)."""
     c = tariff_assignments.c
     q = select(tariff_assignments).where(
         or_(c.station_id.is_(None), c.station_id == station_id),
         or_(c.id_token.is_(None), c.id_token == id_token),
         or_(c.group_id.is_(None), c.group_id == group_id),
+        or_(c.site_id.is_(None), c.site_id == site_id),
     )
     return [AssignmentRow.from_row(r) for r in conn.execute(q.order_by(c.id))]
+
+
+def station_site(conn: Connection, station_id: str) -> str | None:
+    """The site a station belongs to in the limit tree (its root ancestor of kind site), if any."""
+    c = limit_nodes.c
+    parents = {r.node_id: (r.kind, r.parent_id) for r in conn.execute(select(c.node_id, c.kind, c.parent_id))}
+    node, seen = station_id, set()
+    while node in parents and node not in seen:  # a cycle cannot be stored, but never loop on one
+        seen.add(node)
+        kind, parent = parents[node]
+        if kind == "site":
+            return node if node != station_id else None
+        node = parent
+    return None
+
+
+def is_site(conn: Connection, site_id: str) -> bool:
+    c = limit_nodes.c
+    return conn.execute(select(c.node_id).where(c.node_id == site_id, c.kind == "site")).first() is not None
 
 
 # --- transaction inputs and costs --------------------------------------------------------------
@@ -216,7 +241,18 @@ def record_cost(conn: Connection, pk: int, **fields: Any) -> CostRow:
     row = {"transaction_id": pk, "computed_at": utcnow(), **fields}
     cost_id = conn.execute(insert(transaction_costs).values(**row)).inserted_primary_key[0]
     defaults = dict.fromkeys(
-        ("tariff_version_id", "tariff_id", "currency", "excl_vat_minor", "incl_vat_minor", "energy_wh", "cost"), None
+        (
+            "tariff_version_id",
+            "tariff_id",
+            "currency",
+            "excl_vat_minor",
+            "incl_vat_minor",
+            "energy_wh",
+            "cost",
+            "site_id",
+            "group_id",
+        ),
+        None,
     )
     return CostRow(id=int(cost_id), **(defaults | {"flags": None, "computed_by": None} | row))
 

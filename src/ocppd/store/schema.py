@@ -473,6 +473,7 @@ tariff_assignments = Table(
     Column("id_token", String(ID_LEN)),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("created_by", String(255)),
+    Column("site_id", String(ID_LEN)),  # a site of the limit tree: every station under it
 )
 
 # Every computation of a transaction's cost (at its end, and each operator recompute with its reason);
@@ -493,6 +494,9 @@ transaction_costs = Table(
     Column("reason", String(512), nullable=False),
     Column("computed_by", String(255)),
     Column("computed_at", UTCDateTime, nullable=False, default=utcnow),
+    # what the price was based on, kept for the reports (a station may move, a token change group later)
+    Column("site_id", String(ID_LEN)),
+    Column("group_id", String(ID_LEN)),
     Index(None, "transaction_id", "id"),
 )
 

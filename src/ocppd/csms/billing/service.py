@@ -53,15 +53,19 @@ class Priced:
     tariff_id: str | None
     tariff_version_id: int | None
     tariff: Tariff | None
+    site_id: str | None = None  # where and for whom it was priced (kept with the cost, for the reports)
+    group_id: str | None = None
 
 
 def _specificity(a: br.AssignmentRow) -> int:
-    """Most specific wins: token, then group, then EVSE, then station, then the default (none set)."""
+    """Most specific wins: token, then group (fleet contracts beat where the car charges), then EVSE,
+    station, site, and the default (none set)."""
     return (
-        (16 if a.id_token else 0)
-        + (8 if a.group_id else 0)
-        + (4 if a.evse_id is not None else 0)
-        + (2 if a.station_id else 0)
+        (32 if a.id_token else 0)
+        + (16 if a.group_id else 0)
+        + (8 if a.evse_id is not None else 0)
+        + (4 if a.station_id else 0)
+        + (2 if a.site_id else 0)
     )
 
 
@@ -101,29 +105,33 @@ def session_of(conn: Any, tx: TxRow) -> SessionData:
 def price_op(conn: Any, tx: TxRow, *, now: datetime | None = None, version_id: int | None = None) -> Priced:
     """Price one transaction from the store: the tariff assigned to it, in force when it started (or the
     given version), over its stored readings. ``now``: a running transaction, up to that instant."""
+    token = repo.get_token(conn, tx.id_token) if tx.id_token else None
+    group_id = token.group_id if token else None
+    site_id = br.station_site(conn, tx.station_id)
     if version_id is not None:
         version = br.get_tariff_version(conn, version_id)
     else:
-        token = repo.get_token(conn, tx.id_token) if tx.id_token else None
-        candidates = br.candidate_assignments(conn, tx.station_id, tx.id_token, token.group_id if token else None)
+        candidates = br.candidate_assignments(conn, tx.station_id, tx.id_token, group_id, site_id)
         assignment = choose_assignment(candidates, tx.evse_id)
         version = br.tariff_in_force(conn, assignment.tariff_id, tx.started_at) if assignment else None
     if version is None:
-        return Priced(tx, None, None, None, None)
+        return Priced(tx, None, None, None, None, site_id, group_id)
     tariff = parse_tariff(version.body, today=version.valid_from.date())
     cost = price_session(tariff, session_of(conn, tx), now=now if tx.stopped_at is None else None)
-    return Priced(tx, cost, version.tariff_id, version.id, tariff)
+    return Priced(tx, cost, version.tariff_id, version.id, tariff, site_id, group_id)
 
 
 def record_op(conn: Any, priced: Priced, reason: str, by: str | None) -> br.CostRow:
     cost = priced.cost
     outcome = "no_tariff" if cost is None else "flagged" if cost.flags else "priced"
     metrics.COSTS_COMPUTED.labels("ended" if reason == ENDED else "recomputed", outcome).inc()
+    where = {"site_id": priced.site_id, "group_id": priced.group_id}
     if cost is None:
-        return br.record_cost(conn, priced.tx.id, reason=reason, computed_by=by, flags=["no_tariff"])
+        return br.record_cost(conn, priced.tx.id, reason=reason, computed_by=by, flags=["no_tariff"], **where)
     return br.record_cost(
         conn,
         priced.tx.id,
+        **where,
         tariff_version_id=priced.tariff_version_id,
         tariff_id=priced.tariff_id,
         currency=cost.currency,
@@ -156,7 +164,8 @@ def add_version_op(
 def tariff_op(conn: Any, station_id: str, evse_id: int | None, id_token: str | None) -> Tariff | None:
     """The tariff in force now for a driver at this station (its text goes to the driver)."""
     token = repo.get_token(conn, id_token) if id_token else None
-    candidates = br.candidate_assignments(conn, station_id, id_token, token.group_id if token else None)
+    site_id = br.station_site(conn, station_id)
+    candidates = br.candidate_assignments(conn, station_id, id_token, token.group_id if token else None, site_id)
     assignment = choose_assignment(candidates, evse_id)
     version = br.tariff_in_force(conn, assignment.tariff_id, datetime.now(UTC)) if assignment else None
     return parse_tariff(version.body, today=version.valid_from.date()) if version else None
@@ -167,6 +176,16 @@ def running_op(conn: Any, now: datetime, versions: frozenset[str]) -> list[Price
     running = repo.list_transactions(conn, active_only=True, limit=100_000)
     priced = (price_op(conn, tx, now=now) for tx in running if tx.ocpp_version in versions)
     return [p for p in priced if p.cost is not None]
+
+
+def check_site_op(conn: Any, site_id: str | None, station_id: str | None) -> None:
+    """A site assignment names a site of the limit tree, and not also a station (which is more specific)."""
+    if site_id is None:
+        return
+    if station_id is not None:
+        raise BillingError("site_id", "give a site or a station, not both (the station's own assignment wins)")
+    if not br.is_site(conn, site_id):
+        raise BillingError("site_id", f"no site {site_id!r} in the limit tree (see docs/smart-charging.md)")
 
 
 MESSAGE_MAX = 512  # 2.0.1 MessageContentType.content
@@ -295,15 +314,18 @@ class Billing:
         evse_id: int | None = None,
         group_id: str | None = None,
         id_token: str | None = None,
+        site_id: str | None = None,
         by: str | None = None,
     ) -> br.AssignmentRow:
         if evse_id is not None and station_id is None:
             raise BillingError("evse_id", "needs station_id")
         if not await self.store.read(br.tariff_versions_of, tariff_id):
             raise BillingError("tariff_id", f"unknown tariff {tariff_id!r}")
+        await self.store.read(check_site_op, site_id, station_id)
         row = await self.store.write(
             br.add_assignment,
             tariff_id=tariff_id,
+            site_id=site_id,
             station_id=station_id,
             evse_id=evse_id,
             group_id=group_id,
