@@ -8,13 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
-from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.api.models import TransactionDetail
 from ocppd.api.routes import svc
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso
 from ocppd.csms.local_lists import LocalListError
-from ocppd.csms.outbound import OutboundError, StationOffline, StationTimeout
 from ocppd.csms.reservations import ReservationError
 from ocppd.csms.transactions import TransactionClosed
 from ocppd.store import tx_repo
@@ -90,18 +89,8 @@ def _reservation(r: Any) -> Reservation:
 
 async def _outbound(coro: Any) -> Any:
     """Run a reservation action, mapping what can go wrong onto the API's answers."""
-    try:
+    with outbound_errors("reservation", invalid=(ReservationError,), missing=(LookupError,)):
         return await coro
-    except ReservationError as exc:
-        raise ApiError(400, str(exc), "invalid_input") from None
-    except StationOffline as exc:
-        raise ApiError(409, str(exc), "station_offline") from None
-    except StationTimeout as exc:
-        raise ApiError(504, str(exc), "station_timeout") from None
-    except OutboundError as exc:
-        raise ApiError(502, str(exc), "station_error") from None
-    except LookupError as exc:
-        raise ApiError(404, str(exc), "unknown_reservation") from None
 
 
 @router.post(
@@ -177,16 +166,8 @@ class LocalListView(BaseModel):
 
 
 async def _local_list(coro: Any) -> Any:
-    try:
+    with outbound_errors("local list", invalid=(LocalListError,)):
         return await coro
-    except LocalListError as exc:
-        raise ApiError(400, str(exc), "invalid_input") from None
-    except StationOffline as exc:
-        raise ApiError(409, str(exc), "station_offline") from None
-    except StationTimeout as exc:
-        raise ApiError(504, str(exc), "station_timeout") from None
-    except OutboundError as exc:
-        raise ApiError(502, str(exc), "station_error") from None
 
 
 @router.get(

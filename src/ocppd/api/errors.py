@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ocppd.csms.outbound import (
+    InvalidAnswer,
+    NotExpressible,
+    OutboundError,
+    StationCallError,
+    StationOffline,
+    StationTimeout,
+)
 
 
 class ApiError(Exception):
@@ -27,6 +38,34 @@ class ErrorBody(BaseModel):
     code: str = Field(description="Machine-readable, e.g. invalid_input, unknown_station, station_offline")
     status: int = Field(description="The HTTP status again")
     details: Any = Field(None, description="More, where there is: the fields of bad input, a CALLERROR's code")
+
+
+@contextmanager
+def outbound_errors(
+    what: str, *, invalid: tuple[type[Exception], ...] = (), missing: tuple[type[Exception], ...] = ()
+) -> Iterator[None]:
+    """Map what can go wrong while the CSMS asks a station something onto the API's answers (the table
+    in docs/api.md): the one place that says which status and code each failure gets. ``invalid`` are
+    the domain's own refusals of the request (400), ``missing`` its "no such thing" (404)."""
+    try:
+        yield
+    except NotExpressible as exc:
+        raise ApiError(400, f"{what}: {exc}", "invalid_input") from None
+    except StationOffline as exc:
+        raise ApiError(409, str(exc), "station_offline") from None
+    except StationTimeout as exc:
+        raise ApiError(504, str(exc), "station_timeout") from None
+    except StationCallError as exc:
+        details = {"error_code": exc.code, "error_details": exc.details}
+        raise ApiError(502, f"{what}: {exc}", "call_error", details) from None
+    except InvalidAnswer as exc:
+        raise ApiError(502, f"{what}: {exc}", "invalid_answer") from None
+    except OutboundError as exc:
+        raise ApiError(502, f"{what}: {exc}", "call_error") from None
+    except invalid as exc:  # the domain's message names the field
+        raise ApiError(400, str(exc), "invalid_input") from None
+    except missing as exc:
+        raise ApiError(404, str(exc), "not_found") from None
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

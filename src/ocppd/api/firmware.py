@@ -12,10 +12,9 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
-from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.api.security import Principal
 from ocppd.csms.files import FileRefused
-from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
 from ocppd.csms.service import Csms
 
 router = APIRouter(
@@ -100,15 +99,9 @@ async def update_station(
     request: Request, station_id: str, body: FirmwareUpdate, principal: Principal = Depends(require_admin)
 ) -> dict[str, Any]:
     c = _csms(request)
-    try:
+    with outbound_errors("UpdateFirmware"):
         job = await c.firmware.update(station_id, body.image_id, c.send, principal.name, body.retrieve_at,
                                       body.install_at, body.retries, body.retry_interval_s)  # fmt: skip
-    except StationOffline:
-        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline") from None
-    except NotExpressible as exc:
-        raise ApiError(400, str(exc), "not_expressible") from None
-    except OutboundError as exc:
-        raise ApiError(502, f"the station did not take the update: {exc}", "station_error") from None
     if job is None:
         raise ApiError(404, f"image_id: no firmware image {body.image_id}", "not_found")
     return job

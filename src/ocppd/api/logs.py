@@ -12,10 +12,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
 from ocppd.api.auth import current_principal, require_admin
-from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.api.security import Principal
 from ocppd.csms.files import FileRefused
-from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
 from ocppd.csms.service import Csms
 
 router = APIRouter(
@@ -63,14 +62,8 @@ async def request_log(
     request: Request, station_id: str, body: LogRequest, principal: Principal = Depends(require_admin)
 ) -> dict[str, Any]:
     c = _csms(request)
-    try:
+    with outbound_errors("log_type"):
         return await c.logs.request(station_id, c.send, body.log_type, body.since, body.until, principal.name)
-    except StationOffline:
-        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline") from None
-    except NotExpressible as exc:
-        raise ApiError(400, f"log_type: {exc}", "not_expressible") from None
-    except OutboundError as exc:
-        raise ApiError(502, f"the station did not take the request: {exc}", "station_error") from None
 
 
 @router.get("/logs", response_model=list[LogUpload], summary="Log / diagnostics requests, newest first")

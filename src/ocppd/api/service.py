@@ -20,16 +20,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from ocppd.api.errors import ApiError
+from ocppd.api.errors import ApiError, outbound_errors
 from ocppd.api.live import LiveState
 from ocppd.csms.outbound import (
-    InvalidAnswer,
     NotExpressible,
     R,
     Sent,
-    StationCallError,
     StationOffline,
-    StationTimeout,
     Target,
     Verb,
 )
@@ -788,20 +785,8 @@ class OperatorService:
             if inspect.iscoroutine(operation):
                 operation.close()  # never started: no "never awaited" warning
             raise
-        try:
+        with outbound_errors(name):
             return await operation
-        except NotExpressible as exc:
-            raise ApiError(400, f"{name}: {exc}", "invalid_input") from None
-        except StationOffline as exc:
-            raise ApiError(409, str(exc), "station_offline") from None
-        except StationTimeout as exc:
-            raise ApiError(504, str(exc), "station_timeout") from None
-        except StationCallError as exc:
-            raise ApiError(
-                502, str(exc), "call_error", {"error_code": exc.code, "error_details": exc.details}
-            ) from None
-        except InvalidAnswer as exc:
-            raise ApiError(502, str(exc), "invalid_answer") from None
 
     async def call(
         self, station_id: str, action: str, payload: dict[str, Any], timeout: float | None = None

@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.choices import choice
-from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.csms import verbs as v
-from ocppd.csms.outbound import OutboundError
-from ocppd.csms.service import Csms, StationOffline
+from ocppd.csms.service import Csms
 from ocppd.csms.smart import ProfileRefused
 from ocppd.csms.smart.wire import family
 from ocppd.smart.schedule import ActiveTx, format_time
@@ -403,13 +402,10 @@ async def set_profile(station_id: str, body: ProfileBody, c: Csms = Depends(csms
         transaction_id=body.transaction_id,
     )
     try:
-        sent = await c.smart.install(station_id, v.SetChargingProfile(profile, body.evse_id))
+        with outbound_errors("SetChargingProfile"):
+            sent = await c.smart.install(station_id, v.SetChargingProfile(profile, body.evse_id))
     except ProfileRefused as exc:
         raise ApiError(400, f"charging profile: {exc}", "invalid_profile", exc.reasons) from None
-    except StationOffline:
-        raise ApiError(409, f"station {station_id!r} is not connected", "station_offline") from None
-    except OutboundError as exc:
-        raise ApiError(502, f"the station did not take the profile: {exc}", "station_error") from None
     exchange = sent.exchanges[0]
     return {"status": sent.result.status, "request": exchange.request, "answer": exchange.response}
 
@@ -438,10 +434,8 @@ async def composite(
         session = c.sessions.get(station_id)
         if session is None:
             raise ApiError(409, f"station {station_id!r} is not connected", "station_offline")
-        try:
+        with outbound_errors("GetCompositeSchedule"):
             sent = await c.send(station_id, v.GetCompositeSchedule(evse_id, duration_s, unit))
-        except OutboundError as exc:
-            raise ApiError(502, f"GetCompositeSchedule failed: {exc}", "station_error") from None
         answer = sent.exchanges[0].response
         out["station"] = await c.smart.profiles.check_composite(station_id, evse_id, answer, active)
     return out
@@ -462,10 +456,8 @@ async def reconcile(station_id: str, c: Csms = Depends(csms_of)) -> dict[str, An
         raise ApiError(
             400, "OCPP 1.6 has no GetChargingProfiles; use composite?compare=true per connector", "not_supported"
         )
-    try:
+    with outbound_errors("GetChargingProfiles"):
         sent = await c.send(station_id, v.GetChargingProfiles())
-    except OutboundError as exc:
-        raise ApiError(502, f"GetChargingProfiles failed: {exc}", "station_error") from None
     request_id, status = sent.result.request_id, sent.result.status
     if status == "NoProfiles":
         return {"request_id": request_id, "status": status, "result": await c.smart.profiles.reconcile(station_id, [])}
