@@ -32,6 +32,7 @@ from ocppd.clicommon import (
     with_store,
 )
 from ocppd.config import Settings
+from ocppd.localctl.cli import register as register_local_controller
 from ocppd.logs import setup_logging
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ register_sites_commands(app)  # ocppd sites ...
 register_tariffs_commands(app)  # ocppd tariffs ...
 register_verb_commands(app)  # ocppd command ..., ocppd queue ...
 register_transaction_commands(app)  # ocppd reservations ..., ocppd local-list ...
+register_local_controller(app)  # ocppd local-controller
 
 T = TypeVar("T")
 

@@ -396,6 +396,65 @@ class SoapSettings:
 
 
 @dataclass
+class LocalControllerSettings:
+    """``ocppd local-controller``: stations connect here, each is relayed to the CSMS (docs/smart-charging.md)."""
+
+    host: str = "0.0.0.0"
+    port: int = 9100
+    versions: list[str] = field(default_factory=lambda: [v.value for v in ALL_VERSIONS])  # offered to stations
+    tls_cert: str = ""  # wss:// for the stations: TLS ends here (the controller's own certificate)
+    tls_key: str = ""
+    upstream_url: str = ""  # the CSMS, e.g. wss://csms.example.com; each station's own path is appended
+    upstream_ca: str = ""  # PEM CA(s) trusted for a wss:// upstream; empty: the system's
+    upstream_cert: str = ""  # client certificate (PEM) for mutual TLS upstream, key in upstream_key
+    upstream_key: str = ""
+    credentials: dict[str, str] = field(default_factory=dict)  # station -> password sent upstream instead of its own
+    site: str = "group"  # the limit-tree site stations join when the tree does not name them
+    group_amps: float = 0.0  # the group's own limit per phase (0: none)
+    group_watts: float = 0.0
+    identity: str = ""  # connect upstream as this station too: the CSMS's station-max profiles limit the group
+    identity_version: str = "ocpp2.0.1"
+    identity_password: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9101  # Prometheus /metrics; 0: off
+    connect_timeout: float = 10.0  # seconds for an upstream connection to open
+    call_timeout: float = 30.0  # seconds a station has to answer a CALL (ours or the CSMS's)
+    reconnect_max_s: float = 30.0  # an unreachable upstream is retried with backoff up to this
+    ping_interval: float = 60.0
+    max_frame_size: int = 1024 * 1024
+    hold_frames: int = 100  # frames a station may send while its upstream connection is being opened
+
+    def validate(self) -> None:
+        if not self.upstream_url.startswith(("ws://", "wss://")):
+            raise ValueError("local_controller.upstream_url must be a ws:// or wss:// URL of the CSMS")
+        if not 0 < self.port < 65536:
+            raise ValueError("local_controller.port must be 1..65535")
+        if not 0 <= self.metrics_port < 65536:
+            raise ValueError("local_controller.metrics_port must be 0 (off) or 1..65535")
+        if self.group_amps < 0 or self.group_watts < 0:
+            raise ValueError("local_controller.group_amps / group_watts cannot be negative")
+        for name in ("connect_timeout", "call_timeout", "reconnect_max_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"local_controller.{name} must be a positive number of seconds")
+        if self.identity and OcppVersion.from_subprotocol(self.identity_version) not in (
+            OcppVersion.V16,
+            OcppVersion.V201,
+        ):
+            raise ValueError("local_controller.identity_version must be ocpp1.6 or ocpp2.0.1")
+        for name in ("upstream_ca", "upstream_cert", "upstream_key", "tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ValueError(f"local_controller.{name}: {path} does not exist")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("local_controller.tls_key is set but local_controller.tls_cert is not")
+        for name in self.versions:
+            if OcppVersion.from_subprotocol(name) is None:
+                raise ValueError(f"local_controller.versions: unknown version {name!r}")
+        if not isinstance(self.credentials, dict):
+            raise ValueError("local_controller.credentials is a table of station = password, in the file")
+
+
+@dataclass
 class Settings:
     data_dir: str = field(default_factory=default_data_dir)
     database_url: str = ""
@@ -412,6 +471,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     billing: BillingSettings = field(default_factory=BillingSettings)
     files: FileSettings = field(default_factory=FileSettings)
+    local_controller: LocalControllerSettings = field(default_factory=LocalControllerSettings)
     # Where these came from (`ocppd --verbose`), and ignored environment variables.
     config_file: str = field(default="", metadata=INTERNAL)
     config_source: str = field(default="defaults", metadata=INTERNAL)

@@ -97,3 +97,24 @@ COSTS_COMPUTED = Counter(
     ["reason", "outcome"],
 )
 COST_UPDATES = Counter("ocppd_billing_cost_updates_total", "2.x CostUpdated sent, by outcome", ["outcome"])
+
+# ---------------------------------------------------------------------- ocppd local-controller
+LC_FORWARDED = Counter(
+    "ocppd_lc_forwarded_frames_total",
+    "Frames the local controller relayed unchanged: up (station to CSMS) and down (CSMS to station)",
+    ["direction"],
+)
+LC_UNFORWARDED = Counter(
+    "ocppd_lc_unforwarded_frames_total",
+    "Station frames the local controller could not relay (no upstream connection): left unanswered",
+)
+LC_OWN_CALLS = Counter(
+    "ocppd_lc_own_calls_total",
+    "The local controller's own CALLs to stations, by action and outcome",
+    ["action", "outcome"],
+)
+LC_STATIONS = Gauge("ocppd_lc_stations", "Stations connected to the local controller, by upstream state", ["upstream"])
+LC_UPSTREAM_ATTEMPTS = Counter(
+    "ocppd_lc_upstream_connects_total", "Upstream connection attempts for stations, by outcome", ["outcome"]
+)
+LC_IDENTITY_UP = Gauge("ocppd_lc_identity_connected", "1 while the controller's own upstream connection is open")

@@ -66,8 +66,8 @@ class Link:
     WARNING saying so.
     """
 
-    __slots__ = ("_closed", "_held", "_stall", "_transport", "_write_blocked", "headers", "identity", "remote",
-                 "version", "write_stall_timeout")  # fmt: skip
+    __slots__ = ("_closed", "_held", "_stall", "_transport", "_write_blocked", "headers", "identity", "path",
+                 "remote", "version", "write_stall_timeout")  # fmt: skip
 
     def __init__(
         self,
@@ -84,6 +84,7 @@ class Link:
         self.headers = headers
         self.remote = remote
         self.write_stall_timeout = write_stall_timeout
+        self.path = ""  # the request path (server side), e.g. /ocpp/CP1: a relay reuses it upstream
         self._closed = asyncio.get_running_loop().create_future()
         self._held = False
         self._write_blocked = False
@@ -126,6 +127,11 @@ class Link:
     def send(self, text: str) -> None:
         if not self._transport.is_disconnected:
             self._transport.send(WSMsgType.TEXT, text.encode())
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send a received message on as it came (a relay: no decoding, no re-encoding)."""
+        if not self._transport.is_disconnected:
+            self._transport.send(WSMsgType.TEXT, data)
 
     def close(self, reason: str = "", code: WSCloseCode = WSCloseCode.OK) -> None:
         """Close cleanly: a close frame, then the TCP connection."""
@@ -387,6 +393,7 @@ class OcppServer:
 
         def on_open(transport: WSTransport) -> Receiver:
             link = Link(transport, identity, version, headers, remote, self.options.write_stall_timeout)
+            link.path = request.path.decode("latin-1")
             listener.on_write_blocked = link._writes_blocked
             holder.append(link)
             previous = self.links.get(identity)
@@ -483,12 +490,15 @@ async def connect(
     ping_interval: float = 0.0,
     max_frame_size: int = 1024 * 1024,
     timeout: float = 10.0,
+    headers: Mapping[str, str] | None = None,
 ) -> Link:
-    """Open a station-side connection offering ``versions``; ``on_open`` wires the receiver."""
+    """Open a station-side connection offering ``versions``; ``on_open`` wires the receiver.
+
+    ``headers``: more request headers (a relay passes a station's Authorization on as it came)."""
     from picows import WSError
 
     identity = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
-    headers = {"Sec-WebSocket-Protocol": ", ".join(v.value for v in versions)}
+    headers = {**(headers or {}), "Sec-WebSocket-Protocol": ", ".join(v.value for v in versions)}
     if basic_auth is not None:
         token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"

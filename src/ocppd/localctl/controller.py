@@ -1,0 +1,222 @@
+"""The local controller process: the stations' endpoint, one relay per station, the balancer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ocppd import metrics
+from ocppd.config import Settings
+from ocppd.csms.events import EventBus
+from ocppd.csms.smart.sites import Sites
+from ocppd.localctl.balance import ControllerBalancing, RelayHost
+from ocppd.localctl.observe import INTERESTING, Tracker
+from ocppd.localctl.relay import Relay
+from ocppd.protocol.versions import OcppVersion
+from ocppd.store import Store
+from ocppd.transport import tls
+from ocppd.transport.websocket import Link, OcppServer, Receiver, ServerOptions
+
+log = logging.getLogger("ocppd.localctl")
+
+DATABASE_FILE = "local-controller.db"  # the controller's limit tree and external limits, in data_dir
+
+
+class StartupError(RuntimeError):
+    """Something keeps the controller from starting: one line for the operator."""
+
+
+def upstream_context(settings: Settings) -> ssl.SSLContext:
+    lc = settings.local_controller
+    try:
+        return tls.client_context(lc.upstream_ca or None, lc.upstream_cert or None, lc.upstream_key or None)
+    except tls.TlsFileError as exc:
+        raise ValueError(f"local_controller.upstream_{exc.role}: {exc}") from None
+    except ssl.SSLError as exc:
+        raise ValueError(f"local_controller.upstream_cert / upstream_key: {exc}") from None
+
+
+def server_context(settings: Settings) -> ssl.SSLContext | None:
+    lc = settings.local_controller
+    if not lc.tls_cert:
+        return None
+    try:
+        return tls.server_context(lc.tls_cert, lc.tls_key or None)
+    except tls.TlsFileError as exc:
+        raise ValueError(f"local_controller.tls_{'key' if exc.role == 'key' else 'cert'}: {exc}") from None
+
+
+class LocalController:
+    """Accepts stations, relays each to the CSMS, balances the group (an ``OcppServer`` app)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lc = settings.local_controller
+        self.events = EventBus()
+        self.relays: dict[str, Relay] = {}
+        self.tracker = Tracker(self.events)
+        self.upstream_ssl = upstream_context(settings)
+        self.store: Store | None = None
+        self.sites: Sites | None = None
+        self.balancing: ControllerBalancing | None = None
+        self.identity: Any = None  # ocppd.localctl.identity.ControllerStation when configured
+        versions = [v for v in (OcppVersion.from_subprotocol(n) for n in self.lc.versions) if v is not None]
+        self.server = OcppServer(
+            self,
+            ServerOptions(
+                host=self.lc.host,
+                port=self.lc.port,
+                versions=versions,
+                ping_interval=self.lc.ping_interval,
+                max_frame_size=self.lc.max_frame_size,
+                ssl_context=server_context(settings),
+            ),
+        )
+        self._joining: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        data_dir = Path(self.settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # its own SQLite file, never database_url: a CSMS's configuration file may sit next to it
+        url = f"sqlite:///{(data_dir / DATABASE_FILE).resolve()}"
+        try:
+            self.store = Store(url)
+            self.store.migrate()
+            await self.store.start()
+        except Exception as exc:
+            raise StartupError(f"cannot open the controller's database {url}: {exc}") from None
+        self.sites = Sites(self.store)
+        smart = self.settings.smart
+        await self.sites.load(smart.sites_file or None)
+        await self._ensure_site()
+        self.balancing = ControllerBalancing(RelayHost(self.relays, self.events), self.sites, smart, self.tracker)
+        if smart.enabled:
+            self.balancing.start()
+        if self.lc.identity:
+            from ocppd.localctl.identity import ControllerStation
+
+            self.identity = ControllerStation(self.settings, self.sites, self.upstream_ssl)
+            self.identity.start()
+        try:
+            await self.server.start()
+        except OSError as exc:
+            await self.stop()
+            raise StartupError(
+                f"cannot listen on {self.lc.host}:{self.lc.port} (local_controller.port): {exc.strerror or exc}"
+            ) from None
+        log.info("local controller on %s://%s:%d, relaying to %s; group %s", "wss" if self.lc.tls_cert else "ws",
+                 self.lc.host, self.server.port, self.lc.upstream_url, self.lc.site)  # fmt: skip
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        if self.identity is not None:
+            await self.identity.stop()
+        if self.balancing is not None:
+            await self.balancing.stop()
+        if self.store is not None:
+            await self.store.close()
+
+    async def _ensure_site(self) -> None:
+        """The group's site with the configured limit, unless the limit tree file defines it."""
+        assert self.sites is not None
+        lc = self.lc
+        existing = self.sites.specs.get(lc.site)
+        if self.settings.smart.sites_file and existing is not None:
+            return
+        spec: dict[str, Any] = {"id": lc.site, "kind": "site"}
+        if lc.group_amps:
+            spec["amps"] = lc.group_amps
+        if lc.group_watts:
+            spec["watts"] = lc.group_watts
+        if existing != spec:
+            await self.sites.upsert(spec)
+
+    # ------------------------------------------------------------------ LinkApp
+    def admit(
+        self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str, peer: tls.Peer | None
+    ) -> int | None:
+        return None  # the CSMS decides who may connect: its refusal closes the station's connection
+
+    def opened(self, link: Link) -> Receiver:
+        relay = Relay(link, self.lc, self.tracker, self.upstream_ssl, INTERESTING)
+        metrics.LC_STATIONS.labels(relay.state).inc()
+        previous = self.relays.get(link.identity)
+        if previous is not None:
+            previous.close("replaced by a new connection")
+        self.relays[link.identity] = relay
+        log.info("%s: connected from %s as %s, path %s", link.identity, link.remote, link.version.value, link.path)
+        relay.start()
+        self._join(link.identity)
+        self.events.publish("station.connected", link.identity)
+        return relay.from_station
+
+    def closed(self, link: Link) -> None:
+        relay = self.relays.get(link.identity)
+        if relay is None or relay.station is not link:
+            return
+        relay.close("station connection closed")
+        del self.relays[link.identity]
+        self.events.publish("station.disconnected", link.identity)
+
+    def _join(self, station_id: str) -> None:
+        """A station not in the limit tree joins the group's site (so the balancer steers it)."""
+        sites = self.sites
+        if sites is None or station_id in sites.tree.nodes or self.lc.site not in sites.tree.nodes:
+            return
+
+        async def join() -> None:
+            assert sites is not None
+            try:
+                await sites.upsert({"id": station_id, "kind": "station", "parent": self.lc.site})
+                log.info("%s: joined the group %s", station_id, self.lc.site)
+            except Exception as exc:
+                log.warning("%s: cannot join the group %s: %s", station_id, self.lc.site, exc)
+            if self.balancing is not None:
+                self.balancing.poke()
+
+        task = asyncio.get_running_loop().create_task(join())
+        self._joining.add(task)
+        task.add_done_callback(self._joining.discard)
+
+
+async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` (or SIGINT/SIGTERM); :class:`StartupError` when it cannot start."""
+    lc = settings.local_controller
+    controller = LocalController(settings)
+    metrics_server = None
+    if lc.metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            metrics_server, _ = start_http_server(lc.metrics_port, addr=lc.metrics_host)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {lc.metrics_host}:{lc.metrics_port} (local_controller.metrics_port): "
+                f"{exc.strerror or exc}"
+            ) from None
+    try:
+        await controller.start()
+    except BaseException:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        raise
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        await stop.wait()
+    finally:
+        log.info("local controller stopping")
+        await controller.stop()
+        if metrics_server is not None:
+            metrics_server.shutdown()
