@@ -117,6 +117,7 @@ class OcppSettings:
     max_frame_size: int = 1024 * 1024
     call_timeout: float = 30.0
     heartbeat_interval: int = 300
+    reset_observe_s: float = 300.0  # a reset without a new boot within this is "not_observed" (resets.py)
     unknown_stations: str = "accept"
     # Stations whose live connection a new one may replace without authenticating (no password, not
     # profile 3); "*" for all. Default: none -- a takeover is refused with 409 (docs/security.md).

@@ -518,12 +518,18 @@ Station = Station16 | Station201
 
 @contextlib.asynccontextmanager
 async def connected(
-    ws_url: str, station_id: str, version: str, boot: bool = True, settings: dict[Any, str] | None = None
+    ws_url: str,
+    station_id: str,
+    version: str,
+    boot: bool = True,
+    settings: dict[Any, str] | None = None,
+    station_class: type[Station16] | type[Station201] | None = None,
 ) -> AsyncIterator[Any]:
     """A connected station (booted unless ``boot`` is False); disconnects on exit. ``settings`` is the
-    configuration (1.6) or device model (2.0.1) it kept from an earlier connection."""
+    configuration (1.6) or device model (2.0.1) it kept from an earlier connection; ``station_class``
+    a subclass that behaves differently."""
     subprotocol = "ocpp1.6" if version == "1.6" else "ocpp2.0.1"
-    cls: type[Station16] | type[Station201] = Station16 if version == "1.6" else Station201
+    cls: type[Station16] | type[Station201] = station_class or (Station16 if version == "1.6" else Station201)
     async with websockets.connect(f"{ws_url}/{station_id}", subprotocols=[subprotocol]) as ws:
         station = cls(station_id, ws)
         if settings is not None:

@@ -336,6 +336,66 @@ class TransactionStatus(Body):
         return verbs.GetTransactionStatus(self.transaction_id)
 
 
+class DisplayMessage(Body):
+    id: int = Field(ge=0, description="Message id; the same id replaces the station's message")
+    content: str = Field(min_length=1, max_length=512)
+    priority: choice("AlwaysFront", "InFront", "NormalCycle") = "NormalCycle"
+    format: choice("ASCII", "HTML", "URI", "UTF8") = "UTF8"
+    language: str | None = Field(None, max_length=8, description="RFC 5646 language code, e.g. en, nl-NL")
+    state: choice("Charging", "Faulted", "Idle", "Unavailable", "Suspended", "Discharging") | None = Field(
+        None, description="Show only in this station state (omitted: always); Suspended/Discharging: 2.1"
+    )
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    transaction_id: str | None = Field(None, max_length=36, description="Show only during this transaction")
+
+    def verb(self) -> verbs.SetDisplayMessage:
+        message = verbs.DisplayMessage(self.id, self.content, self.priority, self.format, self.language,
+                                       self.state, self.start_at, self.end_at, self.transaction_id)  # fmt: skip
+        return verbs.SetDisplayMessage(message)
+
+
+class GetDisplayMessages(Body):
+    ids: list[int] = Field(default_factory=list, description="Only these message ids (empty: any)")
+    priority: choice("AlwaysFront", "InFront", "NormalCycle") | None = None
+    state: choice("Charging", "Faulted", "Idle", "Unavailable", "Suspended", "Discharging") | None = None
+
+    def verb(self) -> verbs.GetDisplayMessages:
+        return verbs.GetDisplayMessages(tuple(self.ids), self.priority, self.state)
+
+
+class ClearDisplayMessage(Body):
+    id: int = Field(ge=0, description="The message id to remove")
+
+    def verb(self) -> verbs.ClearDisplayMessage:
+        return verbs.ClearDisplayMessage(self.id)
+
+
+class CertificateHashBody(Body):
+    hash_algorithm: choice("SHA256", "SHA384", "SHA512")
+    issuer_name_hash: str = Field(min_length=1, max_length=128)
+    issuer_key_hash: str = Field(min_length=1, max_length=128)
+    serial_number: str = Field(min_length=1, max_length=40)
+
+    def hash(self) -> verbs.CertificateHash:
+        return verbs.CertificateHash(self.hash_algorithm, self.issuer_name_hash, self.issuer_key_hash,
+                                     self.serial_number)  # fmt: skip
+
+
+class CustomerInformation(Body):
+    report: bool = Field(True, description="Report what the station keeps about the customer")
+    clear: bool = Field(False, description="Delete what the station keeps about the customer")
+    id_token: str | None = Field(None, min_length=1, max_length=255, description="The customer's id token")
+    id_token_type: str = "ISO14443"
+    customer_identifier: str | None = Field(None, min_length=1, max_length=64)
+    customer_certificate: CertificateHashBody | None = None
+
+    def verb(self) -> verbs.CustomerInformation:
+        certificate = self.customer_certificate.hash() if self.customer_certificate else None
+        return verbs.CustomerInformation(self.report, self.clear, self.id_token, self.id_token_type,
+                                         self.customer_identifier, certificate)  # fmt: skip
+
+
 # name -> (body model, admin summary); the names are the verbs' names.
 COMMANDS: dict[str, tuple[type[Body], str]] = {
     "remote-start": (RemoteStart, "Start a transaction remotely (RemoteStart / RequestStart)"),
@@ -362,4 +422,8 @@ COMMANDS: dict[str, tuple[type[Body], str]] = {
     "clear-cache": (ClearCache, "Clear the station's authorization cache"),
     "local-list-version": (LocalListVersion, "Ask for the local list version"),
     "transaction-status": (TransactionStatus, "Ask whether a transaction runs and its messages are queued (2.x)"),
+    "set-display-message": (DisplayMessage, "Show a message on the station (2.x SetDisplayMessage)"),
+    "get-display-messages": (GetDisplayMessages, "Ask the station for its display messages (2.x)"),
+    "clear-display-message": (ClearDisplayMessage, "Remove a display message (2.x ClearDisplayMessage)"),
+    "customer-information": (CustomerInformation, "Report / clear what the station keeps about a customer (2.x)"),
 }

@@ -23,6 +23,8 @@ from ocppd.csms.availability import Availability
 from ocppd.csms.billing.service import Billing
 from ocppd.csms.campaigns import Campaigns
 from ocppd.csms.credentials import Credentials
+from ocppd.csms.customer_info import CustomerInfo
+from ocppd.csms.display_messages import DisplayMessages
 from ocppd.csms.events import EventBus
 from ocppd.csms.firmware import Firmware
 from ocppd.csms.local_lists import LocalLists
@@ -51,6 +53,7 @@ from ocppd.csms.queue import CommandQueue
 from ocppd.csms.registration import Registration
 from ocppd.csms.reporting import Reporting, qualified
 from ocppd.csms.reservations import Reservations
+from ocppd.csms.resets import Resets
 from ocppd.csms.security import Security
 from ocppd.csms.smart import SmartCharging
 from ocppd.csms.soap import SoapStations
@@ -75,6 +78,9 @@ __all__ = ["Csms", "StationOffline"]
 
 # CALLs whose request and answer the smart-charging domain records (whichever path sent them)
 _SMART_ACTIONS = frozenset({"SetChargingProfile", "ClearChargingProfile", "GetChargingProfiles"})
+# CALLs whose request and answer csms/availability.py, resets.py, display_messages.py, customer_info.py keep
+_OPERATIONS = frozenset({"ChangeAvailability", "Reset", "SetDisplayMessage", "GetDisplayMessages",
+                         "ClearDisplayMessage", "CustomerInformation"})  # fmt: skip
 
 
 def outbound_adapters(version: OcppVersion) -> Adapters:
@@ -113,6 +119,12 @@ class Csms:
         self.logs = LogUploads(settings, store, self.events)
         self.firmware = Firmware(settings, store, self.events, self.logs.public_url)
         self.campaigns = Campaigns(self)
+        # issue 13 operations with a state: observed on whichever path sends them (_call_observed)
+        self.availability.send = self.send
+        self.resets = Resets(store, self.events, settings.ocpp.reset_observe_s)
+        self.transactions.every_sweep.append(self.resets.sweep)
+        self.display_messages = DisplayMessages(store, self.events)
+        self.customer_info = CustomerInfo(store, self.events)
         self._stored_last_seen: dict[str, datetime] = {}
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
@@ -155,6 +167,8 @@ class Csms:
         await self.queue.start()
         await self.alerts.start()
         await self.campaigns.start_up()
+        await self.availability.start()
+        await self.resets.start()
         self._stored_last_seen = await self.store.read(alerts_repo.last_seen_of_all)
         await self.soap.restore()
         self._housekeeping = asyncio.create_task(self._housekeep())
@@ -271,6 +285,9 @@ class Csms:
             self.events.publish("station.disconnected", link.identity)
         if self._links.get(link.identity) is link:
             del self._links[link.identity]
+        rebooting = self.resets.disconnected(link.identity)
+        if rebooting:
+            self._in_background(self.resets.mark_disconnected(rebooting))
         _station_log.log(logging.INFO, "disconnect", "%s disconnected (from %s)", link.identity, link.remote)
 
     def _connection_accepted(self, session: Session, booted: bool) -> None:
@@ -397,7 +414,11 @@ class Csms:
         """An accepted BootNotification: open transactions get their grace; a managed local list is
         reconciled (GetLocalListVersion) once the boot has been answered."""
         self.transactions.booted(station_id)
-        task = asyncio.get_running_loop().create_task(self.local_lists.reconcile(station_id))
+        self.availability.booted(station_id)
+        self._in_background(self.local_lists.reconcile(station_id))
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -531,18 +552,50 @@ class Csms:
         # What the call invites the station to send is allowed before the answer arrives: the station
         # may send it right behind its answer, before this coroutine resumes.
         invited = self.registration.invite(session, action, payload)
+        if action in _OPERATIONS:
+            await self._before_operation(session.identity, action, payload)
         try:
             result = await session.call(action, payload, timeout=timeout)
         except Exception as exc:
             self.registration.exchanged(session, action, payload, None, invited)
+            failure = str(exc) or type(exc).__name__
             if action in _SMART_ACTIONS:
-                failure = str(exc) or type(exc).__name__
                 await self.smart.profiles.observe(session.identity, action, payload, None, failure)
+            if action in _OPERATIONS:
+                await self._observe_operation(session, action, payload, None, failure)
             raise
         self.registration.exchanged(session, action, payload, result, invited)
         if action in _SMART_ACTIONS:
             await self.smart.profiles.observe(session.identity, action, payload, result)
+        if action in _OPERATIONS:
+            await self._observe_operation(session, action, payload, result, None)
         return result
+
+    async def _before_operation(self, station_id: str, action: str, payload: Payload) -> None:
+        if action == "CustomerInformation":
+            await self.customer_info.before(station_id, payload)
+        else:
+            self.display_messages.before(station_id, action, payload)
+
+    async def _observe_operation(
+        self, session: Session, action: str, payload: Payload, result: Payload | None, failure: str | None
+    ) -> None:
+        """Availability, resets, display messages, customer information keep what was asked and answered."""
+        station_id = session.identity
+        try:
+            if action == "ChangeAvailability":
+                v16 = session.version is OcppVersion.V16
+                await self.availability.observe(station_id, v16, payload, result, failure)
+            elif action == "Reset":
+                await self.resets.observe(station_id, payload, result, failure)
+            elif action == "CustomerInformation":
+                await self.customer_info.observe(station_id, payload, result, failure)
+            elif result is not None:
+                await self.display_messages.observe(station_id, action, payload, result)
+            else:
+                self.display_messages.failed(station_id, action, payload)
+        except Exception:  # the station did it; a failure to record it must not turn into the caller's error
+            log.exception("%s: %s not recorded", station_id, action)
 
     async def _remember(self, station_id: str, action: str, request: Payload, result: Payload) -> None:
         """Keep what a station told us about its settings (read, or accepted as set) for later:

@@ -563,6 +563,85 @@ class CostUpdate(Verb[None]):
     total_cost: str  # incl. VAT, in the tariff's currency (a decimal in text form: exact)
 
 
+# --------------------------------------------------------------------------- display messages (O), customer info (N)
+
+MessagePriority = Literal["AlwaysFront", "InFront", "NormalCycle"]
+# 2.1 adds Suspended and Discharging
+MessageState = Literal["Charging", "Faulted", "Idle", "Unavailable", "Suspended", "Discharging"]
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayMessage:
+    """A message to show on the station (2.x MessageInfoType); the same id replaces one set before."""
+
+    id: int
+    content: str
+    priority: MessagePriority = "NormalCycle"
+    format: Literal["ASCII", "HTML", "URI", "UTF8"] = "UTF8"
+    language: str | None = None
+    state: MessageState | None = None  # None: shown in every state
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    transaction_id: str | None = None  # shown only during this transaction
+
+
+@dataclass(frozen=True, slots=True)
+class SetDisplayMessage(Verb[Status]):
+    """2.x only. Status: Accepted, Rejected, NotSupportedMessageFormat, NotSupportedPriority,
+    NotSupportedState, UnknownTransaction (2.1: LanguageNotSupported)."""
+
+    name: ClassVar[str] = "set-display-message"
+    message: DisplayMessage
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted:
+    """A request whose data follows in notifications carrying ``request_id``."""
+
+    status: str  # Accepted | Unknown (GetDisplayMessages) | Rejected | Invalid (CustomerInformation)
+    request_id: int
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "Accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class GetDisplayMessages(Verb[RequestStarted]):
+    """2.x only: the station reports the matching messages with NotifyDisplayMessages (Unknown: none)."""
+
+    name: ClassVar[str] = "get-display-messages"
+    ids: tuple[int, ...] = ()
+    priority: MessagePriority | None = None
+    state: MessageState | None = None
+    request_id: int | None = None  # allocated when None
+
+
+@dataclass(frozen=True, slots=True)
+class ClearDisplayMessage(Verb[Status]):
+    """2.x only. Status: Accepted, Unknown (2.1: Rejected)."""
+
+    name: ClassVar[str] = "clear-display-message"
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInformation(Verb[RequestStarted]):
+    """2.x only: report and/or clear what the station keeps about one customer, named by exactly one
+    of id token, customer identifier or customer certificate; the report arrives as
+    NotifyCustomerInformation parts."""
+
+    name: ClassVar[str] = "customer-information"
+    report: bool = True
+    clear: bool = False
+    id_token: str | None = None
+    id_token_type: str = "ISO14443"
+    customer_identifier: str | None = None
+    customer_certificate: CertificateHash | None = None
+    request_id: int | None = None  # allocated when None
+
+
 ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     RemoteStart,
     RemoteStop,
@@ -598,5 +677,9 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     DeleteCertificate,
     GetInstalledCertificateIds,
     CostUpdate,
+    SetDisplayMessage,
+    GetDisplayMessages,
+    ClearDisplayMessage,
+    CustomerInformation,
 )
 VERBS_BY_NAME: dict[str, type[Verb[Any]]] = {v.name: v for v in ALL_VERBS}

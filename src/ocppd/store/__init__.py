@@ -3,7 +3,7 @@
 Nothing outside this package writes SQL; see docs/dev/store-spec.md.
 """
 
-from . import repo, tx_repo
+from . import ops_repo, repo, tx_repo
 from .rows import (
     ConnectorStatusRow,
     EventRow,
@@ -36,6 +36,7 @@ __all__ = [
     "TxRow",
     "VariableRow",
     "WriterStats",
+    "ops_repo",
     "repo",
     "tx_repo",
 ]

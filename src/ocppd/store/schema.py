@@ -615,4 +615,86 @@ monitors = Table(
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
+
+# Operations of issue 13 with a lasting state (csms/operations.py, docs/device-management.md).
+# The operative state the operator wants per scope (evse_id 0: the station; connector_id 0: the whole
+# EVSE), the station's answer, and whether the reported status shows it applied.
+availability_wanted = Table(
+    "availability_wanted",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("connector_id", Integer, primary_key=True),
+    Column("operative", Boolean, nullable=False),
+    Column("answer", String(32)),  # Accepted, Scheduled, Rejected; None: no answer (offline, timeout)
+    Column("state", String(16), nullable=False),  # pending, scheduled, applied, rejected, failed
+    Column("detail", String(512)),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("applied_at", UTCDateTime),
+    Column("reapplied_at", UTCDateTime),  # sent again after a reboot that lost it
+)
+
+# Each reset sent, its answer and what was observed after it (the connection dropped, the new boot).
+resets = Table(
+    "resets",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("kind", String(32), nullable=False),  # the wire type: OnIdle, Immediate, ..., 1.6 Soft/Hard
+    Column("evse_id", Integer),
+    Column("answer", String(32)),
+    # awaiting_reboot, scheduled, completed, not_observed, rejected, failed, accepted (an EVSE reset)
+    Column("outcome", String(16), nullable=False),
+    Column("detail", String(512)),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("deadline_at", UTCDateTime),  # not observed after this: outcome not_observed
+    Column("disconnected_at", UTCDateTime),
+    Column("booted_at", UTCDateTime),
+    Column("boot_reason", String(32)),
+    Index(None, "station_id", "id"),
+)
+
+# 2.x display messages on each station, as set (accepted) and as reported by NotifyDisplayMessages.
+display_messages = Table(
+    "display_messages",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("message_id", Integer, primary_key=True),
+    Column("priority", String(16), nullable=False),
+    Column("state", String(16)),
+    Column("start_at", UTCDateTime),
+    Column("end_at", UTCDateTime),
+    Column("transaction_id", String(64)),
+    Column("format", String(8), nullable=False),
+    Column("language", String(8)),
+    Column("content", Text, nullable=False),
+    Column("display", String(512)),  # the component it is shown on, qualified name
+    Column("set_at", UTCDateTime),  # accepted by the station after ocppd set it
+    Column("reported_at", UTCDateTime),  # last seen in the station's NotifyDisplayMessages
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# 2.x CustomerInformation requests and the NotifyCustomerInformation parts, assembled.
+customer_information = Table(
+    "customer_information",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("request_id", Integer, nullable=False),
+    Column("report", Boolean, nullable=False),
+    Column("clear", Boolean, nullable=False),
+    Column("id_token", String(ID_LEN)),
+    Column("id_token_type", String(32)),
+    Column("customer_identifier", String(64)),
+    Column("certificate", Json),  # CertificateHashDataType
+    Column("status", String(16), nullable=False),  # Requested, the answer; NotSent
+    Column("data", Text, nullable=False, default=""),
+    Column("parts", Integer, nullable=False, default=0),
+    Column("complete", Boolean, nullable=False, default=False),
+    Column("created_by", String(255)),
+    Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "station_id", "request_id"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -35,6 +35,7 @@ def handlers(csms: Csms) -> dict[str, Handler]:
         }
         status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
+        await d.resets.booted(session.identity, None)  # the boot a reset was waiting for (1.6: no reason)
         if status == "Accepted":
             d.station_booted(session.identity)
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}

@@ -32,6 +32,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         }
         status, interval = await d.provisioning.boot(session.identity, session.label, info)
         session.context["registration"] = status
+        await d.resets.booted(session.identity, p["reason"])  # the boot a reset was waiting for
         if status == "Accepted":
             d.station_booted(session.identity)
         return {"status": status, "currentTime": d.now_iso(), "interval": interval}
@@ -191,6 +192,19 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             table[action] = d.recorder(action, answer.get(version.label, answer["*"]))
     table["NotifyEvent"] = notify_event  # recorded, and turned into alerts
     table["NotifyMonitoringReport"] = notify_monitoring_report  # recorded, and the monitors kept
+
+    async def notify_display_messages(session: Session, p: Payload) -> Payload:
+        await d.reporting.record(session.identity, "NotifyDisplayMessages", p)
+        await d.display_messages.notify(session.identity, p)
+        return {}
+
+    async def notify_customer_information(session: Session, p: Payload) -> Payload:
+        await d.reporting.record(session.identity, "NotifyCustomerInformation", p, p.get("generatedAt"))
+        await d.customer_info.notify(session.identity, p)
+        return {}
+
+    table["NotifyDisplayMessages"] = notify_display_messages  # recorded, and reconciled with what is kept
+    table["NotifyCustomerInformation"] = notify_customer_information  # recorded, and assembled per request
     table["LogStatusNotification"] = d.log_status_recorder("LogStatusNotification")
     table["FirmwareStatusNotification"] = d.firmware_status_recorder("FirmwareStatusNotification")
     table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain

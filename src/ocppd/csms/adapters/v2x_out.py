@@ -551,3 +551,67 @@ def installed_certificates(verb: v.GetInstalledCertificateIds, t: Target) -> Pla
 def cost_update(verb: v.CostUpdate, t: Target) -> Plan[None]:
     payload = {"totalCost": float(verb.total_cost), "transactionId": verb.transaction_id}
     return Plan.single("CostUpdated", payload, lambda _answer: None)
+
+
+# ----------------------------------------------------------------- display messages, customer information
+
+_STATES_21 = frozenset({"Suspended", "Discharging"})
+
+
+def message_info(m: v.DisplayMessage, t: Target) -> Payload:
+    if m.state in _STATES_21 and t.version is not OcppVersion.V21:
+        raise NotExpressible(f"the message state {m.state} needs OCPP 2.1")
+    content = drop_none({"format": m.format, "language": m.language, "content": m.content})
+    return drop_none(
+        {
+            "id": m.id,
+            "priority": m.priority,
+            "state": m.state,
+            "startDateTime": iso_or_none(m.start_at),
+            "endDateTime": iso_or_none(m.end_at),
+            "transactionId": m.transaction_id,
+            "message": content,
+        }
+    )
+
+
+@out(v.SetDisplayMessage)
+def set_display_message(verb: v.SetDisplayMessage, t: Target) -> Plan[v.Status]:
+    return Plan.single("SetDisplayMessage", {"message": message_info(verb.message, t)}, status)
+
+
+@out(v.GetDisplayMessages)
+def get_display_messages(verb: v.GetDisplayMessages, t: Target) -> Plan[v.RequestStarted]:
+    if verb.state in _STATES_21 and t.version is not OcppVersion.V21:
+        raise NotExpressible(f"the message state {verb.state} needs OCPP 2.1")
+    rid = verb.request_id if verb.request_id is not None else next_request_id()
+    payload = drop_none(
+        {"requestId": rid, "id": list(verb.ids) or None, "priority": verb.priority, "state": verb.state}
+    )
+    return Plan.single("GetDisplayMessages", payload, lambda a: v.RequestStarted(a["status"], rid, reason(a)))
+
+
+@out(v.ClearDisplayMessage)
+def clear_display_message(verb: v.ClearDisplayMessage, t: Target) -> Plan[v.Status]:
+    return Plan.single("ClearDisplayMessage", {"id": verb.message_id}, status)
+
+
+@out(v.CustomerInformation)
+def customer_information(verb: v.CustomerInformation, t: Target) -> Plan[v.RequestStarted]:
+    named = [x for x in (verb.id_token, verb.customer_identifier, verb.customer_certificate) if x is not None]
+    if len(named) != 1:
+        raise NotExpressible("name the customer by exactly one of id_token, customer_identifier, customer_certificate")
+    if not (verb.report or verb.clear):
+        raise NotExpressible("ask for a report, a clear, or both")
+    rid = verb.request_id if verb.request_id is not None else next_request_id()
+    payload = drop_none(
+        {
+            "requestId": rid,
+            "report": verb.report,
+            "clear": verb.clear,
+            "idToken": id_token(verb.id_token, verb.id_token_type) if verb.id_token is not None else None,
+            "customerIdentifier": verb.customer_identifier,
+            "customerCertificate": verb.customer_certificate.ocpp() if verb.customer_certificate else None,
+        }
+    )
+    return Plan.single("CustomerInformation", payload, lambda a: v.RequestStarted(a["status"], rid, reason(a)))
