@@ -57,6 +57,13 @@ class Allocation(BaseModel):
     learned_cap_a: float | None = None
     mode: str | None = None
     transaction_id: str | None = None
+    unit: str | None = Field(None, description="The rate unit of its profiles (W for stations that take only W)")
+    departure: str | None = Field(None, description="When the EV leaves (ISO 15118 or the operator)")
+    energy_wh: float | None = Field(None, description="The energy it asked for by then")
+    remaining_wh: float | None = None
+    need_a: float | None = Field(None, description="Per phase, from now, to have its energy by its departure")
+    on_time: bool | None = Field(None, description="Whether its allocation meets its departure")
+    needs_source: str | None = Field(None, description="ev (ISO 15118) or operator")
 
 
 class ExternalLimitOut(BaseModel):
@@ -316,6 +323,88 @@ async def delete_external(limit_id: int, c: Csms = Depends(csms_of)) -> dict[str
     if not await c.smart.sites.remove_external(limit_id=limit_id):
         raise ApiError(404, f"no external limit {limit_id}", "not_found")
     return {"deleted": limit_id}
+
+
+# --------------------------------------------------------------------------- charging needs
+
+
+class NeedsBody(BaseModel):
+    departure: datetime = Field(description="When the EV leaves")
+    energy_wh: float = Field(ge=0, le=1_000_000, description="The energy it needs by then (Wh)")
+
+
+class NeedsOut(BaseModel):
+    station_id: str
+    evse_id: int
+    departure: str | None
+    energy_wh: float | None
+    source: str | None
+    charging: bool
+    amps: float | None = Field(None, description="What the balancer gives it now (per phase)")
+    need_a: float | None = None
+    on_time: bool | None = None
+
+
+def _needs_out(c: Csms, station_id: str, evse_id: int) -> dict[str, Any]:
+    b = c.smart.balancing
+    needs = b.ev_needs.get((station_id, evse_id)) or {}
+    grant = b.preview(station_id, evse_id)
+    departure = needs.get("departure")
+    return {
+        "station_id": station_id,
+        "evse_id": evse_id,
+        "departure": None if departure is None else format_time(departure),
+        "energy_wh": needs.get("energy_wh"),
+        "source": needs.get("source"),
+        "charging": (station_id, evse_id) in b.charging,
+        "amps": grant.amps if grant else None,
+        "need_a": None if grant is None or grant.need_a is None or math.isinf(grant.need_a) else round(grant.need_a, 1),
+        "on_time": grant.on_time if grant else None,
+    }
+
+
+def _balanced_station(c: Csms, station_id: str) -> None:
+    if c.smart.sites.station_site(station_id) is None:
+        raise ApiError(404, f"station {station_id!r} is on no site: it is not balanced", "not_found")
+
+
+@router.get(
+    "/stations/{station_id}/evses/{evse_id}/charging-needs",
+    response_model=NeedsOut,
+    responses=NOT_FOUND,
+    summary="The departure time and energy need the balancer plans for on this EVSE",
+)
+async def get_needs(station_id: str, evse_id: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    _balanced_station(c, station_id)
+    return _needs_out(c, station_id, evse_id)
+
+
+@router.put(
+    "/stations/{station_id}/evses/{evse_id}/charging-needs",
+    dependencies=[Admin],
+    response_model=NeedsOut,
+    responses=NOT_FOUND,
+    summary="Set an EV's departure time and energy need (until its transaction ends)",
+)
+async def put_needs(station_id: str, evse_id: int, body: NeedsBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    _balanced_station(c, station_id)
+    if evse_id < 1:
+        raise ApiError(400, "evse_id: charging needs are for an EVSE (1 or more)", "invalid_input")
+    c.smart.balancing.set_needs(station_id, evse_id, body.departure.timestamp(), body.energy_wh, "operator")
+    return _needs_out(c, station_id, evse_id)
+
+
+@router.delete(
+    "/stations/{station_id}/evses/{evse_id}/charging-needs",
+    dependencies=[Admin],
+    response_model=NeedsOut,
+    responses=NOT_FOUND,
+    summary="Forget the departure and energy need of this EVSE (its EV is balanced without them)",
+)
+async def delete_needs(station_id: str, evse_id: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    _balanced_station(c, station_id)
+    c.smart.balancing.set_needs(station_id, evse_id, None, None, "operator")
+    return _needs_out(c, station_id, evse_id)
 
 
 # --------------------------------------------------------------------------- charging profiles

@@ -15,6 +15,11 @@ Policy (docs/smart-charging.md):
   single-phase EVs on differently wired stations load different site phases.
 - A demand marked ``fixed`` (a station that refuses profiles) is not balanced: its worst case is
   reserved first and everything else is shared around it.
+- Departure time and energy need (ISO 15118 charging needs, or the operator): an admitted EV that
+  has both needs ``need_a`` per phase from now on to be full when it leaves. Above the minimums,
+  capacity goes first to those needs (every such EV reaches the same fraction of its need when not
+  all fit), then the rest is shared as above, the needs counting as the EVs' new minimums.
+  Admission and rotation do not change: a departure never pauses another EV or jumps the queue.
 
 Everything is in amperes per phase; a node's power limit becomes an ampere limit on the sum of its
 phases (``watts / voltage``). Nothing here reads a clock or does I/O.
@@ -39,6 +44,7 @@ FULL = "full"  # everything it can take
 MINIMUM = "minimum"  # admitted at its minimum, nothing more fits
 WAITING = "waiting"  # its minimum does not fit now; it waits for its turn
 RESERVED = "reserved"  # not balanced (refuses profiles): its worst case is reserved
+DEPARTURE = "departure"  # what it needs to be full by its departure, more than its fair share
 IDLE = "idle"  # it takes nothing (no demand)
 
 
@@ -64,6 +70,22 @@ class Demand:
     since: float = 0.0  # when it was admitted (admitted) or started waiting (not admitted)
     admitted: bool = False  # it had current in the previous allocation
     fixed: bool = False  # not balanced: ``max_a`` is reserved for it whatever the others need
+    departure: float | None = None  # when the EV leaves (epoch seconds), if known
+    energy_wh: float | None = None  # the energy it still needs by then, if known
+    voltage: float = NOMINAL_VOLTAGE  # phase voltage, to turn the energy need into current
+
+
+def need_a(d: Demand, now: float) -> float | None:
+    """The current per phase the EV needs from ``now`` to get its energy by its departure (None: no
+    departure or energy known; INF: it is due or past due and still needs energy)."""
+    if d.departure is None or d.energy_wh is None:
+        return None
+    if d.energy_wh <= 0:
+        return 0.0
+    hours = (d.departure - now) / 3600.0
+    if hours <= 0:
+        return INF
+    return d.energy_wh / hours / (d.voltage * len(d.phases))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +93,14 @@ class Grant:
     evse: str
     amps: float  # per phase, on each of the demand's phases; 0 means paused
     reason: str
+    need_a: float | None = None  # what it needs to be full by its departure (None: not known)
+
+    @property
+    def on_time(self) -> bool | None:
+        """Whether its allocation gets it its energy by its departure (None: no departure known)."""
+        if self.need_a is None:
+            return None
+        return self.amps + 1e-6 >= self.need_a
 
     @property
     def admitted(self) -> bool:
@@ -105,6 +135,11 @@ class _Ledger:
                 for c, a in row:
                     most[c] += a * max(d.max_a, d.min_a)
             self.coefs = [[(c, a) for c, a in row if most[c] > self.cap[c] + 1e-9] for row in self.coefs]
+
+    def copy(self) -> _Ledger:
+        other = object.__new__(_Ledger)
+        other.cap, other.used, other.coefs = self.cap, list(self.used), self.coefs
+        return other
 
     def _index(self, index: dict[tuple[str, int], int], key: tuple[str, int], cap: float) -> int:
         i = index.get(key)
@@ -159,11 +194,60 @@ def allocate(
         else:
             grants[d.evse] = Grant(d.evse, 0.0, WAITING)
 
-    for i, (amps, reason) in _fill(ledger, demands, admitted).items():
+    needs = {i: need_a(d, now) for i, d in enumerate(demands)}
+    filling, raised = _departures(ledger, demands, admitted, needs)
+    for i, (amps, reason) in _fill(ledger, filling, admitted).items():
         d = demands[i]
         lo = min(d.min_a, d.max_a)
-        grants[d.evse] = Grant(d.evse, max(_floor(amps), lo) if amps > lo else lo, reason)
+        if i in raised and reason == MINIMUM:
+            reason = DEPARTURE  # held at what its departure needs: nothing more fits
+        grants[d.evse] = Grant(d.evse, max(_floor(amps), lo) if amps > lo else lo, reason, needs[i])
+    for d, i in ((d, i) for i, d in enumerate(demands) if needs[i] is not None and d.evse in grants):
+        if grants[d.evse].need_a is None:
+            grants[d.evse] = replace(grants[d.evse], need_a=needs[i])
     return grants
+
+
+def _departures(
+    ledger: _Ledger, demands: Sequence[Demand], admitted: list[int], needs: Mapping[int, float | None]
+) -> tuple[Sequence[Demand], set[int]]:
+    """Give the admitted EVs with a departure what they need first (above their minimums).
+
+    A first filling where only those EVs grow, each in proportion to its need (so when they do not
+    all fit, each reaches the same fraction of its need), up to its need or maximum. What each got
+    becomes its minimum in the ordinary filling that follows, and ``ledger`` counts it as used.
+    Returns the demands for that filling and the EVs whose minimum was raised.
+    """
+    urgent = []
+    for i in admitted:
+        d, need = demands[i], needs[i]
+        lo = min(d.min_a, d.max_a)
+        if need is not None and need > lo + _EPS and d.max_a > lo + _EPS:
+            urgent.append(i)
+    if not urgent:
+        return demands, set()
+    first = list(demands)
+    for i in admitted:
+        d = demands[i]
+        lo = min(d.min_a, d.max_a)
+        if i in urgent:
+            need = needs[i] or 0.0
+            # rounded up to the 0.1 A a profile carries, so that rounding the grant down keeps it on time
+            target = min(d.max_a, math.ceil(need / RESOLUTION_A - 1e-6) * RESOLUTION_A if math.isfinite(need) else INF)
+            weight = need if math.isfinite(need) else d.max_a
+            first[i] = replace(d, max_a=target, weight=weight)
+        else:
+            first[i] = replace(d, max_a=lo)  # stays at its minimum in this first filling
+    out = list(demands)
+    raised = set()
+    for i, (amps, _) in _fill(ledger.copy(), first, admitted).items():
+        d = demands[i]
+        lo = min(d.min_a, d.max_a)
+        if i in urgent and amps > lo + _EPS:
+            ledger.add(i, amps - lo)
+            out[i] = replace(d, min_a=amps)
+            raised.add(i)
+    return out, raised
 
 
 _TIGHT, _CAP, _ACTIVATE = 0, 1, 2  # event kinds; at equal level a full node acts first

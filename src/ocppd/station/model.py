@@ -88,7 +88,10 @@ class EV:
     It charges on ``phases`` phases (1: a single-phase car, also on a three-phase station), takes at
     most ``max_power_w`` (a car that draws less than allowed simply has a low one), pauses when it
     is offered less than ``min_current_a`` per phase, and tapers above ``taper_soc`` percent state of
-    charge, down to a tenth of its maximum when full.
+    charge, down to a tenth of its maximum when full. An ``iso15118`` car (2.0.1 and 2.1 stations)
+    tells the CSMS its charging needs when its transaction starts (NotifyEVChargingNeeds: energy,
+    current range, and its departure ``departure_s`` seconds after the start if it knows it) and
+    answers every TxProfile with its own schedule within it (NotifyEVChargingSchedule).
     """
 
     max_power_w: float = 11000.0
@@ -98,6 +101,8 @@ class EV:
     phases: int = 3
     min_current_a: float = 6.0
     taper_soc: float = 80.0
+    iso15118: bool = False
+    departure_s: float | None = None
 
     def soc(self, energy_wh: float) -> float:
         return min(100.0, self.soc_start + 100.0 * energy_wh / self.capacity_wh)

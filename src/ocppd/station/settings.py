@@ -208,6 +208,13 @@ VARS_2X: dict[tuple[str, str, str | None], Var2x] = {
 _DATA_TYPE = {"int": "integer", "bool": "boolean", "str": "string", "csl": "MemberList"}
 
 
+def rate_units(value: Any) -> tuple[str, ...]:
+    """The charging rate units a station takes, ``A`` and/or ``W``, from either notation
+    (1.6 ``Current,Power``, 2.x ``A,W``)."""
+    items = {x.strip().lower() for x in str(value).split(",")}
+    return tuple(u for u, names in (("A", {"a", "current"}), ("W", {"w", "power"})) if items & names)
+
+
 def _render(kind: str, value: Any) -> str:
     if kind == "bool":
         return "true" if value else "false"
@@ -261,6 +268,15 @@ class Settings:
 
     def render(self, name: str) -> str:
         return _render(_DEFAULTS[name][0], self._values[name])
+
+    def render_2x(self, name: str) -> str:
+        """A value in the 2.x device model's notation (SmartChargingCtrlr.RateUnit is ``A,W``)."""
+        if name == "rate_units":
+            return ",".join(rate_units(self._values[name]))
+        return self.render(name)
+
+    def rate_units(self) -> tuple[str, ...]:
+        return rate_units(self._values["rate_units"])
 
     def measurands(self, name: str) -> list[str]:
         return [m for m in str(self._values[name]).split(",") if m]

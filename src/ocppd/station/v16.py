@@ -278,6 +278,8 @@ class Adapter16(Adapter):
             return {"status": "Rejected"}
         if len(data["chargingSchedule"]["chargingSchedulePeriod"]) > self.settings["max_periods"]:
             return {"status": "Rejected"}
+        if data["chargingSchedule"].get("chargingRateUnit") not in self.settings.rate_units():
+            return {"status": "Rejected"}  # ChargingScheduleAllowedChargingRateUnit
         st.update_meters()  # integrate up to now under the old limit
         st.profiles.install(Profile.from_ocpp(data, number, time.time()))
         st.update_meters()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,15 @@ from ocppd.rpc.session import Payload, Session
 from ocppd.smart.schedule import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
 from ocppd.station import files
 from ocppd.station.adapter import Adapter
-from ocppd.station.model import CHARGING_STATE_2X, STATUS_2X, Connector, Reservation, Transaction, id_token_type
+from ocppd.station.model import (
+    CHARGING_STATE_2X,
+    STATUS_2X,
+    VOLTAGE,
+    Connector,
+    Reservation,
+    Transaction,
+    id_token_type,
+)
 from ocppd.station.settings import Var2x
 from ocppd.station.store import QueuedMessage
 
@@ -150,6 +159,8 @@ class Adapter2x(Adapter):
             else None
         )
         self._tx_event(c, tx, "Started", trigger, meter=meter, with_token=True, **info)  # fmt: skip
+        if c.ev is not None and c.ev.iso15118 and self.station.version in (OcppVersion.V201, OcppVersion.V21):
+            self.station.after(0, lambda: self._ev_charging_needs(c, tx))
 
     def tx_ended(self, c: Connector, tx: Transaction, reason: str) -> None:
         stopped, trigger = _STOP_REASON.get(reason, ("Other", "AbnormalCondition"))
@@ -362,7 +373,7 @@ class Adapter2x(Adapter):
                     result["attributeStatus"] = "Rejected"
                 else:
                     result.update(
-                        attributeStatus="Accepted", attributeValue=self.settings.render(spec.canonical)[:2500]
+                        attributeStatus="Accepted", attributeValue=self.settings.render_2x(spec.canonical)[:2500]
                     )
             results.append(result)
         return {"getVariableResult": results}
@@ -422,7 +433,7 @@ class Adapter2x(Adapter):
                 continue
             attribute: Payload = {"type": "Actual", "mutability": spec.mutability}
             if spec.mutability != "WriteOnly":
-                attribute["value"] = self.settings.render(spec.canonical)[:2500]
+                attribute["value"] = self.settings.render_2x(spec.canonical)[:2500]
             characteristics: Payload = {"dataType": self.settings.data_type(spec.canonical),
                                         "supportsMonitoring": True}  # fmt: skip
             if characteristics["dataType"] == "MemberList":
@@ -544,11 +555,60 @@ class Adapter2x(Adapter):
             data = {**data, "transactionId": active[0].ref}
         if data["stackLevel"] > self.settings["max_stack_level"]:
             return {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidStackLevel"}}
+        if any(s.get("chargingRateUnit") not in self.settings.rate_units() for s in data["chargingSchedule"]):
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "UnsupportedRateUnit"}}  # RateUnit
         st.update_meters()
         st.profiles.install(Profile.from_ocpp(data, evse_id, time.time()))
         st.update_meters()
         st._meter_wake.set()
+        if purpose == TX:
+            for c in connectors or []:
+                if c.tx is not None and c.ev is not None and c.ev.iso15118:
+                    st.after(0, lambda c=c, tx=c.tx: self._ev_schedule(c, tx))
         return {"status": "Accepted"}
+
+    # -------------------------------------------------------------- ISO 15118 EVs (K15-K17)
+    async def _ev_charging_needs(self, c: Connector, tx: Transaction) -> None:
+        """The EV's charging needs once its transaction is known to the CSMS (K15)."""
+        st = self.station
+        await st.flush(30.0)  # the TransactionEvent(Started) first: the CSMS plans for a known transaction
+        ev = c.ev
+        if c.tx is not tx or ev is None:
+            return
+        phases = max(1, min(ev.phases, c.phases))
+        transfer = {1: "AC_single_phase", 2: "AC_two_phase"}.get(phases, "AC_three_phase")
+        needs: Payload = {
+            "requestedEnergyTransfer": transfer,
+            "acChargingParameters": {
+                "energyAmount": int(max(0.0, ev.need_wh - tx.energy_wh)),
+                "evMinCurrent": math.ceil(ev.min_current_a),
+                "evMaxCurrent": max(1, int(ev.max_current_a(tx.energy_wh))),
+                "evMaxVoltage": 400,
+            },
+        }
+        if ev.departure_s is not None:
+            needs["departureTime"] = format_time(tx.start + ev.departure_s)
+        answer = await st.call("NotifyEVChargingNeeds", {"evseId": c.evse_id, "chargingNeeds": needs})
+        status = answer.get("status") if answer else None
+        st.event("ev_charging_needs", connector=c.number, status=status,
+                 info=(answer or {}).get("statusInfo", {}).get("additionalInfo"))  # fmt: skip
+
+    async def _ev_schedule(self, c: Connector, tx: Transaction) -> None:
+        """The EV's answer to a TxProfile: its own schedule within the limit (K15.FR.16, K17)."""
+        st = self.station
+        ev = c.ev
+        if c.tx is not tx or ev is None:
+            return
+        now = time.time()
+        limit_w = st.profiles.limit_w(c.evse_id, now, c.active_tx())
+        amps = ev.max_current_a(tx.energy_wh)
+        if limit_w is not None:
+            amps = min(amps, max(0.0, limit_w) / (VOLTAGE * c.phases))
+        schedule = {"id": 1, "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": math.floor(amps * 10) / 10}]}  # fmt: skip
+        answer = await st.call("NotifyEVChargingSchedule", {"timeBase": format_time(now), "evseId": c.evse_id,
+                                                            "chargingSchedule": schedule})  # fmt: skip
+        st.event("ev_charging_schedule", connector=c.number, status=answer.get("status") if answer else None)
 
     async def on_ClearChargingProfile(self, session: Session, p: Payload) -> Payload:
         st = self.station

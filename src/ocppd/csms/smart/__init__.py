@@ -8,6 +8,7 @@ report about charging limits. The deciding cores are pure and live in ``ocppd.sm
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from ocppd.csms import verbs as v
@@ -24,6 +25,18 @@ if TYPE_CHECKING:
     from ocppd.csms.service import Csms
 
 log = logging.getLogger("ocppd.smart")
+
+
+_TRANSFER_PHASES = {"AC_single_phase": 1, "AC_two_phase": 2, "AC_three_phase": 3}
+
+
+def ev_energy_wh(needs: dict[str, Any]) -> float | None:
+    """The energy an ISO 15118 EV asked for (Wh), AC or DC."""
+    for key in ("acChargingParameters", "dcChargingParameters"):
+        amount = (needs.get(key) or {}).get("energyAmount")
+        if isinstance(amount, int | float) and amount >= 0:
+            return float(amount)
+    return None
 
 
 def ev_current_range(needs: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -126,8 +139,10 @@ class SmartCharging:
 
     # ------------------------------------------------------------------ ISO 15118 (2.0.1 K15-K17)
     def ev_charging_needs(self, station_id: str, version: str, p: Payload) -> Payload:
-        """NotifyEVChargingNeeds: on a balanced station the EV's current range joins the balancer and a
-        TxProfile within its allocation goes out at once (K15.FR.08: within 60 s); elsewhere Rejected."""
+        """NotifyEVChargingNeeds: on a balanced station the EV's current range, departure time and energy
+        join the balancer and a TxProfile within its allocation goes out at once (K15.FR.08: within
+        60 s); elsewhere Rejected. When the site cannot give the EV what its departure needs, the
+        answer still accepts (a schedule follows) and says so in ``statusInfo``."""
         from ocppd.csms.adapters.v2x import REFUSED
 
         if not self.settings.enabled or self.sites.station_site(station_id) is None:
@@ -136,16 +151,28 @@ class SmartCharging:
         needs = p.get("chargingNeeds", {})
         evse = int(p["evseId"])
         max_a, min_a = ev_current_range(needs)
-        self.balancing.ev_needs[(station_id, evse)] = {"max_a": max_a, "min_a": min_a, "needs": needs}
-        c = self.balancing.charging.get((station_id, evse))
+        departure = parse_time(needs.get("departureTime"))
+        energy = ev_energy_wh(needs)
+        balancing = self.balancing
+        balancing.set_needs(station_id, evse, departure, energy, "ev", max_a=max_a, min_a=min_a, needs=needs)
+        c = balancing.charging.get((station_id, evse))
         if c is None:
             # no transaction known on that EVSE yet: the schedule follows when it starts
             return {"status": "Processing"}
         c.ev_max_a = max_a
-        c.sent_a = None  # send a fresh TxProfile now, even if the allocation did not change
-        self.balancing.poke()
-        log.info("%s EVSE %s: ISO 15118 charging needs %s A max; a TxProfile follows", station_id, evse, max_a)
-        return {"status": "Accepted"}
+        phases = _TRANSFER_PHASES.get(str(needs.get("requestedEnergyTransfer", "")))
+        if phases is not None and c.phases is None:
+            c.phases = phases  # until its meter values say otherwise
+        log.info("%s EVSE %s: ISO 15118 charging needs %s A max, %s Wh by %s; a TxProfile follows", station_id, evse,
+                 max_a, energy, needs.get("departureTime"))  # fmt: skip
+        answer: Payload = {"status": "Accepted"}
+        grant = balancing.preview(station_id, evse) if departure is not None and energy is not None else None
+        if grant is not None and grant.on_time is False:
+            need = "more than it can take" if math.isinf(grant.need_a or 0) else f"{grant.need_a:.1f} A"
+            info = f"departure not reachable within the site limit: needs {need}, gets {grant.amps:.1f} A"
+            log.info("%s EVSE %s: %s", station_id, evse, info)
+            answer["statusInfo"] = {"reasonCode": "LimitExceeded", "additionalInfo": info[:1024]}
+        return answer
 
     def ev_charging_schedule(self, station_id: str, p: Payload) -> Payload:
         """NotifyEVChargingSchedule: Accepted if the EV's schedule stays within what the balancer gave

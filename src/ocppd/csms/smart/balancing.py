@@ -34,7 +34,18 @@ from ocppd.csms import verbs as v
 from ocppd.csms.outbound import OutboundError
 from ocppd.csms.smart.profiles import profile_source
 from ocppd.csms.smart.sites import Sites, evse_node_id
-from ocppd.smart.balancer import RESERVED, Capacity, Demand, Draw, Grant, allocate, learn_draw, stabilise, usage
+from ocppd.smart.balancer import (
+    NOMINAL_VOLTAGE,
+    RESERVED,
+    Capacity,
+    Demand,
+    Draw,
+    Grant,
+    allocate,
+    learn_draw,
+    stabilise,
+    usage,
+)
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
 from ocppd.store import repo
@@ -45,6 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocppd.smart")
 
+RATE_UNIT_16 = "ChargingScheduleAllowedChargingRateUnit"
 TX_PROFILE_ID = 900_000  # + EVSE: the balancer's profiles, one per EVSE, so each replaces the last
 EVSE_DEFAULT_ID = 910_000
 FALLBACK_ID = 920_000
@@ -67,10 +79,20 @@ class Charging:
     lease_until: float = 0.0
     mode: str = TX  # tx | txdefault (the station refused TxProfiles)
     ev_max_a: float | None = None  # what the EV said it takes (ISO 15118 charging needs)
+    register_wh: float | None = None  # the EVSE's energy register, last read
+    need_a: float | None = None  # what it needs to be full by its departure, at the last run
 
     @property
     def measured_a(self) -> float | None:
         return max(self.currents) if self.currents else None
+
+
+def rate_unit(reported: str | None) -> str:
+    """A or W from a station's reported rate units (1.6 ``Current,Power``, 2.x ``A,W``); A when unknown."""
+    items = {x.strip().lower() for x in (reported or "").split(",") if x.strip()}
+    if items & {"current", "a"} or not items & {"power", "w"}:
+        return "A"
+    return "W"
 
 
 @dataclass(slots=True)
@@ -98,13 +120,15 @@ class Balancing:
         self.fallback_sent: dict[str, tuple[float, int]] = {}  # station -> (per-EVSE amps, tree version)
         self.views: dict[str, SiteView] = {}
         self.known_evses: dict[str, set[int]] = {}  # from status notifications
-        self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # ISO 15118 charging needs per EVSE
+        self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # charging needs per EVSE (ISO 15118, operator)
+        self.units: dict[str, str] = {}  # station -> the rate unit its profiles must be in (A or W)
         self.sent_total = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._has_stations = asyncio.Event()
         sites.listeners.append(self._tree_changed)
+        csms.reporting.variables_listeners.append(self._forget_unit)
         self._tree_changed()
 
     # ------------------------------------------------------------------ lifecycle
@@ -175,6 +199,7 @@ class Balancing:
         if kind in ("station.booted", "station.connected", "station.disconnected"):
             if kind == "station.booted":  # rebooted: its fallback again, and another chance if it was excluded
                 self.fallback_sent.pop(station or "", None)
+                self.units.pop(station or "", None)  # its rate unit is read again (a firmware update may change it)
                 if self.excluded.pop(station or "", None) is not None:
                     self.failures.pop(station or "", None)
                     metrics.BALANCER_EXCLUDED.set(len(self.excluded))
@@ -208,8 +233,52 @@ class Balancing:
                 c = next((x for x in self.charging.values() if (x.station_id, x.transaction_id) == (station, tx)), None)
             if c is None:
                 return False
+            self._energy(c, event.get("energy_wh"))
             return self._measured(c, event.get("current_a"), time.time())
         return False
+
+    def _energy(self, c: Charging, register: Any) -> None:
+        """The energy register, for what an EV with a departure still needs."""
+        if isinstance(register, int | float) and math.isfinite(register) and register >= 0:
+            c.register_wh = float(register)
+            needs = self.ev_needs.get((c.station_id, c.evse))
+            if needs is not None and needs.get("base_wh") is None:
+                needs["base_wh"] = c.register_wh  # the need counts from the first reading after it was set
+
+    def set_needs(
+        self, station_id: str, evse: int, departure: float | None, energy_wh: float | None, source: str, **extra: Any
+    ) -> dict[str, Any]:
+        """Record an EV's departure and energy need (ISO 15118 or the operator) until its transaction ends."""
+        key = (station_id, evse)
+        c = self.charging.get(key)
+        needs = {**self.ev_needs.get(key, {}), **extra, "departure": departure, "energy_wh": energy_wh,
+                 "source": source, "base_wh": c.register_wh if c is not None else None}  # fmt: skip
+        self.ev_needs[key] = needs
+        if c is not None:
+            c.sent_a = None  # a fresh profile now, even if the allocation did not change
+        self.poke()
+        return needs
+
+    def remaining_wh(self, c: Charging) -> float | None:
+        needs = self.ev_needs.get((c.station_id, c.evse)) or {}
+        energy = needs.get("energy_wh")
+        if energy is None:
+            return None
+        base = needs.get("base_wh")
+        delivered = c.register_wh - base if c.register_wh is not None and base is not None else 0.0
+        return max(0.0, float(energy) - max(0.0, delivered))
+
+    def preview(self, station_id: str, evse: int, now: float | None = None) -> Grant | None:
+        """What the EV on this EVSE would get now (a dry run of the site's allocation, nothing sent)."""
+        c = self.charging.get((station_id, evse))
+        site = self.sites.station_site(station_id)
+        if c is None or site is None:
+            return None
+        now = time.time() if now is None else now
+        capacity = self.sites.tree.capacity(now, self.sites.active_externals(now))
+        charging = [x for x in self.charging.values() if self.sites.station_site(x.station_id) == site]
+        grants = allocate(capacity, [self.demand(x, now) for x in charging], now, self.settings.rotation_s)
+        return grants.get(f"{station_id}/{evse}")
 
     def _measured(self, c: Charging, currents: Any, now: float) -> bool:
         """A meter reading: learn what the EV takes; a run is due when that changed what it may get."""
@@ -219,12 +288,16 @@ class Balancing:
         if len(values) != len(currents):
             return False  # nonsense for balancing: treated as unknown
         c.currents = values
+        phases = c.phases
         if len(values) == 3:
             c.phases = max(1, sum(1 for a in values if a > 1.0)) if max(values) > 1.0 else c.phases
         before = c.draw
         c.draw = learn_draw(
             c.draw, c.sent_a or 0.0, c.measured_a, now, min_a=self._min_a(c), settle_s=self.settings.settle_s
         )
+        if c.phases != phases and self.units.get(c.station_id) == "W":
+            c.sent_a = None  # a profile in W depends on the phases the EV uses: send it again
+            return True
         return before.cap_a != c.draw.cap_a
 
     async def resync(self) -> None:
@@ -273,6 +346,8 @@ class Balancing:
         if c.draw.cap_a is not None:
             max_a = min(max_a, c.draw.cap_a)
         weight = evse_node.weight if evse_node is not None and evse_node.weight != 1.0 else station.weight
+        needs = self.ev_needs.get((c.station_id, c.evse)) or {}
+        departure = needs.get("departure")
         fixed = c.station_id in self.excluded or not self.csms.is_connected(c.station_id)
         if fixed:
             # a station we cannot steer: reserve its worst case (offline: what it was last told, or its
@@ -292,6 +367,9 @@ class Balancing:
             c.since,
             c.admitted,
             fixed,
+            departure=departure if not fixed else None,
+            energy_wh=self.remaining_wh(c) if departure is not None and not fixed else None,
+            voltage=station.voltage,
         )
 
     async def run(self, now: float | None = None) -> dict[str, SiteView]:
@@ -327,6 +405,7 @@ class Balancing:
         sends = []
         for c, d in zip(charging, demands, strict=True):
             g = grants[d.evse]
+            c.need_a = g.need_a
             if g.admitted != c.admitted:
                 c.admitted, c.since = g.admitted, now
             if g.reason == RESERVED:
@@ -369,19 +448,57 @@ class Balancing:
         )
 
     # ------------------------------------------------------------------ output
+    # ------------------------------------------------------------------ rate unit (A or W)
+    async def unit(self, station_id: str) -> str:
+        """The rate unit the station takes profiles in: A unless it reports only W (1.6
+        ChargingScheduleAllowedChargingRateUnit, 2.x SmartChargingCtrlr.RateUnit). Read from what the
+        CSMS last read of its configuration; asked once per boot when nothing is known."""
+        known = self.units.get(station_id)
+        if known is not None:
+            return known
+        names = [("", RATE_UNIT_16), ("SmartChargingCtrlr", "RateUnit")]
+        values = await self.csms.store.read(repo.variable_values, station_id, names)
+        raw = next((x for x in values.values() if x), None)
+        if raw is None and self.csms.is_connected(station_id):
+            session = self.csms.sessions.get(station_id)
+            v16 = session is not None and session.version.label.startswith("1.")
+            ref = v.VariableRef("", RATE_UNIT_16) if v16 else v.VariableRef("SmartChargingCtrlr", "RateUnit")
+            try:
+                sent = await self.csms.send(station_id, v.GetVariables((ref,)), timeout=5)
+                raw = next((x.value for x in sent.result.values if x.status == "Accepted"), None)
+            except OutboundError as exc:
+                log.info("%s: reading its charging rate unit failed (%s); profiles in A", station_id, exc)
+        unit = rate_unit(raw)
+        self.units[station_id] = unit
+        if unit == "W":
+            log.info("%s takes charging profiles in W only: the balancer converts (%s)", station_id, raw)
+        return unit
+
+    def _forget_unit(self, station_id: str) -> None:
+        self.units.pop(station_id, None)
+
+    def _voltage(self, station_id: str) -> float:
+        node = self.sites.tree.nodes.get(station_id)
+        return node.voltage if node is not None else NOMINAL_VOLTAGE
+
     async def _enforce(self, c: Charging, amps: float, now: float) -> None:
         if not self.csms.is_connected(c.station_id):
             return
         start = datetime.fromtimestamp(math.floor(now), UTC)
         lease = int(self.settings.lease_s)
+        unit = await self.unit(c.station_id)
+        # W: the allocation per phase times the phases the EV uses; unknown phases count as one, so a
+        # single-phase car cannot take three phases' worth on one phase (a three-phase car gets its
+        # full share once its meter values show its phases).
+        limit = round(amps, 1) if unit == "A" else round(amps * self._voltage(c.station_id) * (c.phases or 1))
         for mode in (TX, TX_DEFAULT) if c.mode == TX else (TX_DEFAULT,):
             profile = v.ChargingProfile(
                 id=(TX_PROFILE_ID if mode == TX else EVSE_DEFAULT_ID) + c.evse,
-                periods=(v.SchedulePeriod(0, round(amps, 1)),),
+                periods=(v.SchedulePeriod(0, limit),),
                 stack_level=self.settings.stack_level + (0 if mode == TX else 1),
                 purpose="tx" if mode == TX else "tx_default",
                 kind="Absolute",
-                unit="A",
+                unit=unit,  # type: ignore[arg-type]
                 start_at=start,
                 duration_s=lease,
                 transaction_id=c.transaction_id if mode == TX else None,
@@ -456,13 +573,16 @@ class Balancing:
         return node.min_a if node is not None and node.min_a is not None else self.settings.min_a
 
     async def _send_fallback(self, station_id: str, per_evse: float) -> None:
+        unit = await self.unit(station_id)
+        # W: counted on one phase (the phases of a future car are unknown), which is safe on any phase
+        limit = per_evse if unit == "A" else round(per_evse * self._voltage(station_id))
         profile = v.ChargingProfile(
             id=FALLBACK_ID,
-            periods=(v.SchedulePeriod(0, per_evse),),
+            periods=(v.SchedulePeriod(0, limit),),
             stack_level=self.settings.stack_level,
             purpose="tx_default",
             kind="Absolute",
-            unit="A",
+            unit=unit,  # type: ignore[arg-type]
             start_at=datetime.fromtimestamp(math.floor(time.time()) - 60, UTC),
         )
         if await self._send(station_id, v.SetChargingProfile(profile, 0), "fallback"):
@@ -481,6 +601,19 @@ class Balancing:
                 for own, letter in enumerate(tree.nodes[c.station_id].rotation):
                     out["RST".index(letter)] += c.currents[own]
         return (out[0], out[1], out[2])
+
+    def _needs_view(self, c: Charging | None, g: Grant) -> dict[str, Any]:
+        needs = self.ev_needs.get((c.station_id, c.evse)) if c is not None else None
+        if not needs or needs.get("departure") is None:
+            return {}
+        return {
+            "departure": datetime.fromtimestamp(needs["departure"], UTC).isoformat(),
+            "energy_wh": needs.get("energy_wh"),
+            "remaining_wh": self.remaining_wh(c) if c is not None else None,
+            "need_a": None if g.need_a is None or math.isinf(g.need_a) else round(g.need_a, 1),
+            "on_time": g.on_time,
+            "needs_source": needs.get("source"),
+        }
 
     def view(self, site: str) -> dict[str, Any] | None:
         v = self.views.get(site)
@@ -501,6 +634,8 @@ class Balancing:
                     "learned_cap_a": c.draw.cap_a if c else None,
                     "mode": c.mode if c else None,
                     "transaction_id": c.transaction_id if c else None,
+                    "unit": self.units.get(station),
+                    **self._needs_view(c, g),
                 }
             )
         total = v.usage.get(site, (0.0, 0.0, 0.0, 0.0))

@@ -1,0 +1,216 @@
+"""Departure time and energy need, and stations that take profiles in W only, against a real
+``ocppd serve`` with stations played by the ``ocpp`` PyPI package that apply what they receive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+
+from tests.csms_process import CsmsProcess
+from tests.integration.test_smart_charging import (
+    TREE,
+    Hlc201,
+    Station16,
+    api,
+    server,  # noqa: F401  (the fixture)
+    start16,
+    start201,
+    station,
+    until,
+)
+
+
+def needs_by(departure: datetime, energy_wh: int, max_a: int = 32) -> dict[str, Any]:
+    return {
+        "requested_energy_transfer": "AC_three_phase",
+        "departure_time": departure.isoformat().replace("+00:00", "Z"),
+        "ac_charging_parameters": {
+            "energy_amount": energy_wh,
+            "ev_min_current": 6,
+            "ev_max_current": max_a,
+            "ev_max_voltage": 400,
+        },
+    }
+
+
+async def test_tc_k_15_fr_08_the_tx_profile_meets_the_departure_within_the_site(server: CsmsProcess) -> None:
+    """K15.FR.08: after NotifyEVChargingNeeds, a TxProfile within 60 s that gets the EV its energy by
+    its departure inside the site limit; the other EV keeps at least its minimum."""
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP16", Station16) as a, station(server, "CP201", Hlc201) as b:
+            await start16(a)
+            await start201(b, "TX-DEP")
+            await until(
+                lambda: a.profiles.get((1, "TxProfile", 6)) == 16.0 and b.profiles.get((1, "TxProfile", 6)) == 16.0,
+                "a fair share of 32 A each",
+            )
+            sent = len(b.tx_profile_ids)
+            # 16.56 kWh in one hour on three phases at 230 V: 24 A
+            answer = await b.call(
+                call201.NotifyEVChargingNeeds(
+                    charging_needs=needs_by(datetime.now(UTC) + timedelta(hours=1), 16560), evse_id=1
+                )
+            )
+            assert answer.status == "Accepted" and answer.status_info is None  # it fits: nothing to warn about
+            await until(
+                lambda: len(b.tx_profile_ids) > sent and b.profiles[(1, "TxProfile", 6)] >= 24.0,
+                "a TxProfile that meets the departure",
+                timeout=60,
+            )
+            assert b.tx_profile_ids[-1] == "TX-DEP"
+            await until(
+                lambda: float(a.profiles[(1, "TxProfile", 6)]) + float(b.profiles[(1, "TxProfile", 6)]) <= 32.01,
+                "CP16 less",
+            )
+            assert a.profiles[(1, "TxProfile", 6)] >= 6.0
+
+            async def planned() -> dict[str, Any]:
+                site = (await http.get("/api/v1/sites/depot")).json()
+                row = next(x for x in site["allocations"] if x["station_id"] == "CP201")
+                return row if row.get("on_time") is True else {}
+
+            row = await until(planned, "the site view shows the departure met")
+            assert row["needs_source"] == "ev" and 23.9 <= row["need_a"] <= 24.1 and row["energy_wh"] == 16560
+
+
+async def test_an_unreachable_departure_is_accepted_and_said_so(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP16", Station16) as a, station(server, "CP201", Hlc201) as b:
+            await start16(a)
+            await start201(b, "TX-LATE")
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 16.0, "the first TxProfile")
+            # 30 kWh in an hour needs 43.5 A: more than the site (32 A, 6 A kept for CP16) and the EV (32 A)
+            answer = await b.call(
+                call201.NotifyEVChargingNeeds(
+                    charging_needs=needs_by(datetime.now(UTC) + timedelta(hours=1), 30000), evse_id=1
+                )
+            )
+            assert answer.status == "Accepted"
+            assert answer.status_info["reason_code"] == "LimitExceeded"
+            assert "departure not reachable" in answer.status_info["additional_info"]
+            # as much as the site allows while CP16 keeps its minimum
+            await until(lambda: b.profiles[(1, "TxProfile", 6)] == 26.0, "the most the site can give")
+            assert a.profiles[(1, "TxProfile", 6)] == 6.0
+            site = (await http.get("/api/v1/sites/depot")).json()
+            row = next(x for x in site["allocations"] if x["station_id"] == "CP201")
+            assert row["on_time"] is False and row["reason"] == "departure"
+
+
+async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP16", Station16) as a, station(server, "CP201", Hlc201) as b:
+            await start16(a)
+            await start201(b, "TX-OP")
+            await until(lambda: a.profiles.get((1, "TxProfile", 6)) == 16.0, "16 A each")
+            departure = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+            bad = await http.put("/api/v1/stations/CP16/evses/1/charging-needs", json={"departure": departure})
+            assert bad.status_code == 400 and "energy_wh" in bad.text
+            lone = await http.put(
+                "/api/v1/stations/NOWHERE/evses/1/charging-needs", json={"departure": departure, "energy_wh": 1}
+            )
+            assert lone.status_code == 404
+            # 27.6 kWh in two hours: 20 A
+            r = await http.put(
+                "/api/v1/stations/CP16/evses/1/charging-needs", json={"departure": departure, "energy_wh": 27600}
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["source"] == "operator" and r.json()["charging"] is True
+            await until(lambda: a.profiles[(1, "TxProfile", 6)] >= 20.0, "CP16 gets what its departure needs")
+            await until(lambda: b.profiles[(1, "TxProfile", 6)] <= 12.0, "CP201 the rest")
+            got = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
+            assert got["on_time"] is True and 19.9 <= got["need_a"] <= 20.1
+            # forgotten: back to the fair share
+            assert (await http.delete("/api/v1/stations/CP16/evses/1/charging-needs")).status_code == 200
+            await until(lambda: a.profiles[(1, "TxProfile", 6)] == 16.0, "back to 16 A")
+
+
+# ---------------------------------------------------------------------------- stations that take only W
+
+
+class WattsOnly201(Hlc201):
+    """A 2.0.1 station whose SmartChargingCtrlr.RateUnit is W: it refuses profiles in A."""
+
+    @on("GetVariables")
+    async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        self.asked_rate_unit = True
+        return result201.GetVariables(
+            get_variable_result=[
+                {
+                    "attribute_status": "Accepted",
+                    "attribute_value": "W",
+                    "component": d["component"],
+                    "variable": d["variable"],
+                }
+                for d in get_variable_data
+            ]
+        )
+
+    @on("SetChargingProfile")
+    async def on_set(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        p = charging_profile
+        schedule = p["charging_schedule"][0]
+        if schedule["charging_rate_unit"] != "W":
+            return result201.SetChargingProfile(status="Rejected")
+        self.watts = {**getattr(self, "watts", {}), (evse_id, p["charging_profile_purpose"]): schedule}
+        limit = schedule["charging_schedule_period"][0]["limit"] / 230.0  # kept per phase (one phase known)
+        status = self.store_profile(evse_id, p["charging_profile_purpose"], p["stack_level"], limit)
+        return result201.SetChargingProfile(status=status)
+
+
+class WattsOnly16(Station16):
+    """A 1.6 station whose ChargingScheduleAllowedChargingRateUnit is Power."""
+
+    @on("GetConfiguration")
+    async def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
+        return result16.GetConfiguration(
+            configuration_key=[{"key": k, "readonly": True, "value": "Power"} for k in key or []]
+        )
+
+    @on("SetChargingProfile")
+    async def on_set(self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any) -> Any:
+        schedule = cs_charging_profiles["charging_schedule"]
+        if schedule["charging_rate_unit"] != "W":
+            return result16.SetChargingProfile(status="Rejected")
+        self.watts = {**getattr(self, "watts", {}), (connector_id, cs_charging_profiles["charging_profile_purpose"]):
+                      schedule["charging_schedule_period"][0]["limit"]}  # fmt: skip
+        return result16.SetChargingProfile(status="Accepted")
+
+
+async def test_watts_only_stations_get_their_profiles_in_w(server: CsmsProcess) -> None:
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        async with station(server, "CP16", WattsOnly16) as a, station(server, "CP201", WattsOnly201) as b:
+            # the fallbacks (EVSE 0): 16 A per station counted on one phase
+            await until(lambda: getattr(a, "watts", {}).get((0, "TxDefaultProfile")) == 3680, "CP16's fallback in W")
+            await until(lambda: (0, "TxDefaultProfile") in getattr(b, "watts", {}), "CP201's fallback in W")
+            assert b.watts[(0, "TxDefaultProfile")]["charging_schedule_period"][0]["limit"] == 3680
+            await start16(a)
+            await start201(b, "TX-W")
+            # phases not known yet: 16 A on one phase
+            await until(lambda: a.watts.get((1, "TxProfile")) == 3680, "CP16's TxProfile in W")
+            await until(lambda: (1, "TxProfile") in b.watts, "CP201's TxProfile in W")
+            # the EV says it charges on three phases (ISO 15118): 16 A x 3 x 230 V
+            await b.call(
+                call201.NotifyEVChargingNeeds(
+                    charging_needs=needs_by(datetime.now(UTC) + timedelta(hours=8), 5000), evse_id=1
+                )
+            )
+            await until(
+                lambda: b.watts[(1, "TxProfile")]["charging_schedule_period"][0]["limit"] == 11040,
+                "16 A on three phases in W",
+            )
+            assert b.watts[(1, "TxProfile")]["charging_rate_unit"] == "W"
+            site = (await http.get("/api/v1/sites/depot")).json()
+            assert {x["station_id"]: x["unit"] for x in site["allocations"]} == {"CP16": "W", "CP201": "W"}
+            assert site["excluded"] == {}
+            # what the CSMS read is kept with the station's configuration
+            rows = (await http.get("/api/v1/smart")).json()
+            assert rows["excluded"] == {}
