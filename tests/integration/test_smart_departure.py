@@ -3,26 +3,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from ocpp.routing import on
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 
-from tests.csms_process import CsmsProcess
+from tests.csms_process import CsmsProcess, run_csms
 from tests.integration.test_smart_charging import (
     TREE,
     Hlc201,
     Station16,
     api,
-    server,  # noqa: F401  (the fixture)
     start16,
     start201,
     station,
     until,
 )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CsmsProcess]:
+    env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05"}
+    with run_csms(tmp_path, extra_env=env) as s:
+        yield s
 
 
 def needs_by(departure: datetime, energy_wh: int, max_a: int = 32) -> dict[str, Any]:
