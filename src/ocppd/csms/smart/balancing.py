@@ -128,7 +128,9 @@ class Balancing:
         self._lock = asyncio.Lock()
         self._has_stations = asyncio.Event()
         sites.listeners.append(self._tree_changed)
-        csms.reporting.variables_listeners.append(self._forget_unit)
+        reporting = getattr(csms, "reporting", None)  # the local controller's host keeps no configuration
+        if reporting is not None:
+            reporting.variables_listeners.append(self._forget_unit)
         self._tree_changed()
 
     # ------------------------------------------------------------------ lifecycle
@@ -456,12 +458,14 @@ class Balancing:
         known = self.units.get(station_id)
         if known is not None:
             return known
-        names = [("", RATE_UNIT_16), ("SmartChargingCtrlr", "RateUnit")]
-        values = await self.csms.store.read(repo.variable_values, station_id, names)
-        raw = next((x for x in values.values() if x), None)
+        raw = None
+        store = getattr(self.csms, "store", None)  # the local controller asks the station directly
+        if store is not None:
+            names = [("", RATE_UNIT_16), ("SmartChargingCtrlr", "RateUnit")]
+            values = await store.read(repo.variable_values, station_id, names)
+            raw = next((x for x in values.values() if x), None)
         if raw is None and self.csms.is_connected(station_id):
-            session = self.csms.sessions.get(station_id)
-            v16 = session is not None and session.version.label.startswith("1.")
+            v16 = self._version_label(station_id).startswith("1.")
             ref = v.VariableRef("", RATE_UNIT_16) if v16 else v.VariableRef("SmartChargingCtrlr", "RateUnit")
             try:
                 sent = await self.csms.send(station_id, v.GetVariables((ref,)), timeout=5)
@@ -473,6 +477,13 @@ class Balancing:
         if unit == "W":
             log.info("%s takes charging profiles in W only: the balancer converts (%s)", station_id, raw)
         return unit
+
+    def _version_label(self, station_id: str) -> str:
+        session = getattr(self.csms, "sessions", {}).get(station_id)
+        if session is not None:
+            return str(session.version.label)
+        relay = getattr(self.csms, "relays", {}).get(station_id)  # the local controller's host
+        return str(relay.version.label) if relay is not None else ""
 
     def _forget_unit(self, station_id: str) -> None:
         self.units.pop(station_id, None)
