@@ -28,6 +28,11 @@ class CostStation(ChargePoint):
         self.cost_updates.append({"total_cost": total_cost, "transaction_id": transaction_id})
         return r201.CostUpdated()
 
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(self, **kw: Any) -> Any:
+        # on a site of the limit tree the balancer sends limits; this station does no smart charging
+        return r201.SetChargingProfile(status="Rejected")
+
     async def boot(self) -> None:
         await self.call(
             c201.BootNotification(charging_station={"model": "Cost 201", "vendor_name": "ACME"}, reason="PowerUp"),

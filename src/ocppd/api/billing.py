@@ -10,14 +10,17 @@ import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from ocppd.api import paging
 from ocppd.api.auth import Principal, current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
+from ocppd.csms.billing import reports
 from ocppd.csms.billing.evidence import transparency_xml
 from ocppd.csms.billing.service import BillingError
 from ocppd.csms.billing.tariff import TariffError
@@ -152,7 +155,7 @@ def cost_out(row: br.CostRow) -> dict[str, Any]:
     }
 
 
-def _bad(exc: TariffError | BillingError) -> ApiError:
+def _bad(exc: TariffError | BillingError | reports.ReportError) -> ApiError:
     return ApiError(400, str(exc), "invalid_input", {"field": exc.where, "problem": exc.message})
 
 
@@ -302,6 +305,85 @@ async def daily(
     return out
 
 
+class Total(BaseModel):
+    """One period's total (and of one site, station, group or token when ``by`` is given)."""
+
+    period: str = Field(description="Local day YYYY-MM-DD or month YYYY-MM (in tz) of the transactions' end")
+    site_id: str | None = Field(None, description="by=site: the site it was priced on (null: none)")
+    station_id: str | None = Field(None, description="by=station")
+    group_id: str | None = Field(None, description="by=group: the token's group when priced (null: none)")
+    id_token: str | None = Field(None, description="by=token")
+    currency: str | None = Field(description="null: transactions no tariff applied to (energy only)")
+    transactions: int
+    energy_wh: float = Field(description="Energy priced (the trusted readings; see flags in the export)")
+    duration_s: int = Field(description="Sum of the sessions' durations (start to end)")
+    excl_vat: str
+    vat: str
+    incl_vat: str
+
+
+TOTALS_PAGE = 1000
+TOTALS_PAGE_MAX = 10_000
+TOTAL_FIELDS = ("period", "site_id", "station_id", "group_id", "id_token", "currency", "transactions", "energy_wh",
+                "duration_s", "excl_vat", "vat", "incl_vat")  # fmt: skip
+
+
+@router.get(
+    "/billing/totals",
+    response_model=list[Total],
+    response_model_exclude_unset=True,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    summary="Per day or month totals (energy, sessions, revenue), optionally by site, station, group or token",
+    description="Finished transactions by the local day (or month) of their end in `tz`, with their latest "
+    "computation (a recompute changes the money, not the day). Filters combine. JSON pages with a cursor "
+    '(`Link: rel="next"` / `X-Next-Cursor` while there is more); `format=csv` gives every row at once.',
+)
+async def totals(
+    request: Request,
+    period: str = Query("day", pattern="^(day|month)$"),
+    by: str | None = Query(None, pattern="^(site|station|group|token)$", description="One total per ... as well"),
+    tz: str = Query("UTC", description="IANA time zone of the days and months, e.g. Europe/Berlin"),
+    since: str | None = Query(None, description="Ended at or after: a local date (2026-06-01) or a time"),
+    until: str | None = Query(None, description="Ended before: a local date (its midnight) or a time"),
+    site_id: str | None = Query(None),
+    station_id: str | None = Query(None),
+    group_id: str | None = Query(None),
+    id_token: str | None = Query(None),
+    format: str = Query("json", pattern="^(json|csv)$"),
+    limit: int = Query(TOTALS_PAGE, ge=1, le=TOTALS_PAGE_MAX),
+    cursor: str | None = Query(None, description='From the previous page\'s `Link: rel="next"` / `X-Next-Cursor`'),
+    c: Csms = Depends(csms_of),
+) -> Any:
+    try:
+        zone = reports.zone_of(tz)
+        start, end = reports.bound(since, zone, "since"), reports.bound(until, zone, "until")
+    except reports.ReportError as exc:
+        raise _bad(exc) from None
+    after = paging.decode(cursor, str, str, str) if cursor else None
+    filters = {"site_id": site_id, "station_id": station_id, "group_id": group_id, "id_token": id_token}
+
+    def op(conn: Any) -> list[dict[str, Any]]:
+        rows = (reports.ReportRow(**r._mapping) for r in br.report_rows(conn, start, end, **filters))
+        return reports.totals(rows, period=period, by=by, zone=zone)
+
+    out = await c.store.read(op)
+    if format == "csv":
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=TOTAL_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(out)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        headers = {"Content-Disposition": f'attachment; filename="billing-totals-{stamp}.csv"'}
+        return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    if after is not None:
+        out = [t for t in out if reports.sort_key(t, by) > list(after)]
+    page = out[:limit]
+    headers = {}
+    if len(out) > limit:
+        headers = paging.next_link(request.url, paging.encode(reports.sort_key(page[-1], by)))
+    return JSONResponse(page, headers=headers)
+
+
 # --------------------------------------------------------------------------- evidence, CDRs, exports
 
 EXPORT_BATCH = 1000
@@ -323,7 +405,24 @@ EXPORT_FIELDS = (
     "tariff_id",
     "tariff_version_id",
     "flags",
+    "duration_s",
+    "site_id",
+    "group_id",
+    "energy_cost",
+    "time_cost",
+    "parking_cost",
+    "flat_cost",
+    "price_adjustment",
 )
+# breakdown columns: the excl. VAT sum of the cost lines of each dimension
+BREAKDOWN = {
+    "ENERGY": "energy_cost",
+    "TIME": "time_cost",
+    "PARKING_TIME": "parking_cost",
+    "FLAT": "flat_cost",
+    "MIN_PRICE": "price_adjustment",
+    "MAX_PRICE": "price_adjustment",
+}
 
 
 class SignedValue(BaseModel):
@@ -406,8 +505,18 @@ async def signed_values(
     return {"transaction_id": pk, "values": [_signed_out(r) for r in rows]}
 
 
+def _breakdown(lines: list[dict[str, Any]]) -> dict[str, str | None]:
+    sums: dict[str, Decimal] = {}
+    for line in lines:
+        column = BREAKDOWN.get(line.get("dimension", ""))
+        if column:
+            sums[column] = sums.get(column, Decimal(0)) + Decimal(line["excl_vat"])
+    return {column: str(sums[column]) if column in sums else None for column in dict.fromkeys(BREAKDOWN.values())}
+
+
 def _export_row(tx: Any, cost: br.CostRow | None) -> dict[str, Any]:
     breakdown = (cost.cost if cost else None) or {}
+    duration = (tx.stopped_at - tx.started_at).total_seconds() if tx.stopped_at else None
     return {
         "id": tx.id,
         "station_id": tx.station_id,
@@ -426,6 +535,10 @@ def _export_row(tx: Any, cost: br.CostRow | None) -> dict[str, Any]:
         "tariff_id": cost.tariff_id if cost else None,
         "tariff_version_id": cost.tariff_version_id if cost else None,
         "flags": " ".join(cost.flags or []) if cost else None,
+        "duration_s": None if duration is None else int(max(0.0, duration)),
+        "site_id": cost.site_id if cost else None,
+        "group_id": cost.group_id if cost else None,
+        **_breakdown(breakdown.get("lines") or []),
     }
 
 
@@ -482,9 +595,7 @@ async def _export_batches(c: Csms, filters: dict[str, Any]) -> AsyncIterator[lis
     while True:
 
         def op(conn: Any, before: Any = before) -> list[dict[str, Any]]:
-            txs = repo.list_transactions(conn, limit=EXPORT_BATCH, before=before, **filters)
-            costs = br.latest_costs(conn, [t.id for t in txs])
-            return [_export_row(t, costs.get(t.id)) for t in txs]
+            return [_export_row(t, cost) for t, cost in br.export_page(conn, EXPORT_BATCH, before, **filters)]
 
         rows = await c.store.read(op)
         if rows:
@@ -522,9 +633,19 @@ async def export(
     station: str | None = Query(None, description="Only this station"),
     since: datetime | None = Query(None, description="Started at or after"),
     until: datetime | None = Query(None, description="Started before"),
+    site_id: str | None = Query(None, description="Only sessions priced on this site"),
+    group_id: str | None = Query(None, description="Only sessions of this token group (when priced)"),
+    id_token: str | None = Query(None, description="Only this token"),
     c: Csms = Depends(csms_of),
 ) -> StreamingResponse:
-    filters = {"station_id": station, "since": since, "until": until}
+    filters = {
+        "station_id": station,
+        "since": since,
+        "until": until,
+        "site_id": site_id,
+        "group_id": group_id,
+        "id_token": id_token,
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     if format == "json":
         return StreamingResponse(_json_lines(c, filters), media_type="application/x-ndjson")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, or_, select, tuple_, update
 
 from .rows import _RowMixin
 from .schema import (
@@ -23,7 +23,7 @@ from .schema import (
     transactions,
     tx_events,
 )
-from .types import utcnow
+from .types import UTCDateTime, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,3 +329,98 @@ def iter_costed_transactions(conn: Connection, ids: list[int]) -> Iterator[tuple
     q = select(transactions).where(transactions.c.id.in_(ids)).order_by(transactions.c.id)
     for r in conn.execute(q):
         yield r, costs.get(r.id)
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+REPORT_CHUNK = 5000
+
+
+def _latest_cost_ids() -> Any:
+    c = transaction_costs.c
+    return select(func.max(c.id)).group_by(c.transaction_id).scalar_subquery()
+
+
+def report_rows(
+    conn: Connection,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    site_id: str | None = None,
+    station_id: str | None = None,
+    group_id: str | None = None,
+    id_token: str | None = None,
+) -> Iterator[Any]:
+    """Every finished transaction ended in [since, until) with its latest cost (streamed in chunks):
+    started_at, stopped_at, station_id, id_token, site_id, group_id, currency, energy_wh and money."""
+    c = transaction_costs.c
+    t = transactions.c
+    q = (
+        select(
+            t.started_at,
+            t.stopped_at,
+            t.station_id,
+            t.id_token,
+            c.site_id,
+            c.group_id,
+            c.currency,
+            func.coalesce(c.energy_wh, t.energy_wh).label("energy_wh"),
+            c.excl_vat_minor,
+            c.incl_vat_minor,
+        )
+        .select_from(transaction_costs.join(transactions, t.id == c.transaction_id))
+        .where(c.id.in_(_latest_cost_ids()), t.stopped_at.is_not(None))
+    )
+    if since is not None:
+        q = q.where(t.stopped_at >= since)
+    if until is not None:
+        q = q.where(t.stopped_at < until)
+    for column, value in ((c.site_id, site_id), (t.station_id, station_id), (c.group_id, group_id)):
+        if value is not None:
+            q = q.where(column == value)
+    if id_token is not None:
+        q = q.where(t.id_token == id_token)
+    result = conn.execution_options(yield_per=REPORT_CHUNK).execute(q)
+    yield from result
+
+
+def export_page(
+    conn: Connection,
+    limit: int,
+    before: tuple[datetime, int] | None = None,
+    *,
+    station_id: str | None = None,
+    id_token: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    site_id: str | None = None,
+    group_id: str | None = None,
+) -> list[tuple[Any, CostRow | None]]:
+    """One keyset page of transactions (newest first, ``since``/``until`` bound the start) with their
+    latest cost; ``site_id``/``group_id`` filter on what the cost was priced for."""
+    c = transaction_costs.c
+    t = transactions.c
+    newer = transaction_costs.alias("newer")
+    latest = (
+        select(func.max(newer.c.id)).where(newer.c.transaction_id == t.id).correlate(transactions).scalar_subquery()
+    )
+    joined = transactions.outerjoin(transaction_costs, (c.transaction_id == t.id) & (c.id == latest))
+    q = select(transactions, *(col.label(f"cost_{col.name}") for col in transaction_costs.c)).select_from(joined)
+    if before is not None:
+        q = q.where(tuple_(t.started_at, t.id) < tuple_(literal(before[0], UTCDateTime()), literal(before[1])))
+    filters = ((t.station_id, station_id), (t.id_token, id_token), (c.site_id, site_id), (c.group_id, group_id))
+    for column, value in filters:
+        if value is not None:
+            q = q.where(column == value)
+    if since is not None:
+        q = q.where(t.started_at >= since)
+    if until is not None:
+        q = q.where(t.started_at < until)
+    out = []
+    for r in conn.execute(q.order_by(t.started_at.desc(), t.id.desc()).limit(limit)):
+        m = r._mapping
+        cost = None
+        if m["cost_id"] is not None:
+            cost = CostRow(**{f: m[f"cost_{f}"] for f in CostRow.__dataclass_fields__})
+        out.append((r, cost))
+    return out
