@@ -9,6 +9,8 @@ import hashlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,8 +18,9 @@ import pytest
 
 from ocppd.protocol.versions import OcppVersion
 from ocppd.station import Station, StationConfig
-from tests.api.conftest import eventually
+from ocppd.station.files import firmware_image
 from tests.csms_process import CsmsProcess, run_csms
+from tests.waiting import eventually
 
 _ids = itertools.count(1)
 MAX_FIRMWARE_BYTES = 512 * 1024
@@ -99,37 +102,106 @@ async def test_missing_image_and_offline_station(api: httpx.AsyncClient) -> None
     assert offline.status_code == 409
 
 
-async def test_campaign_in_waves_stops_at_the_wave_with_a_failing_station(
-    server: CsmsProcess, api: httpx.AsyncClient
-) -> None:
-    image = (await api.put("/api/v1/firmware/fw-3.0.bin", content=IMAGE)).json()
-    configs = [StationConfig(identity=f"CAMP-{n}-{next(_ids)}", url=server.ws_url, version=OcppVersion.V201,
-                             call_timeout=10, step_delay=0.05, reboot_delay=0.2) for n in range(4)]  # fmt: skip
-    ids = [c.identity for c in configs]
-    offline = f"CAMP-OFFLINE-{next(_ids)}"
-    order = [ids[0], ids[1], offline, ids[2], ids[3]]  # waves: [0, 1], [offline, 2], [3]
+def _config(server: CsmsProcess, prefix: str, fault: str | None = None) -> StationConfig:
+    return StationConfig(identity=f"{prefix}-{next(_ids)}", url=server.ws_url, version=OcppVersion.V201,
+                         call_timeout=10, step_delay=0.05, reboot_delay=0.2, reconnect_min=0.1, reconnect_max=0.5,
+                         firmware="1.0.0", firmware_fault=fault)  # fmt: skip
+
+
+async def _versioned_image(api: httpx.AsyncClient, version: str) -> dict[str, Any]:
+    answer = await api.put(f"/api/v1/firmware/fw-{version}.bin", params={"version": version},
+                           content=firmware_image(version, 16 * 1024))  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+async def _campaign_ended(api: httpx.AsyncClient, campaign_id: int, deadline: float = 60) -> dict[str, Any]:
+    async def ended() -> dict[str, Any] | None:
+        found = (await api.get(f"/api/v1/firmware-campaigns/{campaign_id}")).json()
+        return found if found["state"] != "running" else None
+
+    return dict(await eventually(ended, f"campaign {campaign_id} to end", deadline=deadline))
+
+
+@asynccontextmanager
+async def _running(configs: list[StationConfig]) -> AsyncIterator[list[Station]]:
     stations = [Station(c) for c in configs]
-    for station in stations:
-        await station.__aenter__()
     try:
         for station in stations:
+            await station.__aenter__()
+        for station in stations:
             await station.wait_booted(timeout=20)
+        yield stations
+    finally:
+        for station in stations:
+            await station.__aexit__(None, None, None)
+
+
+async def test_tc_l_01_campaign_waits_for_a_late_station_and_marks_a_missing_one(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    image = await _versioned_image(api, "3.0.0")
+    early, other, late = _config(server, "CAMP-A"), _config(server, "CAMP-B"), _config(server, "CAMP-LATE")
+    never = f"CAMP-NEVER-{next(_ids)}"
+    order = [early.identity, late.identity, other.identity, never]  # waves: [early, late], [other, never]
+    window_end = (datetime.now(UTC) + timedelta(seconds=8)).isoformat()
+    async with _running([early, other]):
         body = {"image_id": image["id"], "stations": order, "wave_size": 2, "pause_s": 0.2,
-                "max_failure_rate": 0.4, "wave_timeout_s": 30}  # fmt: skip
+                "max_failure_rate": 0.0, "wave_timeout_s": 30, "window_end": window_end}  # fmt: skip
         created = await api.post("/api/v1/firmware-campaigns", json=body)
         assert created.status_code == 201, created.text
         campaign_id = created.json()["id"]
 
-        async def finished() -> dict[str, Any] | None:
+        async def waiting_for_late() -> bool:
             found = (await api.get(f"/api/v1/firmware-campaigns/{campaign_id}")).json()
-            return found if found["state"] != "running" else None
+            return bool(found["stations"][late.identity]["status"] == "AwaitingConnection")
 
-        campaign = await eventually(finished, "the campaign to stop", deadline=90)
-    finally:
-        for station in stations:
-            await station.__aexit__(None, None, None)
+        await eventually(waiting_for_late, "the campaign to wait for the offline station")
+        async with _running([late]):  # it connects within the window: it is sent the update then
+            campaign = await _campaign_ended(api, campaign_id)
     progress = campaign["stations"]
-    assert campaign["state"] == "stopped" and campaign["wave"] == 2, campaign
-    assert [progress[s]["status"] for s in order] == ["Installed", "Installed", "Offline", "Installed", "Waiting"]
-    assert progress[ids[0]]["version"]  # read back from the station's record after its boot
-    assert progress[ids[3]]["job_id"] is None  # the third wave never started
+    assert campaign["state"] == "completed", campaign
+    assert [progress[s]["status"] for s in order] == ["Installed", "Installed", "Installed", "Missed"]
+    assert {progress[s]["version"] for s in order[:3]} == {"3.0.0"}  # read back from the next boot
+    assert progress[never]["job_id"] is None and "1 missed" in campaign["detail"]
+
+
+async def test_tc_l_07_campaign_retries_stops_on_a_wrong_version_and_resumes(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    image = await _versioned_image(api, "4.0.0")
+    good, broken = _config(server, "CR-G"), _config(server, "CR-DL", "download")
+    stale, stale2 = _config(server, "CR-KEEP", "keep-version"), _config(server, "CR-KEEP", "keep-version")
+    last = _config(server, "CR-Z")
+    order = [c.identity for c in (good, broken, stale, stale2, last)]
+    async with _running([good, broken, stale, stale2, last]):
+        # waves: [good, broken] 1 of 2 failed (not above 0.5), [stale, stale2] 2 of 2: stops; [last]
+        body = {"image_id": image["id"], "stations": order, "wave_size": 2, "pause_s": 0.2, "retries": 1,
+                "max_failure_rate": 0.5, "wave_timeout_s": 30}  # fmt: skip
+        created = (await api.post("/api/v1/firmware-campaigns", json=body)).json()
+        campaign = await _campaign_ended(api, created["id"])
+        progress = campaign["stations"]
+        assert campaign["state"] == "stopped" and campaign["wave"] == 2, campaign
+        assert progress[broken.identity]["status"] == "DownloadFailed" and progress[broken.identity]["attempts"] == 2
+        jobs = (await api.get("/api/v1/firmware-jobs", params={"station_id": broken.identity})).json()
+        assert [j["status"] for j in jobs] == ["DownloadFailed", "DownloadFailed"]  # sent again once
+        assert progress[stale.identity]["status"] == "VersionMismatch"  # Installed, but booted with 1.0.0
+        assert progress[good.identity]["version"] == "4.0.0" and progress[last.identity]["status"] == "Waiting"
+        resumed = await api.post(f"/api/v1/firmware-campaigns/{created['id']}/resume")
+        assert resumed.status_code == 200 and resumed.json()["state"] == "running"
+        campaign = await _campaign_ended(api, created["id"])
+    assert campaign["state"] == "completed" and campaign["wave"] == 3, campaign  # the next wave, not again
+    assert campaign["stations"][last.identity]["status"] == "Installed"
+    assert campaign["stations"][stale.identity]["status"] == "VersionMismatch"
+
+
+async def test_an_operator_stops_a_campaign(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    image = await _versioned_image(api, "5.0.0")
+    body = {"image_id": image["id"], "stations": [f"CS-OFF-{next(_ids)}"], "wave_timeout_s": 600}
+    created = (await api.post("/api/v1/firmware-campaigns", json=body)).json()
+    stopped = await api.post(f"/api/v1/firmware-campaigns/{created['id']}/stop")
+    assert stopped.status_code == 200 and stopped.json()["state"] == "stopped"
+    assert "stopped by" in stopped.json()["detail"]
+    assert (await api.post("/api/v1/firmware-campaigns/999999/stop")).status_code == 404
+    assert (await api.delete(f"/api/v1/firmware/{image['id']}")).status_code == 204
+    assert (await api.delete(f"/api/v1/firmware/{image['id']}")).status_code == 404

@@ -79,6 +79,8 @@ _MEANING = {
     403: "Read-only caller on an admin endpoint, or a session request without its CSRF token",
     404: "Unknown station, token or transaction",
     409: "Station not connected, or it already exists",
+    413: "The uploaded file is larger than the configured limit (nothing is kept)",
+    415: "The request body is not of a type this endpoint takes",
     502: "The station answered with a CALLERROR or an invalid payload",
     504: "The station did not answer in time",
 }

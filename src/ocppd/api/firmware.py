@@ -4,6 +4,7 @@ the download endpoint stations use (``/files/firmware/<token>/<name>``, the per-
 No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.
 """
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
+from ocppd.api.multipart import is_multipart, multipart_file
 from ocppd.api.security import Principal
 from ocppd.csms.files import FileRefused
 from ocppd.csms.service import Csms
@@ -35,6 +37,7 @@ class FirmwareImage(BaseModel):
     signing_certificate: str | None = None
     uploaded_at: str
     uploaded_by: str | None = None
+    version: str | None = None
 
 
 class FirmwareJob(BaseModel):
@@ -62,6 +65,15 @@ def _csms(request: Request) -> Csms:
     return request.app.state.csms  # type: ignore[no-any-return]
 
 
+def _refused(exc: FileRefused) -> ApiError:
+    code = {413: "too_large", 400: "bad_upload"}.get(exc.status, "refused")
+    return ApiError(exc.status, f"body: {exc.reason}", code)
+
+
+_VERSION = Query(None, max_length=50, description="the firmwareVersion stations boot with after installing it "
+                 "(campaigns check it)")  # fmt: skip
+
+
 @router.put(
     "/firmware/{name}",
     response_model=FirmwareImage,
@@ -74,14 +86,56 @@ async def upload_image(
     name: str,
     signature: str | None = Query(None, description="base64 signature of the image (signed updates)"),
     signing_certificate: str | None = Query(None, description="PEM certificate that made the signature"),
+    version: str | None = _VERSION,
     principal: Principal = Depends(require_admin),
 ) -> dict[str, Any]:
     try:
         return await _csms(request).firmware.add_image(
-            name, request.stream(), principal.name, signature, signing_certificate
+            name, request.stream(), principal.name, signature, signing_certificate, version
         )
     except FileRefused as exc:
-        raise ApiError(exc.status, f"body: {exc.reason}", "too_large") from None
+        raise _refused(exc) from None
+
+
+@router.post(
+    "/firmware",
+    response_model=FirmwareImage,
+    status_code=201,
+    summary="Upload a firmware image as multipart/form-data (field 'file'; optional fields before it: "
+    "'version', 'signature', 'signing_certificate'); streamed like PUT",
+    responses=error_responses(413, 415),
+)
+async def upload_image_form(request: Request, principal: Principal = Depends(require_admin)) -> dict[str, Any]:
+    if not is_multipart(request):
+        raise ApiError(415, "content-type: send multipart/form-data, or PUT /api/v1/firmware/{name} with the "
+                       "file as the body", "unsupported_media_type")  # fmt: skip
+    try:
+        form = await multipart_file(request)
+        version = form.fields.get("version") or request.query_params.get("version") or None
+        if version is not None and len(version) > 50:
+            raise ApiError(400, "version: at most 50 characters", "invalid")
+        return await _csms(request).firmware.add_image(
+            form.filename or "firmware.bin", form.chunks, principal.name,
+            form.fields.get("signature") or None, form.fields.get("signing_certificate") or None, version,
+        )  # fmt: skip
+    except FileRefused as exc:
+        raise _refused(exc) from None
+
+
+@router.delete(
+    "/firmware/{image_id}",
+    status_code=204,
+    summary="Delete a hosted image (409 while a running campaign sends it); its download URLs stop working",
+    responses=error_responses(404, 409),
+)
+async def delete_image(request: Request, image_id: int, principal: Principal = Depends(require_admin)) -> Response:
+    try:
+        found = await _csms(request).firmware.delete_image(image_id)
+    except FileRefused as exc:
+        raise ApiError(exc.status, f"image_id: {exc.reason}", "in_use") from None
+    if not found:
+        raise ApiError(404, f"no firmware image {image_id}", "not_found")
+    return Response(status_code=204)
 
 
 @router.get("/firmware", response_model=list[FirmwareImage], summary="Hosted firmware images, newest first")
@@ -117,10 +171,13 @@ async def list_jobs(
 @downloads.get("/{token}/{name}", summary="Stations download the image of their update job here")
 async def download(request: Request, token: str, name: str) -> Response:
     try:
-        path = await _csms(request).firmware.download(token, name)
+        path, image = await _csms(request).firmware.download(token, name)
     except FileRefused as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
-    return FileResponse(path, filename=path.name, media_type="application/octet-stream")
+    # RFC 9530: the station can check what arrived against the SHA-256 ocppd computed at the upload
+    digest = base64.b64encode(bytes.fromhex(image["sha256"])).decode()
+    return FileResponse(path, filename=path.name, media_type="application/octet-stream",
+                        headers={"Repr-Digest": f"sha-256=:{digest}:"})  # fmt: skip
 
 
 class CampaignRequest(BaseModel):
@@ -129,7 +186,13 @@ class CampaignRequest(BaseModel):
     wave_size: int = Field(10, ge=1)
     pause_s: float = Field(60.0, ge=0, description="between waves")
     max_failure_rate: float = Field(0.2, ge=0, le=1, description="a wave failing more than this stops the campaign")
-    wave_timeout_s: float = Field(3600.0, gt=0, description="a station not final by then counts as failed")
+    wave_timeout_s: float = Field(3600.0, gt=0, description="a station not final by then counts as failed; an "
+                                  "offline station is waited for this long (then: Missed)")  # fmt: skip
+    retries: int = Field(0, ge=0, le=10, description="re-sends per station after DownloadFailed, "
+                         "InstallationFailed, InstallVerificationFailed or NotSent")  # fmt: skip
+    retrieve_at: datetime | None = Field(None, description="stations download from then (retrieveDate)")
+    install_at: datetime | None = Field(None, description="2.x: stations install from then (installDateTime)")
+    window_end: datetime | None = Field(None, description="nothing is sent after; stations still waiting: Missed")
 
 
 class Campaign(BaseModel):
@@ -146,6 +209,12 @@ class Campaign(BaseModel):
     created_at: str
     updated_at: str
     created_by: str | None = None
+    retries: int = 0
+    retrieve_at: str | None = None
+    install_at: str | None = None
+    window_end: str | None = None
+    wave_deadline: str | None = None
+    next_wave_at: str | None = None
 
 
 @router.post(
@@ -162,8 +231,13 @@ async def create_campaign(
     if await c.firmware.image(body.image_id) is None:
         raise ApiError(404, f"image_id: no firmware image {body.image_id}", "not_found")
     stations = list(dict.fromkeys(body.stations))
+    for name, value in (("retrieve_at", body.retrieve_at), ("install_at", body.install_at),
+                        ("window_end", body.window_end)):  # fmt: skip
+        if value is not None and value.tzinfo is None:
+            raise ApiError(400, f"{name}: give a time zone (e.g. 2026-12-01T12:00:00Z)", "invalid")
     return await c.campaigns.create(body.image_id, stations, body.wave_size, body.pause_s, body.max_failure_rate,
-                                    body.wave_timeout_s, principal.name)  # fmt: skip
+                                    body.wave_timeout_s, principal.name, body.retries, body.retrieve_at,
+                                    body.install_at, body.window_end)  # fmt: skip
 
 
 @router.get("/firmware-campaigns", response_model=list[Campaign], summary="Firmware campaigns, newest first")
@@ -179,6 +253,36 @@ async def list_campaigns(request: Request, limit: int = Query(100, ge=1, le=1000
 )
 async def get_campaign(request: Request, campaign_id: int) -> dict[str, Any]:
     found = await _csms(request).campaigns.get(campaign_id)
+    if found is None:
+        raise ApiError(404, f"no firmware campaign {campaign_id}", "not_found")
+    return found
+
+
+@router.post(
+    "/firmware-campaigns/{campaign_id}/stop",
+    response_model=Campaign,
+    summary="Stop a running campaign (nothing more is sent; updates already sent go on on the stations)",
+    responses=error_responses(404),
+)
+async def stop_campaign(
+    request: Request, campaign_id: int, principal: Principal = Depends(require_admin)
+) -> dict[str, Any]:
+    found = await _csms(request).campaigns.halt(campaign_id, principal.name)
+    if found is None:
+        raise ApiError(404, f"no firmware campaign {campaign_id}", "not_found")
+    return found
+
+
+@router.post(
+    "/firmware-campaigns/{campaign_id}/resume",
+    response_model=Campaign,
+    summary="Resume a stopped campaign: its running wave goes on, or the next wave starts",
+    responses=error_responses(404),
+)
+async def resume_campaign(
+    request: Request, campaign_id: int, principal: Principal = Depends(require_admin)
+) -> dict[str, Any]:
+    found = await _csms(request).campaigns.resume(campaign_id, principal.name)
     if found is None:
         raise ApiError(404, f"no firmware campaign {campaign_id}", "not_found")
     return found

@@ -1,11 +1,19 @@
 """Firmware campaigns: one hosted image to a list of stations, in waves.
 
-Each wave sends the update (csms/firmware.py) to ``wave_size`` stations and waits until every one of
-them reached a final status (Installed, or a failure) or ``wave_timeout_s`` passed; when the wave's
-failure rate is above ``max_failure_rate`` the campaign stops there, otherwise it pauses ``pause_s`` and
-goes on. A station that is not connected when its wave starts counts as failed (Offline). The firmware
-version each station reports in its next BootNotification is kept as its final ``version``. The
-decisions are pure (:func:`waves`, :func:`wave_verdict`).
+A wave sends the update (csms/firmware.py) to its ``wave_size`` stations and follows each one until it
+is final; a station that is not connected is sent the update when it connects, until the wave's
+deadline (``wave_timeout_s`` after the wave started, or after retrieve_at / install_at when later) or
+the campaign's ``window_end``, whichever comes first: then it is ``Missed``. A failed station is sent
+the update again up to ``retries`` times (DownloadFailed, InstallationFailed, InstallVerificationFailed,
+NotSent). ``Installed`` counts only once the station booted with the image's version (the
+``firmwareVersion`` of its next BootNotification); a station that reports Installed but boots with
+another version is ``VersionMismatch``. When every station of the wave is final, a failure rate above
+``max_failure_rate`` (failures among the stations that got the update; Missed ones are not counted)
+stops the campaign, otherwise it pauses ``pause_s`` and starts the next wave.
+
+Everything the runner knows is in the store (the stations' progress, the wave, its deadline, the end of
+the pause), so a campaign resumes where it was after ``ocppd serve`` restarts. The decisions are pure
+(:func:`waves`, :func:`step`, :func:`wave_verdict`).
 """
 
 from __future__ import annotations
@@ -13,22 +21,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ocppd.csms.outbound import OutboundError, StationOffline
+from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
 from ocppd.store import firmware_repo as frepo
-from ocppd.store import repo
 
 if TYPE_CHECKING:
     from ocppd.csms.service import Csms
 
 log = logging.getLogger("ocppd.campaigns")
 
+WAITING = "Waiting"  # its wave has not started
+AWAITING_CONNECTION = "AwaitingConnection"  # its wave started (or a retry is due), the station is offline
+AWAITING_BOOT = "AwaitingBoot"  # reported Installed; its version is read back from the next boot
+MISSED = "Missed"  # never connected while the campaign could send
 SUCCESS = frozenset({"Installed"})
 FAILURE = frozenset(
     {"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature", "InvalidCertificate"}
-    | {"RevokedCertificate", "Rejected", "NotSent", "Offline", "Timeout"}
+    | {"RevokedCertificate", "Rejected", "NotSent", "NotExpressible", "Timeout", "VersionMismatch"}
 )
+FINAL = SUCCESS | FAILURE | {MISSED}
+RETRYABLE = frozenset({"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "NotSent"})
+TICK_S = 0.5
 
 
 def waves(stations: list[str], size: int) -> list[list[str]]:
@@ -36,17 +51,64 @@ def waves(stations: list[str], size: int) -> list[list[str]]:
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """What ocppd knows of one station of the running wave at one moment."""
+
+    now: datetime
+    connected: bool
+    job_status: str | None  # the status of the station's newest job of this campaign
+    version: str | None  # the firmware version of the station's last BootNotification
+    booted_since_sent: bool  # it booted after that job was sent
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    deadline: datetime  # the wave's
+    window_end: datetime | None
+    retries: int
+    target_version: str | None  # the image's version; None: Installed is taken as it is
+
+
+def step(status: str, attempts: int, seen: Seen, rules: Rules) -> tuple[str, bool]:
+    """A station's next campaign status, and whether the update is to be sent (again) now."""
+    if status in FINAL:
+        return status, False
+    may_send = seen.now < rules.deadline and (rules.window_end is None or seen.now < rules.window_end)
+    if status in (WAITING, AWAITING_CONNECTION):  # not sent (or a retry is due)
+        if not may_send:  # a retry that could not be sent keeps the failure it retried
+            return (seen.job_status or "NotSent", False) if attempts > 0 else (MISSED, False)
+        return (status, True) if seen.connected else (AWAITING_CONNECTION, False)
+    current = seen.job_status or status
+    if current in ("Installed", AWAITING_BOOT):
+        if rules.target_version is None or seen.version == rules.target_version:
+            return "Installed", False
+        if seen.booted_since_sent:
+            return "VersionMismatch", False
+        current = AWAITING_BOOT
+    if current in RETRYABLE and attempts <= rules.retries and may_send:
+        return (current, True) if seen.connected else (AWAITING_CONNECTION, False)
+    if current in FAILURE:
+        return current, False
+    if seen.now >= rules.deadline:
+        return "Timeout", False
+    return current, False
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
-    done: bool  # every station of the wave reached a final status
+    done: bool  # every station of the wave is final
     failed: int
-    stop: bool  # the failure rate is above the campaign's limit
+    missed: int
+    stop: bool  # done, and the failure rate is above the campaign's limit
 
 
 def wave_verdict(statuses: list[str], max_failure_rate: float) -> Verdict:
-    done = all(s in SUCCESS or s in FAILURE for s in statuses)
+    done = all(s in FINAL for s in statuses)
     failed = sum(1 for s in statuses if s in FAILURE)
-    rate = failed / len(statuses) if statuses else 0.0
-    return Verdict(done, failed, done and rate > max_failure_rate)
+    missed = sum(1 for s in statuses if s == MISSED)
+    tried = len(statuses) - missed
+    rate = failed / tried if tried else 0.0
+    return Verdict(done, failed, missed, done and rate > max_failure_rate)
 
 
 class Campaigns:
@@ -55,11 +117,21 @@ class Campaigns:
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
     async def start_up(self) -> None:
-        await self._csms.store.write(frepo.interrupt_running)
+        """Campaigns that were running when ocppd stopped go on (their timers are in the store)."""
+        for row in await self._csms.store.read(frepo.running_campaigns):
+            log.info("firmware campaign %d resumes at wave %d", row["id"], row["wave"])
+            self._start(row["id"])
 
     async def stop(self) -> None:
-        for task in self._tasks.values():
+        for task in list(self._tasks.values()):
             task.cancel()
+
+    def _start(self, campaign_id: int) -> None:
+        if campaign_id in self._tasks:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(campaign_id))
+        self._tasks[campaign_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(campaign_id, None))
 
     async def create(
         self,
@@ -70,18 +142,21 @@ class Campaigns:
         max_failure_rate: float,
         wave_timeout_s: float,
         created_by: str | None,
+        retries: int = 0,
+        retrieve_at: datetime | None = None,
+        install_at: datetime | None = None,
+        window_end: datetime | None = None,
     ) -> dict[str, Any]:
-        progress = {sid: {"wave": n, "job_id": None, "status": "Waiting", "version": None}
+        progress = {sid: {"wave": n, "job_id": None, "status": WAITING, "version": None, "attempts": 0}
                     for n, wave in enumerate(waves(stations, wave_size)) for sid in wave}  # fmt: skip
         row = {"image_id": image_id, "wave_size": wave_size, "pause_s": pause_s, "wave_timeout_s": wave_timeout_s,
                "max_failure_rate": max_failure_rate, "state": "running", "wave": 0, "stations": progress,
-               "created_by": created_by}  # fmt: skip
+               "created_by": created_by, "retries": retries, "retrieve_at": retrieve_at, "install_at": install_at,
+               "window_end": window_end}  # fmt: skip
         campaign_id = await self._csms.store.write(frepo.add_campaign, row)
-        task = asyncio.get_running_loop().create_task(self._run(campaign_id, row))
-        self._tasks[campaign_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(campaign_id, None))
         log.info("firmware campaign %d: image %d to %d stations in waves of %d", campaign_id, image_id,
                  len(stations), wave_size)  # fmt: skip
+        self._start(campaign_id)
         return await self.get(campaign_id) or {}
 
     async def get(self, campaign_id: int) -> dict[str, Any] | None:
@@ -91,77 +166,162 @@ class Campaigns:
     async def list(self, limit: int = 100) -> list[dict[str, Any]]:
         return [_public(r) for r in await self._csms.store.read(frepo.list_campaigns, limit)]
 
-    async def _run(self, campaign_id: int, row: dict[str, Any]) -> None:
+    async def halt(self, campaign_id: int, by: str | None) -> dict[str, Any] | None:
+        """The operator stops a running campaign: nothing more is sent (updates already sent go on
+        on the stations, and are followed again when the campaign resumes)."""
+        row = await self._csms.store.read(frepo.campaign_by_id, campaign_id)
+        if row is None:
+            return None
+        if row["state"] == "running":
+            task = self._tasks.pop(campaign_id, None)
+            if task is not None:
+                task.cancel()
+            detail = f"stopped by {by or 'an operator'}"
+            await self._csms.store.write(frepo.update_campaign, campaign_id, state="stopped", detail=detail)
+            self._csms.events.publish("firmware.campaign", None, campaign_id=campaign_id, state="stopped",
+                                      detail=detail)  # fmt: skip
+            log.info("firmware campaign %d %s", campaign_id, detail)
+        return await self.get(campaign_id)
+
+    async def resume(self, campaign_id: int, by: str | None) -> dict[str, Any] | None:
+        """A stopped (or interrupted) campaign goes on: the running wave continues with a fresh
+        deadline; a wave that was finished (the one that stopped it) is followed by the next."""
+        row = await self._csms.store.read(frepo.campaign_by_id, campaign_id)
+        if row is None:
+            return None
+        if row["state"] in ("stopped", "interrupted"):
+            now = datetime.now(UTC)
+            members = [e["status"] for e in row["stations"].values() if e["wave"] == row["wave"] - 1]
+            finished = row["wave"] == 0 or wave_verdict(members, 1.0).done
+            values: dict[str, Any] = {"state": "running", "detail": f"resumed by {by or 'an operator'}"}
+            if finished and row["wave"] > 0:
+                values["next_wave_at"] = now
+            else:
+                values["wave_deadline"] = self._deadline(row, now)
+            await self._csms.store.write(frepo.update_campaign, campaign_id, **values)
+            self._csms.events.publish("firmware.campaign", None, campaign_id=campaign_id, state="running")
+            log.info("firmware campaign %d resumed by %s", campaign_id, by)
+            self._start(campaign_id)
+        return await self.get(campaign_id)
+
+    # ------------------------------------------------------------------ the runner
+    async def _run(self, campaign_id: int) -> None:
         c = self._csms
-        progress: dict[str, dict[str, Any]] = row["stations"]
-        by_wave = waves(list(progress), row["wave_size"])
         try:
-            for n, wave in enumerate(by_wave):
-                await c.store.write(frepo.update_campaign, campaign_id, wave=n + 1, stations=progress)
-                for sid in wave:
-                    progress[sid]["status"] = await self._send(sid, row["image_id"], progress[sid])
-                statuses = await self._await_wave(wave, progress, row["wave_timeout_s"])
-                verdict = wave_verdict(statuses, row["max_failure_rate"])
-                for sid in wave:
-                    if progress[sid]["status"] in SUCCESS:
-                        station = await c.store.read(repo.get_station, sid)
-                        progress[sid]["version"] = station.firmware_version if station is not None else None
-                await c.store.write(frepo.update_campaign, campaign_id, stations=progress)
-                log.info("firmware campaign %d: wave %d done, %d of %d failed", campaign_id, n + 1, verdict.failed,
-                         len(wave))  # fmt: skip
-                if verdict.stop:
-                    detail = f"wave {n + 1}: {verdict.failed} of {len(wave)} failed"
-                    await c.store.write(frepo.update_campaign, campaign_id, state="stopped", detail=detail)
-                    log.warning("firmware campaign %d stopped: %s", campaign_id, detail)
-                    c.events.publish("firmware.campaign", None, campaign_id=campaign_id, state="stopped", detail=detail)
+            while True:
+                row = await c.store.read(frepo.campaign_by_id, campaign_id)
+                if row is None or row["state"] != "running":
                     return
-                if n + 1 < len(by_wave):
-                    await asyncio.sleep(row["pause_s"])
-            await c.store.write(frepo.update_campaign, campaign_id, state="completed")
-            c.events.publish("firmware.campaign", None, campaign_id=campaign_id, state="completed")
+                await asyncio.sleep(await self._tick(row))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("firmware campaign %d failed", campaign_id)
             await c.store.write(frepo.update_campaign, campaign_id, state="interrupted", detail=repr(exc)[:500])
 
-    async def _send(self, station_id: str, image_id: int, entry: dict[str, Any]) -> str:
+    @staticmethod
+    def _deadline(row: dict[str, Any], now: datetime) -> datetime:
+        start = max([now] + [t for t in (row.get("retrieve_at"), row.get("install_at")) if t is not None])
+        return start + timedelta(seconds=row["wave_timeout_s"])
+
+    async def _tick(self, row: dict[str, Any]) -> float:
+        """One look at the running wave; returns how long to wait before the next."""
+        c = self._csms
+        campaign_id = row["id"]
+        now = datetime.now(UTC)
+        progress: dict[str, dict[str, Any]] = row["stations"]
+        wave_count = 1 + max((e["wave"] for e in progress.values()), default=-1)
+        values: dict[str, Any] = {}
+        current = row["wave"]
+        if current == 0 or row["next_wave_at"] is not None:
+            if row["next_wave_at"] is not None and now < row["next_wave_at"]:
+                return min(TICK_S * 4, (row["next_wave_at"] - now).total_seconds())
+            if current >= wave_count:
+                await self._finish(campaign_id, "completed", None)
+                return 0.0
+            current += 1
+            values = {"wave": current, "wave_deadline": self._deadline(row, now), "next_wave_at": None}
+            row = {**row, **values}
+            log.info("firmware campaign %d: wave %d of %d starts", campaign_id, current, wave_count)
+        members = [sid for sid, e in progress.items() if e["wave"] == current - 1]
+        image = await c.store.read(frepo.image_by_id, row["image_id"])
+        rules = Rules(row["wave_deadline"], row.get("window_end"), row.get("retries") or 0,
+                      image.get("version") if image else None)  # fmt: skip
+        job_ids = [int(progress[sid]["job_id"]) for sid in members if progress[sid]["job_id"] is not None]
+        jobs = await c.store.read(frepo.jobs_by_ids, job_ids)
+        firmware = await c.store.read(frepo.firmware_of_stations, members)
+        changed = bool(values)
+        for sid in members:
+            entry = progress[sid]
+            job = jobs.get(entry["job_id"]) if entry["job_id"] is not None else None
+            version, booted_at = firmware.get(sid, (None, None))
+            seen = Seen(now, c.is_connected(sid), _job_status(job), version,
+                        job is not None and booted_at is not None and booted_at > job["created_at"])  # fmt: skip
+            status, send = step(entry["status"], entry.get("attempts", 0), seen, rules)
+            if send:
+                status = await self._send(sid, row, entry)
+            if status == "Installed":
+                entry["version"] = version
+            if status != entry["status"]:
+                log.info("%s: firmware campaign %d: %s -> %s", sid, campaign_id, entry["status"], status)
+                entry["status"] = status
+                changed = True
+        verdict = wave_verdict([progress[sid]["status"] for sid in members], row["max_failure_rate"])
+        if changed:
+            await c.store.write(frepo.update_campaign, campaign_id, stations=progress, **values)
+        if not verdict.done:
+            return TICK_S
+        summary = f"wave {current}: {verdict.failed} of {len(members)} failed, {verdict.missed} missed"
+        log.info("firmware campaign %d: %s", campaign_id, summary)
+        if verdict.stop:
+            await self._finish(campaign_id, "stopped", summary)
+        elif current < wave_count:
+            next_at = now + timedelta(seconds=row["pause_s"])
+            await c.store.write(frepo.update_campaign, campaign_id, next_wave_at=next_at, detail=summary)
+        else:
+            await self._finish(campaign_id, "completed", summary)
+        return 0.0
+
+    async def _finish(self, campaign_id: int, state: str, detail: str | None) -> None:
+        await self._csms.store.write(frepo.update_campaign, campaign_id, state=state, detail=detail,
+                                     next_wave_at=None)  # fmt: skip
+        if state == "stopped":
+            log.warning("firmware campaign %d stopped: %s", campaign_id, detail)
+        self._csms.events.publish("firmware.campaign", None, campaign_id=campaign_id, state=state, detail=detail)
+
+    async def _send(self, station_id: str, row: dict[str, Any], entry: dict[str, Any]) -> str:
+        """Send the update; the station's status afterwards (the job's answer)."""
         try:
-            job = await self._csms.firmware.update(station_id, image_id, self._csms.send, "campaign")
+            job = await self._csms.firmware.update(station_id, row["image_id"], self._csms.send,
+                                                   f"campaign {row['id']}", row.get("retrieve_at"),
+                                                   row.get("install_at"))  # fmt: skip
         except StationOffline:
-            return "Offline"
-        except OutboundError:
+            return AWAITING_CONNECTION
+        except NotExpressible as exc:
+            entry["detail"] = str(exc)[:200]
+            return "NotExpressible"
+        except OutboundError as exc:
+            entry["attempts"] = entry.get("attempts", 0) + 1
+            entry["detail"] = str(exc)[:200]
             return "NotSent"
         if job is None:
+            entry["detail"] = "the image was deleted"
             return "NotSent"
+        entry["attempts"] = entry.get("attempts", 0) + 1
         entry["job_id"] = job["id"]
-        return str(job["status"]) if job["status"] in ("Rejected",) else "Sent"
+        return str(job["status"])
 
-    async def _await_wave(self, wave: list[str], progress: dict[str, dict[str, Any]], timeout: float) -> list[str]:
-        """Follow the wave's jobs until each is final or the wave's time is up (then: Timeout)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            for sid in wave:
-                entry = progress[sid]
-                if entry["job_id"] is not None and entry["status"] not in FAILURE:
-                    job = await self._csms.store.read(frepo.job_by_id, entry["job_id"])
-                    if job is not None and job["status"] not in ("Accepted", "Requested"):
-                        entry["status"] = job["status"]
-            statuses = [progress[sid]["status"] for sid in wave]
-            if wave_verdict(statuses, 1.0).done:
-                return statuses
-            if loop.time() > deadline:
-                for sid in wave:
-                    if progress[sid]["status"] not in SUCCESS and progress[sid]["status"] not in FAILURE:
-                        progress[sid]["status"] = "Timeout"
-                return [progress[sid]["status"] for sid in wave]
-            await asyncio.sleep(0.5)
+
+def _job_status(job: dict[str, Any] | None) -> str | None:
+    if job is None:
+        return None
+    status = str(job["status"])
+    return None if status in ("Requested",) else status
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for name in ("created_at", "updated_at"):
-        if hasattr(out.get(name), "isoformat"):
-            out[name] = out[name].isoformat()
+    for name, value in out.items():
+        if isinstance(value, datetime):
+            out[name] = value.isoformat()
     return out

@@ -11,6 +11,7 @@ station's (Signed)FirmwareStatusNotification.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,11 +46,18 @@ class Firmware:
         uploaded_by: str | None,
         signature: str | None = None,
         signing_certificate: str | None = None,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """Store an uploaded image; FileRefused 413 past the size limit (nothing is kept then)."""
+        """Store an uploaded image; FileRefused 413 past the size limit (nothing is kept then).
+        ``version``: the firmwareVersion stations report after installing it (campaigns check it)."""
         safe = safe_name(name, "firmware.bin")
-        staging = self.directory / "incoming"
-        size, sha256 = await save_stream(staging, safe, chunks, self.settings.files.max_firmware_bytes)
+        # each upload completes under a name of its own: two uploads of one name never meet
+        staging = self.directory / "incoming" / new_token()[1][:16]
+        try:
+            size, sha256 = await save_stream(staging, safe, chunks, self.settings.files.max_firmware_bytes)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         row = {
             "name": safe,
             "size": size,
@@ -58,11 +66,13 @@ class Firmware:
             "signing_certificate": signing_certificate,
             "uploaded_at": datetime.now(UTC),
             "uploaded_by": uploaded_by,
+            "version": version,
         }
         image_id = await self.store.write(frepo.add_image, row)
         target = self.path_of({"id": image_id, "name": safe})
         target.parent.mkdir(parents=True, exist_ok=True)
         (staging / safe).replace(target)
+        shutil.rmtree(staging, ignore_errors=True)
         log.info("firmware image %d stored: %s (%d bytes, SHA-256 %s)", image_id, safe, size, sha256)
         return _public({**row, "id": image_id})
 
@@ -128,7 +138,18 @@ class Firmware:
     async def jobs(self, station_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
         return [_public(r) for r in await self.store.read(frepo.list_jobs, station_id, limit)]
 
-    async def download(self, token: str, name: str) -> Path:
+    async def delete_image(self, image_id: int) -> bool:
+        """Delete an image and its file; FileRefused 409 while a running campaign sends it."""
+        if await self.store.read(frepo.image_in_use, image_id):
+            raise FileRefused(409, f"a running campaign sends image {image_id}")
+        image = await self.store.read(frepo.image_by_id, image_id)
+        if image is None or not await self.store.write(frepo.delete_image, image_id):
+            return False
+        shutil.rmtree(self.path_of(image).parent, ignore_errors=True)
+        log.info("firmware image %d deleted: %s", image_id, image["name"])
+        return True
+
+    async def download(self, token: str, name: str) -> tuple[Path, dict[str, Any]]:
         """The file a station may download with ``token``; FileRefused 403 for an unknown or expired
         token or another image's name."""
         job = await self.store.read(frepo.job_by_token, token_digest(token))
@@ -139,7 +160,7 @@ class Firmware:
             raise FileRefused(403, "this token is for another file")
         await self.store.write(frepo.count_download, job["id"])
         log.info("%s: downloads firmware image %d (job %d)", job["station_id"], image["id"], job["id"])
-        return self.path_of(image)
+        return self.path_of(image), image
 
     async def status(self, station_id: str, status: str, request_id: int | None) -> None:
         """(Signed)FirmwareStatusNotification: the status of the job it is about (jobs of the last week)."""

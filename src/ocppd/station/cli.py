@@ -73,6 +73,11 @@ def simulate(
     summary: Annotated[Path | None, typer.Option(help="Also write the JSON summary to this file")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level (logs go to stderr)")] = "WARNING",
     seed: Annotated[int | None, typer.Option(help="Random seed for the default scenario")] = None,
+    firmware_fault: Annotated[
+        str | None,
+        typer.Option(help="Without --template: firmware updates fail on purpose: download | corrupt | install | "
+                     "keep-version (reports Installed, boots with the old version)"),
+    ] = None,
 ) -> None:
     """Run simulated charging stations against a CSMS; print a JSON summary at the end."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
@@ -92,7 +97,7 @@ def simulate(
         else:
             tpl = Template(stations=[StationGroup(
                 id=id_pattern, count=stations, ocpp=ocpp, evses=[connectors] * evses, max_power_kw=max_power_kw,
-                password=password,
+                password=password, firmware_fault=firmware_fault,
             )], soap_listen=soap_listen)  # fmt: skip
         configs = expand(tpl, url, ca_file=str(ca_file) if ca_file else None, cert=cert, key=key, insecure=insecure,
                          overrides=overrides)  # fmt: skip

@@ -90,6 +90,7 @@ class StationConfig:
     reconnect_max: float = 60.0
     reboot_delay: float = 1.0
     step_delay: float = 1.0  # firmware/diagnostics status steps
+    firmware_fault: str | None = None  # fail firmware updates on purpose: see station/firmware.py
     auto_plug: bool = True  # a remote start finds a car at the connector (a simulator's convenience)
     id_tags: list[str] = field(default_factory=lambda: default_id_tags(1))
     ev: EV = field(default_factory=EV)
@@ -162,6 +163,7 @@ class Station:
         self.last_connect_error: str | None = None  # why the last connection attempt failed
         self.boot_status: str | None = None
         self.firmware_status = "Idle"
+        self.firmware_outcome = "Installed"  # what the boot after a firmware update reports
         self.diagnostics_status = "Idle"
         self.counters: dict[str, int] = {"sessions": 0, "errors": 0, "reconnects": 0, "dropped": 0}
         self.display_messages: dict[int, dict[str, Any]] = {}

@@ -20,6 +20,8 @@ A template::
         id_tags: [04A1B2C3, 04A1B2C4]       # ISO14443 card UIDs: 8 or 14 hex digits
         settings: {heartbeat_interval: 60}  # canonical names, see settings.py
         config: {HeartbeatInterval: "60"}   # or 1.6 keys / "Component.Variable" names
+        firmware_fault: install             # fail firmware updates: download | corrupt | install | keep-version
+        step_delay: 1.0                     # seconds between firmware/log status steps; reboot_delay: the reboot
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ class StationGroup(_Strict):
     config: dict[str, str] = Field(default_factory=dict)
     ev_max_power_kw: float = Field(11.0, gt=0)
     ev_battery_kwh: float = Field(60.0, gt=0)
+    # firmware updates: a fault on purpose (station/firmware.py), and the pace of the status steps and reboot
+    firmware_fault: Literal["download", "corrupt", "install", "keep-version"] | None = None
+    step_delay: float = Field(1.0, ge=0, le=600)
+    reboot_delay: float = Field(1.0, ge=0, le=600)
 
     @field_validator("ocpp")
     @classmethod
@@ -238,6 +244,7 @@ def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext |
                 password=group.password, ssl_context=context, ca_file=group_ca, cert_file=cert_file,
                 key_file=key_file, settings=settings, id_tags=list(group.id_tags),
                 ev=EV(max_power_w=group.ev_max_power_kw * 1000, capacity_wh=group.ev_battery_kwh * 1000),
+                firmware_fault=group.firmware_fault, step_delay=group.step_delay, reboot_delay=group.reboot_delay,
             ))  # fmt: skip
     return configs
 

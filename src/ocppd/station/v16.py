@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocppd.rpc.session import Payload, Session
 from ocppd.smart.schedule import MAX, TX, TX_DEFAULT, Profile, format_time, parse_time
-from ocppd.station import files
+from ocppd.station import files, firmware
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import AVAILABLE, FAULTED, UNAVAILABLE, Connector, Reservation, Transaction
 from ocppd.station.store import QueuedMessage
@@ -40,6 +40,7 @@ class Adapter16(Adapter):
     def __init__(self, station: Station) -> None:
         super().__init__(station)
         self.certificates: dict[str, tuple[str, str]] = {}  # serial -> (type, pem)
+        self._signed_firmware_request: int | None = None  # the SignedUpdateFirmware being installed
 
     # ================================================================ station -> CSMS
     def boot_payload(self, reason: str | None) -> Payload:
@@ -53,7 +54,11 @@ class Adapter16(Adapter):
         if cfg.serial:
             payload["chargePointSerialNumber"] = cfg.serial[:25]
         if reason == "FirmwareUpdate":
-            self.station.run_after_boot(lambda: self._firmware_status("Installed"))
+            signed_request, outcome = self._signed_firmware_request, self.station.firmware_outcome
+            if signed_request is None:
+                self.station.run_after_boot(lambda: self._firmware_status(outcome))
+            else:
+                self.station.run_after_boot(lambda: self._signed_firmware_status(outcome, signed_request))
         return payload
 
     def _status_payload(self, c: Connector | None) -> Payload:
@@ -410,16 +415,10 @@ class Adapter16(Adapter):
         delay = max(0.0, min(start - time.time(), 3600.0))
 
         async def walk() -> None:
-            step = st.config.step_delay
-            for status in ("Downloading", "Downloaded", "Installing"):
-                await self._firmware_status(status)
-                if status == "Downloading" and await files.download(p["location"]) is False:
-                    await self._firmware_status("DownloadFailed")
-                    return
-                await _sleep(step)
-            st.reboot("FirmwareUpdate")  # "Installed" follows the next boot
+            self._signed_firmware_request = None
+            await firmware.install(st, p["location"], self._firmware_status, extended=False)
 
-        st.after(delay, walk)
+        st.after(delay, walk)  # "Installed" follows the next boot
         return {}
 
     async def on_GetDiagnostics(self, session: Session, p: Payload) -> Payload:
@@ -459,13 +458,21 @@ class Adapter16(Adapter):
         st = self.station
         request_id = p["requestId"]
 
-        async def walk() -> None:
-            for status in ("Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"):
-                await st.call("SignedFirmwareStatusNotification", {"status": status, "requestId": request_id})
-                await _sleep(st.config.step_delay)
+        image = p["firmware"]
+        start = parse_time(image.get("retrieveDateTime")) or 0.0
 
-        st.after(0, walk)
+        async def walk() -> None:
+            self._signed_firmware_request = request_id
+            await firmware.install(st, image["location"], lambda s: self._signed_firmware_status(s, request_id),
+                                   extended=True, signature=image.get("signature"),
+                                   signing_certificate=image.get("signingCertificate"))  # fmt: skip
+
+        st.after(max(0.0, min(start - time.time(), 3600.0)), walk)
         return {"status": "Accepted"}
+
+    async def _signed_firmware_status(self, status: str, request_id: int) -> None:
+        self.station.firmware_status = status
+        await self.station.call("SignedFirmwareStatusNotification", {"status": status, "requestId": request_id})
 
     # -------------------------------------------------------------- certificates (security whitepaper)
     async def on_InstallCertificate(self, session: Session, p: Payload) -> Payload:

@@ -17,6 +17,7 @@ from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import Payload, Session
 from ocppd.smart.schedule import EXTERNAL, MAX, TX, Profile, format_time, parse_time, purpose_name
 from ocppd.station import files
+from ocppd.station import firmware as firmware_walk
 from ocppd.station.adapter import Adapter
 from ocppd.station.model import (
     CHARGING_STATE_2X,
@@ -86,8 +87,8 @@ class Adapter2x(Adapter):
         if cfg.serial:
             cs["serialNumber"] = cfg.serial[:25]
         if reason == "FirmwareUpdate":
-            request_id = getattr(self, "_firmware_request", None)
-            self.station.run_after_boot(lambda: self._firmware_status("Installed", request_id))
+            request_id, outcome = getattr(self, "_firmware_request", None), self.station.firmware_outcome
+            self.station.run_after_boot(lambda: self._firmware_status(outcome, request_id))
         return {"chargingStation": cs, "reason": reason or "PowerUp"}
 
     def _status_payload(self, c: Connector) -> Payload:
@@ -774,19 +775,11 @@ class Adapter2x(Adapter):
         firmware = p["firmware"]
         start = parse_time(firmware["retrieveDateTime"]) or 0.0
         self._firmware_request = request_id
-        steps = ["Downloading", "Downloaded"]
-        if "signature" in firmware:
-            steps.append("SignatureVerified")
-        steps += ["Installing", "InstallRebooting"]
 
         async def walk() -> None:
-            for status in steps:
-                await self._firmware_status(status, request_id)
-                if status == "Downloading" and await files.download(firmware["location"]) is False:
-                    await self._firmware_status("DownloadFailed", request_id)
-                    return
-                await asyncio.sleep(st.config.step_delay)
-            st.reboot("FirmwareUpdate")
+            await firmware_walk.install(st, firmware["location"], lambda s: self._firmware_status(s, request_id),
+                                        extended=True, signature=firmware.get("signature"),
+                                        signing_certificate=firmware.get("signingCertificate"))  # fmt: skip
 
         st.after(max(0.0, min(start - time.time(), 3600.0)), walk)
         return {"status": "Accepted"}

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from .schema import firmware_campaigns, firmware_images, firmware_jobs
+from .schema import firmware_campaigns, firmware_images, firmware_jobs, stations
 from .types import utcnow
 
 
@@ -84,7 +84,33 @@ def list_campaigns(conn: Connection, limit: int) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def interrupt_running(conn: Connection) -> None:
-    """Campaigns left running by a previous process (they do not resume by themselves)."""
-    stmt = update(firmware_campaigns).where(firmware_campaigns.c.state == "running")
-    conn.execute(stmt.values(state="interrupted", detail="ocppd restarted", updated_at=utcnow()))
+def running_campaigns(conn: Connection) -> list[dict[str, Any]]:
+    query = select(firmware_campaigns).where(firmware_campaigns.c.state == "running")
+    return [dict(r) for r in conn.execute(query.order_by(firmware_campaigns.c.id)).mappings()]
+
+
+def jobs_by_ids(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, Any]]:
+    if not job_ids:
+        return {}
+    query = select(firmware_jobs).where(firmware_jobs.c.id.in_(job_ids))
+    return {int(r["id"]): dict(r) for r in conn.execute(query).mappings()}
+
+
+def firmware_of_stations(conn: Connection, station_ids: list[str]) -> dict[str, tuple[str | None, datetime | None]]:
+    """Each station's reported firmware version and when it last booted."""
+    if not station_ids:
+        return {}
+    s = stations.c
+    query = select(s.station_id, s.firmware_version, s.last_boot_at).where(s.station_id.in_(station_ids))
+    return {r.station_id: (r.firmware_version, r.last_boot_at) for r in conn.execute(query)}
+
+
+def delete_image(conn: Connection, image_id: int) -> bool:
+    return conn.execute(firmware_images.delete().where(firmware_images.c.id == image_id)).rowcount > 0
+
+
+def image_in_use(conn: Connection, image_id: int) -> bool:
+    """A running campaign sends this image."""
+    c = firmware_campaigns.c
+    query = select(c.id).where(c.image_id == image_id, c.state == "running").limit(1)
+    return conn.execute(query).first() is not None

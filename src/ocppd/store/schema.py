@@ -556,6 +556,7 @@ firmware_images = Table(
     Column("signing_certificate", Text),
     Column("uploaded_at", UTCDateTime, nullable=False, default=utcnow),
     Column("uploaded_by", String(255)),
+    Column("version", String(50)),  # the firmwareVersion a station boots with after installing it
 )
 
 # One firmware update sent to one station: the image, the per-job download token (its SHA-256; the URL
@@ -596,6 +597,13 @@ firmware_campaigns = Table(
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     Column("created_by", String(255)),
+    Column("retries", Integer, nullable=False, default=0, server_default="0"),  # re-sends per station
+    Column("retrieve_at", UTCDateTime),
+    Column("install_at", UTCDateTime),
+    Column("window_end", UTCDateTime),  # nothing is sent after; stations still offline then: Missed
+    # the timers of the running wave, stored so that a restarted ocppd re-arms them
+    Column("wave_deadline", UTCDateTime),
+    Column("next_wave_at", UTCDateTime),
 )
 
 
