@@ -46,7 +46,8 @@ def _fleet(tmp_path: Path, template: str, url: str) -> Iterator[subprocess.Popen
     path.write_text(template)
     log = open(tmp_path / "fleet.log", "wb")  # noqa: SIM115 (closed below, after the process)
     command = [sys.executable, "-m", "ocppd.cli", "simulate", "--template", str(path), "--url", url,
-               "--scenario", "idle", "--no-live", "--duration", "300", "--ramp-up", "0", "--flush-timeout", "1"]  # fmt: skip
+               "--scenario", "idle", "--no-live", "--duration", "300", "--ramp-up", "0",
+               "--flush-timeout", "1"]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=log)
     try:
         yield process
