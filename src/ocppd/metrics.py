@@ -97,6 +97,9 @@ COSTS_COMPUTED = Counter(
     ["reason", "outcome"],
 )
 COST_UPDATES = Counter("ocppd_billing_cost_updates_total", "2.x CostUpdated sent, by outcome", ["outcome"])
+SIGNED_VALUES = Counter(
+    "ocppd_billing_signed_values_total", "Signed meter values kept, by verification verdict", ["verification"]
+)
 
 # ---------------------------------------------------------------------- ocppd local-controller
 LC_FORWARDED = Counter(

@@ -22,6 +22,21 @@ class CostStation(ChargePoint):
         self.seq = itertools.count()
         self.cost_updates: list[dict[str, Any]] = []
         self.answers: list[Any] = []
+        # (component, evse id or None, variable) -> value, answered to GetVariables (e.g. the meter key)
+        self.device_model: dict[tuple[str, int | None, str], str] = {}
+
+    @on("GetVariables")
+    async def on_get_variables(self, get_variable_data: list[dict[str, Any]], **kw: Any) -> Any:
+        results = []
+        for item in get_variable_data:
+            component, variable = item["component"], item["variable"]
+            key = (component["name"], (component.get("evse") or {}).get("id"), variable["name"])
+            value = self.device_model.get(key)
+            results.append(
+                {"attribute_status": "Accepted" if value is not None else "UnknownVariable",
+                 "component": component, "variable": variable, **({"attribute_value": value} if value else {})}
+            )  # fmt: skip
+        return r201.GetVariables(get_variable_result=results)
 
     @on("CostUpdated")
     async def on_cost_updated(self, total_cost: float, transaction_id: str, **kw: Any) -> Any:

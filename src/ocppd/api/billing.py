@@ -413,6 +413,7 @@ EXPORT_FIELDS = (
     "parking_cost",
     "flat_cost",
     "price_adjustment",
+    "signatures",  # the verdicts on its signed meter values: "verified:2 failed:1"
 )
 # breakdown columns: the excl. VAT sum of the cost lines of each dimension
 BREAKDOWN = {
@@ -434,12 +435,27 @@ class SignedValue(BaseModel):
     signed_data: str = Field(description="As the station sent it (OCMF text, base64, ...)")
     encoding: str | None
     signing_method: str | None
-    public_key: str | None
+    public_key: str | None = Field(description="The key the value carried (2.x publicKey), if any")
+    verification: str | None = Field(
+        None, description="verified, failed or unverifiable (docs/billing.md); None: kept before checks existed"
+    )
+    verification_detail: str | None = Field(None, description="Why: the algorithm, or what is missing or wrong")
+    meter_key: str | None = Field(None, description="The EVSE's meter public key the station reported, if known")
 
 
 class SignedValues(BaseModel):
     transaction_id: int
     values: list[SignedValue]
+    summary: dict[str, int] = Field(default_factory=dict, description="How many values of each verdict")
+
+
+class MeterKey(BaseModel):
+    evse_id: int = Field(description="0: the station's key (one meter, or not said per EVSE)")
+    public_key: str
+    variable: str = Field(
+        description="Where the station reported it: FiscalMetering@evse1/PublicKey, MeterPublicKey[1]"
+    )
+    updated_at: str
 
 
 class Cdr(BaseModel):
@@ -473,7 +489,8 @@ class Cdr(BaseModel):
     signed_values: list[SignedValue]
 
 
-def _signed_out(row: br.SignedValueRow) -> dict[str, Any]:
+def _signed_out(row: br.SignedValueRow, keys: list[br.MeterKeyRow] | None = None) -> dict[str, Any]:
+    meter_key = br.meter_key_for(keys or [], row.evse_id)
     return {
         "timestamp": row.timestamp.isoformat(),
         "evse_id": row.evse_id,
@@ -484,7 +501,17 @@ def _signed_out(row: br.SignedValueRow) -> dict[str, Any]:
         "encoding": row.encoding,
         "signing_method": row.signing_method,
         "public_key": row.public_key,
+        "verification": row.verification,
+        "verification_detail": row.verification_detail,
+        "meter_key": meter_key.public_key if meter_key else None,
     }
+
+
+def _verdicts(rows: list[br.SignedValueRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.verification or "unchecked"] = counts.get(row.verification or "unchecked", 0) + 1
+    return counts
 
 
 @router.get(
@@ -498,11 +525,31 @@ async def signed_values(
 ) -> Any:
     tx = await _transaction(c, pk)
     rows = await c.store.read(br.signed_values, pk)
+    keys = await c.store.read(br.meter_keys_of, tx.station_id)
     if format == "xml":
-        body = transparency_xml(tx.transaction_uid, rows)
+        station_keys = {k.evse_id: k.public_key for k in keys}
+        body = transparency_xml(tx.transaction_uid, rows, station_keys)
         headers = {"Content-Disposition": f'attachment; filename="transaction-{pk}-signed.xml"'}
         return Response(body, media_type="application/xml", headers=headers)
-    return {"transaction_id": pk, "values": [_signed_out(r) for r in rows]}
+    return {"transaction_id": pk, "values": [_signed_out(r, keys) for r in rows], "summary": _verdicts(rows)}
+
+
+@router.get(
+    "/stations/{station_id}/meter-keys",
+    response_model=list[MeterKey],
+    summary="The public keys of the station's fiscal meters, per EVSE, as the station reported them",
+)
+async def meter_keys(station_id: str, c: Csms = Depends(csms_of)) -> list[dict[str, Any]]:
+    rows = await c.store.read(br.meter_keys_of, station_id)
+    return [
+        {
+            "evse_id": r.evse_id,
+            "public_key": r.public_key,
+            "variable": r.variable,
+            "updated_at": r.updated_at.isoformat(),
+        }
+        for r in rows
+    ]
 
 
 def _breakdown(lines: list[dict[str, Any]]) -> dict[str, str | None]:
@@ -554,9 +601,9 @@ async def cdr(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     def op(conn: Any) -> tuple[Any, Any, Any]:
         history = br.cost_history(conn, pk)
         token = repo.get_token(conn, tx.id_token) if tx.id_token else None
-        return history, br.signed_values(conn, pk), token
+        return history, br.signed_values(conn, pk), token, br.meter_keys_of(conn, tx.station_id)
 
-    history, signed, token = await c.store.read(op)
+    history, signed, token, keys = await c.store.read(op)
     cost = history[-1] if history else None
     breakdown = (cost.cost if cost else None) or {}
     return {
@@ -585,7 +632,7 @@ async def cdr(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
         "priced_at": _iso(cost.computed_at) if cost else None,
         "price_reason": cost.reason if cost else None,
         "recomputed": len(history) > 1,
-        "signed_values": [_signed_out(r) for r in signed],
+        "signed_values": [_signed_out(r, keys) for r in signed],
     }
 
 
@@ -595,7 +642,9 @@ async def _export_batches(c: Csms, filters: dict[str, Any]) -> AsyncIterator[lis
     while True:
 
         def op(conn: Any, before: Any = before) -> list[dict[str, Any]]:
-            return [_export_row(t, cost) for t, cost in br.export_page(conn, EXPORT_BATCH, before, **filters)]
+            page = br.export_page(conn, EXPORT_BATCH, before, **filters)
+            verdicts = br.signature_verdicts(conn, [t.id for t, _ in page])
+            return [_export_row(t, cost) | {"signatures": verdicts.get(t.id)} for t, cost in page]
 
         rows = await c.store.read(op)
         if rows:

@@ -24,6 +24,8 @@ class Reporting:
         self._reports: dict[tuple[str, int], asyncio.Event] = {}
         # Called with the station id after its stored configuration changed (caches of it drop it).
         self.variables_listeners: list[Callable[[str], None]] = []
+        # Awaited with (station_id, rows) after they are stored (billing picks the meters' public keys).
+        self.rows_listeners: list[Callable[[str, list[tuple[str, str, str, str | None, bool]]], Awaitable[None]]] = []
 
     def register_vendor(self, vendor_id: str, handler: VendorHandler) -> None:
         """Plug in a DataTransfer handler for one vendorId; others get ``UnknownVendorId``."""
@@ -72,6 +74,8 @@ class Reporting:
             await self.store.write(repo.upsert_variables, station_id, rows)
             for listener in self.variables_listeners:
                 listener(station_id)
+            for rows_listener in self.rows_listeners:
+                await rows_listener(station_id, rows)
 
 
 def _event_name(kind: str) -> str:

@@ -156,6 +156,7 @@ class Csms:
         self._background: set[asyncio.Task[None]] = set()
         self._limits: dict[tuple[str, OcppVersion], Limits] = {}
         self.reporting.variables_listeners.append(self._forget_limits)
+        self.reporting.rows_listeners.append(self.billing.meter_keys_reported)
         # OCPP-S stations: 1.6S (and 1.2/1.5 through the dialect) share the 1.6 adapter
         self.soap = SoapStations(self, self._handlers[OcppVersion.V16])
         self._supervision: asyncio.Task[None] | None = None

@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, literal, or_, select, tuple_, update
 
+from .repo import _insert
 from .rows import _RowMixin
 from .schema import (
     limit_nodes,
+    meter_public_keys,
     meter_values,
     signed_meter_values,
     tariff_assignments,
@@ -84,6 +86,17 @@ class SignedValueRow(_RowMixin):
     signing_method: str | None
     public_key: str | None
     recorded_at: datetime
+    verification: str | None = None  # verified, failed, unverifiable; None: recorded before 0016
+    verification_detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterKeyRow(_RowMixin):
+    station_id: str
+    evse_id: int
+    public_key: str
+    variable: str
+    updated_at: datetime
 
 
 # --- tariffs ---------------------------------------------------------------------------------
@@ -424,3 +437,72 @@ def export_page(
             cost = CostRow(**{f: m[f"cost_{f}"] for f in CostRow.__dataclass_fields__})
         out.append((r, cost))
     return out
+
+
+def verify_results(conn: Connection, results: list[tuple[int, str, str]]) -> None:
+    """Record (id, verification, detail) of kept signed values."""
+    c = signed_meter_values.c
+    for pk, status, detail in results:
+        conn.execute(
+            update(signed_meter_values).where(c.id == pk).values(verification=status, verification_detail=detail[:512])
+        )
+
+
+def station_signed_values(conn: Connection, station_id: str, verification: str) -> list[SignedValueRow]:
+    """A station's kept signed values with this verdict (re-checked when its meter key arrives)."""
+    c = signed_meter_values.c
+    q = select(signed_meter_values).where(c.station_id == station_id, c.verification == verification)
+    return [SignedValueRow.from_row(r) for r in conn.execute(q.order_by(c.id))]
+
+
+# --- meter public keys -------------------------------------------------------------------------
+
+
+def upsert_meter_keys(conn: Connection, station_id: str, keys: list[tuple[int, str, str]]) -> list[int]:
+    """Store (evse_id, public key, where) as the EVSEs' current meter keys; returns the EVSEs whose key
+    is new or changed."""
+    known = {k.evse_id: k.public_key for k in meter_keys_of(conn, station_id)}
+    changed = []
+    now = utcnow()
+    for evse_id, key, where in {evse: (evse, key, where) for evse, key, where in keys}.values():
+        if known.get(evse_id) == key:
+            continue
+        stmt = _insert(conn, meter_public_keys).values(
+            station_id=station_id, evse_id=evse_id, public_key=key, variable=where[:512], updated_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["station_id", "evse_id"],
+            set_={"public_key": key, "variable": where[:512], "updated_at": now},
+        )
+        conn.execute(stmt)
+        changed.append(evse_id)
+    return changed
+
+
+def meter_keys_of(conn: Connection, station_id: str) -> list[MeterKeyRow]:
+    c = meter_public_keys.c
+    q = select(meter_public_keys).where(c.station_id == station_id).order_by(c.evse_id)
+    return [MeterKeyRow.from_row(r) for r in conn.execute(q)]
+
+
+def meter_key_for(keys: list[MeterKeyRow], evse_id: int) -> MeterKeyRow | None:
+    """Pure: the EVSE's own key, else the station's (evse 0)."""
+    by_evse = {k.evse_id: k for k in keys}
+    return by_evse.get(evse_id) or by_evse.get(0)
+
+
+def signature_verdicts(conn: Connection, pks: list[int]) -> dict[int, str]:
+    """Per transaction, its signed values' verdicts as "verified:2 failed:1" (for exports)."""
+    if not pks:
+        return {}
+    c = signed_meter_values.c
+    q = (
+        select(c.transaction_id, c.verification, func.count().label("n"))
+        .where(c.transaction_id.in_(pks))
+        .group_by(c.transaction_id, c.verification)
+        .order_by(c.transaction_id, c.verification)
+    )
+    out: dict[int, list[str]] = {}
+    for r in conn.execute(q):
+        out.setdefault(r.transaction_id, []).append(f"{r.verification or 'unchecked'}:{r.n}")
+    return {pk: " ".join(parts) for pk, parts in out.items()}

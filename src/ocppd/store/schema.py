@@ -517,7 +517,63 @@ signed_meter_values = Table(
     Column("signing_method", String(64)),
     Column("public_key", Text),
     Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("verification", String(16)),  # verified, failed, unverifiable (csms/billing/signatures.py)
+    Column("verification_detail", String(512)),
     Index(None, "transaction_id", "timestamp"),
+)
+
+# The public key of each EVSE's fiscal meter as the station reported it (2.x FiscalMetering.PublicKey,
+# 1.6 MeterPublicKey[n]); evse_id 0: the station's (one meter, or not said per EVSE).
+meter_public_keys = Table(
+    "meter_public_keys",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("public_key", Text, nullable=False),
+    Column("variable", String(512), nullable=False),  # where it was read: FiscalMetering@evse1/PublicKey
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+# OCPP 2.1 tariffs sent to stations (SetDefaultTariff per EVSE, ChangeTransactionTariff per transaction)
+# with the station's answer; held: the station holds it as far as the CSMS knows (GetTariffs reconciles).
+station_tariffs = Table(
+    "station_tariffs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("tariff_id", String(60), nullable=False),  # 2.1 tariffId
+    Column("kind", String(16), nullable=False),  # default, transaction, reported (found by GetTariffs)
+    Column("transaction_uid", String(ID_LEN)),
+    Column("body", Json, nullable=False),  # the 2.1 Tariff as sent (or as reported)
+    Column("source_tariff_id", String(64)),  # the ocppd tariff and version it was mapped from
+    Column("source_version_id", BigInteger),
+    Column("status", String(32), nullable=False),  # the station's answer
+    Column("detail", String(512)),
+    Column("held", Boolean, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("checked_at", UTCDateTime),  # last confirmed by GetTariffs
+    Index(None, "station_id", "held"),
+)
+
+# A 2.1 station's own cost of a transaction (TransactionEvent costDetails) beside the CSMS's computation.
+station_local_costs = Table(
+    "station_local_costs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("transaction_id", Integer, ForeignKey("transactions.id")),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("transaction_uid", String(ID_LEN), nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("seq_no", Integer, nullable=False),
+    Column("tariff_id", String(60)),
+    Column("cost_details", Json, nullable=False),
+    Column("station_incl_vat", String(32)),  # decimals as text: exact
+    Column("csms_incl_vat", String(32)),
+    Column("difference", String(32)),  # station - CSMS
+    Column("flagged", Boolean, nullable=False),  # the difference is beyond rounding
+    Column("recorded_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "transaction_id", "id"),
 )
 
 # Log / diagnostics uploads ocppd asked for (GetLog, GetDiagnostics) to its own upload URL: one row per

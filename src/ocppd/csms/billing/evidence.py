@@ -13,6 +13,7 @@ from typing import Any
 
 from lxml import etree
 
+from ocppd.csms.billing.signatures import unwrap_v16
 from ocppd.csms.metering import parse_time
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -54,7 +55,8 @@ def signed_values_v16(meter_values: list[dict[str, Any]], evse_id: int) -> list[
         for sv in mv.get("sampledValue", []):
             if sv.get("format") != "SignedData":
                 continue
-            data = str(sv.get("value", ""))
+            # OCMF text, or the 2.x signedMeterValue object as JSON (a common 1.6 convention)
+            data, encoding, method, public_key = unwrap_v16(str(sv.get("value", "")))
             out.append(
                 {
                     "evse_id": evse_id,
@@ -63,20 +65,23 @@ def signed_values_v16(meter_values: list[dict[str, Any]], evse_id: int) -> list[
                     "measurand": sv.get("measurand", ENERGY_REGISTER),
                     "value": None,
                     "signed_data": data,
-                    "encoding": "OCMF" if data.startswith("OCMF|") else None,
-                    "signing_method": None,
-                    "public_key": None,
+                    "encoding": encoding,
+                    "signing_method": method,
+                    "public_key": public_key,
                 }
             )
     return out
 
 
-def transparency_xml(transaction_id: str, rows: Iterable[Any]) -> bytes:
-    """The transaction's signed values as a S.A.F.E. transparency software ``<values>`` document."""
+def transparency_xml(transaction_id: str, rows: Iterable[Any], station_keys: dict[int, str] | None = None) -> bytes:
+    """The transaction's signed values as a S.A.F.E. transparency software ``<values>`` document.
+    ``station_keys``: the meters' keys the station reported per EVSE (0: the station's), used for values
+    that carry none."""
     root = etree.Element("values")
     last_key: dict[int, str] = {}  # a station may send its key once per transaction (OncePerTransaction)
+    reported = station_keys or {}
     for row in rows:
-        key_text = row.public_key or last_key.get(row.evse_id)
+        key_text = row.public_key or last_key.get(row.evse_id) or reported.get(row.evse_id) or reported.get(0)
         if row.public_key:
             last_key[row.evse_id] = row.public_key
         value = etree.SubElement(root, "value", transactionId=transaction_id, context=row.context or "")

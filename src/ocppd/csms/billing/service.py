@@ -21,6 +21,7 @@ from ocppd import metrics
 from ocppd.config import BillingSettings
 from ocppd.csms.billing.cost import Cost, MeterPoint, SessionData, price_session
 from ocppd.csms.billing.currencies import minor_units
+from ocppd.csms.billing.signatures import FAILED, NO_KEY, UNVERIFIABLE, meter_keys, verify
 from ocppd.csms.billing.tariff import Tariff, TariffError, parse_tariff
 from ocppd.csms.metering import parse_time
 from ocppd.store import Store, repo
@@ -204,13 +205,63 @@ class Billing:
     async def keep_signed(self, station_id: str, transaction_uid: str | None, rows: list[dict[str, Any]]) -> None:
         """Keep signed meter values with their transaction (called only when a message carries some)."""
 
-        def op(conn: Any) -> None:
+        def op(conn: Any) -> list[str]:
             tx = repo.find_transaction(conn, station_id, transaction_uid) if transaction_uid else None
-            br.insert_signed_values(
-                conn, [{**r, "station_id": station_id, "transaction_id": tx.id if tx else None} for r in rows]
-            )
+            keys = br.meter_keys_of(conn, station_id)
+            kept = []
+            for r in rows:
+                if not r["evse_id"] and tx is not None and tx.evse_id:  # 2.x events after Started omit the EVSE
+                    r = {**r, "evse_id": tx.evse_id}
+                station_key = br.meter_key_for(keys, r["evse_id"])
+                verdict = verify(
+                    r["signed_data"], r["encoding"], r["public_key"], station_key and station_key.public_key
+                )
+                kept.append(
+                    {
+                        **r,
+                        "station_id": station_id,
+                        "transaction_id": tx.id if tx else None,
+                        "verification": verdict.status,
+                        "verification_detail": verdict.detail[:512],
+                    }
+                )
+            br.insert_signed_values(conn, kept)
+            return [k["verification"] for k in kept]
 
-        await self.store.write(op)
+        for verdict in await self.store.write(op):
+            metrics.SIGNED_VALUES.labels(verdict).inc()
+            if verdict == FAILED:
+                log.warning("%s: a signed meter value of %s failed verification", station_id, transaction_uid)
+
+    async def meter_keys_reported(self, station_id: str, rows: list[tuple[str, str, str, str | None, bool]]) -> None:
+        """Reporting listener: keep the meters' public keys (FiscalMetering.PublicKey per EVSE, 1.6
+        MeterPublicKey[n]) and check again the values that could not be checked for want of one."""
+        keys = meter_keys(rows)
+        if not keys:
+            return
+
+        def op(conn: Any) -> tuple[list[int], int]:
+            changed = br.upsert_meter_keys(conn, station_id, keys)
+            if not changed:
+                return changed, 0
+            stored = br.meter_keys_of(conn, station_id)
+            results = []
+            for row in br.station_signed_values(conn, station_id, UNVERIFIABLE):
+                key = br.meter_key_for(stored, row.evse_id)
+                if row.verification_detail == NO_KEY and key is not None:
+                    verdict = verify(row.signed_data, row.encoding, row.public_key, key.public_key)
+                    results.append((row.id, verdict.status, verdict.detail))
+            br.verify_results(conn, results)
+            return changed, len(results)
+
+        changed, rechecked = await self.store.write(op)
+        if changed:
+            log.info(
+                "%s: meter public key of EVSE %s stored (%d kept values checked again)",
+                station_id,
+                ", ".join(map(str, changed)),
+                rechecked,
+            )
 
     # ------------------------------------------------------------------ cost while charging (2.x)
     def start(self, send: Callable[[str, Any], Awaitable[Any]], connected: Callable[[str], bool]) -> None:
