@@ -114,3 +114,34 @@ async def cost_station(ws_url: str, station_id: str) -> AsyncIterator[CostStatio
             yield station
         finally:
             runner.cancel()
+
+
+def prune_message_log(server: Any) -> int:
+    """Prune the running server's message log now, with the function its housekeeping runs (that runs
+    at most hourly, so a test cannot wait for it); returns the frames deleted."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from ocppd.store import repo
+
+    url = server.env.get("OCPPD_DATABASE_URL") or f"sqlite:///{server.data_dir / 'ocppd.db'}"
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            return repo.prune_message_log(conn, datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
+async def prune_when_logged(server: Any, api: Any, station_id: str, frames: int) -> None:
+    """Wait until the station's ``frames`` frames are in the message log (it is written behind the
+    answers), then prune it and see it empty."""
+    from tests.api.conftest import eventually, ok
+
+    async def logged() -> bool:
+        return len(ok(await api.get(f"/api/v1/stations/{station_id}/messages", params={"limit": 1000}))) >= frames
+
+    await eventually(logged, f"{frames} frames of {station_id} in the message log")
+    assert prune_message_log(server) >= frames
+    assert ok(await api.get(f"/api/v1/stations/{station_id}/messages")) == []

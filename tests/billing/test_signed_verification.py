@@ -14,16 +14,15 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.api.conftest import bearer, create_key, eventually, new_station_id, ok
+from tests.api.conftest import bearer, create_key, new_station_id, ok
 from tests.billing.ocmf import new_key, ocmf, public_hex
-from tests.billing.station import cost_station
+from tests.billing.station import cost_station, prune_when_logged
 from tests.csms_process import CsmsProcess, run_csms
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsProcess]:
-    env = {"OCPPD_MESSAGE_LOG_RETENTION_DAYS": "0.00001"}  # pruned at the first housekeeping round
-    with run_csms(tmp_path_factory.mktemp("billing-signatures"), extra_env=env) as s:
+    with run_csms(tmp_path_factory.mktemp("billing-signatures")) as s:
         yield s
 
 
@@ -76,10 +75,7 @@ async def test_signed_values_verify_with_the_reported_meter_key_after_the_log_is
             "Ended", "tx-s1", (start + timedelta(hours=1)).isoformat(), energy_wh=2_000, signed=signed(tampered)
         )
 
-    async def log_pruned() -> bool:
-        return ok(await api.get(f"/api/v1/stations/{sid}/messages")) == []
-
-    await eventually(log_pruned, "the message log to be pruned", deadline=60)
+    await prune_when_logged(server, api, sid, frames=8)  # boot, events (and reads): CALLs and answers
     kept = ok(await api.get(f"/api/v1/transactions/{pk}/signed-values"))
     assert [v["verification"] for v in kept["values"]] == ["verified", "failed"]
     assert kept["values"][1]["verification_detail"] == "the signature does not match the data and key"
