@@ -6,7 +6,7 @@ No ``from __future__ import annotations``: FastAPI reads the annotations at runt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
@@ -83,14 +83,16 @@ class Monitor(BaseModel):
     value: float
     severity: int
     transaction: bool
-    state: str
+    state: str = Field(description="set (by ocppd, with the station's answer) or reported (by the station)")
+    status: str | None = Field(None, description="The SetVariableMonitoring answer (Accepted), or Reported")
+    reason: str | None = None
     updated_at: str
 
 
 @router.get(
     "/stations/{station_id}/monitors",
     response_model=list[Monitor],
-    summary="The 2.x variable monitors the station reported (NotifyMonitoringReport)",
+    summary="The 2.x variable monitors of the station: set by ocppd or reported (NotifyMonitoringReport)",
 )
 async def list_monitors(request: Request, station_id: str) -> list[dict[str, Any]]:
-    return await _csms(request).alerts.monitors(station_id)
+    return await _csms(request).monitoring.monitors(station_id)

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ocppd.api import alerts, certificates, errors, firmware, logs, operations
+from ocppd.api import alerts, certificates, device_model, errors, firmware, logs, operations
 from ocppd.api.auth import Authenticator, current_principal
 from ocppd.api.billing import router as billing_router
 from ocppd.api.domain_routes import router as domain_router
@@ -105,6 +105,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.include_router(certificates.public)
     app.include_router(domain_router)
     app.include_router(operations.router)
+    app.include_router(device_model.router)
 
     from ocppd.web import mount  # the dashboard shares auth and services with the API
 

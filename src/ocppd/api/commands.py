@@ -81,10 +81,14 @@ class GetConfiguration(Body):
         return verbs.ReadConfiguration(tuple(self.keys))
 
 
+FORCE = Field(False, description="Send even a value the stored characteristics refuse (the station decides)")
+
+
 class ChangeConfiguration(Body):
     key: str = Field(min_length=1)
     value: str
     component: str | None = Field(None, description="2.x component the key lives on (required on 2.x).")
+    force: bool = FORCE
 
     def verb(self) -> verbs.SetVariables:
         ref = verbs.VariableRef(self.component or "", self.key)
@@ -118,6 +122,7 @@ class VariableValue(VariableRef):
 
 class SetVariables(Body):
     variables: list[VariableValue] = Field(min_length=1)
+    force: bool = FORCE
 
     def verb(self) -> verbs.SetVariables:
         return verbs.SetVariables(tuple(verbs.VariableSetting(r.ref(), r.value) for r in self.variables))
@@ -156,6 +161,54 @@ class ClearMonitoring(Body):
 
     def verb(self) -> verbs.ClearVariableMonitoring:
         return verbs.ClearVariableMonitoring(tuple(self.ids))
+
+
+class MonitorBody(VariableRef):
+    type: choice(
+        "UpperThreshold", "LowerThreshold", "Delta", "Periodic", "PeriodicClockAligned", "TargetDelta",
+        "TargetDeltaRelative",
+    ) = Field(description="TargetDelta / TargetDeltaRelative: OCPP 2.1 only")  # fmt: skip
+    value: float = Field(description="The threshold, the delta, or the period in seconds")
+    severity: int = Field(8, ge=0, le=9, description="0 Danger ... 9 Debug")
+    transaction: bool = Field(False, description="Only while a transaction runs")
+    connector_id: int | None = Field(None, ge=0)
+    id: int | None = Field(None, ge=0, description="Replace this monitor; omitted: the station gives an id")
+
+    def setting(self) -> verbs.MonitorSetting:
+        ref = verbs.VariableRef(self.component, self.variable, self.instance, self.evse_id, self.connector_id,
+                                None, self.component_instance)  # fmt: skip
+        return verbs.MonitorSetting(ref, self.type, self.value, self.severity, self.transaction, self.id)  # type: ignore[arg-type]
+
+
+class SetMonitoring(Body):
+    monitors: list[MonitorBody] = Field(min_length=1)
+
+    def verb(self) -> verbs.SetVariableMonitoring:
+        return verbs.SetVariableMonitoring(tuple(m.setting() for m in self.monitors))
+
+
+class SetMonitoringBase(Body):
+    base: choice("All", "FactoryDefault", "HardWiredOnly")
+
+    def verb(self) -> verbs.SetMonitoringBase:
+        return verbs.SetMonitoringBase(self.base)  # type: ignore[arg-type]
+
+
+class SetMonitoringLevel(Body):
+    severity: int = Field(ge=0, le=9, description="Report events of this severity or worse (lower) only")
+
+    def verb(self) -> verbs.SetMonitoringLevel:
+        return verbs.SetMonitoringLevel(self.severity)
+
+
+class GetMonitoringReport(Body):
+    variables: list[ReportRef] = Field(default_factory=list, description="componentVariable; empty: all")
+    criteria: list[choice("ThresholdMonitoring", "DeltaMonitoring", "PeriodicMonitoring")] = Field(
+        default_factory=list, description="Empty together with variables: the whole list (reconciled)"
+    )
+
+    def verb(self) -> verbs.GetMonitoringReport:
+        return verbs.GetMonitoringReport(tuple(r.ref() for r in self.variables), tuple(self.criteria))  # type: ignore[arg-type]
 
 
 class Trigger(Body):
@@ -396,6 +449,19 @@ class CustomerInformation(Body):
                                          self.customer_identifier, certificate)  # fmt: skip
 
 
+async def check_settings(s: Any, station_id: str, verb: verbs.SetVariables) -> None:
+    """400 naming the variable when a value is outside what the station declared (csms/device_model.py)."""
+    from ocppd.api.errors import ApiError
+    from ocppd.csms.device_model import ValueRefused
+
+    row = await s.station_row(station_id)
+    try:
+        await s.csms.device_model.check(station_id, verb.settings, (row.ocpp_version or "").startswith("1."))
+    except ValueRefused as exc:
+        raise ApiError(400, f"invalid input: {exc.name} {exc.reason}; nothing was sent", "value_refused",
+                       {"variable": exc.name, "reason": exc.reason}) from None  # fmt: skip
+
+
 # name -> (body model, admin summary); the names are the verbs' names.
 COMMANDS: dict[str, tuple[type[Body], str]] = {
     "remote-start": (RemoteStart, "Start a transaction remotely (RemoteStart / RequestStart)"),
@@ -409,6 +475,10 @@ COMMANDS: dict[str, tuple[type[Body], str]] = {
     "set-variables": (SetVariables, "Set device-model variables (1.6: configuration keys)"),
     "get-report": (GetReport, "Custom device-model report (2.x GetReport; stored as configuration)"),
     "clear-monitoring": (ClearMonitoring, "Remove variable monitors (2.x ClearVariableMonitoring)"),
+    "set-monitoring": (SetMonitoring, "Set variable monitors (2.x SetVariableMonitoring; kept per station)"),
+    "set-monitoring-base": (SetMonitoringBase, "Choose the preconfigured monitors (2.x SetMonitoringBase)"),
+    "set-monitoring-level": (SetMonitoringLevel, "Report monitor events of this severity or worse (2.x)"),
+    "get-monitoring-report": (GetMonitoringReport, "Ask for the station's monitors (2.x GetMonitoringReport)"),
     "trigger-message": (Trigger, "Ask the station to send a message now"),
     "set-charging-profile": (SetChargingProfile, "Install a charging profile"),
     "clear-charging-profile": (ClearChargingProfile, "Remove charging profiles"),

@@ -15,7 +15,15 @@ from pydantic import BaseModel, Field
 from ocppd import metrics
 from ocppd.api import paging
 from ocppd.api.auth import current_principal, require_admin
-from ocppd.api.commands import COMMANDS, Body, LocalListEntry, SendLocalList
+from ocppd.api.commands import (
+    COMMANDS,
+    Body,
+    ChangeConfiguration,
+    LocalListEntry,
+    SendLocalList,
+    SetVariables,
+    check_settings,
+)
 from ocppd.api.errors import ApiError, error_responses
 from ocppd.api.models import (
     Me,
@@ -513,6 +521,8 @@ async def _run_command(
                 ]
             }
         )
+    if isinstance(body, SetVariables | ChangeConfiguration) and not body.force:
+        await check_settings(s, station_id, body.verb())  # a value the station declared it refuses is not sent
     if queue_expiry_s is not None and not s.csms.is_connected(station_id):
         queued = await s.enqueue(station_id, body.verb(), queue_expiry_s, principal.name if principal else None)
         return JSONResponse(queued, status_code=202)

@@ -237,17 +237,6 @@ class Alerts:
         for monitor in await self.store.read(arepo.monitors_of):
             self.monitor_severity.setdefault(monitor["station_id"], {})[monitor["monitor_id"]] = monitor["severity"]
 
-    async def monitoring_report(self, station_id: str, payload: dict[str, Any]) -> None:
-        """NotifyMonitoringReport: keep each reported monitor (and its severity for the station's events)."""
-        rows = monitor_rows(payload.get("monitor", []))
-        await self.store.write(arepo.replace_monitors, station_id, rows)
-        known = self.monitor_severity.setdefault(station_id, {})
-        for row in rows:
-            known[row["monitor_id"]] = row["severity"]
-
-    async def monitors(self, station_id: str) -> list[dict[str, Any]]:
-        return [_public(m) | {"state": "reported"} for m in await self.store.read(arepo.monitors_of, station_id)]
-
     def open_keys(self, station_id: str) -> list[str]:
         station = self._stations.get(station_id)
         return sorted(station.open) if station else []

@@ -68,14 +68,23 @@ class Reporting:
     def forget_report(self, station_id: str, request_id: int) -> None:
         self._reports.pop((station_id, request_id), None)
 
-    async def variables(self, station_id: str, rows: list[tuple[str, str, str, str | None, bool]]) -> None:
+    async def variables(self, station_id: str, rows: list[tuple[str, str, str, str | None, bool | None]]) -> None:
         """Remember configuration keys (1.6) or device-model variables (2.x) as last read."""
         if rows:
             await self.store.write(repo.upsert_variables, station_id, rows)
-            for listener in self.variables_listeners:
-                listener(station_id)
-            for rows_listener in self.rows_listeners:
-                await rows_listener(station_id, rows)
+            await self.stored(station_id, rows)
+
+    async def stored(self, station_id: str, rows: list[tuple[str, str, str, str | None, bool | None]]) -> None:
+        """These rows of the station's configuration were stored: caches of it drop it, and listeners of
+        the rows (billing: the meter keys) see them."""
+        self.changed(station_id)
+        for rows_listener in self.rows_listeners:
+            await rows_listener(station_id, rows)
+
+    def changed(self, station_id: str) -> None:
+        """The station's stored configuration changed: caches of it drop it."""
+        for listener in self.variables_listeners:
+            listener(station_id)
 
 
 def _event_name(kind: str) -> str:

@@ -24,11 +24,13 @@ from ocppd.csms.billing.service import Billing
 from ocppd.csms.campaigns import Campaigns
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.customer_info import CustomerInfo
+from ocppd.csms.device_model import DeviceModel
 from ocppd.csms.display_messages import DisplayMessages
 from ocppd.csms.events import EventBus
 from ocppd.csms.firmware import Firmware
 from ocppd.csms.local_lists import LocalLists
 from ocppd.csms.logs import LogUploads
+from ocppd.csms.monitoring import Monitoring
 from ocppd.csms.outbound import (
     Adapters,
     Exchange,
@@ -112,10 +114,12 @@ class Csms:
         self.transactions.ended_listeners.append(self.billing.transaction_ended)
         self.local_lists = LocalLists(store, self.events, self.send, self._target_of, self.is_connected)
         self.reporting = Reporting(store, self.events)
+        self.device_model = DeviceModel(store, self.reporting)
         self.smart = SmartCharging(self)
         self.credentials = Credentials(settings, store, self.events, self.directory)
         self.security = Security(self)
         self.alerts = Alerts(settings.alerts, store, self.events)
+        self.monitoring = Monitoring(store, self.alerts)
         self.logs = LogUploads(settings, store, self.events)
         self.firmware = Firmware(settings, store, self.events, self.logs.public_url)
         self.campaigns = Campaigns(self)
@@ -604,6 +608,8 @@ class Csms:
         rows = remembered_variables(action, request, result)
         if rows:
             await self.reporting.variables(station_id, rows)
+        await self.device_model.observe(station_id, action, request, result)
+        await self.monitoring.observe(station_id, action, request, result)
 
 
 _OUTCOME: dict[type[Exception], str] = {
@@ -619,8 +625,9 @@ _LIST_FIELD = {"GetVariables": "getVariableData", "SetVariables": "setVariableDa
 
 def remembered_variables(
     action: str, request: Payload, result: Payload
-) -> list[tuple[str, str, str, str | None, bool]]:
-    """(component, variable, attribute, value, readonly) rows an exchange tells about the station."""
+) -> list[tuple[str, str, str, str | None, bool | None]]:
+    """(component, variable, attribute, value, readonly) rows an exchange tells about the station
+    (readonly None: not told, the stored flag stays)."""
     if action == "GetConfiguration":
         return [
             ("", k["key"], "Actual", k.get("value"), bool(k.get("readonly")))
@@ -635,7 +642,7 @@ def remembered_variables(
                 qualified(r["variable"]),
                 r.get("attributeType") or "Actual",
                 r.get("attributeValue"),
-                False,
+                None,  # a read says nothing about mutability: the stored flag stays
             )
             for r in result.get("getVariableResult", [])
             if r.get("attributeStatus") == "Accepted"
@@ -649,7 +656,7 @@ def remembered_variables(
         for r in result.get("setVariableResult", []):
             key = (qualified(r["component"]), qualified(r["variable"]), r.get("attributeType") or "Actual")
             if r.get("attributeStatus") in ("Accepted", "RebootRequired") and key in asked:
-                rows.append((*key, asked[key]["attributeValue"], False))
+                rows.append((*key, asked[key]["attributeValue"], False))  # it took a value: not read-only
         return rows
     return []
 

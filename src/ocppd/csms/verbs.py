@@ -266,6 +266,95 @@ class ClearVariableMonitoring(Verb[MonitorsCleared]):
     ids: tuple[int, ...]
 
 
+MonitorType = Literal[
+    "UpperThreshold",
+    "LowerThreshold",
+    "Delta",
+    "Periodic",
+    "PeriodicClockAligned",
+    "TargetDelta",  # OCPP 2.1 only, like the next
+    "TargetDeltaRelative",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSetting:
+    """One variable monitor: ``value`` is the threshold, the delta, or the period in seconds."""
+
+    ref: VariableRef
+    type: MonitorType
+    value: float
+    severity: int = 8  # 0 Danger ... 9 Debug
+    transaction: bool = False  # only while a transaction runs
+    id: int | None = None  # replace this monitor; None: the station gives a new id
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSet:
+    ref: VariableRef
+    type: str
+    severity: int
+    status: str  # Accepted, UnknownComponent, UnknownVariable, UnsupportedMonitorType, Rejected, Duplicate
+    id: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorsSet:
+    results: list[MonitorSet]
+
+    @property
+    def accepted(self) -> bool:
+        return all(r.status == "Accepted" for r in self.results)
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariableMonitoring(Verb[MonitorsSet]):
+    """2.x; split per ``MonitoringCtrlr.ItemsPerMessage[SetVariableMonitoring]``. The accepted monitors
+    are kept per station with their id (docs/device-management.md)."""
+
+    name: ClassVar[str] = "set-monitoring"
+    monitors: tuple[MonitorSetting, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetMonitoringBase(Verb[Status]):
+    """2.x: which preconfigured monitors are active; HardWiredOnly also removes the custom ones."""
+
+    name: ClassVar[str] = "set-monitoring-base"
+    base: Literal["All", "FactoryDefault", "HardWiredOnly"]
+
+
+@dataclass(frozen=True, slots=True)
+class SetMonitoringLevel(Verb[Status]):
+    """2.x: the station reports events of monitors with this severity or worse (lower) only."""
+
+    name: ClassVar[str] = "set-monitoring-level"
+    severity: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringReportRequested:
+    status: str  # Accepted, Rejected, NotSupported, EmptyResultSet
+    request_id: int
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "Accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class GetMonitoringReport(Verb[MonitoringReportRequested]):
+    """2.x; the NotifyMonitoringReport parts are kept as the station's monitors. Without criteria and
+    variables it is the whole list: monitors ocppd knew that the station no longer reports are removed."""
+
+    name: ClassVar[str] = "get-monitoring-report"
+    refs: tuple[VariableRef, ...] = ()  # a ref without variable names the component
+    criteria: tuple[Literal["ThresholdMonitoring", "DeltaMonitoring", "PeriodicMonitoring"], ...] = ()
+    request_id: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DataTransfer(Verb[DataTransferred]):
     name: ClassVar[str] = "data-transfer"

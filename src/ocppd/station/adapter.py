@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ocppd.rpc.session import Handler, Payload, Session
@@ -77,6 +78,10 @@ class Adapter:
 
     def now(self) -> float:
         return time.time()
+
+    def online_loops(self) -> list[Coroutine[Any, Any, None]]:
+        """Work the version does while connected and booted (2.x: evaluating its monitors)."""
+        return []
 
 
 def make_adapter(station: Station) -> Adapter:

@@ -144,28 +144,51 @@ class Var2x:
     canonical: str
     mutability: str = "ReadWrite"  # ReadOnly | ReadWrite | WriteOnly
     unit: str | None = None
+    # variableCharacteristics beyond the data type the setting's kind gives
+    min_limit: float | None = None
+    max_limit: float | None = None
+    values_list: str | None = None
+    data_type: str | None = None  # e.g. SequenceList, OptionList (default: from the setting's kind)
+    reboot: bool = False  # a new value takes effect at the next reboot: SetVariables answers RebootRequired
+
+    def refusal(self, value: Any) -> str | None:
+        """Why the typed ``value`` is outside the declared limits / values list (reasonCode), or None."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.min_limit is not None and value < self.min_limit:
+                return "ValueTooLow"
+            if self.max_limit is not None and value > self.max_limit:
+                return "ValueTooHigh"
+        elif isinstance(value, str):
+            if self.values_list is not None:
+                allowed = self.values_list.split(",")
+                members = value.split(",") if self.data_type in ("SequenceList", "MemberList") else [value]
+                if any(m.strip() not in allowed for m in members if m.strip()):
+                    return "InvalidValue"
+            elif self.max_limit is not None and len(value) > self.max_limit:
+                return "ValueTooLong"
+        return None
 
 
 # The 2.0.1/2.1 device model: (component, variable, variable instance) -> setting (Part 2, appendix).
 VARS_2X: dict[tuple[str, str, str | None], Var2x] = {
-    ("OCPPCommCtrlr", "HeartbeatInterval", None): Var2x("heartbeat_interval", unit="s"),
-    ("OCPPCommCtrlr", "MessageTimeout", "Default"): Var2x("message_timeout", unit="s"),
+    ("OCPPCommCtrlr", "HeartbeatInterval", None): Var2x("heartbeat_interval", unit="s", min_limit=1, max_limit=86400),
+    ("OCPPCommCtrlr", "MessageTimeout", "Default"): Var2x("message_timeout", unit="s", min_limit=1, max_limit=600),
     ("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"): Var2x("tx_message_attempts"),
     ("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"): Var2x("tx_message_retry_interval", unit="s"),
     ("OCPPCommCtrlr", "ResetRetries", None): Var2x("reset_retries"),
-    ("OCPPCommCtrlr", "OfflineThreshold", None): Var2x("offline_threshold", unit="s"),
+    ("OCPPCommCtrlr", "OfflineThreshold", None): Var2x("offline_threshold", unit="s", max_limit=86400),
     ("OCPPCommCtrlr", "RetryBackOffWaitMinimum", None): Var2x("retry_backoff_min", unit="s"),
     ("OCPPCommCtrlr", "RetryBackOffRandomRange", None): Var2x("retry_backoff_random", unit="s"),
     ("OCPPCommCtrlr", "RetryBackOffRepeatTimes", None): Var2x("retry_backoff_repeat"),
-    ("OCPPCommCtrlr", "WebSocketPingInterval", None): Var2x("ws_ping_interval", unit="s"),
+    ("OCPPCommCtrlr", "WebSocketPingInterval", None): Var2x("ws_ping_interval", unit="s", max_limit=3600, reboot=True),
     ("OCPPCommCtrlr", "NetworkConfigurationPriority", None): Var2x("network_priority"),
     ("SampledDataCtrlr", "Enabled", None): Var2x("sampled_enabled"),
-    ("SampledDataCtrlr", "TxUpdatedInterval", None): Var2x("meter_sample_interval", unit="s"),
+    ("SampledDataCtrlr", "TxUpdatedInterval", None): Var2x("meter_sample_interval", unit="s", max_limit=3600),
     ("SampledDataCtrlr", "TxUpdatedMeasurands", None): Var2x("sampled_measurands"),
     ("SampledDataCtrlr", "TxEndedMeasurands", None): Var2x("stop_tx_sampled"),
     ("SampledDataCtrlr", "TxStartedMeasurands", None): Var2x("tx_started_measurands"),
     ("AlignedDataCtrlr", "Enabled", None): Var2x("aligned_enabled"),
-    ("AlignedDataCtrlr", "Interval", None): Var2x("aligned_interval", unit="s"),
+    ("AlignedDataCtrlr", "Interval", None): Var2x("aligned_interval", unit="s", max_limit=86400),
     ("AlignedDataCtrlr", "Measurands", None): Var2x("aligned_measurands"),
     ("AlignedDataCtrlr", "TxEndedMeasurands", None): Var2x("stop_tx_aligned"),
     ("AuthCtrlr", "Enabled", None): Var2x("auth_enabled"),
@@ -195,8 +218,12 @@ VARS_2X: dict[tuple[str, str, str | None], Var2x] = {
     ("DeviceDataCtrlr", "BytesPerMessage", "GetReport"): Var2x("bytes_per_message", "ReadOnly"),
     ("SecurityCtrlr", "SecurityProfile", None): Var2x("security_profile", "ReadOnly"),
     ("SecurityCtrlr", "BasicAuthPassword", None): Var2x("authorization_key", "WriteOnly"),
-    ("SecurityCtrlr", "OrganizationName", None): Var2x("organization"),
-    ("ClockCtrlr", "TimeSource", None): Var2x("time_source"),
+    ("SecurityCtrlr", "OrganizationName", None): Var2x("organization", max_limit=50),
+    ("ClockCtrlr", "TimeSource", None): Var2x(
+        "time_source",
+        data_type="SequenceList",
+        values_list="Heartbeat,NTP,GPS,RealTimeClock,MobileNetwork,RadioTimeTransmitter",
+    ),
     ("ChargingStation", "Model", None): Var2x("model", "ReadOnly"),
     ("ChargingStation", "VendorName", None): Var2x("vendor", "ReadOnly"),
     ("ChargingStation", "SerialNumber", None): Var2x("serial", "ReadOnly"),
@@ -281,8 +308,8 @@ class Settings:
     def measurands(self, name: str) -> list[str]:
         return [m for m in str(self._values[name]).split(",") if m]
 
-    def data_type(self, name: str) -> str:
-        return _DATA_TYPE[_DEFAULTS[name][0]]
+    def data_type(self, name: str, spec: Var2x | None = None) -> str:
+        return (spec.data_type if spec is not None and spec.data_type else None) or _DATA_TYPE[_DEFAULTS[name][0]]
 
     # ------------------------------------------------------------------ 1.6 view
     def get_configuration(self, keys: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:

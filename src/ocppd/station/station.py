@@ -368,6 +368,7 @@ class Station:
                 self._online_tasks = [
                     asyncio.ensure_future(self._heartbeat_loop(session)),
                     asyncio.ensure_future(self._queue_loop(session)),
+                    *(asyncio.ensure_future(loop) for loop in self.adapter.online_loops()),
                 ]
                 for action in self._after_boot:
                     self._spawn(action())

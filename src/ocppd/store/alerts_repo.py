@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from .schema import alerts, events, monitors, stations
+from .types import utcnow
 
 # Kept by their own setting (ca.security_event_retention_days), not by the general event retention.
 OWN_RETENTION = ("SecurityEventNotification",)
@@ -92,12 +93,42 @@ def prune_events(conn: Connection, older_than: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-def replace_monitors(conn: Connection, station_id: str, rows: list[dict[str, Any]]) -> None:
-    """Upsert the reported monitors of one station (delete + insert of the same ids)."""
-    if rows:
-        ids = [r["monitor_id"] for r in rows]
-        conn.execute(delete(monitors).where(monitors.c.station_id == station_id, monitors.c.monitor_id.in_(ids)))
-        conn.execute(monitors.insert(), [{"station_id": station_id, **r} for r in rows])
+def upsert_monitors(conn: Connection, station_id: str, rows: list[dict[str, Any]]) -> None:
+    """Upsert monitors of one station by id; a row without ``origin`` keeps the stored one (a monitor
+    ocppd set stays "set" when a report names it again)."""
+    if not rows:
+        return
+    m = monitors.c
+    ids = [r["monitor_id"] for r in rows]
+    known = {
+        i: (origin, status)
+        for i, origin, status in conn.execute(
+            select(m.monitor_id, m.origin, m.status).where(m.station_id == station_id, m.monitor_id.in_(ids))
+        )
+    }
+    conn.execute(delete(monitors).where(m.station_id == station_id, m.monitor_id.in_(ids)))
+    now = utcnow()
+    fresh = []
+    for r in rows:
+        origin, status = known.get(r["monitor_id"], (None, None))
+        fresh.append({"station_id": station_id, "updated_at": now, **r,
+                      "origin": r.get("origin") or origin or "reported",
+                      "status": r.get("status") or status or "Reported"})  # fmt: skip
+    conn.execute(monitors.insert(), fresh)
+
+
+def delete_monitors(conn: Connection, station_id: str, ids: list[int] | None = None,
+                    keep: list[int] | None = None) -> int:  # fmt: skip
+    """Delete monitors of a station: these ``ids``, or (``ids`` None) all but ``keep``."""
+    m = monitors.c
+    query = delete(monitors).where(m.station_id == station_id)
+    if ids is not None:
+        if not ids:
+            return 0
+        query = query.where(m.monitor_id.in_(ids))
+    elif keep:
+        query = query.where(m.monitor_id.not_in(keep))
+    return int(conn.execute(query).rowcount or 0)
 
 
 def monitors_of(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:

@@ -926,12 +926,13 @@ def list_events(
 def upsert_variables(
     conn: Connection,
     station_id: str,
-    rows: Iterable[tuple[str | None, str, str | None, str | None, bool]],
+    rows: Iterable[tuple[str | None, str, str | None, str | None, bool | None]],
 ) -> int:
     """Upsert ``(component, variable, attribute, value, readonly)`` rows; returns rows written.
 
     A None component is stored as '' (1.6 configuration keys) and a None attribute as 'Actual'
-    (the OCPP 2.x default attributeType). Later duplicates in ``rows`` win.
+    (the OCPP 2.x default attributeType). A None readonly keeps what is stored (a GetVariables answer
+    says nothing about it). Later duplicates in ``rows`` win.
     """
     now = utcnow()
     # Dedupe first: PostgreSQL refuses to ON CONFLICT DO UPDATE the same row twice in one statement.
@@ -944,25 +945,33 @@ def upsert_variables(
             "variable": key[1],
             "attribute": key[2],
             "value": value,
-            "readonly": bool(readonly),
+            "readonly": readonly,
             "updated_at": now,
         }
-    values = list(by_key.values())
-    if not values:
+    if not by_key:
         return 0
-    stmt = _insert(conn, variables)
-    ex = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            variables.c.station_id,
-            variables.c.component,
-            variables.c.variable,
-            variables.c.attribute,
-        ],
-        set_={"value": ex.value, "readonly": ex.readonly, "updated_at": ex.updated_at},
-    )
-    conn.execute(stmt, values)
-    return len(values)
+    for known in (True, False):  # rows with a readonly flag, then those that keep the stored one
+        values = [
+            {**r, "readonly": bool(r["readonly"])} for r in by_key.values() if (r["readonly"] is not None) is known
+        ]
+        if not values:
+            continue
+        stmt = _insert(conn, variables)
+        ex = stmt.excluded
+        changes: dict[str, Any] = {"value": ex.value, "updated_at": ex.updated_at}
+        if known:
+            changes["readonly"] = ex.readonly
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                variables.c.station_id,
+                variables.c.component,
+                variables.c.variable,
+                variables.c.attribute,
+            ],
+            set_=changes,
+        )
+        conn.execute(stmt, values)
+    return len(by_key)
 
 
 def list_variables(conn: Connection, station_id: str) -> list[VariableRow]:

@@ -64,6 +64,10 @@ stations = Table(
     Column("last_heartbeat_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    # The inventory views across stations: counts and drill-down pages by vendor, model, firmware
+    Index(None, "vendor", "station_id"),
+    Index(None, "model", "station_id"),
+    Index(None, "firmware_version", "station_id"),
 )
 
 # Current status per connector. No FK to stations: history and status may arrive before a
@@ -225,6 +229,20 @@ variables = Table(
     Column("value", Text),
     Column("readonly", Boolean, nullable=False, default=False, server_default=false()),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    # The device model (2.x NotifyReport variableCharacteristics and mutability; docs/device-management.md)
+    Column("mutability", String(16)),  # ReadOnly | ReadWrite | WriteOnly (1.6: readonly decides)
+    Column("data_type", String(32)),  # string, decimal, integer, dateTime, boolean, OptionList, ...
+    Column("unit", String(32)),
+    Column("min_limit", Float),
+    Column("max_limit", Float),  # a string's maximum length
+    Column("values_list", Text),  # comma-separated, for OptionList / MemberList / SequenceList
+    Column("supports_monitoring", Boolean),
+    # The last SetVariables / ChangeConfiguration of it and the station's answer (RebootRequired included)
+    Column("set_value", Text),
+    Column("set_status", String(32)),
+    Column("set_reason", Text),
+    Column("set_at", UTCDateTime),
+    Index(None, "variable", "component", "station_id"),  # which stations have a setting (across stations)
 )
 
 message_log = Table(
@@ -677,6 +695,9 @@ monitors = Table(
     Column("severity", SmallInteger, nullable=False),
     Column("transaction", Boolean, nullable=False, default=False),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("status", String(32)),  # the SetVariableMonitoring answer (Accepted), or Reported
+    Column("reason", Text),  # the station's statusInfo, where it gave one
+    Column("origin", String(16)),  # set (by ocppd) | reported (NotifyMonitoringReport only)
 )
 
 

@@ -8,7 +8,6 @@ from ocppd.csms.authorization import Presented
 from ocppd.csms.billing.evidence import signed_values_v2x
 from ocppd.csms.ca import COMBINED
 from ocppd.csms.metering import parse_time, readings_v2x
-from ocppd.csms.reporting import report_rows
 from ocppd.protocol.actions import station_initiated
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import Handler, Payload, Session
@@ -52,7 +51,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
 
     async def notify_monitoring_report(session: Session, p: Payload) -> Payload:
         await d.reporting.record(session.identity, "NotifyMonitoringReport", p, p.get("generatedAt"))
-        await d.alerts.monitoring_report(session.identity, p)
+        await d.monitoring.report(session.identity, p)
         return {}
 
     async def notify_event(session: Session, p: Payload) -> Payload:
@@ -142,7 +141,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         return {}
 
     async def notify_report(session: Session, p: Payload) -> Payload:
-        await d.reporting.variables(session.identity, report_rows(p.get("reportData", [])))
+        await d.device_model.report(session.identity, p.get("reportData", []))
         await d.reporting.record(session.identity, "NotifyReport", p, p.get("generatedAt"))
         if not p.get("tbc"):
             d.reporting.report_complete(session.identity, p["requestId"])

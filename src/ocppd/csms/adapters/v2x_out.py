@@ -231,6 +231,58 @@ def clear_monitoring(verb: v.ClearVariableMonitoring, t: Target) -> Plan[v.Monit
     return Plan([Call(action, {"id": part}) for part in parts], decode, read_first)
 
 
+@out(v.SetVariableMonitoring)
+def set_monitoring(verb: v.SetVariableMonitoring, t: Target) -> Plan[v.MonitorsSet]:
+    data = []
+    for m in verb.monitors:
+        if m.type in ("TargetDelta", "TargetDeltaRelative") and t.version is not OcppVersion.V21:
+            raise NotExpressible(f"{m.type} monitors exist only in OCPP 2.1")
+        data.append(drop_none({"id": m.id, "transaction": m.transaction, "value": m.value, "type": m.type,
+                               "severity": m.severity, "component": component(m.ref),
+                               "variable": variable(m.ref)}))  # fmt: skip
+    action = "SetVariableMonitoring"
+    parts = _split(action, data, lambda part: {"setMonitoringData": part}, t)
+
+    def decode(answers: list[Payload]) -> v.MonitorsSet:
+        results = [r for a in answers for r in a.get("setMonitoringResult", [])]
+        out = []
+        for i, r in enumerate(results):
+            ref = verb.monitors[i].ref if len(results) == len(verb.monitors) else _ref_of(r)
+            out.append(v.MonitorSet(ref, r["type"], r["severity"], r["status"], r.get("id"), reason_of_status(r)))
+        return v.MonitorsSet(out)
+
+    return Plan([Call(action, {"setMonitoringData": part}) for part in parts], decode)
+
+
+def reason_of_status(result: Payload) -> str | None:
+    info = result.get("statusInfo")
+    if not info:
+        return None
+    return f"{info['reasonCode']}: {info['additionalInfo']}" if info.get("additionalInfo") else str(info["reasonCode"])
+
+
+@out(v.SetMonitoringBase)
+def set_monitoring_base(verb: v.SetMonitoringBase, t: Target) -> Plan[v.Status]:
+    return Plan.single("SetMonitoringBase", {"monitoringBase": verb.base}, status)
+
+
+@out(v.SetMonitoringLevel)
+def set_monitoring_level(verb: v.SetMonitoringLevel, t: Target) -> Plan[v.Status]:
+    if not 0 <= verb.severity <= 9:
+        raise NotExpressible(f"severity must be 0 (Danger) to 9 (Debug), not {verb.severity}")
+    return Plan.single("SetMonitoringLevel", {"severity": verb.severity}, status)
+
+
+@out(v.GetMonitoringReport)
+def get_monitoring_report(verb: v.GetMonitoringReport, t: Target) -> Plan[v.MonitoringReportRequested]:
+    rid = verb.request_id if verb.request_id is not None else next_request_id()
+    items = [drop_none({"component": component(r), "variable": variable(r) if r.variable else None}) for r in verb.refs]
+    payload = drop_none({"requestId": rid, "monitoringCriteria": list(verb.criteria) or None,
+                         "componentVariable": items or None})  # fmt: skip
+    return Plan.single("GetMonitoringReport", payload,
+                       lambda a: v.MonitoringReportRequested(a["status"], rid, reason(a)))  # fmt: skip
+
+
 @out(v.ReadConfiguration)
 def read_configuration(verb: v.ReadConfiguration, t: Target) -> Plan[v.ConfigurationRead]:
     if verb.keys:
