@@ -131,20 +131,15 @@ async def test_tc_b_09_reboot_required_is_kept_until_the_station_boots_again(
         assert station.settings["ws_ping_interval"] == 30
 
 
-async def test_1_6_readonly_keys_and_standard_types_refused_and_feature_profiles(
-    csms: CsmsProcess, api: httpx.AsyncClient
-) -> None:
+async def test_1_6_readonly_keys_refused_and_feature_profiles(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     sid = new_id("DM16")
     async with connected(csms.ws_url, sid, "1.6") as st:
         await command(api, sid, "get-configuration", {})
         view = ok(await api.get(f"/api/v1/stations/{sid}/device-model"))
         assert view["feature_profiles"] == ["Core", "RemoteTrigger", "LocalAuthListManagement"]
-        for key, value, why in (("NumberOfConnectors", "2", "NumberOfConnectors is read-only"),
-                                ("HeartbeatInterval", "-1", "HeartbeatInterval must be at least 0"),
-                                ("HeartbeatInterval", "often", "HeartbeatInterval must be an integer")):  # fmt: skip
-            r = await api.post(f"/api/v1/stations/{sid}/commands/change-configuration",
-                               json={"key": key, "value": value})  # fmt: skip
-            assert r.status_code == 400 and why in r.json()["detail"], r.text
+        r = await api.post(f"/api/v1/stations/{sid}/commands/change-configuration",
+                           json={"key": "NumberOfConnectors", "value": "2"})  # fmt: skip
+        assert r.status_code == 400 and "NumberOfConnectors is read-only" in r.json()["detail"], r.text
         assert not [a for a, _ in st.received if a == "ChangeConfiguration"]
         r = await command(api, sid, "change-configuration", {"key": "Unknown", "value": "1"})
         assert r["result"]["results"][0]["status"] == "NotSupported"

@@ -27,34 +27,6 @@ from ocppd.store import device_repo as drepo
 log = logging.getLogger("ocppd.device_model")
 
 
-def _words(text: str) -> list[str]:
-    return text.split()
-
-
-# OCPP 1.6 §9 (Core, Local Auth List, Reservation, Smart Charging) and the security whitepaper: the
-# standard keys and the values they take. A key not listed is a vendor's: only readonly applies.
-_INT16 = _words(
-    "BlinkRepeat ClockAlignedDataInterval ConnectionTimeOut ConnectorPhaseRotationMaxLength GetConfigurationMaxKeys "
-    "HeartbeatInterval MaxEnergyOnInvalidId MeterValuesAlignedDataMaxLength MeterValuesSampledDataMaxLength "
-    "MeterValueSampleInterval MinimumStatusDuration NumberOfConnectors ResetRetries StopTxnAlignedDataMaxLength "
-    "StopTxnSampledDataMaxLength TransactionMessageAttempts TransactionMessageRetryInterval WebSocketPingInterval "
-    "LocalAuthListMaxLength SendLocalListMaxLength ChargeProfileMaxStackLevel ChargingScheduleMaxPeriods "
-    "MaxChargingProfilesInstalled CertificateSignedMaxChainSize CertificateStoreMaxLength"
-)
-_BOOL16 = _words(
-    "AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxRequests LocalAuthorizeOffline "
-    "LocalPreAuthorize StopTransactionOnEVSideDisconnect StopTransactionOnInvalidId UnlockConnectorOnEVSideDisconnect "
-    "LocalAuthListEnabled ReserveConnectorZeroSupported ConnectorSwitch3to1PhaseSupported "
-    "AdditionalRootCertificateCheck"
-)
-MEASURANDS_16 = _words(
-    "Current.Export Current.Import Current.Offered Energy.Active.Export.Register Energy.Active.Import.Register "
-    "Energy.Reactive.Export.Register Energy.Reactive.Import.Register Energy.Active.Export.Interval "
-    "Energy.Active.Import.Interval Energy.Reactive.Export.Interval Energy.Reactive.Import.Interval Frequency "
-    "Power.Active.Export Power.Active.Import Power.Factor Power.Offered Power.Reactive.Export Power.Reactive.Import "
-    "RPM SoC Temperature Voltage"
-)
-_MEASURAND_KEYS16 = ("MeterValuesAlignedData", "MeterValuesSampledData", "StopTxnAlignedData", "StopTxnSampledData")
 _PHASES = ("L1", "L2", "L3", "N", "L1-N", "L2-N", "L3-N", "L1-L2", "L2-L3", "L3-L1")
 
 
@@ -76,22 +48,11 @@ class Characteristics:
                    row.get("values_list"), row.get("unit"))  # fmt: skip
 
 
-def key16_characteristics(key: str, readonly: bool) -> Characteristics:
-    """A 1.6 configuration key: readonly as the station said, the type as the spec defines the key."""
-    mutability = "ReadOnly" if readonly else None
-    if key in _INT16:
-        return Characteristics(mutability, "integer", 0)
-    if key in _BOOL16:
-        return Characteristics(mutability, "boolean")
-    if key == "LightIntensity":
-        return Characteristics(mutability, "integer", 0, 100, unit="Percent")
-    if key == "SecurityProfile":
-        return Characteristics(mutability, "integer", 0, 3)
-    if key in _MEASURAND_KEYS16:
-        return Characteristics(mutability, "MemberList", values_list=",".join(MEASURANDS_16))
-    if key == "ChargingScheduleAllowedChargingRateUnit":
-        return Characteristics(mutability, "MemberList", values_list="Current,Power")
-    return Characteristics(mutability)
+def key16_characteristics(readonly: bool) -> Characteristics:
+    """A 1.6 configuration key: only what the station itself said (readonly) decides. The spec's types
+    of the standard keys are not checked: the station answers Rejected for a bad value, and the OCA
+    tests want to see it do so (TC_040_2)."""
+    return Characteristics("ReadOnly" if readonly else None)
 
 
 def _number(text: str) -> float | None:
@@ -266,7 +227,7 @@ class DeviceModel:
                 continue
             row = next((r for r in rows or [] if r["attribute"] == attribute), None) or (rows or [{}])[0]
             if v16:
-                c = key16_characteristics(variable, bool(row.get("readonly")))
+                c = key16_characteristics(bool(row.get("readonly")))
             else:
                 c = Characteristics.of_row(row)
                 if row.get("attribute") != attribute:  # mutability is per attribute
