@@ -356,7 +356,6 @@ class Adapter2x(Adapter):
         """The variables of the physical components (ChargingStation, EVSE, Connector): values that follow
         the station's state, read-only; or the status string when the component does not exist."""
         st = self.station
-        st.update_meters()
         if cname == "ChargingStation" and evse is None:
             power = sum(c.power_w for c in st.connectors)
             rated = sum(c.max_power_w for c in st.connectors)
@@ -413,6 +412,7 @@ class Adapter2x(Adapter):
         return ("setting", spec)
 
     async def on_GetVariables(self, session: Session, p: Payload) -> Payload:
+        self.station.update_meters()  # the live values (power) as of now
         results = []
         for item in p["getVariableData"]:
             attr = item.get("attributeType", "Actual")
@@ -580,10 +580,12 @@ class Adapter2x(Adapter):
         st.after(0, send)
 
     async def on_GetBaseReport(self, session: Session, p: Payload) -> Payload:
+        self.station.update_meters()
         self._send_report(p["requestId"], self._report_items(p["reportBase"], None, None))
         return {"status": "Accepted"}
 
     async def on_GetReport(self, session: Session, p: Payload) -> Payload:
+        self.station.update_meters()
         items = self._report_items(None, p.get("componentVariable"), p.get("componentCriteria"))
         if not items:
             return {"status": "EmptyResultSet"}
@@ -677,6 +679,9 @@ class Adapter2x(Adapter):
         st = self.station
         seq = 0
         while not st._stopping:
+            custom = any(not m.preconfigured for m in self.monitoring.monitors.values())
+            if custom:
+                st.update_meters()  # the values as of now (the station's own monitor is fine with the last ones)
             now = time.time()
             events = self.monitoring.evaluate(now, self._read, self._in_transaction) if self.monitoring.monitors else []
             if events:
@@ -691,7 +696,7 @@ class Adapter2x(Adapter):
                                               "eventData": data})  # fmt: skip
                 seq += 1
             # only the station's own monitor: a slow look is enough (a fleet of thousands pays for each)
-            pace = 1.0 if any(not m.preconfigured for m in self.monitoring.monitors.values()) else 10.0
+            pace = 1.0 if custom else 10.0
             await asyncio.sleep(max(0.05, min(pace, self.monitoring.next_due(now) - time.time())))
 
     def online_loops(self) -> list[Coroutine[Any, Any, None]]:
