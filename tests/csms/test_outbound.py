@@ -34,6 +34,12 @@ SAMPLES: list[v.Verb[Any]] = [
     v.GetBaseReport("ConfigurationInventory"),
     v.GetReport((REF, v.VariableRef("EVSE", evse_id=1)), ("Problem",)),
     v.ClearVariableMonitoring((1, 2)),
+    v.SetVariableMonitoring(
+        (v.MonitorSetting(v.VariableRef("EVSE", "Power", evse_id=1), "UpperThreshold", 5000.0, 3),)
+    ),
+    v.SetMonitoringBase("HardWiredOnly"),
+    v.SetMonitoringLevel(4),
+    v.GetMonitoringReport((v.VariableRef("EVSE", "AvailabilityState", evse_id=1),), ("DeltaMonitoring",)),
     v.DataTransfer("acme", "ping", {"a": 1}),
     v.SetChargingProfile(PROFILE, 1),
     v.ClearChargingProfile(profile_id=1),
@@ -68,6 +74,10 @@ ONLY_2X = {
     v.GetChargingProfiles,
     v.GetReport,
     v.ClearVariableMonitoring,
+    v.SetVariableMonitoring,
+    v.SetMonitoringBase,
+    v.SetMonitoringLevel,
+    v.GetMonitoringReport,
 }
 
 
