@@ -188,6 +188,8 @@ def _cs_request_from_201(action: str, p: Payload) -> Payload:
         if any("variable" not in cv for cv in p.get("componentVariable", [])):
             raise OcppError(ErrorKind.NOT_SUPPORTED, "OCPP 2.0 reports a component's variables only when named")
         return p
+    if action == "SetMonitoringBase" and p.get("monitoringBase") == "HardWiredOnly":
+        return {**p, "monitoringBase": "None"}  # 2.0's name for "only the hard-wired monitors"
     if action == "Reset":
         if "evseId" in p:
             raise OcppError(ErrorKind.NOT_SUPPORTED, "OCPP 2.0 resets the whole station only (no evseId)")
@@ -231,6 +233,8 @@ def _cs_request_from_201(action: str, p: Payload) -> Payload:
 
 def _cs_request_to_201(action: str, p: Payload) -> Payload:
     """What a 2.0 CSMS asked, as the simulator's 2.0.1 station model reads it."""
+    if action == "SetMonitoringBase" and p.get("monitoringBase") == "None":
+        return {**p, "monitoringBase": "HardWiredOnly"}
     if action == "ChangeAvailability":
         evse_id = p.get("evseId", 0)
         return {"operationalStatus": p["operationalStatus"], **({"evse": {"id": evse_id}} if evse_id else {})}
