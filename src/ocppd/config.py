@@ -541,8 +541,10 @@ class Settings:
             if not getattr(h, name) > 0:
                 raise ValueError(f"http.{name} must be a positive number of seconds")
         self.provisioning.validate()
-        if self.files.max_log_bytes < 1:
-            raise ValueError("files.max_log_bytes must be at least 1")
+        if self.files.max_log_bytes < 1 or self.files.max_firmware_bytes < 1:
+            raise ValueError("files.max_log_bytes and files.max_firmware_bytes must be at least 1")
+        if not (self.files.upload_token_ttl_s > 0 and self.files.download_token_ttl_s > 0):
+            raise ValueError("files.upload_token_ttl_s and files.download_token_ttl_s must be positive")
         if self.alerts.max_new_per_minute < 1:
             raise ValueError("alerts.max_new_per_minute must be at least 1")
         if self.alerts.offline_margin_s < 0:

@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
-from ocppd.api.multipart import is_multipart, multipart_file
+from ocppd.api.multipart import MAX_FIELD_BYTES, is_multipart, multipart_file, refuse_declared_too_large
 from ocppd.api.security import Principal
 from ocppd.csms.files import FileRefused
 from ocppd.csms.service import Csms
@@ -89,12 +90,15 @@ async def upload_image(
     version: str | None = _VERSION,
     principal: Principal = Depends(require_admin),
 ) -> dict[str, Any]:
+    firmware = _csms(request).firmware
     try:
-        return await _csms(request).firmware.add_image(
-            name, request.stream(), principal.name, signature, signing_certificate, version
-        )
+        refuse_declared_too_large(request, firmware.settings.files.max_firmware_bytes)
+        return await firmware.add_image(name, request.stream(), principal.name, signature, signing_certificate,
+                                        version)  # fmt: skip
     except FileRefused as exc:
         raise _refused(exc) from None
+    except ClientDisconnect:  # the upload broke off: nothing was kept
+        raise ApiError(400, "body: the upload ended before it was complete", "bad_upload") from None
 
 
 @router.post(
@@ -109,17 +113,21 @@ async def upload_image_form(request: Request, principal: Principal = Depends(req
     if not is_multipart(request):
         raise ApiError(415, "content-type: send multipart/form-data, or PUT /api/v1/firmware/{name} with the "
                        "file as the body", "unsupported_media_type")  # fmt: skip
+    firmware = _csms(request).firmware
     try:
+        refuse_declared_too_large(request, firmware.settings.files.max_firmware_bytes + MAX_FIELD_BYTES)
         form = await multipart_file(request)
         version = form.fields.get("version") or request.query_params.get("version") or None
         if version is not None and len(version) > 50:
             raise ApiError(400, "version: at most 50 characters", "invalid")
-        return await _csms(request).firmware.add_image(
+        return await firmware.add_image(
             form.filename or "firmware.bin", form.chunks, principal.name,
             form.fields.get("signature") or None, form.fields.get("signing_certificate") or None, version,
         )  # fmt: skip
     except FileRefused as exc:
         raise _refused(exc) from None
+    except ClientDisconnect:
+        raise ApiError(400, "body: the upload ended before it was complete", "bad_upload") from None
 
 
 @router.delete(

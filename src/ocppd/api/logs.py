@@ -8,11 +8,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
+from ocppd.api.multipart import is_multipart, multipart_file, refuse_declared_too_large
 from ocppd.api.security import Principal
 from ocppd.csms.files import FileRefused
 from ocppd.csms.service import Csms
@@ -86,16 +88,26 @@ async def download_log(request: Request, upload_id: int) -> FileResponse:
     return FileResponse(path, filename=path.name, media_type="application/octet-stream")
 
 
-async def _receive(request: Request, token: str, filename: str | None) -> JSONResponse:
+async def _receive(request: Request, token: str, filename: str | None) -> Response:
+    logs = _csms(request).logs
     try:
-        done = await _csms(request).logs.receive(token, filename, request.stream())
+        await logs.job_of(token)  # the token first: nothing of the body is read for a stranger
+        refuse_declared_too_large(request, logs.settings.files.max_log_bytes)
+        chunks = request.stream()
+        if is_multipart(request):  # many stations POST their diagnostics as a form
+            form = await multipart_file(request)
+            filename, chunks = filename or form.filename, form.chunks
+        done = await logs.receive(token, filename, chunks)
     except FileRefused as exc:
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
+    except ClientDisconnect:  # the upload broke off: nothing was kept, nobody is left to answer
+        return Response(status_code=400)
     return JSONResponse(done, status_code=201)
 
 
 @uploads.put("/{token}", summary="Stations upload the requested log here (PUT)")
-@uploads.post("/{token}", summary="Stations upload the requested log here (POST, the body is the file)")
+@uploads.post("/{token}", summary="Stations upload the requested log here (POST: the body is the file, or a "
+              "multipart/form-data form with the file)")
 async def upload(request: Request, token: str) -> JSONResponse:
     return await _receive(request, token, None)
 

@@ -1,4 +1,5 @@
-"""A file sent as multipart/form-data, streamed: the parts are parsed as the body arrives (never read
+"""Uploaded files at the HTTP edge: a body refused early when its declared length is over the limit, and
+a file sent as multipart/form-data, streamed: the parts are parsed as the body arrives (never read
 whole, never spooled), so the file can go straight to ``csms.files.save_stream`` with its size limit.
 
 Browsers (the dashboard's firmware upload) and many stations (diagnostics uploads by HTTP POST) send
@@ -16,11 +17,19 @@ from starlette.requests import Request
 
 from ocppd.csms.files import FileRefused
 
-MAX_FIELD_BYTES = 64 * 1024
+MAX_FIELD_BYTES = 64 * 1024  # all the text fields before the file together
 
 
 def is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+def refuse_declared_too_large(request: Request, limit: int) -> None:
+    """FileRefused 413 before reading anything when the Content-Length says the body is over ``limit``
+    (the streamed count still holds for bodies without one, or lying)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise FileRefused(413, f"the file is larger than the limit of {limit} bytes")
 
 
 @dataclass(slots=True)
@@ -32,6 +41,7 @@ class _State:
     filename: str | None = None
     is_file: bool = False
     text: bytearray = field(default_factory=bytearray)
+    text_total: int = 0
     fields: dict[str, str] = field(default_factory=dict)
     data: list[bytes] = field(default_factory=list)  # file bytes parsed from the current chunk
     file_started: bool = False
@@ -79,8 +89,9 @@ async def multipart_file(request: Request) -> MultipartFile:
             state.data.append(bytes(data[start:end]))
         elif not state.file_started:
             state.text += data[start:end]
-            if len(state.text) > MAX_FIELD_BYTES:
-                raise FileRefused(413, f"form field {state.name!r} is larger than {MAX_FIELD_BYTES} bytes")
+            state.text_total += end - start
+            if state.text_total > MAX_FIELD_BYTES:
+                raise FileRefused(413, f"the form fields before the file are larger than {MAX_FIELD_BYTES} bytes")
 
     def on_part_end() -> None:
         if state.is_file:

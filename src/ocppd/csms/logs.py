@@ -83,11 +83,16 @@ class LogUploads:
             return None
         return self.directory / str(row["id"]) / str(row["filename"])
 
-    async def receive(self, token: str, filename: str | None, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
-        """Stream an uploaded file to disk for the job of ``token``; refused with FileRefused."""
+    async def job_of(self, token: str) -> dict[str, Any]:
+        """The upload job of ``token``; FileRefused 403 for an unknown or expired one."""
         row = await self.store.read(logs_repo.upload_by_token, token_digest(token))
         if row is None or row["expires_at"] < datetime.now(UTC):
             raise FileRefused(403, "unknown or expired upload token")
+        return row
+
+    async def receive(self, token: str, filename: str | None, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """Stream an uploaded file to disk for the job of ``token``; refused with FileRefused."""
+        row = await self.job_of(token)
         name = safe_name(filename or row.get("filename"), f"{row['log_type']}-{row['id']}.log")
         size, sha256 = await save_stream(
             self.directory / str(row["id"]), name, chunks, self.settings.files.max_log_bytes
