@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from ocpp.routing import on
+from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
@@ -126,12 +127,11 @@ async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -
                 "/api/v1/stations/NOWHERE/evses/1/charging-needs", json={"departure": departure, "energy_wh": 1}
             )
             assert lone.status_code == 404
-            # 27.6 kWh in two hours: 20 A
-            r = await http.put(
-                "/api/v1/stations/CP16/evses/1/charging-needs", json={"departure": departure, "energy_wh": 27600}
-            )
-            assert r.status_code == 200, r.text
-            assert r.json()["source"] == "operator" and r.json()["charging"] is True
+            # 27.6 kWh in two hours: 20 A (by the CLI, through the running server's API)
+            bad = server.cli("sites", "needs", "CP16", "1", "--departure", "tomorrow", "--energy-kwh", "1", check=False)
+            assert bad.returncode == 2 and "--departure" in bad.stderr
+            out = server.cli("sites", "needs", "CP16", "1", "--departure", departure, "--energy-kwh", "27.6").stdout
+            assert '"source": "operator"' in out and '"charging": true' in out
             await until(lambda: a.profiles[(1, "TxProfile", 6)] >= 20.0, "CP16 gets what its departure needs")
             await until(lambda: b.profiles[(1, "TxProfile", 6)] <= 12.0, "CP201 the rest")
             got = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
@@ -139,6 +139,16 @@ async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -
             # forgotten: back to the fair share
             assert (await http.delete("/api/v1/stations/CP16/evses/1/charging-needs")).status_code == 200
             await until(lambda: a.profiles[(1, "TxProfile", 6)] == 16.0, "back to 16 A")
+            # the CLI shows the timeline and the composite schedule the CSMS computes
+            timeline = server.cli("sites", "profiles", "CP16", "--history").stdout
+            assert "balancer" in timeline and "fallback" in timeline and "replaced" in timeline
+            composite = server.cli("sites", "composite", "CP16", "--evse", "1", "--duration", "600").stdout
+            assert '"limit": 16.0' in composite
+            # a priority: CP16 weighs twice as much (the server reads the tree from the store)
+            bad = server.cli("sites", "priority", "depot", "2", check=False)
+            assert bad.returncode == 2 and "priorities are for stations and EVSEs" in bad.stderr
+            server.cli("sites", "priority", "CP16", "2")
+            await until(lambda: float(a.profiles[(1, "TxProfile", 6)]) == 21.3, "two thirds of 32 A for CP16")
 
 
 # ---------------------------------------------------------------------------- stations that take only W
@@ -201,25 +211,110 @@ async def test_watts_only_stations_get_their_profiles_in_w(server: CsmsProcess) 
             await until(lambda: getattr(a, "watts", {}).get((0, "TxDefaultProfile")) == 3680, "CP16's fallback in W")
             await until(lambda: (0, "TxDefaultProfile") in getattr(b, "watts", {}), "CP201's fallback in W")
             assert b.watts[(0, "TxDefaultProfile")]["charging_schedule_period"][0]["limit"] == 3680
-            await start16(a)
+            tx = await start16(a)
             await start201(b, "TX-W")
-            # phases not known yet: 16 A on one phase
-            await until(lambda: a.watts.get((1, "TxProfile")) == 3680, "CP16's TxProfile in W")
+            # three phases until the meter values say otherwise: 16 A x 3 x 230 V
+            await until(lambda: a.watts.get((1, "TxProfile")) == 11040, "CP16's TxProfile in W")
             await until(lambda: (1, "TxProfile") in b.watts, "CP201's TxProfile in W")
-            # the EV says it charges on three phases (ISO 15118): 16 A x 3 x 230 V
-            await b.call(
-                call201.NotifyEVChargingNeeds(
-                    charging_needs=needs_by(datetime.now(UTC) + timedelta(hours=8), 5000), evse_id=1
+            assert b.watts[(1, "TxProfile")]["charging_schedule_period"][0]["limit"] == 11040
+            assert b.watts[(1, "TxProfile")]["charging_rate_unit"] == "W"
+            # CP16's car turns out to charge on one phase: its 16 A on L1 is 3680 W
+            one_phase = [
+                {"value": v, "measurand": "Current.Import", "phase": p, "unit": "A"}
+                for v, p in (("15.8", "L1"), ("0.0", "L2"), ("0.0", "L3"))
+            ]
+            await a.call(
+                call16.MeterValues(
+                    connector_id=1,
+                    transaction_id=tx,
+                    meter_value=[{"timestamp": datetime.now(UTC).isoformat(), "sampledValue": one_phase}],
                 )
             )
+            await until(lambda: a.watts.get((1, "TxProfile")) == 3680, "16 A on one phase in W")
+            # the EV on CP201 says it charges on one phase too (ISO 15118)
+            needs = {
+                **needs_by(datetime.now(UTC) + timedelta(hours=8), 5000),
+                "requested_energy_transfer": "AC_single_phase",
+            }
+            await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1))
+            # now each car is alone on its grid phase (CP201 is wired STR: its L1 is the site's L2):
+            # 32 A on one phase each, 7360 W
             await until(
-                lambda: b.watts[(1, "TxProfile")]["charging_schedule_period"][0]["limit"] == 11040,
-                "16 A on three phases in W",
+                lambda: b.watts[(1, "TxProfile")]["charging_schedule_period"][0]["limit"] == 7360,
+                "32 A on one phase in W for the ISO 15118 car",
             )
-            assert b.watts[(1, "TxProfile")]["charging_rate_unit"] == "W"
+            await until(lambda: a.watts.get((1, "TxProfile")) == 7360, "32 A on one phase for CP16")
             site = (await http.get("/api/v1/sites/depot")).json()
             assert {x["station_id"]: x["unit"] for x in site["allocations"]} == {"CP16": "W", "CP201": "W"}
             assert site["excluded"] == {}
             # what the CSMS read is kept with the station's configuration
             rows = (await http.get("/api/v1/smart")).json()
             assert rows["excluded"] == {}
+
+
+# ---------------------------------------------------------------------------- the simulator
+
+
+async def test_simulated_iso15118_car_and_watts_only_station_follow_the_balancer(server: CsmsProcess) -> None:
+    """A simulated 2.0.1 station with an ISO 15118 car that must leave in an hour with 16.56 kWh
+    (24 A), and a simulated 1.6 station that takes profiles in W only, on one 32 A site."""
+    from ocppd.protocol.versions import OcppVersion
+    from ocppd.station.model import EV
+    from ocppd.station.station import Station, StationConfig
+
+    server.cli("tokens", "add", "0A0B0D01", "0A0B0D02")
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    async with api(server) as http:
+        await http.put("/api/v1/limit-tree", json=TREE)
+        settings = {"meter_sample_interval": 1, "profile_delay_s": 1}
+        hlc = Station(
+            StationConfig(
+                identity="CP201", url=server.ws_url, version=OcppVersion.V201, id_tags=["0A0B0D01"], settings=settings
+            ),
+            on_event=lambda st, kind, data: seen.append((st.identity, kind, data)),
+        )
+        watts = Station(
+            StationConfig(
+                identity="CP16",
+                url=server.ws_url,
+                version=OcppVersion.V16,
+                id_tags=["0A0B0D02"],
+                settings={**settings, "rate_units": "Power"},
+            )
+        )
+        for sim in (hlc, watts):
+            await sim.start()
+        try:
+            for sim in (hlc, watts):
+                await sim.wait_booted(30)
+            watts.plug_in(1, EV(max_power_w=22_000, need_wh=100_000))
+            assert await watts.start_transaction(1, "0A0B0D02") is not None
+            hlc.plug_in(1, EV(max_power_w=22_000, need_wh=16_560, iso15118=True, departure_s=3600))
+            assert await hlc.start_transaction(1, "0A0B0D01") is not None
+
+            def currents() -> list[float]:
+                for sim in (hlc, watts):
+                    sim.update_meters()
+                return [round(sim.connector(1).current_a, 1) for sim in (hlc, watts)]
+
+            # the ISO 15118 car gets what its departure needs (24 A, rounded up), the other the rest
+            await until(lambda: currents()[0] >= 24.0 and sum(currents()) <= 32.1, "the ISO 15118 car first")
+            await until(lambda: currents()[1] >= 7.5, "the W-only station's car the rest")
+            kinds = {(kind, data.get("status")) for _, kind, data in seen}
+            assert ("ev_charging_needs", "Accepted") in kinds or ("ev_charging_needs", "Processing") in kinds
+            await until(lambda: ("ev_charging_schedule", "Accepted") in {(k, d.get("status")) for _, k, d in seen},
+                        "the car's own schedule accepted")  # fmt: skip
+            units = {p.purpose: p.unit for p in watts.profiles.profiles}
+            assert units == {"txdefault": "W", "tx": "W"}, units
+            site = (await http.get("/api/v1/sites/depot")).json()
+            row = next(x for x in site["allocations"] if x["station_id"] == "CP201")
+            assert row["on_time"] is True and row["needs_source"] == "ev"
+
+            async def measured_within() -> bool:  # the stations' meter values, once the cars follow
+                amps = (await http.get("/api/v1/sites/depot")).json()["measured"]["amps"]
+                return 0 < max(amps) <= 32.0 + 0.1
+
+            await until(measured_within, "the measured total within the site limit")
+        finally:
+            for sim in (hlc, watts):
+                await sim.stop(flush_timeout=5)

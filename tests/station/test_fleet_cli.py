@@ -54,6 +54,19 @@ def test_template_expands(tmp_path: Path) -> None:
     assert configs[0].settings["heartbeat_interval"] == 1
 
 
+def test_iso15118_share_and_watts_only_from_the_template(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("stations:\n  - ocpp: '2.0.1'\n    ev_iso15118: 0.5\n"
+                    "    config: {SmartChargingCtrlr.RateUnit: W}\n")  # fmt: skip
+    [config] = expand(load_template(path), "ws://127.0.0.1:1/ocpp")
+    assert config.iso15118_share == 0.5
+    from ocppd.station.settings import Settings, rate_units
+
+    assert rate_units("Current,Power") == ("A", "W") and rate_units("W") == ("W",) and rate_units("Power") == ("W",)
+    settings = Settings(config.settings)
+    assert settings.rate_units() == ("W",) and settings.render_2x("rate_units") == "W"
+
+
 def test_toml_template(tmp_path: Path) -> None:
     path = tmp_path / "fleet.toml"
     path.write_text('url = "ws://x/ocpp"\n[[stations]]\nid = "T-{n}"\ncount = 2\nocpp = "1.6"\n')
@@ -68,6 +81,7 @@ def test_toml_template(tmp_path: Path) -> None:
     ("stations:\n  - config: {NoSuchKey: '1'}\n", "stations.0.config"),
     ("stations: []\n", "stations"),
     ("stations:\n  - id: 'X-{m}'\n", "stations.0.id"),
+    ("stations:\n  - ev_iso15118: 1.5\n", "stations.0.ev_iso15118"),
 ])  # fmt: skip
 def test_invalid_template_names_the_field(tmp_path: Path, text: str, field: str) -> None:
     path = tmp_path / "bad.yaml"

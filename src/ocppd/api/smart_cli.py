@@ -166,3 +166,104 @@ def external_limit(
     }
     limit_id = _store(settings, sr.add_external, row, write=True)
     console.print(f"external limit {limit_id} on {node_id}")
+
+
+@sites_app.command("priority")
+def priority(
+    node_id: Annotated[str, typer.Argument(help="A station or EVSE (STATION/N) of the limit tree")],
+    weight: Annotated[float, typer.Argument(help="Share weight: 2 gets twice the current of 1 when limited")],
+    config: ConfigOption = None,
+) -> None:
+    """Set the priority (share weight) of the EVs charging at a station or EVSE."""
+    settings = _settings(config)
+    specs = {s["id"]: s for s in _store(settings, sr.list_nodes)}
+    spec = specs.get(node_id)
+    if spec is None:
+        _fail(f"no node {node_id!r}")
+    assert spec is not None
+    if spec.get("kind") not in ("station", "evse"):
+        _fail(f"{node_id} is a {spec.get('kind')}: priorities are for stations and EVSEs")
+    specs[node_id] = {**spec, "weight": weight}
+    _save(settings, list(specs.values()))
+    console.print(f"{node_id}: weight {weight:g}")
+
+
+# The commands below ask the running server (what the balancer holds lives in it).
+
+
+def _api(config: Path | None, path: str, body: Any = None, method: str = "GET", params: dict[str, Any] | None = None,
+         url: str | None = None) -> Any:  # fmt: skip
+    from ocppd.cli_verbs import _post
+
+    return _post(_settings(config), path, body, params or {}, 30.0, url, method)
+
+
+UrlOption = Annotated[str | None, typer.Option(help="The server's API (default: the running server's)")]
+
+
+@sites_app.command("needs")
+def needs(
+    station_id: str,
+    evse_id: int,
+    departure: Annotated[str | None, typer.Option(help="When the EV leaves, ISO 8601 (e.g. 2026-12-01T18:00Z)")] = None,
+    energy_kwh: Annotated[float | None, typer.Option(help="The energy it needs by then")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Forget the EVSE's departure and energy need")] = False,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+) -> None:
+    """Show or set an EV's departure time and energy need (the balancer serves it first)."""
+    path = f"/api/v1/stations/{station_id}/evses/{evse_id}/charging-needs"
+    if clear:
+        out = _api(config, path, method="DELETE", url=url)
+    elif departure is not None or energy_kwh is not None:
+        if departure is None or energy_kwh is None:
+            _fail("give both --departure and --energy-kwh")
+        try:
+            when = datetime.fromisoformat(str(departure).replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"--departure: not an ISO 8601 time: {departure!r}")
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        body = {"departure": when.isoformat(), "energy_wh": float(energy_kwh or 0) * 1000}
+        out = _api(config, path, body, method="PUT", url=url)
+    else:
+        out = _api(config, path, url=url)
+    console.print_json(json.dumps(out))
+
+
+@sites_app.command("profiles")
+def profiles(
+    station_id: str,
+    history: Annotated[bool, typer.Option(help="Every profile sent (the timeline), not only those installed")] = False,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+) -> None:
+    """The charging profiles of a station: sent when, by whom, and what the station answered."""
+    rows = _api(config, f"/api/v1/stations/{station_id}/charging-profiles", params={"history": history}, url=url)
+    table = Table("sent", "evse", "id", "purpose", "level", "unit", "limit", "by", "state", "ended")
+    for r in rows:
+        schedule = r["profile"]["chargingSchedule"]
+        schedule = schedule[0] if isinstance(schedule, list) else schedule
+        first = (schedule.get("chargingSchedulePeriod") or [{}])[0].get("limit")
+        table.add_row(r["sent_at"][:19], str(r["evse_id"]), str(r["profile_id"]), r["purpose"],
+                      str(r["stack_level"]), r["unit"], str(first), r["source"], r["state"],
+                      (r["ended_at"] or "")[:19])  # fmt: skip
+    console.print(table)
+
+
+@sites_app.command("composite")
+def composite(
+    station_id: str,
+    evse: Annotated[int, typer.Option(help="EVSE (1.6: connector); 0: the station")] = 1,
+    duration: Annotated[int, typer.Option(help="Seconds from now")] = 3600,
+    unit: Annotated[str, typer.Option(help="A or W")] = "A",
+    compare: Annotated[bool, typer.Option(help="Also ask the station (GetCompositeSchedule) and compare")] = False,
+    config: ConfigOption = None,
+    url: UrlOption = None,
+) -> None:
+    """The composite schedule the CSMS computes for an EVSE from the profiles it installed."""
+    if unit not in ("A", "W"):
+        _fail("--unit: A or W")
+    params = {"evse_id": evse, "duration_s": duration, "unit": unit, "compare": compare}
+    out = _api(config, f"/api/v1/stations/{station_id}/charging-profiles/composite", params=params, url=url)
+    console.print_json(json.dumps(out))

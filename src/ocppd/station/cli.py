@@ -43,6 +43,10 @@ def simulate(
     evses: Annotated[int, typer.Option(help="EVSEs per station")] = 1,
     connectors: Annotated[int, typer.Option(help="Connectors per EVSE")] = 1,
     max_power_kw: Annotated[float, typer.Option(help="Max power per connector")] = 22.0,
+    iso15118: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="2.0.1/2.1: share of cars that send ISO 15118 charging needs (0..1)"),
+    ] = 0.0,
     password: Annotated[str | None, typer.Option(help="Basic-auth password (security profile 1/2)")] = None,
     ca_file: Annotated[Path | None, typer.Option(help="CA bundle for wss:// (security profile 2)")] = None,
     cert: Annotated[
@@ -97,7 +101,7 @@ def simulate(
         else:
             tpl = Template(stations=[StationGroup(
                 id=id_pattern, count=stations, ocpp=ocpp, evses=[connectors] * evses, max_power_kw=max_power_kw,
-                password=password, firmware_fault=firmware_fault,
+                password=password, firmware_fault=firmware_fault, ev_iso15118=iso15118,
             )], soap_listen=soap_listen)  # fmt: skip
         configs = expand(tpl, url, ca_file=str(ca_file) if ca_file else None, cert=cert, key=key, insecure=insecure,
                          overrides=overrides)  # fmt: skip

@@ -257,6 +257,9 @@ async def default_session_loop(
         need = rng.uniform(energy_min_kwh, energy_max_kwh) * 1000
         ev = EV(max_power_w=rng.choice([7400.0, 11000.0, 22000.0]), need_wh=need, capacity_wh=need * 2,
                 soc_start=rng.uniform(10, 50))  # fmt: skip
+        stay = rng.uniform(session_min_s, session_max_s)
+        if st.config.iso15118_share > 0 and rng.random() < st.config.iso15118_share:
+            ev.iso15118, ev.departure_s = True, stay  # an ISO 15118 car knows when its driver leaves
         free = [tag for tag in st.config.id_tags if tag not in in_use]
         if not free:  # every driver of this fleet is already charging somewhere
             await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))
@@ -264,7 +267,7 @@ async def default_session_loop(
         card = rng.choice(free)
         in_use.add(card)
         try:
-            await _charge_once(st, number, rng, ev, card, session_min_s, session_max_s, badge_delay_max_s)
+            await _charge_once(st, number, rng, ev, card, stay, badge_delay_max_s)
         finally:
             in_use.discard(card)
         await asyncio.sleep(rng.expovariate(1 / arrival_mean_s))
@@ -276,8 +279,7 @@ async def _charge_once(
     rng: random.Random,
     ev: EV,
     card: str,
-    session_min_s: float,
-    session_max_s: float,
+    stay: float,
     badge_delay_max_s: float,
 ) -> None:
     """One visit: plug in, badge with ``card``, charge, stop, unplug."""
@@ -288,7 +290,6 @@ async def _charge_once(
     tx = await st.start_transaction(number, card)
     if tx is not None:
         st.event("step", index=1, step=f"start connector {number}")
-        stay = rng.uniform(session_min_s, session_max_s)
         deadline = time.monotonic() + stay
         while time.monotonic() < deadline and c.tx is tx:
             await asyncio.sleep(min(30.0, max(0.1, deadline - time.monotonic())))

@@ -94,6 +94,7 @@ class StationConfig:
     auto_plug: bool = True  # a remote start finds a car at the connector (a simulator's convenience)
     id_tags: list[str] = field(default_factory=lambda: default_id_tags(1))
     ev: EV = field(default_factory=EV)
+    iso15118_share: float = 0.0  # 2.0.1/2.1: the share of arriving cars that speak ISO 15118 (0..1)
     # OCPP-S: the SOAP version (version stays 1.6, the shape the station model speaks); url is then the
     # CSMS's Central System service (http://host:8180/ocpp/soap) and soap_listen where this process
     # serves the stations' Charge Point service (port 0: any free port)
@@ -619,7 +620,11 @@ class Station:
         c = self.connector(number)
         c.plugged = True
         c.finishing = False
-        c.ev = ev or dataclasses.replace(self.config.ev)  # each plug-in its own car, like the template's
+        if ev is None:  # each plug-in its own car, like the template's
+            ev = dataclasses.replace(self.config.ev)
+            if self.config.iso15118_share > 0 and random.random() < self.config.iso15118_share:
+                ev.iso15118 = True
+        c.ev = ev
         self.update_meters()
         self.adapter.plugged(c)
         self._meter_wake.set()

@@ -81,6 +81,7 @@ class StationGroup(_Strict):
     firmware_fault: Literal["download", "corrupt", "install", "keep-version"] | None = None
     step_delay: float = Field(1.0, ge=0, le=600)
     reboot_delay: float = Field(1.0, ge=0, le=600)
+    ev_iso15118: float = Field(0.0, ge=0, le=1)  # 2.0.1/2.1: share of cars sending their charging needs
 
     @field_validator("ocpp")
     @classmethod
@@ -245,6 +246,7 @@ def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext |
                 key_file=key_file, settings=settings, id_tags=list(group.id_tags),
                 ev=EV(max_power_w=group.ev_max_power_kw * 1000, capacity_wh=group.ev_battery_kwh * 1000),
                 firmware_fault=group.firmware_fault, step_delay=group.step_delay, reboot_delay=group.reboot_delay,
+                iso15118_share=group.ev_iso15118,
             ))  # fmt: skip
     return configs
 

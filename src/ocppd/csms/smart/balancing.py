@@ -498,10 +498,9 @@ class Balancing:
         start = datetime.fromtimestamp(math.floor(now), UTC)
         lease = int(self.settings.lease_s)
         unit = await self.unit(c.station_id)
-        # W: the allocation per phase times the phases the EV uses; unknown phases count as one, so a
-        # single-phase car cannot take three phases' worth on one phase (a three-phase car gets its
-        # full share once its meter values show its phases).
-        limit = round(amps, 1) if unit == "A" else round(amps * self._voltage(c.station_id) * (c.phases or 1))
+        # W: the allocation per phase times the phases the EV uses (from its meter values or its ISO
+        # 15118 needs; three until known, as the allocation assumes). Sent again when they change.
+        limit = round(amps, 1) if unit == "A" else round(amps * self._voltage(c.station_id) * (c.phases or 3))
         for mode in (TX, TX_DEFAULT) if c.mode == TX else (TX_DEFAULT,):
             profile = v.ChargingProfile(
                 id=(TX_PROFILE_ID if mode == TX else EVSE_DEFAULT_ID) + c.evse,
