@@ -55,6 +55,17 @@ async def test_group_of_16_and_201_stations_balanced_under_the_controller_limit(
             await eventually(probe(lambda: tx_limit(a) == 32.0), "the first EV gets the whole group")
             await start201(b, "G-TX-B")
             await eventually(probe(lambda: tx_limit(a) == 16.0 and tx_limit(b) == 16.0), "fair shares")
+            # an operator profile from the CSMS reaches the station next to the controller's
+            operator = {"id": 40, "evse_id": 1, "purpose": "tx_default", "stack_level": 1, "unit": "A",
+                        "periods": [{"start_s": 0, "limit": 10}]}  # fmt: skip
+            async with api(csms) as http:
+                r = await http.post("/api/v1/stations/G-201/charging-profiles", json=operator)
+                assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+                # one at the controller's reserved level is relayed too, and the operator is warned
+                r = await http.post("/api/v1/stations/G-201/charging-profiles", json={**operator, "stack_level": 7})
+                assert r.status_code == 200, r.text
+            assert b.profiles[(1, "TxDefaultProfile", 1)] == 10.0 and tx_limit(b) == 16.0
+            assert "reserved for the controller's balancer" in lc.log()
             # the first car leaves: the other takes what it freed
             from ocpp.v16 import call as call16
 
@@ -84,6 +95,13 @@ async def test_tc_k_the_csms_limits_the_group_through_the_controller_identity(
                 r = await http.post("/api/v1/stations/LC-1/charging-profiles", json=profile)
                 assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
                 await eventually(probe(lambda: tx_limit(b) == 20.0), "the group is held under the CSMS's limit")
+                r = await http.post(
+                    "/api/v1/stations/LC-1/call/GetCompositeSchedule",
+                    json={"evseId": 0, "duration": 600, "chargingRateUnit": "A"},
+                )
+                composite = r.json()
+                assert composite["status"] == "Accepted", composite
+                assert composite["schedule"]["chargingSchedulePeriod"][0]["limit"] == 20.0, composite
                 # a TxProfile for the controller itself is refused: it has no EVSE
                 tx = {**profile, "id": 6, "evse_id": 1, "purpose": "tx_default"}
                 r = await http.post("/api/v1/stations/LC-1/charging-profiles", json=tx)

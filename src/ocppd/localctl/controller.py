@@ -59,7 +59,7 @@ class LocalController:
         self.lc = settings.local_controller
         self.events = EventBus()
         self.relays: dict[str, Relay] = {}
-        self.tracker = Tracker(self.events)
+        self.tracker = Tracker(self.events, settings.smart.stack_level)
         self.upstream_ssl = upstream_context(settings)
         self.store: Store | None = None
         self.sites: Sites | None = None

@@ -40,10 +40,21 @@ class Running:
 class Tracker(Observer):
     """Turns relayed frames into the balancer's events and keeps the running transactions."""
 
-    def __init__(self, events: EventBus, on_state: Callable[[Relay], None] | None = None) -> None:
+    def __init__(self, events: EventBus, stack_level: int = 6, on_state: Callable[[Relay], None] | None = None) -> None:
         self.events = events
         self.running: dict[tuple[str, int], Running] = {}
+        self.reserved_levels = (stack_level, stack_level + 1)  # the balancer's (smart.stack_level)
         self._on_state = on_state
+
+    def csms_call(self, relay: Relay, action: str, p: dict[str, Any]) -> None:
+        """An operator profile from the CSMS is relayed as it is; one at the balancer's reserved stack
+        levels would replace (or be replaced by) the controller's profiles, so the operator hears of it."""
+        profile = p.get("csChargingProfiles") or p.get("chargingProfile") or {}
+        purpose, level = profile.get("chargingProfilePurpose"), profile.get("stackLevel")
+        if purpose in ("TxProfile", "TxDefaultProfile") and level in self.reserved_levels:
+            log.warning("%s: the CSMS sent a %s at stack level %s, reserved for the controller's balancer "
+                        "(smart.stack_level); relayed as it is, the balancer's next profile may replace it",
+                        relay.identity, purpose, level)  # fmt: skip
 
     def state_changed(self, relay: Relay) -> None:
         if self._on_state is not None:

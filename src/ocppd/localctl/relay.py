@@ -61,6 +61,8 @@ class Observer:
 
     def csms_answer(self, relay: Relay, action: str, request: dict[str, Any], answer: dict[str, Any]) -> None: ...
 
+    def csms_call(self, relay: Relay, action: str, payload: dict[str, Any]) -> None: ...
+
     def state_changed(self, relay: Relay) -> None: ...
 
 
@@ -246,6 +248,10 @@ class Relay:
     def from_upstream(self, data: bytes) -> None:
         h = head(data)
         if h.kind == CALL:
+            if h.action == "SetChargingProfile":
+                payload = _payload(data)
+                if payload is not None:
+                    self.observer.csms_call(self, h.action, payload)
             self._recent_csms_ids.append(h.message_id)
             self._enqueue(_Slot(_CSMS, h.message_id, data, h.action))
             return
