@@ -77,6 +77,12 @@ def simulate(
     summary: Annotated[Path | None, typer.Option(help="Also write the JSON summary to this file")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level (logs go to stderr)")] = "WARNING",
     seed: Annotated[int | None, typer.Option(help="Random seed for the default scenario")] = None,
+    signed_meter_values: Annotated[
+        bool, typer.Option(help="Without --template: sign energy readings (OCMF) with a test key per EVSE meter")
+    ] = False,
+    meter_key_file: Annotated[
+        Path | None, typer.Option(help="Without --template: sign with this EC P-256 private key (PEM) instead")
+    ] = None,
     firmware_fault: Annotated[
         str | None,
         typer.Option(help="Without --template: firmware updates fail on purpose: download | corrupt | install | "
@@ -102,6 +108,8 @@ def simulate(
             tpl = Template(stations=[StationGroup(
                 id=id_pattern, count=stations, ocpp=ocpp, evses=[connectors] * evses, max_power_kw=max_power_kw,
                 password=password, firmware_fault=firmware_fault, ev_iso15118=iso15118,
+                signed_meter_values=signed_meter_values,
+                meter_key_file=str(meter_key_file) if meter_key_file else None,
             )], soap_listen=soap_listen)  # fmt: skip
         configs = expand(tpl, url, ca_file=str(ca_file) if ca_file else None, cert=cert, key=key, insecure=insecure,
                          overrides=overrides)  # fmt: skip

@@ -222,7 +222,38 @@ class Fleet:
             "reconnects": sum(st.counters["reconnects"] for st in self.stations),
             "latency": self.stats.percentiles(),
             "by_action": dict(self.stats.by_action.most_common()),
+            "cost": self.costs(),
+            "signed_readings": sum(st.meters.signed for st in self.stations if st.meters is not None),
         }  # fmt: skip
+
+    def costs(self, last: int = 100) -> dict[str, Any]:
+        """What the CSMS told the drivers (2.x CostUpdated, totalCost): how many messages, and the
+        latest ``last`` transactions' cost as last received."""
+        entries = [(e.get("at", 0.0), st.identity, ref, e) for st in self.stations for ref, e in st.costs.items()]
+        entries.sort(key=lambda x: x[0], reverse=True)
+        return {
+            "messages": self.cost_messages(),
+            "transactions": {
+                f"{identity}/{ref}": {"total": e["total"], "final": e["final"], "source": e["source"],
+                                      "updates": e["updates"]}
+                for _, identity, ref, e in entries[:last]
+            },
+        }  # fmt: skip
+
+    def cost_messages(self) -> int:
+        return sum(st.counters.get("cost_messages", 0) for st in self.stations)
+
+    def last_cost(self) -> str | None:
+        """The latest cost a station was told, as one line for the live view."""
+        latest = max(
+            ((e.get("at", 0.0), st.identity, ref, e) for st in self.stations for ref, e in st.costs.items()),
+            key=lambda x: x[0],
+            default=None,
+        )
+        if latest is None:
+            return None
+        _, identity, ref, e = latest
+        return f"{identity} {ref}: {e['total']:.2f} ({'final' if e['final'] else 'running'})"
 
 
 # ------------------------------------------------------------------------------ scenarios

@@ -27,6 +27,7 @@ from ocppd.protocol.v20 import V20Dialect
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc.session import CallTimeout, Payload, Session, SessionClosed, SessionObserver
 from ocppd.smart.schedule import DAY, ProfileStore, format_time
+from ocppd.station.metering import FiscalMeters, load_private_key
 from ocppd.station.model import EV, Connector, LocalAuth, Reservation, Transaction, default_id_tags
 from ocppd.station.security import StationSecurity
 from ocppd.station.settings import Settings
@@ -100,6 +101,10 @@ class StationConfig:
     # serves the stations' Charge Point service (port 0: any free port)
     soap: SoapVersion | None = None
     soap_listen: str = "127.0.0.1:0"
+    # billing evidence: sign every energy register reading (OCMF) with a test key per EVSE meter, or with
+    # the EC P-256 private key in meter_key_file; the public key is in the device model / configuration
+    signed_meter_values: bool = False
+    meter_key_file: str | None = None
 
 
 def _security_profile(config: StationConfig) -> int:
@@ -168,6 +173,13 @@ class Station:
         self.diagnostics_status = "Idle"
         self.counters: dict[str, int] = {"sessions": 0, "errors": 0, "reconnects": 0, "dropped": 0}
         self.display_messages: dict[int, dict[str, Any]] = {}
+        # the cost the CSMS tells, per transaction ref: {"total", "source", "final", "updates", "at"}
+        self.costs: dict[str, dict[str, Any]] = {}
+        self.meters: FiscalMeters | None = None
+        if config.signed_meter_values:
+            key = load_private_key(config.meter_key_file) if config.meter_key_file else None
+            ids = [c.number if self.family == "1.6" else c.evse_id for c in self.connectors]
+            self.meters = FiscalMeters(sorted(set(ids)), config.serial, key)
         self._queue: deque[QueuedMessage] = self.store.load_queue(self.identity)
         self._tx_map: dict[str, str] = self.store.tx_map(self.identity)
         self._queue_wake = asyncio.Event()
@@ -264,6 +276,19 @@ class Station:
             exc = task.exception()
             log.error("%s: task failed: %r", self.identity, exc, exc_info=exc)
             self.counters["errors"] += 1
+
+    def meter_id(self, c: Connector) -> int:
+        """Which fiscal meter measures this connector: its EVSE (2.x), the connector (1.6)."""
+        return c.number if self.family == "1.6" else c.evse_id
+
+    def cost_received(self, tx_ref: str, total: float, source: str, final: bool = False) -> None:
+        """The CSMS told the driver's cost (2.x CostUpdated, TransactionEventResponse.totalCost): shown
+        in the live view and the summary."""
+        entry = self.costs.setdefault(tx_ref, {"total": None, "source": None, "final": False, "updates": 0})
+        entry.update(total=total, source=source, final=final or entry["final"], at=time.time())
+        entry["updates"] += 1
+        self.counters["cost_messages"] = self.counters.get("cost_messages", 0) + 1
+        self.event("cost", transaction=tx_ref, total=total, source=source, final=entry["final"])
 
     def event(self, kind: str, **data: Any) -> None:
         """Report something observable (scenario steps, status changes) to whoever listens."""

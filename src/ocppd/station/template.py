@@ -22,6 +22,8 @@ A template::
         config: {HeartbeatInterval: "60"}   # or 1.6 keys / "Component.Variable" names
         firmware_fault: install             # fail firmware updates: download | corrupt | install | keep-version
         step_delay: 1.0                     # seconds between firmware/log status steps; reboot_delay: the reboot
+        signed_meter_values: true           # OCMF-signed energy readings (a test key per EVSE meter)
+        meter_key_file: meter-key.pem       # or this EC P-256 private key for every meter
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ocppd.protocol.soap.wsdl import SoapVersion
 from ocppd.protocol.versions import OcppVersion
+from ocppd.station.metering import MeterKeyError, load_private_key
 from ocppd.station.model import EV, default_id_tags
 from ocppd.station.settings import _DEFAULTS, KEYS_16, VARS_2X, Settings
 from ocppd.station.station import StationConfig
@@ -82,6 +85,10 @@ class StationGroup(_Strict):
     step_delay: float = Field(1.0, ge=0, le=600)
     reboot_delay: float = Field(1.0, ge=0, le=600)
     ev_iso15118: float = Field(0.0, ge=0, le=1)  # 2.0.1/2.1: share of cars sending their charging needs
+    # billing evidence: OCMF-signed energy readings, the key reported as FiscalMetering.PublicKey /
+    # MeterPublicKey[n] (station/metering.py)
+    signed_meter_values: bool = False
+    meter_key_file: str | None = None
 
     @field_validator("ocpp")
     @classmethod
@@ -247,8 +254,20 @@ def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext |
                 ev=EV(max_power_w=group.ev_max_power_kw * 1000, capacity_wh=group.ev_battery_kwh * 1000),
                 firmware_fault=group.firmware_fault, step_delay=group.step_delay, reboot_delay=group.reboot_delay,
                 iso15118_share=group.ev_iso15118,
+                signed_meter_values=group.signed_meter_values or group.meter_key_file is not None,
+                meter_key_file=_meter_key(group.meter_key_file),
             ))  # fmt: skip
     return configs
+
+
+def _meter_key(path: str | None) -> str | None:
+    """The meter key file, checked once here so a bad one stops the run with its reason."""
+    if path is not None:
+        try:
+            load_private_key(path)
+        except MeterKeyError as exc:
+            raise TemplateError(str(exc)) from None
+    return path
 
 
 def _client_context(identity: str, ca_file: str | None, cert: str | None, key: str | None,

@@ -109,13 +109,31 @@ class Adapter16(Adapter):
         }
         measurands = self.settings.measurands("stop_tx_sampled")
         if measurands:
-            payload["transactionData"] = [
+            payload["transactionData"] = self._signed(c, tx, [
                 {"timestamp": format_time(tx.start),
                  "sampledValue": [{"value": str(int(tx.meter_start_wh)), "context": "Transaction.Begin",
                                    "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]},
                 {"timestamp": format_time(now), "sampledValue": _sampled(c.sample(measurands), "Transaction.End")},
-            ]  # fmt: skip
+            ])  # fmt: skip
         self.station.enqueue("StopTransaction", payload, tx.ref)
+
+    def _signed(self, c: Connector, tx: Transaction | None, meter: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """With signing meters, each energy register reading is followed by its OCMF text as a
+        ``SignedData`` sampled value; the key is the configuration key MeterPublicKey[connector]."""
+        meters = self.station.meters
+        if meters is None:
+            return meter
+        for mv in meter:
+            at = parse_time(mv["timestamp"]) or self.now()
+            signed = [
+                {"value": meters.ocmf(self.station.meter_id(c), float(sv["value"]), at, sv["context"],
+                                      tx.id_tag if tx else None),
+                 "context": sv["context"], "format": "SignedData", "measurand": sv["measurand"], "location": "Outlet"}
+                for sv in mv["sampledValue"]
+                if sv["measurand"] == "Energy.Active.Import.Register"
+            ]  # fmt: skip
+            mv["sampledValue"] = [*mv["sampledValue"], *signed]
+        return meter
 
     def meter_values(self, c: Connector, context: str, at: float | None = None) -> None:
         measurands = self.settings.measurands(
@@ -125,7 +143,8 @@ class Adapter16(Adapter):
             return
         stamp = format_time(at) if at else self.station.now_iso()
         sampled = _sampled(c.sample(measurands), context)
-        payload: Payload = {"connectorId": c.number, "meterValue": [{"timestamp": stamp, "sampledValue": sampled}]}
+        meter = self._signed(c, c.tx, [{"timestamp": stamp, "sampledValue": sampled}])
+        payload: Payload = {"connectorId": c.number, "meterValue": meter}
         if c.tx is not None and context != "Trigger":
             # Transaction-related: queued, and its transactionId filled in when it is sent (§4.7)
             self.station.enqueue("MeterValues", payload, c.tx.ref)
@@ -242,6 +261,13 @@ class Adapter16(Adapter):
 
     async def on_GetConfiguration(self, session: Session, p: Payload) -> Payload:
         known, unknown = self.settings.get_configuration(p.get("key"))
+        meters = self.station.meters
+        if meters is not None:  # the fiscal meters' keys, one per connector (read-only)
+            keys = {f"MeterPublicKey[{c.number}]": meters.public_key_hex(c.number) for c in self.station.connectors}
+            asked = p.get("key")
+            known = [*known, *({"key": k, "readonly": True, "value": v} for k, v in keys.items()
+                               if asked is None or k in asked)]  # fmt: skip
+            unknown = [k for k in unknown if k not in keys]
         answer: Payload = {"configurationKey": known}
         if unknown:
             answer["unknownKey"] = unknown

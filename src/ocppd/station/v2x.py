@@ -21,6 +21,7 @@ from ocppd.smart.schedule import EXTERNAL, MAX, TX, Profile, format_time, parse_
 from ocppd.station import files
 from ocppd.station import firmware as firmware_walk
 from ocppd.station.adapter import Adapter
+from ocppd.station.metering import SIGNING_METHOD
 from ocppd.station.model import (
     CHARGING_STATE_2X,
     STATUS_2X,
@@ -80,6 +81,7 @@ class _Live:
             if value is not None:
                 out[key] = value
         return out
+FISCAL_METERING = "FiscalMetering"  # the device-model component of an EVSE's meter (PublicKey)
 
 
 def _sampled(values: list[dict[str, Any]], context: str) -> list[dict[str, Any]]:
@@ -181,8 +183,24 @@ class Adapter2x(Adapter):
         if tx.reservation_id is not None and event == "Started":
             payload["reservationId"] = tx.reservation_id
         if meter:
-            payload["meterValue"] = meter
+            payload["meterValue"] = self._signed(c, tx, meter)
         st.enqueue("TransactionEvent", payload, tx.ref)
+
+    def _signed(self, c: Connector, tx: Transaction, meter: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """With signing meters, every energy register reading carries its OCMF signedMeterValue. The
+        public key is not repeated in each value (PublicKeyWithSignedMeterValue Never): the CSMS reads it
+        from the device model, FiscalMetering.PublicKey of the EVSE."""
+        meters = self.station.meters
+        if meters is None:
+            return meter
+        for mv in meter:
+            at = parse_time(mv["timestamp"]) or self.now()
+            for sv in mv["sampledValue"]:
+                if sv["measurand"] == "Energy.Active.Import.Register":
+                    sv["signedMeterValue"] = meters.signed_meter_value_2x(
+                        c.evse_id, float(sv["value"]), at, sv["context"], tx.id_tag, with_key=False
+                    )
+        return meter
 
     def tx_started(self, c: Connector, tx: Transaction, trigger: str) -> None:
         tx.charging_state = "Charging"
@@ -233,6 +251,9 @@ class Adapter2x(Adapter):
                                                             "reservationUpdateStatus": status})  # fmt: skip
 
     def on_queued_answer(self, message: QueuedMessage, answer: Payload) -> None:
+        if message.action == "TransactionEvent" and "totalCost" in answer and message.tx_ref is not None:
+            final = message.payload.get("eventType") == "Ended"
+            self.station.cost_received(message.tx_ref, answer["totalCost"], "TransactionEventResponse", final)
         info = answer.get("idTokenInfo")
         if info is None or info.get("status") == "Accepted" or message.tx_ref is None:
             return
@@ -303,7 +324,7 @@ class Adapter2x(Adapter):
         return {"ongoingIndicator": st.find_tx(tx_id) is not None, "messagesInQueue": pending}
 
     async def on_CostUpdated(self, session: Session, p: Payload) -> Payload:
-        self.station.event("cost", transaction=p["transactionId"], total=p["totalCost"])
+        self.station.cost_received(p["transactionId"], p["totalCost"], "CostUpdated")
         return {}
 
     # -------------------------------------------------------------- availability, reset, unlock
@@ -404,6 +425,13 @@ class Adapter2x(Adapter):
                 return ("error", "UnknownVariable")
         elif cname in ("EVSE", "Connector"):
             return ("error", "UnknownComponent")
+        if cname == FISCAL_METERING and self.station.meters is not None:
+            meters = self.station.meters
+            key = meters.public_key_hex(evse["id"]) if evse else meters.shared_key_hex()
+            if key is None:
+                return ("error", "UnknownComponent")
+            fiscal = {"PublicKey": _Live(key, "string"), "SigningMethod": _Live(SIGNING_METHOD, "string")}
+            return ("live", fiscal[vname]) if vname in fiscal else ("error", "UnknownVariable")
         spec = self.settings.variable(cname, vname, variable.get("instance"))
         if spec is None:
             if cname not in self.settings.components() and cname not in _PHYSICAL:
@@ -565,6 +593,15 @@ class Adapter2x(Adapter):
                     attributes.append({"type": "MaxSet", "value": v.max_set, "mutability": "ReadOnly"})
                 items.append({"component": component, "variable": {"name": name}, "variableAttribute": attributes,
                               "variableCharacteristics": v.characteristics()})  # fmt: skip
+        meters = self.station.meters
+        if meters is not None and base in (None, "FullInventory") and not problem_only:
+            for evse_id in sorted({c.evse_id for c in self.station.connectors}):
+                component = {"name": FISCAL_METERING, "evse": {"id": evse_id}}
+                if asked(component, "PublicKey"):  # the EVSE meter's key, for verifying signed values
+                    key = {"type": "Actual", "value": meters.public_key_hex(evse_id), "mutability": "ReadOnly"}
+                    kind = {"dataType": "string", "supportsMonitoring": False}
+                    items.append({"component": component, "variable": {"name": "PublicKey"},
+                                  "variableAttribute": [key], "variableCharacteristics": kind})  # fmt: skip
         return items
 
     def _send_report(self, request_id: int, items: list[Payload]) -> None:

@@ -54,6 +54,9 @@ class LiveView:
         pct = s.percentiles()
         table.add_row("queued tx msgs", f"{sum(st.queued for st in f.stations)}", "latency p50/p99",
                       f"{pct.get('p50_ms', 0):.1f}/{pct.get('p99_ms', 0):.1f} ms")  # fmt: skip
+        cost = f.last_cost()
+        if cost is not None:  # what the CSMS tells drivers (2.x CostUpdated / totalCost)
+            table.add_row("cost msgs", f"{f.cost_messages():,}", "last cost", cost)
         parts: list[object] = [self.progress, table]
         if f.step_log:
             parts.append(Panel("\n".join(list(f.step_log)[-5:]), title="scenario steps", border_style="dim"))
