@@ -30,9 +30,14 @@ class Resets:
         self.observe_s = observe_s
         self._open: dict[int, dict[str, Any]] = {}  # reset id -> row, still waiting to be observed
         self.latest: dict[str, int] = {}  # station -> id of its newest reset (for the API's answer)
+        # A reset on its way: what the station did before its answer was stored (it may reboot first)
+        self._sending: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> None:
         self._open = {r["id"]: r for r in await self.store.read(ops_repo.open_resets)}
+
+    def before(self, station_id: str) -> None:
+        self._sending[station_id] = {}
 
     async def observe(self, station_id: str, payload: dict[str, Any], answer: dict[str, Any] | None,
                       failure: str | None = None) -> None:  # fmt: skip
@@ -53,18 +58,30 @@ class Resets:
             await self._finish(old, "superseded", detail=f"by a newer {payload['type']} reset")
         row["id"] = await self.store.write(ops_repo.create_reset, row)
         self.latest[station_id] = row["id"]
-        if outcome in OPEN:
-            self._open[row["id"]] = row
         log.info("%s: reset %s%s: %s", station_id, payload["type"], f" EVSE {evse_id}" if evse_id else "",
                  status or failure)  # fmt: skip
         self._publish(row)
+        if outcome not in OPEN:
+            self._sending.pop(station_id, None)
+            return
+        # From here on booted() and disconnected() find the row; what they saw before is in _sending
+        # (no await between the two lines below, so nothing falls between them).
+        self._open[row["id"]] = row
+        early = self._sending.pop(station_id, {})
+        if not evse_id and "booted_at" in early:  # it rebooted before its answer was stored
+            await self._finish(row, "completed", **{k: early.get(k) for k in ("booted_at", "boot_reason",
+                                                                               "disconnected_at")})  # fmt: skip
+        elif not evse_id and early.get("disconnected_at"):
+            await self.mark_disconnected([row["id"]], early["disconnected_at"])
 
     def disconnected(self, station_id: str) -> list[int]:
         """The station's connection dropped: the resets it is part of (the caller stores the time)."""
+        if station_id in self._sending:
+            self._sending[station_id].setdefault("disconnected_at", datetime.now(UTC))
         return [i for i, r in self._open.items() if r["station_id"] == station_id and not r["evse_id"]]
 
-    async def mark_disconnected(self, ids: list[int]) -> None:
-        now = datetime.now(UTC)
+    async def mark_disconnected(self, ids: list[int], at: datetime | None = None) -> None:
+        now = at or datetime.now(UTC)
         for i in ids:
             row = self._open.get(i)
             if row is not None and row.get("disconnected_at") is None:
@@ -73,6 +90,8 @@ class Resets:
 
     async def booted(self, station_id: str, reason: str | None) -> None:
         """A BootNotification (accepted or not: the reset happened): the station's waiting resets are done."""
+        if station_id in self._sending:
+            self._sending[station_id].update(booted_at=datetime.now(UTC), boot_reason=reason)
         for row in [r for r in self._open.values() if r["station_id"] == station_id and not r["evse_id"]]:
             now = datetime.now(UTC)
             row.update(booted_at=now, boot_reason=reason)

@@ -579,6 +579,8 @@ class Csms:
     async def _before_operation(self, station_id: str, action: str, payload: Payload) -> None:
         if action == "CustomerInformation":
             await self.customer_info.before(station_id, payload)
+        elif action == "Reset":
+            self.resets.before(station_id)
         else:
             self.display_messages.before(station_id, action, payload)
 
