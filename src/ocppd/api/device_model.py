@@ -6,16 +6,19 @@ commands ``set-variables`` / ``change-configuration``, which check the value fir
 No ``from __future__ import annotations``: FastAPI reads the annotations at runtime.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ocppd.api import paging
-from ocppd.api.auth import current_principal
+from ocppd.api.auth import current_principal, require_admin
+from ocppd.api.commands import check_settings
 from ocppd.api.errors import error_responses
 from ocppd.api.routes import svc
 from ocppd.api.service import OperatorService
+from ocppd.csms import verbs
+from ocppd.csms.outbound import jsonable
 
 router = APIRouter(
     prefix="/api/v1",
@@ -196,3 +199,66 @@ class RebootRequired(PendingReboot):
 @router.get("/inventory-reboot-required", summary="Settings that wait for their station's reboot")
 async def reboot_required(s: OperatorService = Depends(svc)) -> list[RebootRequired]:
     return [RebootRequired(**r) for r in await s.csms.device_model.pending_reboot()]
+
+
+class SettingEdit(BaseModel):
+    """One setting, flat (the dashboard's form): checked against the stored characteristics, then sent."""
+
+    component: str = Field("", max_length=50, description="2.x component name ('' for a 1.6 key)")
+    variable: str = Field(min_length=1, max_length=50, description="Variable name (1.6: the key)")
+    instance: str | None = Field(None, max_length=50)
+    component_instance: str | None = Field(None, max_length=50)
+    evse_id: int | None = Field(None, ge=0)
+    connector_id: int | None = Field(None, ge=0)
+    attribute: Literal["Actual", "Target", "MinSet", "MaxSet"] | None = None
+    value: str = Field(max_length=1000)
+    force: bool = Field(False, description="Send even a value the stored characteristics refuse")
+
+
+class MonitorEdit(BaseModel):
+    component: str = Field(min_length=1, max_length=50)
+    variable: str = Field(min_length=1, max_length=50)
+    instance: str | None = Field(None, max_length=50)
+    component_instance: str | None = Field(None, max_length=50)
+    evse_id: int | None = Field(None, ge=0)
+    connector_id: int | None = Field(None, ge=0)
+    type: Literal["UpperThreshold", "LowerThreshold", "Delta", "Periodic", "PeriodicClockAligned"]
+    value: float = Field(description="The threshold, the delta, or the period in seconds")
+    severity: int = Field(8, ge=0, le=9, description="0 Danger ... 9 Debug")
+    transaction: bool = False
+
+
+async def _send(s: OperatorService, station_id: str, verb: Any, name: str) -> dict[str, Any]:
+    sent = await s.send(station_id, verb, None, name=name)
+    calls = [{"action": e.action, "request": e.request, "response": e.response} for e in sent.exchanges]
+    return {"station_id": station_id, "result": jsonable(sent.result), "calls": calls,
+            "action": calls[-1]["action"], "response": calls[-1]["response"]}  # fmt: skip
+
+
+@router.post(
+    "/stations/{station_id}/device-model/set",
+    dependencies=[Depends(require_admin)],
+    summary="Set one variable (2.x SetVariables / 1.6 ChangeConfiguration), refused with 400 when outside "
+    "what the station declared",
+    responses=error_responses(404, 409, 502, 504),
+)
+async def set_setting(station_id: str, body: SettingEdit, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    ref = verbs.VariableRef(body.component, body.variable, body.instance or None, body.evse_id, body.connector_id,
+                            body.attribute, body.component_instance or None)  # fmt: skip
+    verb = verbs.SetVariables((verbs.VariableSetting(ref, body.value),))
+    if not body.force:
+        await check_settings(s, station_id, verb)
+    return await _send(s, station_id, verb, "set-variables")
+
+
+@router.post(
+    "/stations/{station_id}/device-model/monitor",
+    dependencies=[Depends(require_admin)],
+    summary="Set one variable monitor (2.x SetVariableMonitoring); kept with the station's answer",
+    responses=error_responses(404, 409, 502, 504),
+)
+async def set_monitor(station_id: str, body: MonitorEdit, s: OperatorService = Depends(svc)) -> dict[str, Any]:
+    ref = verbs.VariableRef(body.component, body.variable, body.instance or None, body.evse_id, body.connector_id,
+                            None, body.component_instance or None)  # fmt: skip
+    monitor = verbs.MonitorSetting(ref, body.type, body.value, body.severity, body.transaction)
+    return await _send(s, station_id, verbs.SetVariableMonitoring((monitor,)), "set-monitoring")

@@ -85,8 +85,10 @@ def simulate(
     ] = None,
     firmware_fault: Annotated[
         str | None,
-        typer.Option(help="Without --template: firmware updates fail on purpose: download | corrupt | install | "
-                     "keep-version (reports Installed, boots with the old version)"),
+        typer.Option(
+            help="Without --template: firmware updates fail on purpose: download | corrupt | install | "
+            "keep-version (reports Installed, boots with the old version)"
+        ),
     ] = None,
 ) -> None:
     """Run simulated charging stations against a CSMS; print a JSON summary at the end."""

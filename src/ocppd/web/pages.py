@@ -35,7 +35,7 @@ from ocppd.api.service import OperatorService
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
-from ocppd.store import auth_repo, tx_repo
+from ocppd.store import auth_repo, repo, tx_repo
 
 HERE = Path(__file__).resolve().parent
 _login_log = RateLimitedLog(logging.getLogger("ocppd.api.auth"))  # failed and throttled logins
@@ -271,6 +271,17 @@ def mount(app: FastAPI) -> None:
             {"s": station, "messages": messages, "actions": actions, "queued": queued, "local_list": local_list,
              "reservations": reservations},
         )  # fmt: skip
+
+    @app.get("/stations/{station_id}/device-model", include_in_schema=False)
+    async def device_model_page(request: Request, station_id: str) -> Response:
+        row = await store.read(repo.get_station, station_id)
+        if row is None:
+            return await render(request, "missing.html", {"what": f"station {station_id}"})
+        dm = await service.csms.device_model.view(station_id, (row.ocpp_version or "").startswith("1."))
+        monitors = await service.csms.monitoring.monitors(station_id)
+        context = {"station_id": station_id, "dm": dm, "monitors": monitors,
+                   "connected": service.csms.is_connected(station_id)}  # fmt: skip
+        return await render(request, "device_model.html", context)
 
     @app.get("/sites", include_in_schema=False)
     async def sites_page(request: Request) -> Response:
