@@ -87,6 +87,11 @@ _DEFAULTS: dict[str, tuple[str, Any]] = {
     "tx_stop_point": ("str", "EVConnected"),
     "organization": ("str", "ocppd"),
     "display_messages": ("int", 0),
+    # display messages (2.x O): what this display can show; a message outside it is refused
+    "display_available": ("bool", True),
+    "display_priorities": ("str", "AlwaysFront,InFront,NormalCycle"),
+    "display_formats": ("str", "ASCII,UTF8,URI"),  # no HTML renderer
+    "display_capacity": ("int", 10),
 }
 
 
@@ -230,6 +235,13 @@ VARS_2X: dict[tuple[str, str, str | None], Var2x] = {
     ("ChargingStation", "AvailabilityState", None): Var2x("availability", "ReadOnly"),
     ("FirmwareCtrlr", "FirmwareVersion", None): Var2x("firmware", "ReadOnly"),
     ("DisplayMessageCtrlr", "DisplayMessages", None): Var2x("display_messages", "ReadOnly"),
+    ("DisplayMessageCtrlr", "Available", None): Var2x("display_available", "ReadOnly"),
+    ("DisplayMessageCtrlr", "SupportedPriorities", None): Var2x(
+        "display_priorities", "ReadOnly", values_list="AlwaysFront,InFront,NormalCycle", data_type="MemberList"
+    ),
+    ("DisplayMessageCtrlr", "SupportedFormats", None): Var2x(
+        "display_formats", "ReadOnly", values_list="ASCII,HTML,URI,UTF8", data_type="MemberList"
+    ),
 }
 
 _DATA_TYPE = {"int": "integer", "bool": "boolean", "str": "string", "csl": "MemberList"}

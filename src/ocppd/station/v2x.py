@@ -1026,39 +1026,98 @@ class Adapter2x(Adapter):
         return {"status": "Accepted", "filename": filename}
 
     async def on_CustomerInformation(self, session: Session, p: Payload) -> Payload:
+        """N09/N10: report (and/or clear) what this station keeps about the customer: its local list
+        entry, its authorization cache entry, its running transactions. It has no customer identifiers
+        or customer certificates of its own, so those reports say so."""
         st = self.station
-        token = (p.get("idToken") or {}).get("idToken") or p.get("customerIdentifier")
-        if p["clear"] and token:
-            st.auth.cache.pop(token, None)
-        data = f"customer {token}: no stored data" if token else "no customer identified"
-        st.after(
-            0,
-            lambda: st.call(
-                "NotifyCustomerInformation",
-                {"data": data, "seqNo": 0, "generatedAt": st.now_iso(), "requestId": p["requestId"], "tbc": False},
-            ),
-        )
+        named = [k for k in ("idToken", "customerIdentifier", "customerCertificate") if k in p]
+        if len(named) != 1:
+            return {"status": "Invalid", "statusInfo": {"reasonCode": "InvalidValue",
+                                                         "additionalInfo": "name exactly one customer"}}  # fmt: skip
+        lines: list[str] = []
+        token = (p.get("idToken") or {}).get("idToken")
+        if token is not None:
+            if token in st.auth.entries:
+                lines.append(f"local authorization list v{st.auth.version}: {_token_status(st.auth.entries[token])}")
+            if token in st.auth.cache:
+                lines.append(f"authorization cache: {_token_status(st.auth.cache[token])}")
+            for c in st.connectors:
+                if c.tx is not None and c.tx.id_tag == token:
+                    lines.append(f"transaction {c.tx.id or c.tx.ref} running on EVSE {c.evse_id}, "
+                                 f"{c.tx.energy_wh:.0f} Wh so far")  # fmt: skip
+            if p["clear"]:  # the cache is the station's; the local list is the CSMS's to change (N_46)
+                st.auth.cache.pop(token, None)
+        who = token or p.get("customerIdentifier") or (p.get("customerCertificate") or {}).get("serialNumber")
+        if p["report"]:
+            data = "; ".join(lines) if lines else f"no data kept about {who}"
+        else:
+            data = f"data about {who} cleared" if p["clear"] else ""
+        if p["clear"] and p["report"]:
+            data += " (cleared)"
+        parts = [data[i : i + 512] for i in range(0, len(data), 512)] or [""]
+
+        async def send() -> None:
+            for n, part in enumerate(parts):
+                await st.call("NotifyCustomerInformation", {"data": part, "seqNo": n, "generatedAt": st.now_iso(),
+                                                            "requestId": p["requestId"],
+                                                            "tbc": n < len(parts) - 1})  # fmt: skip
+
+        st.after(0, send)
         return {"status": "Accepted"}
 
     # -------------------------------------------------------------- display messages (O)
+    def _current_messages(self) -> dict[int, dict[str, Any]]:
+        """The messages still valid: one past its endDateTime is gone (O01.FR.09)."""
+        st = self.station
+        now = time.time()
+        expired = [i for i, m in st.display_messages.items()
+                   if (parse_time(m.get("endDateTime")) or now + 1) <= now]  # fmt: skip
+        for i in expired:
+            del st.display_messages[i]
+        if expired:
+            self.settings.force("display_messages", len(st.display_messages))
+        return st.display_messages
+
     async def on_SetDisplayMessage(self, session: Session, p: Payload) -> Payload:
+        st = self.station
         message = p["message"]
-        self.station.display_messages[message["id"]] = message
-        self.settings.force("display_messages", len(self.station.display_messages))
+        if not self.settings["display_available"]:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "NoDisplay"}}
+        if message["priority"] not in self.settings["display_priorities"].split(","):
+            return {"status": "NotSupportedPriority"}
+        if message["message"]["format"] not in self.settings["display_formats"].split(","):
+            return {"status": "NotSupportedMessageFormat"}
+        if "transactionId" in message and st.find_tx(message["transactionId"]) is None:
+            return {"status": "UnknownTransaction"}
+        messages = self._current_messages()
+        if message["id"] not in messages and len(messages) >= self.settings["display_capacity"]:
+            return {"status": "Rejected", "statusInfo": {"reasonCode": "OutOfStorage"}}
+        messages[message["id"]] = message  # the same id replaces the message (O_12)
+        self.settings.force("display_messages", len(messages))
+        st.event("display", message_id=message["id"], priority=message["priority"],
+                 content=message["message"]["content"])  # fmt: skip
         return {"status": "Accepted"}
 
     async def on_GetDisplayMessages(self, session: Session, p: Payload) -> Payload:
         st = self.station
-        found = [m for i, m in st.display_messages.items()
+        found = [m for i, m in sorted(self._current_messages().items())
                  if ("id" not in p or i in p["id"]) and ("priority" not in p or m["priority"] == p["priority"])
                  and ("state" not in p or m.get("state") == p["state"])]  # fmt: skip
         if not found:
             return {"status": "Unknown"}
-        st.after(0, lambda: st.call("NotifyDisplayMessages", {"requestId": p["requestId"], "messageInfo": found}))
+        size = max(1, self.settings["items_per_message"])
+        parts = [found[i : i + size] for i in range(0, len(found), size)]
+
+        async def send() -> None:
+            for n, part in enumerate(parts):
+                await st.call("NotifyDisplayMessages", {"requestId": p["requestId"], "messageInfo": part,
+                                                        "tbc": n < len(parts) - 1})  # fmt: skip
+
+        st.after(0, send)
         return {"status": "Accepted"}
 
     async def on_ClearDisplayMessage(self, session: Session, p: Payload) -> Payload:
-        if self.station.display_messages.pop(p["id"], None) is None:
+        if self._current_messages().pop(p["id"], None) is None:
             return {"status": "Unknown"}
         self.settings.force("display_messages", len(self.station.display_messages))
         return {"status": "Accepted"}
@@ -1110,6 +1169,12 @@ class Adapter2x(Adapter):
         if certificate_type != "V2GCertificate" and int(self.settings["security_profile"]) >= 3:
             st.after(0.05, lambda: st.reconnect("new client certificate"))
         return {"status": "Accepted"}
+
+
+def _token_status(info: dict[str, Any]) -> str:
+    status = str(info.get("status", "Unknown"))
+    group = (info.get("groupIdToken") or {}).get("idToken")
+    return status + (f" (group {group})" if group else "")
 
 
 def _measurand_list() -> list[str]:
