@@ -149,6 +149,13 @@ async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -
             assert bad.returncode == 2 and "priorities are for stations and EVSEs" in bad.stderr
             server.cli("sites", "priority", "CP16", "2")
             await until(lambda: float(a.profiles[(1, "TxProfile", 6)]) == 21.3, "two thirds of 32 A for CP16")
+            # and back by the API: PATCH changes only the fields given; a bad one is refused naming the node
+            bad = await http.patch("/api/v1/limit-tree/nodes/CP16", json={"weight": -1})
+            assert bad.status_code == 400 and bad.json()["details"]["node"] == "CP16"
+            assert (await http.patch("/api/v1/limit-tree/nodes/NOPE", json={"weight": 1})).status_code == 404
+            ok = await http.patch("/api/v1/limit-tree/nodes/CP16", json={"weight": 1})
+            assert ok.status_code == 200 and ok.json()["weight"] == 1 and ok.json()["parent"] == "depot"
+            await until(lambda: a.profiles[(1, "TxProfile", 6)] == 16.0, "equal shares again")
 
 
 # ---------------------------------------------------------------------------- stations that take only W

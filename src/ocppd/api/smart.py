@@ -238,6 +238,26 @@ async def put_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Dep
     return c.smart.sites.specs[node_id]
 
 
+@router.patch(
+    "/limit-tree/nodes/{node_id}",
+    dependencies=[Admin],
+    response_model=NodeSpec,
+    responses=NOT_FOUND,
+    summary="Change some fields of one node, e.g. a station's priority: {\"weight\": 2}",
+)
+async def patch_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of)) -> dict[str, Any]:
+    spec = c.smart.sites.specs.get(node_id)
+    if spec is None:
+        raise ApiError(404, f"no node {node_id!r}", "not_found")
+    if "id" in body and body["id"] != node_id:
+        raise ApiError(400, "id: a node cannot be renamed", "invalid_input")
+    try:
+        await c.smart.sites.upsert({**spec, **body, "id": node_id})
+    except TreeError as exc:
+        raise _tree_error(exc) from None
+    return c.smart.sites.specs[node_id]
+
+
 @router.delete(
     "/limit-tree/nodes/{node_id}",
     dependencies=[Admin],

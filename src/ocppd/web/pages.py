@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -326,8 +326,35 @@ def mount(app: FastAPI) -> None:
         externals = [{"node": e.node, "source": e.source, "amps": e.amps[0] if e.amps else None, "watts": e.watts,
                       "end": None if e.end == float("inf") else datetime.fromtimestamp(e.end, UTC).isoformat()}
                      for _, e in smart.sites.externals if e.end > now and tree.site_of(e.node) == site_id]  # fmt: skip
-        context = {"site_id": site_id, "view": view, "phases": phases, "nodes": nodes, "externals": externals}
+        offline = [s.id for s in tree.stations(site_id) if not service.csms.is_connected(s.id)]
+        context = {"site_id": site_id, "view": view, "phases": phases, "nodes": nodes, "externals": externals,
+                   "offline": offline}  # fmt: skip
         return await render(request, "site.html", context)
+
+    @app.get("/stations/{station_id}/profiles", include_in_schema=False)
+    async def station_profiles_page(request: Request, station_id: str) -> Response:
+        """Every charging profile sent to the station (when, by whom, what it answered, when it ended)
+        and the composite schedule the CSMS computes from those installed."""
+        smart = service.csms.smart
+        rows = await smart.profiles.history(station_id, 500)
+        evses = sorted({r.evse_id for r in rows if r.evse_id > 0} | {1})
+        try:
+            evse = int(request.query_params.get("evse") or evses[0])
+        except ValueError:
+            evse = evses[0]
+        site = smart.sites.station_site(station_id)
+        context = {
+            "station_id": station_id,
+            "timeline": [_profile_row(r) for r in rows],
+            "evses": evses,
+            "evse": evse,
+            "site": site,
+            "excluded": smart.balancing.excluded.get(station_id),
+            "unit": smart.balancing.units.get(station_id),
+            "composite_src": f"/api/v1/stations/{quote(station_id, safe='')}/charging-profiles/composite"
+                             f"?evse_id={evse}&duration_s=86400",
+        }  # fmt: skip
+        return await render(request, "station_profiles.html", context)
 
     @app.get("/transactions", include_in_schema=False)
     async def transactions_page(request: Request) -> Response:
@@ -453,6 +480,27 @@ def _page_url(request: Request, key: Any) -> str:
     if key is not None:
         params["cursor"] = paging.encode(key if isinstance(key, list | tuple) else [key])
     return request.url.path + ("?" + urlencode(params) if params else "")
+
+
+def _profile_row(r: Any) -> dict[str, Any]:
+    """One row of the profile timeline: what was sent, by whom, and what became of it."""
+    schedule = r.profile.get("chargingSchedule") or {}
+    schedule = schedule[0] if isinstance(schedule, list) and schedule else schedule
+    periods = schedule.get("chargingSchedulePeriod") or [] if isinstance(schedule, dict) else []
+    limits = ", ".join(f"{p.get('limit')} from {p.get('startPeriod', 0)} s" for p in periods[:3])
+    if len(periods) > 3:
+        limits += f", +{len(periods) - 3} more"
+    answer = r.answer or {}
+    said = answer.get("status") or answer.get("error") or ""
+    info = answer.get("statusInfo") or {}
+    if info.get("reasonCode"):
+        said += f" ({info['reasonCode']})"
+    return {
+        "sent_at": r.sent_at, "evse_id": r.evse_id, "profile_id": r.profile_id, "purpose": r.purpose,
+        "stack_level": r.stack_level, "kind": r.kind, "unit": r.unit, "limits": limits, "source": r.source,
+        "answer": said, "state": r.state, "ended_at": r.ended_at, "transaction_id": r.transaction_id,
+        "drift": r.drift,
+    }  # fmt: skip
 
 
 def _phases_text(totals: dict[str, Any] | None) -> str:

@@ -286,7 +286,7 @@ function connectEvents() {
   const source = new EventSource(url, { withCredentials: true });
   const types = ["station.connected", "station.disconnected", "station.booted", "status.changed",
     "transaction.started", "transaction.updated", "transaction.ended", "meter.values",
-    "security.event", "station.notification"];
+    "security.event", "station.notification", "profile.sent", "profile.drift", "smart.excluded"];
   source.onopen = () => {
     indicator.textContent = "live";
     indicator.className = "live on";
@@ -689,6 +689,45 @@ function previewProfile(form) {
   showSchedule(form, sched, "Profile to send");
 }
 
+// The composite schedule the CSMS computes for one EVSE (the profile timeline page), reloaded when a
+// profile is sent to the station or its transaction ends.
+class CompositeChart {
+  constructor(host) {
+    this.host = host;
+    this.timer = null;
+  }
+
+  wants(event) {
+    return event.station_id === stationId() && (event.type.startsWith("profile.") || event.type === "transaction.ended");
+  }
+
+  schedule() {
+    if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.load(); }, 500);
+  }
+
+  async load() {
+    let data;
+    try {
+      data = await api("GET", this.host.dataset.src);
+    } catch {
+      return;
+    }
+    const sched = data.periods && data.periods.length
+      ? { start: data.start, unit: data.unit, duration: 86400, periods: data.periods, evse: data.evse_id } : null;
+    this.host.dataset.periods = String(sched ? sched.periods.length : 0);
+    showSchedule(this.host, sched, "Composite schedule");
+    let empty = this.host.querySelector("p.empty");
+    if (!sched && !empty) {
+      empty = document.createElement("p");
+      empty.className = "muted empty";
+      empty.textContent = "No limit: no installed profile applies to this EVSE.";
+      this.host.appendChild(empty);
+    } else if (sched && empty) {
+      empty.remove();
+    }
+  }
+}
+
 let charts = [];
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -696,6 +735,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (power && stationId()) charts.push(new StationPowerChart(power, stationId()));
   const tx = document.getElementById("tx-figure");
   if (tx) charts.push(new TransactionChart(tx));
+  const composite = document.getElementById("composite-figure");
+  if (composite) charts.push(new CompositeChart(composite));
   charts.forEach((c) => c.load());
   const profile = document.getElementById("form-set-profile");
   if (profile) {
