@@ -32,6 +32,7 @@ from ocppd.api.security import (
     login_csrf,
 )
 from ocppd.api.service import OperatorService
+from ocppd.csms.availability import effective as availability_effective
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
@@ -282,6 +283,47 @@ def mount(app: FastAPI) -> None:
         context = {"station_id": station_id, "dm": dm, "monitors": monitors,
                    "connected": service.csms.is_connected(station_id)}  # fmt: skip
         return await render(request, "device_model.html", context)
+
+    # Availability and resets, display messages, customer information (docs/device-management.md)
+    async def _station_or_missing(request: Request, station_id: str) -> dict[str, Any] | Response:
+        try:
+            return await service.station(station_id)
+        except ApiError:
+            return await render(request, "missing.html", {"what": f"station {station_id}"})
+
+    @app.get("/stations/{station_id}/availability", include_in_schema=False)
+    async def station_availability_page(request: Request, station_id: str) -> Response:
+        station = await _station_or_missing(request, station_id)
+        if isinstance(station, Response):
+            return station
+        csms = service.csms
+        wishes = await csms.availability.wanted(station_id)
+        connectors = []
+        for c in station["connectors"]:
+            if c["evse_id"] > 0:
+                w = availability_effective(wishes, c["evse_id"], c["connector_id"])
+                connectors.append({**c, "wanted": w["operational_status"] if w else None,
+                                   "wanted_state": w["state"] if w else None})  # fmt: skip
+        return await render(request, "station_availability.html", {
+            "s": station, "availability": {"wishes": wishes, "connectors": connectors},
+            "resets": await csms.resets.list(station_id, 20)})  # fmt: skip
+
+    @app.get("/stations/{station_id}/display-messages", include_in_schema=False)
+    async def station_display_page(request: Request, station_id: str) -> Response:
+        station = await _station_or_missing(request, station_id)
+        if isinstance(station, Response):
+            return station
+        messages = await service.csms.display_messages.list(station_id)
+        next_id = max((m["message_id"] for m in messages), default=0) + 1
+        return await render(request, "station_display.html", {"s": station, "messages": messages, "next_id": next_id})
+
+    @app.get("/stations/{station_id}/customer-information", include_in_schema=False)
+    async def station_customers_page(request: Request, station_id: str) -> Response:
+        station = await _station_or_missing(request, station_id)
+        if isinstance(station, Response):
+            return station
+        requests = await service.csms.customer_info.list(station_id, 50)
+        return await render(request, "station_customers.html", {"s": station, "requests": requests})
 
     @app.get("/sites", include_in_schema=False)
     async def sites_page(request: Request) -> Response:

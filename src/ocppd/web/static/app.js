@@ -286,7 +286,9 @@ function connectEvents() {
   const source = new EventSource(url, { withCredentials: true });
   const types = ["station.connected", "station.disconnected", "station.booted", "status.changed",
     "transaction.started", "transaction.updated", "transaction.ended", "meter.values",
-    "security.event", "station.notification", "profile.sent", "profile.drift", "smart.excluded"];
+    "security.event", "station.notification", "profile.sent", "profile.drift", "smart.excluded",
+    "availability.changed", "reset.changed", "display_message.changed", "customer_information.changed",
+    "customer_information.reported"];
   source.onopen = () => {
     indicator.textContent = "live";
     indicator.className = "live on";
