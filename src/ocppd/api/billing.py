@@ -362,11 +362,7 @@ async def totals(
     after = paging.decode(cursor, str, str, str) if cursor else None
     filters = {"site_id": site_id, "station_id": station_id, "group_id": group_id, "id_token": id_token}
 
-    def op(conn: Any) -> list[dict[str, Any]]:
-        rows = (reports.ReportRow(**r._mapping) for r in br.report_rows(conn, start, end, **filters))
-        return reports.totals(rows, period=period, by=by, zone=zone)
-
-    out = await c.store.read(op)
+    out = await c.billing.totals(period=period, by=by, zone=zone, since=start, until=end, **filters)
     if format == "csv":
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=TOTAL_FIELDS, extrasaction="ignore")

@@ -33,10 +33,11 @@ from ocppd.api.security import (
 )
 from ocppd.api.service import OperatorService
 from ocppd.csms.availability import effective as availability_effective
+from ocppd.csms.billing import reports
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
-from ocppd.store import auth_repo, repo, tx_repo
+from ocppd.store import auth_repo, billing_repo, repo, tx_repo
 
 HERE = Path(__file__).resolve().parent
 _login_log = RateLimitedLog(logging.getLogger("ocppd.api.auth"))  # failed and throttled logins
@@ -414,11 +415,13 @@ def mount(app: FastAPI) -> None:
         except ApiError:
             error = STALE_LINK
         export = {k: v for k, v in {**q, "active": "true" if active else ""}.items() if v}
+        costs = await service.csms.billing.costs_for([r["id"] for r in rows]) if rows else {}
         return await render(
             request,
             "transactions.html",
             {
                 "rows": rows,
+                "costs": costs,
                 "q": q,
                 "error": error,
                 "export_url": "/api/v1/transactions/export.csv?" + urlencode(export),
@@ -434,7 +437,45 @@ def mount(app: FastAPI) -> None:
             tx = await service.transaction(pk)
         except ApiError:
             return await render(request, "missing.html", {"what": f"transaction {pk}"})
-        return await render(request, "transaction.html", {"tx": tx})
+        history = await store.read(billing_repo.cost_history, pk)
+        return await render(request, "transaction.html", {"tx": tx, "cost_history": history})
+
+    @app.get("/billing", include_in_schema=False)
+    async def billing_page(request: Request) -> Response:
+        q = _query(request, "period", "by", "tz", "since", "until", "site_id", "station_id", "group_id", "id_token")
+        q["period"] = q["period"] if q["period"] in reports.PERIODS else "day"
+        q["by"] = q["by"] if q["by"] in reports.DIMENSIONS else ""
+        q["tz"] = q["tz"] or "UTC"
+        filters = {k: q[k] or None for k in ("site_id", "station_id", "group_id", "id_token")}
+        rows: list[dict[str, Any]] = []
+        error = None
+        try:
+            zone = reports.zone_of(q["tz"])
+            since, until = reports.bound(q["since"], zone, "since"), reports.bound(q["until"], zone, "until")
+            rows = await service.csms.billing.totals(
+                period=q["period"], by=q["by"] or None, zone=zone, since=since, until=until, **filters
+            )
+        except reports.ReportError as exc:
+            error = str(exc)
+        chart_params = {k: v for k, v in q.items() if v and k != "by"}
+        table_params = {k: v for k, v in q.items() if v}
+        sites = sorted(n.id for n in service.csms.smart.sites.tree.nodes.values() if n.kind == "site")
+        return await render(
+            request,
+            "billing.html",
+            {
+                "q": q,
+                "rows": rows[:BILLING_ROWS],
+                "more": len(rows) > BILLING_ROWS,
+                "error": error,
+                "sites": sites,
+                "key": reports.DIMENSIONS.get(q["by"]),
+                "chart_src": "/api/v1/billing/totals?" + urlencode({**chart_params, "limit": 10_000}),
+                "csv_url": "/api/v1/billing/totals?" + urlencode({**table_params, "format": "csv"}),
+                "export_url": "/api/v1/billing/export?"
+                + urlencode({k: v for k, v in filters.items() if v} | {"format": "csv"}),
+            },
+        )
 
     @app.get("/tokens", include_in_schema=False)
     async def tokens_page(request: Request) -> Response:
@@ -487,6 +528,7 @@ def mount(app: FastAPI) -> None:
 
 
 PAGE = 50  # rows per dashboard page
+BILLING_ROWS = 500  # totals shown on the billing page (the CSV has them all)
 MESSAGES_PAGE = 100
 OVERVIEW_SAMPLE = 20  # stations listed per overview box (with a link to all of them)
 OVERVIEW_MAX_AGE_S = 1.0  # open overview pages share one read of the whole network per second

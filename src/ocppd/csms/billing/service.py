@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ocppd import metrics
 from ocppd.config import BillingSettings
+from ocppd.csms.billing import reports
 from ocppd.csms.billing.cost import Cost, MeterPoint, SessionData, price_session
 from ocppd.csms.billing.currencies import minor_units
 from ocppd.csms.billing.signatures import FAILED, NO_KEY, UNVERIFIABLE, meter_keys, verify
@@ -441,6 +443,44 @@ class Billing:
                 return priced.cost.to_json() | {"running": True} if priced.cost else None
             history = br.cost_history(conn, pk)
             return history[-1].cost | {"running": False} if history and history[-1].cost else None
+
+        return await self.store.read(op)
+
+    async def totals(
+        self,
+        *,
+        period: str,
+        by: str | None,
+        zone: ZoneInfo,
+        since: datetime | None,
+        until: datetime | None,
+        **filters: str | None,
+    ) -> list[dict[str, Any]]:
+        """Per day / month totals (reports.totals) of the finished transactions that match (API and dashboard)."""
+
+        def op(conn: Any) -> list[dict[str, Any]]:
+            rows = (reports.ReportRow(**r._mapping) for r in br.report_rows(conn, since, until, **filters))
+            return reports.totals(rows, period=period, by=by, zone=zone)
+
+        return await self.store.read(op)
+
+    async def costs_for(self, pks: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """For a page of transactions: the price of each finished one (latest computation) and the cost
+        so far of each running one (``running: true``, not recorded); none when no tariff applies."""
+
+        def op(conn: Any) -> dict[int, dict[str, Any]]:
+            out: dict[int, dict[str, Any]] = {}
+            for pk, row in br.latest_costs(conn, list(pks)).items():
+                if row.cost is not None:
+                    out[pk] = {"incl_vat": row.cost["incl_vat"], "currency": row.currency, "running": False}
+            now = datetime.now(UTC)
+            for tx in (repo.get_transaction(conn, pk) for pk in pks if pk not in out):
+                if tx is not None and tx.active:
+                    priced = price_op(conn, tx, now=now)
+                    if priced.cost is not None:
+                        cost = priced.cost
+                        out[tx.id] = {"incl_vat": str(cost.incl_vat), "currency": cost.currency, "running": True}
+            return out
 
         return await self.store.read(op)
 

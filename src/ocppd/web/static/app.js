@@ -593,6 +593,84 @@ class TransactionChart extends ApiChart {
   }
 }
 
+// Energy and revenue per day or month (the billing page): one step per period, missing periods drawn
+// as zero, revenue in the currency that earned most (others are listed in the table).
+function periodStart(p) {
+  const [y, m, d] = p.split("-").map(Number);
+  return Date.UTC(y, m - 1, d || 1);
+}
+
+function nextPeriod(t, month) {
+  const at = new Date(t);
+  return month ? Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1) : t + 86400000;
+}
+
+class BillingChart extends ApiChart {
+  constructor(figure) {
+    super(figure);
+    this.month = figure.dataset.period === "month";
+  }
+
+  url() { return this.figure.dataset.src; }
+
+  wants(event) { return event.type === "transaction.ended"; }
+
+  update() {
+    const byCurrency = {};
+    for (const r of this.data) if (r.currency) byCurrency[r.currency] = (byCurrency[r.currency] || 0) + Number(r.incl_vat);
+    this.currency = Object.keys(byCurrency).sort((a, b) => byCurrency[b] - byCurrency[a])[0] || null;
+    const periods = new Map();
+    for (const r of this.data) {
+      const t = periodStart(r.period);
+      const p = periods.get(t) || { t, label: r.period, sessions: 0, wh: 0, revenue: 0, money: [] };
+      p.sessions += r.transactions;
+      p.wh += r.energy_wh;
+      if (r.currency === this.currency) p.revenue += Number(r.incl_vat);
+      if (r.currency) p.money.push(`${r.incl_vat} ${r.currency}`);
+      periods.set(t, p);
+    }
+    const known = [...periods.values()].sort((a, b) => a.t - b.t);
+    this.points = [];
+    if (known.length) {
+      for (let t = known[0].t; t <= known[known.length - 1].t; t = nextPeriod(t, this.month)) {
+        this.points.push(periods.get(t) || { t, label: new Date(t).toISOString().slice(0, this.month ? 7 : 10),
+                                             sessions: 0, wh: 0, revenue: 0, money: [] });
+      }
+    }
+    this.canvas.dataset.points = String(this.points.length);
+    const cur = document.getElementById("billing-currency");
+    if (cur) cur.textContent = this.currency || "–";
+    const wh = this.points.reduce((a, p) => a + p.wh, 0);
+    const revenue = this.points.reduce((a, p) => a + p.revenue, 0);
+    const span = this.points.length ? `${this.points[0].label} to ${this.points[this.points.length - 1].label}` : "no data";
+    this.canvas.setAttribute("aria-label",
+      `Energy and revenue per ${this.month ? "month" : "day"}, ${span}: ${kwh(wh)} kWh, ` +
+      `${revenue.toFixed(2)} ${this.currency || ""} incl. VAT, ${this.points.length} periods`);
+  }
+
+  rows() {
+    return this.points.map((p) => [p.label, String(p.sessions), kwh(p.wh), p.money.join("; ") || "–"]);
+  }
+
+  draw() {
+    if (!this.points) return;
+    const pts = this.points;
+    const x0 = pts.length ? pts[0].t : Date.now() - 86400000;
+    const x1 = pts.length ? nextPeriod(pts[pts.length - 1].t, this.month) : Date.now();
+    const label = (t) => new Date(t).toISOString().slice(0, this.month ? 7 : 10);
+    drawChart(this.canvas, {
+      x0, x1, xLabel: label, empty: "No priced sessions in this range",
+      left: { unit: "kWh", min: 0.1 }, right: { unit: this.currency || "", color: COLORS.energy, min: 0.1 },
+      series: [
+        { points: pts.map((p) => ({ t: p.t, v: p.wh / 1000 })), color: COLORS.power, step: true,
+          fill: "rgba(11, 92, 173, 0.12)", end: x1 },
+        { points: pts.map((p) => ({ t: p.t, v: p.revenue })), color: COLORS.energy, axis: "right", step: true,
+          dash: [6, 4], end: x1 },
+      ],
+    });
+  }
+}
+
 // ------------------------------------------------------------------ charging schedules
 // A GetCompositeSchedule answer (1.6 `chargingSchedule`, 2.0.1/2.1 `schedule`), typed or raw.
 function scheduleOf(data) {
@@ -739,6 +817,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (tx) charts.push(new TransactionChart(tx));
   const composite = document.getElementById("composite-figure");
   if (composite) charts.push(new CompositeChart(composite));
+  const billing = document.getElementById("billing-figure");
+  if (billing) charts.push(new BillingChart(billing));
   charts.forEach((c) => c.load());
   const profile = document.getElementById("form-set-profile");
   if (profile) {
