@@ -4,9 +4,11 @@
 
 Seeds a SQLite database (tests/seed.py) and gives every finished transaction a cost row (bulk, as
 pricing at the end would leave it), starts ``ocppd serve`` on it, streams
-``GET /api/v1/billing/export`` (CSV and JSON lines) and prints rows, seconds, rows/s and the
-server's resident memory before and after (VmRSS, and its peak VmHWM). Also times the pure
-calculator on a multi-part tariff over a 50-reading session.
+``GET /api/v1/billing/export`` (CSV and JSON lines), then asks for the totals reports over all of
+them (per day, per month by station and by site, in Europe/Berlin) and prints one JSON object: rows,
+seconds, rows/s and the server's resident memory before, after the exports and after the reports
+(VmRSS, and its peak VmHWM). Also times the pure calculator on a multi-part tariff over a
+50-reading session.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import json
 import tempfile
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,11 +52,14 @@ async def _seed(url: str, count: int) -> None:
         await seed(store, stations=100, transactions=count, messages=0)
 
         def costs(conn: Connection) -> None:
-            ids = [r.id for r in conn.execute(select(transactions.c.id).where(transactions.c.stopped_at.is_not(None)))]
+            t = transactions.c
+            finished = select(t.id, t.station_id).where(t.stopped_at.is_not(None))
+            ids = [(r.id, r.station_id) for r in conn.execute(finished)]
             cost = {"currency": "EUR", "excl_vat": "9.75", "vat": "1.85", "incl_vat": "11.60", "energy_kwh": "15.000"}
             rows = [
                 {
                     "transaction_id": pk,
+                    "site_id": f"site-{zlib.crc32(station_id.encode()) % 10}",  # ten sites, for the totals by site
                     "tariff_id": "daynight",
                     "tariff_version_id": 1,
                     "currency": "EUR",
@@ -65,7 +71,7 @@ async def _seed(url: str, count: int) -> None:
                     "reason": "transaction ended",
                     "computed_at": datetime.now(UTC),
                 }
-                for pk in ids
+                for pk, station_id in ids
             ]
             for i in range(0, len(rows), 20_000):
                 conn.execute(insert(transaction_costs), rows[i : i + 20_000])
@@ -87,6 +93,16 @@ async def _stream(base: str, key: str, fmt: str) -> tuple[int, float, int]:
             size += len(chunk)
     rows = lines - 1 if fmt == "csv" else lines
     return rows, time.perf_counter() - started, size
+
+
+async def _totals(base: str, key: str, params: dict[str, str]) -> tuple[int, float]:
+    """One report: rows answered and seconds (all of them: limit at its maximum, CSV has no paging)."""
+    started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as client:
+        response = await client.get("/api/v1/billing/totals", params={**params, "format": "csv"})
+        response.raise_for_status()
+    return response.text.count("\n") - 1, time.perf_counter() - started
 
 
 def _calculator(runs: int = 200) -> float:
@@ -127,6 +143,15 @@ def main() -> None:
                     "rows_per_s": int(rows / seconds),
                     "bytes": size,
                 }
+            results["rss_after_export_kb"] = _memory_kb(server.process.pid)
+            reports = {
+                "day": {"period": "day", "tz": "Europe/Berlin"},
+                "month_by_station": {"period": "month", "by": "station", "tz": "Europe/Berlin"},
+                "month_by_site": {"period": "month", "by": "site", "tz": "Europe/Berlin"},
+            }
+            for name, params in reports.items():
+                rows, seconds = asyncio.run(_totals(server.http_url, key, params))
+                results[f"totals_{name}"] = {"rows": rows, "seconds": round(seconds, 2)}
             results["rss_after_kb"] = _memory_kb(server.process.pid)
     results["calculator_ms_per_session"] = round(_calculator(), 3)
     print(json.dumps(results, indent=2))

@@ -89,6 +89,28 @@ async def test_bad_tariffs_are_refused_naming_the_element(api: httpx.AsyncClient
     assert (await api.get("/api/v1/tariffs/bad")).status_code == 404
 
 
+async def test_more_tariffs_that_cannot_be_right_name_the_field(api: httpx.AsyncClient) -> None:
+    """The rest of issue 12's bad input: a period END in the daylight-saving gap, a negative VAT or
+    minimum price, an overlap across midnight, an unknown time zone; nothing is stored."""
+    timed = lambda start, end: {  # noqa: E731
+        "price_components": [{"type": "ENERGY", "price": 1}],
+        "restrictions": {"start_time": start, "end_time": end},
+    }
+    cases = [
+        ({**DAY_NIGHT, "elements": [timed("01:00", "02:30")]}, "elements[0].restrictions.end_time"),
+        ({**DAY_NIGHT, "vat": "-19"}, "vat"),
+        ({**DAY_NIGHT, "min_price": "-1"}, "tariff.min_price"),
+        ({**DAY_NIGHT, "elements": [timed("22:00", "06:00"), timed("05:00", "08:00")]}, "elements[1].restrictions"),
+        ({**DAY_NIGHT, "time_zone": "Europe/Atlantis"}, "time_zone"),
+        ({**DAY_NIGHT, "currency": "eur"}, "currency"),
+    ]
+    for tariff, field in cases:
+        body = refused(await api.put("/api/v1/tariffs/bad-more", json={"tariff": tariff}))
+        assert body["details"]["field"] == field, body
+        assert body["code"] == "invalid_input" and body["status"] == 400
+    assert (await api.get("/api/v1/tariffs/bad-more")).status_code == 404
+
+
 async def test_versions_keep_a_history_and_overlapping_validity_is_refused(api: httpx.AsyncClient) -> None:
     first = ok(
         await api.put("/api/v1/tariffs/hist", json={"tariff": DAY_NIGHT, "valid_from": "2026-01-01T00:00:00Z"}), 201

@@ -155,6 +155,29 @@ def test_a_spike_later_contradicted_is_not_priced() -> None:
     assert BACKWARDS in cost.flags
 
 
+def test_a_whole_wh_stop_reading_just_below_a_sample_with_decimals_is_rounding_not_backwards() -> None:
+    """1.6 meterStop is a whole number of Wh: 1,234 after a sample of 1,234.6 Wh is the same register."""
+    day = "2026-06-10"
+    session = SessionData(
+        started_at=local(day, "10:00"),
+        stopped_at=local(day, "11:00"),
+        meter_start_wh=D(0),
+        meter_stop_wh=D(1_234),
+        readings=[*points(day, ("10:59", 0)), MeterPoint(local(day, "10:59") + timedelta(seconds=30), D("1234.6"))],
+    )
+    cost = price_session(parse_tariff(DAY_NIGHT), session)
+    assert cost.flags == ()
+    assert cost.energy_wh == D(1_234)  # never above the stop reading
+    one_wh_lower = SessionData(
+        started_at=session.started_at,
+        stopped_at=session.stopped_at,
+        meter_start_wh=D(0),
+        meter_stop_wh=D(1_234),
+        readings=[MeterPoint(local(day, "10:30"), D(1_235))],
+    )
+    assert BACKWARDS in price_session(parse_tariff(DAY_NIGHT), one_wh_lower).flags  # a whole Wh less: flagged
+
+
 def test_a_missing_stop_reading_prices_energy_to_the_last_trusted_reading() -> None:
     day = "2026-06-10"
     session = SessionData(

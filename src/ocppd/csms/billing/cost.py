@@ -24,6 +24,7 @@ from ocppd.csms.billing.tariff import DAYS, Restrictions, Tariff
 
 HOUR = Decimal(3600)
 KWH = Decimal(1000)
+RESOLUTION_WH = Decimal(1)  # whole Wh: the coarsest register a reading may be rounded to (1.6 meterStop)
 
 # Review flags
 BACKWARDS = "meter_went_backwards"  # some readings were lower than an earlier one: those are not priced
@@ -175,15 +176,23 @@ class _Energy:
 
 
 def _trusted(points: list[MeterPoint]) -> tuple[list[MeterPoint], bool]:
-    """The readings no later reading contradicts (the suffix minima), and whether any was dropped."""
+    """The readings no later reading contradicts (the suffix minima), and whether any was dropped.
+
+    A reading above a later one by less than the register's resolution is rounding, not a meter going
+    backwards (1.6 meterStop is whole Wh, samples may carry decimals): it is kept at the later value."""
     kept: list[MeterPoint] = []
     floor: Decimal | None = None
+    dropped = False
     for point in reversed(points):
         if floor is None or point.energy_wh <= floor:
             kept.append(point)
             floor = point.energy_wh
+        elif point.energy_wh - floor < RESOLUTION_WH:
+            kept.append(MeterPoint(point.timestamp, floor))
+        else:
+            dropped = True
     kept.reverse()
-    return kept, len(kept) != len(points)
+    return kept, dropped
 
 
 @dataclass(frozen=True, slots=True)
