@@ -94,4 +94,16 @@ async def test_monitor_from_the_dashboard_fires_and_clears_and_out_of_range_sett
             return [a for a in rows if a["id"] == alert["id"]]
 
         await eventually(cleared, "the monitor's alert cleared")
+
+        # the inventory across stations: counts, the drill-down, who has a setting
+        await page.get_by_role("link", name="Inventory", exact=True).click()
+        await expect(page.locator("#counts-model")).to_contain_text("SimCharger")
+        await page.locator("#counts-model").get_by_role("link", name="SimCharger").click()
+        await expect(page.locator("#inventory-stations")).to_contain_text(SID)
+        await page.get_by_label("Variable / key").fill("HeartbeatInterval")
+        await page.get_by_label("Component").fill("OCPPCommCtrlr")
+        await page.get_by_label("Value").fill("600")
+        await page.get_by_role("button", name="Search").click()
+        await expect(page.locator("#setting-stations")).to_contain_text(SID)
+        await shot(page, "inventory")
         await context.close()

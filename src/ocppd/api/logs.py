@@ -106,8 +106,11 @@ async def _receive(request: Request, token: str, filename: str | None) -> Respon
 
 
 @uploads.put("/{token}", summary="Stations upload the requested log here (PUT)")
-@uploads.post("/{token}", summary="Stations upload the requested log here (POST: the body is the file, or a "
-              "multipart/form-data form with the file)")
+@uploads.post(
+    "/{token}",
+    summary="Stations upload the requested log here (POST: the body is the file, or a "
+    "multipart/form-data form with the file)",
+)
 async def upload(request: Request, token: str) -> JSONResponse:
     return await _receive(request, token, None)
 

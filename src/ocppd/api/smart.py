@@ -243,7 +243,7 @@ async def put_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Dep
     dependencies=[Admin],
     response_model=NodeSpec,
     responses=NOT_FOUND,
-    summary="Change some fields of one node, e.g. a station's priority: {\"weight\": 2}",
+    summary='Change some fields of one node, e.g. a station\'s priority: {"weight": 2}',
 )
 async def patch_node(node_id: str, body: dict[str, Any] = Body(...), c: Csms = Depends(csms_of)) -> dict[str, Any]:
     spec = c.smart.sites.specs.get(node_id)

@@ -81,6 +81,8 @@ class _Live:
             if value is not None:
                 out[key] = value
         return out
+
+
 FISCAL_METERING = "FiscalMetering"  # the device-model component of an EVSE's meter (PublicKey)
 
 

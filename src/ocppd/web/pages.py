@@ -326,6 +326,41 @@ def mount(app: FastAPI) -> None:
         requests = await service.csms.customer_info.list(station_id, 50)
         return await render(request, "station_customers.html", {"s": station, "requests": requests})
 
+    @app.get("/inventory", include_in_schema=False)
+    async def inventory_page(request: Request) -> Response:
+        """Counts by vendor / model / firmware version, the stations behind each (paged), and which
+        stations have a setting (paged): the views of csms/device_model.py."""
+        dm = service.csms.device_model
+        q = _query(request, "field", "value", "unknown", "variable", "component", "setting_value")
+        counts = {field: await dm.identity_counts(field, None) for field, _ in INVENTORY_FIELDS}
+        ctx: dict[str, Any] = {"fields": INVENTORY_FIELDS, "counts": counts, "q": q, "drill": None, "having": None,
+                               "values": None, "error": None, "next_url": None, "first_url": None}  # fmt: skip
+        try:
+            if q["field"] in counts:
+                after = _cursor(request, str)
+                value = None if q["unknown"] else q["value"]
+                rows = await dm.stations_by_identity({q["field"]: value}, after[0] if after else None, PAGE + 1)
+                label = dict(INVENTORY_FIELDS)[q["field"]]
+                ctx["drill_title"] = f"{label}: {value if value is not None else 'not reported'}"
+                ctx["drill"] = rows[:PAGE]
+                if len(rows) > PAGE:
+                    ctx["next_url"] = _page_url(request, [rows[PAGE - 1]["station_id"]])
+                ctx["first_url"] = _page_url(request, None) if after else None
+            elif q["variable"]:
+                after = _cursor(request, str, str)
+                component = q["component"] or None
+                rows = await dm.stations_with_setting(q["variable"], component, q["setting_value"] or None,
+                                                      after, PAGE + 1)  # fmt: skip
+                ctx["having"] = rows[:PAGE]
+                ctx["values"] = await dm.setting_values(q["variable"], component)
+                if len(rows) > PAGE:
+                    last = rows[PAGE - 1]
+                    ctx["next_url"] = _page_url(request, [last["station_id"], last["component"]])
+                ctx["first_url"] = _page_url(request, None) if after else None
+        except ApiError:
+            ctx["error"] = STALE_LINK
+        return await render(request, "inventory.html", ctx)
+
     @app.get("/sites", include_in_schema=False)
     async def sites_page(request: Request) -> Response:
         smart = service.csms.smart
@@ -529,6 +564,7 @@ def mount(app: FastAPI) -> None:
 
 PAGE = 50  # rows per dashboard page
 BILLING_ROWS = 500  # totals shown on the billing page (the CSV has them all)
+INVENTORY_FIELDS = [("vendor", "Vendor"), ("model", "Model"), ("firmware_version", "Firmware version")]
 MESSAGES_PAGE = 100
 OVERVIEW_SAMPLE = 20  # stations listed per overview box (with a link to all of them)
 OVERVIEW_MAX_AGE_S = 1.0  # open overview pages share one read of the whole network per second
