@@ -206,7 +206,7 @@ async def outage(tmp: Path, args: argparse.Namespace, ports: dict[str, int], pro
         return out
 
     share = round(limit / len(stations), 1)
-    await until(lambda: limits_a() == [share] * len(stations), f"each station at {share} A", 60)
+    await until(lambda: limits_a() == [share] * len(stations), f"each station at {share} A", 60, limits_a)
     # the CSMS limits the group through the controller's identity: the limit, then half of it
     step_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=args.step_after)
     start = datetime.now(UTC).replace(microsecond=0)
@@ -226,17 +226,19 @@ async def outage(tmp: Path, args: argparse.Namespace, ports: dict[str, int], pro
     proc.wait(10)
     killed = time.time()
     lowered = round(limit / 2 / len(stations), 1)
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float]] = []  # (time, total of the stations' limits, total drawn)
     reached = None
-    while time.time() < step_at.timestamp() + 60:
+    while time.time() < step_at.timestamp() + args.watch:
         current = limits_a()
-        samples.append((time.time(), sum(x or 0.0 for x in current)))
+        drawn = sum(st.connector(1).current_a for st in stations)
+        samples.append((time.time(), sum(x or 0.0 for x in current), drawn))
         if reached is None and time.time() >= step_at.timestamp() and current == [lowered] * len(stations):
             reached = time.time()
-            break
         await asyncio.sleep(0.1)
     connected_offline = metric(ports["metrics"], "ocppd_lc_stations", upstream="offline")
-    after_step = [total for t, total in samples if t >= (reached or 0) and reached is not None]
+    after_step = [total for t, total, _ in samples if reached is not None and t >= reached]
+    # the cars follow a new limit after the simulated charger's delay (1-30 s in the field)
+    settled = [drawn for t, _, drawn in samples if reached is not None and t >= reached + args.charger_delay]
     result = {
         "stations": len(stations),
         "limit_a": limit,
@@ -245,6 +247,8 @@ async def outage(tmp: Path, args: argparse.Namespace, ports: dict[str, int], pro
         "stations_connected_to_controller_while_csms_down": connected_offline,
         "step_to_all_stations_limited_s": None if reached is None else round(reached - step_at.timestamp(), 2),
         "max_total_of_station_limits_after_step_a": max(after_step) if after_step else None,
+        "max_total_drawn_after_step_and_charger_delay_a": round(max(settled), 1) if settled else None,
+        "watched_after_step_s": args.watch,
         "unforwarded_frames_during_outage": metric(ports["metrics"], "ocppd_lc_unforwarded_frames_total"),
     }
     return result | {"_stations": stations}
@@ -255,11 +259,11 @@ async def _connected(api: httpx.AsyncClient, identity: str) -> bool:
     return r.status_code == 200 and bool(r.json().get("connected"))
 
 
-async def until(check: Any, what: str, timeout: float) -> None:
+async def until(check: Any, what: str, timeout: float, show: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            raise SystemExit(f"timed out waiting for {what}" + (f" (now: {show()})" if show else ""))
         await asyncio.sleep(0.1)
 
 
@@ -277,6 +281,10 @@ def main() -> None:
     parser.add_argument("--no-outage", action="store_true", help="only the latency")
     parser.add_argument("--limit", type=float, default=48.0, help="the group limit (A per phase)")
     parser.add_argument("--step-after", type=float, default=20.0, help="s until the CSMS's limit halves")
+    parser.add_argument("--watch", type=float, default=20.0, help="s watched after the step")
+    parser.add_argument(
+        "--charger-delay", type=float, default=3.0, help="s until the cars draw a new limit (meter every 2 s)"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": "shared, 2 cores; other work running"}
     with tempfile.TemporaryDirectory() as tmpdir:

@@ -150,3 +150,27 @@ async def test_upstream_killed_stations_stay_connected_and_balancing_continues(
             finally:
                 for task in tasks:
                     task.cancel()
+
+
+async def test_stations_connecting_at_once_all_join_the_group(tmp_path: Path, csms: CsmsProcess) -> None:
+    """Each join rewrites the limit tree: joins at the same moment must not lose each other."""
+    env = {"OCPPD_LOCAL_CONTROLLER__GROUP_AMPS": "48"}
+    with run_controller(tmp_path, f"ws://127.0.0.1:{csms.ocpp_port}", env) as lc:
+        names = [f"J-{i}" for i in range(4)]
+        sockets = await asyncio.gather(
+            *(websockets.connect(f"{lc.ws_url}/{n}", subprotocols=["ocpp2.0.1"]) for n in names)
+        )
+        stations = [Station201(n, ws) for n, ws in zip(names, sockets, strict=True)]
+        for cp in stations:
+            cp.setup_profiles()
+        tasks = [asyncio.create_task(cp.start()) for cp in stations]
+        try:
+            await eventually(
+                probe(lambda: all(cp.profiles.get((0, "TxDefaultProfile", LEVEL)) == 12.0 for cp in stations)),
+                "every station's fallback is a quarter of the group",
+            )
+        finally:
+            for task in tasks:
+                task.cancel()
+            for ws in sockets:
+                await ws.close()

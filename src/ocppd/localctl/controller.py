@@ -78,6 +78,7 @@ class LocalController:
             ),
         )
         self._joining: set[asyncio.Task[None]] = set()
+        self._join_lock = asyncio.Lock()  # one tree change at a time: each upsert rewrites the whole tree
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -172,11 +173,14 @@ class LocalController:
 
         async def join() -> None:
             assert sites is not None
-            try:
-                await sites.upsert({"id": station_id, "kind": "station", "parent": self.lc.site})
-                log.info("%s: joined the group %s", station_id, self.lc.site)
-            except Exception as exc:
-                log.warning("%s: cannot join the group %s: %s", station_id, self.lc.site, exc)
+            async with self._join_lock:
+                if station_id in sites.tree.nodes:
+                    return
+                try:
+                    await sites.upsert({"id": station_id, "kind": "station", "parent": self.lc.site})
+                    log.info("%s: joined the group %s", station_id, self.lc.site)
+                except Exception as exc:
+                    log.warning("%s: cannot join the group %s: %s", station_id, self.lc.site, exc)
             if self.balancing is not None:
                 self.balancing.poke()
 
@@ -220,3 +224,4 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
         await controller.stop()
         if metrics_server is not None:
             metrics_server.shutdown()
+        log.info("local controller stopped")
