@@ -88,10 +88,11 @@ async def test_availability_scheduled_by_the_simulator_then_applied(
 
 @pytest.mark.parametrize(
     ("version", "kind", "reason"),
-    [(OcppVersion.V16, "hard", None), (OcppVersion.V201, "immediate", "RemoteReset")],
-    ids=["1.6", "2.0.1"],
-)
-async def test_reset_observed_through_the_simulators_reboot(
+    [(OcppVersion.V16, "hard", None), (OcppVersion.V201, "immediate", "RemoteReset"),
+     (OcppVersion.V21, "immediate_and_resume", "RemoteReset")],  # the last: OCA TC_B_104
+    ids=["1.6", "2.0.1", "2.1"],
+)  # fmt: skip
+async def test_tc_013_b_22_b_104_reset_observed_through_the_simulators_reboot(
     server: CsmsProcess, api: httpx.AsyncClient, version: OcppVersion, kind: str, reason: str | None
 ) -> None:
     async with Station(config(server, version, "04D10001")) as sim:

@@ -8,6 +8,7 @@ without ``tbc`` arrived. A report the station sends for a requestId it was never
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ class CustomerInfo:
         self.store = store
         self.events = events
         self._asked_by: dict[tuple[str, int], str | None] = {}
+        # called with (station_id, id_token) when a station accepted to clear a token's data
+        self.cleared_listeners: list[Callable[[str, str], None]] = []
 
     async def request(self, station_id: str, send: Any, verb: verbs.CustomerInformation,
                       created_by: str | None) -> dict[str, Any]:  # fmt: skip
@@ -60,6 +63,10 @@ class CustomerInfo:
         if row is None:
             return
         await self.store.write(ops_repo.update_customer_request, row["id"], status=status)
+        token = (payload.get("idToken") or {}).get("idToken")
+        if status == "Accepted" and payload.get("clear") and token:
+            for listener in self.cleared_listeners:
+                listener(station_id, token)
         log.info("%s: customer information request %d: %s%s", station_id, rid, status,
                  f" ({failure})" if failure else "")  # fmt: skip
         self.events.publish("customer_information.changed", station_id, id=row["id"], status=status)

@@ -207,6 +207,20 @@ class LocalLists:
         except (OutboundError, LocalListError) as exc:
             log.info("%s: local list not reconciled: %s", station_id, exc)
 
+    async def forget_token(self, station_id: str, id_token: str) -> None:
+        """The station cleared what it kept about this customer (CustomerInformation clear, OCA N_46):
+        the token leaves the station's list too, by a differential update without its idTokenInfo. A
+        token that is on the list through its group stays (the group is the operator's choice)."""
+        members = await self.store.read(tx_repo.members, station_id)
+        if ("token", id_token) not in members:
+            return
+        await self.store.write(tx_repo.remove_members, station_id, "token", [id_token])
+        log.info("%s: %s taken off the local list after its customer information was cleared", station_id, id_token)
+        try:
+            await self.sync(station_id)
+        except (OutboundError, LocalListError) as exc:
+            log.info("%s: local list not updated: %s", station_id, exc)
+
     async def token_changed(self, id_token: str) -> None:
         """A token changed (status, expiry, group, deleted): update the lists that hold it, now for
         connected stations, at their next reconnect for the others."""

@@ -129,6 +129,9 @@ class Csms:
         self.transactions.every_sweep.append(self.resets.sweep)
         self.display_messages = DisplayMessages(store, self.events)
         self.customer_info = CustomerInfo(store, self.events)
+        self.customer_info.cleared_listeners.append(
+            lambda station_id, token: self._in_background(self.local_lists.forget_token(station_id, token))
+        )
         self._stored_last_seen: dict[str, datetime] = {}
         self.sessions: dict[str, Session] = {}
         self.connected_at: dict[str, datetime] = {}
