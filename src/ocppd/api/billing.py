@@ -672,6 +672,11 @@ async def _json_lines(c: Csms, filters: dict[str, Any]) -> AsyncIterator[bytes]:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
     summary="Every matching transaction with its cost, streamed (CSV, or JSON lines); no row cap",
+    description="One row per transaction, newest first: "
+    + ", ".join(f"`{name}`" for name in EXPORT_FIELDS)
+    + ". `charging_s` / `parking_s`: charging and idle time; `energy_cost`, `time_cost`, `parking_cost`, "
+    "`flat_cost`, `price_adjustment` (min/max price): the breakdown excl. VAT; `site_id` / `group_id`: "
+    "what the session was priced for (the filters of the same names use them).",
 )
 async def export(
     format: str = Query("csv", pattern="^(csv|json)$"),
