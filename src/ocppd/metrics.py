@@ -121,3 +121,13 @@ LC_UPSTREAM_ATTEMPTS = Counter(
     "ocppd_lc_upstream_connects_total", "Upstream connection attempts for stations, by outcome", ["outcome"]
 )
 LC_IDENTITY_UP = Gauge("ocppd_lc_identity_connected", "1 while the controller's own upstream connection is open")
+RESET_OUTCOMES = Counter(
+    "ocppd_reset_outcomes_total",
+    "Resets by what was observed after them (completed, not_observed, rejected, accepted EVSE resets, ...)",
+    ["outcome"],
+)
+AVAILABILITY_CHANGES = Counter(
+    "ocppd_availability_changes_total",
+    "ChangeAvailability wishes by state reached (pending, scheduled, applied, rejected, failed, resent)",
+    ["state"],
+)

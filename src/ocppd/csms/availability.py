@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from ocppd import metrics
 from ocppd.csms.events import EventBus
 from ocppd.csms.verbs import ChangeAvailability
 from ocppd.store import Store, ops_repo, repo, tx_repo
@@ -124,6 +125,7 @@ class Availability:
                "applied_at": None}  # fmt: skip
         await self.store.write(ops_repo.want_availability, row)
         self._with_wishes.add(station_id)
+        metrics.AVAILABILITY_CHANGES.labels(state).inc()
         log.info("%s: %s wanted for %s: %s", station_id, "Operative" if operative else "Inoperative",
                  _scope_text((evse_id, connector_id)), status or failure)  # fmt: skip
         self._publish(station_id, row)
@@ -151,6 +153,7 @@ class Availability:
                 await self.store.write(ops_repo.update_availability, station_id, *scope, state="applied",
                                        applied_at=now)  # fmt: skip
                 log.info("%s: availability of %s applied", station_id, _scope_text(scope))
+                metrics.AVAILABILITY_CHANGES.labels("applied").inc()
                 self._publish(station_id, {**w, "state": "applied", "applied_at": now})
             elif (w["state"] == "applied" and reported is not None and station_id in self._reconciling
                   and covers(scope, reported[0], reported[1]) and reported[0] > 0
@@ -162,6 +165,7 @@ class Availability:
     def _send_again(self, station_id: str, wish: dict[str, Any]) -> None:
         if self.send is None:
             return
+        metrics.AVAILABILITY_CHANGES.labels("resent").inc()
         scope = (wish["evse_id"], wish["connector_id"])
         verb = ChangeAvailability(wish["operative"], scope[0] or None, scope[1] or None)
         log.info("%s: reports a status against the wanted availability of %s after its boot: sent again",

@@ -21,6 +21,7 @@ from ocppd.csms.reporting import qualified
 from ocppd.store import Store, ops_repo
 
 log = logging.getLogger("ocppd.display")
+_MAX_PENDING = 10_000  # GetDisplayMessages whose report has not arrived yet, across stations
 
 
 @dataclass
@@ -49,6 +50,21 @@ def message_row(station_id: str, info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def no_longer_there(pending: _Pending, stored: list[dict[str, Any]], reported: list[int]) -> list[int]:
+    """The kept messages a finished GetDisplayMessages shows gone: those it covered and the station did
+    not report. A request by ids covers those ids; one by priority/state the kept messages of that
+    priority/state; one without filters all of them. A report nobody asked for (ids == []) covers none."""
+    if pending.ids is not None:
+        return [i for i in pending.ids if i not in reported and any(s["message_id"] == i for s in stored)]
+    return [
+        s["message_id"]
+        for s in stored
+        if s["message_id"] not in reported
+        and pending.priority in (None, s["priority"])
+        and pending.state in (None, s["state"])
+    ]
+
+
 class DisplayMessages:
     def __init__(self, store: Store, events: EventBus) -> None:
         self.store = store
@@ -75,6 +91,8 @@ class DisplayMessages:
     def before(self, station_id: str, action: str, payload: dict[str, Any]) -> None:
         """Expect the report of a GetDisplayMessages before it goes out (its parts may beat the answer)."""
         if action == "GetDisplayMessages":
+            if len(self._pending) >= _MAX_PENDING:  # stations that never report: forget the oldest
+                del self._pending[next(iter(self._pending))]
             self._pending[(station_id, int(payload["requestId"]))] = self._expected(payload)
 
     @staticmethod
@@ -105,19 +123,9 @@ class DisplayMessages:
         def op(conn: Any) -> int:
             for r in rows:
                 ops_repo.put_display_message(conn, r)
-            if pending.ids:  # asked for these ids: those not reported are gone
-                return ops_repo.delete_display_messages(conn, station_id, list(pending.ids), keep=reported)
-            if pending.ids is None:  # asked by priority/state, or for all
-                stored = ops_repo.list_display_messages(conn, station_id)
-                gone = [
-                    s["message_id"]
-                    for s in stored
-                    if s["message_id"] not in reported
-                    and pending.priority in (None, s["priority"])
-                    and pending.state in (None, s["state"])
-                ]
-                return ops_repo.delete_display_messages(conn, station_id, gone) if gone else 0
-            return 0
+            stored = ops_repo.list_display_messages(conn, station_id)
+            gone = no_longer_there(pending, stored, reported)
+            return ops_repo.delete_display_messages(conn, station_id, gone) if gone else 0
 
         removed = await self.store.write(op)
         log.info("%s: display messages reported: %d, removed as no longer on the station: %d",

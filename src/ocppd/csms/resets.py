@@ -15,6 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ocppd import metrics
 from ocppd.csms.events import EventBus
 from ocppd.store import Store, ops_repo, tx_repo
 
@@ -63,6 +64,7 @@ class Resets:
         self._publish(row)
         if outcome not in OPEN:
             self._sending.pop(station_id, None)
+            metrics.RESET_OUTCOMES.labels(outcome).inc()
             return
         # From here on booted() and disconnected() find the row; what they saw before is in _sending
         # (no await between the two lines below, so nothing falls between them).
@@ -123,6 +125,7 @@ class Resets:
         self._open.pop(row["id"], None)
         row.update(outcome=outcome, **values)
         await self.store.write(ops_repo.update_reset, row["id"], outcome=outcome, **values)
+        metrics.RESET_OUTCOMES.labels(outcome).inc()
         log.info("%s: reset %d %s%s", row["station_id"], row["id"], outcome,
                  f" ({values['detail']})" if values.get("detail") else "")  # fmt: skip
         self._publish(row)
