@@ -80,6 +80,7 @@ BALANCER_PROFILES = Counter(
     "Charging profiles the balancer sent, by kind (tx, evse_default, fallback) and the station's answer",
     ["kind", "result"],
 )
+BALANCER_OWNER = Gauge("ocppd_balancer_owner", "1 while this node holds the balancer lease (owns the balancing)")
 BALANCER_EXCLUDED = Gauge("ocppd_balancer_excluded_stations", "Stations excluded from balancing (refuse profiles)")
 SITE_ALLOCATED = Gauge(
     "ocppd_site_allocated_amps", "Current the balancer allocated on a site, per phase", ["site", "phase"]

@@ -41,6 +41,9 @@ class SmartStatus(BaseModel):
     charging: int
     excluded: dict[str, str]
     profiles_sent: int
+    owner: dict[str, Any] | None = Field(
+        None, description="Who owns the balancing: this node, whether it holds the lease, the holder, its expiry"
+    )
 
 
 class PhaseTotals(BaseModel):

@@ -317,6 +317,17 @@ external_limits = Table(
     Index(None, "node_id"),
 )
 
+# Roles only one node may play at a time (the balancer: "balancer"), held by the node that renewed
+# the row last, until it expires (docs/architecture.md). A single node always holds them.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(ID_LEN), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 # CSMS-initiated commands queued for a station that was offline (opt-in per call), delivered in id
 # order when it is back. ``verb`` and ``body`` are the domain verb's name and fields (csms/verbs.py).
 command_queue = Table(

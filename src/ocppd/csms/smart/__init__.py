@@ -245,4 +245,5 @@ class SmartCharging:
             "charging": len(self.balancing.charging),
             "excluded": dict(self.balancing.excluded),
             "profiles_sent": self.balancing.sent_total,
+            "owner": self.balancing.owner_view(),
         }

@@ -16,7 +16,10 @@ Enforcement (docs/smart-charging.md):
   of the site at its lowest, split over its EVSEs, so all stations on fallback stay under every
   limit when the CSMS or the network is gone (a TxProfile falls back to it when its lease ends).
 
-One process owns the balancing of a site (a later cluster elects it).
+One node owns the balancing: the one holding the ``balancer`` lease in the store (``leases`` table),
+which it renews before every run and gives up when it stops; a node that does not hold it tracks
+what happens but sends nothing. A single ``ocppd serve`` always holds it; several processes on one
+database take turns instead of fighting over the stations (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +54,7 @@ from ocppd.smart.balancer import (
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
 from ocppd.store import repo
+from ocppd.store import smart_repo as sr
 
 if TYPE_CHECKING:
     from ocppd.config import SmartSettings
@@ -56,6 +62,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ocppd.smart")
 
+LEASE = "balancer"  # the name of the balancer's lease in the store
 RATE_UNIT_16 = "ChargingScheduleAllowedChargingRateUnit"
 TX_PROFILE_ID = 900_000  # + EVSE: the balancer's profiles, one per EVSE, so each replaces the last
 EVSE_DEFAULT_ID = 910_000
@@ -123,6 +130,9 @@ class Balancing:
         self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # charging needs per EVSE (ISO 15118, operator)
         self.units: dict[str, str] = {}  # station -> the rate unit its profiles must be in (A or W)
         self.sent_total = 0
+        self.node_id = f"{socket.gethostname()}:{os.getpid()}"  # who holds the lease when this node does
+        self.lease: sr.LeaseRow | None = None
+        self.owns = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
@@ -145,6 +155,57 @@ class Balancing:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        store = getattr(self.csms, "store", None)
+        if self.owns and store is not None:
+            try:  # another node may take over at once instead of waiting for the lease to expire
+                await store.write(sr.release_lease, LEASE, self.node_id)
+            except Exception:
+                log.exception("giving up the balancer lease failed")
+            self.owns = False
+
+    @property
+    def lease_s(self) -> float:
+        """How long the lease lasts unless renewed: a few runs, so one slow run does not lose it."""
+        return max(10.0, 3 * self.settings.interval_s)
+
+    def owner_view(self) -> dict[str, Any]:
+        lease = self.lease
+        return {
+            "node": self.node_id,
+            "owns": self.owns,
+            "holder": lease.holder if lease else None,
+            "expires_at": lease.expires_at.isoformat() if lease else None,
+        }
+
+    async def hold(self) -> bool:
+        """Take or renew the balancer lease; True while this node owns the balancing.
+
+        Without a store (the local controller balances its own stations) the node always owns it.
+        """
+        store = getattr(self.csms, "store", None)
+        if store is None:
+            self.owns = True
+            return True
+        now = datetime.now(UTC)
+        if self.owns and self.lease is not None and (self.lease.expires_at - now).total_seconds() > self.lease_s / 2:
+            return True  # renewed recently: runs on a burst of events do not each write to the store
+        until = datetime.fromtimestamp(now.timestamp() + self.lease_s, UTC)
+        try:
+            lease = await store.write(sr.take_lease, LEASE, self.node_id, now, until)
+        except Exception:
+            log.exception("renewing the balancer lease failed; not balancing until it works")
+            self.owns = False
+            return False
+        owns = lease.holder == self.node_id
+        if owns != self.owns:
+            if owns:
+                log.info("this node (%s) owns the balancing now", self.node_id)
+            else:
+                log.warning("balancing is owned by %s until %s; this node sends no profiles", lease.holder,
+                            lease.expires_at.isoformat())  # fmt: skip
+        self.lease, self.owns = lease, owns
+        metrics.BALANCER_OWNER.set(1 if owns else 0)
+        return owns
 
     def poke(self) -> None:
         self._wake.set()
@@ -186,6 +247,8 @@ class Balancing:
             self._wake.clear()
             await asyncio.sleep(self.settings.debounce_s)  # let a burst of events settle into one run
             self._wake.clear()
+            if not await self.hold():
+                continue  # another node balances; keep following events, send nothing
             try:
                 await self.run()
             except Exception:
