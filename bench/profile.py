@@ -116,8 +116,9 @@ def py_spy() -> str | None:
     return str(cand) if cand.exists() else shutil.which("py-spy")
 
 
-def profile_run(srv: Any, version: str, *, stations: int, duration: float, loadgen: Any,
-                results_dir: Path) -> dict[str, Any]:
+def profile_run(
+    srv: Any, version: str, *, stations: int, duration: float, loadgen: Any, results_dir: Path
+) -> dict[str, Any]:
     spy = py_spy()
     if spy is None:
         raise RuntimeError("py-spy not installed (pip install -e '.[bench]')")
@@ -128,8 +129,25 @@ def profile_run(srv: Any, version: str, *, stations: int, duration: float, loadg
     def record() -> None:
         time.sleep(warmup + 0.5)
         holder["rc"] = subprocess.run(
-            [spy, "record", "-p", str(srv.proc.pid), "-d", str(int(duration - 1)), "-r", "250", "-f", "raw",
-             "-o", str(raw), "--threads", "--nonblocking"], capture_output=True, text=True)
+            [
+                spy,
+                "record",
+                "-p",
+                str(srv.proc.pid),
+                "-d",
+                str(int(duration - 1)),
+                "-r",
+                "250",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+                "--threads",
+                "--nonblocking",
+            ],
+            capture_output=True,
+            text=True,
+        )
 
     m0 = _commit_metrics(srv)
     th = threading.Thread(target=record)
@@ -147,11 +165,21 @@ def profile_run(srv: Any, version: str, *, stations: int, duration: float, loadg
     messages = r["msgs_per_s"] * r["wall_s"]
     top = [(n / total, f) for f, n in leaves.most_common(16) if "EpollSelector.select" not in f][:15]
     summary = ", ".join(f"{s.split(' (')[0]} {us:.0f}µs" for s, _, us in breakdown)
-    return {"version": version, "stations": stations, "msgs_per_s": r["msgs_per_s"],
-            "server_cpu_pct": r["server_cpu_pct"], "cpu_us_per_msg": cpu_us, "samples": total,
-            "breakdown": breakdown, "top": [(n / busy, f) for n, f in ((t[0] * total, t[1]) for t in top)],
-            "idle_samples": stages[IDLE],
-            "commits": commits, "commits_per_s": round(commits / max(r["wall_s"], 1e-9), 1),
-            "msgs_per_commit": round(messages / commits, 1) if commits else None,
-            "avg_commit_ms": round(1000 * (m1[1] - m0[1]) / commits, 2) if commits else None,
-            "raw": raw.name, "summary": summary, "run": r}
+    return {
+        "version": version,
+        "stations": stations,
+        "msgs_per_s": r["msgs_per_s"],
+        "server_cpu_pct": r["server_cpu_pct"],
+        "cpu_us_per_msg": cpu_us,
+        "samples": total,
+        "breakdown": breakdown,
+        "top": [(n / busy, f) for n, f in ((t[0] * total, t[1]) for t in top)],
+        "idle_samples": stages[IDLE],
+        "commits": commits,
+        "commits_per_s": round(commits / max(r["wall_s"], 1e-9), 1),
+        "msgs_per_commit": round(messages / commits, 1) if commits else None,
+        "avg_commit_ms": round(1000 * (m1[1] - m0[1]) / commits, 2) if commits else None,
+        "raw": raw.name,
+        "summary": summary,
+        "run": r,
+    }

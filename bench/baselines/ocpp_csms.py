@@ -86,8 +86,15 @@ async def handler(ws) -> None:
 
 
 async def main(port: int) -> None:
-    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6", "ocpp2.0.1"],
-                                ping_interval=None, backlog=4096, max_queue=64):
+    async with websockets.serve(
+        handler,
+        "127.0.0.1",
+        port,
+        subprotocols=["ocpp1.6", "ocpp2.0.1"],
+        ping_interval=None,
+        backlog=4096,
+        max_queue=64,
+    ):
         await asyncio.Future()
 
 

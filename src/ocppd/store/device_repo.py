@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, func, literal_column, or_, select, tuple_
 
 from .repo import _insert
 from .schema import stations, variables
@@ -86,12 +86,16 @@ def pending_reboot(conn: Connection, station_id: str | None = None) -> list[dict
     query = (
         select(v.station_id, v.component, v.variable, v.attribute, v.set_value, v.set_at)
         .select_from(variables.outerjoin(stations, s.station_id == v.station_id))
-        .where(v.set_status == "RebootRequired", or_(s.last_boot_at.is_(None), s.last_boot_at < v.set_at))
-        .order_by(v.station_id, v.component, v.variable)
+        # a literal, not a bound parameter: that is what lets the planner use the partial index
+        .where(
+            v.set_status == literal_column("'RebootRequired'"), or_(s.last_boot_at.is_(None), s.last_boot_at < v.set_at)
+        )
     )
     if station_id is not None:
         query = query.where(v.station_id == station_id)
-    return [dict(r) for r in conn.execute(query).mappings()]
+    # sorted here: an ORDER BY on the primary key's columns makes SQLite walk the whole table by it
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    return sorted(rows, key=lambda r: (r["station_id"], r["component"], r["variable"], r["attribute"]))
 
 
 def identity_counts(conn: Connection, field: str, search: str | None = None, limit: int = 500) -> list[dict[str, Any]]:

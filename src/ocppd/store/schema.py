@@ -243,6 +243,12 @@ variables = Table(
     Column("set_reason", Text),
     Column("set_at", UTCDateTime),
     Index(None, "variable", "component", "station_id"),  # which stations have a setting (across stations)
+    Index(
+        "ix_variables_reboot_required",  # the few settings waiting for a reboot, among millions of rows
+        "station_id",
+        sqlite_where=text("set_status = 'RebootRequired'"),
+        postgresql_where=text("set_status = 'RebootRequired'"),
+    ),
 )
 
 message_log = Table(
