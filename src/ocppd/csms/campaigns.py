@@ -111,6 +111,26 @@ def wave_verdict(statuses: list[str], max_failure_rate: float) -> Verdict:
     return Verdict(done, failed, missed, done and rate > max_failure_rate)
 
 
+def wave_rows(campaign: dict[str, Any]) -> list[dict[str, int]]:
+    """Per wave: how many stations, and how many are Installed, failed, Missed, on their way, not started."""
+    rows: dict[int, dict[str, int]] = {}
+    for entry in campaign["stations"].values():
+        row = rows.setdefault(entry["wave"], {"number": entry["wave"] + 1, "stations": 0, "installed": 0,
+                                              "failed": 0, "missed": 0, "running": 0, "waiting": 0})  # fmt: skip
+        row["stations"] += 1
+        status = entry["status"]
+        key = ("installed" if status in SUCCESS else "failed" if status in FAILURE else "missed" if status == MISSED
+               else "waiting" if status == WAITING else "running")  # fmt: skip
+        row[key] += 1
+    return [rows[n] for n in sorted(rows)]
+
+
+def campaign_summary(campaign: dict[str, Any]) -> dict[str, int]:
+    rows = wave_rows(campaign)
+    return {"waves": len(rows), "stations": sum(r["stations"] for r in rows),
+            "installed": sum(r["installed"] for r in rows), "failed": sum(r["failed"] for r in rows)}  # fmt: skip
+
+
 class Campaigns:
     def __init__(self, csms: Csms) -> None:
         self._csms = csms
@@ -251,6 +271,7 @@ class Campaigns:
         jobs = await c.store.read(frepo.jobs_by_ids, job_ids)
         firmware = await c.store.read(frepo.firmware_of_stations, members)
         changed = bool(values)
+        events: list[tuple[str, str]] = []
         for sid in members:
             entry = progress[sid]
             job = jobs.get(entry["job_id"]) if entry["job_id"] is not None else None
@@ -266,9 +287,12 @@ class Campaigns:
                 log.info("%s: firmware campaign %d: %s -> %s", sid, campaign_id, entry["status"], status)
                 entry["status"] = status
                 changed = True
+                events.append((sid, status))
         verdict = wave_verdict([progress[sid]["status"] for sid in members], row["max_failure_rate"])
         if changed:
             await c.store.write(frepo.update_campaign, campaign_id, stations=progress, **values)
+        for sid, status in events:  # once stored: a reader of the campaign sees what the event says
+            c.events.publish("firmware.campaign.station", sid, campaign_id=campaign_id, status=status)
         if not verdict.done:
             return TICK_S
         summary = f"wave {current}: {verdict.failed} of {len(members)} failed, {verdict.missed} missed"

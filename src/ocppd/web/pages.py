@@ -34,6 +34,8 @@ from ocppd.api.security import (
 from ocppd.api.service import OperatorService
 from ocppd.csms.availability import effective as availability_effective
 from ocppd.csms.billing import reports
+from ocppd.csms.campaigns import FAILURE as campaign_failures
+from ocppd.csms.campaigns import campaign_summary, wave_rows
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
@@ -267,11 +269,14 @@ def mount(app: FastAPI) -> None:
         queued = await service.queued(station_id, "queued")
         local_list = await service.csms.local_lists.view(station_id)
         reservations = await store.read(tx_repo.list_reservations, station_id, True, 50)
+        csms = service.csms
+        files = {"log_jobs": await csms.logs.list(station_id, 10), "images": await csms.firmware.images(50),
+                 "firmware_jobs": await csms.firmware.jobs(station_id, 10)}  # fmt: skip
         return await render(
             request,
             "station.html",
             {"s": station, "messages": messages, "actions": actions, "queued": queued, "local_list": local_list,
-             "reservations": reservations},
+             "reservations": reservations, **files},
         )  # fmt: skip
 
     @app.get("/stations/{station_id}/device-model", include_in_schema=False)
@@ -360,6 +365,22 @@ def mount(app: FastAPI) -> None:
         except ApiError:
             ctx["error"] = STALE_LINK
         return await render(request, "inventory.html", ctx)
+    @app.get("/firmware", include_in_schema=False)
+    async def firmware_page(request: Request) -> Response:
+        csms = service.csms
+        campaigns = [{**c, "summary": campaign_summary(c)} for c in await csms.campaigns.list(50)]
+        return await render(request, "firmware.html",
+                            {"images": await csms.firmware.images(100), "campaigns": campaigns})  # fmt: skip
+
+    @app.get("/firmware/campaigns/{campaign_id}", include_in_schema=False)
+    async def campaign_page(request: Request, campaign_id: int) -> Response:
+        csms = service.csms
+        campaign = await csms.campaigns.get(campaign_id)
+        if campaign is None:
+            return await render(request, "missing.html", {"what": f"firmware campaign {campaign_id}"})
+        image = await csms.firmware.image(campaign["image_id"])
+        return await render(request, "campaign.html", {"c": campaign, "image": image, "waves": wave_rows(campaign),
+                                                        "failures": campaign_failures})  # fmt: skip
 
     @app.get("/sites", include_in_schema=False)
     async def sites_page(request: Request) -> Response:

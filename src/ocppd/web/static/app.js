@@ -37,6 +37,7 @@ function fieldValue(el) {
   if (type === "float") return parseFloat(raw);
   if (type === "bool") return raw === "true";
   if (type === "list") return raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (type === "ids") return raw.split(/[\s,;]+/).filter(Boolean);
   if (type === "json") return JSON.parse(raw);
   if (type === "periods") return parsePeriods(raw);
   if (el.type === "datetime-local") return raw.length === 16 ? raw + ":00Z" : raw + "Z";
@@ -144,6 +145,75 @@ document.addEventListener("submit", (ev) => {
   if (!form.dataset || !form.dataset.api) return;
   ev.preventDefault();
   runApi(form, ev.submitter);
+});
+
+// ------------------------------------------------------------------ file uploads with progress
+// <form data-upload="/api/v1/firmware">: the fields as multipart/form-data (text fields first, the file
+// last, as the API reads them), sent with XMLHttpRequest because fetch() reports no upload progress.
+function upload(form) {
+  const out = form.querySelector("output.result");
+  const bar = form.querySelector("progress");
+  const button = form.querySelector("button[type=submit]");
+  const data = new FormData();
+  const files = [];
+  for (const el of form.elements) {
+    if (!el.name) continue;
+    if (el.type === "file") { if (el.files[0]) files.push([el.name, el.files[0]]); }
+    else if (el.value.trim() !== "") data.append(el.name, el.value.trim());
+  }
+  files.forEach(([name, file]) => data.append(name, file, file.name));
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", form.dataset.upload);
+  xhr.setRequestHeader("X-CSRF-Token", csrf());
+  xhr.setRequestHeader("Accept", "application/json");
+  xhr.upload.onprogress = (ev) => {
+    if (!ev.lengthComputable) return;
+    bar.value = Math.round((ev.loaded / ev.total) * 100);
+    report(out, `Uploading… ${bar.value} %`, true);
+  };
+  xhr.onload = () => {
+    button.disabled = false;
+    let body = null;
+    try { body = JSON.parse(xhr.responseText); } catch { body = null; }
+    if (xhr.status >= 200 && xhr.status < 300) {
+      bar.value = 100;
+      report(out, `Stored ${body.name} (${body.size} bytes, SHA-256 ${body.sha256.slice(0, 12)}…)`, true);
+      setTimeout(() => location.reload(), 600);
+    } else {
+      report(out, `Failed (${xhr.status}): ${body && body.detail ? body.detail : xhr.statusText}`, false);
+    }
+  };
+  xhr.onerror = () => { button.disabled = false; report(out, "Failed (network): the upload broke off", false); };
+  bar.hidden = false;
+  bar.value = 0;
+  button.disabled = true;
+  xhr.send(data);
+}
+
+document.addEventListener("submit", (ev) => {
+  const form = ev.target;
+  if (!form.dataset || !form.dataset.upload) return;
+  ev.preventDefault();
+  upload(form);
+});
+
+// The campaign form: append the ids of the stations a search finds (a group by vendor, model or id).
+document.addEventListener("click", async (ev) => {
+  if (ev.target.id !== "c-add-matching") return;
+  ev.preventDefault();
+  const form = ev.target.form;
+  const query = form.querySelector("#c-match").value.trim();
+  const box = form.elements.stations;
+  const out = form.querySelector("output.result");
+  try {
+    const found = await api("GET", "/api/v1/stations?limit=1000&q=" + encodeURIComponent(query));
+    const ids = box.value.split(/[\s,;]+/).filter(Boolean);
+    for (const s of found) if (!ids.includes(s.station_id)) ids.push(s.station_id);
+    box.value = ids.join("\n");
+    report(out, `${found.length} stations match; ${ids.length} in the campaign`, true);
+  } catch (e) {
+    report(out, `Failed (${e.status || "network"}): ${e.message}`, false);
+  }
 });
 
 document.addEventListener("click", (ev) => {
@@ -288,7 +358,8 @@ function connectEvents() {
     "transaction.started", "transaction.updated", "transaction.ended", "meter.values",
     "security.event", "station.notification", "profile.sent", "profile.drift", "smart.excluded",
     "availability.changed", "reset.changed", "display_message.changed", "customer_information.changed",
-    "customer_information.reported"];
+    "customer_information.reported", "firmware.status", "firmware.campaign", "firmware.campaign.station",
+    "log.status", "log.uploaded"];
   source.onopen = () => {
     indicator.textContent = "live";
     indicator.className = "live on";
