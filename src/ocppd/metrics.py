@@ -101,6 +101,11 @@ COST_UPDATES = Counter("ocppd_billing_cost_updates_total", "2.x CostUpdated sent
 SIGNED_VALUES = Counter(
     "ocppd_billing_signed_values_total", "Signed meter values kept, by verification verdict", ["verification"]
 )
+LOCAL_COSTS = Counter(
+    "ocppd_billing_station_costs_total",
+    "2.1 stations' own cost (costDetails) compared with the CSMS's, by outcome (agrees, differs)",
+    ["outcome"],
+)
 
 # ---------------------------------------------------------------------- ocppd local-controller
 LC_FORWARDED = Counter(

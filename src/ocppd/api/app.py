@@ -20,6 +20,7 @@ from ocppd.api.routes import end_event_streams, router
 from ocppd.api.security import session_secret
 from ocppd.api.service import OperatorService
 from ocppd.api.smart import router as smart_router
+from ocppd.api.station_tariffs import router as station_tariffs_router
 from ocppd.api.webhooks import Webhooks
 from ocppd.csms.service import Csms
 
@@ -96,6 +97,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.include_router(router)
     app.include_router(smart_router)
     app.include_router(billing_router)
+    app.include_router(station_tariffs_router)
     app.include_router(certificates.router)
     app.include_router(alerts.router)
     app.include_router(logs.router)

@@ -21,6 +21,7 @@ from ocppd.csms.authorization import Authorization
 from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
 from ocppd.csms.billing.service import Billing
+from ocppd.csms.billing.station_tariffs import StationTariffs
 from ocppd.csms.campaigns import Campaigns
 from ocppd.csms.credentials import Credentials
 from ocppd.csms.customer_info import CustomerInfo
@@ -105,6 +106,7 @@ class Csms:
             concurrent_default=tx_settings.concurrent_tx,
         )
         self.billing = Billing(store, settings.billing)
+        self.station_tariffs = StationTariffs(store, self.send, self.billing)  # OCPP 2.1 tariffs on stations
         self.transactions = Transactions(store, self.events, tx_settings, self.authorization, self.is_connected)
         self.authorization.in_use_on_other_station = self.transactions.in_use_on_other_station
         self.transactions.remote_stop = self._remote_stop

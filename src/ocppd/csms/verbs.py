@@ -731,6 +731,82 @@ class CustomerInformation(Verb[RequestStarted]):
     request_id: int | None = None  # allocated when None
 
 
+# --------------------------------------------------------------------------- tariff and cost (I, OCPP 2.1)
+
+
+@dataclass(frozen=True, slots=True)
+class TariffAssignment:
+    """One tariff a 2.1 station reports it holds (GetTariffs)."""
+
+    tariff_id: str
+    kind: str  # DefaultTariff, DriverTariff
+    evse_ids: tuple[int, ...] = ()
+    valid_from: str | None = None
+    id_tokens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TariffsHeld:
+    status: str  # Accepted, Rejected, NoTariff
+    assignments: list[TariffAssignment]
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ("Accepted", "NoTariff")
+
+
+@dataclass(frozen=True, slots=True)
+class TariffCleared:
+    tariff_id: str | None  # None: the station found no tariff (NoTariff)
+    status: str  # Accepted, Rejected, NoTariff
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TariffsCleared:
+    results: list[TariffCleared]
+
+    @property
+    def accepted(self) -> bool:
+        return all(r.status in ("Accepted", "NoTariff") for r in self.results)
+
+
+@dataclass(frozen=True, slots=True)
+class SetDefaultTariff(Verb[Status]):
+    """2.1 SetDefaultTariff: the tariff (a 2.1 TariffType, csms/billing/ocpp21.py) for an EVSE (0: all)."""
+
+    name: ClassVar[str] = "set-default-tariff"
+    evse_id: int
+    tariff: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GetTariffs(Verb[TariffsHeld]):
+    """2.1 GetTariffs: what the station holds at an EVSE (0: all)."""
+
+    name: ClassVar[str] = "get-tariffs"
+    evse_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClearTariffs(Verb[TariffsCleared]):
+    """2.1 ClearTariffs: these tariffs (empty: all), at one EVSE (None: everywhere)."""
+
+    name: ClassVar[str] = "clear-tariffs"
+    tariff_ids: tuple[str, ...] = ()
+    evse_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeTransactionTariff(Verb[Status]):
+    """2.1 ChangeTransactionTariff: price a running transaction by another tariff from now on."""
+
+    name: ClassVar[str] = "change-transaction-tariff"
+    transaction_id: str
+    tariff: dict[str, Any]
+
+
 ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     RemoteStart,
     RemoteStop,
@@ -774,5 +850,9 @@ ALL_VERBS: tuple[type[Verb[Any]], ...] = (
     GetDisplayMessages,
     ClearDisplayMessage,
     CustomerInformation,
+    SetDefaultTariff,
+    GetTariffs,
+    ClearTariffs,
+    ChangeTransactionTariff,
 )
 VERBS_BY_NAME: dict[str, type[Verb[Any]]] = {v.name: v for v in ALL_VERBS}

@@ -34,6 +34,7 @@ from ocppd.station.model import (
 from ocppd.station.monitors import PRECONFIGURED_FROM, Monitor, MonitorEngine
 from ocppd.station.settings import Var2x
 from ocppd.station.store import QueuedMessage
+from ocppd.station.tariffs import HeldTariffs
 
 if TYPE_CHECKING:
     from ocppd.station.station import Station
@@ -112,6 +113,9 @@ class Adapter2x(Adapter):
         super().__init__(station)
         self.certificates: dict[str, tuple[str, str]] = {}
         self.network_profiles: dict[int, dict[str, Any]] = {}
+        # 2.1 tariffs the CSMS set, and each transaction's energy readings for the local cost
+        self.tariffs = HeldTariffs(sorted({c.evse_id for c in station.connectors}))
+        self._readings: dict[str, list[tuple[float, float]]] = {}
         self.pending_settings: dict[str, Any] = {}  # answered RebootRequired: taken at the next reboot
         self.monitoring = MonitorEngine()
         # the station's own monitor: an overheating station warns (it never fires in a normal run)
@@ -168,7 +172,7 @@ class Adapter2x(Adapter):
 
     def _tx_event(self, c: Connector, tx: Transaction, event: str, trigger: str, *,
                   meter: list[dict[str, Any]] | None = None, with_token: bool = False,
-                  **info: Any) -> None:  # fmt: skip
+                  extra: Payload | None = None, **info: Any) -> None:  # fmt: skip
         st = self.station
         payload: Payload = {
             "eventType": event,
@@ -185,8 +189,21 @@ class Adapter2x(Adapter):
         if tx.reservation_id is not None and event == "Started":
             payload["reservationId"] = tx.reservation_id
         if meter:
+            self._remember_readings(tx, meter)
             payload["meterValue"] = self._signed(c, tx, meter)
+        if extra:
+            payload.update(extra)
         st.enqueue("TransactionEvent", payload, tx.ref)
+
+    def _remember_readings(self, tx: Transaction, meter: list[dict[str, Any]]) -> None:
+        if self.station.version is not OcppVersion.V21:
+            return
+        readings = self._readings.setdefault(tx.ref, [])
+        for mv in meter:
+            at = parse_time(mv["timestamp"]) or self.now()
+            for sv in mv["sampledValue"]:
+                if sv["measurand"] == "Energy.Active.Import.Register" and "phase" not in sv:
+                    readings.append((at, float(sv["value"])))
 
     def _signed(self, c: Connector, tx: Transaction, meter: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """With signing meters, every energy register reading carries its OCMF signedMeterValue. The
@@ -227,8 +244,20 @@ class Adapter2x(Adapter):
             if measurands
             else None
         )
-        self._tx_event(c, tx, "Ended", trigger, meter=meter, with_token=trigger == "StopAuthorized",
-                       stoppedReason=stopped, chargingState="EVConnected" if c.plugged else "Idle")  # fmt: skip
+        extra: Payload | None = None
+        tariff: dict[str, Any] = {}
+        if self.station.version is OcppVersion.V21:  # the local cost, by the tariff the station holds
+            if meter:
+                self._remember_readings(tx, meter)
+            local = self.tariffs.local_cost(tx.ref, c.evse_id, tx.start, self.now(), tx.meter_start_wh,
+                                            c.energy_wh, self._readings.pop(tx.ref, []))  # fmt: skip
+            if local is not None:
+                tariff = {"tariffId": local[0]}
+                extra = {"costDetails": local[1]}
+                self.station.event("local_cost", transaction=tx.ref, total=local[1]["totalCost"]["total"])
+        self._tx_event(c, tx, "Ended", trigger, meter=meter, with_token=trigger == "StopAuthorized", extra=extra,
+                       stoppedReason=stopped, chargingState="EVConnected" if c.plugged else "Idle",
+                       **tariff)  # fmt: skip
 
     def meter_values(self, c: Connector, context: str, at: float | None = None) -> None:
         clock = context == "Sample.Clock"
@@ -324,6 +353,22 @@ class Adapter2x(Adapter):
             return {"messagesInQueue": st.queued > 0}
         pending = any(m.tx_ref == tx_id for m in st._queue)
         return {"ongoingIndicator": st.find_tx(tx_id) is not None, "messagesInQueue": pending}
+
+    # -------------------------------------------------------------- 2.1 tariffs (I)
+    async def on_SetDefaultTariff(self, session: Session, p: Payload) -> Payload:
+        return self.tariffs.set_default(p["evseId"], p["tariff"])
+
+    async def on_GetTariffs(self, session: Session, p: Payload) -> Payload:
+        return self.tariffs.report(p["evseId"])
+
+    async def on_ClearTariffs(self, session: Session, p: Payload) -> Payload:
+        return self.tariffs.clear(p.get("tariffIds"), p.get("evseId"))
+
+    async def on_ChangeTransactionTariff(self, session: Session, p: Payload) -> Payload:
+        c = self.station.find_tx(p["transactionId"])
+        held = self.tariffs.applies(p["transactionId"], c.evse_id, c.tx.start) if c and c.tx else None
+        current = held[1].tariff.currency if held else None
+        return self.tariffs.change_transaction(p["transactionId"], p["tariff"], c.evse_id if c else None, current)
 
     async def on_CostUpdated(self, session: Session, p: Payload) -> Payload:
         self.station.cost_received(p["transactionId"], p["totalCost"], "CostUpdated")

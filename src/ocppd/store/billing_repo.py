@@ -19,6 +19,8 @@ from .schema import (
     meter_public_keys,
     meter_values,
     signed_meter_values,
+    station_local_costs,
+    station_tariffs,
     tariff_assignments,
     tariff_versions,
     transaction_costs,
@@ -506,3 +508,73 @@ def signature_verdicts(conn: Connection, pks: list[int]) -> dict[int, str]:
     for r in conn.execute(q):
         out.setdefault(r.transaction_id, []).append(f"{r.verification or 'unchecked'}:{r.n}")
     return {pk: " ".join(parts) for pk, parts in out.items()}
+
+
+# --- OCPP 2.1 tariffs held by stations, and the stations' own cost -----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StationTariffRow(_RowMixin):
+    id: int
+    station_id: str
+    evse_id: int
+    tariff_id: str
+    kind: str
+    transaction_uid: str | None
+    body: dict[str, Any]
+    source_tariff_id: str | None
+    source_version_id: int | None
+    status: str
+    detail: str | None
+    held: bool
+    set_at: datetime
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCostRow(_RowMixin):
+    id: int
+    transaction_id: int | None
+    station_id: str
+    transaction_uid: str
+    event_type: str
+    seq_no: int
+    tariff_id: str | None
+    cost_details: dict[str, Any]
+    station_incl_vat: str | None
+    csms_incl_vat: str | None
+    difference: str | None
+    flagged: bool
+    recorded_at: datetime
+
+
+def add_station_tariff(conn: Connection, **fields: Any) -> StationTariffRow:
+    row = {"transaction_uid": None, "source_tariff_id": None, "source_version_id": None, "detail": None,
+           "checked_at": None, "set_at": utcnow(), **fields}  # fmt: skip
+    pk = conn.execute(insert(station_tariffs).values(**row)).inserted_primary_key[0]
+    return StationTariffRow(id=int(pk), **row)
+
+
+def station_tariffs_of(conn: Connection, station_id: str, *, held_only: bool = False) -> list[StationTariffRow]:
+    c = station_tariffs.c
+    q = select(station_tariffs).where(c.station_id == station_id)
+    if held_only:
+        q = q.where(c.held.is_(True))
+    return [StationTariffRow.from_row(r) for r in conn.execute(q.order_by(c.id))]
+
+
+def update_station_tariffs(conn: Connection, ids: list[int], **values: Any) -> None:
+    if ids:
+        conn.execute(update(station_tariffs).where(station_tariffs.c.id.in_(ids)).values(**values))
+
+
+def add_local_cost(conn: Connection, **fields: Any) -> LocalCostRow:
+    row = {"recorded_at": utcnow(), **fields}
+    pk = conn.execute(insert(station_local_costs).values(**row)).inserted_primary_key[0]
+    return LocalCostRow(id=int(pk), **row)
+
+
+def local_costs(conn: Connection, pk: int) -> list[LocalCostRow]:
+    c = station_local_costs.c
+    q = select(station_local_costs).where(c.transaction_id == pk).order_by(c.id)
+    return [LocalCostRow.from_row(r) for r in conn.execute(q)]

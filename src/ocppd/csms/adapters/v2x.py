@@ -116,6 +116,11 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         if signed:
             await d.billing.keep_signed(session.identity, info["transactionId"], signed)
         answer: Payload = {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
+        if "costDetails" in p:  # 2.1: the station's local cost, kept beside the CSMS's
+            await d.station_tariffs.local_cost(
+                session.identity, info["transactionId"], p["eventType"], p["seqNo"], parse_time(p["timestamp"]),
+                p["costDetails"], info.get("tariffId"),
+            )  # fmt: skip
         if p["eventType"] == "Ended":
             total = await d.billing.final_total(session.identity, info["transactionId"])
             if total is not None:

@@ -667,3 +667,54 @@ def customer_information(verb: v.CustomerInformation, t: Target) -> Plan[v.Reque
         }
     )
     return Plan.single("CustomerInformation", payload, lambda a: v.RequestStarted(a["status"], rid, reason(a)))
+
+
+# ----------------------------------------------------------------- tariff and cost (OCPP 2.1 only)
+
+
+def _needs_21(t: Target, action: str) -> None:
+    if t.version is not OcppVersion.V21:
+        raise NotExpressible(f"{action} exists only in OCPP 2.1 (this station speaks {t.version.label})")
+
+
+@out(v.SetDefaultTariff)
+def set_default_tariff(verb: v.SetDefaultTariff, t: Target) -> Plan[v.Status]:
+    _needs_21(t, "SetDefaultTariff")
+    return Plan.single("SetDefaultTariff", {"evseId": verb.evse_id, "tariff": verb.tariff}, status)
+
+
+@out(v.GetTariffs)
+def get_tariffs(verb: v.GetTariffs, t: Target) -> Plan[v.TariffsHeld]:
+    _needs_21(t, "GetTariffs")
+
+    def decode(answer: Payload) -> v.TariffsHeld:
+        held = [
+            v.TariffAssignment(
+                a["tariffId"], a["tariffKind"], tuple(a.get("evseIds", ())), a.get("validFrom"),
+                tuple(a.get("idTokens", ())),
+            )
+            for a in answer.get("tariffAssignments", [])
+        ]  # fmt: skip
+        return v.TariffsHeld(answer["status"], held, reason(answer))
+
+    return Plan.single("GetTariffs", {"evseId": verb.evse_id}, decode)
+
+
+@out(v.ClearTariffs)
+def clear_tariffs(verb: v.ClearTariffs, t: Target) -> Plan[v.TariffsCleared]:
+    _needs_21(t, "ClearTariffs")
+    payload = drop_none({"tariffIds": list(verb.tariff_ids) or None, "evseId": verb.evse_id})
+
+    def decode(answer: Payload) -> v.TariffsCleared:
+        return v.TariffsCleared(
+            [v.TariffCleared(r.get("tariffId"), r["status"], reason(r)) for r in answer["clearTariffsResult"]]
+        )
+
+    return Plan.single("ClearTariffs", payload, decode)
+
+
+@out(v.ChangeTransactionTariff)
+def change_transaction_tariff(verb: v.ChangeTransactionTariff, t: Target) -> Plan[v.Status]:
+    _needs_21(t, "ChangeTransactionTariff")
+    payload = {"transactionId": verb.transaction_id, "tariff": verb.tariff}
+    return Plan.single("ChangeTransactionTariff", payload, status)
