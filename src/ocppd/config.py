@@ -326,6 +326,47 @@ class SmartSettings:
 
 
 @dataclass
+class OscpGroupSettings:
+    """One OSCP group mapped onto a limit-tree node (docs/smart-charging.md#oscp-20)."""
+
+    group_id: str = ""
+    node: str = ""  # a site or sub-circuit of the limit tree
+    fallback_amps: float = 0.0  # per phase while the capacity provider is silent (0: none configured)
+    fallback_watts: float = 0.0
+
+
+@dataclass
+class OscpSettings:
+    """OSCP 2.0: ocppd as the Flexibility Provider of its sites (docs/smart-charging.md#oscp-20)."""
+
+    enabled: bool = False  # serve /oscp/fp/2.0 on the HTTP server and talk to registered peers
+    public_url: str = ""  # how peers reach this server's HTTP port, e.g. https://csms.example.com
+    heartbeat_interval_s: int = 60  # the interval ocppd asks its capacity provider to send heartbeats at
+    silent_after_intervals: float = 2.0  # no heartbeat for this many intervals: the peer is silent
+    measurements_interval_s: float = 60.0  # UpdateGroupMeasurements this often
+    compliance_margin: float = 0.02  # a group drawing more than its capacity by this fraction ...
+    compliance_after_s: float = 10.0  # ... for this long gets a GroupCapacityComplianceError sent
+    request_timeout_s: float = 10.0
+    groups: list[OscpGroupSettings] = field(default_factory=list)  # replace the stored mapping at start
+
+    def validate(self) -> None:
+        if self.enabled and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("oscp.public_url: an http:// or https:// URL is required with oscp.enabled")
+        for name in ("heartbeat_interval_s", "measurements_interval_s", "request_timeout_s", "silent_after_intervals"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"oscp.{name} must be positive")
+        seen: set[str] = set()
+        for i, g in enumerate(self.groups):
+            if not g.group_id or not g.node:
+                raise ValueError(f"oscp.groups[{i}]: group_id and node are required")
+            if g.group_id in seen:
+                raise ValueError(f"oscp.groups[{i}]: group {g.group_id!r} given twice")
+            seen.add(g.group_id)
+            if g.fallback_amps < 0 or g.fallback_watts < 0:
+                raise ValueError(f"oscp.groups[{i}]: a fallback cannot be negative")
+
+
+@dataclass
 class StationGroupSettings:
     """Settings the CSMS applies after an accepted boot to the stations of one group (docs/provisioning.md)."""
 
@@ -465,6 +506,7 @@ class Settings:
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
+    oscp: OscpSettings = field(default_factory=OscpSettings)
     ca: CaSettings = field(default_factory=CaSettings)
     provisioning: ProvisioningSettings = field(default_factory=ProvisioningSettings)
     soap: SoapSettings = field(default_factory=SoapSettings)
@@ -530,6 +572,7 @@ class Settings:
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         self.smart.validate()
+        self.oscp.validate()
         if self.ocpp.max_calls_in_flight < 1:
             raise ValueError("ocpp.max_calls_in_flight must be at least 1")
         if self.ocpp.write_stall_timeout < 0:

@@ -137,3 +137,18 @@ AVAILABILITY_CHANGES = Counter(
     "ChangeAvailability wishes by state reached (pending, scheduled, applied, rejected, failed, resent)",
     ["state"],
 )
+
+# OSCP 2.0 (docs/smart-charging.md#oscp-20)
+OSCP_MESSAGES = Counter(
+    "ocppd_oscp_messages_total",
+    "OSCP messages, by direction (in, out), message and result (accepted, unauthorized, invalid, failed)",
+    ["direction", "message", "result"],
+)
+OSCP_PEER_SILENT = Gauge(
+    "ocppd_oscp_peer_silent", "1 while an OSCP capacity provider is silent (its groups on fallback)", ["peer"]
+)
+OSCP_GROUP_CAPACITY = Gauge(
+    "ocppd_oscp_group_capacity_amps",
+    "The per-phase capacity OSCP sets on a group's node now (forecast or fallback; NaN: none)",
+    ["group", "phase"],
+)

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ocppd.api import alerts, certificates, device_model, errors, firmware, logs, operations
+from ocppd.api import alerts, certificates, device_model, errors, firmware, logs, operations, oscp
 from ocppd.api.auth import Authenticator, current_principal
 from ocppd.api.billing import router as billing_router
 from ocppd.api.domain_routes import router as domain_router
@@ -96,6 +96,8 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
 
     app.include_router(router)
     app.include_router(smart_router)
+    app.include_router(oscp.ops)
+    app.include_router(oscp.fp)  # OSCP 2.0 peers: token authentication of their own
     app.include_router(billing_router)
     app.include_router(station_tariffs_router)
     app.include_router(certificates.router)

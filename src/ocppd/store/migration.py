@@ -13,9 +13,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def target_metadata() -> list[MetaData]:
     """Every MetaData the migration chain must reproduce (OCPP domain + operator auth tables)."""
     from .auth_repo import metadata as auth_metadata
+    from .oscp_repo import metadata as oscp_metadata
     from .schema import metadata
 
-    return [metadata, auth_metadata]
+    return [metadata, auth_metadata, oscp_metadata]
 
 
 def alembic_config(url: URL | None = None, connection: Connection | None = None) -> Config:

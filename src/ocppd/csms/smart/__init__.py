@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ocppd.csms import verbs as v
 from ocppd.csms.outbound import NotExpressible, Sent, Target
 from ocppd.csms.smart.balancing import Balancing
+from ocppd.csms.smart.oscp import Oscp
 from ocppd.csms.smart.profiles import ChargingProfiles
 from ocppd.csms.smart.sites import Sites, evse_node_id
 from ocppd.csms.smart.wire import family, problems, sent_profile
@@ -65,13 +66,19 @@ class SmartCharging:
         self.profiles = ChargingProfiles(csms.store, csms.events)
         self.sites = Sites(csms.store)
         self.balancing = Balancing(csms, self.sites, self.settings)
+        oscp = csms.settings.oscp
+        self.oscp = Oscp(csms, self.sites, self.balancing, oscp) if oscp.enabled else None  # OSCP 2.0 FP
 
     async def start(self) -> None:
         await self.sites.load(self.settings.sites_file or None)
         if self.settings.enabled:
             self.balancing.start()
+        if self.oscp is not None:
+            await self.oscp.start()
 
     async def stop(self) -> None:
+        if self.oscp is not None:
+            await self.oscp.stop()
         await self.balancing.stop()
 
     # ------------------------------------------------------------------ the operator's verbs
