@@ -1,20 +1,26 @@
-"""Resets with their outcome (OCA B_20, B_21, B_22, B_25, B_26, B_27; 1.6 TC_013, TC_014): the answer is
+"""Resets with their outcome (OCA B_20, B_21, B_22, B_25, B_26, B_27, B_103; 1.6 TC_013, TC_014): the answer is
 kept, the reboot observed (the connection drop, the new BootNotification and its reason) or reported
 as not observed within ``ocpp.reset_observe_s``. `ocpp`-package stations, real ``ocppd serve``, SQLite
 and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 from ocpp.routing import after, on
+from ocpp.v21 import ChargePoint as Cp21
+from ocpp.v21 import call as c21
+from ocpp.v21 import call_result as r21
 from ocpp.v201 import call_result as r201
 
 from tests.csms_process import CsmsProcess
 from tests.verbs.conftest import command, eventually, new_id, ok
-from tests.verbs.stations import Station201, connected
+from tests.verbs.stations import Station201, connected, now
 
 CSMS_CONFIG = """
 [ocpp]
@@ -144,3 +150,56 @@ async def test_tc_013_014_reset_completed(csms: CsmsProcess, api: httpx.AsyncCli
         await command(api, sid, "reset", {"type": kind})
         row = await outcome_is(api, sid, "completed")
         assert (row["kind"], row["answer"], row["boot_reason"]) == (wire, "Accepted", None)
+
+
+class Station21(Cp21):
+    """A 2.1 station of the `ocpp` package whose transaction survives an ImmediateAndResume reset."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, response_timeout=30, **kw)
+        self.resets: list[str] = []
+        self.seq = 0
+
+    async def boot(self, reason: str = "PowerUp") -> Any:
+        return await self.call(c21.BootNotification(charging_station={"model": "B103", "vendor_name": "ACME"},
+                                                    reason=reason), suppress=False)  # fmt: skip
+
+    async def event(self, event_type: str, trigger: str, **extra: Any) -> Any:
+        self.seq += 1
+        return await self.call(
+            c21.TransactionEvent(event_type=event_type, timestamp=now(), trigger_reason=trigger, seq_no=self.seq,
+                                 transaction_info={"transaction_id": "TX-B103", **extra.pop("info", {})},
+                                 evse={"id": 1, "connector_id": 1},
+                                 meter_value=[{"timestamp": now(), "sampled_value": [{"value": 1000.0 + self.seq}]}],
+                                 **extra),
+            suppress=False,
+        )  # fmt: skip
+
+    @on("Reset")
+    async def on_reset(self, type: str, evse_id: int | None = None, **kw: Any) -> Any:
+        self.resets.append(type)
+        return r21.Reset(status="Accepted")
+
+
+async def test_tc_b_103_immediate_and_resume_with_a_transaction(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    sid = new_id("B103")
+    ok(await api.post("/api/v1/tokens", json={"id_token": "04B10301"}), 201)
+    async with websockets.connect(f"{csms.ws_url}/{sid}", subprotocols=["ocpp2.1"]) as ws:
+        cp = Station21(sid, ws)
+        runner = asyncio.create_task(cp.start())
+        try:
+            await cp.boot()
+            await cp.event("Started", "Authorized", id_token={"id_token": "04B10301", "type": "ISO14443"},
+                           info={"charging_state": "Charging"})  # fmt: skip
+            r = await command(api, sid, "reset", {"type": "immediate_and_resume"})
+            assert r["request"] == {"type": "ImmediateAndResume"} and cp.resets == ["ImmediateAndResume"]
+            await cp.boot("RemoteReset")  # back up; the energy transfer resumes in the same transaction
+            row = await outcome_is(api, sid, "completed")
+            assert (row["answer"], row["boot_reason"]) == ("Accepted", "RemoteReset")
+            await cp.event("Updated", "ChargingStateChanged", info={"charging_state": "Charging"})
+            [tx] = ok(await api.get(f"/api/v1/stations/{sid}"))["transactions"]
+            assert tx["transaction_id"] == "TX-B103" and tx["stopped_at"] is None
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner

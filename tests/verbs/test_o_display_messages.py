@@ -6,12 +6,18 @@ real ``ocppd serve`` on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 from ocpp.routing import after, on
+from ocpp.v21 import ChargePoint as Cp21
+from ocpp.v21 import call as c21
+from ocpp.v21 import call_result as r21
 from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
 
@@ -254,3 +260,32 @@ async def test_display_messages_are_refused_before_sending_to_1_6_and_for_2_1_st
     async with station(csms, sid) as st:
         r = await api.post(f"/api/v1/stations/{sid}/commands/set-display-message", json=message(1, state="Suspended"))
         assert r.status_code == 400 and "2.1" in r.json()["detail"] and not st.all("SetDisplayMessage")
+
+
+class Display21(Cp21):
+    """A 2.1 display that shows English and Dutch only."""
+
+    @on("SetDisplayMessage")
+    async def on_set_display_message(self, message: dict[str, Any], **kw: Any) -> Any:
+        language = message["message"].get("language")
+        return r21.SetDisplayMessage(status="Accepted" if language in (None, "en", "nl") else "LanguageNotSupported")
+
+
+async def test_tc_o_100_unsupported_language_and_2_1_states(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    sid = new_id("O100")
+    async with websockets.connect(f"{csms.ws_url}/{sid}", subprotocols=["ocpp2.1"]) as ws:
+        cp = Display21(sid, ws, response_timeout=30)
+        runner = asyncio.create_task(cp.start())
+        try:
+            boot = await cp.call(c21.BootNotification(charging_station={"model": "O100", "vendor_name": "ACME"},
+                                                      reason="PowerUp"))  # fmt: skip
+            assert boot.status == "Accepted"
+            r = await set_message(api, sid, {**message(1), "language": "fr"})
+            assert (r["result"]["status"], r["result"]["accepted"]) == ("LanguageNotSupported", False)
+            assert await kept(api, sid) == {}
+            r = await set_message(api, sid, message(2, state="Suspended"))  # a 2.1 state, on a 2.1 station
+            assert r["result"]["status"] == "Accepted" and (await kept(api, sid))[2]["state"] == "Suspended"
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
