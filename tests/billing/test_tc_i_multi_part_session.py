@@ -231,7 +231,7 @@ def _readings(detail: dict[str, Any]) -> list[tuple[datetime, Decimal]]:
     return sorted(points)
 
 
-async def test_tc_i_multi_part_running_cost_of_a_16_simulator_across_a_period_boundary(
+async def test_16_simulator_running_and_final_cost_across_a_period_boundary(
     server: CsmsProcess, api: httpx.AsyncClient
 ) -> None:
     sid, tag = "DONE-16", "04D01002"

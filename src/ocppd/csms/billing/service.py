@@ -467,6 +467,7 @@ class Billing:
     async def costs_for(self, pks: Sequence[int]) -> dict[int, dict[str, Any]]:
         """For a page of transactions: the price of each finished one (latest computation) and the cost
         so far of each running one (``running: true``, not recorded); none when no tariff applies."""
+        price_running = await self._any_tariff()  # no assignment anywhere: no pricing per page view
 
         def op(conn: Any) -> dict[int, dict[str, Any]]:
             out: dict[int, dict[str, Any]] = {}
@@ -474,7 +475,7 @@ class Billing:
                 if row.cost is not None:
                     out[pk] = {"incl_vat": row.cost["incl_vat"], "currency": row.currency, "running": False}
             now = datetime.now(UTC)
-            for tx in (repo.get_transaction(conn, pk) for pk in pks if pk not in out):
+            for tx in (repo.get_transaction(conn, pk) for pk in pks if pk not in out and price_running):
                 if tx is not None and tx.active:
                     priced = price_op(conn, tx, now=now)
                     if priced.cost is not None:
