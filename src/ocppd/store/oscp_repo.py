@@ -37,7 +37,7 @@ from .rows import _RowMixin
 from .schema import NAMING_CONVENTION
 from .types import UTCDateTime, utcnow
 
-# Own metadata (like auth_repo): revision 0022 mirrors these tables.
+# Own metadata (like auth_repo): revision 0023 mirrors these tables.
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 _Json = JSON(none_as_null=True)
