@@ -10,9 +10,11 @@ from ocppd.csms.campaigns import (
     AWAITING_CONNECTION,
     MISSED,
     WAITING,
+    Campaigns,
     Rules,
     Seen,
     step,
+    wave_rows,
     wave_verdict,
     waves,
 )
@@ -85,3 +87,22 @@ def test_a_station_not_final_by_the_deadline_times_out() -> None:
     assert step("Downloading", 1, _seen(job="Downloading", at=late), RULES) == ("Timeout", False)
     assert step("Downloading", 1, _seen(job="Downloading"), RULES) == ("Downloading", False)
     assert step("Installed", 1, _seen(job="DownloadFailed"), RULES) == ("Installed", False)  # final stays
+
+
+def test_the_wave_deadline_counts_from_the_later_of_now_retrieve_and_install() -> None:
+    row = {"wave_timeout_s": 60.0, "retrieve_at": NOW + timedelta(hours=2), "install_at": None}
+    assert Campaigns._deadline(row, NOW) == NOW + timedelta(hours=2, seconds=60)
+    row = {"wave_timeout_s": 60.0, "retrieve_at": NOW - timedelta(hours=1), "install_at": NOW + timedelta(hours=3)}
+    assert Campaigns._deadline(row, NOW) == NOW + timedelta(hours=3, seconds=60)
+    assert Campaigns._deadline({"wave_timeout_s": 5.0}, NOW) == NOW + timedelta(seconds=5)
+
+
+def test_wave_rows_count_each_kind_of_status() -> None:
+    campaign = {"stations": {"a": {"wave": 0, "status": "Installed"}, "b": {"wave": 0, "status": "Timeout"},
+                             "c": {"wave": 1, "status": MISSED}, "d": {"wave": 1, "status": "Downloading"},
+                             "e": {"wave": 2, "status": WAITING}}}  # fmt: skip
+    assert wave_rows(campaign) == [
+        {"number": 1, "stations": 2, "installed": 1, "failed": 1, "missed": 0, "running": 0, "waiting": 0},
+        {"number": 2, "stations": 2, "installed": 0, "failed": 0, "missed": 1, "running": 1, "waiting": 0},
+        {"number": 3, "stations": 1, "installed": 0, "failed": 0, "missed": 0, "running": 0, "waiting": 1},
+    ]

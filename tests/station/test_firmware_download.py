@@ -212,3 +212,18 @@ async def test_tc_l_09_faults_on_purpose_installation_failed_and_old_version(
     await _update(csms, "FWKEEP", OcppVersion.V16, f"{files_url}/good.bin")
     await _final(csms, "FWKEEP", "FirmwareStatusNotification", "Installed")
     assert _boot_versions(csms, "FWKEEP", OcppVersion.V16) == ["1.0.0", "1.0.0"]
+
+
+async def test_tc_l_02_tc_l_03_scheduled_download_and_install(
+    csms: OcppCsms, station_for: Any, files_url: str
+) -> None:
+    await station_for("FWSCHED", OcppVersion.V201)
+    now = time.time()
+    image = {"location": f"{files_url}/good.bin", "retrieveDateTime": format_time(now + 2),
+             "installDateTime": format_time(now + 3)}  # fmt: skip
+    answer = await csms.call("FWSCHED", "UpdateFirmware", request_id=11, firmware=image)
+    assert answer["status"] == "Accepted"
+    statuses = await _final(csms, "FWSCHED", "FirmwareStatusNotification", "Installed")
+    assert statuses == ["DownloadScheduled", "Downloading", "Downloaded", "InstallScheduled", "Installing",
+                        "InstallRebooting", "Installed"]  # fmt: skip
+    assert _boot_versions(csms, "FWSCHED", OcppVersion.V201) == ["1.0.0", "2.0.0"]

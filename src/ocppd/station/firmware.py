@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -39,11 +40,18 @@ async def install(
     extended: bool,
     signature: str | None = None,
     signing_certificate: str | None = None,
+    retrieve_at: float | None = None,
+    install_at: float | None = None,
 ) -> None:
     """Walk one update; ``report`` sends the version's status notification. ``extended``: the
-    2.x / signed 1.6 status set. Ends with a reboot after which the adapter reports Installed."""
+    2.x / signed 1.6 status set. ``retrieve_at`` / ``install_at`` (epoch seconds): not before then
+    (DownloadScheduled / InstallScheduled first when later; waits of at most an hour). Ends with a
+    reboot after which the adapter reports Installed."""
     step = station.config.step_delay
     fault = station.config.firmware_fault
+    if await _until(retrieve_at) and extended:
+        await report("DownloadScheduled")
+        await _until(retrieve_at, wait=True)
     await report("Downloading")
     got = False if fault == "download" else await files.download(location)
     if got is False:
@@ -57,6 +65,9 @@ async def install(
             return
         await report("SignatureVerified")
     await asyncio.sleep(step)
+    if await _until(install_at) and extended:
+        await report("InstallScheduled")
+        await _until(install_at, wait=True)
     await report("Installing")
     await asyncio.sleep(step)
     if fault == "corrupt" or (isinstance(got, files.Downloaded) and not got.intact):
@@ -75,3 +86,11 @@ async def install(
         station.config.firmware = got.version  # the next BootNotification names the new version
     log.info("%s: firmware installed, now %s; rebooting", station.identity, station.config.firmware)
     station.reboot("FirmwareUpdate")
+
+
+async def _until(at: float | None, *, wait: bool = False) -> bool:
+    """Whether ``at`` is still to come; with ``wait``, sleep until then (an hour at most)."""
+    delay = 0.0 if at is None else min(at - time.time(), 3600.0)
+    if delay > 0 and wait:
+        await asyncio.sleep(delay)
+    return delay > 0

@@ -485,15 +485,16 @@ class Adapter16(Adapter):
         request_id = p["requestId"]
 
         image = p["firmware"]
-        start = parse_time(image.get("retrieveDateTime")) or 0.0
 
         async def walk() -> None:
             self._signed_firmware_request = request_id
             await firmware.install(st, image["location"], lambda s: self._signed_firmware_status(s, request_id),
                                    extended=True, signature=image.get("signature"),
-                                   signing_certificate=image.get("signingCertificate"))  # fmt: skip
+                                   signing_certificate=image.get("signingCertificate"),
+                                   retrieve_at=parse_time(image.get("retrieveDateTime")),
+                                   install_at=parse_time(image.get("installDateTime")))  # fmt: skip
 
-        st.after(max(0.0, min(start - time.time(), 3600.0)), walk)
+        st.after(0, walk)
         return {"status": "Accepted"}
 
     async def _signed_firmware_status(self, status: str, request_id: int) -> None:

@@ -1029,15 +1029,16 @@ class Adapter2x(Adapter):
         st = self.station
         request_id = p["requestId"]
         firmware = p["firmware"]
-        start = parse_time(firmware["retrieveDateTime"]) or 0.0
         self._firmware_request = request_id
 
         async def walk() -> None:
             await firmware_walk.install(st, firmware["location"], lambda s: self._firmware_status(s, request_id),
                                         extended=True, signature=firmware.get("signature"),
-                                        signing_certificate=firmware.get("signingCertificate"))  # fmt: skip
+                                        signing_certificate=firmware.get("signingCertificate"),
+                                        retrieve_at=parse_time(firmware.get("retrieveDateTime")),
+                                        install_at=parse_time(firmware.get("installDateTime")))  # fmt: skip
 
-        st.after(max(0.0, min(start - time.time(), 3600.0)), walk)
+        st.after(0, walk)
         return {"status": "Accepted"}
 
     async def on_PublishFirmware(self, session: Session, p: Payload) -> Payload:
