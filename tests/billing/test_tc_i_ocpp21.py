@@ -155,3 +155,27 @@ async def test_what_2_1_cannot_express_or_a_station_cannot_take_is_refused(
         assert r.status_code == 400 and "only in OCPP 2.1" in r.json()["detail"]
         r = await api.put(f"/api/v1/stations/{sid}/tariffs/default", json={"tariff_id": f"st-{sid}"})
         assert r.status_code == 400 and r.json()["details"]["field"] == "elements[0].price_components[0].step_size"
+
+
+async def test_the_cli_pushes_reads_and_clears_station_tariffs(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    import asyncio
+
+    sid = new_station_id("T21")
+    version = await _tariff(api, f"fl-{sid}", FLAT)
+    stepped = {"currency": "EUR", "elements": [{"price_components": [{"type": "FLAT", "price": "1", "step_size": 2}]}]}
+    await _tariff(api, f"st-{sid}", stepped)
+    async with Station(fast_config(sid, server.ws_url, OcppVersion.V21)) as st:
+        await st.wait_booted(15)
+        pushed = await asyncio.to_thread(server.cli, "tariffs", "push", sid, f"fl-{sid}")
+        assert f"fl-{sid}-v{version} on EVSE 0: Accepted" in pushed.stdout
+        held = await asyncio.to_thread(server.cli, "tariffs", "held", sid, "--reconcile")
+        assert f"fl-{sid}-v{version}" in held.stdout
+        cleared = await asyncio.to_thread(server.cli, "tariffs", "clear", sid)
+        assert f"fl-{sid}-v{version}: Accepted" in cleared.stdout
+        assert st.adapter.tariffs.held == {}  # type: ignore[attr-defined]
+    refused = await asyncio.to_thread(server.cli, "tariffs", "ocpp21", f"st-{sid}", check=False)
+    assert refused.returncode == 2 and "elements[0].price_components[0].step_size" in refused.stderr
+    shown = await asyncio.to_thread(server.cli, "tariffs", "ocpp21", f"fl-{sid}")
+    assert '"priceFixed": 2.5' in shown.stdout
+    no_keys = await asyncio.to_thread(server.cli, "tariffs", "meter-keys", sid, check=False)
+    assert no_keys.returncode == 1

@@ -155,3 +155,117 @@ def cost(
         total = (row.cost or {}).get("incl_vat", "-")
         flags = f" [{', '.join(row.flags)}]" if row.flags else ""
         console.print(f"{row.computed_at.isoformat()} {total} {row.currency or ''} ({row.reason}){flags}")
+
+
+# --------------------------------------------------------------------------- OCPP 2.1 tariffs on stations
+# These go through the running server (the station's connection is there), like `ocppd command`.
+
+UrlOption = Annotated[str | None, typer.Option(help="API base URL (default: the server on this data directory)")]
+
+
+def _api(config: Path | None, path: str, body: Any = None, method: str = "POST", url: str | None = None,
+         params: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    from ocppd.cli_verbs import _post
+
+    return _post(settings_for(config), path, body, params or {}, 60.0, url, method=method)
+
+
+def _print_held(rows: list[dict[str, Any]]) -> None:
+    table = Table("tariff (2.1 id)", "evse", "kind", "status", "held", "from", "checked")
+    for r in rows:
+        source = f"{r['source_tariff_id'] or ''} v{r['source_version_id'] or ''}"
+        table.add_row(r["tariff_id"], str(r["evse_id"]), r["kind"], r["status"], "yes" if r["held"] else "no",
+                      source, r["checked_at"] or "")  # fmt: skip
+    console.print(table)
+
+
+@tariffs_app.command("push")
+def push(
+    station: Annotated[str, typer.Argument(help="A connected OCPP 2.1 station")],
+    tariff_id: Annotated[str, typer.Argument(help="The ocppd tariff")],
+    evse: Annotated[int, typer.Option(help="EVSE (0: every EVSE)")] = 0,
+    version: Annotated[int | None, typer.Option(help="Tariff version id (default: the one in force)")] = None,
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """SetDefaultTariff: send TARIFF_ID, mapped onto the OCPP 2.1 Tariff, to STATION."""
+    body = {"tariff_id": tariff_id, "evse_id": evse, "version_id": version}
+    out = _api(config, f"/api/v1/stations/{station}/tariffs/default", body, method="PUT", url=url)
+    console.print(f"{station}: {out['stored']['tariff_id']} on EVSE {evse}: {out['result']['status']}")
+    if not out["accepted"]:
+        raise typer.Exit(1)
+
+
+@tariffs_app.command("held")
+def held(
+    station: str,
+    reconcile: Annotated[bool, typer.Option(help="Ask the station first (GetTariffs)")] = False,
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """The 2.1 tariffs STATION holds, as far as the CSMS knows (--reconcile: as the station says)."""
+    if reconcile:
+        rows = _api(config, f"/api/v1/stations/{station}/tariffs/reconcile", url=url)["held"]
+    else:
+        rows = _api(config, f"/api/v1/stations/{station}/tariffs", method="GET", url=url)
+    _print_held(rows)
+
+
+@tariffs_app.command("clear")
+def clear(
+    station: str,
+    tariff: Annotated[list[str] | None, typer.Option(help="A 2.1 tariffId (repeat; default: every tariff)")] = None,
+    evse: Annotated[int | None, typer.Option(help="Only at this EVSE")] = None,
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """ClearTariffs on STATION."""
+    out = _api(
+        config, f"/api/v1/stations/{station}/tariffs/clear", {"tariff_ids": tariff or [], "evse_id": evse}, url=url
+    )
+    for r in out["result"]["results"]:
+        console.print(f"{r['tariff_id'] or '(none)'}: {r['status']}")
+    _print_held(out["held"])
+
+
+@tariffs_app.command("change-transaction")
+def change_transaction(
+    transaction: Annotated[int, typer.Argument(help="A running transaction's id")],
+    tariff_id: str,
+    version: Annotated[int | None, typer.Option(help="Tariff version id (default: the one in force)")] = None,
+    url: UrlOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """ChangeTransactionTariff: the running TRANSACTION is priced by TARIFF_ID from now on (2.1)."""
+    out = _api(config, f"/api/v1/transactions/{transaction}/tariff", {"tariff_id": tariff_id, "version_id": version},
+               url=url)  # fmt: skip
+    console.print(f"transaction {transaction}: {out['stored']['tariff_id']}: {out['result']['status']}")
+    if not out["accepted"]:
+        raise typer.Exit(1)
+
+
+@tariffs_app.command("ocpp21")
+def ocpp21(
+    tariff_id: str,
+    version: Annotated[int | None, typer.Option(help="Tariff version id (default: the one in force)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The OCPP 2.1 Tariff TARIFF_ID becomes (or what 2.1 cannot express, named)."""
+    from ocppd.csms.billing.ocpp21 import NotMappable
+    from ocppd.csms.billing.station_tariffs import mapped_version
+
+    try:
+        _, payload = with_store(settings_for(config), mapped_version, tariff_id, version)
+    except (NotMappable, BillingError, TariffError) as exc:
+        raise fail(f"not expressible in OCPP 2.1: {exc}") from None
+    console.print_json(json.dumps(payload))
+
+
+@tariffs_app.command("meter-keys")
+def meter_keys(station: str, config: ConfigOption = None) -> None:
+    """The public keys of STATION's fiscal meters per EVSE (for verifying signed meter values)."""
+    rows = with_store(settings_for(config), br.meter_keys_of, station)
+    if not rows:
+        raise fail(f"{station}: no meter key reported (read FiscalMetering.PublicKey / MeterPublicKey[n])", code=1)
+    for r in rows:
+        console.print(f"EVSE {r.evse_id} ({r.variable}, {r.updated_at.isoformat()}): {r.public_key}")
