@@ -152,3 +152,12 @@ OSCP_GROUP_CAPACITY = Gauge(
     "The per-phase capacity OSCP sets on a group's node now (forecast or fallback; NaN: none)",
     ["group", "phase"],
 )
+SETTINGS_SET = Counter(
+    "ocppd_settings_set_total",
+    "Settings sent (SetVariables items, ChangeConfiguration) by the station's answer: Accepted, RebootRequired, "
+    "Rejected, ...; refused_before_sending: outside what the station declared, never sent",
+    ["status"],
+)
+MONITOR_CHANGES = Counter(
+    "ocppd_monitor_changes_total", "Variable monitors set, cleared and reconciled away, by what happened", ["change"]
+)

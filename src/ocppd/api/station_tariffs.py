@@ -67,8 +67,21 @@ class StationTariff(BaseModel):
 
 
 def _row(r: br.StationTariffRow) -> dict[str, Any]:
-    out = {name: getattr(r, name) for name in ("id", "evse_id", "tariff_id", "kind", "transaction_uid",
-                                                "source_tariff_id", "source_version_id", "status", "detail", "held")}
+    out = {
+        name: getattr(r, name)
+        for name in (
+            "id",
+            "evse_id",
+            "tariff_id",
+            "kind",
+            "transaction_uid",
+            "source_tariff_id",
+            "source_version_id",
+            "status",
+            "detail",
+            "held",
+        )
+    }
     checked = r.checked_at.isoformat() if r.checked_at else None
     return out | {"tariff": r.body, "set_at": r.set_at.isoformat(), "checked_at": checked}  # fmt: skip
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ocppd import metrics
 from ocppd.csms import verbs
 from ocppd.csms.reporting import Reporting, qualified, report_rows
 from ocppd.store import Store
@@ -210,6 +211,7 @@ class DeviceModel:
         if rows:
             await self.store.write(drepo.record_set_results, station_id, rows, datetime.now(UTC))
             for row in rows:
+                metrics.SETTINGS_SET.labels(row["set_status"]).inc()
                 if row["set_status"] not in ("Accepted",):
                     log.info("%s: %s %s = %r: %s%s", station_id, action, ".".join(filter(None, (row["component"],
                              row["variable"]))), row["set_value"], row["set_status"],
@@ -237,6 +239,7 @@ class DeviceModel:
                 name = variable if v16 else f"{component}.{variable}" + (f" ({attribute})" if attribute != "Actual"
                                                                            else "")  # fmt: skip
                 log.info("%s: set %s = %r refused before sending: %s", station_id, name, setting.value, why)
+                metrics.SETTINGS_SET.labels("refused_before_sending").inc()
                 raise ValueRefused(name, why)
 
     # ------------------------------------------------------------------ views

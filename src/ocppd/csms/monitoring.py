@@ -15,6 +15,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+from ocppd import metrics
 from ocppd.csms.alerts import Alerts, monitor_rows
 from ocppd.store import Store
 from ocppd.store import alerts_repo as arepo
@@ -95,6 +96,7 @@ class Monitoring:
             gone = await self.store.write(arepo.delete_monitors, station_id, None, sorted(report.ids))
             self._forget_missing(station_id, report.ids)
             if gone:
+                metrics.MONITOR_CHANGES.labels("reconciled_away").inc(gone)
                 log.info("%s: %d monitor(s) no longer reported by the station removed", station_id, gone)
 
     def _forget_missing(self, station_id: str, keep: set[int]) -> None:
@@ -110,6 +112,7 @@ class Monitoring:
             # NotFound too: the station does not have it (any more)
             ids = [int(r["id"]) for r in result.get("clearMonitoringResult", []) if r.get("status") != "Rejected"]
             await self.store.write(arepo.delete_monitors, station_id, ids)
+            metrics.MONITOR_CHANGES.labels("cleared").inc(len(ids))
             self._severities(station_id, [], ids)
         elif action == "SetMonitoringBase":
             if request.get("monitoringBase") == "HardWiredOnly" and result.get("status") == "Accepted":
@@ -153,7 +156,10 @@ class Monitoring:
             })  # fmt: skip
         await self.store.write(arepo.upsert_monitors, station_id, rows)
         self._severities(station_id, rows)
+        metrics.MONITOR_CHANGES.labels("set").inc(len(rows))
         refused = [r for r in answers if r.get("status") != "Accepted"]
+        if refused:
+            metrics.MONITOR_CHANGES.labels("refused").inc(len(refused))
         if refused:
             log.info("%s: SetVariableMonitoring refused for %s", station_id,
                      ", ".join(f"{_variable(r['variable'])} ({r.get('status')})" for r in refused))  # fmt: skip

@@ -365,6 +365,7 @@ def mount(app: FastAPI) -> None:
         except ApiError:
             ctx["error"] = STALE_LINK
         return await render(request, "inventory.html", ctx)
+
     @app.get("/firmware", include_in_schema=False)
     async def firmware_page(request: Request) -> Response:
         csms = service.csms
