@@ -78,12 +78,18 @@ async def test_group_of_16_and_201_stations_balanced_under_the_controller_limit(
             assert {t["station_id"] for t in items} == {"G-16", "G-201"}, items
 
 
+@pytest.mark.parametrize("version", ["ocpp2.0.1", "ocpp1.6"])
 async def test_tc_k_the_csms_limits_the_group_through_the_controller_identity(
-    tmp_path: Path, csms: CsmsProcess
+    tmp_path: Path, csms: CsmsProcess, version: str
 ) -> None:
     """1.6 §3.13.3 / 2.0.1 local smart charging: the CSMS sends a ChargingStationMaxProfile to the
     local controller's own identity; the controller keeps its group under it."""
-    env = {"OCPPD_LOCAL_CONTROLLER__GROUP_AMPS": "32", "OCPPD_LOCAL_CONTROLLER__IDENTITY": "LC-1"}
+    env = {
+        "OCPPD_LOCAL_CONTROLLER__GROUP_AMPS": "32",
+        "OCPPD_LOCAL_CONTROLLER__IDENTITY": "LC-1",
+        "OCPPD_LOCAL_CONTROLLER__IDENTITY_VERSION": version,
+    }
+    v16 = version == "ocpp1.6"
     with run_controller(tmp_path, f"ws://127.0.0.1:{csms.ocpp_port}", env) as lc:
         await eventually(lambda: connected(csms, "LC-1"), "the controller's own identity connects to the CSMS")
         async with station(lc, "K-201", Station201) as b:
@@ -95,18 +101,17 @@ async def test_tc_k_the_csms_limits_the_group_through_the_controller_identity(
                 r = await http.post("/api/v1/stations/LC-1/charging-profiles", json=profile)
                 assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
                 await eventually(probe(lambda: tx_limit(b) == 20.0), "the group is held under the CSMS's limit")
-                r = await http.post(
-                    "/api/v1/stations/LC-1/call/GetCompositeSchedule",
-                    json={"evseId": 0, "duration": 600, "chargingRateUnit": "A"},
-                )
-                composite = r.json()
+                ask = {"connectorId" if v16 else "evseId": 0, "duration": 600, "chargingRateUnit": "A"}
+                composite = (await http.post("/api/v1/stations/LC-1/call/GetCompositeSchedule", json=ask)).json()
                 assert composite["status"] == "Accepted", composite
-                assert composite["schedule"]["chargingSchedulePeriod"][0]["limit"] == 20.0, composite
+                schedule = composite["chargingSchedule"] if v16 else composite["schedule"]
+                assert schedule["chargingSchedulePeriod"][0]["limit"] == 20.0, composite
                 # a TxProfile for the controller itself is refused: it has no EVSE
                 tx = {**profile, "id": 6, "evse_id": 1, "purpose": "tx_default"}
                 r = await http.post("/api/v1/stations/LC-1/charging-profiles", json=tx)
                 assert r.status_code == 200 and r.json()["status"] == "Rejected", r.text
-                r = await http.post("/api/v1/stations/LC-1/call/ClearChargingProfile", json={"chargingProfileId": 5})
+                clear = {"id": 5} if v16 else {"chargingProfileId": 5}
+                r = await http.post("/api/v1/stations/LC-1/call/ClearChargingProfile", json=clear)
                 assert r.json()["status"] == "Accepted", r.text
             await eventually(probe(lambda: tx_limit(b) == 32.0), "cleared: back to the configured limit")
 

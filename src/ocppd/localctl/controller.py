@@ -24,6 +24,7 @@ from ocppd.transport.websocket import Link, OcppServer, Receiver, ServerOptions
 
 log = logging.getLogger("ocppd.localctl")
 
+STOP_TIMEOUT_S = 5.0
 DATABASE_FILE = "local-controller.db"  # the controller's limit tree and external limits, in data_dir
 
 
@@ -221,7 +222,15 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("local controller stopping")
-        await controller.stop()
+        try:
+            await asyncio.wait_for(controller.stop(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            import io
+
+            out = io.StringIO()
+            for task in asyncio.all_tasks():
+                task.print_stack(limit=6, file=out)
+            log.warning("stopping took over %g s; leaving anyway. Still running:\n%s", STOP_TIMEOUT_S, out.getvalue())
         if metrics_server is not None:
             metrics_server.shutdown()
         log.info("local controller stopped")
