@@ -84,3 +84,13 @@ def test_bad_report_parameters_are_named() -> None:
     with pytest.raises(ReportError) as caught:
         totals([], period="week", by=None, zone=UTC)
     assert caught.value.where == "period"
+
+
+def test_the_dashboards_default_range_is_30_days_or_12_months() -> None:
+    from datetime import date
+
+    from ocppd.csms.billing.reports import default_since
+
+    assert default_since(date(2026, 12, 1), "day") == date(2026, 11, 1)
+    assert default_since(date(2026, 12, 1), "month") == date(2026, 1, 1)  # Jan..Dec: 12 months
+    assert default_since(date(2026, 3, 15), "month") == date(2025, 4, 1)

@@ -508,6 +508,8 @@ def mount(app: FastAPI) -> None:
         error = None
         try:
             zone = reports.zone_of(q["tz"])
+            if not q["since"] and not q["until"]:  # the recent past by default: a page view never sums all history
+                q["since"] = reports.default_since(datetime.now(zone).date(), q["period"]).isoformat()
             since, until = reports.bound(q["since"], zone, "since"), reports.bound(q["until"], zone, "until")
             rows = await service.csms.billing.totals(
                 period=q["period"], by=q["by"] or None, zone=zone, since=since, until=until, **filters

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -70,6 +70,14 @@ def bound(value: str | None, zone: ZoneInfo, where: str) -> datetime | None:
 def period_of(at: datetime, zone: ZoneInfo, period: str) -> str:
     local = at.astimezone(zone)
     return f"{local:%Y-%m}" if period == "month" else local.date().isoformat()
+
+
+def default_since(today: date, period: str) -> date:
+    """Where the dashboard's totals start when no range is given: 30 days back, or 12 months (first day)."""
+    if period == "month":
+        year, month = (today.year - 1, today.month + 1) if today.month < 12 else (today.year, 1)
+        return date(year, month, 1)
+    return today - timedelta(days=30)
 
 
 def _money(minor: int, currency: str | None) -> str:
