@@ -61,6 +61,10 @@ SAMPLES: list[v.Verb[Any]] = [
     v.InstallCertificate("CSMSRootCertificate", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
     v.DeleteCertificate(v.CertificateHash("SHA256", "ab" * 32, "cd" * 32, "0A1B")),
     v.GetInstalledCertificateIds(("CSMSRootCertificate",)),
+    v.SetDisplayMessage(v.DisplayMessage(1, "Closed on Friday", "InFront", language="en", end_at=FUTURE)),
+    v.GetDisplayMessages((1,), "InFront"),
+    v.ClearDisplayMessage(1),
+    v.CustomerInformation(report=True, clear=True, id_token="04A1B2C3"),
     v.SetDefaultTariff(0, {"tariffId": "std-v1", "currency": "EUR", "energy": {"prices": [{"priceKwh": 0.3}]}}),
     v.GetTariffs(0),
     v.ClearTariffs(("std-v1",), 1),
@@ -84,6 +88,10 @@ ONLY_2X = {
     v.SetMonitoringBase,
     v.SetMonitoringLevel,
     v.GetMonitoringReport,
+    v.SetDisplayMessage,
+    v.GetDisplayMessages,
+    v.ClearDisplayMessage,
+    v.CustomerInformation,
 }
 
 

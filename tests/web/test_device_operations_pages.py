@@ -42,6 +42,9 @@ async def test_availability_reset_display_messages_and_customer_information_page
         await expect(row).to_contain_text("Unavailable", timeout=WAIT_MS)
         await expect(row).to_contain_text("Inoperative")
         await expect(page.locator('#wishes tr[data-scope="1-0"]')).to_contain_text("applied", timeout=WAIT_MS)
+        await page.goto(f"{server.http_url}/stations/{sid}")  # the station page shows it next to the status
+        await expect(page.locator('[data-wanted="1-1"]')).to_have_text("wanted Inoperative (applied)")
+        await page.get_by_role("link", name="Availability and resets").click()
 
         # reset: immediate; the outcome follows the simulator's reboot
         reset = page.locator("#form-reset")

@@ -272,11 +272,14 @@ def mount(app: FastAPI) -> None:
         csms = service.csms
         files = {"log_jobs": await csms.logs.list(station_id, 10), "images": await csms.firmware.images(50),
                  "firmware_jobs": await csms.firmware.jobs(station_id, 10)}  # fmt: skip
+        wishes = await csms.availability.wanted(station_id)  # the operative state wanted, next to the status
+        wanted = {f"{c['evse_id']}-{c['connector_id']}": availability_effective(wishes, c["evse_id"], c["connector_id"])
+                  for c in station["connectors"] if c["evse_id"] > 0}  # fmt: skip
         return await render(
             request,
             "station.html",
             {"s": station, "messages": messages, "actions": actions, "queued": queued, "local_list": local_list,
-             "reservations": reservations, **files},
+             "reservations": reservations, "wanted": wanted, **files},
         )  # fmt: skip
 
     @app.get("/stations/{station_id}/device-model", include_in_schema=False)
