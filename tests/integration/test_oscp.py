@@ -138,6 +138,8 @@ async def test_oscp_forecast_adjust_measurements_fallback_and_bad_input(tmp_path
                 await until(lambda: st.limit(1) == 16.0, "the forecast's 16 A")
                 limits = await external(http)
                 assert [(x["node"], x["amps"]) for x in limits] == [("depot", [16.0, 16.0, 16.0])]
+                site = (await http.get("/api/v1/sites/depot")).json()
+                assert site["limit"]["amps"] == [16.0] * 3 and max(site["allocated"]["amps"]) <= 16.0
 
                 # a capacity optimizer's adjustment lowers it further (the lower of the two applies)
                 r = await cp.forecast("grp-1", [block(12)], kind="OPTIMUM", message="adjust_group_capacity_forecast")

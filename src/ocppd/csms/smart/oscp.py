@@ -639,6 +639,10 @@ class Oscp:
         if now - self._last_refresh >= 5.0:
             self._last_refresh = now
             await self.refresh()
+        if self.csms.settings.smart.enabled and not self.balancing.owns:
+            # another node owns the balancing (docs/architecture.md): it sees the draw and speaks for the
+            # sites; this one only takes what peers send it (kept in the store for the owner)
+            return
         for peer in list(self.peers.values()):
             await self._peer_tick(peer, now)
         for g in list(self.groups.values()):
