@@ -165,3 +165,67 @@ async def test_the_simulator_charges_through_the_controller_under_its_limit(
                 return any(t["station_id"] == config.identity for t in items)
 
             await eventually(recorded, "the CSMS records the transaction")
+
+
+async def test_unanswered_calls_release_the_turn_and_late_answers_go_to_their_caller(tmp_path: Path) -> None:
+    """A station that leaves a CALL unanswered holds the turn for ``call_timeout`` only; a late answer
+    to a CSMS CALL is still relayed up (the CSMS decides), a late answer to the controller's is not."""
+    port = free_port()
+    sides: dict[str, Csms16] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        identity = (ws.request.path if ws.request else "/x").rsplit("/", 1)[-1]
+        cp = sides[identity] = Csms16(identity, ws)
+        cp.seen = []
+        await cp.start()
+
+    async with serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+        env = {"OCPPD_LOCAL_CONTROLLER__GROUP_AMPS": "32", "OCPPD_LOCAL_CONTROLLER__CALL_TIMEOUT": "1"}
+        with run_controller(tmp_path, f"ws://127.0.0.1:{port}", env) as lc:
+            async with websockets.connect(f"{lc.ws_url}/LATE-1", subprotocols=["ocpp1.6"]) as ws:
+                # a raw station: it boots, then reads CALLs and answers only when the test says so
+                boot = {"chargePointVendor": "ACME", "chargePointModel": "X"}
+                await ws.send(orjson.dumps([2, "boot-1", "BootNotification", boot]).decode())
+                calls: list[list[Any]] = []
+
+                async def read() -> None:
+                    async for raw in ws:
+                        frame = orjson.loads(raw)
+                        if frame[0] == 2:
+                            calls.append(frame)
+
+                reader = asyncio.create_task(read())
+                try:
+                    own = await eventually(_call_of(calls, "lc-"), "the controller's first CALL")  # left unanswered
+                    csms = await eventually(_side(sides, "LATE-1"), "the upstream connection")
+                    # the CSMS's CALL waits for the controller's to time out (1 s), then reaches the station
+                    asked = asyncio.create_task(csms.call(call16.GetConfiguration(), unique_id="csms-1"))
+                    first = await eventually(_call_of(calls, "csms-1"), "the CSMS's CALL after the timeout")
+                    assert calls.index(first) > calls.index(own)
+                    # the station answers both late: the controller's answer stays, the CSMS's goes up
+                    await ws.send(orjson.dumps([3, own[1], {"status": "Accepted"}]).decode())
+
+                    async def csms_turn_over() -> bool:
+                        return "no answer to the CSMS's GetConfiguration csms-1" in lc.log()
+
+                    await eventually(csms_turn_over, "the CSMS's CALL times out at the controller too")
+                    await ws.send(orjson.dumps([3, "csms-1", {"configurationKey": []}]).decode())
+                    assert (await asyncio.wait_for(asked, 10)).configuration_key == []
+                    replies = [f for f in csms.seen if f[0] in (3, 4)]
+                    assert [f[1] for f in replies] == ["csms-1"], csms.seen
+                finally:
+                    reader.cancel()
+
+
+def _call_of(calls: list[list[Any]], prefix: str) -> Any:
+    async def probe() -> list[Any] | None:
+        return next((c for c in calls if str(c[1]).startswith(prefix)), None)
+
+    return probe
+
+
+def _side(sides: dict[str, Csms16], identity: str) -> Any:
+    async def probe() -> Csms16 | None:
+        return sides.get(identity)
+
+    return probe
