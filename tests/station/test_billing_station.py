@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
 
 from ocppd.protocol.versions import OcppVersion
 from ocppd.station.fleet import Fleet
+from ocppd.station.view import LiveView
 from tests.api.conftest import bearer, create_key, eventually, new_station_id, ok
 from tests.billing.station import prune_when_logged
 from tests.csms_process import CsmsProcess, run_csms
@@ -99,6 +101,11 @@ async def test_simulated_session_cost_shown_and_signed_readings_verified(
                              "source": "TransactionEventResponse", "updates": st.costs[tx.ref]["updates"]}  # fmt: skip
             assert summary["cost"]["messages"] >= 4
             assert fleet.last_cost() == f"{sid} {tx.ref}: {st.costs[tx.ref]['total']:.2f} (final)"
+            console = Console(record=True, width=200)
+            console.print(LiveView(fleet, console=console).render())
+            shown_text = console.export_text()
+            assert "last cost" in shown_text
+            assert f"{sid} {tx.ref}: {st.costs[tx.ref]['total']:.2f} (final)" in shown_text
 
     keys = ok(await api.get(f"/api/v1/stations/{sid}/meter-keys"))
     assert [k["public_key"] for k in keys] == [st.meters.public_key_hex(1)]

@@ -49,3 +49,24 @@ async def test_meter_keys_per_evse_and_values_checked_again_when_the_key_arrives
     assert [k.evse_id for k in await store.read(br.meter_keys_of, "CS-K")] == [0, 1, 2]
     await billing.keep_signed("CS-K", None, [_value(2, ocmf(two, 3.0))])
     assert len(await store.read(br.station_signed_values, "CS-K", "verified")) == 2
+
+
+async def test_station_tariffs_and_local_costs_are_kept(store: Store) -> None:
+    row = await store.write(
+        br.add_station_tariff, station_id="CS-T", evse_id=0, tariff_id="std-v1", kind="default",
+        body={"tariffId": "std-v1", "currency": "EUR"}, source_tariff_id="std", source_version_id=1,
+        status="Accepted", held=True,
+    )  # fmt: skip
+    await store.write(br.add_station_tariff, station_id="CS-T", evse_id=1, tariff_id="x-v2", kind="default",
+                      body={}, status="Rejected", held=False)  # fmt: skip
+    assert [r.tariff_id for r in await store.read(br.station_tariffs_of, "CS-T", held_only=True)] == ["std-v1"]
+    await store.write(br.update_station_tariffs, [row.id], held=False, detail="cleared", checked_at=AT)
+    [again, _] = await store.read(br.station_tariffs_of, "CS-T")
+    assert (again.held, again.detail, again.checked_at, again.body) == (False, "cleared", AT, row.body)
+    details = {"totalCost": {"currency": "EUR", "typeOfCost": "NormalCost", "total": {"inclTax": 5.95}}}
+    kept = await store.write(
+        br.add_local_cost, transaction_id=None, station_id="CS-T", transaction_uid="tx-1", event_type="Ended",
+        seq_no=4, tariff_id="std-v1", cost_details=details, station_incl_vat="5.95", csms_incl_vat="5.95",
+        difference="0.00", flagged=False,
+    )  # fmt: skip
+    assert kept.id > 0 and kept.cost_details == details
