@@ -177,3 +177,14 @@ async def test_the_export_has_duration_idle_breakdown_site_and_group_and_filters
     assert sorted(json.loads(line)["transaction_uid"] for line in lines) == ["tx-rep-0", "tx-rep-2"]
     token = (await api.get("/api/v1/billing/export", params={"id_token": WALK_IN, "format": "json"})).text
     assert len(token.splitlines()) == 2
+
+
+async def test_the_cli_answers_the_same_totals(seeded: CsmsProcess, api: httpx.AsyncClient) -> None:
+    params = {"period": "month", "by": "site", "tz": "Europe/Berlin"}
+    expected = ok(await api.get("/api/v1/billing/totals", params=params))
+    run = seeded.cli("tariffs", "totals", "--period", "month", "--by", "site", "--tz", "Europe/Berlin", "--json")
+    assert json.loads(run.stdout) == expected
+    text = seeded.cli("tariffs", "totals", "--by", "token", "--group", FLEET, "--csv").stdout
+    assert [r["id_token"] for r in csv.DictReader(io.StringIO(text))] == [FLEET_TAG, FLEET_TAG]
+    bad = seeded.cli("tariffs", "totals", "--tz", "Mars/Olympus", check=False)
+    assert bad.returncode == 2 and "--tz" in bad.stderr

@@ -16,7 +16,14 @@ import typer
 from rich.table import Table
 
 from ocppd.clicommon import ConfigOption, console, fail, settings_for, with_store
-from ocppd.csms.billing.service import BillingError, add_version_op, check_site_op, price_op, record_op
+from ocppd.csms.billing.service import (
+    BillingError,
+    add_version_op,
+    check_site_op,
+    price_op,
+    record_op,
+    totals_op,
+)
 from ocppd.csms.billing.tariff import TariffError
 from ocppd.store import billing_repo as br
 from ocppd.store import repo
@@ -269,3 +276,53 @@ def meter_keys(station: str, config: ConfigOption = None) -> None:
         raise fail(f"{station}: no meter key reported (read FiscalMetering.PublicKey / MeterPublicKey[n])", code=1)
     for r in rows:
         console.print(f"EVSE {r.evse_id} ({r.variable}, {r.updated_at.isoformat()}): {r.public_key}")
+
+
+@tariffs_app.command("totals")
+def totals(
+    period: Annotated[str, typer.Option(help="day or month (of the sessions' end)")] = "day",
+    by: Annotated[str | None, typer.Option(help="site, station, group or token")] = None,
+    tz: Annotated[str, typer.Option(help="IANA time zone of the days, e.g. Europe/Berlin")] = "UTC",
+    since: Annotated[str | None, typer.Option(help="Ended from: a local date 2026-06-01 or a time")] = None,
+    until: Annotated[str | None, typer.Option(help="Ended before: a local date or a time")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site")] = None,
+    station: Annotated[str | None, typer.Option(help="Only this station")] = None,
+    group: Annotated[str | None, typer.Option(help="Only this token group")] = None,
+    token: Annotated[str | None, typer.Option(help="Only this id token")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Per day or month totals (sessions, energy, revenue), optionally by site, station, group or token
+    (the same report as GET /api/v1/billing/totals)."""
+    import csv
+    import sys
+
+    from ocppd.csms.billing import reports
+
+    if period not in reports.PERIODS:
+        raise fail(f"--period: must be one of {', '.join(reports.PERIODS)}")
+    if by is not None and by not in reports.DIMENSIONS:
+        raise fail(f"--by: must be one of {', '.join(reports.DIMENSIONS)}")
+    try:
+        zone = reports.zone_of(tz)
+        start, end = reports.bound(since, zone, "--since"), reports.bound(until, zone, "--until")
+    except reports.ReportError as exc:
+        raise fail(f"{'--tz' if exc.where == 'tz' else exc.where}: {exc.message}") from None
+    filters = {"site_id": site, "station_id": station, "group_id": group, "id_token": token}
+    out = with_store(settings_for(config), totals_op, period, by, zone, start, end, filters)
+    if as_json:
+        console.print_json(json.dumps(out))
+        return
+    key = reports.DIMENSIONS[by] if by else None
+    columns = ["period", *([key] if key else []), "currency", "transactions", "energy_wh", "duration_s",
+               "excl_vat", "vat", "incl_vat"]  # fmt: skip
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(out)
+        return
+    table = Table(*columns)
+    for row in out:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)

@@ -181,6 +181,20 @@ def running_op(conn: Any, now: datetime, versions: frozenset[str]) -> list[Price
     return [p for p in priced if p.cost is not None]
 
 
+def totals_op(
+    conn: Any,
+    period: str,
+    by: str | None,
+    zone: ZoneInfo,
+    since: datetime | None,
+    until: datetime | None,
+    filters: dict[str, str | None],
+) -> list[dict[str, Any]]:
+    """The report totals over the store's priced transactions, streamed (API, dashboard and CLI)."""
+    rows = (reports.ReportRow(**r._mapping) for r in br.report_rows(conn, since, until, **filters))
+    return reports.totals(rows, period=period, by=by, zone=zone)
+
+
 def check_site_op(conn: Any, site_id: str | None, station_id: str | None) -> None:
     """A site assignment names a site of the limit tree, and not also a station (which is more specific)."""
     if site_id is None:
@@ -457,12 +471,7 @@ class Billing:
         **filters: str | None,
     ) -> list[dict[str, Any]]:
         """Per day / month totals (reports.totals) of the finished transactions that match (API and dashboard)."""
-
-        def op(conn: Any) -> list[dict[str, Any]]:
-            rows = (reports.ReportRow(**r._mapping) for r in br.report_rows(conn, since, until, **filters))
-            return reports.totals(rows, period=period, by=by, zone=zone)
-
-        return await self.store.read(op)
+        return await self.store.read(totals_op, period, by, zone, since, until, filters)
 
     async def costs_for(self, pks: Sequence[int]) -> dict[int, dict[str, Any]]:
         """For a page of transactions: the price of each finished one (latest computation) and the cost
