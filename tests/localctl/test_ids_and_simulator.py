@@ -124,7 +124,7 @@ def csms(tmp_path: Path) -> Iterator[CsmsProcess]:
         yield server
 
 
-@pytest.mark.parametrize("version", [OcppVersion.V16, OcppVersion.V201], ids=["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", [OcppVersion.V16, OcppVersion.V201, OcppVersion.V20], ids=["1.6", "2.0.1", "2.0"])
 async def test_the_simulator_charges_through_the_controller_under_its_limit(
     tmp_path: Path, csms: CsmsProcess, version: OcppVersion
 ) -> None:
@@ -151,6 +151,11 @@ async def test_the_simulator_charges_through_the_controller_under_its_limit(
                 return limit is not None and abs(limit - 10 * 230 * 3) < 1.0
 
             await eventually(limited, "the simulated charger applies the controller's 10 A")
+
+            async def tx_profile() -> bool:  # the fallback alone would say 10 A too: the transaction's own
+                return any(p.purpose == "tx" and p.stack_level == 6 for p in st.profiles.profiles)
+
+            await eventually(tx_profile, "the controller's TxProfile for the transaction")
 
             async def drawing() -> bool:
                 return 0 < st.connector(1).current_a <= 10.0 + 1e-6

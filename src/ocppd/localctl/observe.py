@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 from ocppd.csms.events import EventBus
 from ocppd.csms.metering import currents_a, readings_v2x, readings_v16
 from ocppd.localctl.relay import Observer, Relay
+from ocppd.protocol.v20 import V20Dialect
 from ocppd.protocol.versions import OcppVersion
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = logging.getLogger("ocppd.localctl")
+_V20 = V20Dialect("csms")
 
 INTERESTING = frozenset(
     {"BootNotification", "StatusNotification", "StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent"}
@@ -66,6 +68,8 @@ class Tracker(Observer):
             if relay.version is OcppVersion.V16:
                 self._v16(relay.identity, action, p)
             else:
+                if relay.version is OcppVersion.V20:  # read in 2.0.1's shape (transactionData -> transactionInfo)
+                    p = _V20.request_in(action, p)
                 self._v2x(relay.identity, action, p)
         except (KeyError, TypeError, ValueError) as exc:  # a malformed message: the CSMS answers it; we skip it
             log.info("%s: %s not understood for balancing (%s)", relay.identity, action, exc)
