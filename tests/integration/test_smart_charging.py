@@ -525,6 +525,7 @@ class Refusing16(Station16):
 
     @on("SetChargingProfile")
     async def on_set(self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any) -> Any:
+        self.refused = [*getattr(self, "refused", []), (connector_id, cs_charging_profiles["charging_profile_purpose"])]
         return result16.SetChargingProfile(status="Rejected")
 
 
@@ -550,6 +551,8 @@ async def test_a_station_refusing_profiles_is_excluded_and_its_worst_case_reserv
 
             site = await until(reasons, "CP16 reserved in the site view")
             assert "CP16" in site["excluded"]
+            # its refused fallback is not sent again on every run (only when its share changes or it reboots)
+            assert a.refused.count((0, "TxDefaultProfile")) == 1, a.refused
             metrics = (await http.get("/metrics")).text
             assert "ocppd_balancer_excluded_stations 1.0" in metrics
 

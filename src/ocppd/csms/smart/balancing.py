@@ -125,6 +125,7 @@ class Balancing:
         self.excluded: dict[str, str] = {}  # station -> why
         self.failures: dict[str, int] = {}
         self.fallback_sent: dict[str, tuple[float, int]] = {}  # station -> (per-EVSE amps, tree version)
+        self.fallback_refused: set[str] = set()  # stations without a fallback: offline, their worst case counts
         self.views: dict[str, SiteView] = {}
         self.known_evses: dict[str, set[int]] = {}  # from status notifications
         self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # charging needs per EVSE (ISO 15118, operator)
@@ -264,6 +265,7 @@ class Balancing:
         if kind in ("station.booted", "station.connected", "station.disconnected"):
             if kind == "station.booted":  # rebooted: its fallback again, and another chance if it was excluded
                 self.fallback_sent.pop(station or "", None)
+                self.fallback_refused.discard(station or "")
                 self.units.pop(station or "", None)  # its rate unit is read again (a firmware update may change it)
                 if self.excluded.pop(station or "", None) is not None:
                     self.failures.pop(station or "", None)
@@ -421,6 +423,8 @@ class Balancing:
                 max_a = min(c.ev_max_a or self.settings.max_a, self.settings.max_a)
             else:
                 fallback = self.fallback_sent.get(c.station_id, (self.settings.max_a, 0))[0]
+                if c.station_id in self.fallback_refused:
+                    fallback = self.settings.max_a  # it refused its fallback: nothing holds it below its maximum
                 max_a = max(c.sent_a or 0.0, fallback) if now < c.lease_until else fallback
         return Demand(
             f"{c.station_id}/{c.evse}",
@@ -660,8 +664,11 @@ class Balancing:
         )
         if await self._send(station_id, v.SetChargingProfile(profile, 0), "fallback"):
             self.fallback_sent[station_id] = (per_evse, self.sites.version)
+            self.fallback_refused.discard(station_id)
         else:
-            self.fallback_sent[station_id] = (0.0, self.sites.version)
+            # not sent again on every run: when its share changes, or after it reboots
+            self.fallback_sent[station_id] = (per_evse, self.sites.version)
+            self.fallback_refused.add(station_id)
             log.warning("%s refused its fallback profile", station_id)
 
     # ------------------------------------------------------------------ read side
