@@ -96,7 +96,7 @@ async def test_an_unreachable_departure_is_accepted_and_said_so(server: CsmsProc
             await start16(a)
             await start201(b, "TX-LATE")
             await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 16.0, "the first TxProfile")
-            # 30 kWh in an hour needs 43.5 A: more than the site (32 A, 6 A kept for CP16) and the EV (32 A)
+            # 30 kWh in an hour needs 43.5 A: more than the EV (32 A) and the site (32 A) can give
             answer = await b.call(
                 call201.NotifyEVChargingNeeds(
                     charging_needs=needs_by(datetime.now(UTC) + timedelta(hours=1), 30000), evse_id=1
@@ -105,12 +105,16 @@ async def test_an_unreachable_departure_is_accepted_and_said_so(server: CsmsProc
             assert answer.status == "Accepted"
             assert answer.status_info["reason_code"] == "LimitExceeded"
             assert "departure not reachable" in answer.status_info["additional_info"]
-            # as much as the site allows while CP16 keeps its minimum
-            await until(lambda: b.profiles[(1, "TxProfile", 6)] == 26.0, "the most the site can give")
-            assert a.profiles[(1, "TxProfile", 6)] == 6.0
-            site = (await http.get("/api/v1/sites/depot")).json()
-            row = next(x for x in site["allocations"] if x["station_id"] == "CP201")
-            assert row["on_time"] is False and row["reason"] == "departure"
+            # a departure that cannot be met takes nothing from the others: both keep their fair share
+
+            async def planned() -> dict[str, Any]:
+                site = (await http.get("/api/v1/sites/depot")).json()
+                row = next(x for x in site["allocations"] if x["station_id"] == "CP201")
+                return row if row.get("on_time") is False else {}
+
+            row = await until(planned, "the site view shows the departure missed")
+            assert row["reason"] == "share" and row["need_a"] > 32
+            assert b.profiles[(1, "TxProfile", 6)] == 16.0 and a.profiles[(1, "TxProfile", 6)] == 16.0
 
 
 async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -> None:

@@ -17,8 +17,8 @@ Policy (docs/smart-charging.md):
   reserved first and everything else is shared around it.
 - Departure time and energy need (ISO 15118 charging needs, or the operator): an admitted EV that
   has both needs ``need_a`` per phase from now on to be full when it leaves. Above the minimums,
-  capacity goes first to those needs (every such EV reaches the same fraction of its need when not
-  all fit), then the rest is shared as above, the needs counting as the EVs' new minimums.
+  capacity goes first to those needs, earliest departure first (when not all fit, those leaving
+  soonest are on time), then the rest is shared as above, the needs counting as the EVs' minimums.
   Admission and rotation do not change: a departure never pauses another EV or jumps the queue.
 
 Everything is in amperes per phase; a node's power limit becomes an ampere limit on the sum of its
@@ -149,6 +149,10 @@ class _Ledger:
             self.used.append(0.0)
         return i
 
+    def room(self, i: int) -> float:
+        """How much more current demand ``i`` could take before a constraint on its path is full."""
+        return min(((self.cap[c] - self.used[c]) / a for c, a in self.coefs[i] if a > 0), default=INF)
+
     def fits(self, i: int, amps: float) -> bool:
         return all(self.used[c] + a * amps <= self.cap[c] + 1e-6 for c, a in self.coefs[i])
 
@@ -213,10 +217,11 @@ def _departures(
 ) -> tuple[Sequence[Demand], set[int]]:
     """Give the admitted EVs with a departure what they need first (above their minimums).
 
-    A first filling where only those EVs grow, each in proportion to its need (so when they do not
-    all fit, each reaches the same fraction of its need), up to its need or maximum. What each got
-    becomes its minimum in the ordinary filling that follows, and ``ledger`` counts it as used.
-    Returns the demands for that filling and the EVs whose minimum was raised.
+    Earliest departure first, each EV gets its need (or its maximum) as far as every node on its
+    path still has room, so that when not all fit, the EVs leaving soonest are on time rather than
+    every EV a little late. What each got becomes its minimum in the ordinary filling that follows,
+    and ``ledger`` counts it as used. Returns the demands for that filling and the EVs whose minimum
+    was raised.
     """
     urgent = []
     for i in admitted:
@@ -226,26 +231,21 @@ def _departures(
             urgent.append(i)
     if not urgent:
         return demands, set()
-    first = list(demands)
-    for i in admitted:
-        d = demands[i]
-        lo = min(d.min_a, d.max_a)
-        if i in urgent:
-            need = needs[i] or 0.0
-            # rounded up to the 0.1 A a profile carries, so that rounding the grant down keeps it on time
-            target = min(d.max_a, math.ceil(need / RESOLUTION_A - 1e-6) * RESOLUTION_A if math.isfinite(need) else INF)
-            weight = need if math.isfinite(need) else d.max_a
-            first[i] = replace(d, max_a=target, weight=weight)
-        else:
-            first[i] = replace(d, max_a=lo)  # stays at its minimum in this first filling
     out = list(demands)
     raised = set()
-    for i, (amps, _) in _fill(ledger.copy(), first, admitted).items():
-        d = demands[i]
+    for i in sorted(urgent, key=lambda i: (demands[i].departure, demands[i].since, demands[i].evse)):
+        d, need = demands[i], needs[i] or 0.0
         lo = min(d.min_a, d.max_a)
-        if i in urgent and amps > lo + _EPS:
-            ledger.add(i, amps - lo)
-            out[i] = replace(d, min_a=amps)
+        # rounded up to the 0.1 A a profile carries, so that rounding the grant down keeps it on time
+        if need > d.max_a + _EPS:
+            continue  # it cannot be on time whatever it gets: no priority, it shares like the others
+        target = min(d.max_a, math.ceil(need / RESOLUTION_A - 1e-6) * RESOLUTION_A)
+        if target - lo > ledger.room(i) + _EPS:
+            continue  # the EVs leaving sooner took the room it needs: it shares like the others
+        extra = target - lo
+        if extra > _EPS:
+            ledger.add(i, extra)
+            out[i] = replace(d, min_a=lo + extra)
             raised.add(i)
     return out, raised
 
