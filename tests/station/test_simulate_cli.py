@@ -89,3 +89,8 @@ def test_the_template_example_in_the_docs_works(tmp_path: Path) -> None:
     configs = expand(load_template(path), "ws://127.0.0.1:9000/ocpp")
     assert len(configs) == 260 and configs[0].identity == "ACME-0001"
     assert all(re.fullmatch(r"[0-9A-F]{8}", tag) for tag in configs[0].id_tags)
+
+
+def test_an_unknown_firmware_fault_is_one_line_and_exit_2() -> None:
+    code, _summary, err = simulate("ws://127.0.0.1:1/ocpp", "--firmware-fault", "bogus", duration=1)
+    assert code == 2 and err.strip().count("\n") == 0 and "--firmware-fault" in err and "keep-version" in err

@@ -98,6 +98,11 @@ def simulate(
         import random
 
         random.seed(seed)
+    from ocppd.station.firmware import FAULTS
+
+    if firmware_fault is not None and firmware_fault not in FAULTS:
+        typer.echo(f"error: --firmware-fault: {firmware_fault!r} is none of {', '.join(FAULTS)}", err=True)
+        raise typer.Exit(2)
     overrides: dict[str, Any] = {}
     for name, value in (("heartbeat_interval", heartbeat), ("meter_sample_interval", meter_interval),
                         ("aligned_interval", aligned_interval)):  # fmt: skip
