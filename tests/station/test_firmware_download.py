@@ -199,7 +199,7 @@ async def test_tc_l_01_tc_l_06_signed_update_checks_the_signature(
     assert _boot_versions(csms, "FWSIG16", OcppVersion.V16) == ["1.0.0"]
 
 
-async def test_tc_l_09_faults_on_purpose_installation_failed_and_old_version(
+async def test_tc_l_09_tc_044_3_faults_on_purpose_installation_failed_and_old_version(
     csms: OcppCsms, station_for: Any, files_url: str
 ) -> None:
     await station_for("FWINST", OcppVersion.V201, firmware_fault="install")
@@ -207,6 +207,11 @@ async def test_tc_l_09_faults_on_purpose_installation_failed_and_old_version(
     statuses = await _final(csms, "FWINST", "FirmwareStatusNotification", "InstallationFailed")
     assert statuses == ["Downloading", "Downloaded", "Installing", "InstallRebooting", "InstallationFailed"]
     assert _boot_versions(csms, "FWINST", OcppVersion.V201) == ["1.0.0", "1.0.0"]  # rebooted, old version
+    await station_for("FWINST16", OcppVersion.V16, firmware_fault="install")  # 1.6: TC_044_3
+    await _update(csms, "FWINST16", OcppVersion.V16, f"{files_url}/good.bin")
+    statuses = await _final(csms, "FWINST16", "FirmwareStatusNotification", "InstallationFailed")
+    assert statuses == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
+    assert _boot_versions(csms, "FWINST16", OcppVersion.V16) == ["1.0.0", "1.0.0"]
     # keep-version: reports Installed, but boots with the version it had (a campaign must catch it)
     await station_for("FWKEEP", OcppVersion.V16, firmware_fault="keep-version")
     await _update(csms, "FWKEEP", OcppVersion.V16, f"{files_url}/good.bin")

@@ -11,7 +11,7 @@ boot with the version the image names. One walk for every version; only the stat
 
 ``StationConfig.firmware_fault`` makes a station fail on purpose (campaign tests, templates):
 ``download`` (the download breaks), ``corrupt`` (the bytes arrive damaged), ``install`` (the installation
-fails) or ``keep-version`` (reports Installed, but boots with its old version).
+fails, reported after the reboot) or ``keep-version`` (reports Installed, but boots with its old version).
 """
 
 from __future__ import annotations
@@ -74,11 +74,8 @@ async def install(
         log.warning("%s: the firmware image from %s does not match its digest", station.identity, location)
         await report("InstallVerificationFailed" if extended else "InstallationFailed")
         return
-    if fault == "install" and not extended:
-        await report("InstallationFailed")
-        return
-    # 2.x / signed 1.6: an installation that fails does so over the reboot (L01: InstallRebooting, boot, the
-    # outcome); 1.6 reports Installed after the boot
+    # an installation that fails does so over the reboot: (InstallRebooting,) boot, then the outcome
+    # (OCA TC_044_3 for 1.6, TC_L_09 for 2.x)
     station.firmware_outcome = "InstallationFailed" if fault == "install" else "Installed"
     if extended:
         await report("InstallRebooting")
