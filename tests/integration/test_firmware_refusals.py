@@ -1,6 +1,7 @@
 """Stations that refuse, against a real ``ocppd serve``, with the ``ocpp`` package as an independent 2.0.1
 station: UpdateFirmware answered RevokedCertificate / InvalidCertificate (OCA TC_L_04 / TC_L_05) and GetLog
-answered Rejected (TC_N_34). The job keeps the station's answer; a campaign counts the refusals as failures
+answered Rejected (TC_N_34); a second update answered AcceptedCanceled cancels the job of the first
+(TC_L_10). The job keeps the station's answer; a campaign counts the refusals as failures
 and does not send the same image again (they are not retried)."""
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsProcess]:
 
 @asynccontextmanager
 async def _station(server: CsmsProcess, answer: str) -> AsyncIterator[str]:
+    async with _refusing(server, answer) as cp:
+        yield cp.id
+
+
+@asynccontextmanager
+async def _refusing(server: CsmsProcess, answer: str) -> AsyncIterator[Refusing]:
     identity = f"REFUSE-{next(_ids)}"
     async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=["ocpp2.0.1"], open_timeout=20) as ws:
         cp = Refusing(identity, ws)
@@ -56,7 +63,7 @@ async def _station(server: CsmsProcess, answer: str) -> AsyncIterator[str]:
         try:
             await cp.call(call201.BootNotification(charging_station={"vendor_name": "ACME", "model": "X"},
                                                    reason="PowerUp"))  # fmt: skip
-            yield identity
+            yield cp
         finally:
             task.cancel()
 
@@ -92,3 +99,18 @@ async def test_tc_n_34_a_rejected_log_request_keeps_the_answer_and_no_file(serve
         assert answer.status_code == 200 and answer.json()["status"] == "Rejected"
         assert answer.json()["uploaded_at"] is None
         assert (await api.get(f"/api/v1/logs/{answer.json()['id']}/file")).status_code == 404
+
+
+async def test_tc_l_10_an_update_answered_accepted_canceled_cancels_the_running_job(server: CsmsProcess) -> None:
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
+    async with httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=30) as api:
+        image = (await api.put("/api/v1/firmware/fw-c.bin", content=b"c" * 100)).json()
+        async with _refusing(server, "Accepted") as cp:
+            url = f"/api/v1/stations/{cp.id}/firmware-update"
+            first = (await api.post(url, json={"image_id": image["id"]})).json()
+            cp.firmware_answer = "AcceptedCanceled"
+            second = (await api.post(url, json={"image_id": image["id"]})).json()
+        listed = (await api.get("/api/v1/firmware-jobs", params={"station_id": cp.id})).json()
+    jobs = {j["id"]: j["status"] for j in listed}
+    assert first["status"] == "Accepted" and second["status"] == "AcceptedCanceled"
+    assert jobs == {first["id"]: "Canceled", second["id"]: "AcceptedCanceled"}

@@ -232,3 +232,18 @@ async def test_tc_l_02_tc_l_03_scheduled_download_and_install(
     assert statuses == ["DownloadScheduled", "Downloading", "Downloaded", "InstallScheduled", "Installing",
                         "InstallRebooting", "Installed"]  # fmt: skip
     assert _boot_versions(csms, "FWSCHED", OcppVersion.V201) == ["1.0.0", "2.0.0"]
+
+
+async def test_tc_l_10_a_second_update_cancels_the_running_one(
+    csms: OcppCsms, station_for: Any, files_url: str
+) -> None:
+    await station_for("FWTWICE", OcppVersion.V201)
+    later = {"location": f"{files_url}/good.bin", "retrieveDateTime": format_time(time.time() + 60)}
+    assert (await csms.call("FWTWICE", "UpdateFirmware", request_id=21, firmware=later))["status"] == "Accepted"
+    await csms.wait_for("FWTWICE", "FirmwareStatusNotification", predicate=lambda m: m["status"] == "DownloadScheduled")
+    now = {"location": f"{files_url}/good.bin", "retrieveDateTime": format_time(time.time())}
+    answer = await csms.call("FWTWICE", "UpdateFirmware", request_id=22, firmware=now)
+    assert answer["status"] == "AcceptedCanceled"
+    await _final(csms, "FWTWICE", "FirmwareStatusNotification", "Installed")
+    by_request = [(m["requestId"], m["status"]) for m in csms.messages("FWTWICE", "FirmwareStatusNotification")]
+    assert by_request[0] == (21, "DownloadScheduled") and {r for r, _ in by_request[1:]} == {22}

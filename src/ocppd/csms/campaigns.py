@@ -40,6 +40,7 @@ SUCCESS = frozenset({"Installed"})
 FAILURE = frozenset(
     {"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature", "InvalidCertificate"}
     | {"RevokedCertificate", "Rejected", "NotSent", "NotExpressible", "Timeout", "VersionMismatch"}
+    | {"Canceled"}  # another update replaced it on the station (it answered that one AcceptedCanceled)
 )
 FINAL = SUCCESS | FAILURE | {MISSED}
 RETRYABLE = frozenset({"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "NotSent"})

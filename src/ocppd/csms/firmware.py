@@ -132,6 +132,9 @@ class Firmware:
             await self.store.write(frepo.update_job, job_id, status="NotSent")
             raise
         await self.store.write(frepo.update_job, job_id, status=status)
+        if status == "AcceptedCanceled":  # 2.x: the update it was running is given up for this one (OCA TC_L_10)
+            canceled = await self.store.write(frepo.cancel_other_jobs, station_id, job_id)
+            log.info("%s: firmware update %d replaces %d running one(s)", station_id, job_id, canceled)
         log.info("%s: firmware update %d (image %d) sent: %s", station_id, job_id, image_id, status)
         return _public(await self.store.read(frepo.job_by_id, job_id) or {})
 

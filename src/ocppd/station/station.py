@@ -264,6 +264,10 @@ class Station:
                 await asyncio.wait_for(self._queue_changed.wait(), remaining)
         return True
 
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as one of the station's tasks (cancelled when it stops); the task, to cancel it."""
+        return self._spawn(coro)
+
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)

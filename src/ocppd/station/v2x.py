@@ -1029,6 +1029,11 @@ class Adapter2x(Adapter):
         st = self.station
         request_id = p["requestId"]
         firmware = p["firmware"]
+        answer = "Accepted"
+        running: asyncio.Task[None] | None = getattr(self, "_firmware_task", None)
+        if running is not None and not running.done():  # a new update cancels the running one (OCA TC_L_10)
+            running.cancel()
+            answer = "AcceptedCanceled"
         self._firmware_request = request_id
 
         async def walk() -> None:
@@ -1038,8 +1043,8 @@ class Adapter2x(Adapter):
                                         retrieve_at=parse_time(firmware.get("retrieveDateTime")),
                                         install_at=parse_time(firmware.get("installDateTime")))  # fmt: skip
 
-        st.after(0, walk)
-        return {"status": "Accepted"}
+        self._firmware_task = st.spawn(walk())
+        return {"status": answer}
 
     async def on_PublishFirmware(self, session: Session, p: Payload) -> Payload:
         st = self.station

@@ -114,3 +114,17 @@ def image_in_use(conn: Connection, image_id: int) -> bool:
     c = firmware_campaigns.c
     query = select(c.id).where(c.image_id == image_id, c.state == "running").limit(1)
     return conn.execute(query).first() is not None
+
+
+# a job whose status is one of these is over: a newer update cannot cancel it
+FINAL_JOB_STATUSES = ("Installed", "DownloadFailed", "InstallationFailed", "InstallVerificationFailed",
+                      "InvalidSignature", "InvalidCertificate", "RevokedCertificate", "Rejected", "NotSent",
+                      "Canceled")  # fmt: skip
+
+
+def cancel_other_jobs(conn: Connection, station_id: str, keep_id: int) -> int:
+    """The station's unfinished jobs other than ``keep_id`` are Canceled (it answered AcceptedCanceled)."""
+    j = firmware_jobs.c
+    stmt = update(firmware_jobs).where(j.station_id == station_id, j.id != keep_id,
+                                       j.status.not_in(FINAL_JOB_STATUSES))  # fmt: skip
+    return int(conn.execute(stmt.values(status="Canceled", updated_at=utcnow())).rowcount or 0)
