@@ -255,6 +255,15 @@ async def test_oscp_compliance_error_and_registration_initiated_by_ocppd(tmp_pat
                 err = cp.of("group_capacity_compliance_error")[0].body
                 assert err["group_id"] == "grp-1" and "32.0" in err["message"]
                 assert err["forecasted_blocks"][0]["capacity"] == 16
+                # the operator asks the capacity provider for more (AdjustGroupCapacityForecast, FP to CP)
+                ask = {"type": "CONSUMPTION", "forecasted_blocks": [block(32)]}
+                r = await http.post("/api/v1/oscp/groups/grp-1/adjust", json=ask)
+                assert r.status_code == 200 and r.json()["sent_to"] == "dso", r.text
+                sent = cp.of("adjust_group_capacity_forecast")[-1].body
+                assert sent["group_id"] == "grp-1" and sent["forecasted_blocks"][0]["capacity"] == 32
+                bad = {"type": "CONSUMPTION", "forecasted_blocks": [{**block(32), "phase": "FOUR"}]}
+                r = await http.post("/api/v1/oscp/groups/grp-1/adjust", json=bad)
+                assert r.status_code == 400 and "forecasted_blocks[0].phase" in r.json()["detail"]
             finally:
                 meters.cancel()
         assert cp.problems == [], cp.problems

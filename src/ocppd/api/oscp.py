@@ -8,7 +8,7 @@ Thin: the domain (``ocppd.csms.smart.oscp``) validates, keeps state and answers.
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
@@ -126,7 +126,7 @@ class GroupBody(BaseModel):
 
 
 def _peer_error(exc: PeerError) -> ApiError:
-    codes = {400: "invalid_input", 404: "not_found", 409: "exists", 502: "peer_error"}
+    codes = {400: "invalid_input", 404: "not_found", 409: "conflict", 502: "peer_error"}
     return ApiError(exc.status, exc.message, codes.get(exc.status, "error"))
 
 
@@ -180,6 +180,19 @@ async def put_group(group_id: str, body: GroupBody, request: Request) -> dict[st
     except ValueError as exc:
         raise ApiError(400, str(exc), "invalid_input") from None
     return oscp.group_view(group)
+
+
+@ops.post(
+    "/groups/{group_id}/adjust",
+    dependencies=[Admin],
+    responses=error_responses(404, 409, 502),
+    summary="Ask the group's capacity provider for another capacity (AdjustGroupCapacityForecast)",
+)
+async def request_adjustment(group_id: str, request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    try:
+        return await _oscp(request).request_adjustment(group_id, body)
+    except PeerError as exc:
+        raise _peer_error(exc) from None
 
 
 @ops.delete("/groups/{group_id}", dependencies=[Admin], responses=error_responses(404), summary="Unmap a group")

@@ -173,6 +173,7 @@ class Oscp:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._last_refresh = 0.0
+        self._last_reload = 0.0
 
     @property
     def base_url(self) -> str:
@@ -343,6 +344,32 @@ class Oscp:
         await self.sites.remove_external(node_id=group.node_id, source=SOURCE_ADJUST)
         log.info("OSCP group %s unmapped from %s", group_id, group.node_id)
 
+    async def request_adjustment(self, group_id: str, body: Any) -> dict[str, Any]:
+        """Ask the group's capacity provider to adjust its forecast (AdjustGroupCapacityForecast, FP to
+        CP): ``body`` is the message without ``group_id``; it is checked before it goes out."""
+        group = self.groups.get(group_id)
+        if group is None:
+            raise PeerError(404, f"no OSCP group {group_id!r}")
+        if not isinstance(body, dict):
+            raise PeerError(400, "(body): a JSON object is required")
+        message = {**body, "group_id": group_id}
+        try:
+            fc = proto.parse_forecast(message)
+            if fc.type not in ("CONSUMPTION", "FALLBACK_CONSUMPTION"):
+                raise proto.OscpInvalid("type", "CONSUMPTION or FALLBACK_CONSUMPTION (ocppd asks for consumption)")
+            if not fc.forecasted_blocks:
+                raise proto.OscpInvalid("forecasted_blocks", "at least one block is required")
+        except proto.OscpInvalid as exc:
+            raise PeerError(400, str(exc)) from None
+        peer = self._group_peer(group)
+        if peer is None or peer.state != orepo.REGISTERED:
+            raise PeerError(409, f"group {group_id!r} has no registered capacity provider")
+        out = {"group_id": group_id, "type": fc.type, "forecasted_blocks": [b.to_json() for b in fc.forecasted_blocks]}
+        ok, why = await self._post(peer, proto.ADJUST_GROUP_CAPACITY_FORECAST, out)
+        if not ok:
+            raise PeerError(502, f"{peer.name} did not take the adjustment: {why}")
+        return {"sent_to": peer.name, "message": out}
+
     def group_view(self, g: Group) -> dict[str, Any]:
         peer = self.peers.get(g.peer_id) if g.peer_id else None
         return {
@@ -376,7 +403,9 @@ class Oscp:
             raise OscpRefused(401, "Authorization: 'Token <token>' is required")
         digest = orepo.token_hash(token.strip())
         peer = self._by_hash(digest)
-        if peer is None:  # perhaps issued by the CLI since: look in the store once
+        if peer is None and time.monotonic() - self._last_reload > 1.0:
+            # perhaps issued by the CLI since: look in the store (at most once a second, not per bad request)
+            self._last_reload = time.monotonic()
             await self._load()
             peer = self._by_hash(digest)
         if peer is None or peer.state == orepo.UNREGISTERED:
