@@ -52,6 +52,7 @@ OWN_ID_PREFIX = "lc-"
 CONNECTING, UP, OFFLINE, CLOSED = "connecting", "up", "offline", "closed"
 _CSMS, _OWN = "csms", "own"
 _EXPIRED_KEPT = 64  # ids of our timed-out calls remembered, so a late answer is still not relayed
+_ASKED_KEPT = 256  # station CALLs whose CSMS answer the observer waits for
 
 
 class Observer:
@@ -229,6 +230,8 @@ class Relay:
             if payload is not None:
                 self.observer.station_call(self, h.action, payload)
                 if h.kind == CALL and self.state == UP:
+                    if len(self._asked) >= _ASKED_KEPT:  # answers the CSMS never sent: forget the oldest
+                        del self._asked[next(iter(self._asked))]
                     self._asked[h.message_id] = (h.action, payload)
         self._up(data)
 
