@@ -179,3 +179,38 @@ async def test_the_cli_pushes_reads_and_clears_station_tariffs(server: CsmsProce
     assert '"priceFixed": 2.5' in shown.stdout
     no_keys = await asyncio.to_thread(server.cli, "tariffs", "meter-keys", sid, check=False)
     assert no_keys.returncode == 1
+
+
+async def test_tc_i_109_the_driver_tariff_in_the_authorize_answer(server: CsmsProcess, api: httpx.AsyncClient) -> None:
+    import json
+
+    sid = new_station_id("T21")
+    tag = f"04{int(sid.rsplit('-', 1)[1]):06X}"
+    components = [{"type": "ENERGY", "price": "0.25"}, {"type": "PARKING_TIME", "price": "3.00"},
+                  {"type": "FLAT", "price": "0.50"}]  # fmt: skip
+    fleet = {"currency": "EUR", "vat": "19", "elements": [{"price_components": components}]}
+    version = await _tariff(api, f"fleet-{sid}", fleet)
+    ok(await api.post("/api/v1/tokens", json={"id_token": tag, "status": "Accepted"}), 201)
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": f"fleet-{sid}", "id_token": tag}), 201)
+    no_local = {"auth_cache_enabled": False, "local_list_enabled": False}
+    async with Station(fast_config(sid, server.ws_url, OcppVersion.V21, id_tags=[tag], settings=no_local)) as st:
+        await st.wait_booted(15)
+        assert await st.authorize(tag) == "Accepted"
+
+    async def answered() -> dict[str, Any] | None:
+        frames = ok(await api.get(f"/api/v1/stations/{sid}/messages", params={"limit": 100}))
+        ids = {m["message_id"] for m in frames if m["action"] == "Authorize" and m["direction"] == "in"}
+        for m in frames:
+            if m["direction"] == "out" and m["message_type"] == 3 and m["message_id"] in ids:
+                return json.loads(m["frame"])[2]
+        return None
+
+    await eventually(answered, "the Authorize answer in the message log")
+    answer = await answered()
+    assert answer is not None and answer["idTokenInfo"]["status"] == "Accepted"
+    tariff = answer["tariff"]
+    assert tariff["tariffId"] == f"fleet-{sid}-v{version}" and tariff["currency"] == "EUR"
+    vat = [{"type": "VAT", "tax": 19}]
+    assert tariff["energy"] == {"prices": [{"priceKwh": 0.25}], "taxRates": vat}
+    assert tariff["idleTime"] == {"prices": [{"priceMinute": 0.05}], "taxRates": vat}
+    assert tariff["fixedFee"] == {"prices": [{"priceFixed": 0.5}], "taxRates": vat}

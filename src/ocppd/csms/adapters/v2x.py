@@ -71,6 +71,10 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             answer["certificateStatus"] = status
             if status != "Accepted":
                 answer["idTokenInfo"] = {**answer["idTokenInfo"], "status": "Invalid"}
+        if version is OcppVersion.V21 and answer["idTokenInfo"]["status"] == "Accepted":  # TC_I_109
+            tariff = await d.station_tariffs.driver_tariff(session.identity, None, token["idToken"])
+            if tariff is not None:  # the driver's tariff, as a 2.1 Tariff
+                answer["tariff"] = tariff
         return answer
 
     async def get_certificate_status(session: Session, p: Payload) -> Payload:

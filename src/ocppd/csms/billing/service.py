@@ -164,13 +164,20 @@ def add_version_op(
     return row
 
 
-def tariff_op(conn: Any, station_id: str, evse_id: int | None, id_token: str | None) -> Tariff | None:
-    """The tariff in force now for a driver at this station (its text goes to the driver)."""
+def tariff_version_op(
+    conn: Any, station_id: str, evse_id: int | None, id_token: str | None
+) -> br.TariffVersionRow | None:
+    """The tariff version in force now for a driver at this station."""
     token = repo.get_token(conn, id_token) if id_token else None
     site_id = br.station_site(conn, station_id)
     candidates = br.candidate_assignments(conn, station_id, id_token, token.group_id if token else None, site_id)
     assignment = choose_assignment(candidates, evse_id)
-    version = br.tariff_in_force(conn, assignment.tariff_id, datetime.now(UTC)) if assignment else None
+    return br.tariff_in_force(conn, assignment.tariff_id, datetime.now(UTC)) if assignment else None
+
+
+def tariff_op(conn: Any, station_id: str, evse_id: int | None, id_token: str | None) -> Tariff | None:
+    """The tariff in force now for a driver at this station (its text goes to the driver)."""
+    version = tariff_version_op(conn, station_id, evse_id, id_token)
     return parse_tariff(version.body, today=version.valid_from.date()) if version else None
 
 
@@ -348,6 +355,10 @@ class Billing:
         if priced is None or priced.cost is None:
             return None
         return float(priced.cost.incl_vat)
+
+    async def priced_anywhere(self) -> bool:
+        """Whether any tariff applies anywhere (a cheap guard for per-message pricing work)."""
+        return await self._any_tariff()
 
     async def _any_tariff(self) -> bool:
         """Cheap guard for the Updated hot path: no assignment anywhere, no pricing per event. Re-read

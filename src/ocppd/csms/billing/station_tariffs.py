@@ -23,8 +23,8 @@ from typing import Any
 from ocppd import metrics
 from ocppd.csms import verbs as v
 from ocppd.csms.billing.currencies import minor_units
-from ocppd.csms.billing.ocpp21 import station_total, to_ocpp21
-from ocppd.csms.billing.service import Billing, BillingError
+from ocppd.csms.billing.ocpp21 import NotMappable, station_total, to_ocpp21
+from ocppd.csms.billing.service import Billing, BillingError, tariff_version_op
 from ocppd.csms.billing.tariff import parse_tariff
 from ocppd.csms.outbound import Sent
 from ocppd.store import Store, repo
@@ -163,6 +163,28 @@ class StationTariffs:
 
     async def held(self, station_id: str, *, all_rows: bool = False) -> list[br.StationTariffRow]:
         return await self.store.read(br.station_tariffs_of, station_id, held_only=not all_rows)
+
+    async def driver_tariff(self, station_id: str, evse_id: int | None, id_token: str) -> dict[str, Any] | None:
+        """2.1 AuthorizeResponse.tariff: the driver's tariff here as a 2.1 Tariff (OCA TC_I_109); None
+        when none applies or it cannot be said in 2.1 (then it is not sent, rather than sent wrong)."""
+
+        if not await self.billing.priced_anywhere():
+            return None
+
+        def op(conn: Any) -> dict[str, Any] | None:
+            version = tariff_version_op(conn, station_id, evse_id, id_token)
+            if version is None:
+                return None
+            tariff = parse_tariff(version.body, today=version.valid_from.date())
+            return to_ocpp21(tariff, ocpp_tariff_id(version.tariff_id, version.id), version.valid_from)
+
+        try:
+            return await self.store.read(op)
+        except NotMappable as exc:
+            log.info(
+                "%s: the driver's tariff is not sent in Authorize: not expressible in OCPP 2.1: %s", station_id, exc
+            )
+            return None
 
     # ------------------------------------------------------------------ the station's local cost
     async def local_cost(
