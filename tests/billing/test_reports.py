@@ -44,7 +44,9 @@ def test_totals_by_key_and_currency_sum_exactly() -> None:
     end = datetime(2026, 6, 10, 12, tzinfo=UTC)
     rows = [
         row(end),
-        row(end, station_id="CP2", excl_vat_minor=1, incl_vat_minor=1, energy_wh=0.5),
+        row(
+            end, station_id="CP2", excl_vat_minor=1, incl_vat_minor=1, energy_wh=0.5, charging_s=1800.4, parking_s=90.0
+        ),
         row(end, site_id=None, currency="CHF", excl_vat_minor=1000, incl_vat_minor=1081, minutes=30),
         row(end, site_id="yard", currency=None, excl_vat_minor=None, incl_vat_minor=None, energy_wh=2_000.0),
     ]
@@ -58,6 +60,8 @@ def test_totals_by_key_and_currency_sum_exactly() -> None:
         "transactions": 2,
         "energy_wh": 10_000.5,
         "duration_s": 7200,
+        "charging_s": 1800,
+        "parking_s": 90,
         "excl_vat": "3.01",
         "vat": "0.57",
         "incl_vat": "3.58",

@@ -104,6 +104,7 @@ async def test_month_totals_by_site_follow_the_time_zone(api: httpx.AsyncClient)
     assert first["currency"] == "EUR" and first["excl_vat"] == "4.00" and first["vat"] == "0.76"
     assert first["energy_wh"] == 4000.0
     assert first["duration_s"] == 3600 + 70 * 60
+    assert (first["charging_s"], first["parking_s"]) == (3600 + 70 * 60, 0)  # the station charged throughout
 
 
 async def test_day_totals_by_group_token_and_station_with_filters(api: httpx.AsyncClient) -> None:

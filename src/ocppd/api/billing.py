@@ -317,6 +317,8 @@ class Total(BaseModel):
     transactions: int
     energy_wh: float = Field(description="Energy priced (the trusted readings; see flags in the export)")
     duration_s: int = Field(description="Sum of the sessions' durations (start to end)")
+    charging_s: int = Field(description="Sum of the time charging (as priced: TIME)")
+    parking_s: int = Field(description="Sum of the idle time (as priced: PARKING_TIME)")
     excl_vat: str
     vat: str
     incl_vat: str
@@ -325,7 +327,7 @@ class Total(BaseModel):
 TOTALS_PAGE = 1000
 TOTALS_PAGE_MAX = 10_000
 TOTAL_FIELDS = ("period", "site_id", "station_id", "group_id", "id_token", "currency", "transactions", "energy_wh",
-                "duration_s", "excl_vat", "vat", "incl_vat")  # fmt: skip
+                "duration_s", "charging_s", "parking_s", "excl_vat", "vat", "incl_vat")  # fmt: skip
 
 
 @router.get(

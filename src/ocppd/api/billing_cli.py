@@ -316,7 +316,7 @@ def totals(
         return
     key = reports.DIMENSIONS[by] if by else None
     columns = ["period", *([key] if key else []), "currency", "transactions", "energy_wh", "duration_s",
-               "excl_vat", "vat", "incl_vat"]  # fmt: skip
+               "charging_s", "parking_s", "excl_vat", "vat", "incl_vat"]  # fmt: skip
     if as_csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()

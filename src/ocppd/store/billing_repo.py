@@ -71,6 +71,8 @@ class CostRow(_RowMixin):
     computed_at: datetime
     site_id: str | None = None  # the site and token group the price was based on
     group_id: str | None = None
+    charging_s: float | None = None
+    parking_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +268,8 @@ def record_cost(conn: Connection, pk: int, **fields: Any) -> CostRow:
             "cost",
             "site_id",
             "group_id",
+            "charging_s",
+            "parking_s",
         ),
         None,
     )
@@ -382,6 +386,8 @@ def report_rows(
             func.coalesce(c.energy_wh, t.energy_wh).label("energy_wh"),
             c.excl_vat_minor,
             c.incl_vat_minor,
+            c.charging_s,
+            c.parking_s,
         )
         .select_from(transaction_costs.join(transactions, t.id == c.transaction_id))
         .where(c.id.in_(_latest_cost_ids()), t.stopped_at.is_not(None))

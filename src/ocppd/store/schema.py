@@ -532,6 +532,8 @@ transaction_costs = Table(
     # what the price was based on, kept for the reports (a station may move, a token change group later)
     Column("site_id", String(ID_LEN)),
     Column("group_id", String(ID_LEN)),
+    Column("charging_s", Float),  # the breakdown's charging and idle time, summable in SQL
+    Column("parking_s", Float),
     Index(None, "transaction_id", "id"),
 )
 

@@ -44,6 +44,8 @@ class ReportRow:
     energy_wh: float | None
     excl_vat_minor: int | None
     incl_vat_minor: int | None
+    charging_s: float | None = None  # None: priced before these were kept (or no tariff)
+    parking_s: float | None = None
 
 
 def zone_of(name: str | None) -> ZoneInfo:
@@ -96,14 +98,16 @@ def totals(rows: Iterable[ReportRow], *, period: str, by: str | None, zone: Zone
         key = (period_of(row.stopped_at, zone, period), getattr(row, field) if field else None, row.currency)
         acc = sums.get(key)
         if acc is None:
-            acc = sums[key] = [0, 0.0, 0.0, 0, 0]
+            acc = sums[key] = [0, 0.0, 0.0, 0, 0, 0.0, 0.0]
         acc[0] += 1
         acc[1] += row.energy_wh or 0.0
         acc[2] += max(0.0, (row.stopped_at - row.started_at).total_seconds())
         acc[3] += row.excl_vat_minor or 0
         acc[4] += row.incl_vat_minor or 0
+        acc[5] += row.charging_s or 0.0
+        acc[6] += row.parking_s or 0.0
     out = []
-    for (when, key, currency), (count, wh, seconds, excl, incl) in sorted(
+    for (when, key, currency), (count, wh, seconds, excl, incl, charging, parking) in sorted(
         sums.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2] or "")
     ):
         total: dict[str, Any] = {"period": when}
@@ -114,6 +118,8 @@ def totals(rows: Iterable[ReportRow], *, period: str, by: str | None, zone: Zone
             "transactions": int(count),
             "energy_wh": round(wh, 3),
             "duration_s": int(seconds),
+            "charging_s": int(charging),
+            "parking_s": int(parking),
             "excl_vat": _money(int(excl), currency),
             "vat": _money(int(incl - excl), currency),
             "incl_vat": _money(int(incl), currency),

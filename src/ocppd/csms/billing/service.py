@@ -141,6 +141,8 @@ def record_op(conn: Any, priced: Priced, reason: str, by: str | None) -> br.Cost
         excl_vat_minor=_minor(cost.excl_vat, cost.digits),
         incl_vat_minor=_minor(cost.incl_vat, cost.digits),
         energy_wh=float(cost.energy_wh),
+        charging_s=float(cost.charging_s),
+        parking_s=float(cost.parking_s),
         cost=cost.to_json(),
         flags=list(cost.flags),
         reason=reason,
