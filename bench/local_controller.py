@@ -6,7 +6,8 @@
 1. Added latency: two stations boot, one straight at the CSMS, one through the controller; each then
    sends ``--messages`` Heartbeat CALLs, one at a time, alternating between them so that both see the
    same machine. A round trip through the controller crosses it twice (the CALL up, the answer
-   down). Printed: median and p99 of both, the difference and the ratio.
+   down). Printed: median and p99 of both, the difference and the ratio. Then ``--commands``
+   CSMS-initiated ClearCache calls to each, through the CSMS's API (the other direction).
 2. Balancing through an upstream outage: three simulated 2.0.1 stations (ocppd's simulator, applying
    their profiles) charge through the controller; the CSMS gives the controller's identity a
    station-max profile of ``--limit`` A that steps down to half ``--step-after`` seconds later; the
@@ -136,6 +137,11 @@ class Client:
         await self.call("BootNotification", '{"chargePointVendor":"bench","chargePointModel":"lc"}')
 
     def received(self, data: bytes) -> None:
+        if data.startswith(b"[2,"):  # a CSMS CALL (ClearCache, from the bench through the API): answered at once
+            assert self.link is not None
+            message_id = data.split(b'"', 2)[1].decode()
+            self.link.send(f'[3,"{message_id}",{{"status":"Accepted"}}]')
+            return
         if self.waiting is not None and not self.waiting.done():
             self.waiting.set_result(data)
 
@@ -157,7 +163,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def latency(csms_port: int, lc_port: int, messages: int) -> dict[str, Any]:
+async def api_calls(api_port: int, token: str, commands: int) -> dict[str, Any]:
+    """CSMS-initiated: ClearCache through the API's generic call, the station answering at once; the
+    HTTP request is in both figures, so the difference is the controller's (two relayed frames)."""
+    times: dict[str, list[float]] = {"BENCH-DIRECT": [], "BENCH-RELAYED": []}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=30) as api:
+        for i in range(commands + 20):
+            order = list(times) if i % 2 == 0 else list(reversed(times))
+            for identity in order:
+                started = time.perf_counter()
+                r = await api.post(f"/api/v1/stations/{identity}/call/ClearCache", json={})
+                if r.status_code != 200:
+                    raise SystemExit(f"ClearCache to {identity}: {r.status_code} {r.text}")
+                if i >= 20:  # the first ones warm up both paths
+                    times[identity].append(time.perf_counter() - started)
+    out: dict[str, Any] = {"calls_each": commands, "what": "ClearCache through the CSMS's API, to the station and back"}
+    for name, key in (("direct", "BENCH-DIRECT"), ("through_controller", "BENCH-RELAYED")):
+        values = times[key]
+        out[name] = {"median_ms": statistics.median(values) * 1000, "p99_ms": percentile(values, 0.99) * 1000}
+    d, r = out["direct"], out["through_controller"]
+    out["added_ms"] = {"median": r["median_ms"] - d["median_ms"], "p99": r["p99_ms"] - d["p99_ms"]}
+    return out
+
+
+async def latency(csms_port: int, lc_port: int, messages: int, api_port: int = 0, token: str = "",
+                  commands: int = 0) -> dict[str, Any]:  # fmt: skip
     direct, relayed = Client(), Client()
     await direct.open(f"ws://127.0.0.1:{csms_port}/ocpp/BENCH-DIRECT")
     await relayed.open(f"ws://127.0.0.1:{lc_port}/ocpp/BENCH-RELAYED")
@@ -175,6 +206,8 @@ async def latency(csms_port: int, lc_port: int, messages: int) -> dict[str, Any]
     d, r = out["direct"], out["through_controller"]
     out["added_ms"] = {"median": r["median_ms"] - d["median_ms"], "p99": r["p99_ms"] - d["p99_ms"]}
     out["ratio"] = {"median": r["median_ms"] / d["median_ms"], "p99": r["p99_ms"] / d["p99_ms"]}
+    if commands:
+        out["csms_to_station"] = await api_calls(api_port, token, commands)
     for client in (direct, relayed):
         if client.link is not None:
             client.link.close()
@@ -278,6 +311,7 @@ async def until_async(check: Any, what: str, timeout: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000, help="round trips each way")
+    parser.add_argument("--commands", type=int, default=300, help="CSMS-initiated calls each way (0: none)")
     parser.add_argument("--no-outage", action="store_true", help="only the latency")
     parser.add_argument("--limit", type=float, default=48.0, help="the group limit (A per phase)")
     parser.add_argument("--step-after", type=float, default=20.0, help="s until the CSMS's limit halves")
@@ -294,7 +328,10 @@ def main() -> None:
             csms(tmp, ports["ocpp"], ports["http"]) as proc,
             controller(tmp, ports["ocpp"], ports["lc"], ports["metrics"], args.limit),
         ):
-            result["latency"] = asyncio.run(latency(ports["ocpp"], ports["lc"], args.messages))
+            token = (tmp / "csms" / "admin.token").read_text().strip()
+            result["latency"] = asyncio.run(
+                latency(ports["ocpp"], ports["lc"], args.messages, ports["http"], token, args.commands)
+            )
             if not args.no_outage:
 
                 async def run_outage() -> dict[str, Any]:
