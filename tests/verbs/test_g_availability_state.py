@@ -191,3 +191,38 @@ async def test_1_6_connector_inoperative_applied_from_its_status(csms: CsmsProce
 
 def _connected(ws_url: str, sid: str) -> Any:
     return connected(ws_url, sid, "2.0.1", station_class=AvailabilityStation)
+
+
+class Keeping16(Station16):
+    """A 1.6 charge point that applies ChangeAvailability at once and reports it."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.inoperative: set[int] = set()
+
+    @on("ChangeAvailability")
+    async def on_availability(self, connector_id: int, type: str, **kw: Any) -> Any:
+        self.record("ChangeAvailability", connector_id=connector_id, type=type)
+        return r16.ChangeAvailability(status="Accepted")
+
+    @after("ChangeAvailability")
+    async def after_availability(self, connector_id: int, type: str, **kw: Any) -> None:
+        (self.inoperative.add if type == "Inoperative" else self.inoperative.discard)(connector_id)
+        self._later(self.status(connector_id, "Unavailable" if type == "Inoperative" else "Available"))
+
+
+async def test_1_6_an_inoperative_station_is_sent_again_after_a_reboot_that_lost_it(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    sid = new_id("T016R")
+    async with connected(csms.ws_url, sid, "1.6", station_class=Keeping16) as st:
+        await st.status(1, "Available")
+        r = await command(api, sid, "change-availability", {"operative": False})  # connectorId 0: the charge point
+        assert r["request"] == {"connectorId": 0, "type": "Inoperative"}
+        await st.status(1, "Unavailable")  # 1.6: every connector reports the change
+        await state_is(api, sid, (0, 0), "applied")
+    async with connected(csms.ws_url, sid, "1.6", station_class=Keeping16) as st:
+        await st.status(0, "Available")
+        await st.status(1, "Available")
+        await until(lambda: bool(st.all("ChangeAvailability")), "the ChangeAvailability sent again")
+        assert st.all("ChangeAvailability") == [{"connector_id": 0, "type": "Inoperative"}]

@@ -87,4 +87,14 @@ async def test_availability_reset_display_messages_and_customer_information_page
         await expect(form.locator("output")).to_contain_text("Accepted", timeout=WAIT_MS)
         await expect(page.locator("#customer-information tbody tr").first).to_contain_text(tag, timeout=WAIT_MS)
         await expect(page.locator("#customer-information pre.report").first).to_be_visible(timeout=WAIT_MS)
+        await form.get_by_label("Id token").fill("")
+        await form.get_by_label("Hash algorithm").select_option("SHA256")
+        await form.get_by_label("Issuer name hash").fill("a1b2")
+        await form.get_by_label("Issuer key hash").fill("c3d4")
+        await form.get_by_label("Serial number").fill("0A1B")
+        await form.get_by_role("button", name="Send").click()
+        await expect(page.locator("#customer-information tbody tr").first).to_contain_text("0A1B", timeout=WAIT_MS)
+        [by_certificate, _] = (await api.get(f"/api/v1/stations/{sid}/customer-information")).json()
+        assert by_certificate["certificate"] == {"hashAlgorithm": "SHA256", "issuerNameHash": "a1b2",
+                                                 "issuerKeyHash": "c3d4", "serialNumber": "0A1B"}  # fmt: skip
         await shot(page, "station-customer-information")
