@@ -66,6 +66,8 @@ async def _seed(url: str, count: int) -> None:
                     "excl_vat_minor": 975,
                     "incl_vat_minor": 1160,
                     "energy_wh": 15000.0,
+                    "charging_s": 5400.0,
+                    "parking_s": 1800.0,
                     "cost": cost | {"charging_s": 5400, "parking_s": 1800},
                     "flags": [],
                     "reason": "transaction ended",
