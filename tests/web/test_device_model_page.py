@@ -98,6 +98,9 @@ async def test_monitor_from_the_dashboard_fires_and_clears_and_out_of_range_sett
         # the inventory across stations: counts, the drill-down, who has a setting
         await page.get_by_role("link", name="Inventory", exact=True).click()
         await expect(page.locator("#counts-model")).to_contain_text("SimCharger")
+        await page.get_by_label("Vendor, model or firmware containing").fill("simch")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page.locator("#counts-model tbody tr")).to_have_count(1)
         await page.locator("#counts-model").get_by_role("link", name="SimCharger").click()
         await expect(page.locator("#inventory-stations")).to_contain_text(SID)
         await page.get_by_label("Variable / key").fill("HeartbeatInterval")

@@ -339,8 +339,8 @@ def mount(app: FastAPI) -> None:
         """Counts by vendor / model / firmware version, the stations behind each (paged), and which
         stations have a setting (paged): the views of csms/device_model.py."""
         dm = service.csms.device_model
-        q = _query(request, "field", "value", "unknown", "variable", "component", "setting_value")
-        counts = {field: await dm.identity_counts(field, None) for field, _ in INVENTORY_FIELDS}
+        q = _query(request, "field", "value", "unknown", "variable", "component", "setting_value", "q")
+        counts = {field: await dm.identity_counts(field, q["q"] or None) for field, _ in INVENTORY_FIELDS}
         ctx: dict[str, Any] = {"fields": INVENTORY_FIELDS, "counts": counts, "q": q, "drill": None, "having": None,
                                "values": None, "error": None, "next_url": None, "first_url": None}  # fmt: skip
         try:
