@@ -448,8 +448,9 @@ class LocalControllerSettings:
     tls_key: str = ""
     upstream_url: str = ""  # the CSMS, e.g. wss://csms.example.com; each station's own path is appended
     upstream_ca: str = ""  # PEM CA(s) trusted for a wss:// upstream; empty: the system's
-    upstream_cert: str = ""  # client certificate (PEM) for mutual TLS upstream, key in upstream_key
+    upstream_cert: str = ""  # client certificate (PEM) for mutual TLS upstream; "{identity}" in it: per station
     upstream_key: str = ""
+    tls_client_ca: str = ""  # stations present a certificate from this CA, subject CN = identity (profile 3)
     credentials: dict[str, str] = field(default_factory=dict)  # station -> password sent upstream instead of its own
     site: str = "group"  # the limit-tree site stations join when the tree does not name them
     group_amps: float = 0.0  # the group's own limit per phase (0: none)
@@ -483,12 +484,19 @@ class LocalControllerSettings:
             OcppVersion.V201,
         ):
             raise ValueError("local_controller.identity_version must be ocpp1.6 or ocpp2.0.1")
-        for name in ("upstream_ca", "upstream_cert", "upstream_key", "tls_cert", "tls_key"):
+        for name in ("upstream_ca", "upstream_cert", "upstream_key", "tls_cert", "tls_key", "tls_client_ca"):
             path = getattr(self, name)
-            if path and not Path(path).is_file():
+            if "{identity}" in path:  # one file per station: its folder must exist
+                path = str(Path(path).parent)
+                if not Path(path).is_dir():
+                    raise ValueError(f"local_controller.{name}: folder {path} does not exist")
+            elif path and not Path(path).is_file():
                 raise ValueError(f"local_controller.{name}: {path} does not exist")
-        if self.tls_key and not self.tls_cert:
-            raise ValueError("local_controller.tls_key is set but local_controller.tls_cert is not")
+        if ("{identity}" in self.upstream_key) != ("{identity}" in self.upstream_cert) and self.upstream_key:
+            raise ValueError("local_controller.upstream_key: use {identity} in both upstream_cert and upstream_key")
+        for name in ("tls_key", "tls_client_ca"):
+            if getattr(self, name) and not self.tls_cert:
+                raise ValueError(f"local_controller.{name} is set but local_controller.tls_cert is not")
         for name in self.versions:
             if OcppVersion.from_subprotocol(name) is None:
                 raise ValueError(f"local_controller.versions: unknown version {name!r}")

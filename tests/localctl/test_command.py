@@ -50,6 +50,13 @@ def test_help_says_what_it_does(tmp_path: Path) -> None:
             "local_controller.upstream_ca: /nope.pem does not exist",
         ),
         ({"OCPPD_LOCAL_CONTROLLER__PORTT": "1"}, "unknown setting(s) portt"),
+        (
+            {
+                "OCPPD_LOCAL_CONTROLLER__UPSTREAM_URL": "ws://csms",
+                "OCPPD_LOCAL_CONTROLLER__UPSTREAM_CERT": "/no/{identity}",
+            },
+            "local_controller.upstream_cert: folder /no does not exist",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(tmp_path: Path, env: dict[str, str], message: str) -> None:

@@ -88,3 +88,47 @@ async def test_tls_at_the_controller_basic_auth_passed_through_or_configured(
     assert controller.metric("ocppd_lc_upstream_connects_total", outcome="refused") == 2.0
     # no password from the station (as T-3), but one configured for it: the controller sends that
     assert await boot("T-2", controller, context, None) == "Accepted"
+
+
+async def test_security_profile_3_through_the_controller(tmp_path: Path, pki: Pki) -> None:
+    """Stations prove their identity to the controller with their certificate (CN = identity); the
+    controller connects upstream with that station's certificate, so a CSMS requiring client
+    certificates (profile 3) still sees each station's own."""
+    env = {
+        "OCPPD_OCPP__TLS_CERT": str(pki.server.cert),
+        "OCPPD_OCPP__TLS_KEY": str(pki.server.key),
+        "OCPPD_OCPP__TLS_CLIENT_CA": str(pki.ca.pem),
+    }
+    certs = tmp_path / "station-certs"
+    certs.mkdir()
+    good = pki.ca.issue(certs, "P3-1")  # the station's certificate, and the controller's copy of it
+    with run_csms(tmp_path, extra_env=env) as server:
+        lc_env = {
+            "OCPPD_LOCAL_CONTROLLER__TLS_CERT": str(pki.server.cert),
+            "OCPPD_LOCAL_CONTROLLER__TLS_KEY": str(pki.server.key),
+            "OCPPD_LOCAL_CONTROLLER__TLS_CLIENT_CA": str(pki.ca.pem),
+            "OCPPD_LOCAL_CONTROLLER__UPSTREAM_CA": str(pki.ca.pem),
+            "OCPPD_LOCAL_CONTROLLER__UPSTREAM_CERT": str(certs / "{identity}.pem"),
+            "OCPPD_LOCAL_CONTROLLER__UPSTREAM_KEY": str(certs / "{identity}.key"),
+        }
+        with run_controller(tmp_path, f"wss://127.0.0.1:{server.ocpp_port}", lc_env) as lc:
+            context = ssl.create_default_context(cafile=str(pki.ca.pem))
+            context.load_cert_chain(str(good.cert), str(good.key))
+            assert await boot("P3-1", lc, context, None) == "Accepted"
+            # a certificate naming another station is refused by the controller before the upgrade
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await boot("P3-2", lc, context, None)
+            assert refused.value.response.status_code == 403
+            # no certificate at all: no TLS connection
+            with pytest.raises((ssl.SSLError, OSError, websockets.InvalidHandshake)):
+                await boot("P3-1", lc, ssl.create_default_context(cafile=str(pki.ca.pem)), None)
+            # a station the controller holds no upstream certificate for is closed
+            (tmp_path / "elsewhere").mkdir()
+            other = pki.ca.issue(tmp_path / "elsewhere", "P3-3")
+            context3 = ssl.create_default_context(cafile=str(pki.ca.pem))
+            context3.load_cert_chain(str(other.cert), str(other.key))
+            url = f"wss://127.0.0.1:{lc.port}/ocpp/P3-3"
+            async with websockets.connect(url, subprotocols=["ocpp2.0.1"], ssl=context3) as ws:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

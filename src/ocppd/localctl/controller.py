@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from picows import WSCloseCode
+
 from ocppd import metrics
 from ocppd.config import Settings
 from ocppd.csms.events import EventBus
@@ -32,10 +34,18 @@ class StartupError(RuntimeError):
     """Something keeps the controller from starting: one line for the operator."""
 
 
-def upstream_context(settings: Settings) -> ssl.SSLContext:
+def upstream_context(settings: Settings, identity: str | None = None) -> ssl.SSLContext:
+    """The TLS context towards the CSMS; with ``{identity}`` in upstream_cert, the station's own
+    certificate (security profile 3 upstream: the CSMS sees each station's certificate)."""
     lc = settings.local_controller
+    cert, key = lc.upstream_cert, lc.upstream_key
+    if "{identity}" in cert:
+        if identity is None:  # checking the configuration: the CA alone
+            cert = key = ""
+        else:
+            cert, key = cert.replace("{identity}", identity), key.replace("{identity}", identity)
     try:
-        return tls.client_context(lc.upstream_ca or None, lc.upstream_cert or None, lc.upstream_key or None)
+        return tls.client_context(lc.upstream_ca or None, cert or None, key or None)
     except tls.TlsFileError as exc:
         raise ValueError(f"local_controller.upstream_{exc.role}: {exc}") from None
     except ssl.SSLError as exc:
@@ -47,9 +57,10 @@ def server_context(settings: Settings) -> ssl.SSLContext | None:
     if not lc.tls_cert:
         return None
     try:
-        return tls.server_context(lc.tls_cert, lc.tls_key or None)
+        return tls.server_context(lc.tls_cert, lc.tls_key or None, lc.tls_client_ca or None)
     except tls.TlsFileError as exc:
-        raise ValueError(f"local_controller.tls_{'key' if exc.role == 'key' else 'cert'}: {exc}") from None
+        setting = {"key": "tls_key", "ca": "tls_client_ca"}.get(exc.role, "tls_cert")
+        raise ValueError(f"local_controller.{setting}: {exc}") from None
 
 
 class LocalController:
@@ -103,7 +114,11 @@ class LocalController:
         if self.lc.identity:
             from ocppd.localctl.identity import ControllerStation
 
-            self.identity = ControllerStation(self.settings, self.sites, self.upstream_ssl)
+            try:
+                upstream_ssl = upstream_context(self.settings, self.lc.identity)
+            except ValueError as exc:
+                raise StartupError(f"the controller's identity {self.lc.identity}: {exc}") from None
+            self.identity = ControllerStation(self.settings, self.sites, upstream_ssl)
             self.identity.start()
         try:
             await self.server.start()
@@ -145,8 +160,21 @@ class LocalController:
     ) -> int | None:
         return None  # the CSMS decides who may connect: its refusal closes the station's connection
 
+    def _upstream_ssl_for(self, identity: str) -> ssl.SSLContext | None:
+        if "{identity}" not in self.lc.upstream_cert:
+            return self.upstream_ssl
+        try:
+            return upstream_context(self.settings, identity)
+        except ValueError as exc:
+            log.warning("%s: no upstream certificate (%s); closing its connection", identity, exc)
+            return None
+
     def opened(self, link: Link) -> Receiver:
-        relay = Relay(link, self.lc, self.tracker, self.upstream_ssl, INTERESTING)
+        upstream_ssl = self._upstream_ssl_for(link.identity)
+        if upstream_ssl is None:
+            link.close("no certificate for this station towards the CSMS", WSCloseCode.POLICY_VIOLATION)
+            return lambda data: None
+        relay = Relay(link, self.lc, self.tracker, upstream_ssl, INTERESTING)
         metrics.LC_STATIONS.labels(relay.state).inc()
         previous = self.relays.get(link.identity)
         if previous is not None:
