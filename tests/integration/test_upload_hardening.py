@@ -190,7 +190,13 @@ async def test_expired_tokens_get_403_and_the_station_reports_the_failure(expiri
 
         await eventually(failed, "DownloadFailed and UploadFailure from the station")
         location = await _upload_location(api, station.identity)
+        sent = await api.get(f"/api/v1/stations/{station.identity}/messages", params={"action": "UpdateFirmware"})
+        rows = sent.json()
+        download = next(json.loads(r["frame"])[3]["firmware"]["location"] for r in rows if r["direction"] == "out"
+                        and json.loads(r["frame"])[0] == 2)  # fmt: skip
         async with httpx.AsyncClient(timeout=30) as raw:
             assert (await raw.put(location, content=b"late")).status_code == 403
+            expired = await raw.get(download)
+            assert expired.status_code == 403 and "expired" in expired.json()["detail"]
         assert (await _log_job(api, log["id"]))["uploaded_at"] is None
     assert not (expiring.data_dir / "logs" / str(log["id"])).exists()

@@ -264,6 +264,9 @@ class Campaigns:
             values = {"wave": current, "wave_deadline": self._deadline(row, now), "next_wave_at": None}
             row = {**row, **values}
             log.info("firmware campaign %d: wave %d of %d starts", campaign_id, current, wave_count)
+        elif row["wave_deadline"] is None:  # a wave started by an ocppd from before deadlines were stored
+            values = {"wave_deadline": self._deadline(row, now)}
+            row = {**row, **values}
         members = [sid for sid, e in progress.items() if e["wave"] == current - 1]
         image = await c.store.read(frepo.image_by_id, row["image_id"])
         rules = Rules(row["wave_deadline"], row.get("window_end"), row.get("retries") or 0,
