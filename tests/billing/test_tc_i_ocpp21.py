@@ -196,6 +196,18 @@ async def test_tc_i_109_the_driver_tariff_in_the_authorize_answer(server: CsmsPr
     async with Station(fast_config(sid, server.ws_url, OcppVersion.V21, id_tags=[tag], settings=no_local)) as st:
         await st.wait_booted(15)
         assert await st.authorize(tag) == "Accepted"
+        # the station prices the driver's session by that tariff, and says it holds it for the driver
+        st.plug_in(1)
+        tx = await st.start_transaction(1, tag)
+        assert tx is not None
+        held = ok(await api.post(f"/api/v1/stations/{sid}/tariffs/reconcile"))["result"]["assignments"]
+        assert held == [{"tariff_id": f"fleet-{sid}-v{version}", "kind": "DriverTariff", "evse_ids": [1],
+                         "valid_from": "2026-01-01T00:00:00Z", "id_tokens": [tag]}]  # fmt: skip
+        st.stop_transaction(1, "Local")
+        assert await st.flush(15)
+    pk = ok(await api.get("/api/v1/transactions", params={"station": sid}))[0]["id"]
+    [local] = ok(await api.get(f"/api/v1/transactions/{pk}/local-costs"))
+    assert local["tariff_id"] == f"fleet-{sid}-v{version}" and local["flagged"] is False
 
     async def answered() -> dict[str, Any] | None:
         frames = ok(await api.get(f"/api/v1/stations/{sid}/messages", params={"limit": 100}))

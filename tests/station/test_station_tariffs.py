@@ -51,3 +51,17 @@ def test_local_cost_of_a_session() -> None:
     assert details["totalCost"]["total"] == {"exclTax": 5, "inclTax": 5.95}  # 10 kWh x 0.40 + 1.00, 19 % VAT
     assert details["totalUsage"] == {"energy": 10000, "chargingTime": 3600, "idleTime": 0}
     assert HeldTariffs([1]).local_cost("tx-1", 1, START, START + 60, 0.0, 10.0, []) is None
+
+
+def test_a_driver_tariff_prices_the_drivers_transaction() -> None:
+    t = HeldTariffs([1])
+    t.set_default(0, ENERGY)
+    assert t.driver(
+        "tx-1", ENERGY | {"tariffId": "fleet-v1", "fixedFee": {"prices": [{"priceFixed": 0}]}}, 1, "04A10001"
+    )
+    assert t.applies("tx-1", 1, START)[0] == "fleet-v1"  # type: ignore[index]
+    assert t.applies("tx-2", 1, START)[0] == "std-v1"  # type: ignore[index]
+    driver = next(a for a in t.report(0)["tariffAssignments"] if a["tariffId"] == "fleet-v1")
+    assert driver == {"tariffId": "fleet-v1", "tariffKind": "DriverTariff", "evseIds": [1], "idTokens": ["04A10001"]}
+    reserved = ENERGY | {"tariffId": "r", "reservationTime": {"prices": [{"priceMinute": 0.1}]}}
+    assert not t.driver("tx-3", reserved, 1, "04A10002")

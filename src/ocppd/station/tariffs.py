@@ -7,6 +7,7 @@ pure calculator as the CSMS (csms/billing/cost.py, through csms/billing/ocpp21.p
 calculator cannot price is refused with ConditionNotSupported, so the answer never promises a price
 the station would not compute. The station's local time is UTC.
 
+A driver tariff (the ``tariff`` of a 2.1 Authorize answer) prices the transaction that driver starts.
 Simplification: a transaction whose tariff was changed is priced wholly by the new tariff.
 """
 
@@ -38,7 +39,8 @@ class _Held:
     payload: Payload
     tariff: Tariff
     evse_id: int  # 0: every EVSE
-    transaction: str | None = None  # set: a ChangeTransactionTariff for this transaction
+    transaction: str | None = None  # set: a ChangeTransactionTariff or driver tariff for this transaction
+    id_token: str | None = None  # a driver tariff (Authorize): whose
 
 
 @dataclass(slots=True)
@@ -85,6 +87,16 @@ class HeldTariffs:
         self.held[payload["tariffId"]] = _Held(payload, parsed, evse_id, transaction_id)
         return {"status": "Accepted"}
 
+    def driver(self, transaction_id: str, payload: Payload, evse_id: int, id_token: str) -> bool:
+        """The driver's tariff of a 2.1 Authorize answer prices this transaction (False: not priceable)."""
+        parsed = self._parse(payload)
+        if not isinstance(parsed, Tariff):
+            return False
+        for key in [k for k, h in self.held.items() if h.transaction == transaction_id]:
+            del self.held[key]
+        self.held[payload["tariffId"]] = _Held(payload, parsed, evse_id, transaction_id, id_token)
+        return True
+
     def report(self, evse_id: int) -> Payload:
         assignments = []
         for tariff_id, h in self.held.items():
@@ -95,6 +107,8 @@ class HeldTariffs:
                               "evseIds": evses}  # fmt: skip
             if h.payload.get("validFrom"):
                 entry["validFrom"] = h.payload["validFrom"]
+            if h.id_token:
+                entry["idTokens"] = [h.id_token]
             assignments.append(entry)
         if not assignments:
             return {"status": "NoTariff"}

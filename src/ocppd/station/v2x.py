@@ -116,6 +116,7 @@ class Adapter2x(Adapter):
         # 2.1 tariffs the CSMS set, and each transaction's energy readings for the local cost
         self.tariffs = HeldTariffs(sorted({c.evse_id for c in station.connectors}))
         self._readings: dict[str, list[tuple[float, float]]] = {}
+        self._driver_tariffs: dict[str, dict[str, Any]] = {}  # id token -> 2.1 tariff from Authorize
         self.pending_settings: dict[str, Any] = {}  # answered RebootRequired: taken at the next reboot
         self.monitoring = MonitorEngine()
         # the station's own monitor: an overheating station warns (it never fires in a normal run)
@@ -165,6 +166,8 @@ class Adapter2x(Adapter):
         if answer is None:
             return None, None
         info = answer["idTokenInfo"]
+        if "tariff" in answer and info["status"] == "Accepted":  # 2.1: the driver's tariff, for their session
+            self._driver_tariffs[id_tag] = answer["tariff"]
         if contract is not None:
             certificate = answer.get("certificateStatus")
             self.station.event("contract_authorized", status=info["status"], certificate=certificate)
@@ -222,6 +225,9 @@ class Adapter2x(Adapter):
         return meter
 
     def tx_started(self, c: Connector, tx: Transaction, trigger: str) -> None:
+        driver = self._driver_tariffs.pop(tx.id_tag, None)
+        if driver is not None and not self.tariffs.driver(tx.ref, driver, c.evse_id, tx.id_tag):
+            self.station.event("driver_tariff_not_priceable", transaction=tx.ref, tariff=driver.get("tariffId"))
         tx.charging_state = "Charging"
         info: dict[str, Any] = {"chargingState": "Charging"}
         if tx.remote_start_id is not None:
