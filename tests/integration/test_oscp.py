@@ -138,8 +138,13 @@ async def test_oscp_forecast_adjust_measurements_fallback_and_bad_input(tmp_path
                 await until(lambda: st.limit(1) == 16.0, "the forecast's 16 A")
                 limits = await external(http)
                 assert [(x["node"], x["amps"]) for x in limits] == [("depot", [16.0, 16.0, 16.0])]
-                site = (await http.get("/api/v1/sites/depot")).json()
-                assert site["limit"]["amps"] == [16.0] * 3 and max(site["allocated"]["amps"]) <= 16.0
+
+                async def site_view() -> dict[str, Any] | None:  # stored once the run's profiles are answered
+                    site = (await http.get("/api/v1/sites/depot")).json()
+                    return site if site["limit"]["amps"] == [16.0] * 3 else None
+
+                site = await until(site_view, "the site's view at the forecast's limit")
+                assert max(site["allocated"]["amps"]) <= 16.0
 
                 # a capacity optimizer's adjustment lowers it further (the lower of the two applies)
                 r = await cp.forecast("grp-1", [block(12)], kind="OPTIMUM", message="adjust_group_capacity_forecast")
@@ -188,6 +193,10 @@ async def test_oscp_forecast_adjust_measurements_fallback_and_bad_input(tmp_path
                 await until(lambda: st.limit(1) == 10.0, "the fallback capacity", timeout=20)
                 status = (await http.get("/api/v1/oscp")).json()
                 assert status["peers"][0]["silent"] is True and status["groups"][0]["on_fallback"] is True
+                exposed = (await http.get("/metrics")).text
+                assert 'ocppd_oscp_peer_silent{peer="dso"} 1.0' in exposed
+                assert 'ocppd_oscp_group_capacity_amps{group="grp-1",phase="L1"} 10.0' in exposed
+                assert 'direction="in",message="update_group_capacity_forecast",result="unauthorized"' in exposed
                 cp.beat(every=0.4, offline_after=4)
                 await until(lambda: st.limit(1) == 14.0, "the forecast restored")
             finally:
