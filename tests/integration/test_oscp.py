@@ -354,3 +354,34 @@ async def test_oscp_groups_from_the_config_file_and_the_cli(tmp_path: Path) -> N
     config.write_text("[oscp]\nenabled = true\n")
     bad = await asyncio.to_thread(server.cli, "serve", check=False)
     assert bad.returncode == 2 and "oscp.public_url" in bad.stderr
+
+
+TWO = {
+    "nodes": [
+        {"id": "depot", "kind": "site", "amps": 32},
+        {"id": "CP1", "kind": "station", "parent": "depot", "amps": 32},
+        {"id": "CP2", "kind": "station", "parent": "depot", "amps": 32},
+    ]
+}
+
+
+async def test_oscp_forecast_in_kw_is_shared_by_the_stations_of_the_site(tmp_path: Path) -> None:
+    async with running(tmp_path, None) as csms, csms.api() as http, CapacityProvider() as cp:
+        assert (await http.put("/api/v1/limit-tree", json=TWO)).status_code == 200
+        issued = (await http.post("/api/v1/oscp/peers", json={"name": "dso"})).json()["token"]
+        assert (await http.put("/api/v1/oscp/groups/grp-1", json={"node": "depot"})).status_code == 200
+        assert await cp.register_with(csms.fp_url, issued) == 204
+        await until(lambda: cp.of("handshake"), "ocppd's Handshake")
+        cp.beat(every=0.4, offline_after=4)
+        async with station(csms.process, "CP1", Station201) as a, station(csms.process, "CP2", Station201) as b:
+            await start201(a, "TX-A")
+            await start201(b, "TX-B")
+            await until(lambda: a.limit(1) == 16.0 and b.limit(1) == 16.0, "half the site each")
+            assert (await cp.forecast("grp-1", [block(16)])).status_code == 204
+            await until(lambda: a.limit(1) == 8.0 and b.limit(1) == 8.0, "half the forecast each")
+            # 13.8 kW on the site's three phases at 230 V: 20 A per phase, 10 A each
+            assert (await cp.forecast("grp-1", [block(13.8, unit="KW")])).status_code == 204
+            await until(lambda: a.limit(1) == 10.0 and b.limit(1) == 10.0, "the power forecast shared")
+            (limit,) = await external(http)
+            assert limit["watts"] == 13800 and limit["amps"] is None
+        assert cp.problems == [], cp.problems
