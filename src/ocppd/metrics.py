@@ -161,3 +161,13 @@ SETTINGS_SET = Counter(
 MONITOR_CHANGES = Counter(
     "ocppd_monitor_changes_total", "Variable monitors set, cleared and reconciled away, by what happened", ["change"]
 )
+
+# Files moved through ocppd (docs/device-management.md): kind firmware_upload, firmware_download, log_upload;
+# outcome ok, forbidden (403: token), too_large (413), bad (400), interrupted (the client went away)
+FILE_TRANSFERS = Counter("ocppd_file_transfers_total", "Files uploaded to / downloaded from ocppd, by kind and outcome",
+                         ["kind", "outcome"])  # fmt: skip
+CAMPAIGN_STATIONS = Counter(
+    "ocppd_firmware_campaign_stations_total",
+    "Stations of firmware campaigns reaching a final status (Installed, DownloadFailed, Missed, VersionMismatch, ...)",
+    ["status"],
+)

@@ -116,6 +116,10 @@ async def test_tc_l_01_tc_l_09_campaign_updates_50_fleet_stations_in_waves_and_a
             jobs = (await api.get("/api/v1/firmware-jobs", params={"limit": 1000})).json()
             assert len(jobs) == 30 and all(j["downloads"] == 1 for j in jobs)  # fetched from ocppd, once each
             assert (await api.get("/api/v1/stations/FLEET-40")).json()["firmware_version"] == "1.0.0"
+            metrics = (await api.get("/metrics")).text
+            assert 'ocppd_firmware_campaign_stations_total{status="Installed"} 29.0' in metrics
+            assert 'ocppd_firmware_campaign_stations_total{status="InstallationFailed"} 1.0' in metrics
+            assert 'ocppd_file_transfers_total{kind="firmware_download",outcome="ok"} 30.0' in metrics
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

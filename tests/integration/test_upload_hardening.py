@@ -105,6 +105,13 @@ async def test_firmware_upload_declared_too_large_or_interrupted_keeps_nothing(
 
     await eventually(cleaned, "the interrupted upload's temporary file to go")
 
+    async def counted() -> bool:  # what an operator sees in /metrics
+        text = (await api.get("/metrics")).text
+        return all(f'ocppd_file_transfers_total{{kind="firmware_upload",outcome="{o}"}}' in text
+                   for o in ("too_large", "interrupted", "ok"))  # fmt: skip
+
+    await eventually(counted, "the refused, interrupted and stored uploads in /metrics")
+
 
 async def test_firmware_upload_as_a_form_with_its_limits(server: CsmsProcess, api: httpx.AsyncClient) -> None:
     image = b"\x7fFW" * 1000

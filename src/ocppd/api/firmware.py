@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
+from ocppd import metrics
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.api.multipart import MAX_FIELD_BYTES, is_multipart, multipart_file, refuse_declared_too_large
@@ -67,8 +68,22 @@ def _csms(request: Request) -> Csms:
 
 
 def _refused(exc: FileRefused) -> ApiError:
+    metrics.FILE_TRANSFERS.labels("firmware_upload", _OUTCOME.get(exc.status, "bad")).inc()
     code = {413: "too_large", 400: "bad_upload"}.get(exc.status, "refused")
     return ApiError(exc.status, f"body: {exc.reason}", code)
+
+
+_OUTCOME = {403: "forbidden", 413: "too_large", 400: "bad"}  # FileRefused status -> metrics outcome
+
+
+def _stored(image: dict[str, Any]) -> dict[str, Any]:
+    metrics.FILE_TRANSFERS.labels("firmware_upload", "ok").inc()
+    return image
+
+
+def _interrupted() -> ApiError:
+    metrics.FILE_TRANSFERS.labels("firmware_upload", "interrupted").inc()
+    return ApiError(400, "body: the upload ended before it was complete", "bad_upload")
 
 
 _VERSION = Query(None, max_length=50, description="the firmwareVersion stations boot with after installing it "
@@ -93,12 +108,12 @@ async def upload_image(
     firmware = _csms(request).firmware
     try:
         refuse_declared_too_large(request, firmware.settings.files.max_firmware_bytes)
-        return await firmware.add_image(name, request.stream(), principal.name, signature, signing_certificate,
-                                        version)  # fmt: skip
+        return _stored(await firmware.add_image(name, request.stream(), principal.name, signature,
+                                                signing_certificate, version))  # fmt: skip
     except FileRefused as exc:
         raise _refused(exc) from None
     except ClientDisconnect:  # the upload broke off: nothing was kept
-        raise ApiError(400, "body: the upload ended before it was complete", "bad_upload") from None
+        raise _interrupted() from None
 
 
 @router.post(
@@ -120,14 +135,14 @@ async def upload_image_form(request: Request, principal: Principal = Depends(req
         version = form.fields.get("version") or request.query_params.get("version") or None
         if version is not None and len(version) > 50:
             raise ApiError(400, "version: at most 50 characters", "invalid")
-        return await firmware.add_image(
+        return _stored(await firmware.add_image(
             form.filename or "firmware.bin", form.chunks, principal.name,
             form.fields.get("signature") or None, form.fields.get("signing_certificate") or None, version,
-        )  # fmt: skip
+        ))  # fmt: skip
     except FileRefused as exc:
         raise _refused(exc) from None
     except ClientDisconnect:
-        raise ApiError(400, "body: the upload ended before it was complete", "bad_upload") from None
+        raise _interrupted() from None
 
 
 @router.delete(
@@ -181,7 +196,9 @@ async def download(request: Request, token: str, name: str) -> Response:
     try:
         path, image = await _csms(request).firmware.download(token, name)
     except FileRefused as exc:
+        metrics.FILE_TRANSFERS.labels("firmware_download", _OUTCOME.get(exc.status, "bad")).inc()
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
+    metrics.FILE_TRANSFERS.labels("firmware_download", "ok").inc()  # started: the body streams from here
     # RFC 9530: the station can check what arrived against the SHA-256 ocppd computed at the upload
     digest = base64.b64encode(bytes.fromhex(image["sha256"])).decode()
     return FileResponse(path, filename=path.name, media_type="application/octet-stream",

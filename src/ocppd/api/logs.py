@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
+from ocppd import metrics
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.api.multipart import is_multipart, multipart_file, refuse_declared_too_large
@@ -99,9 +100,13 @@ async def _receive(request: Request, token: str, filename: str | None) -> Respon
             filename, chunks = filename or form.filename, form.chunks
         done = await logs.receive(token, filename, chunks)
     except FileRefused as exc:
+        outcome = {403: "forbidden", 413: "too_large"}.get(exc.status, "bad")
+        metrics.FILE_TRANSFERS.labels("log_upload", outcome).inc()
         return JSONResponse({"detail": exc.reason}, status_code=exc.status)
     except ClientDisconnect:  # the upload broke off: nothing was kept, nobody is left to answer
+        metrics.FILE_TRANSFERS.labels("log_upload", "interrupted").inc()
         return Response(status_code=400)
+    metrics.FILE_TRANSFERS.labels("log_upload", "ok").inc()
     return JSONResponse(done, status_code=201)
 
 

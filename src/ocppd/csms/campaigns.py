@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ocppd import metrics
 from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
 from ocppd.store import firmware_repo as frepo
 
@@ -292,6 +293,8 @@ class Campaigns:
                 entry["status"] = status
                 changed = True
                 events.append((sid, status))
+                if status in FINAL:
+                    metrics.CAMPAIGN_STATIONS.labels(status).inc()
         verdict = wave_verdict([progress[sid]["status"] for sid in members], row["max_failure_rate"])
         if changed:
             await c.store.write(frepo.update_campaign, campaign_id, stations=progress, **values)
