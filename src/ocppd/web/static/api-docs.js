@@ -10,6 +10,9 @@ window.addEventListener("DOMContentLoaded", () => {
     url: "/api/v1/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
+    // Sections start folded: with every operation expanded at once (190 of them) this Swagger UI
+    // stops rendering after the first few, and a list of sections reads better anyway.
+    docExpansion: "none",
     persistAuthorization: false,
     requestInterceptor: (request) => {
       if (csrf) request.headers["X-CSRF-Token"] = csrf;
