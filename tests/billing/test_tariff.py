@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ocppd.csms.billing.tariff import TariffError, parse_tariff
+from ocppd.csms.billing.tariff import TariffError, parse_tariff, tariff_json
 
 
 def tariff(*elements: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -112,3 +112,16 @@ def test_json_round_trips_exactly() -> None:
     )
     parsed = parse_tariff(source, today=date(2026, 6, 1))
     assert parse_tariff(parsed.to_json(), today=date(2026, 6, 1)) == parsed
+
+
+def test_a_zero_vat_component_keeps_its_override_when_stored() -> None:
+    # 0 % on one component of a 19 % tariff is a real override (e.g. a tax-free session fee); the
+    # stored form must keep it, or a recompute would charge 19 % on it.
+    obj = tariff(
+        {"price_components": [{"type": "ENERGY", "price": "0.30"}, {"type": "FLAT", "price": "1.00", "vat": "0"}]},
+        vat="19",
+    )
+    stored = tariff_json(parse_tariff(obj, today=date(2026, 6, 1)))
+    assert stored["elements"][0]["price_components"][1]["vat"] == "0"
+    again = parse_tariff(stored, today=date(2026, 6, 1))
+    assert again.elements[0].components[1].vat == 0

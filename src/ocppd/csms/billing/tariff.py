@@ -356,7 +356,8 @@ def tariff_json(tariff: Tariff) -> dict[str, Any]:
             if (value := getattr(r, name)) not in (None, ())
         }
         components = [
-            {"type": c.type, "price": str(c.price), "step_size": c.step_size} | ({"vat": str(c.vat)} if c.vat else {})
+            {"type": c.type, "price": str(c.price), "step_size": c.step_size}
+            | ({"vat": str(c.vat)} if c.vat is not None else {})  # 0 % is an override too
             for c in element.components
         ]
         elements.append({"price_components": components} | ({"restrictions": restrictions} if restrictions else {}))
