@@ -123,6 +123,8 @@ async def test_tc_i_122_local_cost_compared_and_tc_i_115_transaction_tariff(
 
     [local] = ok(await api.get(f"/api/v1/transactions/{pk}/local-costs"))
     cost = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["current"]
+    priced = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["history"][-1]
+    assert priced["tariff_id"] == f"dn-{sid}"  # the refused change left the tariff of the start
     assert local["event_type"] == "Ended" and local["tariff_id"].startswith(f"dn-{sid}-v")
     assert local["station_incl_vat"] == cost["incl_vat"] == local["csms_incl_vat"]
     assert local["flagged"] is False and local["difference"] == "0.00"
@@ -226,3 +228,36 @@ async def test_tc_i_109_the_driver_tariff_in_the_authorize_answer(server: CsmsPr
     assert tariff["energy"] == {"prices": [{"priceKwh": 0.25}], "taxRates": vat}
     assert tariff["idleTime"] == {"prices": [{"priceMinute": 0.05}], "taxRates": vat}
     assert tariff["fixedFee"] == {"prices": [{"priceFixed": 0.5}], "taxRates": vat}
+
+
+async def test_tc_i_115_an_accepted_transaction_tariff_prices_the_transaction_in_ocppd_too(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    sid = new_station_id("T21")
+    tag = f"04{int(sid.rsplit('-', 1)[1]):06X}"
+    await _tariff(api, f"dn-{sid}", DAY_NIGHT)
+    await _tariff(api, f"fl-{sid}", FLAT)
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": f"dn-{sid}", "station_id": sid}), 201)
+    ok(await api.post("/api/v1/tokens", json={"id_token": tag, "status": "Accepted"}), 201)
+    async with Station(fast_config(sid, server.ws_url, OcppVersion.V21, id_tags=[tag])) as st:
+        await st.wait_booted(15)
+        st.plug_in(1)
+        tx = await st.start_transaction(1, tag)
+        assert tx is not None
+
+        async def readings() -> bool:
+            return tx.seq_no >= 3
+
+        await eventually(readings, "meter values of the session", deadline=20)
+        pk = ok(await api.get("/api/v1/transactions", params={"station": sid}))[0]["id"]
+        changed = ok(await api.post(f"/api/v1/transactions/{pk}/tariff", json={"tariff_id": f"fl-{sid}"}))
+        assert changed["accepted"] and changed["result"]["status"] == "Accepted"
+        st.stop_transaction(1, "Local")
+        assert await st.flush(15)
+
+    answer = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))
+    cost = answer["current"]
+    assert answer["history"][-1]["tariff_id"] == f"fl-{sid}"
+    [local] = ok(await api.get(f"/api/v1/transactions/{pk}/local-costs"))
+    assert local["tariff_id"].startswith(f"fl-{sid}-v")
+    assert local["station_incl_vat"] == cost["incl_vat"] == local["csms_incl_vat"] and local["flagged"] is False

@@ -569,6 +569,20 @@ def station_tariffs_of(conn: Connection, station_id: str, *, held_only: bool = F
     return [StationTariffRow.from_row(r) for r in conn.execute(q.order_by(c.id))]
 
 
+def transaction_tariff_version(conn: Connection, station_id: str, transaction_uid: str) -> int | None:
+    """The tariff version the station last accepted for this transaction (2.1 ChangeTransactionTariff;
+    kind "transaction" as csms/billing/station_tariffs.py records it), or None."""
+    c = station_tariffs.c
+    q = (
+        select(c.source_version_id)
+        .where(c.station_id == station_id, c.transaction_uid == transaction_uid, c.kind == "transaction")
+        .where(c.status == "Accepted", c.source_version_id.is_not(None))
+        .order_by(c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(q).scalar()
+
+
 def update_station_tariffs(conn: Connection, ids: list[int], **values: Any) -> None:
     if ids:
         conn.execute(update(station_tariffs).where(station_tariffs.c.id.in_(ids)).values(**values))

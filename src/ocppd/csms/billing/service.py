@@ -107,7 +107,11 @@ def session_of(conn: Any, tx: TxRow) -> SessionData:
 
 def price_op(conn: Any, tx: TxRow, *, now: datetime | None = None, version_id: int | None = None) -> Priced:
     """Price one transaction from the store: the tariff assigned to it, in force when it started (or the
-    given version), over its stored readings. ``now``: a running transaction, up to that instant."""
+    given version), over its stored readings. ``now``: a running transaction, up to that instant.
+    A tariff the station accepted for this transaction (2.1 ChangeTransactionTariff) prices all of it,
+    as the station prices it, so the bill and the driver's display agree."""
+    if version_id is None and tx.transaction_uid:
+        version_id = br.transaction_tariff_version(conn, tx.station_id, tx.transaction_uid)
     token = repo.get_token(conn, tx.id_token) if tx.id_token else None
     group_id = token.group_id if token else None
     site_id = br.station_site(conn, tx.station_id)
