@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +118,19 @@ def serve(
 def run_csms(
     tmp_path: Path, database_url: str | None = None, extra_env: dict[str, str] | None = None
 ) -> Iterator[CsmsProcess]:
-    """``ocppd serve`` on free ports with its data in ``tmp_path``."""
-    with serve(
-        tmp_path / "ocppd-data", free_port(), free_port(), tmp_path / "ocppd-serve.log", database_url, extra_env
-    ) as server:
-        yield server
+    """``ocppd serve`` on free ports with its data in ``tmp_path``. A free port can be taken by another
+    test process between ``free_port()`` and the server's bind (the suite runs on several workers): the
+    server then exits at once with "cannot listen", and it is started again on other ports."""
+    for attempt in range(3):
+        stack = ExitStack()
+        try:
+            ports = free_port(), free_port()
+            log = tmp_path / "ocppd-serve.log"
+            server = stack.enter_context(serve(tmp_path / "ocppd-data", *ports, log, database_url, extra_env))
+        except RuntimeError as exc:
+            if "cannot listen" in str(exc) and attempt < 2:
+                continue
+            raise
+        with stack:
+            yield server
+        return
