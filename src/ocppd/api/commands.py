@@ -215,9 +215,12 @@ class Trigger(Body):
     message: str = Field(description="e.g. BootNotification, Heartbeat, StatusNotification, MeterValues")
     evse_id: int | None = Field(None, ge=0)
     connector_id: int | None = Field(None, ge=1, description="2.x only.")
+    custom_trigger: str | None = Field(
+        None, min_length=1, max_length=50, description="2.1, with message CustomTrigger: what to trigger (TC_F_100)"
+    )
 
     def verb(self) -> verbs.TriggerMessage:
-        return verbs.TriggerMessage(self.message, self.evse_id, self.connector_id)
+        return verbs.TriggerMessage(self.message, self.evse_id, self.connector_id, self.custom_trigger)
 
 
 class SchedulePeriod(Body):

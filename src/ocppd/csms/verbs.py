@@ -179,6 +179,7 @@ class TriggerMessage(Verb[Status]):
     message: str  # BootNotification, Heartbeat, StatusNotification, MeterValues, ...
     evse_id: int | None = None  # 1.6: connector
     connector_id: int | None = None  # 2.x only
+    custom_trigger: str | None = None  # 2.1, with message CustomTrigger: the station-specific trigger
 
 
 # --------------------------------------------------------------------------- availability (G)

@@ -67,6 +67,8 @@ def unlock(verb: v.UnlockConnector, t: Target) -> Plan[v.Status]:
 
 @out(v.TriggerMessage)
 def trigger(verb: v.TriggerMessage, t: Target) -> Plan[v.Status]:
+    if verb.custom_trigger is not None:
+        raise NotExpressible("CustomTrigger exists only in OCPP 2.1")
     payload = drop_none({"requestedMessage": verb.message, "connectorId": verb.evse_id})
     return Plan.single("TriggerMessage", payload, status)
 

@@ -8,6 +8,7 @@ from ocppd.csms.authorization import Presented
 from ocppd.csms.billing.evidence import signed_values_v2x
 from ocppd.csms.ca import COMBINED
 from ocppd.csms.metering import parse_time, readings_v2x
+from ocppd.csms.vat import check_vat_number
 from ocppd.protocol.actions import station_initiated
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import Handler, Payload, Session
@@ -217,9 +218,15 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
     table["FirmwareStatusNotification"] = d.firmware_status_recorder("FirmwareStatusNotification")
     table.update(d.smart.v2x_handlers())  # profile reports and charging limits: the smart-charging domain
 
-    async def vat_number_validation(session: Session, p: Payload) -> Payload:
+    async def vat_number_validation(session: Session, p: Payload) -> Payload:  # TC_C_108
         await d.reporting.record(session.identity, "VatNumberValidation", p)
-        return {"vatNumber": p["vatNumber"], "status": "Rejected", "statusInfo": _NOT_SUPPORTED}
+        check = check_vat_number(p["vatNumber"])
+        answer: Payload = {"vatNumber": p["vatNumber"], "status": "Accepted" if check.valid else "Rejected"}
+        if "evseId" in p:
+            answer["evseId"] = p["evseId"]
+        if not check.valid:
+            answer["statusInfo"] = {"reasonCode": check.reason_code, "additionalInfo": check.detail}
+        return answer  # no company: ocppd checks the number offline and knows no register's name and address
 
     async def get_certificate_chain_status(session: Session, p: Payload) -> Payload:
         return {"certificateStatus": await d.security.chain_status(p["certificateStatusRequests"])}

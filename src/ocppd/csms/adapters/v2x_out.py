@@ -87,7 +87,12 @@ def unlock(verb: v.UnlockConnector, t: Target) -> Plan[v.Status]:
 
 @out(v.TriggerMessage)
 def trigger(verb: v.TriggerMessage, t: Target) -> Plan[v.Status]:
-    payload = drop_none({"requestedMessage": verb.message, "evse": evse(verb.evse_id, verb.connector_id)})
+    if (verb.message == "CustomTrigger" or verb.custom_trigger is not None) and t.version is not OcppVersion.V21:
+        raise NotExpressible("CustomTrigger exists only in OCPP 2.1")
+    if (verb.message == "CustomTrigger") != (verb.custom_trigger is not None):
+        raise NotExpressible("custom_trigger goes with message CustomTrigger, and CustomTrigger needs custom_trigger")
+    payload = drop_none({"requestedMessage": verb.message, "evse": evse(verb.evse_id, verb.connector_id),
+                         "customTrigger": verb.custom_trigger})  # fmt: skip
     return Plan.single("TriggerMessage", payload, status)
 
 
