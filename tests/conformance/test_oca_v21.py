@@ -6,11 +6,13 @@ says so (docs/conformance-v21.md lists every 2.1-only case)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from ocpp.routing import on
 from ocpp.v21 import ChargePoint as Cp21
@@ -52,6 +54,14 @@ class Station21(Cp21, Recorder):
     async def on_trigger(self, **p: Any) -> r21.TriggerMessage:
         return r21.TriggerMessage(**{"status": "Accepted", **self.got("TriggerMessage", p)})
 
+    @on("SetNetworkProfile")
+    async def on_set_network_profile(self, **p: Any) -> r21.SetNetworkProfile:
+        return r21.SetNetworkProfile(**{"status": "Accepted", **self.got("SetNetworkProfile", p)})
+
+    @on("Reset")
+    async def on_reset(self, **p: Any) -> r21.Reset:
+        return r21.Reset(**{"status": "Accepted", **self.got("Reset", p)})
+
     @on("SetVariables")
     async def on_set_variables(self, **p: Any) -> r21.SetVariables:
         results = [{"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
@@ -60,8 +70,12 @@ class Station21(Cp21, Recorder):
 
 
 @asynccontextmanager
-async def station21(server: CsmsProcess, identity: str) -> AsyncIterator[Station21]:
-    async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=["ocpp2.1"]) as ws:
+async def station21(server: CsmsProcess, identity: str, password: str | None = None) -> AsyncIterator[Station21]:
+    headers = None
+    if password is not None:
+        headers = {"Authorization": "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()}
+    async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=["ocpp2.1"],
+                                  additional_headers=headers) as ws:  # fmt: skip
         cp = Station21(identity, ws)
         task = asyncio.create_task(cp.start())
         try:
@@ -148,6 +162,38 @@ async def test_tc_b_105_network_configuration_set_through_set_variables(
                        d["attribute_value"]) for d in sent["set_variable_data"]) == [
             ("NetworkConfiguration", "1", "ApnEnabled", "true"), ("NetworkConfiguration", "1", "VpnEnabled", "false"),
         ]  # fmt: skip
+
+
+async def test_tc_b_100_network_profile_with_identity_and_password(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("B100")
+    async with station21(csms, station) as cp:  # profile 0: no password yet
+        await cp.boot()
+        body = {"profile": 1, "csms_url": f"{csms.ws_url}/", "new_password": True}
+        r = await api.post(f"/api/v1/stations/{station}/security-profile/upgrade", json=body)
+        assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+        [profile] = cp.requests("SetNetworkProfile")
+        data = profile["connection_data"]
+        assert (data["security_profile"], data["identity"]) == (1, station)
+        password = data["basic_auth_password"]
+        assert 16 <= len(password) <= 40
+        assert [q["type"] for q in cp.requests("Reset")] == ["Immediate"]
+    # the station comes back on profile 1 with the password it was given; another password is refused
+    with pytest.raises(websockets.InvalidStatus):
+        async with station21(csms, station, "not-the-password-0000"):
+            pass
+    async with station21(csms, station, password) as cp:
+        await cp.boot()
+
+        async def confirmed() -> bool:
+            row = (await api.get(f"/api/v1/stations/{station}")).json()
+            return row.get("security_profile") == 1
+
+        await eventually(confirmed, "the upgrade to profile 1 confirmed")
+        # profile 3 authenticates by certificate: a password for it is the operator's error, nothing is sent
+        r = await api.post(f"/api/v1/stations/{station}/security-profile/upgrade",
+                           json={"profile": 3, "csms_url": f"{csms.ws_url}/", "new_password": True})  # fmt: skip
+        assert r.status_code in (400, 422) and "new_password" in r.text
+        assert cp.requests("SetNetworkProfile") == []
 
 
 # ----------------------------------------------------------------------------- E: transactions

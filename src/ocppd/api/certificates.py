@@ -73,6 +73,10 @@ class ProfileUpgrade(BaseModel):
     profile: int = Field(ge=1, le=3, description="The security profile to move the station to (only up)")
     csms_url: str = Field("", description="2.x ocppCsmsUrl for SetNetworkProfile; default ocpp.csms_url")
     configuration_slot: int = Field(1, ge=0, description="2.x network configuration slot")
+    new_password: bool = Field(
+        False, description="2.1, profiles 1-2: send the station's identity and a new generated Basic password "
+        "in the network profile (TC_B_100); the old password stays valid until the upgrade is confirmed"
+    )  # fmt: skip
 
 
 class ProfileSetting(BaseModel):
@@ -99,7 +103,9 @@ async def rotate_password(station_id: str, body: PasswordRotation, request: Requ
     summary="Move the station up to a security profile: configure, reset, confirm on reconnect",
 )
 async def upgrade_profile(station_id: str, body: ProfileUpgrade, request: Request) -> OperationStatus:
-    operation = security(request).upgrade_profile(station_id, body.profile, body.csms_url, body.configuration_slot)
+    operation = security(request).upgrade_profile(
+        station_id, body.profile, body.csms_url, body.configuration_slot, body.new_password
+    )
     return _status(await operator(request).carry_out(station_id, operation, "upgrade security profile"))
 
 

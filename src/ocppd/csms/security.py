@@ -343,9 +343,15 @@ class Security:
         return encoding != "plain"
 
     # ------------------------------------------------------------------ security profile upgrade
-    async def upgrade_profile(self, station_id: str, profile: int, csms_url: str = "", slot: int = 1) -> verbs.Status:
+    async def upgrade_profile(
+        self, station_id: str, profile: int, csms_url: str = "", slot: int = 1, new_password: bool = False
+    ) -> verbs.Status:
         """Move a station up to ``profile`` (only up: A_19, TC_083): configure it, reset it, and confirm
-        the profile when it reconnects at that level; not confirmed in time = reported, nothing changed."""
+        the profile when it reconnects at that level; not confirmed in time = reported, nothing changed.
+
+        ``new_password`` (2.1, profiles 1-2: TC_B_100): the network profile carries the station's
+        identity and a new generated Basic password, stored once the station took the profile; the
+        old password stays valid until the upgrade is confirmed or given up."""
         current = self._csms.credentials.required_profile(station_id)
         if not current < profile <= 3:
             raise NotExpressible(f"the station is at security profile {current}; it can only go up (to 3)")
@@ -353,10 +359,23 @@ class Security:
         session = self._csms.sessions.get(station_id)  # offline: Csms.send raises StationOffline
         if not url and session is not None and session.version is not OcppVersion.V16:
             raise NotExpressible("2.x SetNetworkProfile needs the CSMS URL: set ocpp.csms_url or give csms_url")
-        sent = await self._csms.send(station_id, verbs.SetSecurityProfile(profile, url, slot))
+        password = None
+        if new_password:
+            if profile == 3:
+                raise NotExpressible("new_password: security profile 3 authenticates by certificate, not password")
+            password = generate_password()
+        sent = await self._csms.send(station_id, verbs.SetSecurityProfile(
+            profile, url, slot, identity=station_id if password else None, basic_auth_password=password))  # fmt: skip
         answer = sent.result
         if answer.accepted and sent.version is not OcppVersion.V16:
             answer = (await self._csms.send(station_id, verbs.UseNetworkProfile((slot,)))).result
+        if answer.accepted and password is not None:
+            settings = self._csms.settings.ocpp
+            keep = max(settings.password_switch_over_s, settings.profile_upgrade_timeout_s)
+            await self._csms.credentials.set_password(station_id, hash_password(password), keep_previous_s=keep)
+            log.info("%s: the new network profile carries a new Basic-auth password; the old one is accepted "
+                     "for %.0f s more", station_id, keep)  # fmt: skip
+            self._csms.events.publish("password.changed", station_id, status=answer.status)
         if not answer.accepted:
             log.warning("%s: security profile %d refused (%s)", station_id, profile, answer.status)
             self._csms.events.publish("security_profile.refused", station_id, target=profile, status=answer.status)

@@ -498,6 +498,8 @@ class SetSecurityProfile(Verb[Status]):
     slot: int = 1  # 2.x configurationSlot
     message_timeout_s: int = 30  # 2.x
     interface: str = "Wired0"  # 2.x ocppInterface
+    identity: str | None = None  # 2.1: the Basic-auth user name the station connects with (TC_B_100)
+    basic_auth_password: str | None = None  # 2.1: and its new password
 
 
 @dataclass(frozen=True, slots=True)

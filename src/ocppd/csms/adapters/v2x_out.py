@@ -564,6 +564,10 @@ def set_security_profile(verb: v.SetSecurityProfile, t: Target) -> Plan[v.Status
         "securityProfile": verb.profile,
         "ocppInterface": verb.interface,
     }
+    if verb.identity is not None or verb.basic_auth_password is not None:
+        if t.version is not OcppVersion.V21:
+            raise NotExpressible("identity and basicAuthPassword in a network profile need OCPP 2.1")
+        connection.update(drop_none({"identity": verb.identity, "basicAuthPassword": verb.basic_auth_password}))
     payload = {"configurationSlot": verb.slot, "connectionData": connection}
     return Plan.single("SetNetworkProfile", payload, status)
 
