@@ -278,6 +278,22 @@ class ClearChargingProfile(Body):
         return verbs.ClearChargingProfile(self.profile_id, self.evse_id, self.purpose, self.stack_level)
 
 
+class GetChargingProfiles(Body):
+    """Only the criteria given are sent (the OCA cases K_29-K_36 check which are absent)."""
+
+    evse_id: int | None = Field(None, ge=0, description="0: the station itself; omitted: every EVSE")
+    purpose: choice("station_max", "tx_default", "tx") | None = None
+    stack_level: int | None = Field(None, ge=0)
+    sources: list[choice("EMS", "Other", "SO", "CSO")] = Field(
+        default_factory=list, description="chargingLimitSource; empty: any"
+    )
+    profile_ids: list[int] = Field(default_factory=list, description="chargingProfileId; empty: any")
+
+    def verb(self) -> verbs.GetChargingProfiles:
+        return verbs.GetChargingProfiles(None, self.evse_id, self.purpose, self.stack_level,  # type: ignore[arg-type]
+                                         tuple(self.sources), tuple(self.profile_ids))  # fmt: skip
+
+
 class CompositeSchedule(Body):
     evse_id: int = Field(0, ge=0)
     duration_s: int = Field(3600, ge=1)
@@ -485,6 +501,7 @@ COMMANDS: dict[str, tuple[type[Body], str]] = {
     "trigger-message": (Trigger, "Ask the station to send a message now"),
     "set-charging-profile": (SetChargingProfile, "Install a charging profile"),
     "clear-charging-profile": (ClearChargingProfile, "Remove charging profiles"),
+    "get-charging-profiles": (GetChargingProfiles, "Ask the station to report its charging profiles (2.x)"),
     "composite-schedule": (CompositeSchedule, "Get the composite charging schedule"),
     "update-firmware": (UpdateFirmware, "Install firmware from a URL"),
     "get-log": (GetLog, "Upload diagnostics / logs (GetDiagnostics / GetLog)"),

@@ -423,6 +423,7 @@ class GetChargingProfiles(Verb[ProfilesRequested]):
     purpose: Literal["station_max", "tx_default", "tx"] | None = None
     stack_level: int | None = None
     sources: tuple[str, ...] = ("CSO",)  # chargingLimitSource: CSO (set by a CSMS), EMS, SO, Other
+    profile_ids: tuple[int, ...] = ()  # chargingProfileId: only these profiles
 
 
 # --------------------------------------------------------------------------- firmware and logs (L, N)

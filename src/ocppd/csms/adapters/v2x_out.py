@@ -387,6 +387,7 @@ def get_charging_profiles(verb: v.GetChargingProfiles, t: Target) -> Plan[v.Prof
             "chargingProfilePurpose": PURPOSE[verb.purpose] if verb.purpose else None,
             "stackLevel": verb.stack_level,
             "chargingLimitSource": list(verb.sources) or None,
+            "chargingProfileId": list(verb.profile_ids) or None,
         }
     )
     payload = drop_none({"requestId": request_id, "evseId": verb.evse_id, "chargingProfile": criterion})
