@@ -215,7 +215,7 @@ class Station201(Cp201, Recorder):
 
 @asynccontextmanager
 async def connect(server: CsmsProcess, identity: str, cls: type[T]) -> AsyncIterator[T]:
-    version = "ocpp1.6" if cls is Station16 else "ocpp2.0.1"
+    version = "ocpp1.6" if issubclass(cls, Cp16) else "ocpp2.0.1"
     async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version]) as ws:
         cp = cls(identity, ws)  # type: ignore[call-arg]
         task = asyncio.create_task(cp.start())  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ocppd.csms import verbs as v
-from ocppd.csms.outbound import Call, Payload, Plan
+from ocppd.csms.outbound import Call, Payload, Plan, drop_none, iso_or_none, next_request_id
 
 
 def local_list_plan(verb: v.SendLocalList, payloads: list[Payload]) -> Plan[v.Status]:
@@ -22,3 +22,24 @@ def local_list_plan(verb: v.SendLocalList, payloads: list[Payload]) -> Plan[v.St
         return v.Status("Accepted")
 
     return Plan(calls, decode)
+
+
+def get_log_plan(verb: v.GetLog) -> Plan[v.LogRequested]:
+    """GetLog as 2.x defines it and the 1.6 security extension copied it (same fields, same answer)."""
+    log = drop_none(
+        {
+            "remoteLocation": verb.location,
+            "oldestTimestamp": iso_or_none(verb.since),
+            "latestTimestamp": iso_or_none(verb.until),
+        }
+    )
+    payload = drop_none(
+        {
+            "logType": verb.log_type,
+            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
+            "log": log,
+            "retries": verb.retries,
+            "retryInterval": verb.retry_interval_s,
+        }
+    )
+    return Plan.single("GetLog", payload, lambda a: v.LogRequested(a["status"], a.get("filename")))

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from ocppd.csms import verbs as v
-from ocppd.csms.adapters.shared_out import local_list_plan
+from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan
 from ocppd.csms.outbound import (
     Adapters,
     Call,
@@ -267,8 +267,8 @@ def _signed_update_firmware(verb: v.UpdateFirmware) -> Plan[v.Status]:
 
 @out(v.GetLog)
 def get_log(verb: v.GetLog, t: Target) -> Plan[v.LogRequested]:
-    if verb.log_type != "DiagnosticsLog":
-        raise NotExpressible("OCPP 1.6 (without the security extension) only uploads diagnostics")
+    if verb.log_type == "SecurityLog":  # only the 1.6 security extension's GetLog carries it (TC_079)
+        return get_log_plan(verb)
     payload = drop_none(
         {
             "location": verb.location,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocppd.csms import verbs as v
-from ocppd.csms.adapters.shared_out import local_list_plan
+from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan
 from ocppd.csms.outbound import (
     Adapters,
     Call,
@@ -421,23 +421,7 @@ def update_firmware(verb: v.UpdateFirmware, t: Target) -> Plan[v.Status]:
 
 @out(v.GetLog)
 def get_log(verb: v.GetLog, t: Target) -> Plan[v.LogRequested]:
-    log = drop_none(
-        {
-            "remoteLocation": verb.location,
-            "oldestTimestamp": iso_or_none(verb.since),
-            "latestTimestamp": iso_or_none(verb.until),
-        }
-    )
-    payload = drop_none(
-        {
-            "logType": verb.log_type,
-            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
-            "log": log,
-            "retries": verb.retries,
-            "retryInterval": verb.retry_interval_s,
-        }
-    )
-    return Plan.single("GetLog", payload, lambda a: v.LogRequested(a["status"], a.get("filename")))
+    return get_log_plan(verb)
 
 
 # ----------------------------------------------------------------- authorization
