@@ -214,6 +214,17 @@ def test_v16_set_variables_is_one_change_configuration_per_key() -> None:
     assert [r.status for r in result.results] == ["Accepted", "Rejected"] and not result.accepted
 
 
+def test_security_log_on_16_is_the_security_extensions_get_log() -> None:
+    """TC_079: GetDiagnostics has no log type; the 1.6 security extension's GetLog carries SecurityLog."""
+    plan = outbound_adapters(V16).plan(v.GetLog("ftp://x/", "SecurityLog", request_id=7), Target("CS", V16))
+    [call] = plan.calls
+    assert call.action == "GetLog"
+    assert call.payload == {"logType": "SecurityLog", "requestId": 7, "log": {"remoteLocation": "ftp://x/"}}
+    assert plan.decode([{"status": "Accepted", "filename": "s.log"}]) == v.LogRequested("Accepted", "s.log")
+    diagnostics = outbound_adapters(V16).plan(v.GetLog("ftp://x/"), Target("CS", V16))
+    assert [c.action for c in diagnostics.calls] == ["GetDiagnostics"]
+
+
 @pytest.mark.parametrize(
     ("verb", "version", "words"),
     [
@@ -222,7 +233,6 @@ def test_v16_set_variables_is_one_change_configuration_per_key() -> None:
         (v.Reset("immediate_and_resume"), V201, "2.1"),
         (v.ReadConfiguration(("A",)), V201, "get-variables"),
         (v.SetVariables((v.VariableSetting(v.VariableRef(variable="A"), "1"),)), V201, "component"),
-        (v.GetLog("ftp://x/", "SecurityLog"), V16, "diagnostics"),
         (v.SetChargingProfile(v.ChargingProfile(1, (v.SchedulePeriod(0, 1.0),), purpose="tx")), V201, "transaction"),
     ],
 )
