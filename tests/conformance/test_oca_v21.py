@@ -62,6 +62,10 @@ class Station21(Cp21, Recorder):
     async def on_reset(self, **p: Any) -> r21.Reset:
         return r21.Reset(**{"status": "Accepted", **self.got("Reset", p)})
 
+    @on("SetChargingProfile")
+    async def on_set_charging_profile(self, **p: Any) -> r21.SetChargingProfile:
+        return r21.SetChargingProfile(**{"status": "Accepted", **self.got("SetChargingProfile", p)})
+
     @on("SetVariables")
     async def on_set_variables(self, **p: Any) -> r21.SetVariables:
         results = [{"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
@@ -255,6 +259,37 @@ async def test_tc_f_100_custom_trigger(csms: CsmsProcess, api: httpx.AsyncClient
 
 
 # ----------------------------------------------------------------------------- K / Q: smart charging
+
+
+async def test_tc_k_100_101_102_106_profiles_with_2_1_fields(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("K100")
+    base = {"id": 0, "stack_level": 1, "purpose": "tx_default", "kind": "Absolute", "unit": "A",
+            "start_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    cases = {
+        "K_100": ({"max_offline_duration_s": 600, "invalid_after_offline_duration": True},
+                  {"max_offline_duration": 600, "invalid_after_offline_duration": True}, {}),
+        "K_101": ({"periods": [{"start_s": 0, "limit": 16, "operation_mode": "ChargingOnly"}]},
+                  {}, {"period": {"operation_mode": "ChargingOnly"}}),
+        "K_102": ({"limit_at_soc": {"soc": 80, "limit": 8}}, {}, {"limit_at_soc": {"soc": 80, "limit": 8}}),
+        "K_106": ({"randomized_delay_s": 300, "use_local_time": True}, {},
+                  {"randomized_delay": 300, "use_local_time": True}),
+    }  # fmt: skip
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        for n, (case, (extra, in_profile, in_schedule)) in enumerate(cases.items(), start=1):
+            body = {"evse_id": 1, "profile": {**base, "id": 100 + n, "periods": [{"start_s": 0, "limit": 16}], **extra}}
+            r = await api.post(f"/api/v1/stations/{station}/commands/set-charging-profile", json=body)
+            assert r.status_code == 200, (case, r.text)
+            sent = cp.requests("SetChargingProfile")[-1]["charging_profile"]
+            [schedule] = sent["charging_schedule"]
+            for key, value in in_profile.items():
+                assert sent[key] == value, case
+            for key, value in in_schedule.items():
+                if key == "period":
+                    assert schedule["charging_schedule_period"][0]["operation_mode"] == value["operation_mode"], case
+                else:
+                    assert schedule[key] == value, (case, schedule)
+        assert len(cp.requests("SetChargingProfile")) == 4
 
 
 async def test_tc_k_126_q_103_ev_charging_needs_get_no_charging_profile(

@@ -234,6 +234,11 @@ def test_security_log_on_16_is_the_security_extensions_get_log() -> None:
         (v.ReadConfiguration(("A",)), V201, "get-variables"),
         (v.SetVariables((v.VariableSetting(v.VariableRef(variable="A"), "1"),)), V201, "component"),
         (v.SetChargingProfile(v.ChargingProfile(1, (v.SchedulePeriod(0, 1.0),), purpose="tx")), V201, "transaction"),
+        (v.SetChargingProfile(v.ChargingProfile(1, (v.SchedulePeriod(0, 1.0),), randomized_delay_s=5)), V201, "2.1"),
+        (v.SetChargingProfile(v.ChargingProfile(1, (v.SchedulePeriod(0, 1.0, operation_mode="Idle"),))), V16, "2.1"),
+        (v.TriggerMessage("CustomTrigger", custom_trigger="x"), V201, "2.1"),
+        (v.TriggerMessage("CustomTrigger"), V21, "custom_trigger"),
+        (v.SetSecurityProfile(1, "ws://x/", identity="CS", basic_auth_password="p" * 16), V201, "2.1"),
     ],
 )
 def test_what_a_version_cannot_say_is_refused_before_sending(
@@ -241,6 +246,16 @@ def test_what_a_version_cannot_say_is_refused_before_sending(
 ) -> None:
     with pytest.raises(NotExpressible, match=words):
         outbound_adapters(version).plan(verb, Target("CS", version))
+
+
+def test_2_1_profile_fields_are_schema_valid() -> None:
+    profile = v.ChargingProfile(1, (v.SchedulePeriod(0, 16.0, operation_mode="ChargingOnly"),), unit="A",
+                                max_offline_duration_s=600, invalid_after_offline_duration=True,
+                                limit_at_soc=(80, 8.0), randomized_delay_s=300, use_local_time=True)  # fmt: skip
+    [call] = outbound_adapters(V21).plan(v.SetChargingProfile(profile, 1), Target("CS", V21)).calls
+    schemas(V21).validate(call.action, call.payload)
+    schedule = call.payload["chargingProfile"]["chargingSchedule"][0]
+    assert schedule["limitAtSoC"] == {"soc": 80, "limit": 8.0} and schedule["randomizedDelay"] == 300
 
 
 def test_results_in_domain_terms_are_the_same_across_versions() -> None:

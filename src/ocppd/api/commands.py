@@ -227,6 +227,14 @@ class SchedulePeriod(Body):
     start_s: int = Field(0, ge=0, description="Seconds from the schedule start.")
     limit: float = Field(ge=0)
     phases: int | None = Field(None, ge=1, le=3)
+    operation_mode: choice("Idle", "ChargingOnly") | None = Field(  # the modes that need no setpoint fields
+        None, description="2.1 operationMode of the period (TC_K_101)"
+    )
+
+
+class LimitAtSoc(Body):
+    soc: int = Field(ge=0, le=100)
+    limit: float = Field(ge=0)
 
 
 class ChargingProfileBody(Body):
@@ -242,11 +250,16 @@ class ChargingProfileBody(Body):
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     transaction_id: str | None = Field(None, description="Required for purpose 'tx'.")
+    max_offline_duration_s: int | None = Field(None, ge=0, description="2.1: the profile holds this long offline")
+    invalid_after_offline_duration: bool | None = Field(None, description="2.1: and is dropped after that if true")
+    limit_at_soc: LimitAtSoc | None = Field(None, description="2.1: a limit from a state of charge on (TC_K_102)")
+    randomized_delay_s: int | None = Field(None, ge=0, description="2.1: start periods up to this much later")
+    use_local_time: bool | None = Field(None, description="2.1: the schedule is in the station's local time")
 
     def profile(self) -> verbs.ChargingProfile:
         return verbs.ChargingProfile(
             id=self.id,
-            periods=tuple(verbs.SchedulePeriod(p.start_s, p.limit, p.phases) for p in self.periods),
+            periods=tuple(verbs.SchedulePeriod(p.start_s, p.limit, p.phases, p.operation_mode) for p in self.periods),
             stack_level=self.stack_level,
             purpose=self.purpose,
             kind=self.kind,
@@ -257,6 +270,11 @@ class ChargingProfileBody(Body):
             valid_from=self.valid_from,
             valid_to=self.valid_to,
             transaction_id=self.transaction_id,
+            max_offline_duration_s=self.max_offline_duration_s,
+            invalid_after_offline_duration=self.invalid_after_offline_duration,
+            limit_at_soc=(self.limit_at_soc.soc, self.limit_at_soc.limit) if self.limit_at_soc else None,
+            randomized_delay_s=self.randomized_delay_s,
+            use_local_time=self.use_local_time,
         )
 
 

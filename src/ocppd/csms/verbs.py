@@ -103,6 +103,7 @@ class SchedulePeriod:
     start_s: int
     limit: float
     phases: int | None = None
+    operation_mode: str | None = None  # 2.1 operationMode (e.g. ChargingOnly, Idle): the station applies it
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +382,20 @@ class ChargingProfile:
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     transaction_id: str | None = None  # required for purpose "tx"
+    # OCPP 2.1 only (K_100, K_102, K_106): limits the station itself keeps to
+    max_offline_duration_s: int | None = None  # the profile holds this long while offline ...
+    invalid_after_offline_duration: bool | None = None  # ... and is dropped after it if True
+    limit_at_soc: tuple[int, float] | None = None  # (soc %, limit): from that state of charge on
+    randomized_delay_s: int | None = None  # the station starts each period up to this much later
+    use_local_time: bool | None = None  # the schedule's times are the station's local time
+
+    def v21_fields(self) -> list[str]:
+        """The 2.1-only fields this profile uses (none: any 2.x or 1.6 station can take it)."""
+        named = {"max_offline_duration_s": self.max_offline_duration_s, "limit_at_soc": self.limit_at_soc,
+                 "invalid_after_offline_duration": self.invalid_after_offline_duration,
+                 "randomized_delay_s": self.randomized_delay_s, "use_local_time": self.use_local_time}  # fmt: skip
+        used = [name for name, value in named.items() if value is not None]
+        return used + (["operation_mode"] if any(p.operation_mode for p in self.periods) else [])
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,8 @@ def data_transfer(verb: v.DataTransfer, t: Target) -> Plan[v.DataTransferred]:
 def profile(p: v.ChargingProfile) -> Payload:
     if p.purpose == "tx" and not p.transaction_id:
         raise NotExpressible("a 'tx' profile needs transaction_id")
+    if p.v21_fields():
+        raise NotExpressible(f"{', '.join(p.v21_fields())}: charging profile fields of OCPP 2.1 only")
     schedule = drop_none(
         {
             "chargingRateUnit": p.unit,

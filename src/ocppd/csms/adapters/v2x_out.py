@@ -318,12 +318,17 @@ def profile(p: v.ChargingProfile) -> Payload:
             "id": p.id,
             "chargingRateUnit": p.unit,
             "chargingSchedulePeriod": [
-                drop_none({"startPeriod": x.start_s, "limit": x.limit, "numberPhases": x.phases}) for x in p.periods
+                drop_none({"startPeriod": x.start_s, "limit": x.limit, "numberPhases": x.phases,
+                           "operationMode": x.operation_mode})
+                for x in p.periods
             ],
             "duration": p.duration_s,
             "startSchedule": iso_or_none(p.start_at),
+            "limitAtSoC": {"soc": p.limit_at_soc[0], "limit": p.limit_at_soc[1]} if p.limit_at_soc else None,
+            "randomizedDelay": p.randomized_delay_s,
+            "useLocalTime": p.use_local_time,
         }
-    )
+    )  # fmt: skip
     return drop_none(
         {
             "id": p.id,
@@ -335,12 +340,16 @@ def profile(p: v.ChargingProfile) -> Payload:
             "validFrom": iso_or_none(p.valid_from),
             "validTo": iso_or_none(p.valid_to),
             "chargingSchedule": [schedule],
+            "maxOfflineDuration": p.max_offline_duration_s,
+            "invalidAfterOfflineDuration": p.invalid_after_offline_duration,
         }
     )
 
 
 @out(v.SetChargingProfile)
 def set_charging_profile(verb: v.SetChargingProfile, t: Target) -> Plan[v.Status]:
+    if verb.profile.v21_fields() and t.version is not OcppVersion.V21:
+        raise NotExpressible(f"{', '.join(verb.profile.v21_fields())}: charging profile fields of OCPP 2.1 only")
     payload = {"evseId": verb.evse_id, "chargingProfile": profile(verb.profile)}
     return Plan.single("SetChargingProfile", payload, status)
 
