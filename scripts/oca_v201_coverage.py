@@ -36,6 +36,9 @@ def covered_by(name: str) -> list[str]:
             continue
         elif token == "to":
             span = True
+        elif token == "fr" and ids:  # "k_15_fr_08" names the requirement K15.FR.08, not the case TC_K_15
+            ids.pop()
+            break
         else:
             break
     return ids

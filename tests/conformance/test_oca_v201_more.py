@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import on
 from ocpp.v201 import call as c201
 from ocpp.v201 import call_result as r201
@@ -293,6 +294,29 @@ async def test_tc_k_04_replace_a_profile_by_id(csms: CsmsProcess, api: httpx.Asy
     installed = [p for p in (await api.get(f"/api/v1/stations/{station}/charging-profiles")).json()
                  if p["profile_id"] == 404]  # fmt: skip
     assert len(installed) == 1  # replaced, not stacked
+
+
+class NotSupportingProfiles(Tool):
+    @on("SetChargingProfile")
+    async def on_SetChargingProfile(self, **p: Any) -> Any:
+        self.got("SetChargingProfile", p)
+        raise NotSupportedError("smart charging is not supported")
+
+
+async def test_tc_k_15_set_charging_profile_not_supported(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("K15")
+    async with connect(csms, station, NotSupportingProfiles) as cp:
+        await cp.boot()
+        body = {"evse_id": 1, "profile": {"id": 415, "purpose": "tx_default", "kind": "Absolute", "unit": "W",
+                "periods": [period(6000.0)], "start_at": iso()}}  # fmt: skip
+        response = await api.post(f"/api/v1/stations/{station}/commands/set-charging-profile", json=body)
+        assert response.status_code == 502, response.text
+        assert response.json()["details"]["error_code"] == "NotSupported"
+        assert len(cp.requests("SetChargingProfile")) == 1
+        # the CSMS survives the CALLERROR: the station stays usable, the profile is not taken as installed
+        await cp.call(c201.Heartbeat())
+        assert (await command(api, station, "clear-cache", {}))["response"] == {"status": "Accepted"}
+    assert 415 not in await _profiles(api, station)
 
 
 async def test_tc_k_19_recurring_profile(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
