@@ -49,6 +49,10 @@ class Tool16(Station16):
     async def on_get_log(self, **p: Any) -> r16.GetLog:
         return r16.GetLog(**{"status": "Accepted", "filename": "security.log", **self.got("GetLog", p)})
 
+    @on("ChangeConfiguration")
+    async def on_change_configuration(self, **p: Any) -> r16.ChangeConfiguration:
+        return r16.ChangeConfiguration(**{"status": "Accepted", **self.got("ChangeConfiguration", p)})
+
     @on("SetChargingProfile")
     async def on_set_charging_profile(self, **p: Any) -> r16.SetChargingProfile:
         return r16.SetChargingProfile(**{"status": "Accepted", **self.got("SetChargingProfile", p)})
@@ -82,6 +86,79 @@ async def notification_kinds(api: httpx.AsyncClient, station: str) -> list[str]:
     response = await api.get(f"/api/v1/stations/{station}/notifications", params={"limit": 200})
     assert response.status_code == 200, response.text
     return [n["kind"] for n in response.json()]
+
+
+# ------------------------------------------------------------------------- 3.1 boot, 3.7 configuration
+
+
+async def test_tc_001_cold_boot_charge_point(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("T001")
+    async with connect(csms, station, Tool16) as cp:
+        boot = await cp.call(c16.BootNotification(charge_point_vendor="OCA", charge_point_model="Tool16"))
+        assert boot.status == "Accepted" and boot.interval > 0 and boot.current_time
+        for connector in (0, 1, 2):
+            await cp.status(connector, "Available")
+        for _ in range(2):  # a Heartbeat every interval
+            assert (await cp.call(c16.Heartbeat())).current_time
+        # cross-cutting finding 2: the tool expects no CSMS call the scenario did not ask for
+        assert cp.received == []
+        detail = (await api.get(f"/api/v1/stations/{station}")).json()
+        statuses = {c["connector_id"]: c["status"] for c in detail["connectors"]}
+        assert statuses == {0: "Available", 1: "Available", 2: "Available"}
+
+
+async def test_tc_021_change_configuration_and_nothing_unsolicited_after(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    station = new_id("T021")
+    async with connect(csms, station, Tool16) as cp:
+        await cp.boot()
+        answer = await command(api, station, "change-configuration", {"key": "MeterValueSampleInterval", "value": "60"})
+        assert answer["request"] == {"key": "MeterValueSampleInterval", "value": "60"} and answer["result"]["accepted"]
+        await cp.call(c16.Heartbeat())  # give the CSMS a moment in which it could send something
+        assert [action for action, _ in cp.received] == ["ChangeConfiguration"]  # no GetConfiguration after it
+
+
+# ------------------------------------------------------------------------- 3.17 reservation (refusals)
+
+
+async def reserve(api: httpx.AsyncClient, station: str, token: str, connector: int) -> dict[str, Any]:
+    expires = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    response = await api.post("/api/v1/reservations", json={"station_id": station, "id_token": token,
+                                                            "expires_at": expires, "evse_id": connector})  # fmt: skip
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_tc_048_2_reservation_occupied(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("T0482")
+    add_tokens(csms, "TC0482")
+    async with connect(csms, station, Tool16) as cp:
+        await cp.boot()
+        await cp.status(1, "Preparing")  # the connector is occupied first
+        cp.answers["ReserveNow"] = {"status": "Occupied"}
+        made = await reserve(api, station, "TC0482", 1)
+        [sent] = cp.requests("ReserveNow")
+        assert sent["connector_id"] == 1 and sent["id_tag"] == "TC0482"
+        assert made["status"] == "Occupied"
+    live = (await api.get("/api/v1/reservations", params={"station": station, "live": "true"})).json()
+    assert live == []
+
+
+async def test_tc_048_3_reservation_unavailable(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("T0483")
+    add_tokens(csms, "TC0483")
+    async with connect(csms, station, Tool16) as cp:
+        await cp.boot()
+        answer = await command(api, station, "change-availability", {"operative": False, "evse_id": 1})
+        assert answer["result"]["accepted"]
+        assert cp.requests("ChangeAvailability") == [{"connector_id": 1, "type": "Inoperative"}]
+        await cp.status(1, "Unavailable")
+        cp.answers["ReserveNow"] = {"status": "Unavailable"}
+        made = await reserve(api, station, "TC0483", 1)
+        assert cp.requests("ReserveNow")[0]["connector_id"] == 1 and made["status"] == "Unavailable"
+    live = (await api.get("/api/v1/reservations", params={"station": station, "live": "true"})).json()
+    assert live == []
 
 
 # ------------------------------------------------------------------------- 3.4 remote actions
