@@ -66,6 +66,18 @@ class Station21(Cp21, Recorder):
     async def on_set_charging_profile(self, **p: Any) -> r21.SetChargingProfile:
         return r21.SetChargingProfile(**{"status": "Accepted", **self.got("SetChargingProfile", p)})
 
+    @on("SetVariableMonitoring")
+    async def on_set_variable_monitoring(self, **p: Any) -> r21.SetVariableMonitoring:
+        self.got("SetVariableMonitoring", p)
+        results = [{"status": "Accepted", "id": 40 + n, "type": d["type"], "severity": d["severity"],
+                    "component": d["component"], "variable": d["variable"]}
+                   for n, d in enumerate(p["set_monitoring_data"])]  # fmt: skip
+        return r21.SetVariableMonitoring(set_monitoring_result=results)
+
+    @on("GetMonitoringReport")
+    async def on_get_monitoring_report(self, **p: Any) -> r21.GetMonitoringReport:
+        return r21.GetMonitoringReport(**{"status": "Accepted", **self.got("GetMonitoringReport", p)})
+
     @on("SetVariables")
     async def on_set_variables(self, **p: Any) -> r21.SetVariables:
         results = [{"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
@@ -342,6 +354,37 @@ async def test_tc_n_100_r_108_data_collection_events_and_der_alarms_are_answered
     alarms = await eventually(lambda: _at_least(api, station, "NotifyDERAlarm", 2), "both alarms kept")
     assert sorted(bool(a.get("alarmEnded")) for a in alarms) == [False, True]
     assert await eventually(lambda: _at_least(api, station, "NotifyEvent", 1), "the data-collection event kept")
+
+
+async def test_tc_n_104_target_delta_monitor_set_and_reported(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    """The monitoring criteria of 2.1 have no TargetDelta value: the case's monitor is set as a
+    TargetDelta monitor, asked for with DeltaMonitoring, and kept as reported."""
+    station = new_id("N104")
+    power = {"component": "ChargingStation", "variable": "Power"}
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        body = {"monitors": [{**power, "type": "TargetDelta", "value": 500, "severity": 5}]}
+        r = await api.post(f"/api/v1/stations/{station}/commands/set-monitoring", json=body)
+        assert r.status_code == 200, r.text
+        [asked] = cp.requests("SetVariableMonitoring")
+        assert [(d["type"], d["value"]) for d in asked["set_monitoring_data"]] == [("TargetDelta", 500)]
+        r = await api.post(f"/api/v1/stations/{station}/commands/get-monitoring-report",
+                           json={"criteria": ["DeltaMonitoring"]})  # fmt: skip
+        assert r.status_code == 200, r.text
+        [report] = cp.requests("GetMonitoringReport")
+        assert report["monitoring_criteria"] == ["DeltaMonitoring"]
+        monitor = [{"component": {"name": "ChargingStation"}, "variable": {"name": "Power"},
+                    "variable_monitoring": [{"id": 40, "transaction": False, "value": 500, "type": "TargetDelta",
+                                             "severity": 5, "event_notification_type": "CustomMonitor"}]}]  # fmt: skip
+        await cp.call(c21.NotifyMonitoringReport(request_id=report["request_id"], seq_no=0, generated_at=ts(),
+                                                 monitor=monitor), suppress=False)  # fmt: skip
+
+        async def target_delta_kept() -> list[dict[str, Any]] | None:
+            rows = (await api.get(f"/api/v1/stations/{station}/monitors")).json()
+            return [m for m in rows if m.get("type") == "TargetDelta"] or None
+
+        [kept_monitor] = await eventually(target_delta_kept, "the TargetDelta monitor kept")
+        assert kept_monitor["value"] == 500
 
 
 async def test_tc_n_105_periodic_event_stream_is_refused_not_accepted(
