@@ -588,6 +588,64 @@ async def test_tc_l_13_update_during_a_transaction(csms: CsmsProcess, api: httpx
     await eventually(installed, "the job to reach Installed")
 
 
+async def _job_status(api: httpx.AsyncClient, station: str) -> str:
+    [job] = (await api.get("/api/v1/firmware-jobs", params={"station_id": station})).json()
+    return job["status"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("case", "before_reboot", "final"),
+    [
+        ("l_02", ["Downloading", "Downloaded", "SignatureVerified", "InstallScheduled", "Installing",
+                  "InstallRebooting"], "Installed"),
+        ("l_03", ["DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified", "Installing",
+                  "InstallRebooting"], "Installed"),
+        ("l_06", ["Downloading", "Downloaded", "InvalidSignature"], None),
+        ("l_08", ["Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallVerificationFailed"], None),
+    ],
+)  # fmt: skip
+async def test_tc_l_02_l_03_l_06_l_08_secure_firmware_update_outcomes(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, before_reboot: list[str], final: str | None
+) -> None:
+    station = new_id(case.upper())
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    image = await _image(api, f"{station}.bin", signature="c2lnbmF0dXJl", signing_certificate=pem)
+    body: dict[str, Any] = {"image_id": image}
+    if case == "l_02":
+        body["install_at"] = iso(3600)
+    if case == "l_03":
+        body["retrieve_at"] = iso(3600)
+    async with connect(csms, station, Tool) as cp:
+        await cp.boot()
+        job = await api.post(f"/api/v1/stations/{station}/firmware-update", json=body)
+        assert job.status_code == 200, job.text
+        [request] = cp.requests("UpdateFirmware")
+        firmware, rid = request["firmware"], request["request_id"]
+        assert firmware["signing_certificate"] == pem and firmware["signature"] == "c2lnbmF0dXJl"
+        now = datetime.now(UTC)
+        if case == "l_02":  # installDateTime in the future
+            assert datetime.fromisoformat(firmware["install_date_time"].replace("Z", "+00:00")) > now
+        if case == "l_03":  # retrieveDateTime in the future
+            assert datetime.fromisoformat(firmware["retrieve_date_time"].replace("Z", "+00:00")) > now
+        for status in before_reboot:
+            await cp.call(c201.FirmwareStatusNotification(status=status, request_id=rid))
+        if case == "l_06":
+            await cp.call(c201.SecurityEventNotification(type="InvalidFirmwareSignature", timestamp=ts()))
+    if final:
+        async with connect(csms, station, Tool) as cp:
+            await cp.boot("FirmwareUpdate")  # Boot Accepted after the install reboot
+            await cp.call(c201.FirmwareStatusNotification(status=final, request_id=rid))
+    expected = final or before_reboot[-1]
+
+    async def reached() -> bool:
+        return await _job_status(api, station) == expected
+
+    await eventually(reached, f"the job to reach {expected}")
+    if case == "l_06":
+        events = (await api.get(f"/api/v1/stations/{station}/security-events")).json()
+        assert [e for e in events if e["type"] == "InvalidFirmwareSignature"]
+
+
 @pytest.mark.parametrize(
     ("case", "statuses"),
     [
@@ -652,6 +710,19 @@ async def test_tc_n_36_a_second_log_request_while_one_runs(csms: CsmsProcess, ap
 
         found = await eventually(states, "the second log to be Uploaded")
     assert found[one] != "Uploaded" and first.json()["id"] != second.json()["id"]
+
+
+async def test_tc_n_48_alert_event_on_a_write_only_variable(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("N48")
+    async with connect(csms, station, Tool) as cp:
+        await cp.boot()
+        event = {"event_id": 4801, "timestamp": ts(), "trigger": "Delta", "actual_value": "",
+                 "event_notification_type": "CustomMonitor", "component": {"name": "SecurityCtrlr"},
+                 "variable": {"name": "BasicAuthPassword"}}  # fmt: skip
+        answer = await cp.call(c201.NotifyEvent(generated_at=ts(), seq_no=0, event_data=[event]))
+        assert answer is not None  # an empty NotifyEventResponse, no CALLERROR for the empty value
+    [recorded] = await notifications(api, station, "NotifyEvent")
+    assert recorded["payload"]["eventData"][0]["actualValue"] == ""
 
 
 # ----------------------------------------------------------------------------- P: data transfer
