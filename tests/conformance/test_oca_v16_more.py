@@ -13,16 +13,20 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import call as c16
 from ocpp.v16 import call_result as r16
 
-from tests.conformance.stations import Station16, add_tokens, connect, eventually, new_id, transactions
+from tests.conformance.stations import Station16, add_tokens, connect, eventually, new_id, transactions, ts
 from tests.csms_process import CsmsProcess
 
 
 class Tool16(Station16):
     """The 1.6 charge point of the test tool, with the answers of the cases in this file."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.triggered: list[tuple[str, Any]] = []  # (message sent after a TriggerMessage, the CSMS's answer)
 
     @on("RemoteStartTransaction")
     async def on_remote_start(self, **p: Any) -> r16.RemoteStartTransaction:
@@ -64,6 +68,27 @@ class Tool16(Station16):
     @on("GetCompositeSchedule")
     async def on_get_composite_schedule(self, **p: Any) -> r16.GetCompositeSchedule:
         return r16.GetCompositeSchedule(**{"status": "Accepted", **self.got("GetCompositeSchedule", p)})
+
+    @on("TriggerMessage")
+    async def on_trigger_message(self, **p: Any) -> r16.TriggerMessage:
+        return r16.TriggerMessage(**{"status": "Accepted", **self.got("TriggerMessage", p)})
+
+    @after("TriggerMessage")
+    async def send_triggered(self, requested_message: str, connector_id: int | None = None) -> None:
+        """Send what was asked for, as the tool does once it has accepted the trigger."""
+        if self.answers.get("TriggerMessage", {}).get("status", "Accepted") != "Accepted":
+            return
+        sampled = [{"value": "1234", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+        message = {
+            "MeterValues": lambda: c16.MeterValues(connector_id=connector_id or 0,
+                                                   meter_value=[{"timestamp": ts(), "sampled_value": sampled}]),
+            "Heartbeat": c16.Heartbeat,
+            "StatusNotification": lambda: c16.StatusNotification(connector_id=connector_id or 0,
+                                                                 error_code="NoError", status="Available"),
+            "DiagnosticsStatusNotification": lambda: c16.DiagnosticsStatusNotification(status="Idle"),
+            "FirmwareStatusNotification": lambda: c16.FirmwareStatusNotification(status="Idle"),
+        }[requested_message]()  # fmt: skip
+        self.triggered.append((requested_message, await self.call(message)))
 
     async def firmware_status(self, status: str) -> None:
         await self.call(c16.FirmwareStatusNotification(status=status))
@@ -159,6 +184,23 @@ async def test_tc_048_3_reservation_unavailable(csms: CsmsProcess, api: httpx.As
         assert cp.requests("ReserveNow")[0]["connector_id"] == 1 and made["status"] == "Unavailable"
     live = (await api.get("/api/v1/reservations", params={"station": station, "live": "true"})).json()
     assert live == []
+
+
+async def test_tc_052_cancel_reservation_rejected(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("T052")
+    add_tokens(csms, "TC052")
+    async with connect(csms, station, Tool16) as cp:
+        await cp.boot()
+        made = await reserve(api, station, "TC052", 1)
+        await cp.status(1, "Reserved")
+        live_id = cp.requests("ReserveNow")[0]["reservation_id"]
+        cp.answers["CancelReservation"] = {"status": "Rejected"}
+        # a reservationId other than the live one: sent as asked (cross-cutting finding 5)
+        answer = await command(api, station, "cancel-reservation", {"reservation_id": live_id + 1000})
+        assert cp.requests("CancelReservation") == [{"reservation_id": live_id + 1000}]
+        assert answer["result"]["status"] == "Rejected"
+    live = (await api.get("/api/v1/reservations", params={"station": station, "live": "true"})).json()
+    assert [r["id"] for r in live] == [made["id"]]
 
 
 # ------------------------------------------------------------------------- 3.4 remote actions
@@ -335,6 +377,33 @@ async def test_tc_079_get_security_log(csms: CsmsProcess, api: httpx.AsyncClient
     done = await upload_job(api, station, job["id"])
     assert done["status"] == "Uploaded" and done["uploaded_at"] and done["log_type"] == "SecurityLog"
     assert (await notification_kinds(api, station)).count("LogStatusNotification") == 2
+
+
+# ------------------------------------------------------------------------- 3.18 remote trigger
+
+
+async def test_tc_054_trigger_message(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("T054")
+    asked = [("MeterValues", 1), ("Heartbeat", None), ("StatusNotification", 1),
+             ("DiagnosticsStatusNotification", None), ("FirmwareStatusNotification", None)]  # fmt: skip
+    async with connect(csms, station, Tool16) as cp:
+        await cp.boot()
+        for message, connector in asked:
+            body = {"message": message, **({"evse_id": connector} if connector else {})}
+            answer = await command(api, station, "trigger-message", body)
+            assert answer["request"] == {
+                "requestedMessage": message,
+                **({"connectorId": connector} if connector else {}),
+            }
+            assert answer["result"]["accepted"], message
+
+        async def all_answered() -> bool:
+            return len(cp.triggered) == len(asked)
+
+        await eventually(all_answered, "every triggered message answered")
+    assert [m for m, _ in cp.triggered] == [m for m, _ in asked]
+    heartbeat = dict(cp.triggered)["Heartbeat"]
+    assert heartbeat.current_time  # each answer is the message's own confirmation
 
 
 # ------------------------------------------------------------------------- 3.19 smart charging
