@@ -441,6 +441,9 @@ async def test_tc_k_29_to_k_36_get_charging_profiles_with_exactly_the_criteria(
                                                      charging_profile=[installed["charging_profile"]])  # fmt: skip
                 await cp.call(report)
             assert (await _profiles(api, station))[432]["drift"] is None, case  # reported as installed
+        bad = await api.post(f"/api/v1/stations/{station}/commands/get-charging-profiles", json={"purpose": "x"})
+        assert bad.status_code in (400, 422) and "purpose" in bad.text  # bad input names the field, nothing sent
+        assert len(cp.requests("GetChargingProfiles")) == len(CRITERIA_CASES)
         # a report without it: the CSMS sees the station lost the profile
         got = await command(api, station, "get-charging-profiles", {"evse_id": 1})
         other = {**installed["charging_profile"], "id": 999}
