@@ -17,7 +17,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import call as c16
 from ocpp.v16 import call_result as r16
 
-from tests.conformance.stations import Station16, add_tokens, connect, eventually, new_id, transactions, ts
+from tests.conformance.stations import Station16, connect, eventually, new_id, transactions, ts
 from tests.csms_process import CsmsProcess
 
 
@@ -101,6 +101,12 @@ def iso(at: datetime) -> str:
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+async def add_token(api: httpx.AsyncClient, token: str) -> None:
+    """Through the API (the CLI's process start costs seconds on a busy machine)."""
+    response = await api.post("/api/v1/tokens", json={"id_token": token})
+    assert response.status_code == 201, response.text
+
+
 async def command(api: httpx.AsyncClient, station: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     response = await api.post(f"/api/v1/stations/{station}/commands/{name}", json=body)
     assert response.status_code == 200, response.text
@@ -157,7 +163,7 @@ async def reserve(api: httpx.AsyncClient, station: str, token: str, connector: i
 
 async def test_tc_048_2_reservation_occupied(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T0482")
-    add_tokens(csms, "TC0482")
+    await add_token(api, "TC0482")
     async with connect(csms, station, Tool16) as cp:
         await cp.boot()
         await cp.status(1, "Preparing")  # the connector is occupied first
@@ -172,7 +178,7 @@ async def test_tc_048_2_reservation_occupied(csms: CsmsProcess, api: httpx.Async
 
 async def test_tc_048_3_reservation_unavailable(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T0483")
-    add_tokens(csms, "TC0483")
+    await add_token(api, "TC0483")
     async with connect(csms, station, Tool16) as cp:
         await cp.boot()
         answer = await command(api, station, "change-availability", {"operative": False, "evse_id": 1})
@@ -188,7 +194,7 @@ async def test_tc_048_3_reservation_unavailable(csms: CsmsProcess, api: httpx.As
 
 async def test_tc_052_cancel_reservation_rejected(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T052")
-    add_tokens(csms, "TC052")
+    await add_token(api, "TC052")
     async with connect(csms, station, Tool16) as cp:
         await cp.boot()
         made = await reserve(api, station, "TC052", 1)
@@ -208,7 +214,7 @@ async def test_tc_052_cancel_reservation_rejected(csms: CsmsProcess, api: httpx.
 
 async def test_tc_011_2_remote_start_time_out(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T16")
-    add_tokens(csms, "TC0112")
+    await add_token(api, "TC0112")
     async with connect(csms, station, Tool16) as cp:
         await cp.boot()
         answer = await command(api, station, "remote-start", {"id_token": "TC0112", "evse_id": 1})
@@ -228,7 +234,7 @@ async def test_tc_011_2_remote_start_time_out(csms: CsmsProcess, api: httpx.Asyn
 
 async def test_tc_018_1_unlock_connector_with_charging_session(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T16")
-    add_tokens(csms, "TC0181")
+    await add_token(api, "TC0181")
     async with connect(csms, station, Tool16) as cp:
         await cp.boot()
         await cp.status(1, "Preparing")
@@ -431,7 +437,7 @@ async def test_tc_056_central_smart_charging_tx_default_profile(csms: CsmsProces
 
 async def test_tc_057_central_smart_charging_tx_profile(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T057")
-    add_tokens(csms, "TC057")
+    await add_token(api, "TC057")
     async with connect(csms, station, Tool16) as cp:
         await cp.boot()
         await cp.status(1, "Preparing")
@@ -450,7 +456,7 @@ async def test_tc_057_central_smart_charging_tx_profile(csms: CsmsProcess, api: 
 
 async def test_tc_059_remote_start_transaction_with_charging_profile(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("T059")
-    add_tokens(csms, "TC059")
+    await add_token(api, "TC059")
     schedule = {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}]}
     profile = {"chargingProfileId": 59, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
                "chargingProfileKind": "Relative", "chargingSchedule": schedule}  # fmt: skip
