@@ -136,8 +136,8 @@ async def test_tc_b_42_b_44_set_network_profile(csms: CsmsProcess, api: httpx.As
 
 
 async def test_tc_c_43_group_id_with_the_local_list(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
-    """The public suite's reading (impl): both tokens of one group in the local list; every answer
-    carries Accepted and the group id token."""
+    """The OCA scenario as a public suite quotes it: two valid tokens of one group (in the local list);
+    start with one, stop with the other; every answer carries Accepted and the group id token."""
     station = new_id("C43")
     add_tokens(csms, "04C43001", "04C43002", group="GROUP-C43")
     tx_id = new_id("TX")
@@ -149,8 +149,14 @@ async def test_tc_c_43_group_id_with_the_local_list(csms: CsmsProcess, api: http
         await cp.event("Updated", tx_id, "ChargingStateChanged", wh=10, info={"charging_state": "Charging"})
         auth = await cp.authorize("04C43002", "ISO14443")
         stop = await cp.event("Updated", tx_id, "StopAuthorized", token="04C43002", token_type="ISO14443")
+        await cp.event("Updated", tx_id, "ChargingStateChanged", info={"charging_state": "EVConnected"})
+        await cp.status(1, "Available")
+        await cp.event("Ended", tx_id, "EVCommunicationLost",
+                       info={"charging_state": "Idle", "stopped_reason": "EVDisconnected"})  # fmt: skip
     for info in (start.id_token_info, auth, stop.id_token_info):
         assert info["status"] == "Accepted" and info["group_id_token"]["id_token"] == "GROUP-C43", info
+    row = await tx_row(api, station, tx_id)
+    assert not row["active"] and row["id_token"] == "04C43001"
 
 
 # ----------------------------------------------------------------------------- F: remote control
