@@ -78,6 +78,11 @@ class Station21(Cp21, Recorder):
     async def on_get_monitoring_report(self, **p: Any) -> r21.GetMonitoringReport:
         return r21.GetMonitoringReport(**{"status": "Accepted", **self.got("GetMonitoringReport", p)})
 
+    @on("GetTransactionStatus")
+    async def on_get_transaction_status(self, **p: Any) -> r21.GetTransactionStatus:
+        answer = {"messages_in_queue": False, "ongoing_indicator": True}
+        return r21.GetTransactionStatus(**{**answer, **self.got("GetTransactionStatus", p)})
+
     @on("SetVariables")
     async def on_set_variables(self, **p: Any) -> r21.SetVariables:
         results = [{"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
@@ -248,6 +253,39 @@ async def test_tc_e_113_transaction_resumed_after_interruption(csms: CsmsProcess
                        {"charging_state": "Idle", "stopped_reason": "EVDisconnected"})  # fmt: skip
     rows = [t for t in await transactions(api, station) if t["transaction_id"] == "tx-e113"]
     assert len(rows) == 1 and rows[0]["stop_reason"] == "EVDisconnected"
+
+
+async def test_tc_b_116_e_117_tx_profile_sent_again_after_the_transaction_resumed(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    station = new_id("B116")
+    tx_profile = {"id": 3116, "stack_level": 0, "purpose": "tx", "kind": "Relative", "unit": "A",
+                  "transaction_id": "tx-b116", "periods": [{"start_s": 0, "limit": 10}]}  # fmt: skip
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        await cp.event("Started", "tx-b116", "CablePluggedIn", {"charging_state": "Charging"})
+        r = await api.post(f"/api/v1/stations/{station}/commands/set-charging-profile",
+                           json={"evse_id": 1, "profile": tx_profile})  # fmt: skip
+        assert r.status_code == 200, r.text
+        [first] = cp.requests("SetChargingProfile")
+        r = await api.post(f"/api/v1/stations/{station}/commands/reset", json={"type": "immediate_and_resume"})
+        assert r.status_code == 200, r.text  # B_116: the station resets, keeping the transaction
+        assert [q["type"] for q in cp.requests("Reset")] == ["ImmediateAndResume"]
+    async with station21(csms, station) as cp:
+        cp.seq = {"tx-b116": 0}
+        await cp.boot()
+        assert cp.requests("SetChargingProfile") == []  # nothing before the transaction is known resumed
+        await cp.event("Updated", "tx-b116", "TxResumed", {"charging_state": "Charging"})
+        async def sent_again() -> list[dict[str, Any]] | None:
+            return cp.requests("SetChargingProfile") or None
+
+        [again] = await eventually(sent_again, "the TxProfile sent again")
+        assert again == first and again["charging_profile"]["transaction_id"] == "tx-b116"
+        # a transaction that resumes without a TxProfile gets none
+        await cp.event("Started", "tx-other", "CablePluggedIn", {"charging_state": "Charging"})
+        await cp.event("Updated", "tx-other", "TxResumed", {"charging_state": "Charging"})
+        await cp.call(c21.Heartbeat(), suppress=False)
+        assert len(cp.requests("SetChargingProfile")) == 1
 
 
 # ----------------------------------------------------------------------------- F: remote control

@@ -117,6 +117,8 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             readings=readings_v2x(p.get("meterValue", [])),
             payload=p,
         )
+        if p.get("triggerReason") == "TxResumed":  # 2.1: its TxProfiles may be lost in the reboot
+            d.smart.transaction_resumed(session.identity, info["transactionId"])
         signed = signed_values_v2x(p.get("meterValue", []), evse.get("id", 0))
         if signed:
             await d.billing.keep_signed(session.identity, info["transactionId"], signed)

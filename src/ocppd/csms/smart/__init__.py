@@ -7,6 +7,7 @@ report about charging limits. The deciding cores are pure and live in ``ocppd.sm
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -15,11 +16,11 @@ from ocppd.csms import verbs as v
 from ocppd.csms.outbound import NotExpressible, Sent, Target
 from ocppd.csms.smart.balancing import Balancing
 from ocppd.csms.smart.oscp import Oscp
-from ocppd.csms.smart.profiles import ChargingProfiles
+from ocppd.csms.smart.profiles import ChargingProfiles, profile_source
 from ocppd.csms.smart.sites import Sites, evse_node_id
 from ocppd.csms.smart.wire import family, problems, sent_profile
 from ocppd.rpc import Handler, Payload, Session
-from ocppd.smart.schedule import parse_time
+from ocppd.smart.schedule import TX, parse_time
 from ocppd.smart.tree import phase_amps
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class SmartCharging:
         self.profiles = ChargingProfiles(csms.store, csms.events)
         self.sites = Sites(csms.store)
         self.balancing = Balancing(csms, self.sites, self.settings)
+        self._resending: set[asyncio.Task[None]] = set()
         oscp = csms.settings.oscp
         self.oscp = Oscp(csms, self.sites, self.balancing, oscp) if oscp.enabled else None  # OSCP 2.0 FP
 
@@ -110,6 +112,30 @@ class SmartCharging:
         sent = await self.csms.send(station_id, verb)
         self.balancing.poke()
         return sent
+
+    def transaction_resumed(self, station_id: str, transaction_id: str) -> None:
+        """2.1 TxResumed (E_117, B_116): the station came back from a reboot with the transaction, and
+        may have lost its TxProfiles on the way: the ones installed for it go out again, after the
+        TransactionEvent is answered."""
+        task = asyncio.get_running_loop().create_task(self._resend_tx_profiles(station_id, transaction_id))
+        self._resending.add(task)
+        task.add_done_callback(self._resending.discard)
+
+    async def _resend_tx_profiles(self, station_id: str, transaction_id: str) -> None:
+        rows = [r for r in await self.profiles.installed(station_id)
+                if r.purpose == TX and r.transaction_id == transaction_id]  # fmt: skip
+        for row in rows:
+            source = profile_source.set(row.source)  # recorded again as what it was: operator or balancer
+            try:
+                await self.csms.call(station_id, "SetChargingProfile", {"evseId": row.evse_id,
+                                                                        "chargingProfile": row.profile})  # fmt: skip
+                log.info("%s: TxProfile %s of resumed transaction %s sent again", station_id, row.profile_id,
+                         transaction_id)  # fmt: skip
+            except Exception as exc:  # offline again, refused, timed out: recorded by the call itself
+                log.warning("%s: TxProfile %s of resumed transaction %s not sent again: %s", station_id,
+                            row.profile_id, transaction_id, exc)  # fmt: skip
+            finally:
+                profile_source.reset(source)
 
     # ------------------------------------------------------------------ 2.x station reports
     def v2x_handlers(self) -> dict[str, Handler]:
