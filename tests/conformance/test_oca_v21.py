@@ -83,6 +83,10 @@ class Station21(Cp21, Recorder):
         answer = {"messages_in_queue": False, "ongoing_indicator": True}
         return r21.GetTransactionStatus(**{**answer, **self.got("GetTransactionStatus", p)})
 
+    @on("GetLog")
+    async def on_get_log(self, **p: Any) -> r21.GetLog:
+        return r21.GetLog(**{"status": "Accepted", "filename": "diagnostics.log", **self.got("GetLog", p)})
+
     @on("SetVariables")
     async def on_set_variables(self, **p: Any) -> r21.SetVariables:
         results = [{"attribute_status": "Accepted", "component": d["component"], "variable": d["variable"]}
@@ -392,6 +396,33 @@ async def test_tc_n_100_r_108_data_collection_events_and_der_alarms_are_answered
     alarms = await eventually(lambda: _at_least(api, station, "NotifyDERAlarm", 2), "both alarms kept")
     assert sorted(bool(a.get("alarmEnded")) for a in alarms) == [False, True]
     assert await eventually(lambda: _at_least(api, station, "NotifyEvent", 1), "the data-collection event kept")
+
+
+async def test_tc_n_102_log_upload_authenticated_over_http(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    """ocppd's upload URL carries a per-request secret (only its hash is stored): the station's
+    upload authenticates with it, anything else gets 403. (N_102_2, HTTPS, is not covered here.)"""
+    station = new_id("N102")
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        r = await api.post(f"/api/v1/stations/{station}/logs", json={"log_type": "DiagnosticsLog"})
+        assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+        job = r.json()
+        [asked] = cp.requests("GetLog")
+        location = asked["log"]["remote_location"]
+        assert location.startswith("http://") and asked["log_type"] == "DiagnosticsLog"
+        async with httpx.AsyncClient(timeout=30) as raw:
+            wrong = location.rsplit("/", 1)[0] + "/not-the-token"
+            assert (await raw.put(f"{wrong}/diagnostics.log", content=b"x")).status_code == 403
+            assert (await raw.put(f"{location}/diagnostics.log", content=b"log line\n")).status_code == 201
+        await cp.call(c21.LogStatusNotification(status="Uploaded", request_id=asked["request_id"]), suppress=False)
+
+        async def uploaded() -> dict[str, Any] | None:
+            rows = (await api.get("/api/v1/logs")).json()
+            row = next(r for r in rows if r["id"] == job["id"])
+            return row if row["status"] == "Uploaded" else None
+
+        await eventually(uploaded, "the upload job Uploaded")
+        assert (await api.get(f"/api/v1/logs/{job['id']}/file")).content == b"log line\n"
 
 
 async def test_tc_n_104_target_delta_monitor_set_and_reported(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
