@@ -147,11 +147,11 @@ async def test_odd_station_identities(server: CsmsProcess, identity: str) -> Non
     assert unquote(identity) in {s["station_id"] for s in listed}
 
 
-async def test_no_common_subprotocol_is_closed(server: CsmsProcess) -> None:
-    async with websockets.connect(f"{server.ws_url}/NOPROTO", subprotocols=["ocpp1.5"]) as ws:
-        assert ws.subprotocol is None
-        with pytest.raises(websockets.ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), 10)
+async def test_no_common_subprotocol_is_refused(server: CsmsProcess) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:  # no upgrade (OCA TC_B_58 / TC_088)
+        async with websockets.connect(f"{server.ws_url}/NOPROTO", subprotocols=["ocpp1.5"]):
+            pass
+    assert refused.value.response.status_code == 400
 
 
 async def test_second_connection_replaces_first(server: CsmsProcess) -> None:

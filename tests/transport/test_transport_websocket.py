@@ -175,14 +175,15 @@ async def test_subprotocol_negotiation_in_server_preference_order(server, offere
         link.close()
 
 
-async def test_no_common_subprotocol_handshake_completes_then_server_closes(server):
+async def test_no_common_subprotocol_is_refused_before_the_upgrade(server):
+    """OCA TC_B_58 / TC_088: the CSMS rejects the connection and does not upgrade."""
     app = EchoApp()
     srv = await server(app, versions=[V201])
-    async with websockets.connect(url(srv), subprotocols=["ocpp1.6"], open_timeout=GUARD) as ws:
-        assert ws.subprotocol is None  # the upgrade itself succeeded, without a subprotocol
-        with pytest.raises(ConnectionClosed) as info:
-            await asyncio.wait_for(ws.recv(), GUARD)
-    assert info.value.rcvd is not None and info.value.rcvd.code == 1002
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(url(srv), subprotocols=["ocpp1.6"], open_timeout=GUARD):
+            pass
+    assert info.value.response.status_code == 400
+    assert b"no supported OCPP subprotocol" in info.value.response.body
     assert app.admitted == [] and app.opened_links == []  # never reached the application
     assert srv.links == {}
 
@@ -191,14 +192,15 @@ async def test_no_common_subprotocol_our_client_raises(server):
     srv = await server(EchoApp(), versions=[V201])
     with pytest.raises(HandshakeRefused) as info:
         await connect(url(srv), [V16], Inbox())
-    assert info.value.status is None
+    assert info.value.status == 400  # refused before the upgrade
 
 
 async def test_no_subprotocol_offered_at_all(server):
     srv = await server(EchoApp())
-    async with websockets.connect(url(srv), open_timeout=GUARD) as ws:
-        with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), GUARD)
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(url(srv), open_timeout=GUARD):
+            pass
+    assert info.value.response.status_code == 400
 
 
 # ------------------------------------------------------------------ identity and admission

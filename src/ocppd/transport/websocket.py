@@ -382,9 +382,14 @@ class OcppServer:
         headers = request.headers
         version = choose_version(headers.get("Sec-WebSocket-Protocol"), self.options.versions)
         if version is None:
-            # OCPP-J: complete the handshake without a subprotocol, then close at once.
-            log.warning("%s: no common subprotocol in %r", identity, headers.get("Sec-WebSocket-Protocol"))
-            return _Listener(_refuse_subprotocol, lambda: None)
+            # Refused before the upgrade, as the OCA cases TC_B_58 / TC_088 require ("the CSMS rejects the
+            # connection and does NOT upgrade"); OCPP-J's older "upgrade, then close" fails them.
+            offered = headers.get("Sec-WebSocket-Protocol")
+            log.warning("%s: no common subprotocol in %r", identity, offered)
+            reason = f"no supported OCPP subprotocol (offered: {offered or 'none'})"
+            return WSUpgradeResponseWithListener(
+                WSUpgradeResponse.create_error_response(HTTPStatus.BAD_REQUEST, reason.encode()[:200]), None
+            )
         refusal = self.app.admit(identity, version, headers, remote, peer)
         if refusal is not None:
             return WSUpgradeResponseWithListener(WSUpgradeResponse.create_error_response(refusal), None)
@@ -464,12 +469,6 @@ async def _create_server_seeing_peer(
         protocol_factory, host=options.host, port=options.port, ssl=options.ssl_context, backlog=options.listen_backlog
     )
     return server
-
-
-def _refuse_subprotocol(transport: WSTransport) -> None:
-    transport.send_close(WSCloseCode.PROTOCOL_ERROR, b"no supported OCPP subprotocol")
-    transport.disconnect()
-    return None
 
 
 class HandshakeRefused(ConnectionError):
