@@ -45,7 +45,7 @@ STOP_FLUSH_TIMEOUT = 10.0  # seconds stop() gives queued transaction messages to
 
 
 _REFUSALS = {
-    400: "the CSMS refused the station id",
+    400: "the CSMS refused the station id or every OCPP version offered",
     401: "wrong or missing password",
     403: "certificate or station refused",
     404: "unknown station",
