@@ -348,13 +348,14 @@ async def test_tc_k_60_k_02_tx_profile_with_and_without_a_transaction(
         assert (await command(api, station, "set-charging-profile", body))["response"]["status"] == "Accepted"
         # K_02: a TxProfile for a transaction the station does not have; the station refuses it, not ocppd
         cp.answers["SetChargingProfile"] = {"status": "Rejected"}
-        body["profile"] = {**body["profile"], "id": 402, "transaction_id": "NO-SUCH-TX"}
+        body = {"evse_id": 2, "profile": {**body["profile"], "id": 402, "transaction_id": "NO-SUCH-TX"}}  # EVSE 2 idle
         assert (await command(api, station, "set-charging-profile", body))["response"]["status"] == "Rejected"
         live, unknown = (s["charging_profile"] for s in cp.requests("SetChargingProfile"))
     assert live["transaction_id"] == tx_id and live["charging_profile_purpose"] == "TxProfile"
     assert "start_schedule" not in live["charging_schedule"][0]  # Relative: no startSchedule
     assert live["charging_schedule"][0]["charging_schedule_period"][0]["start_period"] == 0
-    assert unknown["transaction_id"] == "NO-SUCH-TX"
+    assert unknown["transaction_id"] == "NO-SUCH-TX" and unknown["charging_profile_kind"] == "Relative"
+    assert "start_schedule" not in unknown["charging_schedule"][0]
     installed = {p["profile_id"] for p in (await api.get(f"/api/v1/stations/{station}/charging-profiles")).json()}
     assert 460 in installed and 402 not in installed
 
