@@ -59,8 +59,12 @@ class CsmsProcess:
 
 
 def stop(server: CsmsProcess) -> None:
-    """Terminate the process (SIGTERM, SIGKILL if it hangs) and wait for it."""
-    process = server.process
+    """Terminate the server (SIGTERM, SIGKILL if it hangs) and wait for it."""
+    terminate(server.process)
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, SIGKILL if the process hangs for 15 s; wait for it either way."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.csms_process import free_port
+from tests.csms_process import free_port, terminate
 
 
 @dataclass
@@ -44,14 +43,7 @@ class ControllerProcess:
 
 
 def stop(controller: ControllerProcess) -> None:
-    process = controller.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    terminate(controller.process)
 
 
 @contextmanager
