@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ocppd.api.auth import Principal, current_principal, require_admin
-from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.csms.billing.ocpp21 import NotMappable
 from ocppd.csms.billing.service import BillingError
 from ocppd.csms.billing.station_tariffs import StationTariffs
 from ocppd.csms.billing.tariff import TariffError
-from ocppd.csms.outbound import NotExpressible, OutboundError, Sent, StationOffline, StationTimeout, jsonable
+from ocppd.csms.outbound import Sent, jsonable
 from ocppd.store import billing_repo as br
 from ocppd.store import repo
 
@@ -35,19 +35,12 @@ def tariffs_of(request: Request) -> StationTariffs:
 async def _call(coro: Any) -> Any:
     """Map what can go wrong onto the API's answers (400 names the element that cannot be sent)."""
     try:
-        return await coro
+        with outbound_errors("tariff"):  # the station's failures: the API's one mapping
+            return await coro
     except NotMappable as exc:
         raise ApiError(400, f"not expressible in OCPP 2.1: {exc}", "not_expressible", {"field": exc.where}) from None
     except (BillingError, TariffError) as exc:
         raise ApiError(400, str(exc), "invalid_input", {"field": exc.where}) from None
-    except NotExpressible as exc:
-        raise ApiError(400, str(exc), "not_expressible") from None
-    except StationOffline as exc:
-        raise ApiError(409, str(exc), "station_offline") from None
-    except StationTimeout as exc:
-        raise ApiError(504, str(exc), "station_timeout") from None
-    except OutboundError as exc:
-        raise ApiError(502, str(exc), "station_error") from None
 
 
 class StationTariff(BaseModel):
@@ -195,7 +188,7 @@ async def clear(
     "/transactions/{pk}/tariff",
     response_model=Pushed,
     responses=STATION_ERRORS,
-    summary="ChangeTransactionTariff: the running transaction is priced by this tariff from now on (2.1)",
+    summary="ChangeTransactionTariff (2.1): once the station accepts, this tariff prices the whole transaction",
 )
 async def change_transaction_tariff(
     pk: int,
