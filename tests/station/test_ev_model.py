@@ -73,3 +73,14 @@ def test_the_charger_follows_a_new_limit_after_its_delay() -> None:
     assert c.current_a == pytest.approx(8) and c.pending_at is None
     # 3 s more at the old current, then 10 s at 8 A
     assert c.energy_wh - before == pytest.approx((11000 * 3 + 8 * 690 * 10) / 3600)
+
+
+@pytest.mark.parametrize("register_wh", [1234.96, 1234.99, 1234.05, 999.951])
+def test_an_energy_sample_never_reads_above_the_whole_wh_meter_stop_that_follows(register_wh: float) -> None:
+    """1.6 meterStop is the register cut to whole Wh; a sample rounded up (1234.96 -> 1235.0) would
+    read 1 Wh above it and the CSMS would flag the meter as going backwards."""
+    c = charging(EV(max_power_w=7400))
+    c.energy_wh = register_wh
+    (sample,) = c.sample(["Energy.Active.Import.Register"])
+    assert sample["value"] <= register_wh
+    assert sample["value"] - int(c.energy_wh) < 1

@@ -263,7 +263,9 @@ class Connector:
         out: list[dict[str, Any]] = []
         for m in measurands:
             if m == "Energy.Active.Import.Register":
-                out.append({"measurand": m, "value": round(self.energy_wh, 1), "unit": "Wh"})
+                # a register shows what it has counted, cut to its 0.1 Wh digit (never rounded up: a
+                # later whole-Wh meterStop must not read lower than an earlier sample)
+                out.append({"measurand": m, "value": math.floor(self.energy_wh * 10) / 10, "unit": "Wh"})
             elif m == "Power.Active.Import":
                 out.append({"measurand": m, "value": round(self.power_w, 1), "unit": "W"})
             elif m == "Current.Import":
