@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,57 @@ async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -
             ok = await http.patch("/api/v1/limit-tree/nodes/CP16", json={"weight": 1})
             assert ok.status_code == 200 and ok.json()["weight"] == 1 and ok.json()["parent"] == "depot"
             await until(lambda: a.profiles[(1, "TxProfile", 6)] == 16.0, "equal shares again")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "postgresql":
+        factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
+        return factory("ocppd_needs")
+    return None
+
+
+async def test_an_operator_set_need_survives_a_restart_until_its_transaction_ends(
+    tmp_path: Path, database: str | None
+) -> None:
+    env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05"}
+    departure = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    with run_csms(tmp_path, database, env) as server:
+        async with api(server) as http:
+            await http.put("/api/v1/limit-tree", json=TREE)
+            async with station(server, "CP16", Station16) as a, station(server, "CP201", Hlc201) as b:
+                tx = await start16(a)
+                await start201(b, "TX-KEPT")
+                # 27.6 kWh in two hours: 20 A
+                put = await http.put("/api/v1/stations/CP16/evses/1/charging-needs",
+                                     json={"departure": departure.isoformat(), "energy_wh": 27600})  # fmt: skip
+                assert put.status_code == 200
+                await until(lambda: a.profiles.get((1, "TxProfile", 6), 0) >= 20.0, "CP16 gets its need")
+    with run_csms(tmp_path, database, env) as server:  # the same data directory and database
+        async with api(server) as http:
+            got = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
+            assert got["departure"] is not None
+            assert abs(datetime.fromisoformat(got["departure"].replace("Z", "+00:00")) - departure) < timedelta(
+                seconds=1
+            )
+            assert got["energy_wh"] == 27600 and got["source"] == "operator" and got["charging"] is True
+            async with station(server, "CP16", Station16) as a, station(server, "CP201", Hlc201) as b:
+                # the restarted balancer plans with it: CP16 first, CP201 the rest
+                await until(lambda: a.profiles.get((1, "TxProfile", 6), 0) >= 20.0, "CP16 still gets its need")
+                await until(lambda: 0 < b.profiles.get((1, "TxProfile", 6), 0) <= 12.0, "CP201 the rest")
+                await a.call(
+                    call16.StopTransaction(transaction_id=tx, meter_stop=1000, timestamp=datetime.now(UTC).isoformat())
+                )
+
+                async def forgotten() -> bool:
+                    now = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
+                    return now["departure"] is None and now["charging"] is False
+
+                await until(forgotten, "the need gone with its transaction")
+    with run_csms(tmp_path, database, env) as server:  # and not back after another restart
+        async with api(server) as http:
+            got = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
+            assert got["departure"] is None and got["energy_wh"] is None
 
 
 # ---------------------------------------------------------------------------- stations that take only W

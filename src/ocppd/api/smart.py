@@ -413,7 +413,7 @@ async def put_needs(station_id: str, evse_id: int, body: NeedsBody, c: Csms = De
     _balanced_station(c, station_id)
     if evse_id < 1:
         raise ApiError(400, "evse_id: charging needs are for an EVSE (1 or more)", "invalid_input")
-    c.smart.balancing.set_needs(station_id, evse_id, body.departure.timestamp(), body.energy_wh, "operator")
+    await c.smart.balancing.set_needs(station_id, evse_id, body.departure.timestamp(), body.energy_wh, "operator")
     return _needs_out(c, station_id, evse_id)
 
 
@@ -426,7 +426,7 @@ async def put_needs(station_id: str, evse_id: int, body: NeedsBody, c: Csms = De
 )
 async def delete_needs(station_id: str, evse_id: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     _balanced_station(c, station_id)
-    c.smart.balancing.set_needs(station_id, evse_id, None, None, "operator")
+    await c.smart.balancing.set_needs(station_id, evse_id, None, None, "operator")
     return _needs_out(c, station_id, evse_id)
 
 

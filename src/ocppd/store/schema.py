@@ -334,6 +334,23 @@ leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# An EV's departure time and energy need (ISO 15118 NotifyEVChargingNeeds, or the operator), kept
+# until its transaction ends so that a restart does not lose it. ``base_wh`` is the EVSE's energy
+# register when the need was set (the need counts from there); ``extra`` what the EV said besides.
+charging_needs = Table(
+    "charging_needs",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("departure", UTCDateTime),
+    Column("energy_wh", Float),
+    Column("source", String(16), nullable=False),  # ev | operator
+    Column("base_wh", Float),
+    Column("transaction_id", String(ID_LEN)),  # the transaction it was set during (None: before one)
+    Column("extra", Json),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
 # CSMS-initiated commands queued for a station that was offline (opt-in per call), delivered in id
 # order when it is back. ``verb`` and ``body`` are the domain verb's name and fields (csms/verbs.py).
 command_queue = Table(

@@ -1,4 +1,5 @@
-"""Repository functions for smart charging: sent charging profiles, the limit tree, external limits.
+"""Repository functions for smart charging: sent charging profiles, the limit tree, external limits,
+EVs' charging needs.
 
 Like ``repo``, every function takes a ``sqlalchemy.Connection`` first and never commits.
 """
@@ -13,7 +14,7 @@ from sqlalchemy import Connection, and_, case, delete, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from .rows import _RowMixin
-from .schema import charging_profiles, external_limits, leases, limit_nodes
+from .schema import charging_needs, charging_profiles, external_limits, leases, limit_nodes
 from .types import utcnow
 
 INSTALLED = "installed"
@@ -175,6 +176,49 @@ def delete_externals(
     if source is not None:
         where.append(c.source == source)
     return int(conn.execute(delete(external_limits).where(*where)).rowcount or 0)
+
+
+# ---------------------------------------------------------------------- charging needs (departures)
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsRow(_RowMixin):
+    station_id: str
+    evse_id: int
+    departure: datetime | None
+    energy_wh: float | None
+    source: str
+    base_wh: float | None
+    transaction_id: str | None
+    extra: dict[str, Any] | None
+    updated_at: datetime
+
+
+def save_needs(conn: Connection, row: dict[str, Any]) -> None:
+    """Keep one EVSE's charging needs, replacing what was kept for it."""
+    c = charging_needs.c
+    conn.execute(delete(charging_needs).where(c.station_id == row["station_id"], c.evse_id == row["evse_id"]))
+    conn.execute(insert(charging_needs).values(**row, updated_at=utcnow()))
+
+
+def set_needs_base(conn: Connection, station_id: str, evse_id: int, base_wh: float) -> None:
+    """The energy register the need counts from (the first reading after it was set)."""
+    c = charging_needs.c
+    conn.execute(
+        update(charging_needs)
+        .where(c.station_id == station_id, c.evse_id == evse_id)
+        .values(base_wh=base_wh, updated_at=utcnow())
+    )
+
+
+def delete_needs(conn: Connection, station_id: str, evse_id: int) -> bool:
+    c = charging_needs.c
+    return bool(conn.execute(delete(charging_needs).where(c.station_id == station_id, c.evse_id == evse_id)).rowcount)
+
+
+def list_needs(conn: Connection) -> list[NeedsRow]:
+    c = charging_needs.c
+    return [NeedsRow.from_row(r) for r in conn.execute(select(charging_needs).order_by(c.station_id, c.evse_id))]
 
 
 # ---------------------------------------------------------------------- leases (one owner per role)

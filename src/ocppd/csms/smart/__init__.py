@@ -156,7 +156,7 @@ class SmartCharging:
 
         async def notify_ev_charging_needs(session: Session, p: Payload) -> Payload:
             await self.csms.reporting.record(session.identity, "NotifyEVChargingNeeds", p)
-            return self.ev_charging_needs(session.identity, session.version.label, p)
+            return await self.ev_charging_needs(session.identity, session.version.label, p)
 
         async def notify_ev_charging_schedule(session: Session, p: Payload) -> Payload:
             await self.csms.reporting.record(session.identity, "NotifyEVChargingSchedule", p)
@@ -171,7 +171,7 @@ class SmartCharging:
         }
 
     # ------------------------------------------------------------------ ISO 15118 (2.0.1 K15-K17)
-    def ev_charging_needs(self, station_id: str, version: str, p: Payload) -> Payload:
+    async def ev_charging_needs(self, station_id: str, version: str, p: Payload) -> Payload:
         """NotifyEVChargingNeeds: on a balanced station the EV's current range, departure time and energy
         join the balancer and a TxProfile within its allocation goes out at once (K15.FR.08: within
         60 s); elsewhere Rejected. When the site cannot give the EV what its departure needs, the
@@ -187,7 +187,17 @@ class SmartCharging:
         departure = parse_time(needs.get("departureTime"))
         energy = ev_energy_wh(needs)
         balancing = self.balancing
-        balancing.set_needs(station_id, evse, departure, energy, "ev", max_a=max_a, min_a=min_a, needs=needs)
+        await balancing.set_needs(
+            station_id,
+            evse,
+            departure,
+            energy,
+            "ev",
+            max_a=max_a,
+            min_a=min_a,
+            needs=needs,
+            max_tuples=p.get("maxScheduleTuples"),
+        )
         c = balancing.charging.get((station_id, evse))
         if c is None:
             # no transaction known on that EVSE yet: the schedule follows when it starts

@@ -138,6 +138,8 @@ class Balancing:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._has_stations = asyncio.Event()
+        self._writes: set[asyncio.Task[None]] = set()  # charging needs being kept in the store
+        self._restored: dict[tuple[str, int], str | None] = {}  # needs read back at start -> their transaction
         sites.listeners.append(self._tree_changed)
         reporting = getattr(csms, "reporting", None)  # the local controller's host keeps no configuration
         if reporting is not None:
@@ -239,6 +241,7 @@ class Balancing:
         self.poke()
 
     async def _loop(self) -> None:
+        await self.restore_needs()
         await self.resync()
         while True:
             try:
@@ -283,6 +286,8 @@ class Balancing:
             tx = str(event["transaction_id"])
             c = self.charging[(station, evse)] = Charging(station, evse, tx, time.time())
             c.ev_max_a = (self.ev_needs.get((station, evse)) or {}).get("max_a")
+            if (station, evse) in self.ev_needs:
+                self._keep_later((station, evse))  # set before the transaction: it is this one's now
             return True
         if kind == "transaction.ended":
             tx = str(event["transaction_id"])
@@ -311,20 +316,86 @@ class Balancing:
             needs = self.ev_needs.get((c.station_id, c.evse))
             if needs is not None and needs.get("base_wh") is None:
                 needs["base_wh"] = c.register_wh  # the need counts from the first reading after it was set
+                self._keep_later((c.station_id, c.evse))
 
-    def set_needs(
+    async def set_needs(
         self, station_id: str, evse: int, departure: float | None, energy_wh: float | None, source: str, **extra: Any
     ) -> dict[str, Any]:
-        """Record an EV's departure and energy need (ISO 15118 or the operator) until its transaction ends."""
+        """Record an EV's departure and energy need (ISO 15118 or the operator) until its transaction
+        ends, in the store too (a restart keeps it)."""
         key = (station_id, evse)
         c = self.charging.get(key)
         needs = {**self.ev_needs.get(key, {}), **extra, "departure": departure, "energy_wh": energy_wh,
                  "source": source, "base_wh": c.register_wh if c is not None else None}  # fmt: skip
         self.ev_needs[key] = needs
+        self._restored.pop(key, None)
         if c is not None:
             c.sent_a = None  # a fresh profile now, even if the allocation did not change
         self.poke()
+        await self._keep(key)
         return needs
+
+    # ------------------------------------------------------------------ charging needs in the store
+    async def _keep(self, key: tuple[str, int]) -> None:
+        """Write one EVSE's needs to the store (gone from memory: deleted there too)."""
+        store = getattr(self.csms, "store", None)  # the local controller keeps nothing
+        if store is None:
+            return
+        needs = self.ev_needs.get(key)
+        try:
+            if needs is None or (needs.get("departure") is None and needs.get("energy_wh") is None):
+                await store.write(sr.delete_needs, key[0], key[1])
+                return
+            c = self.charging.get(key)
+            departure = needs.get("departure")
+            extra = {k: needs[k] for k in ("max_a", "min_a", "needs", "max_tuples") if needs.get(k) is not None}
+            row = {
+                "station_id": key[0],
+                "evse_id": key[1],
+                "departure": None if departure is None else datetime.fromtimestamp(departure, UTC),
+                "energy_wh": needs.get("energy_wh"),
+                "source": str(needs.get("source") or "operator"),
+                "base_wh": needs.get("base_wh"),
+                "transaction_id": c.transaction_id if c is not None else None,
+                "extra": extra or None,
+            }
+            await store.write(sr.save_needs, row)
+        except Exception:
+            log.exception("%s EVSE %s: keeping its charging needs in the store failed", *key)
+
+    def _keep_later(self, key: tuple[str, int]) -> None:
+        """``_keep`` from synchronous event handling (the store write runs as its own task)."""
+        if getattr(self.csms, "store", None) is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._keep(key))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def restore_needs(self) -> None:
+        """Read back the needs kept before a restart (those set since then win). Their transaction is
+        checked on the first resync: needs of a transaction that is no longer running are dropped."""
+        store = getattr(self.csms, "store", None)
+        if store is None:
+            return
+        try:
+            rows = await store.read(sr.list_needs)
+        except Exception:
+            log.exception("reading the kept charging needs failed")
+            return
+        for row in rows:
+            key = (row.station_id, row.evse_id)
+            if key in self.ev_needs:
+                continue
+            self.ev_needs[key] = {
+                **(row.extra or {}),
+                "departure": None if row.departure is None else row.departure.timestamp(),
+                "energy_wh": row.energy_wh,
+                "source": row.source,
+                "base_wh": row.base_wh,
+            }
+            self._restored[key] = row.transaction_id
+        if rows:
+            log.info("charging needs of %d EVSEs restored from the store", len(self._restored))
 
     def remaining_wh(self, c: Charging) -> float | None:
         needs = self.ev_needs.get((c.station_id, c.evse)) or {}
@@ -388,7 +459,14 @@ class Balancing:
                 del self.charging[key]
         for key, (tx_id, started) in running.items():
             if key not in self.charging:
-                self.charging[key] = Charging(key[0], key[1], tx_id, started)
+                c = self.charging[key] = Charging(key[0], key[1], tx_id, started)
+                c.ev_max_a = (self.ev_needs.get(key) or {}).get("max_a")
+        for key, tx_id in list(self._restored.items()):  # kept before the restart: still that transaction?
+            del self._restored[key]
+            if tx_id is not None and (key not in running or running[key][0] != tx_id):
+                self.ev_needs.pop(key, None)
+                log.info("%s EVSE %s: the charging needs kept for transaction %s are dropped: it ended", *key, tx_id)
+                await self._keep(key)
         self.poke()
 
     # ------------------------------------------------------------------ one run
@@ -616,6 +694,7 @@ class Balancing:
         return sent.result.accepted
 
     async def _ended(self, c: Charging) -> None:
+        await self._keep((c.station_id, c.evse))  # its needs went with it
         await self.csms.smart.profiles.transaction_ended(c.station_id, c.transaction_id)
         if c.mode == TX_DEFAULT and self.csms.is_connected(c.station_id):
             try:
