@@ -213,6 +213,32 @@ def stations_show(station_id: str, config: ConfigOption = None) -> None:
     typer.echo(json.dumps(out, indent=2, default=str))
 
 
+@stations_app.command("monitors")
+def stations_monitors(
+    station_id: Annotated[str | None, typer.Argument(help="One station; all stations when left out.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The 2.x variable monitors: set (accepted) or reported ones, and the ones a station refused with
+    its answer (state refused)."""
+    from ocppd.store import alerts_repo
+
+    rows = _with_store(_settings(config), alerts_repo.monitor_view, station_id)
+    if as_json:
+        typer.echo(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in rows], indent=2))
+        return
+    table = Table("station", "id", "component", "variable", "type", "value", "severity", "state", "answer")
+    for r in rows:
+        answer = r["status"] or ""
+        if r.get("reason"):
+            answer += f" ({r['reason']})"
+        if r.get("clear_status"):
+            answer += f"; clear {r['clear_status']}" + (f" ({r['clear_reason']})" if r.get("clear_reason") else "")
+        table.add_row(r["station_id"], _fmt(r["monitor_id"]), r["component"], r["variable"], r["type"],
+                      f"{r['value']:g}", str(r["severity"]), r["state"], answer)  # fmt: skip
+    console.print(table)
+
+
 @stations_app.command("add")
 def stations_add(
     station_id: str,

@@ -198,14 +198,16 @@ async def test_monitors_set_from_ocppd_are_kept_with_the_answer_and_reconciled(
         r = await command(api, sid, "set-monitoring", body)
         assert [x["status"] for x in r["result"]["results"]] == ["Accepted", "UnsupportedMonitorType"]
         monitor_id = r["result"]["results"][0]["id"]
-        [kept] = ok(await api.get(f"/api/v1/stations/{sid}/monitors"))
+        kept, refused = ok(await api.get(f"/api/v1/stations/{sid}/monitors"))
         assert (kept["monitor_id"], kept["state"], kept["status"], kept["severity"], kept["value"]) == (
             monitor_id, "set", "Accepted", 2, 5000.0)  # fmt: skip
+        assert (refused["variable"], refused["state"], refused["status"], refused["monitor_id"]) == (
+            "AvailabilityState", "refused", "UnsupportedMonitorType", None)  # fmt: skip
         r = await command(api, sid, "get-monitoring-report", {})
         assert r["result"]["status"] == "Accepted"
 
         async def both() -> list[dict[str, Any]] | None:
-            rows = ok(await api.get(f"/api/v1/stations/{sid}/monitors"))
+            rows = [m for m in ok(await api.get(f"/api/v1/stations/{sid}/monitors")) if m["state"] != "refused"]
             return rows if len(rows) == 2 else None
 
         rows = await eventually(both, "the station's own monitor reported")

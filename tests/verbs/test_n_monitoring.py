@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,6 +44,7 @@ class MonitoringStation(Station201):
         self.ids = itertools.count(1)
         self.refuse_level = False
         self.refuse_clear = False
+        self.refuse_set: dict[str, dict[str, Any]] = {}  # variable name -> the refused result's fields
         self.empty_first = True  # the tool's first report request of a case finds nothing
         self.reporting: set[int] = set()
 
@@ -51,6 +53,11 @@ class MonitoringStation(Station201):
         self.record("SetVariableMonitoring", set_monitoring_data=set_monitoring_data)
         results = []
         for d in set_monitoring_data:
+            refusal = self.refuse_set.get(d["variable"]["name"])
+            if refusal is not None:
+                results.append({**refusal, "type": d["type"], "severity": d["severity"],
+                                "component": d["component"], "variable": d["variable"]})  # fmt: skip
+                continue
             where = _camel(d)
             monitor_id = next(self.ids)
             self.monitors[monitor_id] = {**where, "type": d["type"], "value": d["value"], "severity": d["severity"]}
@@ -76,9 +83,9 @@ class MonitoringStation(Station201):
         results = []
         for i in id:
             if self.refuse_clear:
-                status = "Rejected"
-            else:
-                status = "Accepted" if self.monitors.pop(i, None) is not None else "NotFound"
+                results.append({"id": i, "status": "Rejected", "status_info": {"reason_code": "HardWired"}})
+                continue
+            status = "Accepted" if self.monitors.pop(i, None) is not None else "NotFound"
             results.append({"id": i, "status": status})
         return r201.ClearVariableMonitoring(clear_monitoring_result=results)
 
@@ -241,8 +248,45 @@ async def test_tc_n_44_clear_monitoring_rejected_keeps_the_monitor(csms: CsmsPro
         monitor_id = r["result"]["results"][0]["id"]
         st.refuse_clear = True
         r = await command(api, sid, "clear-monitoring", {"ids": [monitor_id]})
-        assert r["result"]["results"] == [{"id": monitor_id, "status": "Rejected"}]
-        assert [m["monitor_id"] for m in await monitors(api, sid)] == [monitor_id]
+        assert [(x["id"], x["status"]) for x in r["result"]["results"]] == [(monitor_id, "Rejected")]
+        [kept] = await monitors(api, sid)
+        assert (kept["monitor_id"], kept["clear_status"], kept["clear_reason"]) == (monitor_id, "Rejected", "HardWired")
+
+
+async def test_refused_monitors_are_kept_with_the_answer_until_an_accepted_set_replaces_them(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    sid = new_id("NREF")
+    async with station(csms, sid) as st:
+        st.refuse_set = {
+            "AvailabilityState": {"status": "UnknownVariable",
+                                  "status_info": {"reason_code": "NoSuchVar", "additional_info": "not on EVSE 1"}},
+            "Power": {"status": "UnsupportedMonitorType"},
+        }  # fmt: skip
+        body = {"monitors": [{**EVSE_STATE, "type": "Delta", "value": 1, "severity": 8},
+                             {**STATION_POWER, "type": "UpperThreshold", "value": 22000, "severity": 2}]}  # fmt: skip
+        r = await command(api, sid, "set-monitoring", body)
+        assert [x["status"] for x in r["result"]["results"]] == ["UnknownVariable", "UnsupportedMonitorType"]
+        refused = {m["variable"]: m for m in await monitors(api, sid)}
+        assert {v: (m["state"], m["status"], m["reason"], m["monitor_id"]) for v, m in refused.items()} == {
+            "AvailabilityState": ("refused", "UnknownVariable", "NoSuchVar: not on EVSE 1", None),
+            "Power": ("refused", "UnsupportedMonitorType", None, None),
+        }
+        assert (refused["Power"]["value"], refused["Power"]["severity"]) == (22000, 2)
+        table = csms.cli("stations", "monitors").stdout  # the cross-station view tells them apart too
+        assert sid in table and "refused" in table and "UnknownVariable (NoSuchVar: not on EVSE 1)" in table
+        st.refuse_set.pop("AvailabilityState")  # the station takes it now: the monitor replaces the refusal
+        r = await command(api, sid, "set-monitoring", {"monitors": [{**EVSE_STATE, "type": "Delta", "value": 1}]})
+        monitor_id = r["result"]["results"][0]["id"]
+        rows = await monitors(api, sid)
+        assert [(m["variable"], m["state"], m["status"], m["monitor_id"]) for m in rows] == [
+            ("AvailabilityState", "set", "Accepted", monitor_id),
+            ("Power", "refused", "UnsupportedMonitorType", None),
+        ]
+        cli = json.loads(csms.cli("stations", "monitors", sid, "--json").stdout)
+        assert [(m["variable"], m["state"]) for m in cli] == [("AvailabilityState", "set"), ("Power", "refused")]
+        r = await command(api, sid, "clear-monitoring", {"ids": [monitor_id]})  # cleared: gone
+        assert [m["state"] for m in await monitors(api, sid)] == ["refused"]
 
 
 async def test_tc_n_47_report_all_in_parts_reconciles(csms: CsmsProcess, api: httpx.AsyncClient) -> None:

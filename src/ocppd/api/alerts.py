@@ -76,23 +76,35 @@ async def acknowledge_alert(
 
 class Monitor(BaseModel):
     station_id: str
-    monitor_id: int
+    monitor_id: int | None = Field(
+        description="The station's id; a refused monitor has none (or the one it meant to replace)"
+    )
     component: str
     variable: str
     type: str
     value: float
     severity: int
     transaction: bool
-    state: str = Field(description="set (by ocppd, with the station's answer) or reported (by the station)")
-    status: str | None = Field(None, description="The SetVariableMonitoring answer (Accepted), or Reported")
-    reason: str | None = None
+    state: str = Field(
+        description="set (by ocppd, accepted), reported (by the station) or refused (by the station: "
+        "kept with its answer, the station has no such monitor)"
+    )
+    status: str | None = Field(
+        None,
+        description="The SetVariableMonitoring answer (Accepted, or the refusal: Rejected, UnknownComponent, "
+        "UnknownVariable, UnsupportedMonitorType, Duplicate), or Reported",
+    )
+    reason: str | None = Field(None, description="The station's statusInfo (reasonCode: additionalInfo)")
+    clear_status: str | None = Field(None, description="Rejected: the station refused to clear this monitor")
+    clear_reason: str | None = None
     updated_at: str
 
 
 @router.get(
     "/stations/{station_id}/monitors",
     response_model=list[Monitor],
-    summary="The 2.x variable monitors of the station: set by ocppd or reported (NotifyMonitoringReport)",
+    summary="The 2.x variable monitors of the station: set by ocppd, reported (NotifyMonitoringReport), or "
+    "refused by the station with its answer",
 )
 async def list_monitors(request: Request, station_id: str) -> list[dict[str, Any]]:
     return await _csms(request).monitoring.monitors(station_id)

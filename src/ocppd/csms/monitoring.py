@@ -1,7 +1,8 @@
 """2.x variable monitors of each station (docs/device-management.md): kept from what ocppd set
-(SetVariableMonitoring with the station's answer), removed when cleared (ClearVariableMonitoring,
-SetMonitoringBase HardWiredOnly), and reconciled with what the station reports (NotifyMonitoringReport:
-a report of the whole list, asked without criteria, removes the monitors the station no longer has).
+(SetVariableMonitoring with the station's answer; the ones it refused too, with why), removed when
+cleared (ClearVariableMonitoring, SetMonitoringBase HardWiredOnly), and reconciled with what the
+station reports (NotifyMonitoringReport: a report of the whole list, asked without criteria, removes
+the monitors the station no longer has).
 
 It watches the exchanges (``observe``, called for every CSMS-initiated call and its answer) rather than
 wrapping the verbs, so the typed commands, the generic call endpoint and the command queue all count.
@@ -61,12 +62,11 @@ class Monitoring:
         return report
 
     async def monitors(self, station_id: str) -> list[dict[str, Any]]:
-        out = []
-        for m in await self.store.read(arepo.monitors_of, station_id):
-            row = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()}
-            row["state"] = row.get("origin") or "reported"
-            out.append(row)
-        return out
+        """The station's monitors, then the ones it refused (``state`` refused, with its answer)."""
+        return [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()}
+            for m in await self.store.read(arepo.monitor_view, station_id)
+        ]
 
     def _severities(self, station_id: str, rows: list[dict[str, Any]], gone: list[int] | None = None) -> None:
         known = self.alerts.monitor_severity.setdefault(station_id, {})
@@ -110,13 +110,16 @@ class Monitoring:
             await self._set(station_id, request, result)
         elif action == "ClearVariableMonitoring":
             # NotFound too: the station does not have it (any more)
-            ids = [int(r["id"]) for r in result.get("clearMonitoringResult", []) if r.get("status") != "Rejected"]
-            await self.store.write(arepo.delete_monitors, station_id, ids)
+            answers = result.get("clearMonitoringResult", [])
+            ids = [int(r["id"]) for r in answers if r.get("status") != "Rejected"]
+            refused = {int(r["id"]): _reason(r) for r in answers if r.get("status") == "Rejected"}
+            await self.store.write(arepo.record_clear, station_id, ids, refused)
             metrics.MONITOR_CHANGES.labels("cleared").inc(len(ids))
             self._severities(station_id, [], ids)
         elif action == "SetMonitoringBase":
             if request.get("monitoringBase") == "HardWiredOnly" and result.get("status") == "Accepted":
                 await self.store.write(arepo.delete_monitors, station_id, None, None)  # custom ones are cleared
+                await self.store.write(arepo.forget_refusals, station_id)  # and what was asked of them
                 self._forget_missing(station_id, set())
         elif action == "GetMonitoringReport":
             request_id = int(request["requestId"])
@@ -134,32 +137,41 @@ class Monitoring:
                 self._reports.pop((station_id, request_id), None)
 
     async def _set(self, station_id: str, request: dict[str, Any], result: dict[str, Any]) -> None:
+        """Keep each accepted monitor with the id the station gave, and each refused one by what was
+        asked (component, variable, type) with the station's answer."""
         asked = request.get("setMonitoringData", [])
         answers = result.get("setMonitoringResult", [])
-        rows = []
+        rows, refusals = [], []
         for i, r in enumerate(answers):
-            if r.get("status") != "Accepted" or r.get("id") is None:
-                continue
             sent = asked[i] if len(asked) == len(answers) else {}
-            info = r.get("statusInfo") or {}
-            rows.append({
-                "monitor_id": int(r["id"]),
+            common = {
                 "component": _where(r["component"]),
                 "variable": _variable(r["variable"]),
                 "type": str(r["type"]),
                 "value": float(sent.get("value", 0.0)),
                 "severity": int(r["severity"]),
                 "transaction": bool(sent.get("transaction", False)),
-                "status": "Accepted",
-                "reason": info.get("reasonCode"),
-                "origin": "set",
-            })  # fmt: skip
-        await self.store.write(arepo.upsert_monitors, station_id, rows)
+                "reason": _reason(r),
+            }
+            if r.get("status") == "Accepted" and r.get("id") is not None:
+                rows.append({**common, "monitor_id": int(r["id"]), "status": "Accepted", "origin": "set"})
+            elif r.get("status") != "Accepted":
+                monitor_id = sent.get("id")
+                refusals.append({**common, "status": str(r.get("status")),
+                                 "monitor_id": int(monitor_id) if monitor_id is not None else None})  # fmt: skip
+        await self.store.write(arepo.record_set, station_id, rows, refusals)
         self._severities(station_id, rows)
         metrics.MONITOR_CHANGES.labels("set").inc(len(rows))
-        refused = [r for r in answers if r.get("status") != "Accepted"]
-        if refused:
-            metrics.MONITOR_CHANGES.labels("refused").inc(len(refused))
-        if refused:
+        if refusals:
+            metrics.MONITOR_CHANGES.labels("refused").inc(len(refusals))
             log.info("%s: SetVariableMonitoring refused for %s", station_id,
-                     ", ".join(f"{_variable(r['variable'])} ({r.get('status')})" for r in refused))  # fmt: skip
+                     ", ".join(f"{r['variable']} ({r['status']})" for r in refusals))  # fmt: skip
+
+
+def _reason(answer: dict[str, Any]) -> str | None:
+    """The statusInfo of an answer as one line: its reasonCode, and its additionalInfo when given."""
+    info = answer.get("statusInfo") or {}
+    if not info.get("reasonCode"):
+        return None
+    extra = info.get("additionalInfo")
+    return f"{info['reasonCode']}: {extra}" if extra else str(info["reasonCode"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 
-from .schema import alerts, events, monitors, stations
+from .schema import alerts, events, monitor_refusals, monitors, stations
 from .types import utcnow
 
 # Kept by their own setting (ca.security_event_retention_days), not by the general event retention.
@@ -129,6 +129,75 @@ def delete_monitors(conn: Connection, station_id: str, ids: list[int] | None = N
     elif keep:
         query = query.where(m.monitor_id.not_in(keep))
     return int(conn.execute(query).rowcount or 0)
+
+
+def clear_refused(conn: Connection, station_id: str, refused: dict[int, str | None]) -> None:
+    """The station refused to clear these monitors (id -> its statusInfo): they stay, marked so."""
+    m = monitors.c
+    for monitor_id, reason in refused.items():
+        conn.execute(
+            update(monitors)
+            .where(m.station_id == station_id, m.monitor_id == monitor_id)
+            .values(clear_status="Rejected", clear_reason=reason, updated_at=utcnow())
+        )
+
+
+def record_refusals(conn: Connection, station_id: str, rows: list[dict[str, Any]]) -> None:
+    """Keep the monitors the station refused, one per component, variable and type (the latest
+    answer replaces an earlier one)."""
+    r = monitor_refusals.c
+    now = utcnow()
+    for row in rows:
+        conn.execute(delete(monitor_refusals).where(r.station_id == station_id, r.component == row["component"],
+                                                    r.variable == row["variable"], r.type == row["type"]))  # fmt: skip
+        conn.execute(monitor_refusals.insert().values(station_id=station_id, updated_at=now, **row))
+
+
+def forget_refusals(conn: Connection, station_id: str, accepted: list[tuple[str, str, str]] | None = None,
+                    monitor_ids: list[int] | None = None) -> int:  # fmt: skip
+    """Drop refusals an accepted set of the same (component, variable, type) supersedes, or that meant
+    to replace monitors that are gone (``monitor_ids``); both None: all of the station's."""
+    r = monitor_refusals.c
+    where = [r.station_id == station_id]
+    if accepted is not None or monitor_ids is not None:
+        keys = [and_(r.component == c, r.variable == v, r.type == t) for c, v, t in accepted or ()]
+        if monitor_ids:
+            keys.append(r.monitor_id.in_(monitor_ids))
+        if not keys:
+            return 0
+        where.append(or_(*keys))
+    return int(conn.execute(delete(monitor_refusals).where(*where)).rowcount or 0)
+
+
+def record_set(conn: Connection, station_id: str, accepted: list[dict[str, Any]],
+               refused: list[dict[str, Any]]) -> None:  # fmt: skip
+    """A SetVariableMonitoring answer: the accepted monitors replace earlier refusals of the same
+    component, variable and type; the refused ones are kept with the answer."""
+    upsert_monitors(conn, station_id, accepted)
+    forget_refusals(conn, station_id, [(r["component"], r["variable"], r["type"]) for r in accepted])
+    record_refusals(conn, station_id, refused)
+
+
+def record_clear(conn: Connection, station_id: str, gone: list[int], refused: dict[int, str | None]) -> int:
+    """A ClearVariableMonitoring answer: ``gone`` monitors (Accepted, NotFound) are removed with the
+    refusals that meant to replace them; the ones the station would not clear are marked."""
+    forget_refusals(conn, station_id, None, gone)
+    clear_refused(conn, station_id, refused)
+    return delete_monitors(conn, station_id, gone)
+
+
+def monitor_view(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:
+    """What the operator sees: the station's monitors (``state`` set or reported) then the ones it
+    refused (``state`` refused, ``status`` its answer, ``reason`` its statusInfo)."""
+    kept = [{**row, "state": row.get("origin") or "reported"} for row in monitors_of(conn, station_id)]
+    r = monitor_refusals.c
+    query = select(monitor_refusals)
+    if station_id is not None:
+        query = query.where(r.station_id == station_id)
+    query = query.order_by(r.station_id, r.component, r.variable, r.type)
+    refused = [{**dict(row), "state": "refused", "origin": "set", "clear_status": None, "clear_reason": None}
+               for row in conn.execute(query).mappings()]  # fmt: skip
+    return kept + refused
 
 
 def monitors_of(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:

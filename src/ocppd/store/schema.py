@@ -734,6 +734,28 @@ monitors = Table(
     Column("status", String(32)),  # the SetVariableMonitoring answer (Accepted), or Reported
     Column("reason", Text),  # the station's statusInfo, where it gave one
     Column("origin", String(16)),  # set (by ocppd) | reported (NotifyMonitoringReport only)
+    Column("clear_status", String(32)),  # a ClearVariableMonitoring the station refused (Rejected)
+    Column("clear_reason", Text),  # and its statusInfo
+)
+
+# Monitors ocppd asked for and the station refused (SetVariableMonitoring answered Rejected,
+# UnknownComponent, UnknownVariable, UnsupportedMonitorType or Duplicate): the station gave them no id,
+# so they are kept by what was asked; a later accepted set of the same component, variable and type
+# removes the refusal (docs/device-management.md).
+monitor_refusals = Table(
+    "monitor_refusals",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("component", String(512), primary_key=True),
+    Column("variable", String(512), primary_key=True),
+    Column("type", String(32), primary_key=True),
+    Column("monitor_id", Integer),  # the monitor the request meant to replace, when it named one
+    Column("value", Float, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("transaction", Boolean, nullable=False, default=False),
+    Column("status", String(32), nullable=False),  # the station's answer
+    Column("reason", Text),  # its statusInfo, where it gave one
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
 )
 
 
