@@ -44,6 +44,7 @@ the commands that name them, any other is ignored with a warning (``settings.war
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import ssl
 import tomllib
@@ -460,6 +461,9 @@ class LocalControllerSettings:
     identity_password: str = ""
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9101  # Prometheus /metrics; 0: off
+    http_host: str = "127.0.0.1"  # the status page and its JSON (docs/smart-charging.md)
+    http_port: int = 0  # 0: off
+    http_token: str = ""  # required as a bearer token when set; required to listen beyond loopback
     connect_timeout: float = 10.0  # seconds for an upstream connection to open
     call_timeout: float = 30.0  # seconds a station has to answer a CALL (ours or the CSMS's)
     reconnect_max_s: float = 30.0  # an unreachable upstream is retried with backoff up to this
@@ -474,6 +478,12 @@ class LocalControllerSettings:
             raise ValueError("local_controller.port must be 1..65535")
         if not 0 <= self.metrics_port < 65536:
             raise ValueError("local_controller.metrics_port must be 0 (off) or 1..65535")
+        if not 0 <= self.http_port < 65536:
+            raise ValueError("local_controller.http_port must be 0 (off) or 1..65535")
+        if self.http_port and not self.http_token and not _loopback(self.http_host):
+            raise ValueError(
+                f"local_controller.http_token is required to serve the status on {self.http_host} (not loopback)"
+            )
         if self.group_amps < 0 or self.group_watts < 0:
             raise ValueError("local_controller.group_amps / group_watts cannot be negative")
         for name in ("connect_timeout", "call_timeout", "reconnect_max_s"):
@@ -600,6 +610,16 @@ class Settings:
             raise ValueError("alerts.max_new_per_minute must be at least 1")
         if self.alerts.offline_margin_s < 0:
             raise ValueError("alerts.offline_margin_s must be 0 or more seconds")
+
+
+def _loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (a name other than localhost counts as not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

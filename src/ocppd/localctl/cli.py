@@ -25,7 +25,8 @@ HELP = (
     "Configuration: the \\[local_controller] and \\[smart] sections of the ocppd file, or "
     "OCPPD_LOCAL_CONTROLLER__KEY environment variables (e.g. "
     "OCPPD_LOCAL_CONTROLLER__UPSTREAM_URL=wss://csms.example.com). Prometheus metrics on "
-    "local_controller.metrics_port. See docs/smart-charging.md, section A local controller."
+    "local_controller.metrics_port; a status page and its JSON on local_controller.http_port (off by "
+    "default). See docs/smart-charging.md, section A local controller."
 )
 
 

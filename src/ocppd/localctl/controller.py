@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import ssl
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from ocppd.csms.smart.sites import Sites
 from ocppd.localctl.balance import ControllerBalancing, RelayHost
 from ocppd.localctl.observe import INTERESTING, Tracker
 from ocppd.localctl.relay import Relay
+from ocppd.localctl.status import CONFIGURED, OPERATOR, History
 from ocppd.protocol.versions import OcppVersion
 from ocppd.store import Store
 from ocppd.transport import tls
@@ -77,6 +80,10 @@ class LocalController:
         self.sites: Sites | None = None
         self.balancing: ControllerBalancing | None = None
         self.identity: Any = None  # ocppd.localctl.identity.ControllerStation when configured
+        self.started_at = time.time()
+        self.history = History()  # the group's draw against its limit, for the status page
+        self.limit_set_by = CONFIGURED
+        self._sampler: asyncio.Task[None] | None = None
         versions = [v for v in (OcppVersion.from_subprotocol(n) for n in self.lc.versions) if v is not None]
         self.server = OcppServer(
             self,
@@ -111,6 +118,7 @@ class LocalController:
         self.balancing = ControllerBalancing(RelayHost(self.relays, self.events), self.sites, smart, self.tracker)
         if smart.enabled:
             self.balancing.start()
+        self._sampler = asyncio.create_task(self._sample())
         if self.lc.identity:
             from ocppd.localctl.identity import ControllerStation
 
@@ -132,6 +140,8 @@ class LocalController:
 
     async def stop(self) -> None:
         await self.server.stop()
+        if self._sampler is not None:
+            self._sampler.cancel()
         if self.identity is not None:
             await self.identity.stop()
         if self.balancing is not None:
@@ -153,6 +163,40 @@ class LocalController:
             spec["watts"] = lc.group_watts
         if existing != spec:
             await self.sites.upsert(spec)
+
+    async def _sample(self) -> None:
+        """One sample of the group's draw and limit per balancing interval (the status page's plot)."""
+        while True:
+            if self.balancing is not None:
+                site = self.lc.site
+                self.history.add(time.time(), self.balancing.view(site), self.balancing.measured(site))
+            await asyncio.sleep(self.settings.smart.interval_s)
+
+    # ------------------------------------------------------------------ operator verbs
+    async def set_group_limit(self, amps: float | None, watts: float | None) -> dict[str, Any]:
+        """The group's own limit, as an operator sets it: replaces the configured one until the
+        controller restarts (the configuration applies again at start). ValueError names the field."""
+        if amps is None and watts is None:
+            raise ValueError("amps / watts: give at least one (0 removes that limit)")
+        for name, value in (("amps", amps), ("watts", watts)):
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise ValueError(f"{name}: a number of 0 or more is required")
+        assert self.sites is not None
+        site = self.lc.site
+        spec = dict(self.sites.specs.get(site) or {"id": site, "kind": "site"})
+        for name, value in (("amps", amps), ("watts", watts)):
+            if value is not None:
+                if value:
+                    spec[name] = value
+                else:
+                    spec.pop(name, None)
+        await self.sites.upsert(spec)
+        self.limit_set_by = OPERATOR
+        if self.balancing is not None:
+            self.balancing.poke()
+        log.warning("group %s: limit set by the operator to %s A, %s W (until the controller restarts)",
+                    site, spec.get("amps"), spec.get("watts"))  # fmt: skip
+        return {"site": site, "amps": spec.get("amps"), "watts": spec.get("watts")}
 
     # ------------------------------------------------------------------ LinkApp
     def admit(
@@ -239,6 +283,18 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
         if metrics_server is not None:
             metrics_server.shutdown()
         raise
+    status_server = None
+    if lc.http_port:
+        from ocppd.localctl.http import StatusServer
+
+        status_server = StatusServer(controller)
+        try:
+            await status_server.start()
+        except BaseException:
+            await controller.stop()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+            raise
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -250,6 +306,8 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("local controller stopping")
+        if status_server is not None:
+            await status_server.stop()
         stopping = asyncio.ensure_future(controller.stop())
         done, _ = await asyncio.wait({stopping}, timeout=STOP_TIMEOUT_S)  # bounded, whatever a task does
         if not done:

@@ -52,6 +52,9 @@ class ControllerStation:
         self.file = Path(settings.data_dir) / PROFILES_FILE
         self.session: Session | None = None
         self.applied: tuple[float | None, float | None] | None = None  # (watts, until) last put on the site
+        self.up_since: float | None = None  # the connection to the CSMS: open since (None: not open)
+        self.down_since: float | None = time.time()
+        self.last_error = ""
         self._tasks: list[asyncio.Task[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._load()
@@ -90,12 +93,14 @@ class ControllerStation:
                 raise
             except Exception as exc:  # refused, unreachable, TLS: retried with backoff
                 failures += 1
+                self.last_error = str(exc) or type(exc).__name__
                 level = logging.WARNING if isinstance(exc, HandshakeRefused) else logging.INFO
                 log.log(level, "%s (controller): cannot connect to %s: %s", self.identity, self.url, exc)
                 await asyncio.sleep(min(self.lc.reconnect_max_s, 0.5 * 2 ** min(failures, 10)))
                 continue
             failures = 0
             metrics.LC_IDENTITY_UP.set(1)
+            self.up_since, self.down_since, self.last_error = time.time(), None, ""
             session = self.session
             assert session is not None
             try:
@@ -110,6 +115,7 @@ class ControllerStation:
                 log.info("%s (controller): connection to the CSMS lost: %s", self.identity, exc)
             finally:
                 metrics.LC_IDENTITY_UP.set(0)
+                self.up_since, self.down_since = None, time.time()
                 session.connection_lost()
                 link.close()
             await asyncio.sleep(1.0)

@@ -23,6 +23,7 @@ import itertools
 import logging
 import secrets
 import ssl
+import time
 from base64 import b64encode
 from collections import deque
 from dataclasses import dataclass, field
@@ -102,7 +103,12 @@ class Relay:
         self.interesting = interesting  # actions whose payloads the observer reads
         self.upstream: Link | None = None
         self.state = CONNECTING
+        self.state_since = time.time()  # for the status page: connected / reconnecting since when
+        self.connected_at = self.state_since
         self.closed = False
+        self.last_error = ""  # why the CSMS is unreachable, while it is
+        # frames relayed, for the status page (the metrics count them for the whole controller)
+        self.frames_up = self.frames_down = self.frames_unforwarded = 0
         self.url = upstream_url(settings.upstream_url, station.path or f"/{station.identity}")
         self._held: list[bytes] = []
         self._asked: dict[str, tuple[str, dict[str, Any]]] = {}  # station CALL id -> (action, payload) we read
@@ -141,6 +147,7 @@ class Relay:
     def _set_state(self, state: str) -> None:
         before, self.state = self.state, state
         if before != state:
+            self.state_since = time.time()
             metrics.LC_STATIONS.labels(before).dec()
             if state != CLOSED:
                 metrics.LC_STATIONS.labels(state).inc()
@@ -178,11 +185,13 @@ class Relay:
             except Exception as exc:  # unreachable, timed out, TLS (picows raises WSError for what is not HTTP)
                 metrics.LC_UPSTREAM_ATTEMPTS.labels("failed").inc()
                 failures += 1
+                self.last_error = str(exc) or type(exc).__name__
                 if self.state == CONNECTING:
                     log.info("%s: the CSMS at %s is unreachable (%s); the station stays connected, offline",
                              self.identity, self.url, exc or type(exc).__name__)  # fmt: skip
                     dropped, self._held = self._held, []
                     metrics.LC_UNFORWARDED.inc(len(dropped))
+                    self.frames_unforwarded += len(dropped)
                     self._set_state(OFFLINE)
                 await asyncio.sleep(min(s.reconnect_max_s, 0.5 * 2 ** min(failures, 10)))
                 continue
@@ -191,12 +200,14 @@ class Relay:
                 return
             metrics.LC_UPSTREAM_ATTEMPTS.labels("connected").inc()
             self.upstream = link
+            self.last_error = ""
             was = self.state
             self._set_state(UP)
             held, self._held = self._held, []
             for data in held:
                 link.send_bytes(data)
                 metrics.LC_FORWARDED.labels("up").inc()
+            self.frames_up += len(held)
             log.info("%s: relayed to %s as %s%s", self.identity, self.url, self.version.value,
                      " (the CSMS is back)" if was == OFFLINE else "")  # fmt: skip
             await link.wait_closed()
@@ -238,10 +249,12 @@ class Relay:
         if self.state == UP and upstream is not None:
             upstream.send_bytes(data)
             metrics.LC_FORWARDED.labels("up").inc()
+            self.frames_up += 1
         elif self.state == CONNECTING and len(self._held) < self.settings.hold_frames:
             self._held.append(data)
         else:
             metrics.LC_UNFORWARDED.inc()
+            self.frames_unforwarded += 1
             _quiet.log(logging.INFO, "unforwarded", "%s: no CSMS connection; %.80r not relayed, not answered",
                        self.identity, bytes(data))  # fmt: skip
 
@@ -267,6 +280,7 @@ class Relay:
     def _down(self, data: bytes) -> None:
         self.station.send_bytes(data)
         metrics.LC_FORWARDED.labels("down").inc()
+        self.frames_down += 1
 
     # ------------------------------------------------------------------ the gate towards the station
     def _enqueue(self, slot: _Slot) -> None:

@@ -742,6 +742,74 @@ class BillingChart extends ApiChart {
   }
 }
 
+// A chart of a few series the page was rendered with (ocppd.web.charts.time_chart):
+// <figure data-series='{"unit", "x0", "x1", "empty", "series": [{name, kind, step, end, points: [[ms, v]]}]}'>.
+// The OSCP page (capacity forecast against the draw) and the local controller's status page use it.
+const KIND_STYLE = {
+  limit: { color: COLORS.limit },
+  measured: { color: COLORS.power, fill: "rgba(11, 92, 173, 0.12)" },
+  allocated: { color: COLORS.energy, dash: [6, 4] },
+  fallback: { color: "#8250df", dash: [2, 3] },
+};
+
+class SeriesChart {
+  constructor(figure) {
+    this.figure = figure;
+    this.canvas = figure.querySelector("canvas");
+    this.table = figure.querySelector("table");
+    this.spec = JSON.parse(figure.dataset.series);
+    const lines = this.spec.series;
+    this.canvas.dataset.points = String(lines.reduce((n, line) => n + line.points.filter(([, v]) => v != null).length, 0));
+    const span = this.spec.x1 - this.spec.x0;
+    const last = (line) => [...line.points].reverse().find(([, v]) => v != null);
+    const now = lines.map((line) => {
+      const p = last(line);
+      return `${line.name} ${p ? `${fmtNum(p[1], 0.1)} ${this.spec.unit} at ${fmtClock(p[0], span)}` : "none"}`;
+    });
+    this.canvas.setAttribute("aria-label", `${this.canvas.getAttribute("aria-label")}: ${now.join("; ")}`);
+    const caption = figure.querySelector("figcaption");
+    if (caption) {
+      const legend = document.createElement("span");
+      legend.className = "legend";
+      for (const line of lines) {
+        const style = KIND_STYLE[line.kind] || KIND_STYLE.limit;
+        const item = document.createElement("span");
+        const key = document.createElement("span");
+        key.className = "key";
+        key.style.borderColor = style.color; // CSSOM, which the Content-Security-Policy allows
+        if (style.dash) key.style.borderTopStyle = "dashed";
+        item.append(key, " ", line.name);
+        legend.append(item);
+      }
+      caption.prepend(legend);
+    }
+    window.addEventListener("resize", () => this.draw());
+  }
+
+  wants() { return false; }
+
+  schedule() {}
+
+  load() {
+    this.draw();
+    const span = this.spec.x1 - this.spec.x0;
+    const rows = this.spec.series.flatMap((line) => line.points.filter(([, v]) => v != null)
+      .map(([t, v]) => ({ t, cells: [fmtClock(t, span), line.name, fmtNum(v, 0.1)] })));
+    fillTable(this.table, rows.sort((a, b) => a.t - b.t).map((r) => r.cells));
+  }
+
+  draw() {
+    const s = this.spec;
+    drawChart(this.canvas, {
+      x0: s.x0, x1: s.x1, xLabel: fmtClock, empty: s.empty, left: { unit: s.unit },
+      series: s.series.map((line) => ({
+        ...(KIND_STYLE[line.kind] || KIND_STYLE.limit), step: line.step, end: line.end ?? undefined,
+        points: line.points.map(([t, v]) => ({ t, v })),
+      })),
+    });
+  }
+}
+
 // ------------------------------------------------------------------ charging schedules
 // A GetCompositeSchedule answer (1.6 `chargingSchedule`, 2.0.1/2.1 `schedule`), typed or raw.
 function scheduleOf(data) {
@@ -890,6 +958,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (composite) charts.push(new CompositeChart(composite));
   const billing = document.getElementById("billing-figure");
   if (billing) charts.push(new BillingChart(billing));
+  document.querySelectorAll("figure[data-series]").forEach((f) => charts.push(new SeriesChart(f)));
   charts.forEach((c) => c.load());
   const profile = document.getElementById("form-set-profile");
   if (profile) {

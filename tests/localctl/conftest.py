@@ -1,0 +1,3 @@
+"""The browser fixture of the dashboard tests, for the controller's status page."""
+
+from tests.web.conftest import browser  # noqa: F401
