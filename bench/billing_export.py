@@ -1,14 +1,18 @@
-"""The billing export at scale: 100,000 priced transactions streamed by a real ``ocppd serve``.
+"""The billing export and totals at scale: 100,000 priced transactions served by a real ``ocppd serve``.
 
-    .venv/bin/python -m bench.billing_export [--transactions 100000]
+    .venv/bin/python -m bench.billing_export [--transactions 100000] [--totals-only]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1/ocppd_bench]  (an empty database)
 
-Seeds a SQLite database (tests/seed.py) and gives every finished transaction a cost row (bulk, as
-pricing at the end would leave it), starts ``ocppd serve`` on it, streams
-``GET /api/v1/billing/export`` (CSV and JSON lines), then asks for the totals reports over all of
-them (per day, per month by station and by site, in Europe/Berlin) and prints one JSON object: rows,
-seconds, rows/s and the server's resident memory before, after the exports and after the reports
-(VmRSS, and its peak VmHWM). Also times the pure calculator on a multi-part tariff over a
-50-reading session.
+Seeds the database (SQLite in a temporary folder by default; tests/seed.py, 100 stations, 10,000
+tokens) and gives every finished transaction a cost row (bulk, as pricing at the end would leave it),
+starts ``ocppd serve`` on it, streams ``GET /api/v1/billing/export`` (CSV and JSON lines), then the
+totals reports over all of them (per day, per month by station, site and token, and the first JSON
+page per day by token, in Europe/Berlin): each summed by the database through the API, and in-process
+both ways in the same run: the database's GROUP BY (``totals_op``) against the Python fold it
+replaced (tests/billing/totals_reference.py), checked equal, with their ratio. Prints one JSON object
+(and writes it to bench/results/billing-<backend>-<transactions>.json): rows, seconds, rows/s and the
+server's resident memory before, after the exports and after the reports (VmRSS, and its peak VmHWM).
+Also times the pure calculator on a multi-part tariff over a 50-reading session.
 """
 
 from __future__ import annotations
@@ -25,15 +29,28 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, create_engine, insert, select
 from tests.billing.test_cost import DAY_NIGHT
+from tests.billing.totals_reference import python_totals
 from tests.csms_process import run_csms
 from tests.seed import seed
 
+from ocppd.csms.billing import reports
 from ocppd.csms.billing.cost import MeterPoint, SessionData, price_session
+from ocppd.csms.billing.service import totals_op
 from ocppd.csms.billing.tariff import parse_tariff
 from ocppd.store import Store
 from ocppd.store.schema import transaction_costs, transactions
+
+RESULTS = Path(__file__).parent / "results"
+TOKENS = 10_000  # for the totals by token
+REPORTS: dict[str, dict[str, str]] = {
+    "day": {"period": "day", "tz": "Europe/Berlin"},
+    "month_by_station": {"period": "month", "by": "station", "tz": "Europe/Berlin"},
+    "month_by_site": {"period": "month", "by": "site", "tz": "Europe/Berlin"},
+    "month_by_token": {"period": "month", "by": "token", "tz": "Europe/Berlin"},
+    "day_by_token_first_page": {"period": "day", "by": "token", "tz": "Europe/Berlin", "limit": "1000"},
+}
 
 
 def _memory_kb(pid: int) -> dict[str, int]:
@@ -49,7 +66,7 @@ async def _seed(url: str, count: int) -> None:
     store = Store(url)
     store.migrate()
     async with store:
-        await seed(store, stations=100, transactions=count, messages=0)
+        await seed(store, stations=100, transactions=count, tokens=TOKENS, messages=0)
 
         def costs(conn: Connection) -> None:
             t = transactions.c
@@ -98,13 +115,47 @@ async def _stream(base: str, key: str, fmt: str) -> tuple[int, float, int]:
 
 
 async def _totals(base: str, key: str, params: dict[str, str]) -> tuple[int, float]:
-    """One report: rows answered and seconds (all of them: limit at its maximum, CSV has no paging)."""
+    """One report through the API: rows answered and seconds (CSV: every row; with a limit: that JSON page)."""
     started = time.perf_counter()
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as client:
-        response = await client.get("/api/v1/billing/totals", params={**params, "format": "csv"})
+        fmt = {"format": "json"} if "limit" in params else {"format": "csv"}
+        response = await client.get("/api/v1/billing/totals", params={**params, **fmt})
         response.raise_for_status()
-    return response.text.count("\n") - 1, time.perf_counter() - started
+    rows = len(response.json()) if "limit" in params else response.text.count("\n") - 1
+    return rows, time.perf_counter() - started
+
+
+def _in_process(url: str) -> dict[str, Any]:
+    """Every report summed by the database and by the old Python fold on one connection: equal, timed."""
+    engine = create_engine(url)
+    filters: dict[str, str | None] = {"site_id": None, "station_id": None, "group_id": None, "id_token": None}
+    out: dict[str, Any] = {}
+    try:
+        with engine.connect() as conn:
+            for name, params in REPORTS.items():
+                zone, by, limit = reports.zone_of(params["tz"]), params.get("by"), params.get("limit")
+                began = time.perf_counter()
+                new = totals_op(
+                    conn, params["period"], by, zone, None, None, filters, limit=int(limit) if limit else None
+                )
+                sql_s = time.perf_counter() - began
+                began = time.perf_counter()
+                old = python_totals(conn, params["period"], by, zone, None, None, filters)
+                python_s = time.perf_counter() - began
+                if limit:
+                    old = old[: int(limit)]
+                if new != old:
+                    raise SystemExit(f"{name}: the database's totals differ from the Python fold's")
+                out[name] = {
+                    "rows": len(new),
+                    "sql_s": round(sql_s, 3),
+                    "python_s": round(python_s, 3),
+                    "python_over_sql": round(python_s / sql_s, 1),
+                }
+    finally:
+        engine.dispose()
+    return out
 
 
 def _calculator(runs: int = 200) -> float:
@@ -121,12 +172,15 @@ def _calculator(runs: int = 200) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--transactions", type=int, default=100_000)
+    parser.add_argument("--database-url", default=None, help="an empty database (default: SQLite in a temp folder)")
+    parser.add_argument("--totals-only", action="store_true", help="skip the exports")
     args = parser.parse_args()
-    results: dict[str, Any] = {"transactions": args.transactions}
+    results: dict[str, Any] = {"transactions": args.transactions, "tokens": TOKENS}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "ocppd-data"
         data.mkdir()
-        url = f"sqlite:///{data}/ocppd.db"
+        url = args.database_url or f"sqlite:///{data}/ocppd.db"
+        results["backend"] = backend = "postgresql" if url.startswith("postgresql") else "sqlite"
         began = time.perf_counter()
         asyncio.run(_seed(url, args.transactions))
         results["seed_s"] = round(time.perf_counter() - began, 1)
@@ -137,7 +191,7 @@ def main() -> None:
                 .splitlines()[-1]
             )
             results["rss_before_kb"] = _memory_kb(server.process.pid)
-            for fmt in ("csv", "json"):
+            for fmt in () if args.totals_only else ("csv", "json"):
                 rows, seconds, size = asyncio.run(_stream(server.http_url, key, fmt))
                 results[fmt] = {
                     "rows": rows,
@@ -146,17 +200,15 @@ def main() -> None:
                     "bytes": size,
                 }
             results["rss_after_export_kb"] = _memory_kb(server.process.pid)
-            reports = {
-                "day": {"period": "day", "tz": "Europe/Berlin"},
-                "month_by_station": {"period": "month", "by": "station", "tz": "Europe/Berlin"},
-                "month_by_site": {"period": "month", "by": "site", "tz": "Europe/Berlin"},
-            }
-            for name, params in reports.items():
+            for name, params in REPORTS.items():
                 rows, seconds = asyncio.run(_totals(server.http_url, key, params))
                 results[f"totals_{name}"] = {"rows": rows, "seconds": round(seconds, 2)}
             results["rss_after_kb"] = _memory_kb(server.process.pid)
+        results["totals_in_process"] = _in_process(url)
     results["calculator_ms_per_session"] = round(_calculator(), 3)
-    print(json.dumps(results, indent=2))
+    text = json.dumps(results, indent=2)
+    (RESULTS / f"billing-{backend}-{args.transactions}.json").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -364,7 +364,9 @@ async def totals(
     after = paging.decode(cursor, str, str, str) if cursor else None
     filters = {"site_id": site_id, "station_id": station_id, "group_id": group_id, "id_token": id_token}
 
-    out = await c.billing.totals(period=period, by=by, zone=zone, since=start, until=end, **filters)
+    # JSON: one page in the database's order (period, key, currency), one more to know there is a next
+    page_of = {} if format == "csv" else {"after": after, "limit": limit + 1}
+    out = await c.billing.totals(period=period, by=by, zone=zone, since=start, until=end, **page_of, **filters)
     if format == "csv":
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=TOTAL_FIELDS, extrasaction="ignore")
@@ -373,8 +375,6 @@ async def totals(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         headers = {"Content-Disposition": f'attachment; filename="billing-totals-{stamp}.csv"'}
         return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
-    if after is not None:
-        out = [t for t in out if reports.sort_key(t, by) > list(after)]
     page = out[:limit]
     headers = {}
     if len(out) > limit:

@@ -5,12 +5,30 @@ Like ``repo``, every function takes a ``sqlalchemy.Connection`` first and never 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Interval,
+    case,
+    cast,
+    delete,
+    exists,
+    extract,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
 
 from .repo import _insert
 from .rows import _RowMixin
@@ -352,57 +370,146 @@ def iter_costed_transactions(conn: Connection, ids: list[int]) -> Iterator[tuple
 
 # --- reports -------------------------------------------------------------------------------------
 
-REPORT_CHUNK = 5000
+_PERIOD_FORMATS = {
+    "sqlite": {"day": "%Y-%m-%d", "month": "%Y-%m"},
+    "postgresql": {"day": "YYYY-MM-DD", "month": "YYYY-MM"},
+}
 
 
-def _latest_cost_ids() -> Any:
-    c = transaction_costs.c
-    return select(func.max(c.id)).group_by(c.transaction_id).scalar_subquery()
-
-
-def report_rows(
-    conn: Connection,
-    since: datetime | None,
-    until: datetime | None,
-    *,
-    site_id: str | None = None,
-    station_id: str | None = None,
-    group_id: str | None = None,
-    id_token: str | None = None,
-) -> Iterator[Any]:
-    """Every finished transaction ended in [since, until) with its latest cost (streamed in chunks):
-    started_at, stopped_at, station_id, id_token, site_id, group_id, currency, energy_wh and money."""
-    c = transaction_costs.c
+def stopped_range(conn: Connection, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime] | None:
+    """The first and last end of a finished transaction in [since, until) (two index seeks), None: none."""
     t = transactions.c
-    q = (
-        select(
-            t.started_at,
-            t.stopped_at,
-            t.station_id,
-            t.id_token,
-            c.site_id,
-            c.group_id,
-            c.currency,
-            func.coalesce(c.energy_wh, t.energy_wh).label("energy_wh"),
-            c.excl_vat_minor,
-            c.incl_vat_minor,
-            c.charging_s,
-            c.parking_s,
-        )
-        .select_from(transaction_costs.join(transactions, t.id == c.transaction_id))
-        .where(c.id.in_(_latest_cost_ids()), t.stopped_at.is_not(None))
-    )
+    q = select(t.stopped_at).where(t.stopped_at.is_not(None))
     if since is not None:
         q = q.where(t.stopped_at >= since)
     if until is not None:
         q = q.where(t.stopped_at < until)
-    for column, value in ((c.site_id, site_id), (t.station_id, station_id), (c.group_id, group_id)):
+    first = conn.execute(q.order_by(t.stopped_at).limit(1)).scalar()
+    last = conn.execute(q.order_by(t.stopped_at.desc()).limit(1)).scalar()
+    return (first, last) if first is not None and last is not None else None
+
+
+def _offset_at(column: Any, offsets: Sequence[tuple[datetime | None, int]], shift: Any) -> Any:
+    """The zone's offset at ``column`` as a CASE tree over the transitions: log2(n) comparisons a row."""
+    if len(offsets) == 1:
+        return shift(offsets[0][1])
+    middle = len(offsets) // 2
+    at = literal(offsets[middle][0], UTCDateTime())
+    return case(
+        (column < at, _offset_at(column, offsets[:middle], shift)), else_=_offset_at(column, offsets[middle:], shift)
+    )
+
+
+def _local_period(dialect: str, column: Any, offsets: Sequence[tuple[datetime | None, int]], period: str) -> Any:
+    """The local day (YYYY-MM-DD) or month (YYYY-MM) of a UTC time: its date after adding the zone's
+    offset at that instant, as the offsets list them (SQLite has no time zones; PostgreSQL does the same)."""
+    fmt = _PERIOD_FORMATS[dialect][period]
+    if dialect == "sqlite":
+        # The stored text 'YYYY-MM-DD HH:MM:SS.ffffff' without its fraction (SQLite's date functions keep
+        # milliseconds and would round 23:59:59.9999 into the next day), then a '+3600 seconds' modifier:
+        # offsets are whole seconds, so the date is that of the exact time.
+        shift = _offset_at(column, offsets, lambda s: literal(f"{s:+d} seconds"))
+        return func.strftime(fmt, func.substr(column, 1, 19), shift)
+    shift = _offset_at(column, offsets, lambda s: cast(literal(f"{s:+d} seconds"), Interval))
+    return func.to_char(func.timezone("UTC", column).op("+")(shift), fmt)
+
+
+def _microseconds(dialect: str, later: Any, earlier: Any) -> ColumnElement[int]:
+    """Whole microseconds from ``earlier`` to ``later``, exact (sums of sessions' durations stay exact)."""
+    if dialect == "sqlite":
+
+        def epoch_us(column: Any) -> Any:
+            micro = cast(func.substr(column, 21, 6), Integer)  # the .ffffff of the stored text
+            return cast(func.strftime("%s", column), Integer) * 1_000_000 + micro
+
+        return epoch_us(later) - epoch_us(earlier)
+    return cast(extract("epoch", later - earlier) * 1_000_000, BigInteger)
+
+
+def report_totals(
+    conn: Connection,
+    *,
+    period: str,
+    key: str | None,
+    offsets: Sequence[tuple[datetime | None, int]],
+    since: datetime | None,
+    until: datetime | None,
+    filters: dict[str, str | None],
+    after: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    """Sums per (local period, ``key``, currency) of the finished transactions ended in [since, until),
+    each with its latest cost; ``key``: site_id, station_id, group_id, id_token or None (per period
+    only). Ordered by (period, key or "", currency or ""), compared as code points; ``after`` such a
+    cursor: only the groups after it; ``limit``: at most that many (the database groups them all, then
+    answers one page). ``offsets``: ``reports.offsets`` of the zone over the ends (local periods).
+
+    Rows, in this order (``reports.total`` unpacks them): period, key (None without one), currency,
+    transactions, energy_wh, duration_us, charging_s, parking_s, excl_vat_minor, incl_vat_minor (sums;
+    0 when none of them has one)."""
+    dialect = conn.dialect.name
+    c = transaction_costs.c
+    t = transactions.c
+    newer = transaction_costs.alias("newer")
+    latest = ~exists().where(newer.c.transaction_id == c.transaction_id, newer.c.id > c.id)
+    keys = {"site_id": c.site_id, "station_id": t.station_id, "group_id": c.group_id, "id_token": t.id_token}
+    seconds = _microseconds(dialect, t.stopped_at, t.started_at)
+    columns = [
+        _local_period(dialect, t.stopped_at, offsets, period).label("period"),
+        *([keys[key].label("key")] if key else []),
+        c.currency,
+        func.coalesce(c.energy_wh, t.energy_wh).label("energy_wh"),
+        case((seconds > 0, seconds), else_=0).label("duration_us"),
+        c.charging_s,
+        c.parking_s,
+        c.excl_vat_minor,
+        c.incl_vat_minor,
+    ]
+    rows = (
+        select(*columns)
+        .select_from(transaction_costs.join(transactions, t.id == c.transaction_id))
+        .where(latest, t.stopped_at.is_not(None))
+    )
+    if since is not None:
+        rows = rows.where(t.stopped_at >= since)
+    if until is not None:
+        rows = rows.where(t.stopped_at < until)
+    for name, value in filters.items():
         if value is not None:
-            q = q.where(column == value)
-    if id_token is not None:
-        q = q.where(t.id_token == id_token)
-    result = conn.execution_options(yield_per=REPORT_CHUNK).execute(q)
-    yield from result
+            rows = rows.where(keys[name] == value)
+    each = rows.subquery("each")
+    e = each.c
+
+    def summed(column: Any) -> Any:
+        return func.coalesce(func.sum(column), 0)
+
+    groups = [e.period, e.key, e.currency] if key else [e.period, e.currency]
+    # Code point order (as Python sorts): UTF-8 bytes on SQLite, the "C" collation on PostgreSQL; a
+    # missing key or currency first, as "" (sorted as the groups are, so SQLite sorts only once)
+    collated = groups if dialect != "postgresql" else [g.collate("C") for g in groups]
+    order = [collated[0], *(g.nulls_first() for g in collated[1:])]
+    cursor = [collated[0], *(func.coalesce(g, "") for g in collated[1:])]
+    q = (
+        select(
+            e.period,
+            (e.key if key else literal(None)).label("key"),
+            e.currency,
+            func.count().label("transactions"),
+            summed(e.energy_wh).label("energy_wh"),
+            summed(e.duration_us).label("duration_us"),
+            summed(e.charging_s).label("charging_s"),
+            summed(e.parking_s).label("parking_s"),
+            summed(e.excl_vat_minor).label("excl_vat_minor"),
+            summed(e.incl_vat_minor).label("incl_vat_minor"),
+        )
+        .group_by(*groups)
+        .order_by(*order)
+    )
+    if after is not None:  # the cursor is (period, key or "", currency or ""); without a key, "" throughout
+        q = q.having(tuple_(*cursor) > tuple_(*(literal(v) for v in (after if key else (after[0], after[2])))))
+    if limit is not None:
+        q = q.limit(limit)
+    return list(conn.execute(q))
 
 
 def export_page(

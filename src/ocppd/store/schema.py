@@ -157,6 +157,7 @@ transactions = Table(
     Index(None, "station_id", "started_at"),
     Index(None, "id_token"),
     Index(None, "started_at", "id"),  # keyset pages, newest first
+    Index(None, "stopped_at"),  # the billing totals of a range of ends
     # Running transactions: a handful among millions, looked up by the stations list and the overview.
     Index(
         "ix_transactions_running",

@@ -515,8 +515,9 @@ def mount(app: FastAPI) -> None:
                 q["since"] = reports.default_since(datetime.now(zone).date(), q["period"]).isoformat()
             since, until = reports.bound(q["since"], zone, "since"), reports.bound(q["until"], zone, "until")
             rows = await service.csms.billing.totals(
-                period=q["period"], by=q["by"] or None, zone=zone, since=since, until=until, **filters
-            )
+                period=q["period"], by=q["by"] or None, zone=zone, since=since, until=until, **filters,
+                limit=BILLING_ROWS + 1,  # the rows shown and one more, to say there are more
+            )  # fmt: skip
         except reports.ReportError as exc:
             error = str(exc)
         chart_params = {k: v for k, v in q.items() if v and k != "by"}

@@ -1,15 +1,16 @@
 """Billing reports: per day or month totals by site, station, token group or token, in a time zone.
 
-Pure: ``totals`` folds the priced transactions the store streams (``billing_repo.report_rows``) into
-one row per (period, key, currency). A transaction counts on the local day (or month) of its end in
-the operator's time zone, with its latest computation (a recompute moves money, not the day).
+The database sums (``billing_repo.report_totals``: one GROUP BY over the latest cost of each finished
+transaction); this module holds what decides the report, pure: the parameters, the bounds, the zone's
+UTC offsets over the range (SQLite has no time zones, so the local day of a transaction's end is
+``date(end + offset at end)`` on both backends) and the shape of a total. A transaction counts on the
+local day (or month) of its end, with its latest computation (a recompute moves money, not the day).
 Money is summed in the currency's minor units, so totals are exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,24 +29,6 @@ class ReportError(ValueError):
         super().__init__(f"{where}: {message}")
         self.where = where
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    """One priced, finished transaction as the reports need it."""
-
-    started_at: datetime
-    stopped_at: datetime
-    station_id: str
-    id_token: str | None
-    site_id: str | None
-    group_id: str | None
-    currency: str | None  # None: no tariff applied (energy still counts)
-    energy_wh: float | None
-    excl_vat_minor: int | None
-    incl_vat_minor: int | None
-    charging_s: float | None = None  # None: priced before these were kept (or no tariff)
-    parking_s: float | None = None
 
 
 def zone_of(name: str | None) -> ZoneInfo:
@@ -69,11 +52,6 @@ def bound(value: str | None, zone: ZoneInfo, where: str) -> datetime | None:
     return (at if at.tzinfo else at.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def period_of(at: datetime, zone: ZoneInfo, period: str) -> str:
-    local = at.astimezone(zone)
-    return f"{local:%Y-%m}" if period == "month" else local.date().isoformat()
-
-
 def default_since(today: date, period: str) -> date:
     """Where the dashboard's totals start when no range is given: 30 days back, or 12 months (first day)."""
     if period == "month":
@@ -82,49 +60,66 @@ def default_since(today: date, period: str) -> date:
     return today - timedelta(days=30)
 
 
-def _money(minor: int, currency: str | None) -> str:
+def money(minor: int, currency: str | None) -> str:
+    """An amount in minor units as the reports write it (``"11.60"``; ``"0"`` without a currency)."""
     return str(Decimal(minor).scaleb(-(minor_units(currency or "") or 0)))
 
 
-def totals(rows: Iterable[ReportRow], *, period: str, by: str | None, zone: ZoneInfo) -> list[dict[str, Any]]:
-    """One total per (period, key, currency), sorted by them; ``by`` None: per period only."""
+def check(period: str, by: str | None) -> None:
     if period not in PERIODS:
         raise ReportError("period", f"must be one of {', '.join(PERIODS)}")
     if by is not None and by not in DIMENSIONS:
         raise ReportError("by", f"must be one of {', '.join(DIMENSIONS)}")
-    field = DIMENSIONS[by] if by else None
-    sums: dict[tuple[str, str | None, str | None], list[float]] = {}
-    for row in rows:
-        key = (period_of(row.stopped_at, zone, period), getattr(row, field) if field else None, row.currency)
-        acc = sums.get(key)
-        if acc is None:
-            acc = sums[key] = [0, 0.0, 0.0, 0, 0, 0.0, 0.0]
-        acc[0] += 1
-        acc[1] += row.energy_wh or 0.0
-        acc[2] += max(0.0, (row.stopped_at - row.started_at).total_seconds())
-        acc[3] += row.excl_vat_minor or 0
-        acc[4] += row.incl_vat_minor or 0
-        acc[5] += row.charging_s or 0.0
-        acc[6] += row.parking_s or 0.0
-    out = []
-    for (when, key, currency), (count, wh, seconds, excl, incl, charging, parking) in sorted(
-        sums.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2] or "")
-    ):
-        total: dict[str, Any] = {"period": when}
-        if field:
-            total[field] = key
-        total |= {
-            "currency": currency,
-            "transactions": int(count),
-            "energy_wh": round(wh, 3),
-            "duration_s": int(seconds),
-            "charging_s": int(charging),
-            "parking_s": int(parking),
-            "excl_vat": _money(int(excl), currency),
-            "vat": _money(int(incl - excl), currency),
-            "incl_vat": _money(int(incl), currency),
-        }
-        out.append(total)
+
+
+# Seconds between looks at the zone's offset: since 1900 no zone has changed it twice within 4 days
+# (tzdata 2025; Africa/Freetown 1939), so a change is never stepped over.
+OFFSET_STEP = 6 * 3600
+
+
+def offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offsets in seconds over [start, end]: ``[(None, first), (at, next), ...]``, each
+    from ``at`` (the first second of the new offset) on. Transitions fall on whole seconds, so an end at
+    ``at - 0.5 s`` still has the offset before it; the DST change itself is where the day splits right."""
+
+    def offset(second: int) -> int:
+        shift = datetime.fromtimestamp(second, UTC).astimezone(zone).utcoffset()
+        return int(shift.total_seconds()) if shift is not None else 0
+
+    low, high = int(start.timestamp()) - 1, int(end.timestamp()) + 1
+    out: list[tuple[datetime | None, int]] = [(None, offset(low))]
+    at = low
+    while at < high:
+        step = min(at + OFFSET_STEP, high)
+        if offset(step) != out[-1][1]:
+            before, after = at, step  # bisect to the first second of the new offset
+            while after - before > 1:
+                middle = (before + after) // 2
+                before, after = (middle, after) if offset(middle) == out[-1][1] else (before, middle)
+            out.append((datetime.fromtimestamp(after, UTC), offset(after)))
+            at = after
+            continue
+        at = step
+    return out
+
+
+def total(sums: Sequence[Any], by: str | None) -> dict[str, Any]:
+    """One total as the API, the CLI and the dashboard answer it, from what the database summed for one
+    (period, key, currency): ``billing_repo.report_totals``'s row (key None without ``by``; the
+    currency None when no tariff applied, energy still counts; durations in exact microseconds)."""
+    period, key, currency, count, energy_wh, duration_us, charging_s, parking_s, excl, incl = sums
+    out: dict[str, Any] = {"period": period}
+    if by:
+        out[DIMENSIONS[by]] = key
+    out["currency"] = currency
+    out["transactions"] = int(count)
+    out["energy_wh"] = round(float(energy_wh), 3)
+    out["duration_s"] = int(duration_us) // 1_000_000
+    out["charging_s"] = int(charging_s)
+    out["parking_s"] = int(parking_s)
+    out["excl_vat"] = money(int(excl), currency)
+    out["vat"] = money(int(incl) - int(excl), currency)
+    out["incl_vat"] = money(int(incl), currency)
     return out
 
 

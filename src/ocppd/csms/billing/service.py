@@ -202,10 +202,20 @@ def totals_op(
     since: datetime | None,
     until: datetime | None,
     filters: dict[str, str | None],
+    after: Sequence[str] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The report totals over the store's priced transactions, streamed (API, dashboard and CLI)."""
-    rows = (reports.ReportRow(**r._mapping) for r in br.report_rows(conn, since, until, **filters))
-    return reports.totals(rows, period=period, by=by, zone=zone)
+    """The report totals, summed by the database (API, dashboard and CLI): one per (local period, key,
+    currency) in the order of ``reports.sort_key``; ``after`` a cursor, ``limit`` at most that many."""
+    reports.check(period, by)
+    span = br.stopped_range(conn, since, until)  # the zone's offsets over the data, not the whole range asked
+    if span is None:
+        return []
+    key = reports.DIMENSIONS[by] if by else None
+    offsets = reports.offsets(zone, *span)
+    rows = br.report_totals(conn, period=period, key=key, offsets=offsets, since=since, until=until,
+                            filters=filters, after=after, limit=limit)  # fmt: skip
+    return [reports.total(r, by) for r in rows]
 
 
 def check_site_op(conn: Any, site_id: str | None, station_id: str | None) -> None:
@@ -485,10 +495,12 @@ class Billing:
         zone: ZoneInfo,
         since: datetime | None,
         until: datetime | None,
+        after: Sequence[str] | None = None,
+        limit: int | None = None,
         **filters: str | None,
     ) -> list[dict[str, Any]]:
-        """Per day / month totals (reports.totals) of the finished transactions that match (API and dashboard)."""
-        return await self.store.read(totals_op, period, by, zone, since, until, filters)
+        """Per day / month totals (totals_op) of the finished transactions that match (API and dashboard)."""
+        return await self.store.read(totals_op, period, by, zone, since, until, filters, after, limit)
 
     async def costs_for(self, pks: Sequence[int]) -> dict[int, dict[str, Any]]:
         """For a page of transactions: the price of each finished one (latest computation) and the cost
