@@ -320,12 +320,17 @@ def tokens_add(
     ] = None,
     expiry: Annotated[datetime | None, typer.Option(help="Expiry (UTC), e.g. 2027-01-01T00:00:00")] = None,
     group: Annotated[str | None, typer.Option(help="Parent / group id token.")] = None,
+    language1: Annotated[str | None, typer.Option(help="The driver's preferred language (RFC 5646, e.g. nl).")] = None,
+    language2: Annotated[str | None, typer.Option(help="The driver's second language.")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Create (or update) accepted id tokens, all in one transaction."""
-    from ocppd.csms.authorization import token_format_problem
-    from ocppd.store import repo
+    from ocppd.csms.authorization import languages_problem, token_format_problem
+    from ocppd.store import repo, tx_repo
 
+    if (problem := languages_problem(language1, language2)) is not None:
+        console.print(f"[red]--{problem}[/red]")
+        raise typer.Exit(2)
     for id_token in id_tokens:
         problem = token_format_problem(token_type, id_token)
         if problem is not None:
@@ -336,6 +341,8 @@ def tokens_add(
     def add_all(conn: Any) -> None:
         for id_token in id_tokens:
             repo.upsert_token(conn, id_token, token_type, "Accepted", when, group)
+            if language1:
+                tx_repo.set_token_languages(conn, id_token, language1, language2)
 
     _with_store(_settings(config), add_all, write=True, create=True)
     first, last = id_tokens[0], id_tokens[-1]

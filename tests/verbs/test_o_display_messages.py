@@ -208,8 +208,11 @@ async def test_tc_o_02_o_07_o_08_o_09_get_reconciles_what_is_kept(csms: CsmsProc
         messages = await kept(api, sid)
         assert messages[4]["content"] == "set by someone else" and messages[4]["set_at"] is None
         assert all(m["reported_at"] for m in messages.values())
-        for body, wire in [({"ids": [2]}, {"id": [2]}), ({"priority": "InFront"}, {"priority": "InFront"}),
-                           ({"state": "Charging"}, {"state": "Charging"})]:  # O_07, O_08, O_09 (fmt: skip)
+        for body, wire in [
+            ({"ids": [2]}, {"id": [2]}),
+            ({"priority": "InFront"}, {"priority": "InFront"}),
+            ({"state": "Charging"}, {"state": "Charging"}),
+        ]:  # O_07, O_08, O_09 (fmt: skip)
             r = await command(api, sid, "get-display-messages", body)
             assert r["request"] == {"requestId": r["result"]["request_id"], **wire}
             assert r["result"]["status"] == "Accepted"
@@ -285,6 +288,70 @@ async def test_tc_o_100_unsupported_language_and_2_1_states(csms: CsmsProcess, a
             assert await kept(api, sid) == {}
             r = await set_message(api, sid, message(2, state="Suspended"))  # a 2.1 state, on a 2.1 station
             assert r["result"]["status"] == "Accepted" and (await kept(api, sid))[2]["state"] == "Suspended"
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
+
+
+class Driver21(Display21):
+    """A 2.1 station whose display shows English, Dutch and German; it keeps what it was sent."""
+
+    sent: list[dict[str, Any]]
+
+    @on("SetDisplayMessage")
+    async def on_set_display_message(self, message: dict[str, Any], **kw: Any) -> Any:
+        self.sent.append(message)
+        language = message["message"].get("language")
+        return r21.SetDisplayMessage(status="Accepted" if language in ("en", "nl", "de") else "LanguageNotSupported")
+
+
+async def test_tc_o_101_set_display_message_in_the_drivers_language(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    """The driver's languages are kept with the token, go to the station in idTokenInfo, and choose the
+    text a message for the driver's transaction is sent in (the others in 2.1 messageExtra)."""
+    sid, token = new_id("O101"), new_id("O101TOK")
+    created = ok(await api.post("/api/v1/tokens", json={"id_token": token, "language1": "nl", "language2": "de"}), 201)
+    assert (created["language1"], created["language2"]) == ("nl", "de")
+    r = await api.post("/api/v1/tokens", json={"id_token": token + "X", "language2": "de"})
+    assert r.status_code == 400 and "language2" in r.json()["detail"]
+    async with websockets.connect(f"{csms.ws_url}/{sid}", subprotocols=["ocpp2.1"]) as ws:
+        cp = Driver21(sid, ws, response_timeout=30)
+        cp.sent = []
+        runner = asyncio.create_task(cp.start())
+        try:
+            boot = await cp.call(c21.BootNotification(charging_station={"model": "O101", "vendor_name": "ACME"},
+                                                      reason="PowerUp"))  # fmt: skip
+            assert boot.status == "Accepted"
+            id_token = {"id_token": token, "type": "Central"}
+            auth = await cp.call(c21.Authorize(id_token=id_token), suppress=False)
+            info = auth.id_token_info
+            assert (info["status"], info["language1"], info["language2"]) == ("Accepted", "nl", "de")
+            started = await cp.call(
+                c21.TransactionEvent(event_type="Started", timestamp=datetime.now(UTC).isoformat(),
+                                     trigger_reason="Authorized", seq_no=0, id_token=id_token,
+                                     transaction_info={"transaction_id": "TX-O101"},
+                                     evse={"id": 1, "connector_id": 1}),
+                suppress=False,
+            )  # fmt: skip
+            assert started.id_token_info["language1"] == "nl"
+            body = {**message(1, transaction_id="TX-O101"), "content": "Charging",
+                    "translations": {"de": "Ladevorgang läuft", "nl": "Bezig met laden"}}  # fmt: skip
+            r = await set_message(api, sid, body)
+            assert r["result"]["status"] == "Accepted"
+            [first] = cp.sent
+            assert first["message"] == {"format": "UTF8", "language": "nl", "content": "Bezig met laden"}
+            assert [(m["language"], m["content"]) for m in first["message_extra"]] == [
+                ("en", "Charging"), ("de", "Ladevorgang läuft")]  # fmt: skip
+            assert (await kept(api, sid))[1]["language"] == "nl"
+            # no Dutch text: the driver's second language is next
+            r = await set_message(api, sid, {**body, "id": 2, "translations": {"de": "Ladevorgang läuft"}})
+            assert cp.sent[-1]["message"]["language"] == "de" and r["result"]["status"] == "Accepted"
+            # neither: the message as the operator wrote it; without a transaction nothing is chosen
+            r = await set_message(api, sid, {**body, "id": 3, "translations": {"fr": "En charge"}})
+            assert cp.sent[-1]["message"]["language"] == "en"
+            r = await set_message(api, sid, {**message(4), "translations": {"nl": "Welkom"}})
+            assert cp.sent[-1]["message"]["language"] == "en"
+            assert [m["language"] for m in cp.sent[-1]["message_extra"]] == ["nl"]
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

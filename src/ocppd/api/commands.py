@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ocppd.api.choices import choice
 from ocppd.csms import verbs
@@ -438,10 +438,28 @@ class DisplayMessage(Body):
     start_at: datetime | None = None
     end_at: datetime | None = None
     transaction_id: str | None = Field(None, max_length=36, description="Show only during this transaction")
+    translations: dict[str, str] | None = Field(
+        None,
+        max_length=verbs.MESSAGE_EXTRA_MAX,
+        description="The message in other languages (language -> content). With transaction_id, the text in the "
+        "driver's language (the token's language1, then language2) is sent as the message; 2.1 stations get the "
+        "others in messageExtra",
+    )
+
+    @field_validator("translations")
+    @classmethod
+    def _translations(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for language, content in (value or {}).items():
+            if not 0 < len(language) <= 8:
+                raise ValueError(f"translations: language {language!r} is 1 to 8 characters (RFC 5646)")
+            if not 0 < len(content) <= 512:
+                raise ValueError(f"translations: the {language} content is 1 to 512 characters")
+        return value
 
     def verb(self) -> verbs.SetDisplayMessage:
         message = verbs.DisplayMessage(self.id, self.content, self.priority, self.format, self.language,
-                                       self.state, self.start_at, self.end_at, self.transaction_id)  # fmt: skip
+                                       self.state, self.start_at, self.end_at, self.transaction_id,
+                                       tuple((self.translations or {}).items()))  # fmt: skip
         return verbs.SetDisplayMessage(message)
 
 

@@ -177,6 +177,8 @@ class Token(_Model):
     concurrent_tx: bool | None = Field(
         None, description="May it be in several live transactions at once (None: as its group, else the default)"
     )
+    language1: str | None = Field(None, description="The driver's preferred language (RFC 5646)")
+    language2: str | None = Field(None, description="The driver's second language")
     created_at: str | None
     updated_at: str | None
 

@@ -40,9 +40,10 @@ from ocppd.api.models import (
 )
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso, token_dict
-from ocppd.csms.authorization import token_format_problem
+from ocppd.csms.authorization import languages_problem, token_format_problem
 from ocppd.csms.outbound import jsonable
 from ocppd.csms.provisioning import hash_password as hash_station_password
+from ocppd.csms.verbs import SetDisplayMessage
 from ocppd.store import repo, tx_repo
 
 router = APIRouter(
@@ -262,6 +263,8 @@ class TokenCreate(BaseModel):
     concurrent_tx: bool | None = Field(
         None, description="May it be in several live transactions at once (none: as its group, else the default)"
     )
+    language1: str | None = Field(None, max_length=8, description="The driver's preferred language (RFC 5646)")
+    language2: str | None = Field(None, max_length=8, description="Second language; needs language1")
 
 
 class TokenPatch(BaseModel):
@@ -270,6 +273,14 @@ class TokenPatch(BaseModel):
     expiry: datetime | None = None
     group_id: str | None = None
     concurrent_tx: bool | None = None
+    language1: str | None = Field(None, max_length=8)
+    language2: str | None = Field(None, max_length=8)
+
+
+def _check_languages(language1: str | None, language2: str | None) -> None:
+    problem = languages_problem(language1, language2)
+    if problem is not None:
+        raise ApiError(400, problem, "invalid_input")
 
 
 def _check_token_type(token_type: str | None, id_token: str) -> None:
@@ -314,11 +325,14 @@ async def _token(s: OperatorService, id_token: str) -> Any:
 )
 async def create_token(body: TokenCreate, s: OperatorService = Depends(svc)) -> Token:
     _check_token_type(body.type, body.id_token)
+    _check_languages(body.language1, body.language2)
     if await s.store.read(repo.get_token, body.id_token) is not None:
         raise ApiError(409, f"id token {body.id_token!r} already exists", "exists")
     await s.store.write(repo.upsert_token, body.id_token, body.type, body.status, _utc(body.expiry), body.group_id)
     if body.concurrent_tx is not None:
         await s.store.write(tx_repo.set_token_policy, body.id_token, body.concurrent_tx)
+    if body.language1:
+        await s.store.write(tx_repo.set_token_languages, body.id_token, body.language1, body.language2)
     await s.csms.local_lists.token_changed(body.id_token)
     return token_dict(await _token(s, body.id_token))
 
@@ -336,6 +350,11 @@ async def patch_token(id_token: str, body: TokenPatch, s: OperatorService = Depe
         _check_token_type(body.type, id_token)
     if "concurrent_tx" in given:
         await s.store.write(tx_repo.set_token_policy, id_token, body.concurrent_tx)
+    if given & {"language1", "language2"}:
+        language1 = body.language1 if "language1" in given else row.language1
+        language2 = body.language2 if "language2" in given else row.language2
+        _check_languages(language1, language2)
+        await s.store.write(tx_repo.set_token_languages, id_token, language1, language2)
     await s.store.write(
         repo.upsert_token,
         id_token,
@@ -523,10 +542,13 @@ async def _run_command(
         )
     if isinstance(body, SetVariables | ChangeConfiguration) and not body.force:
         await check_settings(s, station_id, body.verb())  # a value the station declared it refuses is not sent
+    verb = body.verb()
+    if isinstance(verb, SetDisplayMessage):  # a message for a transaction goes out in its driver's language
+        verb = await s.csms.display_messages.for_driver(station_id, verb)
     if queue_expiry_s is not None and not s.csms.is_connected(station_id):
-        queued = await s.enqueue(station_id, body.verb(), queue_expiry_s, principal.name if principal else None)
+        queued = await s.enqueue(station_id, verb, queue_expiry_s, principal.name if principal else None)
         return JSONResponse(queued, status_code=202)
-    sent = await s.send(station_id, body.verb(), timeout, name=name)
+    sent = await s.send(station_id, verb, timeout, name=name)
     done = [{"action": e.action, "request": e.request, "response": e.response} for e in sent.exchanges]
     last = done[-1]
     return CallResult(

@@ -155,6 +155,8 @@ def token_dict(t: TokenRow) -> dict[str, Any]:
         "expiry": iso(t.expiry),
         "group_id": t.group_id,
         "concurrent_tx": t.concurrent_tx,
+        "language1": t.language1,
+        "language2": t.language2,
         "created_at": iso(t.created_at),
         "updated_at": iso(t.updated_at),
     }

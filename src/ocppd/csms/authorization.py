@@ -56,6 +56,22 @@ def token_format_problem(token_type: str | None, value: str) -> str | None:
     return None
 
 
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,4})?")  # RFC 5646, within idTokenInfo's 8 characters
+
+
+def languages_problem(language1: str | None, language2: str | None) -> str | None:
+    """Why these cannot be a driver's languages (None: they can). 2.x: language2 is not used without
+    language1 and differs from it."""
+    for name, language in (("language1", language1), ("language2", language2)):
+        if language is not None and not _LANGUAGE.fullmatch(language):
+            return f"{name}: {language!r} is not a language code (RFC 5646, e.g. nl, de-CH)"
+    if language2 and not language1:
+        return "language2: needs language1"
+    if language2 and language1 and language2.lower() == language1.lower():
+        return "language2: must differ from language1"
+    return None
+
+
 class Purpose(Enum):
     AUTHORIZE = "authorize"  # Authorize: may start or stop, the station decides
     START = "start"  # StartTransaction, TransactionEvent starting or authorizing a transaction
@@ -68,6 +84,7 @@ class Verdict:
     status: str
     expiry: datetime | None = None
     group_id: str | None = None
+    languages: tuple[str, ...] = ()  # the driver's preferred languages, first the most preferred
 
     @property
     def accepted(self) -> bool:
@@ -89,6 +106,8 @@ class Verdict:
             info["cacheExpiryDateTime"] = _rfc3339(self.expiry)
         if self.group_id:
             info["groupIdToken"] = {"idToken": self.group_id, "type": "Central"}
+        for key, language in zip(("language1", "language2"), self.languages, strict=False):
+            info[key] = language
         return info
 
 
@@ -101,11 +120,12 @@ def verdict_for(token: Any | None, now: datetime | None = None) -> Verdict:
     if token is None:
         return Verdict("Unknown")
     now = now or datetime.now(UTC)
+    languages = getattr(token, "languages", ())  # rows without languages (a cache entry) have none
     if token.status != "Accepted":
-        return Verdict(token.status, token.expiry, token.group_id)
+        return Verdict(token.status, token.expiry, token.group_id, languages)
     if token.expiry is not None and token.expiry <= now:
-        return Verdict("Expired", token.expiry, token.group_id)
-    return Verdict("Accepted", token.expiry, token.group_id)
+        return Verdict("Expired", token.expiry, token.group_id, languages)
+    return Verdict("Accepted", token.expiry, token.group_id, languages)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,15 @@ filters; answer Unknown: none matched).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ocppd.csms.events import EventBus
 from ocppd.csms.metering import parse_time
 from ocppd.csms.reporting import qualified
-from ocppd.store import Store, ops_repo
+from ocppd.csms.verbs import SetDisplayMessage
+from ocppd.store import Store, ops_repo, repo
 
 log = logging.getLogger("ocppd.display")
 _MAX_PENDING = 10_000  # GetDisplayMessages whose report has not arrived yet, across stations
@@ -131,6 +132,21 @@ class DisplayMessages:
         log.info("%s: display messages reported: %d, removed as no longer on the station: %d",
                  station_id, len(rows), removed)  # fmt: skip
         self._publish(station_id, "reported", None)
+
+    async def for_driver(self, station_id: str, verb: SetDisplayMessage) -> SetDisplayMessage:
+        """A message for a transaction, with its driver's languages (the token's language1, language2),
+        so it goes out in the driver's language where the operator gave that text (TC_O_101)."""
+        message = verb.message
+        if message.transaction_id is None or message.driver_languages:
+            return verb
+
+        def op(conn: Any) -> tuple[str, ...]:
+            tx = repo.find_transaction(conn, station_id, message.transaction_id)
+            token = repo.get_token(conn, tx.id_token) if tx is not None and tx.id_token else None
+            return token.languages if token is not None else ()
+
+        languages = await self.store.read(op)
+        return replace(verb, message=replace(message, driver_languages=languages)) if languages else verb
 
     async def list(self, station_id: str) -> list[dict[str, Any]]:
         now = datetime.now(UTC)

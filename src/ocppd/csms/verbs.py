@@ -678,6 +678,9 @@ MessagePriority = Literal["AlwaysFront", "InFront", "NormalCycle"]
 MessageState = Literal["Charging", "Faulted", "Idle", "Unavailable", "Suspended", "Discharging"]
 
 
+MESSAGE_EXTRA_MAX = 4  # 2.1 MessageInfoType.messageExtra: the message in up to four other languages
+
+
 @dataclass(frozen=True, slots=True)
 class DisplayMessage:
     """A message to show on the station (2.x MessageInfoType); the same id replaces one set before."""
@@ -691,6 +694,8 @@ class DisplayMessage:
     start_at: datetime | None = None
     end_at: datetime | None = None
     transaction_id: str | None = None  # shown only during this transaction
+    translations: tuple[tuple[str, str], ...] = ()  # (language, content): the same message in other languages
+    driver_languages: tuple[str, ...] = ()  # the transaction's driver's (filled by the domain, not by a caller)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,12 @@ class TokenRow(_RowMixin):
     concurrent_tx: bool | None
     created_at: datetime
     updated_at: datetime
+    language1: str | None = None  # the driver's preferred languages (RFC 5646)
+    language2: str | None = None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(x for x in (self.language1, self.language2) if x)
 
     def effective_status(self, now: datetime) -> str:
         """What an Authorize would answer for the token itself: an Accepted token past its expiry is Expired."""

@@ -115,6 +115,9 @@ tokens = Table(
     Column("concurrent_tx", Boolean),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    # The driver's preferred user-interface languages (RFC 5646; 2.x idTokenInfo language1/language2).
+    Column("language1", String(8)),
+    Column("language2", String(8)),
 )
 
 transactions = Table(

@@ -144,6 +144,13 @@ def set_token_policy(conn: Connection, id_token: str, concurrent_tx: bool | None
     return res.rowcount > 0
 
 
+def set_token_languages(conn: Connection, id_token: str, language1: str | None, language2: str | None) -> bool:
+    res = conn.execute(
+        update(tokens).where(tokens.c.id_token == id_token).values(language1=language1, language2=language2)
+    )
+    return res.rowcount > 0
+
+
 def declared_connectors(conn: Connection, station_id: str) -> set[tuple[int, int]] | None:
     """The (EVSE, connector) pairs the station declared: 1.6 ``NumberOfConnectors`` (EVSE = connector),
     2.x the ``Connector@evseE.C`` components of its reported device model. None: not known."""

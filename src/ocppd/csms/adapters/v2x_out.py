@@ -613,10 +613,30 @@ def cost_update(verb: v.CostUpdate, t: Target) -> Plan[None]:
 _STATES_21 = frozenset({"Suspended", "Discharging"})
 
 
+def _same_language(a: str | None, b: str) -> bool:
+    """nl matches nl-NL and the other way round (RFC 5646 primary subtag), any case."""
+    return a is not None and (a.lower() == b.lower() or a.split("-")[0].lower() == b.split("-")[0].lower())
+
+
+def in_driver_language(m: v.DisplayMessage) -> list[tuple[str | None, str]]:
+    """The message's texts (language, content), the one to show first: the text in the driver's first
+    language that has one (language1, then language2), else the message's own."""
+    texts: list[tuple[str | None, str]] = [(m.language, m.content), *m.translations]
+    for wanted in m.driver_languages:
+        for i, (language, _content) in enumerate(texts):
+            if _same_language(language, wanted):
+                return [texts[i], *texts[:i], *texts[i + 1 :]]
+    return texts
+
+
 def message_info(m: v.DisplayMessage, t: Target) -> Payload:
     if m.state in _STATES_21 and t.version is not OcppVersion.V21:
         raise NotExpressible(f"the message state {m.state} needs OCPP 2.1")
-    content = drop_none({"format": m.format, "language": m.language, "content": m.content})
+    (language, text), *others = in_driver_language(m)
+    content = drop_none({"format": m.format, "language": language, "content": text})
+    extra = None
+    if t.version is OcppVersion.V21 and others:  # 2.1 carries the other languages; 2.0.1 only the first
+        extra = [{"format": m.format, "language": lang, "content": c} for lang, c in others[: v.MESSAGE_EXTRA_MAX]]
     return drop_none(
         {
             "id": m.id,
@@ -626,6 +646,7 @@ def message_info(m: v.DisplayMessage, t: Target) -> Payload:
             "endDateTime": iso_or_none(m.end_at),
             "transactionId": m.transaction_id,
             "message": content,
+            "messageExtra": extra,
         }
     )
 
