@@ -40,6 +40,7 @@ from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
 from ocppd.store import auth_repo, billing_repo, repo, tx_repo
+from ocppd.web.charts import capacity_chart
 
 HERE = Path(__file__).resolve().parent
 _login_log = RateLimitedLog(logging.getLogger("ocppd.api.auth"))  # failed and throttled logins
@@ -55,9 +56,11 @@ def _kwh(value: float | None) -> str:
     return "–" if value is None else f"{value / 1000:.2f} kWh"
 
 
-def _when(value: str | datetime | None) -> str:
+def _when(value: str | datetime | float | None) -> str:
     if not value:
         return "–"
+    if isinstance(value, int | float):  # UNIX seconds
+        value = datetime.fromtimestamp(value, UTC)
     at = datetime.fromisoformat(value) if isinstance(value, str) else value
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -95,7 +98,7 @@ def mount(app: FastAPI) -> None:
     async def principal_of(request: Request) -> Principal | None:
         return await auth.session(request.cookies.get(SESSION_COOKIE))
 
-    async def render(request: Request, name: str, ctx: dict[str, Any]) -> Response:
+    async def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
         principal = await principal_of(request)
         if principal is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -109,7 +112,9 @@ def mount(app: FastAPI) -> None:
                 return HTMLResponse("unknown fragment", status_code=404)
             html = "".join(block(template.new_context(context)))
             return HTMLResponse(html, headers={"Cache-Control": "no-store"})
-        return templates.TemplateResponse(request, name, context, headers={"Cache-Control": "no-store"})
+        return templates.TemplateResponse(
+            request, name, context, status_code=status, headers={"Cache-Control": "no-store"}
+        )
 
     # ------------------------------------------------------------------ login / logout
     @app.get("/login", include_in_schema=False)
@@ -433,6 +438,33 @@ def mount(app: FastAPI) -> None:
         context = {"site_id": site_id, "view": view, "phases": phases, "nodes": nodes, "externals": externals,
                    "offline": offline}  # fmt: skip
         return await render(request, "site.html", context)
+
+    @app.get("/oscp", include_in_schema=False)
+    async def oscp_page(request: Request) -> Response:
+        """The OSCP 2.0 Flexibility Provider: peers, groups with the capacity forecast against the draw,
+        the last compliance errors sent (``Oscp.overview``)."""
+        return await _oscp(request, None)
+
+    @app.get("/oscp/groups/{group_id}", include_in_schema=False)
+    async def oscp_group_page(request: Request, group_id: str) -> Response:
+        return await _oscp(request, group_id)
+
+    async def _oscp(request: Request, group_id: str | None) -> Response:
+        oscp = service.csms.smart.oscp
+        if oscp is None:
+            return await render(request, "oscp.html", {"enabled": False})
+        now = time.time()
+        overview = oscp.overview(now)
+        groups = overview["groups"]
+        if group_id is not None:
+            groups = [g for g in groups if g["group_id"] == group_id]
+            if not groups:
+                return await render(request, "missing.html", {"what": f"OSCP group {group_id}"}, status=404)
+        for g in groups:
+            g["chart"] = capacity_chart(g, now)
+            g["site"] = service.csms.smart.sites.tree.site_of(g["node"]) if g["node_kind"] else None
+        context = {"enabled": True, "o": overview, "groups": groups, "group_id": group_id}
+        return await render(request, "oscp.html", context)
 
     @app.get("/stations/{station_id}/profiles", include_in_schema=False)
     async def station_profiles_page(request: Request, station_id: str) -> Response:

@@ -22,6 +22,7 @@ import math
 import secrets
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,9 @@ log = logging.getLogger("ocppd.oscp")
 SOURCE = "oscp"  # external limits from a capacity provider's forecast (or the fallback)
 SOURCE_ADJUST = "oscp-adjust"  # from a capacity optimizer's AdjustGroupCapacityForecast
 TICK_S = 1.0
+DRAW_SAMPLE_S = 5.0  # the measured draw of each group, kept for the dashboard's plot (Group.draw holds an
+# hour of samples, in memory: it refills after a restart)
+COMPLIANCE_KEPT = 20  # the last compliance errors sent, for the dashboard
 ROLES = (orepo.CAPACITY_PROVIDER, orepo.CAPACITY_OPTIMIZER)
 
 
@@ -135,6 +139,8 @@ class Group:
     over_since: float | None = None
     complained: set[tuple[float, float]] = field(default_factory=set)
     on_fallback: bool = False
+    draw: deque[tuple[float, tuple[float, float, float] | None]] = field(default_factory=lambda: deque(maxlen=720))
+    next_draw_at: float = 0.0
 
     @classmethod
     def from_row(cls, r: orepo.GroupRow) -> Group:
@@ -151,6 +157,11 @@ class Group:
             _ts(r.energy_since),
             _ts(r.measured_at),
         )
+
+
+def _limit_view(x: proto.BlockLimit) -> dict[str, Any]:
+    return {"start": x.start, "end": None if math.isinf(x.end) else x.end,
+            "amps": list(x.amps) if x.amps is not None else None, "watts": x.watts}  # fmt: skip
 
 
 def _key(amps: Any, watts: float | None, start: float, end: float) -> tuple[Any, ...]:
@@ -174,6 +185,7 @@ class Oscp:
         self._background: set[asyncio.Task[Any]] = set()
         self._last_refresh = 0.0
         self._last_reload = 0.0
+        self.compliance_sent: deque[dict[str, Any]] = deque(maxlen=COMPLIANCE_KEPT)  # newest last
 
     @property
     def base_url(self) -> str:
@@ -229,6 +241,7 @@ class Oscp:
             if before is not None:  # keep what only lives in memory
                 g.integrated_at, g.next_measurements_at = before.integrated_at, before.next_measurements_at
                 g.over_since, g.complained, g.on_fallback = before.over_since, before.complained, before.on_fallback
+                g.draw, g.next_draw_at = before.draw, before.next_draw_at
             self.groups[g.group_id] = g
 
     async def refresh(self) -> None:
@@ -384,6 +397,44 @@ class Oscp:
             "adjust": [b.to_json() for b in g.adjust],
             "energy_wh": [round(e, 3) for e in g.energy_wh],
         }
+
+    def overview(self, now: float | None = None) -> dict[str, Any]:
+        """What the dashboard's OSCP page shows: the peers (with when a quiet one counts as silent),
+        the groups with their node, the capacity in force and forecast as limits on the node, the
+        draw measured under it lately, and the last compliance errors sent."""
+        now = time.time() if now is None else now
+        tree = self.sites.tree
+        peers = []
+        for p in self.peers.values():
+            deadline = self.silent_deadline(p)
+            peers.append({**p.view(), "silent_from": proto.format_time(deadline) if deadline and not p.silent else None,
+                          "groups": sorted(g.group_id for g in self._groups_of(p))})  # fmt: skip
+        groups = []
+        for g in sorted(self.groups.values(), key=lambda g: g.group_id):
+            node = tree.nodes.get(g.node_id)
+            provider = self._group_peer(g)
+            active = self._active(g, now) if node is not None else None
+            voltage = node.voltage if node is not None else 230.0
+            groups.append({
+                **self.group_view(g),
+                "capacity_provider": provider.name if provider else None,
+                "node_kind": node.kind if node is not None else None,
+                "node_amps": list(node.amps) if node is not None and node.amps else None,
+                "node_watts": node.watts if node is not None else None,
+                "voltage": voltage,
+                "stations": [n.id for n in tree.stations(g.node_id)] if node is not None else [],
+                "in_force": _limit_view(active) if active is not None else None,
+                "forecast_limits": [_limit_view(x) for x in self._limits(g.forecast, node)],
+                "fallback_limits": [_limit_view(x) for x in self._limits(g.fallback_forecast, node)],
+                "measured_a": list(m) if (m := self.measured(g.node_id)) is not None and node is not None else None,
+                "draw": [(t, list(a) if a is not None else None) for t, a in g.draw],
+            })  # fmt: skip
+        return {**self.status(), "peers": peers, "groups": groups,
+                "compliance_errors": list(reversed(self.compliance_sent))}  # fmt: skip
+
+    @staticmethod
+    def _limits(blocks: tuple[proto.ForecastedBlock, ...], node: Any) -> list[proto.BlockLimit]:
+        return proto.block_limits(blocks, node.voltage, node.amps) if node is not None and blocks else []
 
     def status(self) -> dict[str, Any]:
         return {
@@ -676,6 +727,9 @@ class Oscp:
             await self._peer_tick(peer, now)
         for g in list(self.groups.values()):
             self._integrate(g, now)
+            if now >= g.next_draw_at:
+                g.next_draw_at = now + DRAW_SAMPLE_S
+                g.draw.append((now, self.measured(g.node_id)))
             await self._compliance(g, now)
             if now >= g.next_measurements_at:
                 g.next_measurements_at = now + self.settings.measurements_interval_s
@@ -795,7 +849,11 @@ class Oscp:
         )  # fmt: skip
         g.complained.add(span)
         log.warning("OSCP compliance error sent to %s: %s", peer.name, text)
-        await self._post(peer, proto.GROUP_CAPACITY_COMPLIANCE_ERROR, proto.compliance_error(g.group_id, text, blocks))
+        ok, why = await self._post(
+            peer, proto.GROUP_CAPACITY_COMPLIANCE_ERROR, proto.compliance_error(g.group_id, text, blocks)
+        )
+        sent = {"at": proto.format_time(now), "peer": peer.name, "group_id": g.group_id, "node": g.node_id}
+        self.compliance_sent.append({**sent, "message": text, "delivered": ok, "error": why or None})
 
     # ------------------------------------------------------------------ outbound
     def _later(self, coro: Any) -> None:
