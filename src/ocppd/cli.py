@@ -394,6 +394,53 @@ def tokens_list(config: ConfigOption = None) -> None:
     console.print(table)
 
 
+@tokens_app.command("credit")
+def tokens_credit(
+    holder: Annotated[str, typer.Argument(help="A token, or a token group (its members spend from it)")],
+    balance: Annotated[str | None, typer.Option("--set", help="Set the balance, e.g. 20.00 (needs --currency)")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 currency of the balance, e.g. EUR")] = None,
+    top_up: Annotated[str | None, typer.Option("--top-up", help="Add this amount (negative: a correction)")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="No longer prepaid (its entries are kept)")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Prepaid credit (OCPP 2.x NoCredit, 2.1 maxCost): show, set, top up or remove a balance."""
+    from ocppd.csms.billing.credit import CreditError, account_json, set_balance_op, top_up_op
+    from ocppd.store import credit_repo as cr
+
+    settings = _settings(config)
+    try:
+        if balance is not None:
+            if currency is None:
+                raise fail("--set needs --currency")
+            _with_store(settings, set_balance_op, holder, currency, balance, "cli", write=True)
+        elif top_up is not None:
+            _with_store(settings, top_up_op, holder, top_up, "cli", write=True)
+        elif remove:
+            if not _with_store(settings, cr.delete_account, holder, write=True):
+                raise fail(f"{holder!r} holds no credit", code=1)
+            console.print(f"[bold]{holder}[/bold] is no longer prepaid")
+            return
+    except CreditError as exc:
+        raise fail(f"--{'set' if exc.where == 'balance' else 'top-up' if exc.where == 'amount' else exc.where}: "
+                   f"{exc.message}") from None  # fmt: skip
+    except LookupError as exc:
+        raise fail(str(exc), code=1) from None
+
+    def read(conn: Any) -> dict[str, Any] | None:
+        account = cr.get_account(conn, holder)
+        return account_json(account, cr.entries_of(conn, holder, limit=10)) if account else None
+
+    shown = _with_store(settings, read)
+    if shown is None:
+        raise fail(f"{holder!r} holds no credit", code=1)
+    console.print(f"[bold]{holder}[/bold]: {shown['balance']} {shown['currency']}")
+    table = Table("at", "amount", "balance", "transaction", "reason", "by")
+    for e in shown["entries"]:
+        table.add_row(e["entered_at"][:19], e["amount"], e["balance"], _fmt(e["transaction_id"]), e["reason"],
+                      _fmt(e["entered_by"]))  # fmt: skip
+    console.print(table)
+
+
 # ---------------------------------------------------------------------------------------- transactions
 def _tx_json(r: Any) -> dict[str, Any]:
     return {

@@ -19,7 +19,7 @@ from ocpp.v21 import ChargePoint as Cp21
 from ocpp.v21 import call as c21
 from ocpp.v21 import call_result as r21
 
-from tests.conformance.stations import Recorder, events, eventually, new_id, transactions, ts
+from tests.conformance.stations import Recorder, add_tokens, events, eventually, new_id, transactions, ts
 from tests.csms_process import CsmsProcess
 
 
@@ -86,6 +86,10 @@ class Station21(Cp21, Recorder):
     @on("GetLog")
     async def on_get_log(self, **p: Any) -> r21.GetLog:
         return r21.GetLog(**{"status": "Accepted", "filename": "diagnostics.log", **self.got("GetLog", p)})
+
+    @on("RequestStartTransaction")
+    async def on_request_start_transaction(self, **p: Any) -> r21.RequestStartTransaction:
+        return r21.RequestStartTransaction(**{"status": "Accepted", **self.got("RequestStartTransaction", p)})
 
     @on("SetVariables")
     async def on_set_variables(self, **p: Any) -> r21.SetVariables:
@@ -238,6 +242,197 @@ async def test_tc_e_106_107_limits_set_by_the_station_are_acknowledged(
                        {"charging_state": "Idle", "stopped_reason": "EVDisconnected"})  # fmt: skip
     [row] = [t for t in await transactions(api, station) if t["transaction_id"] == "tx-e106"]
     assert row["stop_reason"] == "EVDisconnected" and not row["active"]
+
+
+def energy(wh: float, context: str = "Sample.Periodic") -> list[dict[str, Any]]:
+    sample = {"value": wh, "measurand": "Energy.Active.Import.Register", "context": context,
+              "unit_of_measure": {"unit": "Wh"}}  # fmt: skip
+    return [{"timestamp": ts(), "sampled_value": [sample]}]
+
+
+async def flat_tariff(api: httpx.AsyncClient, station: str, kwh_price: str = "0.50") -> None:
+    """A tariff of ``kwh_price`` EUR/kWh (no VAT) at the station."""
+    body = {"currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": kwh_price}]}]}
+    r = await api.put(f"/api/v1/tariffs/t-{station}", json={"tariff": body, "valid_from": "2026-01-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    r = await api.post("/api/v1/tariff-assignments", json={"tariff_id": f"t-{station}", "station_id": station})
+    assert r.status_code == 201, r.text
+
+
+async def tx_pk(api: httpx.AsyncClient, station: str, tx_id: str) -> int:
+    [row] = [t for t in await transactions(api, station) if t["transaction_id"] == tx_id]
+    return int(row["id"])
+
+
+async def test_tc_c_103_104_prepaid_card_gets_its_credit_as_max_cost_or_no_credit(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    station = new_id("C103")
+    rich, broke, member, group = (new_id(p) for p in ("RICH", "BROKE", "MEMBER", "FLEET"))
+    add_tokens(csms, rich, broke)
+    add_tokens(csms, member, group=group)
+    await flat_tariff(api, station)
+    assert (await api.put(f"/api/v1/tokens/{rich}/credit", json={"currency": "EUR", "balance": "10.00"})).is_success
+    assert (await api.put(f"/api/v1/tokens/{broke}/credit", json={"currency": "EUR", "balance": "0"})).is_success
+    csms.cli("tokens", "credit", group, "--set", "3.50", "--currency", "EUR")  # a group's credit, by the CLI
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        # C_104: no credit left: NoCredit, with a cache expiry so the station does not keep an old answer
+        answer = await cp.call(c21.Authorize(id_token={"id_token": broke, "type": "Central"}), suppress=False)
+        assert answer.id_token_info["status"] == "NoCredit" and answer.id_token_info["cache_expiry_date_time"]
+        # C_103: credit left: Accepted with a cache expiry, and its balance as the transaction's maxCost
+        answer = await cp.call(c21.Authorize(id_token={"id_token": rich, "type": "Central"}), suppress=False)
+        assert answer.id_token_info["status"] == "Accepted" and answer.id_token_info["cache_expiry_date_time"]
+        started = await cp.event("Started", "tx-c103", "Authorized", {"charging_state": "Charging"},
+                                 id_token={"id_token": rich, "type": "Central"},
+                                 meter_value=energy(0, "Transaction.Begin"))  # fmt: skip
+        assert started.id_token_info["status"] == "Accepted"
+        assert started.transaction_limit == {"max_cost": 10.0}
+        update = await cp.event("Updated", "tx-c103", "LimitSet", {"transaction_limit": {"max_cost": 10.0}},
+                                meter_value=energy(2000))  # fmt: skip
+        assert update.transaction_limit is None and update.total_cost == 1.0  # adopted: not given again
+        ended = {"event_type": "Ended", "timestamp": ts(), "trigger_reason": "StopAuthorized", "seq_no": 2,
+                 "transaction_info": {"transaction_id": "tx-c103", "stopped_reason": "Local"},
+                 "evse": {"id": 1, "connector_id": 1}, "meter_value": energy(4000, "Transaction.End")}  # fmt: skip
+        first = await cp.call(c21.TransactionEvent(**ended), suppress=False)
+        again = await cp.call(c21.TransactionEvent(**ended), suppress=False)  # the station replays its end
+        assert first.total_cost == again.total_cost == 2.0
+        # a member of a prepaid group spends the group's credit
+        started = await cp.event("Started", "tx-c103-g", "Authorized", {"charging_state": "Charging"},
+                                 id_token={"id_token": member, "type": "Central"})  # fmt: skip
+        assert started.transaction_limit == {"max_cost": 3.5}
+        await cp.event("Ended", "tx-c103-g", "EVCommunicationLost", {"stopped_reason": "EVDisconnected"})
+    credit = (await api.get(f"/api/v1/tokens/{rich}/credit")).json()
+    assert credit["balance"] == "8.00"  # 10.00 less the final price, once
+    pk = await tx_pk(api, station, "tx-c103")
+    assert [(e["amount"], e["transaction_id"]) for e in credit["entries"]] == [("-2.00", pk), ("10.00", None)]
+    limits = (await api.get(f"/api/v1/transactions/{pk}/limit")).json()
+    assert limits["limit"] == {"max_cost": 10.0} and limits["station_limit"] == {"max_cost": 10.0}
+    assert limits["debit"]["amount"] == "-2.00" and limits["debit"]["balance"] == "8.00"
+    assert [h["source"] for h in limits["history"]] == ["prepaid", "sent", "station"]
+
+
+async def test_tc_c_103_credit_input_is_checked(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    holder = new_id("BAD")
+    for body, field in (({"currency": "EUR", "balance": "-1"}, "balance"), ({"currency": "XYZ", "balance": "1"},
+                        "currency"), ({"currency": "EUR", "balance": "1.001"}, "balance")):  # fmt: skip
+        r = await api.put(f"/api/v1/tokens/{holder}/credit", json=body)
+        assert r.status_code == 400 and r.json()["details"]["field"] == field, r.text
+    assert (await api.get(f"/api/v1/tokens/{holder}/credit")).status_code == 404
+    cli = csms.cli("tokens", "credit", holder, "--set", "-5", "--currency", "EUR", check=False)
+    assert cli.returncode == 2 and "--set" in cli.stderr and "negative" in cli.stderr
+
+
+async def test_tc_e_102_csms_limit_overrides_the_one_the_station_set(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("E102")
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        await cp.event("Started", "tx-e102", "CablePluggedIn", {"charging_state": "Charging"})
+        pk = await tx_pk(api, station, "tx-e102")
+        r = await api.post(f"/api/v1/transactions/{pk}/limit", json={"max_energy": 10000})
+        assert r.status_code == 200, r.text
+        # the station sets 6000 Wh of its own: the CSMS answers with its 10000 (override)
+        answer = await cp.event("Updated", "tx-e102", "LimitSet", {"transaction_limit": {"max_energy": 6000}})
+        assert answer.transaction_limit == {"max_energy": 10000}
+        # the station adopted it: no limit in the answer any more
+        answer = await cp.event("Updated", "tx-e102", "LimitSet", {"transaction_limit": {"max_energy": 10000}})
+        assert answer.transaction_limit is None
+        answer = await cp.event("Updated", "tx-e102", "MeterValuePeriodic", meter_value=energy(500))
+        assert answer.transaction_limit is None
+        await cp.event("Ended", "tx-e102", "EnergyLimitReached", {"stopped_reason": "EnergyLimitReached"})
+    limits = (await api.get(f"/api/v1/transactions/{pk}/limit")).json()
+    assert limits["station_limit"] == {"max_energy": 10000}
+    assert [h["source"] for h in limits["history"]] == ["operator", "station", "sent", "station"]
+
+
+async def test_tc_e_108_cost_limit_the_station_calculated_is_kept(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("E108")
+    await flat_tariff(api, station)
+    async with station21(csms, station) as cp:
+        cp.answers["SetDefaultTariff"] = {"status": "Accepted"}
+        await cp.boot()
+        await cp.event("Started", "tx-e108", "CablePluggedIn", {"charging_state": "Charging"})
+        cost = {"total_cost": {"currency": "EUR", "type_of_cost": "NormalCost", "total": {"incl_tax": 0.5}},
+                "total_usage": {"energy": 1000, "charging_time": 60, "idle_time": 0}}  # fmt: skip
+        answer = await cp.event("Updated", "tx-e108", "LimitSet", {"transaction_limit": {"max_cost": 2.0}},
+                                cost_details=cost)  # fmt: skip
+        assert answer.transaction_limit is None  # the CSMS sets none of its own: nothing to override
+        pk = await tx_pk(api, station, "tx-e108")
+        limits = (await api.get(f"/api/v1/transactions/{pk}/limit")).json()
+        assert limits["station_limit"] == {"max_cost": 2.0} and limits["limit"] is None
+        local = (await api.get(f"/api/v1/transactions/{pk}/local-costs")).json()
+        assert len(local) == 1  # the cost details are accepted and kept
+        await cp.event("Ended", "tx-e108", "CostLimitReached", {"stopped_reason": "LocalOutOfCredit"})
+
+
+async def test_tc_e_109_csms_cost_limit_beside_the_running_total(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    station = new_id("E109")
+    driver = new_id("E109T")
+    add_tokens(csms, driver)
+    await flat_tariff(api, station)
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        answer = await cp.call(c21.Authorize(id_token={"id_token": driver, "type": "Central"}), suppress=False)
+        assert answer.id_token_info["status"] == "Accepted"
+        await cp.event("Started", "tx-e109", "Authorized", {"charging_state": "Charging"},
+                       id_token={"id_token": driver, "type": "Central"},
+                       meter_value=energy(0, "Transaction.Begin"))  # fmt: skip
+        pk = await tx_pk(api, station, "tx-e109")
+        assert (await api.post(f"/api/v1/transactions/{pk}/limit", json={"max_cost": 10})).status_code == 200
+        answer = await cp.event("Updated", "tx-e109", "MeterValuePeriodic", meter_value=energy(1000))
+        assert answer.transaction_limit == {"max_cost": 10.0} and answer.total_cost == 0.5
+        answer = await cp.event("Updated", "tx-e109", "LimitSet", {"transaction_limit": {"max_cost": 10.0}},
+                                meter_value=energy(2000))  # fmt: skip
+        assert answer.transaction_limit is None and answer.total_cost == 1.0
+        await cp.event("Ended", "tx-e109", "StopAuthorized", {"stopped_reason": "Local"})
+
+
+@pytest.mark.parametrize(("case", "limit"), [("E110", {"max_energy": 6000}), ("E111", {"max_time": 120})])
+async def test_tc_e_110_111_limit_given_with_a_remote_start(
+    csms: CsmsProcess, api: httpx.AsyncClient, case: str, limit: dict[str, int]
+) -> None:
+    station = new_id(case)
+    driver = new_id(f"{case}T")
+    add_tokens(csms, driver)
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        body = {"id_token": driver, "id_token_type": "Central", "evse_id": 1, "limit": limit}
+        r = await api.post(f"/api/v1/stations/{station}/commands/remote-start", json=body)
+        assert r.status_code == 200, r.text
+        [asked] = cp.requests("RequestStartTransaction")
+        assert "transaction_limit" not in asked  # 2.1's RequestStartTransaction has no limit: it comes next
+        rid = asked["remote_start_id"]
+        tx = f"tx-{case}"
+        started = await cp.event("Started", tx, "RemoteStart", {"charging_state": "Charging", "remote_start_id": rid},
+                                 id_token={"id_token": driver, "type": "Central"})  # fmt: skip
+        assert started.transaction_limit == limit  # only the limit asked for: no maxTime/maxCost beside it
+        answer = await cp.event("Updated", tx, "LimitSet", {"transaction_limit": limit})
+        assert answer.transaction_limit is None
+        reason = "EnergyLimitReached" if "max_energy" in limit else "TimeLimitReached"
+        await cp.event("Ended", tx, reason, {"stopped_reason": reason})
+    [row] = [t for t in await transactions(api, station) if t["transaction_id"] == f"tx-{case}"]
+    assert row["stop_reason"] == ("EnergyLimitReached" if case == "E110" else "TimeLimitReached")
+
+
+async def test_tc_e_110_limits_are_checked_and_refused_where_ocpp_has_none(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    station = new_id("E110V")
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        for bad, field in (({"max_energy": -1}, "limit.max_energy"), ({"max_soc": 101}, "limit.max_soc"),
+                           ({}, "limit")):  # fmt: skip
+            r = await api.post(f"/api/v1/stations/{station}/commands/remote-start",
+                               json={"id_token": "X1", "id_token_type": "Central", "limit": bad})  # fmt: skip
+            assert r.status_code == 400 and r.json()["details"][0]["field"] == field, r.text
+        assert cp.requests("RequestStartTransaction") == []
+        await cp.event("Started", "tx-e110v", "CablePluggedIn", {"charging_state": "Charging"})
+        pk = await tx_pk(api, station, "tx-e110v")
+        r = await api.post(f"/api/v1/transactions/{pk}/limit", json={"max_time": 0})
+        assert r.status_code == 400 and r.json()["details"][0]["field"] == "max_time", r.text
+        await cp.event("Ended", "tx-e110v", "EVCommunicationLost", {"stopped_reason": "EVDisconnected"})
+    r = await api.post(f"/api/v1/transactions/{pk}/limit", json={"max_time": 60})
+    assert r.status_code == 400 and r.json()["details"]["field"] == "transaction", r.text
 
 
 async def test_tc_e_113_transaction_resumed_after_interruption(csms: CsmsProcess, api: httpx.AsyncClient) -> None:

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from ocppd.api import alerts, certificates, device_model, errors, firmware, logs, operations, oscp
 from ocppd.api.auth import Authenticator, current_principal
 from ocppd.api.billing import router as billing_router
+from ocppd.api.credit import router as credit_router
 from ocppd.api.domain_routes import router as domain_router
 from ocppd.api.headers import SecurityHeaders
 from ocppd.api.live import LiveState
@@ -99,6 +100,7 @@ def create_app(csms: Csms, admin_token: str) -> FastAPI:
     app.include_router(oscp.ops)
     app.include_router(oscp.fp)  # OSCP 2.0 peers: token authentication of their own
     app.include_router(billing_router)
+    app.include_router(credit_router)
     app.include_router(station_tariffs_router)
     app.include_router(certificates.router)
     app.include_router(alerts.router)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ocppd.api.choices import choice
 from ocppd.csms import verbs
+from ocppd.csms.limits import TxLimit, check_limit
 from ocppd.csms.outbound import Verb, next_request_id
 
 
@@ -24,17 +25,39 @@ class Body(BaseModel):
 # --------------------------------------------------------------------------- bodies
 
 
+class TransactionLimitIn(BaseModel):
+    """An OCPP 2.1 TransactionLimitType (1.6 and 2.0.1 have none)."""
+
+    max_cost: float | None = Field(None, gt=0, description="In the tariff's currency, incl. VAT (as totalCost)")
+    max_energy: float | None = Field(None, gt=0, description="Wh")
+    max_time: int | None = Field(None, ge=1, description="Seconds from the start of the transaction")
+    max_soc: int | None = Field(None, ge=0, le=100, description="Percent")
+
+    @model_validator(mode="after")
+    def one_at_least(self) -> TransactionLimitIn:
+        if all(v is None for v in self.model_dump().values()):
+            raise ValueError("give at least one of max_cost, max_energy, max_time, max_soc")
+        return self
+
+    def limit(self) -> TxLimit:
+        return check_limit(**self.model_dump())
+
+
 class RemoteStart(Body):
     id_token: str = Field(min_length=1, max_length=255, description="The id token to charge with.")
     id_token_type: str = Field("ISO14443", description="2.x IdTokenType: ISO14443, Central, eMAID, ...")
     evse_id: int | None = Field(None, ge=1, description="EVSE (2.x) or connector (1.6); omitted: station picks.")
     charging_profile: dict[str, Any] | None = Field(None, description="Raw version-specific charging profile.")
     remote_start_id: int | None = Field(None, description="2.x remoteStartId; generated when omitted.")
+    limit: TransactionLimitIn | None = Field(
+        None, description="2.1 only: the transaction's limit, given in the answer to its first TransactionEvent"
+    )
 
     def verb(self) -> verbs.RemoteStart:
         return verbs.RemoteStart(
-            self.id_token, self.id_token_type, self.evse_id, self.charging_profile, self.remote_start_id
-        )
+            self.id_token, self.id_token_type, self.evse_id, self.charging_profile, self.remote_start_id,
+            limit=self.limit.limit() if self.limit else None,
+        )  # fmt: skip
 
 
 class RemoteStop(Body):

@@ -20,6 +20,7 @@ from ocppd.csms.alerts import Alerts
 from ocppd.csms.authorization import Authorization
 from ocppd.csms.autoprovision import AutoProvisioning
 from ocppd.csms.availability import Availability
+from ocppd.csms.billing.credit import Credit
 from ocppd.csms.billing.service import Billing
 from ocppd.csms.billing.station_tariffs import StationTariffs
 from ocppd.csms.campaigns import Campaigns
@@ -29,6 +30,7 @@ from ocppd.csms.device_model import DeviceModel
 from ocppd.csms.display_messages import DisplayMessages
 from ocppd.csms.events import EventBus
 from ocppd.csms.firmware import Firmware
+from ocppd.csms.limits import TransactionLimits, with_remote_start_id
 from ocppd.csms.local_lists import LocalLists
 from ocppd.csms.logs import LogUploads
 from ocppd.csms.monitoring import Monitoring
@@ -49,6 +51,7 @@ from ocppd.csms.outbound import (
     Verb,
     limit_variables,
     limits_from,
+    next_request_id,
 )
 from ocppd.csms.presence import Presence
 from ocppd.csms.provisioning import Provisioning, StationDirectory
@@ -106,6 +109,8 @@ class Csms:
             concurrent_default=tx_settings.concurrent_tx,
         )
         self.billing = Billing(store, settings.billing)
+        self.credit = Credit(store)  # prepaid balances of tokens and groups
+        self.tx_limits = TransactionLimits(store)  # OCPP 2.1 transaction limits
         self.station_tariffs = StationTariffs(store, self.send, self.billing)  # OCPP 2.1 tariffs on stations
         self.transactions = Transactions(store, self.events, tx_settings, self.authorization, self.is_connected)
         self.authorization.in_use_on_other_station = self.transactions.in_use_on_other_station
@@ -445,6 +450,8 @@ class Csms:
         Raises NotExpressible (before anything was sent), StationOffline, StationTimeout,
         StationCallError (the station's CALLERROR; earlier calls of the plan stay done) and InvalidAnswer.
         """
+        if isinstance(verb, verbs.RemoteStart) and verb.limit is not None:
+            verb = with_remote_start_id(verb, next_request_id)  # type: ignore[assignment]
         try:
             sent = await self._carry_out(station_id, verb, timeout)
         except OutboundError as exc:
@@ -463,6 +470,9 @@ class Csms:
             raise StationOffline(f"station {station_id!r} is not connected")
         target = await self.target(station_id, session.version)
         plan = self._checked_plan(session, verb, target)
+        if isinstance(verb, verbs.RemoteStart) and verb.limit is not None and verb.remote_start_id is not None:
+            # kept before sending: the station's Started event may arrive before its answer
+            await self.tx_limits.expect_remote_start(station_id, verb.remote_start_id, verb.limit, None)
         if plan.read_limits_first is not None:
             component, action = plan.read_limits_first
             await self._read_limits(session, component, action, target, timeout)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from ocppd.csms.limits import TxLimit
 from ocppd.csms.outbound import Verb
 
 # --------------------------------------------------------------------------- results
@@ -151,6 +152,8 @@ class RemoteStart(Verb[RemoteStarted]):
     charging_profile: dict[str, Any] | None = None  # version-specific payload, passed through
     remote_start_id: int | None = None  # 2.x; allocated when None
     group_id_token: str | None = None  # 2.x groupIdToken
+    # 2.1 only: given in the answer to the transaction's first event (RequestStartTransaction has no limit)
+    limit: TxLimit | None = None
 
 
 @dataclass(frozen=True, slots=True)

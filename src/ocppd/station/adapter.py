@@ -73,6 +73,11 @@ class Adapter:
     def on_queued_answer(self, message: QueuedMessage, answer: Payload) -> None:
         """React to the CSMS's answer to a queued transaction message."""
 
+    def limit_reached(self, c: Connector, tx: Transaction, now: float) -> tuple[str | None, float | None]:
+        """(the stop reason when a transaction limit is reached, when to look again); OCPP 1.6 and 2.0.1
+        have no transaction limits: never."""
+        return None, None
+
     def reservation_ended(self, reservation: Reservation, status: str) -> None:
         """A reservation expired or was used up."""
 

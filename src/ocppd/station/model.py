@@ -62,6 +62,7 @@ class Transaction:
     stop_reason: str | None = None
     token_type: str = ""  # 2.x idToken type; "" until set: id_token_type(id_tag)
     charging_state: str | None = None  # 2.x: last reported chargingState
+    limit: dict[str, Any] | None = None  # 2.1 TransactionLimitType in force (maxCost/maxEnergy/maxTime/maxSoC)
 
     def __post_init__(self) -> None:
         if not self.token_type:

@@ -581,6 +581,10 @@ class Station:
             c.advance(now, self.profiles, self.family)
             self.refresh(c)
 
+    def wake_meters(self) -> None:
+        """Look at the meters (and the transactions' limits) now rather than at the next deadline."""
+        self._meter_wake.set()
+
     async def _meter_loop(self) -> None:
         if getattr(self, "_interrupted", None):
             for connector, tx in self._interrupted:
@@ -604,6 +608,13 @@ class Station:
                 tx = c.tx
                 if tx is None:
                     continue
+                if tx.limit:  # 2.1: stop when the limit is reached, look again when it may be
+                    reason, again = self.adapter.limit_reached(c, tx, now)
+                    if reason is not None:
+                        self.stop_transaction(c.number, reason)
+                        continue
+                    if again is not None:
+                        deadlines.append(again)
                 if sample_interval > 0 and self.settings["sampled_enabled"]:
                     if tx.next_sample == 0.0:
                         tx.next_sample = tx.start + sample_interval

@@ -52,7 +52,13 @@ _STOP_REASON = {  # 1.6 vocabulary -> (stoppedReason, triggerReason)
     "UnlockCommand": ("Other", "UnlockCommand"),
     "EmergencyStop": ("EmergencyStop", "AbnormalCondition"),
     "Other": ("Other", "AbnormalCondition"),
+    # 2.1 transaction limits (E16); a cost limit has no stoppedReason of its own: the credit is spent
+    "EnergyLimitReached": ("EnergyLimitReached", "EnergyLimitReached"),
+    "TimeLimitReached": ("TimeLimitReached", "TimeLimitReached"),
+    "CostLimitReached": ("LocalOutOfCredit", "CostLimitReached"),
+    "SOCLimitReached": ("SOCLimitReached", "SoCLimitReached"),
 }
+COST_RECHECK_S = 1.0  # a running cost against maxCost is looked at again this often
 _WRITABLE = ("ReadWrite", "WriteOnly")
 _PHYSICAL = ("ChargingStation", "EVSE", "Connector")
 _AVAILABILITY = "Available,Occupied,Reserved,Unavailable,Faulted"
@@ -283,6 +289,58 @@ class Adapter2x(Adapter):
                          seq_no=int(data.get("seq_no", 1)))  # fmt: skip
         self._tx_event(c, tx, "Ended", "AbnormalCondition", stoppedReason="PowerLoss", chargingState="Idle")
 
+    def limit_given(self, tx_ref: str, limit: dict[str, Any]) -> None:
+        """2.1: the CSMS's transactionLimit replaces the values it names; the station reports the limit it
+        now applies (LimitSet) and ends the transaction when it is reached."""
+        c = self.station.find_tx(tx_ref)
+        if c is None or c.tx is None or self.station.version is not OcppVersion.V21:
+            return
+        tx = c.tx
+        tx.limit = {**(tx.limit or {}), **{k: v for k, v in limit.items() if k != "customData"}}
+        self.station.event("limit_set", transaction=tx.ref, limit=dict(tx.limit))
+        self.station.update_meters()
+        self._tx_event(c, tx, "Updated", "LimitSet", transactionLimit=dict(tx.limit))
+        self.station.wake_meters()
+
+    def limit_reached(self, c: Connector, tx: Transaction, now: float) -> tuple[str | None, float | None]:
+        limit = tx.limit or {}
+        if self.station.version is not OcppVersion.V21 or not limit:
+            return None, None
+        again: list[float] = []
+        if "maxTime" in limit:
+            end = tx.start + float(limit["maxTime"])
+            if now >= end - 0.001:
+                return "TimeLimitReached", None
+            again.append(end)
+        if "maxEnergy" in limit:
+            if tx.energy_wh >= float(limit["maxEnergy"]):
+                return "EnergyLimitReached", None
+            if c.power_w > 0:
+                again.append(now + max(0.05, (float(limit["maxEnergy"]) - tx.energy_wh) * 3600 / c.power_w))
+        if "maxSoC" in limit and c.ev is not None:
+            if c.ev.soc(tx.energy_wh) >= float(limit["maxSoC"]):
+                return "SOCLimitReached", None
+            if c.power_w > 0:
+                wh = (float(limit["maxSoC"]) - c.ev.soc(tx.energy_wh)) * c.ev.capacity_wh / 100.0
+                again.append(now + max(0.05, wh * 3600 / c.power_w))
+        if "maxCost" in limit:
+            cost = self._cost_so_far(c, tx, now)
+            if cost is not None and cost >= float(limit["maxCost"]):
+                return "CostLimitReached", None
+            again.append(now + COST_RECHECK_S)
+        return None, min(again, default=None)
+
+    def _cost_so_far(self, c: Connector, tx: Transaction, now: float) -> float | None:
+        """The cost so far incl. tax: computed here by the tariff the station holds for the transaction
+        (local cost calculation), else the running total the CSMS last gave (central)."""
+        local = self.tariffs.local_cost(tx.ref, c.evse_id, tx.start, now, tx.meter_start_wh, c.energy_wh,
+                                        self._readings.get(tx.ref, []))  # fmt: skip
+        if local is not None:
+            total = local[1]["totalCost"]["total"]
+            return float(total.get("inclTax", total.get("exclTax", 0)))
+        central = self.station.costs.get(tx.ref)
+        return None if central is None or central["total"] is None else float(central["total"])
+
     def reservation_ended(self, reservation: Reservation, status: str) -> None:
         self.station.send_later("ReservationStatusUpdate", {"reservationId": reservation.id,
                                                             "reservationUpdateStatus": status})  # fmt: skip
@@ -291,6 +349,8 @@ class Adapter2x(Adapter):
         if message.action == "TransactionEvent" and "totalCost" in answer and message.tx_ref is not None:
             final = message.payload.get("eventType") == "Ended"
             self.station.cost_received(message.tx_ref, answer["totalCost"], "TransactionEventResponse", final)
+        if message.action == "TransactionEvent" and "transactionLimit" in answer and message.tx_ref is not None:
+            self.limit_given(message.tx_ref, answer["transactionLimit"])
         info = answer.get("idTokenInfo")
         if info is None or info.get("status") == "Accepted" or message.tx_ref is None:
             return

@@ -558,6 +558,57 @@ transaction_costs = Table(
     Index(None, "transaction_id", "id"),
 )
 
+# Prepaid credit (docs/billing.md#prepaid-credit): a balance held by a token or a token group (``holder``),
+# in minor units of its currency. Every change is an entry; a transaction's final cost is debited once
+# (the unique transaction_id makes a replayed end unable to debit twice).
+credit_accounts = Table(
+    "credit_accounts",
+    metadata,
+    Column("holder", String(ID_LEN), primary_key=True),
+    Column("currency", String(3), nullable=False),
+    Column("balance_minor", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
+    Column("updated_by", String(255)),
+)
+
+credit_entries = Table(
+    "credit_entries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("holder", String(ID_LEN), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # signed: a debit is negative
+    Column("balance_minor", BigInteger, nullable=False),  # after this entry
+    Column("transaction_id", Integer, ForeignKey("transactions.id"), unique=True),
+    Column("reason", String(512), nullable=False),
+    Column("entered_by", String(255)),
+    Column("entered_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "holder", "id"),
+)
+
+# OCPP 2.1 transaction limits (TransactionLimitType): what the operator set (``operator``, for a remote
+# start by remote_start_id until the transaction is known), the prepaid credit gave (``prepaid``), what
+# ocppd answered a TransactionEvent with (``sent``) and what the station reported (``station``).
+transaction_limits = Table(
+    "transaction_limits",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("station_id", String(ID_LEN), nullable=False),
+    Column("transaction_uid", String(64)),
+    Column("remote_start_id", Integer),
+    Column("source", String(16), nullable=False),
+    Column("max_cost", Float),
+    Column("max_energy", Float),
+    Column("max_time", Integer),
+    Column("max_soc", Integer),
+    Column("currency", String(3)),
+    Column("seq_no", Integer),
+    Column("set_by", String(255)),
+    Column("set_at", UTCDateTime, nullable=False, default=utcnow),
+    Index(None, "station_id", "transaction_uid"),
+    Index(None, "station_id", "remote_start_id"),
+)
+
 # Signed meter values kept with their transaction for the life of the record (the message log is pruned).
 signed_meter_values = Table(
     "signed_meter_values",

@@ -42,6 +42,8 @@ def transaction_id(value: str) -> int:
 
 @out(v.RemoteStart)
 def remote_start(verb: v.RemoteStart, t: Target) -> Plan[v.RemoteStarted]:
+    if verb.limit is not None:
+        raise NotExpressible("OCPP 1.6 has no transaction limits (2.1 only)")
     payload = drop_none({"connectorId": verb.evse_id, "idTag": verb.id_token, "chargingProfile": verb.charging_profile})
     return Plan.single("RemoteStartTransaction", payload, lambda a: v.RemoteStarted(a["status"]))
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocppd.csms.authorization import Presented
+from ocppd.csms.billing.credit import Credit, CreditCheck
 from ocppd.csms.billing.evidence import signed_values_v2x
 from ocppd.csms.ca import COMBINED
+from ocppd.csms.limits import TxLimit
 from ocppd.csms.metering import parse_time, readings_v2x
+from ocppd.csms.outbound import iso
 from ocppd.csms.vat import check_vat_number
 from ocppd.protocol.actions import station_initiated
 from ocppd.protocol.versions import OcppVersion
@@ -72,6 +75,9 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             answer["certificateStatus"] = status
             if status != "Accepted":
                 answer["idTokenInfo"] = {**answer["idTokenInfo"], "status": "Invalid"}
+        if answer["idTokenInfo"]["status"] == "Accepted":  # prepaid credit (TC_C_103/104)
+            credit = await d.credit.check(session.identity, None, token["idToken"])
+            answer["idTokenInfo"] = prepaid_info(answer["idTokenInfo"], credit)
         if version is OcppVersion.V21 and answer["idTokenInfo"]["status"] == "Accepted":  # TC_I_109
             tariff = await d.station_tariffs.driver_tariff(session.identity, None, token["idToken"])
             if tariff is not None:  # the driver's tariff, as a 2.1 Tariff
@@ -123,6 +129,20 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         if signed:
             await d.billing.keep_signed(session.identity, info["transactionId"], signed)
         answer: Payload = {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
+        prepaid = None
+        if token and verdict is not None and verdict.accepted and p["eventType"] != "Ended":
+            credit = await d.credit.check(session.identity, evse.get("id"), token["idToken"])
+            answer["idTokenInfo"] = prepaid_info(answer["idTokenInfo"], credit)
+            prepaid = credit if credit.max_cost is not None and credit.status == "Accepted" else None
+        if version is OcppVersion.V21:  # transaction limits: what the station set, what the CSMS gives
+            limit = await d.tx_limits.on_event(
+                session.identity, info["transactionId"], p["eventType"], p["seqNo"],
+                remote_start_id=info.get("remoteStartId"), reported=info.get("transactionLimit"),
+                prepaid=TxLimit(max_cost=float(prepaid.max_cost)) if prepaid and prepaid.max_cost else None,
+                currency=prepaid.currency if prepaid else None,
+            )  # fmt: skip
+            if limit is not None:
+                answer["transactionLimit"] = limit
         if "costDetails" in p:  # 2.1: the station's local cost, kept beside the CSMS's
             await d.station_tariffs.local_cost(
                 session.identity, info["transactionId"], p["eventType"], p["seqNo"], parse_time(p["timestamp"]),
@@ -237,6 +257,17 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         table["VatNumberValidation"] = vat_number_validation
         table["GetCertificateChainStatus"] = get_certificate_chain_status
     return table
+
+
+def prepaid_info(info: Payload, credit: CreditCheck) -> Payload:
+    """idTokenInfo for a prepaid token: NoCredit when its credit cannot pay here, and a cache expiry of
+    now (the balance changes with every session, so the station must not trust an old answer)."""
+    if not credit.prepaid:
+        return info
+    out = {**info, "cacheExpiryDateTime": iso(Credit.cache_expiry())}
+    if credit.status != "Accepted":
+        out["status"] = credit.status
+    return out
 
 
 # Reports whose only possible answer is an empty one: recorded for the operator (events table, SSE).

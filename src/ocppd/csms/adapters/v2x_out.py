@@ -51,6 +51,8 @@ def evse(evse_id: int | None, connector_id: int | None) -> Payload | None:
 
 @out(v.RemoteStart)
 def remote_start(verb: v.RemoteStart, t: Target) -> Plan[v.RemoteStarted]:
+    if verb.limit is not None and t.version is not OcppVersion.V21:
+        raise NotExpressible(f"OCPP {t.version.label} has no transaction limits (2.1 only)")
     rid = verb.remote_start_id if verb.remote_start_id is not None else next_request_id()
     payload = drop_none(
         {

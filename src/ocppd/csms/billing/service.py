@@ -22,6 +22,7 @@ from ocppd import metrics
 from ocppd.config import BillingSettings
 from ocppd.csms.billing import reports
 from ocppd.csms.billing.cost import Cost, MeterPoint, SessionData, price_session
+from ocppd.csms.billing.credit import debit_op
 from ocppd.csms.billing.currencies import minor_units
 from ocppd.csms.billing.signatures import FAILED, NO_KEY, UNVERIFIABLE, meter_keys, verify
 from ocppd.csms.billing.tariff import Tariff, TariffError, parse_tariff
@@ -444,9 +445,11 @@ class Billing:
             if tx is None or tx.active:
                 return None
             history = br.cost_history(conn, tx.id)
-            if history:  # a replayed end: the price stands
+            if history:  # a replayed end: the price stands (and was debited once, with it)
                 return history[-1]
-            return record_op(conn, price_op(conn, tx), ENDED, None)
+            row = record_op(conn, price_op(conn, tx), ENDED, None)
+            debit_op(conn, tx, row)  # prepaid credit pays the final price, in the same write
+            return row
 
         try:
             row = await self.store.write(op)
