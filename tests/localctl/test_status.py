@@ -5,6 +5,7 @@ a real ``ocppd serve`` and two stations played by the ``ocpp`` package: the JSON
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from playwright.async_api import expect
 
 from ocppd.localctl.status import limit_sources
@@ -21,11 +23,13 @@ from tests.integration.test_smart_charging import Station16, Station201, meter20
 from tests.localctl.process import ControllerProcess, run_controller
 from tests.localctl.test_balancing import probe
 from tests.localctl.test_command import run
+from tests.localctl.test_relay import api, connected
 from tests.waiting import eventually
 from tests.web.conftest import ARTIFACTS
 
 TOKEN = "lc-status-token-0123456789"
 LEVEL = 6  # smart.stack_level
+IDENTITY = "LC-STATUS"  # the controller's own station at the CSMS
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,7 @@ def lc(tmp_path_factory: pytest.TempPathFactory, csms: CsmsProcess) -> Iterator[
         "OCPPD_LOCAL_CONTROLLER__GROUP_AMPS": "32",
         "OCPPD_LOCAL_CONTROLLER__HTTP_PORT": str(port),
         "OCPPD_LOCAL_CONTROLLER__HTTP_TOKEN": TOKEN,
+        "OCPPD_LOCAL_CONTROLLER__IDENTITY": IDENTITY,
     }
     with run_controller(tmp_path_factory.mktemp("lc"), f"ws://127.0.0.1:{csms.ocpp_port}", env) as controller:
         yield controller, f"http://127.0.0.1:{port}"
@@ -113,6 +118,55 @@ async def test_status_of_two_stations_the_limit_and_the_operator_limit(lc: tuple
         await eventually(probe(lambda: b.profiles.get((1, "TxProfile", LEVEL)) == 20.0), "the EV at the new limit")
         s = await status_when(http, lambda s: s["group_limit"]["amps"] == [20.0] * 3, "the new limit in force")
         assert s["group_limit"]["source"] == "operator", s["group_limit"]
+
+
+async def test_a_limit_from_the_csms_is_named_as_the_source(
+    lc: tuple[ControllerProcess, str], csms: CsmsProcess
+) -> None:
+    """The CSMS limits the group through the controller's identity (a station-max profile): the status
+    names it, its own connection and the limit it put on the group."""
+    _, base = lc
+    await eventually(lambda: connected(csms, IDENTITY), "the controller's identity at the CSMS")
+    profile = {"id": 5, "evse_id": 0, "purpose": "station_max", "stack_level": 0, "unit": "A",
+               "periods": [{"start_s": 0, "limit": 10}]}  # fmt: skip
+    async with client(base) as http, api(csms) as upstream:
+        r = await upstream.post(f"/api/v1/stations/{IDENTITY}/charging-profiles", json=profile)
+        assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+        try:
+            s = await status_when(http, lambda s: s["group_limit"]["source"] == "csms", "the CSMS's limit named")
+            row = next(x for x in s["group_limit"]["sources"] if x["source"] == "csms")
+            assert row["binding"] and row["watts"] == 6900.0 and row["until"] is None, row  # 10 A x 3 x 230 V
+            assert s["group_limit"]["watts"] == 6900.0
+            identity = s["controller"]["identity"]
+            assert (identity["identity"], identity["state"], identity["subprotocol"]) == (IDENTITY, "connected",
+                                                                                          "ocpp2.0.1")  # fmt: skip
+            assert "csms" in (await http.get("/")).text
+        finally:
+            clear = {"chargingProfileId": 5}
+            r = await upstream.post(f"/api/v1/stations/{IDENTITY}/call/ClearChargingProfile", json=clear)
+            assert r.json()["status"] == "Accepted", r.text
+        await status_when(http, lambda s: s["group_limit"]["source"] != "csms", "the CSMS's limit lifted")
+
+
+async def test_a_station_without_its_csms_is_reconnecting_and_on_fallback(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"OCPPD_LOCAL_CONTROLLER__GROUP_AMPS": "16", "OCPPD_LOCAL_CONTROLLER__HTTP_PORT": str(port)}
+    with run_controller(tmp_path, f"ws://127.0.0.1:{free_port()}", env) as controller:  # nobody listens there
+        async with (
+            client(f"http://127.0.0.1:{port}", None) as http,
+            websockets.connect(f"{controller.ws_url}/LONE", subprotocols=["ocpp2.0.1"]) as ws,
+        ):
+            boot = {"chargingStation": {"vendorName": "ACME", "model": "AC22"}, "reason": "PowerUp"}
+            await ws.send(json.dumps([2, "boot-1", "BootNotification", boot]))  # left unanswered: no CSMS
+
+            def cut_off(s: dict[str, Any]) -> bool:
+                return s["fallback"]["active"] and s["stations"][0]["frames"]["unforwarded"] >= 1
+
+            s = await status_when(http, cut_off, "the station cut off from its CSMS")
+        lone = s["stations"][0]
+        assert s["fallback"]["stations"] == ["LONE"] and lone["upstream"]["state"] == "reconnecting", lone
+        assert lone["upstream"]["since"] and lone["upstream"]["last_error"], lone
+        assert lone["frames"]["up"] == 0 and lone["frames"]["unforwarded"] >= 1, lone  # its boot reached nobody
 
 
 async def test_the_token_is_required(lc: tuple[ControllerProcess, str]) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ocppd.localctl.relay import CLOSED, CONNECTING, OFFLINE, UP
+from ocppd.smart.balancer import NOMINAL_VOLTAGE
 from ocppd.smart.tree import ExternalLimit
 from ocppd.web.charts import series, time_chart
 
@@ -83,40 +84,43 @@ class History:
 
 
 def limit_sources(
-    spec: dict[str, Any] | None, externals: list[ExternalLimit], limit: dict[str, Any] | None, set_by: str
+    spec: dict[str, Any] | None,
+    externals: list[ExternalLimit],
+    limit: dict[str, Any] | None,
+    set_by: str,
+    voltage: float = NOMINAL_VOLTAGE,
 ) -> dict[str, Any]:
-    """The group limit in force (the balancer's last run) and what sets it: the configured limit and
-    every external limit active on the group's node, each marked ``binding`` when it is the limit."""
-    amps = [a for a in (limit or {}).get("amps") or () if a is not None]
-    watts = (limit or {}).get("watts")
+    """The group limit in force and what sets it: the configured limit and
+    every external limit active on the group's node; the tightest is ``binding``. Amps and watts are
+    compared as the power they allow on three phases at ``voltage`` (only to name the source: the
+    balancer keeps the group under every one of them)."""
 
-    def binding(a: list[float] | None, w: float | None) -> bool:
-        if a and amps and math.isclose(min(a), min(amps), abs_tol=0.05):
-            return True
-        return w is not None and watts is not None and math.isclose(w, watts, abs_tol=0.5)
+    def power(a: list[float] | None, w: float | None) -> float:
+        return min(min(a) * 3 * voltage if a else math.inf, math.inf if w is None else w)
 
     rows = []
     own_a = (spec or {}).get("amps")
     own_a = [float(own_a)] * 3 if isinstance(own_a, int | float) else own_a
     own_w = (spec or {}).get("watts")
     if own_a or own_w:
-        rows.append({"source": set_by, "amps": own_a, "watts": own_w, "until": None, "binding": binding(own_a, own_w)})
+        rows.append({"source": set_by, "amps": own_a, "watts": own_w, "until": None, "binding": False})
     for e in externals:
         a = list(e.amps) if e.amps else None
-        rows.append({"source": e.source, "amps": a, "watts": e.watts, "until": iso(_finite(e.end)),
-                     "binding": binding(a, e.watts)})  # fmt: skip
-    # on a tie the configured limit is named: an external limit at the same value changes nothing
-    winner = next((r for r in rows if r["binding"]), None)
+        rows.append({"source": e.source, "amps": a, "watts": e.watts, "until": iso(_finite(e.end)), "binding": False})
+    # the first of the tightest: on a tie the configured limit is named (an equal external one changes nothing)
+    winner = min(rows, key=lambda r: power(r["amps"], r["watts"]), default=None)
+    if winner is not None:
+        winner["binding"] = True
     return {
         "amps": [None if a is None else round(a, 2) for a in (limit or {}).get("amps") or []] or None,
-        "watts": watts,
-        "source": winner["source"] if winner else ("none" if not rows else "not yet computed"),
+        "watts": (limit or {}).get("watts"),
+        "source": winner["source"] if winner else "none",
         "sources": rows,
     }
 
 
 def controller_status(c: LocalController, now: float | None = None) -> dict[str, Any]:
-    """The whole status as JSON-ready data (GET /status.json and the page)."""
+    """The whole status as JSON-ready data (``GET /api/status`` and the page)."""
     now = time.time() if now is None else now
     lc, site = c.lc, c.lc.site
     balancing, sites = c.balancing, c.sites
@@ -149,6 +153,11 @@ def controller_status(c: LocalController, now: float | None = None) -> dict[str,
         })  # fmt: skip
     externals = [e for e in sites.active_externals(now) if e.node == site] if sites is not None else []
     spec = sites.specs.get(site) if sites is not None else None
+    node = sites.tree.nodes.get(site) if sites is not None else None
+    voltage = node.voltage if node is not None else NOMINAL_VOLTAGE
+    # the limit now (the tree and its external limits, as the balancer's next run takes them)
+    cap = sites.tree.capacity(now, externals).get(site) if sites is not None else None
+    in_force = None if cap is None else {"amps": [_finite(a) for a in cap.amps], "watts": _finite(cap.watts)}
     cut_off = [s["identity"] for s in stations if s["upstream"]["state"] != "connected"]
     identity = c.identity
     return {
@@ -167,7 +176,7 @@ def controller_status(c: LocalController, now: float | None = None) -> dict[str,
                 "last_error": identity.last_error or None,
             },
         },
-        "group_limit": limit_sources(spec, externals, (view or {}).get("limit"), c.limit_set_by),
+        "group_limit": limit_sources(spec, externals, in_force, c.limit_set_by, voltage),
         "measured": (view or {}).get("measured"),
         "allocated": (view or {}).get("allocated"),
         "balanced_at": iso((view or {}).get("at")),
