@@ -20,6 +20,7 @@ from ocppd.api.billing_cli import register as register_tariffs_commands
 from ocppd.api.cli import register as register_auth_commands
 from ocppd.api.oscp_cli import register as register_oscp_commands
 from ocppd.api.smart_cli import register as register_sites_commands
+from ocppd.cli_certificates import register as register_certificate_commands
 from ocppd.cli_transactions import register as register_transaction_commands
 from ocppd.cli_verbs import register as register_verb_commands
 from ocppd.clicommon import (
@@ -55,6 +56,7 @@ register_tariffs_commands(app)  # ocppd tariffs ...
 register_verb_commands(app)  # ocppd command ..., ocppd queue ...
 register_transaction_commands(app)  # ocppd reservations ..., ocppd local-list ...
 register_local_controller(app)  # ocppd local-controller
+register_certificate_commands(app)  # ocppd certificates ...
 
 T = TypeVar("T")
 

@@ -28,9 +28,11 @@ def _post(
     timeout: float,
     url: str | None,
     method: str = "POST",
+    *,
+    input_error_code: int = 1,
 ) -> Any:
     """POST (or ``method``) to the running server's API with the data directory's admin token; exit 1
-    on failure."""
+    on failure (``input_error_code`` when the API refused the input: 400, 404)."""
     import httpx
 
     from ocppd.datadir import running_server
@@ -52,10 +54,14 @@ def _post(
             timeout=timeout,
         )
     except httpx.HTTPError as exc:
+        if server is None and url is None:
+            raise fail(f"no `ocppd serve` is running on the data directory {data_dir.resolve()} (and nothing answers "
+                       f"at {base}): start it, or give --url of the server", code=1) from None  # fmt: skip
         raise fail(f"cannot reach the server at {base}: {exc}", code=1) from None
     if not 200 <= response.status_code < 300:
         detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
-        raise fail(f"{response.status_code}: {detail}", code=1)
+        code = input_error_code if response.status_code in (400, 404) else 1
+        raise fail(f"{response.status_code}: {detail}", code=code)
     return response.json()
 
 

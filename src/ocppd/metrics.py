@@ -49,6 +49,12 @@ CERTIFICATES_SIGNED = Counter(
     "SignCertificate requests by certificate type and outcome (rejected, issued, installed, refused by the station)",
     ["certificate_type", "outcome"],
 )
+CERTIFICATE_EXPIRY = Gauge(
+    "ocppd_certificate_expiry_timestamp_seconds",
+    "Soonest expiry (Unix time) of the certificates stations hold, per certificate type: their own from the CA "
+    "and their trust stores' with a known expiry; refreshed every ca.expiry_check_interval_s and on changes",
+    ["certificate_type"],
+)
 CONNECTIONS_REFUSED = Counter(
     "ocppd_connections_refused_total",
     "Station connections refused before the WebSocket upgrade or in the TLS handshake, by reason",

@@ -36,7 +36,17 @@ async def test_every_page_runs_under_the_csp_without_violations(server: CsmsProc
     await page.get_by_role("button", name="Log in", exact=True).click()
     await expect(page.get_by_role("heading", name="Network overview")).to_be_visible()
     async with connected(server.ws_url, "CSP-1", "1.6", meter_interval=0.5):
-        for path in ("/", "/stations", "/stations/CSP-1", "/tokens", "/transactions", "/messages", "/api/docs"):
+        for path in (
+            "/",
+            "/stations",
+            "/stations/CSP-1",
+            "/tokens",
+            "/transactions",
+            "/messages",
+            "/certificates",
+            "/stations/CSP-1/certificates",
+            "/api/docs",
+        ):
             await page.goto(f"{server.http_url}{path}")
             await page.wait_for_load_state("networkidle")
         await page.goto(f"{server.http_url}/stations/CSP-1")

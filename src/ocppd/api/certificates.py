@@ -11,11 +11,14 @@ from cryptography import x509
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ocppd.api import paging
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError
 from ocppd.api.models import IssuedCertificate, OperationStatus, Revoked, SecurityProfileSet
+from ocppd.api.routes import Cursor, Limit
 from ocppd.api.service import OperatorService
 from ocppd.csms import ca, verbs
+from ocppd.csms.outbound import jsonable
 from ocppd.csms.security import Security
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
@@ -45,6 +48,43 @@ class Revocation(BaseModel):
 @router.get("/certificates", tags=["certificates"], summary="Certificates the CA issued, newest first")
 async def list_certificates(s: Security = Depends(security)) -> list[IssuedCertificate]:
     return [_row(r) for r in await s.certificates()]
+
+
+@router.get("/certificates/expiring", tags=["certificates"],
+            summary="Certificates the stations hold, soonest expiry first (expired ones first), paged")  # fmt: skip
+async def expiring(
+    request: Request,
+    response: Response,
+    s: Security = Depends(security),
+    within_days: float | None = Query(None, ge=0, le=36500, description="Only those expiring within this many days"),
+    station_id: str | None = Query(None, max_length=255, description="Only this station"),
+    certificate_type: str | None = Query(None, max_length=32, description="Only this type, e.g. CSMSRootCertificate"),
+    limit: int = Limit,
+    cursor: str | None = Cursor,
+) -> list[dict[str, Any]]:
+    after = paging.decode(cursor, datetime, str, str, str) if cursor else None
+    rows, last = await s.expiring(within_days=within_days, station_id=station_id, certificate_type=certificate_type,
+                                  after=after, limit=limit)  # fmt: skip
+    if last is not None:
+        response.headers.update(paging.next_link(request.url, paging.encode(last)))
+    return jsonable(rows)  # type: ignore[no-any-return]
+
+
+@router.get("/certificates/summary", tags=["certificates"],
+            summary="Per certificate type: held, expired, expiring within `days`, unknown expiry, soonest")  # fmt: skip
+async def summary(
+    s: Security = Depends(security), days: float = Query(30, ge=0, le=36500, description="The horizon in days")
+) -> dict[str, Any]:
+    return jsonable(await s.expiry_summary(days))  # type: ignore[no-any-return]
+
+
+@router.get("/stations/{station_id}/certificates/overview", tags=["certificates"],
+            summary="A station's own certificates (from the CA), CSR history and trust store")  # fmt: skip
+async def station_overview(station_id: str, s: Security = Depends(security)) -> dict[str, Any]:
+    view = await s.station_view(station_id)
+    if view is None:
+        raise ApiError(404, f"unknown station {station_id!r}", "unknown_station")
+    return jsonable(view)  # type: ignore[no-any-return]
 
 
 @router.get("/stations/{station_id}/certificates", tags=["certificates"], summary="A station's issued certificates")

@@ -29,6 +29,7 @@ from cryptography.x509.ocsp import OCSPRequestBuilder
 
 from ocppd import metrics
 from ocppd.csms import ca, ocsp, verbs
+from ocppd.csms import certificates as views
 from ocppd.csms.metering import parse_time
 from ocppd.csms.outbound import NotExpressible
 from ocppd.csms.provisioning import hash_password
@@ -186,6 +187,7 @@ class Security:
         self.ocsp = ocsp.OcspClient(timeout=c.ocsp_timeout)
         self._warned: set[tuple[str, str, Any]] = set()
         self._next_expiry_check = 0.0
+        self._expiry_metric_stale = True  # what stations hold changed: refresh the expiry gauge
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -285,6 +287,7 @@ class Security:
         status, detail = answer.status, answer.reason
         outcome = "accepted" if answer.accepted else "rejected"
         await self._csms.store.write(security_repo.set_certificate_status, serial, outcome, detail)
+        self._expiry_metric_stale = True
         metrics.CERTIFICATES_SIGNED.labels(certificate_type, "installed" if outcome == "accepted" else "refused").inc()
         log.info("%s: CertificateSigned %s (%s, serial %s, valid until %s)", station_id, status, certificate_type,
                  serial, leaf.not_valid_after_utc.date())  # fmt: skip
@@ -296,6 +299,31 @@ class Security:
 
     async def certificates(self, station_id: str | None = None) -> list[dict[str, Any]]:
         return await self._csms.store.read(security_repo.station_certificates_of, station_id)
+
+    # ------------------------------------------------------------------ the operator's views
+    async def station_view(self, station_id: str) -> dict[str, Any] | None:
+        """The station's own certificates, its CSR history and its trust store (csms/certificates.py)."""
+        return await self._csms.store.read(views.station_view_op, station_id)
+
+    async def expiring(self, **filters: Any) -> tuple[list[dict[str, Any]], views.ExpiryKey | None]:
+        """A page of the certificates stations hold, soonest expiry first (views.expiring_op)."""
+        return await self._csms.store.read(lambda conn: views.expiring_op(conn, **filters))
+
+    async def expiry_summary(self, days: float = views.EXPIRY_WARNING_DAYS) -> dict[str, Any]:
+        return await self._csms.store.read(views.summary_op, days)
+
+    async def refresh_expiry_metric(self) -> None:
+        """Set ``ocppd_certificate_expiry_timestamp_seconds`` per type when what stations hold changed
+        (or at each expiry check): one grouped read, at most once per housekeeping round."""
+        if not self._expiry_metric_stale:
+            return
+        self._expiry_metric_stale = False
+        now = datetime.now(UTC)
+        rows = await self._csms.store.read(security_repo.expiry_by_type, now, now)
+        metrics.CERTIFICATE_EXPIRY.clear()
+        for row in rows:
+            if row["soonest"] is not None:
+                metrics.CERTIFICATE_EXPIRY.labels(row["certificate_type"]).set(row["soonest"].timestamp())
 
     # ------------------------------------------------------------------ Basic-auth password rotation
     async def rotate_password(self, station_id: str, password: str | None = None) -> verbs.Status:
@@ -552,6 +580,7 @@ class Security:
         if answer.accepted:
             row = {**inventory_row(certificate_type, certificate), "source": "installed"}
             await self._csms.store.write(security_repo.add_installed_certificate, station_id, row, datetime.now(UTC))
+            self._expiry_metric_stale = True
         log.info("%s: InstallCertificate %s %s: %s%s", station_id, certificate_type,
                  certificate.subject.rfc4514_string(), answer.status,
                  f" ({answer.reason})" if answer.reason else "")  # fmt: skip
@@ -568,6 +597,7 @@ class Security:
         rows = [_reported_row(c, pems) for c in report.certificates]
         await self._csms.store.write(security_repo.replace_installed_certificates, station_id,
                                      list(types) or None, rows, datetime.now(UTC))  # fmt: skip
+        self._expiry_metric_stale = True
         return report
 
     async def delete_certificate(self, station_id: str, row_id: int) -> verbs.Status:
@@ -580,6 +610,7 @@ class Security:
         answer = (await self._csms.send(station_id, verbs.DeleteCertificate(hashed))).result
         if answer.status in ("Accepted", "NotFound"):  # NotFound: it is not there either way
             await self._csms.store.write(security_repo.delete_installed_certificate, row_id)
+            self._expiry_metric_stale = True
         return answer
 
     async def installed(self, station_id: str) -> list[dict[str, Any]]:
@@ -630,6 +661,7 @@ class Security:
         if time.monotonic() < self._next_expiry_check:
             return
         self._next_expiry_check = time.monotonic() + self.settings.expiry_check_interval_s
+        self._expiry_metric_stale = True  # another process on the same database may have changed them
         horizon = max(self.settings.expiry_warning_days, self.settings.auto_renew_days)
         rows = await self._csms.store.read(security_repo.expiring_certificates, now + timedelta(days=horizon))
         latest: dict[tuple[str, str], tuple[str, str, str, str, datetime]] = {}
@@ -664,12 +696,13 @@ class Security:
         if not await self._csms.store.write(security_repo.revoke_certificate, serial, datetime.now(UTC), reason):
             return False
         await self.refresh_revocations()
+        self._expiry_metric_stale = True
         log.info("certificate %s revoked (%s)", serial, reason)
         self._csms.events.publish("certificate.revoked", None, serial=serial, reason=reason)
         return True
 
     async def refresh_revocations(self) -> None:
-        """Read the revoked serials (the CLI revokes through the store) and rewrite the CRL file."""
+        """Read the revoked serials (another node on the same database may revoke) and rewrite the CRL file."""
         if self.builtin is None:
             return
         rows = await self._csms.store.read(security_repo.revoked_serials)

@@ -226,6 +226,7 @@ class Csms:
                     await self.alerts.prune()
                 await self._watch_alerts(now)
                 await self.security.warn_expiring()  # at most every ca.expiry_check_interval_s
+                await self.security.refresh_expiry_metric()  # when what stations hold changed
             except Exception:
                 log.exception("housekeeping failed")
 

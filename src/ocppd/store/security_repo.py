@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, String, and_, case, cast, delete, func, literal, select, tuple_, union_all, update
 
 from .schema import events, installed_certificates, station_certificates
+from .types import UTCDateTime, as_utc
 
 _C = station_certificates.c
 
@@ -138,3 +139,110 @@ def security_events_of(conn: Connection, station_id: str | None, limit: int = 10
         query = query.where(e.station_id == station_id)
     rows = conn.execute(query.order_by(e.id.desc()).limit(limit))
     return [{"id": r[0], "station_id": r[1], "timestamp": r[2], **(r[3] or {})} for r in rows]
+
+
+# --------------------------------------------------------------------------- what stations hold, by expiry
+
+
+def _current_issued() -> Any:
+    """The station certificates stations hold now and may use: accepted, not revoked, and no newer
+    accepted one of the same type for that station (a renewal replaces the certificate on the station,
+    and revoking the newer one does not bring the older one back)."""
+    newer = station_certificates.alias("newer")
+    n = newer.c
+    replaced = (
+        select(n.serial)
+        .where(
+            n.station_id == _C.station_id,
+            n.certificate_type == _C.certificate_type,
+            n.status == "accepted",
+            n.issued_at > _C.issued_at,
+        )
+        .exists()
+    )
+    return _C.status == "accepted", _C.revoked_at.is_(None), ~replaced
+
+
+def current_issued_of(conn: Connection, station_id: str | None = None) -> set[str]:
+    """Serials of the stations' current certificates (see :func:`_current_issued`)."""
+    query = select(_C.serial).where(*_current_issued())
+    if station_id is not None:
+        query = query.where(_C.station_id == station_id)
+    return set(conn.scalars(query))
+
+
+def _held() -> Any:
+    """One row per certificate a station holds: ``kind`` installed (its trust store, as reported or
+    installed) or issued (its own certificate from our CA), with ``ref`` the row id or the serial."""
+    installed = select(
+        literal("installed").label("kind"), _I.station_id, _I.certificate_type, _I.subject,
+        _I.serial_number.label("serial"), _I.not_after, _I.source.label("state"),
+        cast(_I.id, String).label("ref"),
+    )  # fmt: skip
+    issued = select(
+        literal("issued").label("kind"), _C.station_id, _C.certificate_type, _C.subject, _C.serial, _C.not_after,
+        _C.status.label("state"), _C.serial.label("ref"),
+    ).where(*_current_issued())  # fmt: skip
+    return union_all(installed, issued).subquery("held")
+
+
+def held_by_expiry(
+    conn: Connection,
+    *,
+    before: datetime | None = None,
+    station_id: str | None = None,
+    certificate_type: str | None = None,
+    after: tuple[datetime, str, str, str] | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Certificates stations hold with a known expiry, soonest first (then station, kind, ref): one
+    keyset page after ``after`` (the last row's ``(not_after, station_id, kind, ref)``)."""
+    h = _held()
+    query = select(h).where(h.c.not_after.is_not(None))
+    if before is not None:
+        query = query.where(h.c.not_after < before)
+    if station_id is not None:
+        query = query.where(h.c.station_id == station_id)
+    if certificate_type is not None:
+        query = query.where(h.c.certificate_type == certificate_type)
+    if after is not None:
+        key = (literal(after[0], UTCDateTime()), literal(after[1]), literal(after[2]), literal(after[3]))
+        query = query.where(tuple_(h.c.not_after, h.c.station_id, h.c.kind, h.c.ref) > tuple_(*key))
+    query = query.order_by(h.c.not_after, h.c.station_id, h.c.kind, h.c.ref).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def expiry_by_type(conn: Connection, now: datetime, horizon: datetime) -> list[dict[str, Any]]:
+    """Per certificate type: how many held certificates have expired, how many expire before ``horizon``,
+    how many have no known expiry (reported by hash only), and the soonest expiry."""
+    h = _held()
+    known = h.c.not_after.is_not(None)
+    query = (
+        select(
+            h.c.certificate_type,
+            func.count().label("total"),
+            func.sum(case((h.c.not_after < now, 1), else_=0)).label("expired"),
+            func.sum(case((and_(h.c.not_after >= now, h.c.not_after < horizon), 1), else_=0)).label("expiring"),
+            func.sum(case((known, 0), else_=1)).label("unknown"),
+            func.min(h.c.not_after).label("soonest"),
+        )
+        .group_by(h.c.certificate_type)
+        .order_by(h.c.certificate_type)
+    )
+    out = []
+    for r in conn.execute(query):
+        row = dict(r._mapping)
+        soonest = row["soonest"]
+        if isinstance(soonest, str):  # min() over a union loses the column type on SQLite
+            soonest = datetime.fromisoformat(soonest)
+        row["soonest"] = as_utc(soonest) if soonest is not None else None
+        for count in ("total", "expired", "expiring", "unknown"):
+            row[count] = int(row[count] or 0)
+        out.append(row)
+    return out
+
+
+def issued_certificate(conn: Connection, serial: str) -> dict[str, Any] | None:
+    """One issued certificate with its PEM."""
+    row = conn.execute(select(station_certificates).where(_C.serial == serial)).first()
+    return None if row is None else dict(row._mapping)

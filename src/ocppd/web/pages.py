@@ -32,6 +32,7 @@ from ocppd.api.security import (
     login_csrf,
 )
 from ocppd.api.service import OperatorService
+from ocppd.csms import certificates as certificate_views
 from ocppd.csms.availability import effective as availability_effective
 from ocppd.csms.billing import reports
 from ocppd.csms.campaigns import FAILURE as campaign_failures
@@ -338,6 +339,42 @@ def mount(app: FastAPI) -> None:
             return station
         requests = await service.csms.customer_info.list(station_id, 50)
         return await render(request, "station_customers.html", {"s": station, "requests": requests})
+
+    # Certificates (docs/security.md "Watching and renewing certificates"): the views of csms/certificates.py
+    @app.get("/certificates", include_in_schema=False)
+    async def certificates_page(request: Request) -> Response:
+        security = service.csms.security
+        q = _query(request, "station", "type", "within")
+        summary = await security.expiry_summary(certificate_views.EXPIRY_WARNING_DAYS)
+        rows: list[dict[str, Any]] = []
+        last, after, error = None, None, None
+        try:
+            within = float(q["within"]) if q["within"] else None
+            if within is not None and not 0 <= within <= 36500:
+                raise ValueError(within)
+            after = _cursor(request, datetime, str, str, str)
+            rows, last = await security.expiring(within_days=within, station_id=q["station"] or None,
+                                                 certificate_type=q["type"] or None, after=after, limit=PAGE)  # fmt: skip
+        except ValueError:
+            error = "Within must be a number of days (0 or more)."
+        except ApiError:
+            error = STALE_LINK
+        types = sorted({r["certificate_type"] for r in summary["by_type"]} | set(certificate_views.RENEWABLE)
+                       | set(certificate_views.INSTALLABLE))  # fmt: skip
+        return await render(request, "certificates.html", {
+            "summary": summary, "rows": rows, "q": q, "error": error, "types": types,
+            "next_url": _page_url(request, last) if last else None,
+            "first_url": _page_url(request, None) if after else None})  # fmt: skip
+
+    @app.get("/stations/{station_id}/certificates", include_in_schema=False)
+    async def station_certificates_page(request: Request, station_id: str) -> Response:
+        station = await _station_or_missing(request, station_id)
+        if isinstance(station, Response):
+            return station
+        view = await service.csms.security.station_view(station_id)
+        return await render(request, "station_certificates.html", {
+            "s": station, "view": view, "renewable": certificate_views.RENEWABLE,
+            "installable": certificate_views.INSTALLABLE})  # fmt: skip
 
     @app.get("/inventory", include_in_schema=False)
     async def inventory_page(request: Request) -> Response:

@@ -216,6 +216,15 @@ document.addEventListener("click", async (ev) => {
   }
 });
 
+// <input type="file" data-pem-into="ID">: the chosen file's text goes into the textarea ID (a certificate
+// to install is sent as PEM text in the JSON body, like one pasted there). The file input has no name,
+// so it is not sent itself.
+document.addEventListener("change", async (ev) => {
+  const input = ev.target;
+  if (!input.dataset || !input.dataset.pemInto || !input.files[0]) return;
+  document.getElementById(input.dataset.pemInto).value = await input.files[0].text();
+});
+
 document.addEventListener("click", (ev) => {
   const btn = ev.target.closest("button[data-api]");
   if (!btn || btn.form) return;
@@ -359,7 +368,8 @@ function connectEvents() {
     "security.event", "station.notification", "profile.sent", "profile.drift", "smart.excluded",
     "availability.changed", "reset.changed", "display_message.changed", "customer_information.changed",
     "customer_information.reported", "firmware.status", "firmware.campaign", "firmware.campaign.station",
-    "log.status", "log.uploaded"];
+    "log.status", "log.uploaded", "certificate.installed", "certificate.refused", "certificate.rejected",
+    "certificate.sign_failed", "certificate.install", "certificate.revoked"];
   source.onopen = () => {
     indicator.textContent = "live";
     indicator.className = "live on";
