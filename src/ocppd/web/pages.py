@@ -353,8 +353,8 @@ def mount(app: FastAPI) -> None:
             if within is not None and not 0 <= within <= 36500:
                 raise ValueError(within)
             after = _cursor(request, datetime, str, str, str)
-            rows, last = await security.expiring(within_days=within, station_id=q["station"] or None,
-                                                 certificate_type=q["type"] or None, after=after, limit=PAGE)  # fmt: skip
+            filters = {"station_id": q["station"] or None, "certificate_type": q["type"] or None}
+            rows, last = await security.expiring(within_days=within, after=after, limit=PAGE, **filters)
         except ValueError:
             error = "Within must be a number of days (0 or more)."
         except ApiError:
