@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -23,7 +26,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
+from typer.testing import CliRunner
 
+from ocppd.cli import app
 from tests.csms_process import CsmsProcess, run_csms
 from tests.integration import test_certificate_inventory as inventory
 from tests.integration import test_certificates as signing
@@ -73,9 +78,18 @@ async def station(server: CsmsProcess, identity: str, version: str = "ocpp2.0.1"
             task.cancel()
 
 
+def _invoke(server: CsmsProcess, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    # In this process (the same `ocppd` app and options, the server's environment): a new interpreter per
+    # command costs seconds on a loaded machine, and these tests run some thirty of them.
+    result = CliRunner().invoke(app, ["certificates", *args], env=server.env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 async def cli(server: CsmsProcess, *args: str) -> subprocess.CompletedProcess[str]:
     """``ocppd certificates ...`` in a thread: the stations in this loop answer while it waits."""
-    return await asyncio.to_thread(server.cli, "certificates", *args, check=False)
+    return await asyncio.to_thread(_invoke, server, args)
 
 
 async def ok(server: CsmsProcess, *args: str) -> str:
@@ -108,12 +122,16 @@ def serial_of(certificate: x509.Certificate) -> str:
 
 
 async def renewed(server: CsmsProcess, identity: str, count: int) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        found = await view(server, identity)
-        done = [r for r in found["issued"] if r["status"] == "accepted"]
-        return found if len(done) >= count else None
+    """The station's view as `list --json` prints it, once ``count`` certificates were accepted."""
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
 
-    return await eventually(probe, f"{count} accepted certificates for {identity}", GUARD)
+    async def probe() -> bool | None:
+        async with httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=GUARD) as api:
+            issued = (await api.get(f"/api/v1/stations/{identity}/certificates")).json()
+        return True if sum(r["status"] == "accepted" for r in issued) >= count else None
+
+    await eventually(probe, f"{count} accepted certificates for {identity}", GUARD)
+    return await view(server, identity)
 
 
 async def test_renew_list_show_expiring_revoke_and_the_expiry_gauge(csms: CsmsProcess) -> None:
@@ -229,6 +247,17 @@ async def test_bad_input_is_one_line_and_exit_2(csms: CsmsProcess, root: Ca, tmp
         assert answer.status_code == 400 and "cursor" in answer.json()["detail"], answer.text
         answer = await api.get("/api/v1/stations/NOPE/certificates/overview")
         assert answer.status_code == 404 and "NOPE" in answer.json()["detail"], answer.text
+
+
+def test_help_explains_itself(tmp_path: Path) -> None:
+    """The installed entry point, in its own process: the group and each command say what they do."""
+    env = {**os.environ, "OCPPD_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    run = [sys.executable, "-m", "ocppd.cli", "certificates"]
+    group = subprocess.run([*run, "--help"], env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+    for command in ("list", "show", "expiring", "renew", "refresh", "install-root", "delete", "revoke"):
+        assert re.search(rf"│ {command} +\S", group), command
+    renew = subprocess.run([*run, "renew", "--help"], env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "ExtendedTriggerMessage" in renew and "--type" in renew and "--url" in renew
 
 
 async def test_acting_commands_say_when_the_server_is_not_running(tmp_path: Path) -> None:
