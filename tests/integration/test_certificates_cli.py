@@ -29,6 +29,7 @@ from ocpp.v201 import call as call201
 from typer.testing import CliRunner
 
 from ocppd.cli import app
+from ocppd.clicommon import console, err_console
 from tests.csms_process import CsmsProcess, run_csms
 from tests.integration import test_certificate_inventory as inventory
 from tests.integration import test_certificates as signing
@@ -81,6 +82,8 @@ async def station(server: CsmsProcess, identity: str, version: str = "ocpp2.0.1"
 def _invoke(server: CsmsProcess, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     # In this process (the same `ocppd` app and options, the server's environment): a new interpreter per
     # command costs seconds on a loaded machine, and these tests run some thirty of them.
+    # Rich sizes tables to a terminal there is none of: as wide as the server's COLUMNS, like a subprocess.
+    console.width = err_console.width = int(server.env["COLUMNS"])
     result = CliRunner().invoke(app, ["certificates", *args], env=server.env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
