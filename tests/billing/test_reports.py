@@ -3,9 +3,8 @@ operator's time zone (across a DST change), keys, currencies, exact money and du
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,28 +13,15 @@ from sqlalchemy import Engine, create_engine, insert
 
 from ocppd.csms.billing.reports import ReportError, bound, check, zone_of
 from ocppd.csms.billing.service import totals_op
-from ocppd.store import Store
 from ocppd.store.schema import transaction_costs, transactions
-from tests.pg import pg_db_factory, pg_server_url  # noqa: F401  (re-exported fixtures)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NO_FILTERS: dict[str, str | None] = {"site_id": None, "station_id": None, "group_id": None, "id_token": None}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "postgresql":
-        factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
-        url = factory("ocppd_reports")
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('reports')) / 'ocppd.db'}"
-    Store(url).migrate()
-    yield url
-
-
 @pytest.fixture
-def engine(database: str) -> Iterator[Engine]:
-    engine = create_engine(database)
+def engine(report_db: str) -> Iterator[Engine]:
+    engine = create_engine(report_db)
     with engine.begin() as conn:  # every test starts empty
         conn.execute(transaction_costs.delete())
         conn.execute(transactions.delete())
@@ -178,3 +164,27 @@ def test_the_dashboards_default_range_is_30_days_or_12_months() -> None:
     assert default_since(date(2026, 12, 1), "day") == date(2026, 11, 1)
     assert default_since(date(2026, 12, 1), "month") == date(2026, 1, 1)  # Jan..Dec: 12 months
     assert default_since(date(2026, 3, 15), "month") == date(2025, 4, 1)
+
+
+def test_totals_by_token_over_10000_tokens_come_a_page_at_a_time(engine: Engine) -> None:
+    end = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    tokens = [f"T{n:05d}" for n in range(10_000)]
+    sessions = [
+        {"id": n + 1, "station_id": "CP1", "id_token": tag, "started_at": end, "stopped_at": end, "dedupe_key": tag}
+        for n, tag in enumerate(tokens)
+    ]
+    costs = [
+        {"transaction_id": n + 1, "currency": "EUR", "excl_vat_minor": n, "incl_vat_minor": n, "reason": "ended"}
+        for n in range(10_000)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(transactions), sessions)
+        conn.execute(insert(transaction_costs), costs)
+    with engine.connect() as conn:
+        first = totals_op(conn, "day", "token", BERLIN, None, None, NO_FILTERS, limit=1000)
+        assert [t["id_token"] for t in first] == tokens[:1000]
+        cursor = ["2026-06-10", "T08999", "EUR"]
+        last = totals_op(conn, "day", "token", BERLIN, None, None, NO_FILTERS, after=cursor, limit=1000)
+    assert [(t["id_token"], t["excl_vat"]) for t in last] == [
+        (tag, f"{int(tag[1:]) / 100:.2f}") for tag in tokens[9000:]
+    ]

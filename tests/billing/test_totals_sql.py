@@ -6,9 +6,8 @@ code point than by locale, every period, key and filter, and the pages a cursor 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,10 +16,8 @@ from sqlalchemy import Connection, Engine, create_engine, insert
 
 from ocppd.csms.billing.reports import bound, offsets
 from ocppd.csms.billing.service import totals_op
-from ocppd.store import Store
 from ocppd.store.schema import transaction_costs, transactions
 from tests.billing.totals_reference import python_totals
-from tests.pg import pg_db_factory, pg_server_url  # noqa: F401  (re-exported fixtures)
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham"]
 # the instants things happen around: DST changes (Berlin, New York, Lord Howe) and local midnights
@@ -81,15 +78,9 @@ def _sessions(rnd: random.Random, count: int) -> Iterator[tuple[dict[str, Any], 
         yield tx, costs
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    if request.param == "postgresql":
-        factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
-        url = factory("ocppd_totals_sql")
-    else:
-        url = f"sqlite:///{Path(tmp_path_factory.mktemp('totals-sql')) / 'ocppd.db'}"
-    Store(url).migrate()
-    engine = create_engine(url)
+@pytest.fixture(scope="module")
+def engine(report_db: str) -> Iterator[Engine]:
+    engine = create_engine(report_db)
     rnd = random.Random(20261025)
     sessions = list(_sessions(rnd, 3000))
     with engine.begin() as conn:

@@ -337,7 +337,8 @@ TOTAL_FIELDS = ("period", "site_id", "station_id", "group_id", "id_token", "curr
     responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
     summary="Per day or month totals (energy, sessions, revenue), optionally by site, station, group or token",
     description="Finished transactions by the local day (or month) of their end in `tz`, with their latest "
-    "computation (a recompute changes the money, not the day). Filters combine. JSON pages with a cursor "
+    "computation (a recompute changes the money, not the day). Filters combine. Sorted by period, key, then "
+    "currency (code points; a missing key or currency first). JSON pages of `limit` rows with a cursor "
     '(`Link: rel="next"` / `X-Next-Cursor` while there is more); `format=csv` gives every row at once.',
 )
 async def totals(

@@ -459,7 +459,7 @@ def report_totals(
         *([keys[key].label("key")] if key else []),
         c.currency,
         func.coalesce(c.energy_wh, t.energy_wh).label("energy_wh"),
-        case((seconds > 0, seconds), else_=0).label("duration_us"),
+        case((t.stopped_at > t.started_at, seconds), else_=0).label("duration_us"),  # one computation a row
         c.charging_s,
         c.parking_s,
         c.excl_vat_minor,
