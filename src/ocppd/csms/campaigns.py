@@ -14,6 +14,15 @@ stops the campaign, otherwise it pauses ``pause_s`` and starts the next wave.
 Everything the runner knows is in the store (the stations' progress, the wave, its deadline, the end of
 the pause), so a campaign resumes where it was after ``ocppd serve`` restarts. The decisions are pure
 (:func:`waves`, :func:`step`, :func:`wave_verdict`).
+
+Several nodes on one database (docs/device-management.md, "Several nodes"): one node drives a
+campaign, the one holding its lease (``firmware-campaign:<id>`` in the ``leases`` table, renewed while
+it runs, taken over by another node once it expired). A node sends only to the stations whose
+connection it holds (there is no routing to another node's stations): the driver leaves the others
+to the node that has them, which sends their update itself and writes nothing but the job. Every job a
+campaign made is found in the store by the campaign's name (``created_by``), so the driver adopts the
+jobs other nodes (or a driver that died before writing the progress) sent, and a station with a job
+the progress does not name yet is never sent the update again.
 """
 
 from __future__ import annotations
@@ -24,9 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ocppd import metrics
+from ocppd import cluster, metrics
 from ocppd.csms.outbound import NotExpressible, OutboundError, StationOffline
 from ocppd.store import firmware_repo as frepo
+from ocppd.store import leases_repo
 
 if TYPE_CHECKING:
     from ocppd.csms.service import Csms
@@ -37,6 +47,7 @@ WAITING = "Waiting"  # its wave has not started
 AWAITING_CONNECTION = "AwaitingConnection"  # its wave started (or a retry is due), the station is offline
 AWAITING_BOOT = "AwaitingBoot"  # reported Installed; its version is read back from the next boot
 MISSED = "Missed"  # never connected while the campaign could send
+SENT = "Requested"  # a job another node sent (or whose answer was lost): its own status says what happened
 SUCCESS = frozenset({"Installed"})
 FAILURE = frozenset(
     {"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature", "InvalidCertificate"}
@@ -46,6 +57,16 @@ FAILURE = frozenset(
 FINAL = SUCCESS | FAILURE | {MISSED}
 RETRYABLE = frozenset({"DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "NotSent"})
 TICK_S = 0.5
+LEASE_S = 10.0  # a campaign's lease lasts this long unless renewed: how soon a dead driver's campaign goes on
+
+
+def lease_name(campaign_id: int) -> str:
+    return f"firmware-campaign:{campaign_id}"
+
+
+def job_tag(campaign_id: int) -> str:
+    """``created_by`` of the campaign's jobs: how any node finds them."""
+    return f"campaign {campaign_id}"
 
 
 def waves(stations: list[str], size: int) -> list[list[str]]:
@@ -137,16 +158,25 @@ class Campaigns:
     def __init__(self, csms: Csms) -> None:
         self._csms = csms
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self.node_id = cluster.node_id()
+        self._held: dict[int, datetime] = {}  # campaign -> when this node's lease on it expires
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start_up(self) -> None:
-        """Campaigns that were running when ocppd stopped go on (their timers are in the store)."""
-        for row in await self._csms.store.read(frepo.running_campaigns):
-            log.info("firmware campaign %d resumes at wave %d", row["id"], row["wave"])
-            self._start(row["id"])
+        """Campaigns that were running when ocppd stopped go on (their timers are in the store); the
+        watcher takes over campaigns whose driver is gone and sends this node's stations their update."""
+        await self._look()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        for task in list(self._tasks.values()):
+        if self._watcher is not None:
+            self._watcher.cancel()
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for campaign_id in list(self._held):  # another node may go on at once instead of after LEASE_S
+            await self._release(campaign_id)
 
     def _start(self, campaign_id: int) -> None:
         if campaign_id in self._tasks:
@@ -154,6 +184,84 @@ class Campaigns:
         task = asyncio.get_running_loop().create_task(self._run(campaign_id))
         self._tasks[campaign_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(campaign_id, None))
+
+    # ------------------------------------------------------------------ who drives (several nodes)
+    async def _hold(self, campaign_id: int) -> bool:
+        """Take or renew this node's lease on the campaign; True while this node drives it."""
+        now = datetime.now(UTC)
+        expires = self._held.get(campaign_id)
+        if expires is not None and (expires - now).total_seconds() > LEASE_S / 2:
+            return True  # renewed recently: a tick every TICK_S does not write each time
+        until = now + timedelta(seconds=LEASE_S)
+        lease = await self._csms.store.write(leases_repo.take_lease, lease_name(campaign_id), self.node_id, now, until)
+        if lease.holder != self.node_id:
+            self._held.pop(campaign_id, None)
+            return False
+        self._held[campaign_id] = lease.expires_at
+        return True
+
+    async def _release(self, campaign_id: int) -> None:
+        self._held.pop(campaign_id, None)
+        try:
+            await self._csms.store.write(leases_repo.release_lease, lease_name(campaign_id), self.node_id)
+        except Exception:
+            log.exception("giving up the lease of firmware campaign %d failed", campaign_id)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S * 2)
+            try:
+                await self._look()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking at the running firmware campaigns failed")
+
+    async def _look(self) -> None:
+        """Each running campaign: drive it when its lease is free (or expired), else send the update to
+        the stations of its running wave that are connected here."""
+        for row in await self._csms.store.read(frepo.running_campaigns):
+            if row["id"] in self._tasks:
+                continue
+            if await self._hold(row["id"]):
+                log.info("firmware campaign %d resumes at wave %d, driven by this node (%s)", row["id"], row["wave"],
+                         self.node_id)  # fmt: skip
+                self._start(row["id"])
+            else:
+                await self._help(row)
+
+    async def _help(self, row: dict[str, Any]) -> None:
+        """Another node drives the campaign: send its running wave's stations connected here their update
+        (the driver adopts the job at its next look); nothing else is written."""
+        c = self._csms
+        current = row["wave"]
+        if current == 0 or row["next_wave_at"] is not None or row["wave_deadline"] is None:
+            return  # no wave running: the driver starts the next one
+        progress: dict[str, dict[str, Any]] = row["stations"]
+        here = [sid for sid, e in progress.items() if e["wave"] == current - 1 and c.is_connected(sid)]
+        if not here:
+            return
+        now = datetime.now(UTC)
+        rules = await self._rules(row)
+        latest = await c.store.read(frepo.campaign_jobs, job_tag(row["id"]), here)
+        jobs = await c.store.read(frepo.jobs_by_ids, [int(progress[s]["job_id"]) for s in here
+                                                      if progress[s]["job_id"] is not None])  # fmt: skip
+        firmware = await c.store.read(frepo.firmware_of_stations, here)
+        for sid in here:
+            entry = progress[sid]
+            newest = latest.get(sid)
+            if newest is not None and newest["id"] != entry["job_id"]:
+                continue  # sent already, not adopted yet: never twice
+            seen = self._seen(sid, entry, now, jobs, firmware)
+            _status, send = step(entry["status"], entry.get("attempts", 0), seen, rules)
+            if send:
+                log.info("%s: firmware campaign %d (driven by another node): sending the update from here",
+                         sid, row["id"])  # fmt: skip
+                try:
+                    await c.firmware.update(sid, row["image_id"], c.send, job_tag(row["id"]), row.get("retrieve_at"),
+                                            row.get("install_at"))  # fmt: skip
+                except (OutboundError, NotExpressible) as exc:  # the job says NotSent; the driver retries or not
+                    log.info("%s: firmware campaign %d: not sent: %s", sid, row["id"], exc)
 
     async def create(
         self,
@@ -178,7 +286,8 @@ class Campaigns:
         campaign_id = await self._csms.store.write(frepo.add_campaign, row)
         log.info("firmware campaign %d: image %d to %d stations in waves of %d", campaign_id, image_id,
                  len(stations), wave_size)  # fmt: skip
-        self._start(campaign_id)
+        if await self._hold(campaign_id):
+            self._start(campaign_id)
         return await self.get(campaign_id) or {}
 
     async def get(self, campaign_id: int) -> dict[str, Any] | None:
@@ -198,6 +307,8 @@ class Campaigns:
             task = self._tasks.pop(campaign_id, None)
             if task is not None:
                 task.cancel()
+            if campaign_id in self._held:
+                await self._release(campaign_id)
             detail = f"stopped by {by or 'an operator'}"
             await self._csms.store.write(frepo.update_campaign, campaign_id, state="stopped", detail=detail)
             self._csms.events.publish("firmware.campaign", None, campaign_id=campaign_id, state="stopped",
@@ -223,7 +334,8 @@ class Campaigns:
             await self._csms.store.write(frepo.update_campaign, campaign_id, **values)
             self._csms.events.publish("firmware.campaign", None, campaign_id=campaign_id, state="running")
             log.info("firmware campaign %d resumed by %s", campaign_id, by)
-            self._start(campaign_id)
+            if await self._hold(campaign_id):  # else the node holding it (or the first to look) drives it
+                self._start(campaign_id)
         return await self.get(campaign_id)
 
     # ------------------------------------------------------------------ the runner
@@ -233,6 +345,10 @@ class Campaigns:
             while True:
                 row = await c.store.read(frepo.campaign_by_id, campaign_id)
                 if row is None or row["state"] != "running":
+                    await self._release(campaign_id)
+                    return
+                if not await self._hold(campaign_id):  # this node lost it (it could not renew in time)
+                    log.warning("firmware campaign %d is driven by another node now", campaign_id)
                     return
                 await asyncio.sleep(await self._tick(row))
         except asyncio.CancelledError:
@@ -240,6 +356,19 @@ class Campaigns:
         except Exception as exc:
             log.exception("firmware campaign %d failed", campaign_id)
             await c.store.write(frepo.update_campaign, campaign_id, state="interrupted", detail=repr(exc)[:500])
+
+    async def _rules(self, row: dict[str, Any]) -> Rules:
+        image = await self._csms.store.read(frepo.image_by_id, row["image_id"])
+        return Rules(row["wave_deadline"], row.get("window_end"), row.get("retries") or 0,
+                     image.get("version") if image else None)  # fmt: skip
+
+    def _seen(self, station_id: str, entry: dict[str, Any], now: datetime, jobs: dict[int, dict[str, Any]],
+              firmware: dict[str, tuple[str | None, datetime | None]]) -> Seen:  # fmt: skip
+        """What this node knows of one station: connected means connected to this node."""
+        job = jobs.get(entry["job_id"]) if entry["job_id"] is not None else None
+        version, booted_at = firmware.get(station_id, (None, None))
+        return Seen(now, self._csms.is_connected(station_id), _job_status(job), version,
+                    job is not None and booted_at is not None and booted_at > job["created_at"])  # fmt: skip
 
     @staticmethod
     def _deadline(row: dict[str, Any], now: datetime) -> datetime:
@@ -269,20 +398,28 @@ class Campaigns:
             values = {"wave_deadline": self._deadline(row, now)}
             row = {**row, **values}
         members = [sid for sid, e in progress.items() if e["wave"] == current - 1]
-        image = await c.store.read(frepo.image_by_id, row["image_id"])
-        rules = Rules(row["wave_deadline"], row.get("window_end"), row.get("retries") or 0,
-                      image.get("version") if image else None)  # fmt: skip
+        rules = await self._rules(row)
+        events: list[tuple[str, str]] = []
+        changed = bool(values)
+        for sid, job in (await c.store.read(frepo.campaign_jobs, job_tag(campaign_id), members)).items():
+            entry = progress[sid]
+            if entry["job_id"] is None or int(job["id"]) > int(entry["job_id"]):
+                # sent by another node (it holds the station's connection), or by a driver that died
+                # before it wrote the progress: followed from here, never sent again
+                # "Requested" (sent): the step below reads the job's own status, so an Installed one
+                # is checked against the image's version and a failed one retried as the rules say
+                entry["job_id"], entry["attempts"] = int(job["id"]), entry.get("attempts", 0) + 1
+                entry["status"] = SENT
+                changed = True
+                events.append((sid, SENT))
+                log.info("%s: firmware campaign %d: follows job %d (%s)", sid, campaign_id, job["id"], job["status"])
         job_ids = [int(progress[sid]["job_id"]) for sid in members if progress[sid]["job_id"] is not None]
         jobs = await c.store.read(frepo.jobs_by_ids, job_ids)
         firmware = await c.store.read(frepo.firmware_of_stations, members)
-        changed = bool(values)
-        events: list[tuple[str, str]] = []
         for sid in members:
             entry = progress[sid]
-            job = jobs.get(entry["job_id"]) if entry["job_id"] is not None else None
-            version, booted_at = firmware.get(sid, (None, None))
-            seen = Seen(now, c.is_connected(sid), _job_status(job), version,
-                        job is not None and booted_at is not None and booted_at > job["created_at"])  # fmt: skip
+            version, _booted_at = firmware.get(sid, (None, None))
+            seen = self._seen(sid, entry, now, jobs, firmware)
             status, send = step(entry["status"], entry.get("attempts", 0), seen, rules)
             if send:
                 status = await self._send(sid, row, entry)
@@ -320,18 +457,28 @@ class Campaigns:
             log.warning("firmware campaign %d stopped: %s", campaign_id, detail)
         self._csms.events.publish("firmware.campaign", None, campaign_id=campaign_id, state=state, detail=detail)
 
+    async def _own_failed_job(self, station_id: str, campaign_id: int, entry: dict[str, Any]) -> None:
+        """A send that failed left a NotSent job: the progress names it, so it is not adopted as another
+        attempt at the next look."""
+        job = (await self._csms.store.read(frepo.campaign_jobs, job_tag(campaign_id), [station_id])).get(station_id)
+        if job is not None:
+            entry["job_id"] = int(job["id"])
+
     async def _send(self, station_id: str, row: dict[str, Any], entry: dict[str, Any]) -> str:
         """Send the update; the station's status afterwards (the job's answer)."""
         try:
             job = await self._csms.firmware.update(station_id, row["image_id"], self._csms.send,
-                                                   f"campaign {row['id']}", row.get("retrieve_at"),
+                                                   job_tag(row["id"]), row.get("retrieve_at"),
                                                    row.get("install_at"))  # fmt: skip
         except StationOffline:
+            await self._own_failed_job(station_id, row["id"], entry)
             return AWAITING_CONNECTION
         except NotExpressible as exc:
+            await self._own_failed_job(station_id, row["id"], entry)
             entry["detail"] = str(exc)[:200]
             return "NotExpressible"
         except OutboundError as exc:
+            await self._own_failed_job(station_id, row["id"], entry)
             entry["attempts"] = entry.get("attempts", 0) + 1
             entry["detail"] = str(exc)[:200]
             return "NotSent"

@@ -96,6 +96,16 @@ def jobs_by_ids(conn: Connection, job_ids: list[int]) -> dict[int, dict[str, Any
     return {int(r["id"]): dict(r) for r in conn.execute(query).mappings()}
 
 
+def campaign_jobs(conn: Connection, created_by: str, station_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The newest job each of these stations got from one campaign (``created_by`` names it), whichever
+    node sent it."""
+    if not station_ids:
+        return {}
+    j = firmware_jobs.c
+    query = select(firmware_jobs).where(j.created_by == created_by, j.station_id.in_(station_ids)).order_by(j.id)
+    return {str(r["station_id"]): dict(r) for r in conn.execute(query).mappings()}
+
+
 def firmware_of_stations(conn: Connection, station_ids: list[str]) -> dict[str, tuple[str | None, datetime | None]]:
     """Each station's reported firmware version and when it last booted."""
     if not station_ids:

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 
 from .rows import _RowMixin
-from .schema import charging_needs, charging_profiles, external_limits, leases, limit_nodes
+from .schema import charging_needs, charging_profiles, external_limits, limit_nodes
 from .types import utcnow
 
 INSTALLED = "installed"
@@ -219,48 +218,3 @@ def delete_needs(conn: Connection, station_id: str, evse_id: int) -> bool:
 def list_needs(conn: Connection) -> list[NeedsRow]:
     c = charging_needs.c
     return [NeedsRow.from_row(r) for r in conn.execute(select(charging_needs).order_by(c.station_id, c.evse_id))]
-
-
-# ---------------------------------------------------------------------- leases (one owner per role)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseRow(_RowMixin):
-    name: str
-    holder: str
-    acquired_at: datetime
-    expires_at: datetime
-
-
-def take_lease(conn: Connection, name: str, holder: str, now: datetime, until: datetime) -> LeaseRow:
-    """Take or renew the lease ``name`` for ``holder`` until ``until`` if it is free, expired or already
-    ``holder``'s; returns the lease as it stands afterwards (whoever holds it)."""
-    c = leases.c
-    renewed = conn.execute(
-        update(leases)
-        .where(c.name == name, or_(c.holder == holder, c.expires_at <= now))
-        .values(
-            holder=holder,
-            expires_at=until,
-            acquired_at=case((c.holder == holder, c.acquired_at), else_=now),
-        )
-    ).rowcount
-    if not renewed:
-        try:
-            with conn.begin_nested():  # two nodes inserting at once: the second one loses, cleanly
-                conn.execute(insert(leases).values(name=name, holder=holder, acquired_at=now, expires_at=until))
-        except IntegrityError:
-            pass
-    row = conn.execute(select(leases).where(c.name == name)).one()
-    return LeaseRow.from_row(row)
-
-
-def release_lease(conn: Connection, name: str, holder: str) -> bool:
-    """Give the lease up (a clean stop): another node may take it at once."""
-    c = leases.c
-    return bool(conn.execute(delete(leases).where(c.name == name, c.holder == holder)).rowcount)
-
-
-def get_lease(conn: Connection, name: str) -> LeaseRow | None:
-    row = conn.execute(select(leases).where(leases.c.name == name)).first()
-    return None if row is None else LeaseRow.from_row(row)

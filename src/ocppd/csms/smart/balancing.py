@@ -27,14 +27,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ocppd import metrics
+from ocppd import cluster, metrics
 from ocppd.csms import verbs as v
 from ocppd.csms.outbound import OutboundError
 from ocppd.csms.smart.profiles import profile_source
@@ -53,7 +51,7 @@ from ocppd.smart.balancer import (
 )
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
-from ocppd.store import repo
+from ocppd.store import leases_repo, repo
 from ocppd.store import smart_repo as sr
 
 if TYPE_CHECKING:
@@ -131,8 +129,8 @@ class Balancing:
         self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # charging needs per EVSE (ISO 15118, operator)
         self.units: dict[str, str] = {}  # station -> the rate unit its profiles must be in (A or W)
         self.sent_total = 0
-        self.node_id = f"{socket.gethostname()}:{os.getpid()}"  # who holds the lease when this node does
-        self.lease: sr.LeaseRow | None = None
+        self.node_id = cluster.node_id()
+        self.lease: leases_repo.LeaseRow | None = None
         self.owns = False
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -161,7 +159,7 @@ class Balancing:
         store = getattr(self.csms, "store", None)
         if self.owns and store is not None:
             try:  # another node may take over at once instead of waiting for the lease to expire
-                await store.write(sr.release_lease, LEASE, self.node_id)
+                await store.write(leases_repo.release_lease, LEASE, self.node_id)
             except Exception:
                 log.exception("giving up the balancer lease failed")
             self.owns = False
@@ -194,7 +192,7 @@ class Balancing:
             return True  # renewed recently: runs on a burst of events do not each write to the store
         until = datetime.fromtimestamp(now.timestamp() + self.lease_s, UTC)
         try:
-            lease = await store.write(sr.take_lease, LEASE, self.node_id, now, until)
+            lease = await store.write(leases_repo.take_lease, LEASE, self.node_id, now, until)
         except Exception:
             log.exception("renewing the balancer lease failed; not balancing until it works")
             self.owns = False
