@@ -6,7 +6,7 @@ and reports it in the hash algorithm it is set to (OCA M_01-M_05, M_12, M_17-M_2
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,8 +156,15 @@ async def station(
     server: CsmsProcess, identity: str, store: TrustStore, version: str = "ocpp2.0.1"
 ) -> AsyncIterator[Any]:
     cls = {"ocpp1.6": Station16, "ocpp2.1": Station21}.get(version, Station201)
+    async with booted(server, identity, version, lambda ws: cls(identity, ws, store)) as cp:
+        yield cp
+
+
+@asynccontextmanager
+async def booted(server: CsmsProcess, identity: str, version: str, make: Callable[[Any], Any]) -> AsyncIterator[Any]:
+    """Connect, run the ``ocpp`` charge point ``make(websocket)`` and boot it; stop it on exit."""
     async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version], open_timeout=GUARD) as ws:
-        cp = cls(identity, ws, store)
+        cp = make(ws)
         task = asyncio.create_task(cp.start())
         try:
             if version == "ocpp1.6":

@@ -21,11 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from ocpp.v16 import call as call16
-from ocpp.v201 import call as call201
 from typer.testing import CliRunner
 
 from ocppd.cli import app
@@ -62,21 +59,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Ca:
 @asynccontextmanager
 async def station(server: CsmsProcess, identity: str, version: str = "ocpp2.0.1") -> AsyncIterator[Any]:
     wallet, store = signing.Wallet(), inventory.TrustStore()
-    async with websockets.connect(f"{server.ws_url}/{identity}", subprotocols=[version], open_timeout=GUARD) as ws:
+
+    def make(ws: Any) -> Any:
         if version == "ocpp1.6":
-            cp: Any = signing.Station16(identity, ws, wallet)
-        else:
-            cp = Station201(identity, ws, wallet, store)
-        task = asyncio.create_task(cp.start())
-        try:
-            if version == "ocpp1.6":
-                await cp.call(call16.BootNotification(charge_point_vendor="ACME", charge_point_model="X"))
-            else:
-                await cp.call(call201.BootNotification(charging_station={"vendor_name": "ACME", "model": "X"},
-                                                       reason="PowerUp"))  # fmt: skip
-            yield cp
-        finally:
-            task.cancel()
+            return signing.Station16(identity, ws, wallet)
+        return Station201(identity, ws, wallet, store)
+
+    async with inventory.booted(server, identity, version, make) as cp:
+        yield cp
 
 
 def _invoke(server: CsmsProcess, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
