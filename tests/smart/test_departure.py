@@ -51,9 +51,7 @@ def test_a_departure_gets_what_it_needs_when_that_fits(seed: int) -> None:
         need = need_a(d, T0)
         return need if need is not None and need <= d.max_a else None
 
-    wanted = {
-        d.evse: replace(grants[d.evse], amps=max(min(d.min_a, d.max_a), reachable(d) or 0.0)) for d in admitted
-    }
+    wanted = {d.evse: replace(grants[d.evse], amps=max(min(d.min_a, d.max_a), reachable(d) or 0.0)) for d in admitted}
     try:
         check_limits(capacity, admitted, wanted)
     except AssertionError:
@@ -109,18 +107,20 @@ def test_an_ev_leaving_soon_is_preferred_within_the_site() -> None:
     assert allocate(capacity, [replace(soon, departure=None), later], T0)["soon"].amps == 20.0
 
 
-def test_when_not_all_fit_the_earliest_departures_are_on_time() -> None:
-    """Earliest departure first; an EV that cannot be on time gets no priority and shares like the others."""
+def test_when_not_all_fit_now_the_next_departure_is_planned_around_the_earlier_one() -> None:
+    """Earliest departure first; the next one takes what is left now and more once the first has left."""
     capacity = {"site": Capacity(three(40))}
     soon = Demand("soon", ("site",), max_a=32, admitted=True, departure=T0 + 3600, energy_wh=11040)  # 16 A
     later = Demand("later", ("site",), max_a=32, admitted=True, departure=T0 + 7200, energy_wh=27600)  # 20 A
     plain = Demand("plain", ("site",), max_a=32, admitted=True)
     grants = allocate(capacity, [later, plain, soon], T0)
-    # 16 A for the earliest; the 20 A of the next do not fit beside it and a minimum (40 - 16 - 6 = 18)
+    # 16 A for the earliest; the 20 A of the next do not fit beside it and a minimum (40 - 16 - 6 = 18),
+    # but after the first hour 40 - 6 - 6 = 28 A are free for it: 18 A + 22 A over two hours = 40 Ah,
+    # 27.6 kWh on three phases at 230 V: on time
     assert grants["soon"].amps == 16.0 and grants["soon"].on_time is True and grants["soon"].reason == DEPARTURE
-    assert grants["later"].on_time is False
-    # the rest shared fairly by the two others: 12 A each
-    assert grants["later"].amps == 12.0 and grants["plain"].amps == 12.0
+    assert grants["later"].amps == 18.0 and grants["later"].on_time is True
+    assert grants["later"].planned_wh == pytest.approx(27600, abs=1)
+    assert grants["plain"].amps == 6.0
 
 
 def test_a_departure_that_cannot_be_met_gets_no_priority() -> None:

@@ -15,11 +15,12 @@ Policy (docs/smart-charging.md):
   single-phase EVs on differently wired stations load different site phases.
 - A demand marked ``fixed`` (a station that refuses profiles) is not balanced: its worst case is
   reserved first and everything else is shared around it.
-- Departure time and energy need (ISO 15118 charging needs, or the operator): an admitted EV that
-  has both needs ``need_a`` per phase from now on to be full when it leaves. Above the minimums,
-  capacity goes first to those needs, earliest departure first (when not all fit, those leaving
-  soonest are on time), then the rest is shared as above, the needs counting as the EVs' minimums.
-  Admission and rotation do not change: a departure never pauses another EV or jumps the queue.
+- Departure time and energy need (ISO 15118 charging needs, or the operator): above the minimums,
+  capacity goes first to what those EVs need to be full when they leave, earliest departure first
+  (when not all fit, those leaving soonest are on time), planned over time by
+  ``ocppd.smart.planner``; then the rest is shared as above, the planned currents counting as the
+  EVs' minimums. Admission and rotation do not change: a departure never pauses another EV or
+  jumps the queue.
 
 Everything is in amperes per phase; a node's power limit becomes an ampere limit on the sum of its
 phases (``watts / voltage``). Nothing here reads a clock or does I/O.
@@ -94,12 +95,16 @@ class Grant:
     amps: float  # per phase, on each of the demand's phases; 0 means paused
     reason: str
     need_a: float | None = None  # what it needs to be full by its departure (None: not known)
+    planned_wh: float | None = None  # what its plan delivers by its departure (ocppd.smart.planner)
+    energy_wh: float | None = None  # what it needs by then
 
     @property
     def on_time(self) -> bool | None:
-        """Whether its allocation gets it its energy by its departure (None: no departure known)."""
+        """Whether its plan gets it its energy by its departure (None: no departure known)."""
         if self.need_a is None:
             return None
+        if self.planned_wh is not None and self.energy_wh is not None:
+            return self.planned_wh + 0.01 >= self.energy_wh
         return self.amps + 1e-6 >= self.need_a
 
     @property
@@ -176,14 +181,24 @@ def _floor(amps: float) -> float:
 def allocate(
     capacity: Mapping[str, Capacity], demands: Sequence[Demand], now: float, rotation_s: float = 900.0
 ) -> dict[str, Grant]:
-    """The current per phase for every demand (see the module's policy)."""
-    ledger = _Ledger(capacity, demands, prune=True)
+    """The current per phase for every demand (see the module's policy), with the capacity constant
+    from now on: departures are planned by :func:`ocppd.smart.planner.plan`, which this is."""
+    from ocppd.smart.planner import Step, plan  # the planner builds on this module's filling
+
+    return plan([Step(now, capacity)], demands, now, rotation_s)[0]
+
+
+def admit(
+    ledger: _Ledger, demands: Sequence[Demand], now: float, rotation_s: float
+) -> tuple[dict[str, Grant], list[int]]:
+    """Reserve the fixed demands' worst case and admit the others at their minimum in queue order
+    (``ledger`` counts both). Returns the grants decided already (reserved, idle, waiting) and the
+    admitted demands."""
     grants: dict[str, Grant] = {}
     for i, d in enumerate(demands):
         if d.fixed:
             ledger.add(i, d.max_a)
             grants[d.evse] = Grant(d.evse, d.max_a, RESERVED)
-
     admitted: list[int] = []
     order = sorted((i for i, d in enumerate(demands) if not d.fixed),
                    key=lambda i: _queue_key(demands[i], now, rotation_s))  # fmt: skip
@@ -197,57 +212,7 @@ def allocate(
             admitted.append(i)
         else:
             grants[d.evse] = Grant(d.evse, 0.0, WAITING)
-
-    needs = {i: need_a(d, now) for i, d in enumerate(demands)}
-    filling, raised = _departures(ledger, demands, admitted, needs)
-    for i, (amps, reason) in _fill(ledger, filling, admitted).items():
-        d = demands[i]
-        lo = min(d.min_a, d.max_a)
-        if i in raised and reason == MINIMUM:
-            reason = DEPARTURE  # held at what its departure needs: nothing more fits
-        grants[d.evse] = Grant(d.evse, max(_floor(amps), lo) if amps > lo else lo, reason, needs[i])
-    for d, i in ((d, i) for i, d in enumerate(demands) if needs[i] is not None and d.evse in grants):
-        if grants[d.evse].need_a is None:
-            grants[d.evse] = replace(grants[d.evse], need_a=needs[i])
-    return grants
-
-
-def _departures(
-    ledger: _Ledger, demands: Sequence[Demand], admitted: list[int], needs: Mapping[int, float | None]
-) -> tuple[Sequence[Demand], set[int]]:
-    """Give the admitted EVs with a departure what they need first (above their minimums).
-
-    Earliest departure first, each EV gets its need (or its maximum) as far as every node on its
-    path still has room, so that when not all fit, the EVs leaving soonest are on time rather than
-    every EV a little late. What each got becomes its minimum in the ordinary filling that follows,
-    and ``ledger`` counts it as used. Returns the demands for that filling and the EVs whose minimum
-    was raised.
-    """
-    urgent = []
-    for i in admitted:
-        d, need = demands[i], needs[i]
-        lo = min(d.min_a, d.max_a)
-        if need is not None and need > lo + _EPS and d.max_a > lo + _EPS:
-            urgent.append(i)
-    if not urgent:
-        return demands, set()
-    out = list(demands)
-    raised = set()
-    for i in sorted(urgent, key=lambda i: (demands[i].departure, demands[i].since, demands[i].evse)):
-        d, need = demands[i], needs[i] or 0.0
-        lo = min(d.min_a, d.max_a)
-        # rounded up to the 0.1 A a profile carries, so that rounding the grant down keeps it on time
-        if need > d.max_a + _EPS:
-            continue  # it cannot be on time whatever it gets: no priority, it shares like the others
-        target = min(d.max_a, math.ceil(need / RESOLUTION_A - 1e-6) * RESOLUTION_A)
-        if target - lo > ledger.room(i) + _EPS:
-            continue  # the EVs leaving sooner took the room it needs: it shares like the others
-        extra = target - lo
-        if extra > _EPS:
-            ledger.add(i, extra)
-            out[i] = replace(d, min_a=lo + extra)
-            raised.add(i)
-    return out, raised
+    return grants, admitted
 
 
 _TIGHT, _CAP, _ACTIVATE = 0, 1, 2  # event kinds; at equal level a full node acts first

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ocppd.smart.balancer import INF, NOMINAL_VOLTAGE, Capacity
@@ -193,6 +193,35 @@ class Tree:
             if amps == (INF, INF, INF) and watts == INF:
                 continue
             out[node.id] = Capacity(self._to_grid(node, amps), watts, node.voltage)
+        return out
+
+    def steps(
+        self, start: float, end: float, externals: Sequence[ExternalLimit] = ()
+    ) -> list[tuple[float, dict[str, Capacity]]]:
+        """The capacities from ``start`` to ``end``: (from when, what every node may carry), one entry
+        per change (a time-of-use window beginning or ending, an external limit starting or ending)."""
+        edges = {start}
+        for ext in externals:
+            edges.update(t for t in (ext.start, ext.end) if start < t < end)
+        sites = {n.id: ZoneInfo(n.timezone) for n in self.nodes.values() if n.kind == SITE}
+        for node in self.nodes.values():
+            if not node.windows:
+                continue
+            zone = sites.get(self.site_of(node.id), ZoneInfo("UTC"))
+            day = datetime.fromtimestamp(start, zone).date() - timedelta(days=1)
+            last = datetime.fromtimestamp(end, zone).date()
+            while day <= last:
+                for w in node.windows:
+                    for clock in (w.start, w.end):
+                        t = datetime.combine(day, clock, zone).timestamp()
+                        if start < t < end:
+                            edges.add(t)
+                day += timedelta(days=1)
+        out: list[tuple[float, dict[str, Capacity]]] = []
+        for t in sorted(edges):
+            capacity = self.capacity(t, externals)
+            if not out or out[-1][1] != capacity:
+                out.append((t, capacity))
         return out
 
     def configured(self, node: Node, t: float) -> tuple[tuple[float, float, float], float]:
