@@ -78,7 +78,7 @@ async def test_tc_k_15_fr_08_the_tx_profile_meets_the_departure_within_the_site(
                 lambda: float(a.profiles[(1, "TxProfile", 6)]) + float(b.profiles[(1, "TxProfile", 6)]) <= 32.01,
                 "CP16 less",
             )
-            assert a.profiles[(1, "TxProfile", 6)] >= 6.0
+            assert float(a.profiles[(1, "TxProfile", 6)]) >= 6.0
 
             async def planned() -> dict[str, Any]:
                 site = (await http.get("/api/v1/sites/depot")).json()
@@ -160,6 +160,90 @@ async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -
             ok = await http.patch("/api/v1/limit-tree/nodes/CP16", json={"weight": 1})
             assert ok.status_code == 200 and ok.json()["weight"] == 1 and ok.json()["parent"] == "depot"
             await until(lambda: a.profiles[(1, "TxProfile", 6)] == 16.0, "equal shares again")
+
+
+class Planned201(Hlc201):
+    """An ISO 15118 station that keeps the whole schedule of every TxProfile it is sent."""
+
+    @on("SetChargingProfile")
+    async def on_set(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        p = charging_profile
+        if p["charging_profile_purpose"] == "TxProfile":
+            self.schedules = [*getattr(self, "schedules", []), p["charging_schedule"][0]]
+        return await super().on_set(evse_id, charging_profile)
+
+
+def schedule_energy_wh(schedule: dict[str, Any], until: float) -> float:
+    """What a TxProfile's schedule lets a three-phase EV take by ``until`` (230 V)."""
+    start = datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00")).timestamp()
+    end = min(until, start + schedule["duration"])
+    periods = schedule["charging_schedule_period"]
+    total = 0.0
+    for i, period in enumerate(periods):
+        begin = start + period["start_period"]
+        stop = start + periods[i + 1]["start_period"] if i + 1 < len(periods) else end
+        total += period["limit"] * max(0.0, min(stop, end) - begin)
+    return total * 230 * 3 / 3600
+
+
+async def test_a_departure_under_a_time_of_use_limit_gets_a_multi_period_tx_profile(server: CsmsProcess) -> None:
+    """A 32 A site that drops to 16 A in about 25 minutes (a time-of-use window), a 1.6 car without a
+    departure (CP16) and an ISO 15118 car (CP201) that must have 17 kWh (24.64 Ah on three phases at
+    230 V) in two hours. After the drop CP201 can have 16 - 6 = 10 A beside CP16's minimum, ~16 Ah
+    by its departure: the rest must come before the drop. Its TxProfile: L A until the drop, then
+    10 A, with L the least that delivers the 17 kWh; CP16 gets the rest of the 32 A until then."""
+    now = datetime.now(UTC)
+    drop = (now + timedelta(minutes=26)).replace(second=0, microsecond=0)
+    departure = (now + timedelta(hours=2)).replace(microsecond=0)
+    window = {"from": drop.strftime("%H:%M"), "to": (drop + timedelta(hours=3)).strftime("%H:%M"), "amps": 16}
+    tree = {"nodes": [{"id": "depot", "kind": "site", "amps": 32, "windows": [window]},
+                      {"id": "CP16", "kind": "station", "parent": "depot", "amps": 32},
+                      {"id": "CP201", "kind": "station", "parent": "depot", "amps": 32}]}  # fmt: skip
+    async with api(server) as http:
+        assert (await http.put("/api/v1/limit-tree", json=tree)).status_code == 200
+        async with station(server, "CP16", Station16) as a, station(server, "CP201", Planned201) as b:
+            await start16(a)
+            await start201(b, "TX-TOU")
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 16.0, "the first TxProfile")
+            needs = needs_by(departure, 17000)
+            answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1, max_schedule_tuples=3))
+            assert answer.status == "Accepted" and answer.status_info is None
+            await until(lambda: len(b.schedules[-1]["charging_schedule_period"]) > 1, "a multi-period TxProfile")
+            schedule = b.schedules[-1]
+            start = datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00"))
+            periods = schedule["charging_schedule_period"]
+            assert len(periods) == 2 and schedule["charging_rate_unit"] == "A"
+            first, second = periods
+            # 10 A from the window's start on (16 A less CP16's 6 A minimum)
+            assert start + timedelta(seconds=second["start_period"]) == drop and second["limit"] == 10.0
+            # until then the least that gets it its energy: L x before + 10 A x after = 24.64 Ah
+            before_h = (drop - start).total_seconds() / 3600
+            after_h = (departure - drop).total_seconds() / 3600
+            exact = (17000 / 690 - 10 * after_h) / before_h
+            assert exact <= first["limit"] <= exact + 0.1 + 1e-6 and first["limit"] <= 26.0
+            # the schedule lasts until the departure and delivers the 17 kWh by then (rounded up by < 0.1 A)
+            assert abs((start + timedelta(seconds=schedule["duration"])) - departure) <= timedelta(seconds=1)
+            delivered = schedule_energy_wh(schedule, departure.timestamp())
+            assert 17000 <= delivered <= 17000 + 0.1 * 690 * before_h + 1e-6
+            # CP16 has the rest of the 32 A now
+            await until(lambda: float(a.profiles[(1, "TxProfile", 6)]) + first["limit"] <= 32.0 + 1e-6, "CP16 the rest")
+            assert float(a.profiles[(1, "TxProfile", 6)]) >= 6.0
+            # the API shows the plan
+            got = (await http.get("/api/v1/stations/CP201/evses/1/charging-needs")).json()
+            assert got["on_time"] is True and got["planned_wh"] >= 17000
+            assert [p["amps"] for p in got["plan"]] == [first["limit"], 10.0, None]
+            # an EV that holds one tuple only gets one period (now's current)
+            sent = len(b.schedules)
+            answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1, max_schedule_tuples=1))
+            assert answer.status == "Accepted"
+            await until(lambda: len(b.schedules) > sent, "the TxProfile again")
+            assert len(b.schedules[-1]["charging_schedule_period"]) == 1
+            # more than the site can give by the departure (at most 26 A until the drop, 10 A after): said so
+            more = needs_by(departure, 30000)
+            answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=more, evse_id=1, max_schedule_tuples=3))
+            assert answer.status == "Accepted" and answer.status_info["reason_code"] == "LimitExceeded"
+            assert "departure not reachable" in answer.status_info["additional_info"]
+            assert "of 30.00 kWh" in answer.status_info["additional_info"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -18,6 +18,7 @@ from ocppd.api.errors import ApiError, error_responses, outbound_errors
 from ocppd.csms import verbs as v
 from ocppd.csms.service import Csms
 from ocppd.csms.smart import ProfileRefused
+from ocppd.csms.smart.balancing import plan_view
 from ocppd.csms.smart.wire import family
 from ocppd.smart.schedule import ActiveTx, format_time
 from ocppd.smart.tree import TreeError, phase_amps
@@ -51,6 +52,11 @@ class PhaseTotals(BaseModel):
     watts: float | None
 
 
+class PlanPeriod(BaseModel):
+    from_: str = Field(alias="from", description="From when (UTC)")
+    amps: float | None = Field(description="Per phase; null on the last entry: the plan ends there")
+
+
 class Allocation(BaseModel):
     station_id: str
     evse_id: int
@@ -65,8 +71,10 @@ class Allocation(BaseModel):
     energy_wh: float | None = Field(None, description="The energy it asked for by then")
     remaining_wh: float | None = None
     need_a: float | None = Field(None, description="Per phase, from now, to have its energy by its departure")
-    on_time: bool | None = Field(None, description="Whether its allocation meets its departure")
+    planned_wh: float | None = Field(None, description="What its plan delivers by its departure")
+    on_time: bool | None = Field(None, description="Whether its plan meets its departure")
     needs_source: str | None = Field(None, description="ev (ISO 15118) or operator")
+    plan: list[PlanPeriod] | None = Field(None, description="Its plan until its departure (the last entry: the end)")
 
 
 class ExternalLimitOut(BaseModel):
@@ -365,7 +373,9 @@ class NeedsOut(BaseModel):
     charging: bool
     amps: float | None = Field(None, description="What the balancer gives it now (per phase)")
     need_a: float | None = None
+    planned_wh: float | None = Field(None, description="What its plan delivers by its departure")
     on_time: bool | None = None
+    plan: list[PlanPeriod] | None = Field(None, description="The balancer's plan at its last run")
 
 
 def _needs_out(c: Csms, station_id: str, evse_id: int) -> dict[str, Any]:
@@ -373,6 +383,8 @@ def _needs_out(c: Csms, station_id: str, evse_id: int) -> dict[str, Any]:
     needs = b.ev_needs.get((station_id, evse_id)) or {}
     grant = b.preview(station_id, evse_id)
     departure = needs.get("departure")
+    site = c.smart.sites.station_site(station_id)
+    view = b.views.get(site or "")
     return {
         "station_id": station_id,
         "evse_id": evse_id,
@@ -382,7 +394,9 @@ def _needs_out(c: Csms, station_id: str, evse_id: int) -> dict[str, Any]:
         "charging": (station_id, evse_id) in b.charging,
         "amps": grant.amps if grant else None,
         "need_a": None if grant is None or grant.need_a is None or math.isinf(grant.need_a) else round(grant.need_a, 1),
+        "planned_wh": None if grant is None or grant.planned_wh is None else round(grant.planned_wh),
         "on_time": grant.on_time if grant else None,
+        "plan": plan_view(view.plans.get(f"{station_id}/{evse_id}")) if view is not None else None,
     }
 
 

@@ -40,6 +40,7 @@ from ocppd.csms.campaigns import campaign_summary, wave_rows
 from ocppd.logs import RateLimitedLog
 from ocppd.protocol.actions import csms_initiated
 from ocppd.protocol.versions import ALL_VERSIONS, OcppVersion
+from ocppd.smart.schedule import parse_time
 from ocppd.store import auth_repo, billing_repo, repo, tx_repo
 from ocppd.web.charts import capacity_chart
 
@@ -704,9 +705,16 @@ def _profile_row(r: Any) -> dict[str, Any]:
     schedule = r.profile.get("chargingSchedule") or {}
     schedule = schedule[0] if isinstance(schedule, list) and schedule else schedule
     periods = schedule.get("chargingSchedulePeriod") or [] if isinstance(schedule, dict) else []
-    limits = ", ".join(f"{p.get('limit')} from {p.get('startPeriod', 0)} s" for p in periods[:3])
-    if len(periods) > 3:
-        limits += f", +{len(periods) - 3} more"
+    start = parse_time(schedule.get("startSchedule")) if isinstance(schedule, dict) else None
+
+    def begins(offset: float) -> str:  # a clock time (UTC) for a schedule with a start: a plan reads as one
+        if start is None:
+            return f"{offset:g} s"
+        return datetime.fromtimestamp(start + offset, UTC).strftime("%H:%M:%S UTC")
+
+    limits = ", ".join(f"{p.get('limit')} from {begins(p.get('startPeriod', 0))}" for p in periods[:4])
+    if len(periods) > 4:
+        limits += f", +{len(periods) - 4} more"
     answer = r.answer or {}
     said = answer.get("status") or answer.get("error") or ""
     info = answer.get("statusInfo") or {}

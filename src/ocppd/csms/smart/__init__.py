@@ -211,8 +211,12 @@ class SmartCharging:
         answer: Payload = {"status": "Accepted"}
         grant = balancing.preview(station_id, evse) if departure is not None and energy is not None else None
         if grant is not None and grant.on_time is False:
-            need = "more than it can take" if math.isinf(grant.need_a or 0) else f"{grant.need_a:.1f} A"
-            info = f"departure not reachable within the site limit: needs {need}, gets {grant.amps:.1f} A"
+            if grant.planned_wh is not None and energy is not None:
+                info = (f"departure not reachable within the site limit: {grant.planned_wh / 1000:.2f} of "
+                        f"{(grant.energy_wh or 0) / 1000:.2f} kWh by then, {grant.amps:.1f} A now")  # fmt: skip
+            else:
+                need = "more than it can take" if math.isinf(grant.need_a or 0) else f"{grant.need_a:.1f} A"
+                info = f"departure not reachable within the site limit: needs {need}, gets {grant.amps:.1f} A"
             log.info("%s EVSE %s: %s", station_id, evse, info)
             answer["statusInfo"] = {"reasonCode": "LimitExceeded", "additionalInfo": info[:1024]}
         return answer
@@ -224,16 +228,18 @@ class SmartCharging:
         c = self.balancing.charging.get((station_id, evse))
         if c is None or self.sites.station_site(station_id) is None:
             return {"status": "Accepted"}  # not balanced: no site limit to hold it against
-        allowed = c.sent_a
         schedule = p.get("chargingSchedule", {})
         unit = schedule.get("chargingRateUnit", "A")
         phases = c.phases or 3
+        base = parse_time(p.get("timeBase")) or self.csms.now().timestamp()
         over = []
         for period in schedule.get("chargingSchedulePeriod", []):
             amps = float(period["limit"]) if unit == "A" else float(period["limit"]) / (230.0 * phases)
+            allowed = c.sent_at_time(base + float(period["startPeriod"]))  # a plan allows more at some times
             if allowed is not None and amps > allowed + 0.1:
                 over.append(period["startPeriod"])
         if over:
+            allowed = c.sent_at_time(base + float(over[0]))
             log.info("%s EVSE %s: EV schedule exceeds its %s A allocation at %s; Rejected", station_id, evse,
                      allowed, over)  # fmt: skip
             c.sent_a = None

@@ -44,11 +44,11 @@ from ocppd.smart.balancer import (
     Demand,
     Draw,
     Grant,
-    allocate,
     learn_draw,
     stabilise,
     usage,
 )
+from ocppd.smart.planner import Plan, Step, fit_periods, plan
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
 from ocppd.store import leases_repo, repo
@@ -62,9 +62,26 @@ log = logging.getLogger("ocppd.smart")
 
 LEASE = "balancer"  # the name of the balancer's lease in the store
 RATE_UNIT_16 = "ChargingScheduleAllowedChargingRateUnit"
+MAX_PERIODS = [("", "ChargingScheduleMaxPeriods"), ("SmartChargingCtrlr", "PeriodsPerSchedule")]  # 1.6, 2.x
+PLAN_HORIZON_S = 7 * 86400.0  # departures further away are planned as if they were this far
 TX_PROFILE_ID = 900_000  # + EVSE: the balancer's profiles, one per EVSE, so each replaces the last
 EVSE_DEFAULT_ID = 910_000
 FALLBACK_ID = 920_000
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A multi-period TxProfile to send: (from when, A per phase), the first now, until ``end``."""
+
+    periods: tuple[tuple[float, float], ...]
+    end: float
+
+    def amps_at(self, t: float) -> float:
+        value = self.periods[0][1]
+        for start, amps in self.periods:
+            if start <= t:
+                value = amps
+        return value
 
 
 @dataclass(slots=True)
@@ -86,10 +103,17 @@ class Charging:
     ev_max_a: float | None = None  # what the EV said it takes (ISO 15118 charging needs)
     register_wh: float | None = None  # the EVSE's energy register, last read
     need_a: float | None = None  # what it needs to be full by its departure, at the last run
+    sent_plan: Schedule | None = None  # the multi-period TxProfile last sent, if it was one
 
     @property
     def measured_a(self) -> float | None:
         return max(self.currents) if self.currents else None
+
+    def sent_at_time(self, t: float) -> float | None:
+        """What the profile last sent allows at ``t`` (per phase; None: nothing sent)."""
+        if self.sent_a is None or self.sent_plan is None:
+            return self.sent_a
+        return self.sent_plan.amps_at(t)
 
 
 def rate_unit(reported: str | None) -> str:
@@ -112,6 +136,7 @@ class SiteView:
     measured: tuple[float, float, float]
     compute_ms: float
     sent: int
+    plans: dict[str, Plan] = field(default_factory=dict)
 
 
 class Balancing:
@@ -128,6 +153,8 @@ class Balancing:
         self.known_evses: dict[str, set[int]] = {}  # from status notifications
         self.ev_needs: dict[tuple[str, int], dict[str, Any]] = {}  # charging needs per EVSE (ISO 15118, operator)
         self.units: dict[str, str] = {}  # station -> the rate unit its profiles must be in (A or W)
+        self.max_periods: dict[str, int | None] = {}  # station -> the periods a profile may have (None: unknown)
+        self.single_period: set[str] = set()  # stations that refused a multi-period TxProfile
         self.sent_total = 0
         self.node_id = cluster.node_id()
         self.lease: leases_repo.LeaseRow | None = None
@@ -268,6 +295,8 @@ class Balancing:
                 self.fallback_sent.pop(station or "", None)
                 self.fallback_refused.discard(station or "")
                 self.units.pop(station or "", None)  # its rate unit is read again (a firmware update may change it)
+                self.max_periods.pop(station or "", None)
+                self.single_period.discard(station or "")
                 if self.excluded.pop(station or "", None) is not None:
                     self.failures.pop(station or "", None)
                     metrics.BALANCER_EXCLUDED.set(len(self.excluded))
@@ -411,10 +440,19 @@ class Balancing:
         if c is None or site is None:
             return None
         now = time.time() if now is None else now
-        capacity = self.sites.tree.capacity(now, self.sites.active_externals(now))
         charging = [x for x in self.charging.values() if self.sites.station_site(x.station_id) == site]
-        grants = allocate(capacity, [self.demand(x, now) for x in charging], now, self.settings.rotation_s)
+        demands = [self.demand(x, now) for x in charging]
+        grants, _ = plan(self.steps(demands, now), demands, now, self.settings.rotation_s)
         return grants.get(f"{station_id}/{evse}")
+
+    def steps(self, demands: list[Demand], now: float) -> list[Step]:
+        """The limit tree's capacities from now until the last departure (one step when none is known)."""
+        externals = self.sites.upcoming_externals(now)
+        departures = [d.departure for d in demands if d.departure is not None and d.energy_wh is not None]
+        if not departures:
+            return [Step(now, self.sites.tree.capacity(now, externals))]
+        horizon = min(max(departures), now + PLAN_HORIZON_S)
+        return [Step(t, capacity) for t, capacity in self.sites.tree.steps(now, max(horizon, now + 1), externals)]
 
     def _measured(self, c: Charging, currents: Any, now: float) -> bool:
         """A meter reading: learn what the EV takes; a run is due when that changed what it may get."""
@@ -540,8 +578,8 @@ class Balancing:
     ) -> SiteView:
         t0 = time.perf_counter()
         demands = [self.demand(c, now) for c in charging]
-        grants = allocate(capacity, demands, now, self.settings.rotation_s)
-        previous = {f"{c.station_id}/{c.evse}": c.sent_a for c in charging if c.sent_a is not None}
+        grants, plans = plan(self.steps(demands, now), demands, now, self.settings.rotation_s)
+        previous = {f"{c.station_id}/{c.evse}": c.sent_at_time(now) for c in charging if c.sent_a is not None}
         recent = {f"{c.station_id}/{c.evse}" for c in charging if now - c.sent_at < self.settings.min_interval_s}
         fresh = {f"{c.station_id}/{c.evse}" for c in charging if now - c.sent_at < self.settings.hysteresis_hold_s}
         grants = stabilise(capacity, demands, grants, previous, self.settings.hysteresis_a, recent, fresh)  # type: ignore[arg-type]
@@ -556,8 +594,10 @@ class Balancing:
             if g.reason == RESERVED:
                 continue
             renew = now >= c.lease_until - self.settings.lease_s / 2
-            if c.sent_a is None or abs(g.amps - c.sent_a) > 1e-6 or renew:
-                sends.append(self._enforce(c, g.amps, now))
+            schedule = await self._schedule(c, g, plans.get(d.evse), now)
+            sent_now = c.sent_at_time(now)
+            if sent_now is None or abs(g.amps - sent_now) > 1e-6 or renew or self._plan_moved(c, schedule, now):
+                sends.append(self._enforce(c, g.amps, now, schedule))
         if sends:
             await asyncio.gather(*sends)
         tree = self.sites.tree
@@ -590,6 +630,7 @@ class Balancing:
             self.measured(site),
             compute_ms,
             len(sends),
+            plans,
         )
 
     # ------------------------------------------------------------------ output
@@ -635,30 +676,91 @@ class Balancing:
         node = self.sites.tree.nodes.get(station_id)
         return node.voltage if node is not None else NOMINAL_VOLTAGE
 
-    async def _enforce(self, c: Charging, amps: float, now: float) -> None:
+    async def periods_allowed(self, station_id: str) -> int | None:
+        """How many periods a profile may have on this station (1.6 ChargingScheduleMaxPeriods, 2.x
+        SmartChargingCtrlr.PeriodsPerSchedule), from what the CSMS last read of its configuration;
+        None when not known (a station that then refuses a long plan gets one period from then on)."""
+        if station_id in self.max_periods:
+            return self.max_periods[station_id]
+        most = None
+        store = getattr(self.csms, "store", None)
+        if store is not None:
+            values = await store.read(repo.variable_values, station_id, MAX_PERIODS)
+            known = [int(x) for x in values.values() if x and str(x).strip().isdigit()]
+            most = min(known) if known else None
+        self.max_periods[station_id] = most
+        return most
+
+    async def _schedule(self, c: Charging, g: Grant, p: Plan | None, now: float) -> Schedule | None:
+        """The periods to send for a planned EV, the first one now's allocation; None: one period."""
+        if p is None or len(p.periods) < 2 or c.mode != TX or c.station_id in self.single_period:
+            return None
+        periods = ((now, g.amps), *((t, a) for t, a in p.periods if t > now + 1))
+        ev_most = (self.ev_needs.get((c.station_id, c.evse)) or {}).get("max_tuples")
+        limits = [x for x in (await self.periods_allowed(c.station_id), ev_most) if isinstance(x, int) and x > 0]
+        periods = fit_periods(periods, min(limits) if limits else None)
+        return Schedule(periods, p.end) if len(periods) > 1 else None
+
+    def _plan_moved(self, c: Charging, schedule: Schedule | None, now: float) -> bool:
+        """Whether a plan differs materially from the one sent: by ``hysteresis_a`` or more at some
+        later instant (now's current is held by the hysteresis as always), not within
+        ``min_interval_s`` of the last send."""
+        if schedule is None and c.sent_plan is None:
+            return False
+        if now - c.sent_at < self.settings.min_interval_s:
+            return False
+        if schedule is None or c.sent_plan is None:
+            return True
+        for t in sorted({t for t, _ in schedule.periods[1:]} | {t for t, _ in c.sent_plan.periods if t > now}):
+            value, sent = schedule.amps_at(t), c.sent_at_time(t)
+            if sent is None or abs(value - sent) >= self.settings.hysteresis_a:
+                return True
+        return False
+
+    async def _enforce(self, c: Charging, amps: float, now: float, schedule: Schedule | None = None) -> None:
         if not self.csms.is_connected(c.station_id):
             return
         start = datetime.fromtimestamp(math.floor(now), UTC)
         lease = int(self.settings.lease_s)
         unit = await self.unit(c.station_id)
-        # W: the allocation per phase times the phases the EV uses (from its meter values or its ISO
-        # 15118 needs; three until known, as the allocation assumes). Sent again when they change.
-        limit = round(amps, 1) if unit == "A" else round(amps * self._voltage(c.station_id) * (c.phases or 3))
-        for mode in (TX, TX_DEFAULT) if c.mode == TX else (TX_DEFAULT,):
+        voltage, phases = self._voltage(c.station_id), c.phases or 3
+
+        def limit(a: float) -> float:
+            # W: the allocation per phase times the phases the EV uses (from its meter values or its ISO
+            # 15118 needs; three until known, as the allocation assumes). Sent again when they change.
+            return round(a, 1) if unit == "A" else round(a * voltage * phases)
+
+        attempts: list[tuple[str, Schedule | None]] = []
+        if c.mode == TX:
+            attempts += [(TX, None)] if schedule is None else [(TX, schedule), (TX, None)]
+        attempts.append((TX_DEFAULT, None))
+        for mode, planned in attempts:
+            offsets = [v.SchedulePeriod(0, limit(amps))]
+            for t, a in planned.periods[1:] if planned is not None else ():
+                offset = int(t - start.timestamp())
+                if offset > offsets[-1].start_s:
+                    offsets.append(v.SchedulePeriod(offset, limit(a)))
+            # a plan lasts until its departure, an allocation for the lease; either is renewed at half time
+            duration = lease if planned is None else max(lease, math.ceil(planned.end - start.timestamp()))
             profile = v.ChargingProfile(
                 id=(TX_PROFILE_ID if mode == TX else EVSE_DEFAULT_ID) + c.evse,
-                periods=(v.SchedulePeriod(0, limit),),
+                periods=tuple(offsets),
                 stack_level=self.settings.stack_level + (0 if mode == TX else 1),
                 purpose="tx" if mode == TX else "tx_default",
                 kind="Absolute",
                 unit=unit,  # type: ignore[arg-type]
                 start_at=start,
-                duration_s=lease,
+                duration_s=duration,
                 transaction_id=c.transaction_id if mode == TX else None,
             )
             if await self._send(c.station_id, v.SetChargingProfile(profile, c.evse), "balancer"):
+                if schedule is not None and planned is None and mode == TX:
+                    self.single_period.add(c.station_id)
+                    log.info("%s refused a TxProfile of %d periods: one period from now on", c.station_id,
+                             len(schedule.periods))  # fmt: skip
                 c.mode = mode
-                c.sent_a, c.sent_at, c.lease_until = amps, now, start.timestamp() + lease
+                c.sent_a, c.sent_at, c.lease_until = amps, now, start.timestamp() + duration
+                c.sent_plan = planned
                 self.failures.pop(c.station_id, None)
                 return
         failures = self.failures[c.station_id] = self.failures.get(c.station_id, 0) + 1
@@ -759,7 +861,7 @@ class Balancing:
                     out["RST".index(letter)] += c.currents[own]
         return (out[0], out[1], out[2])
 
-    def _needs_view(self, c: Charging | None, g: Grant) -> dict[str, Any]:
+    def _needs_view(self, c: Charging | None, g: Grant, p: Plan | None = None) -> dict[str, Any]:
         needs = self.ev_needs.get((c.station_id, c.evse)) if c is not None else None
         if not needs or needs.get("departure") is None:
             return {}
@@ -768,8 +870,10 @@ class Balancing:
             "energy_wh": needs.get("energy_wh"),
             "remaining_wh": self.remaining_wh(c) if c is not None else None,
             "need_a": None if g.need_a is None or math.isinf(g.need_a) else round(g.need_a, 1),
+            "planned_wh": None if g.planned_wh is None else round(g.planned_wh),
             "on_time": g.on_time,
             "needs_source": needs.get("source"),
+            "plan": plan_view(p),
         }
 
     def view(self, site: str) -> dict[str, Any] | None:
@@ -792,7 +896,7 @@ class Balancing:
                     "mode": c.mode if c else None,
                     "transaction_id": c.transaction_id if c else None,
                     "unit": self.units.get(station),
-                    **self._needs_view(c, g),
+                    **self._needs_view(c, g, v.plans.get(key)),
                 }
             )
         total = v.usage.get(site, (0.0, 0.0, 0.0, 0.0))
@@ -811,3 +915,12 @@ class Balancing:
             "compute_ms": v.compute_ms,
             "profiles_sent": v.sent,
         }
+
+
+def plan_view(p: Plan | None) -> list[dict[str, Any]] | None:
+    """A plan for the API and the dashboard: every period's start (UTC) and current per phase."""
+    if p is None:
+        return None
+    return [{"from": datetime.fromtimestamp(t, UTC).isoformat(), "amps": round(a, 1)} for t, a in p.periods] + [
+        {"from": datetime.fromtimestamp(p.end, UTC).isoformat(), "amps": None}
+    ]

@@ -268,6 +268,10 @@ class Sites:
             self._changed()
         return gone
 
+    def upcoming_externals(self, t: float) -> list[ExternalLimit]:
+        """The external limits in force at ``t`` or later (for plans over time)."""
+        return [e for _, e in self.externals if e.end > t]
+
     def active_externals(self, t: float) -> list[ExternalLimit]:
         self.externals = [(i, e) for i, e in self.externals if e.end > t]
         return [e for _, e in self.externals if e.active(t)]
