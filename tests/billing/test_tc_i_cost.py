@@ -150,3 +150,29 @@ async def test_running_total_cost_in_updated_answers(server: CsmsProcess, api: h
         await st.event("Started", "tx-free-run", stamp(start), energy_wh=0, charging_state="Charging")
         update = await st.event("Updated", "tx-free-run", stamp(start + timedelta(minutes=5)), energy_wh=500)
     assert update.total_cost is None
+
+
+async def test_the_tariff_text_goes_to_the_driver_in_the_tokens_language(
+    server: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    """idTokenInfo.personalMessage: the tariff's text in the token's language1, else language2, else
+    billing.language (en here)."""
+    sid = new_station_id("COSTNL")
+    tariff = {**TARIFF, "text": {"en": TEXT, "nl-NL": "0,40 EUR/kWh", "de": "0,40 EUR/kWh (de)"}}
+    ok(await api.put(f"/api/v1/tariffs/t-{sid}", json={"tariff": tariff, "valid_from": "2026-01-01T00:00:00Z"}), 201)
+    ok(await api.post("/api/v1/tariff-assignments", json={"tariff_id": f"t-{sid}", "station_id": sid}), 201)
+    tokens = {"nl": {"language1": "nl"}, "fr-de": {"language1": "fr", "language2": "de"}, "fr": {"language1": "fr"}}
+    seen: dict[str, dict[str, str]] = {}
+    async with cost_station(server.ws_url, sid) as st:
+        for n, (name, languages) in enumerate(tokens.items()):
+            token = f"04{n:02X}{int(sid.rsplit('-', 1)[1]):04X}"
+            ok(await api.post("/api/v1/tokens", json={"id_token": token, **languages}), 201)
+            started = await st.event("Started", f"tx-lang-{n}", stamp(datetime.now(UTC)), energy_wh=0,
+                                     charging_state="Charging", id_token=token)  # fmt: skip
+            seen[name] = started.id_token_info["personal_message"]
+            await st.event("Ended", f"tx-lang-{n}", stamp(datetime.now(UTC)), energy_wh=10)
+    assert {k: (m["language"], m["content"]) for k, m in seen.items()} == {
+        "nl": ("nl-NL", "0,40 EUR/kWh"),  # nl matches nl-NL
+        "fr-de": ("de", "0,40 EUR/kWh (de)"),
+        "fr": ("en", TEXT),
+    }

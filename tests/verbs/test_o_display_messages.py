@@ -314,6 +314,13 @@ async def test_tc_o_101_set_display_message_in_the_drivers_language(csms: CsmsPr
     assert (created["language1"], created["language2"]) == ("nl", "de")
     r = await api.post("/api/v1/tokens", json={"id_token": token + "X", "language2": "de"})
     assert r.status_code == 400 and "language2" in r.json()["detail"]
+    bad = csms.cli("tokens", "add", token + "C", "--language1", "n1", check=False)  # not a language code
+    assert bad.returncode == 2 and "language1" in bad.stdout
+    csms.cli("tokens", "add", token + "C", "--language1", "de", "--language2", "en")
+    by_cli = ok(await api.get(f"/api/v1/tokens/{token}C"))
+    assert (by_cli["language1"], by_cli["language2"]) == ("de", "en")
+    patched = ok(await api.patch(f"/api/v1/tokens/{token}C", json={"language2": None}))
+    assert (patched["language1"], patched["language2"]) == ("de", None)
     async with websockets.connect(f"{csms.ws_url}/{sid}", subprotocols=["ocpp2.1"]) as ws:
         cp = Driver21(sid, ws, response_timeout=30)
         cp.sent = []

@@ -8,7 +8,7 @@ the callers, so the rules are tested without I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -69,6 +69,20 @@ def languages_problem(language1: str | None, language2: str | None) -> str | Non
         return "language2: needs language1"
     if language2 and language1 and language2.lower() == language1.lower():
         return "language2: must differ from language1"
+    return None
+
+
+def same_language(a: str | None, b: str) -> bool:
+    """nl matches nl-NL and the other way round (RFC 5646 primary subtag), any case."""
+    return a is not None and (a.lower() == b.lower() or a.split("-")[0].lower() == b.split("-")[0].lower())
+
+
+def in_language(texts: Sequence[str], preferred: Sequence[str]) -> int | None:
+    """The index of the first of ``texts`` (language codes) in the first preferred language that has one."""
+    for wanted in preferred:
+        for i, language in enumerate(texts):
+            if same_language(language, wanted):
+                return i
     return None
 
 

@@ -67,7 +67,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         token = p["idToken"]
         verdict = await d.authorization.authorize(session.identity, Presented(token["idToken"], token["type"]))
         answer: Payload = {"idTokenInfo": verdict.id_token_info()}
-        message = await d.billing.personal_message(session.identity, None, token["idToken"])
+        message = await d.billing.personal_message(session.identity, None, token["idToken"], verdict.languages)
         if message is not None and verdict.status == "Accepted":
             answer["idTokenInfo"]["personalMessage"] = message
         if "iso15118CertificateHashData" in p or "certificate" in p:  # ISO 15118 contract (C_50-C_52)
@@ -157,7 +157,8 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
             if total is not None:
                 answer["totalCost"] = total
         if token and verdict is not None and verdict.status == "Accepted" and p["eventType"] == "Started":
-            message = await d.billing.personal_message(session.identity, evse.get("id"), token["idToken"])
+            message = await d.billing.personal_message(session.identity, evse.get("id"), token["idToken"],
+                                                       verdict.languages)  # fmt: skip
             if message is not None:
                 answer["idTokenInfo"]["personalMessage"] = message
         return answer

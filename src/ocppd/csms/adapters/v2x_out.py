@@ -7,6 +7,7 @@ from typing import Any
 
 from ocppd.csms import verbs as v
 from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan
+from ocppd.csms.authorization import in_language
 from ocppd.csms.outbound import (
     Adapters,
     Call,
@@ -615,20 +616,12 @@ def cost_update(verb: v.CostUpdate, t: Target) -> Plan[None]:
 _STATES_21 = frozenset({"Suspended", "Discharging"})
 
 
-def _same_language(a: str | None, b: str) -> bool:
-    """nl matches nl-NL and the other way round (RFC 5646 primary subtag), any case."""
-    return a is not None and (a.lower() == b.lower() or a.split("-")[0].lower() == b.split("-")[0].lower())
-
-
 def in_driver_language(m: v.DisplayMessage) -> list[tuple[str | None, str]]:
     """The message's texts (language, content), the one to show first: the text in the driver's first
     language that has one (language1, then language2), else the message's own."""
     texts: list[tuple[str | None, str]] = [(m.language, m.content), *m.translations]
-    for wanted in m.driver_languages:
-        for i, (language, _content) in enumerate(texts):
-            if _same_language(language, wanted):
-                return [texts[i], *texts[:i], *texts[i + 1 :]]
-    return texts
+    i = in_language([language or "" for language, _content in texts], m.driver_languages)
+    return texts if i is None else [texts[i], *texts[:i], *texts[i + 1 :]]
 
 
 def message_info(m: v.DisplayMessage, t: Target) -> Payload:

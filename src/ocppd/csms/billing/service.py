@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ocppd import metrics
 from ocppd.config import BillingSettings
+from ocppd.csms.authorization import in_language
 from ocppd.csms.billing import reports
 from ocppd.csms.billing.cost import Cost, MeterPoint, SessionData, price_session
 from ocppd.csms.billing.credit import debit_op
@@ -336,12 +337,17 @@ class Billing:
                     metrics.COST_UPDATES.labels("failed").inc()
                     log.info("%s: CostUpdated for %s not delivered: %s", tx.station_id, tx.transaction_uid, exc)
 
-    async def personal_message(self, station_id: str, evse_id: int | None, id_token: str) -> dict[str, Any] | None:
-        """idTokenInfo.personalMessage: the text of the tariff that applies to this driver here."""
+    async def personal_message(self, station_id: str, evse_id: int | None, id_token: str,
+                               languages: Sequence[str] = ()) -> dict[str, Any] | None:  # fmt: skip
+        """idTokenInfo.personalMessage: the text of the tariff that applies to this driver here, in the
+        driver's language (``languages``: the token's language1, language2) when the tariff has it, else
+        in ``billing.language``, else its first."""
         tariff = await self.store.read(tariff_op, station_id, evse_id, id_token)
         if tariff is None or not tariff.text:
             return None
-        language = self.settings.language if self.settings.language in tariff.text else next(iter(tariff.text))
+        names = list(tariff.text)
+        i = in_language(names, [*languages, self.settings.language])
+        language = names[i] if i is not None else names[0]
         return {"format": "UTF8", "language": language[:8], "content": tariff.text[language][:MESSAGE_MAX]}
 
     async def final_total(self, station_id: str, transaction_uid: str) -> float | None:
