@@ -237,7 +237,7 @@ async def test_tc_e_106_107_limits_set_by_the_station_are_acknowledged(
         await cp.event("Started", "tx-e106", "CablePluggedIn", {"charging_state": "EVConnected"})
         for limit in ({"max_energy": 6000}, {"max_time": 120}):  # E_106 energy, E_107 time
             answer = await cp.event("Updated", "tx-e106", "LimitSet", {"transaction_limit": limit})
-            assert answer.transaction_limit is None  # ocppd sets no limit of its own: nothing to override
+            assert answer.transaction_limit is None  # no CSMS limit on this transaction: nothing to override
         await cp.event("Ended", "tx-e106", "EVCommunicationLost",
                        {"charging_state": "Idle", "stopped_reason": "EVDisconnected"})  # fmt: skip
     [row] = [t for t in await transactions(api, station) if t["transaction_id"] == "tx-e106"]

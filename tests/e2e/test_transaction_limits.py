@@ -34,7 +34,7 @@ async def api(csms: CsmsProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def station_config(server: CsmsProcess, id_tag: str) -> StationConfig:
+def station_config(server: CsmsProcess, id_tag: str, tx_limit: dict[str, float] | None = None) -> StationConfig:
     return StationConfig(
         identity=f"LIMITS-{next(_ids)}",
         url=server.ws_url,
@@ -44,7 +44,13 @@ def station_config(server: CsmsProcess, id_tag: str) -> StationConfig:
         reconnect_min=0.2,
         reconnect_max=1.0,
         id_tags=[id_tag],
+        tx_limit=tx_limit,
     )
+
+
+def reaches(energy_wh: float, limit_wh: float) -> bool:
+    """The readings (0.1 Wh digits, subtracted in binary floating point) hold the limit."""
+    return energy_wh >= limit_wh - 1e-6
 
 
 async def ended_row(api: httpx.AsyncClient, station_id: str) -> dict[str, Any] | None:
@@ -63,7 +69,7 @@ async def test_tc_e_110_simulated_station_stops_at_max_energy(csms: CsmsProcess,
         assert r.status_code == 200 and r.json()["result"]["accepted"], r.text
         row = await eventually(lambda: ended_row(api, station.identity), "the transaction to end at its limit")
         assert limits == [{"maxEnergy": 20}]
-        assert row["stop_reason"] == "EnergyLimitReached" and row["energy_wh"] >= 20
+        assert row["stop_reason"] == "EnergyLimitReached" and reaches(row["energy_wh"], 20)
         detail = (await api.get(f"/api/v1/transactions/{row['id']}")).json()
         triggers = [e["payload"]["triggerReason"] for e in detail["events"]]
         assert triggers[0] == "RemoteStart" and "LimitSet" in triggers and triggers[-1] == "EnergyLimitReached"
@@ -103,3 +109,56 @@ async def test_tc_c_103_prepaid_credit_stops_the_simulator_and_is_debited_once(
     assert float(credit["balance"]) == pytest.approx(1.00 - float(price))
     limit = (await api.get(f"/api/v1/transactions/{row['id']}/limit")).json()
     assert limit["limit"] == {"max_cost": 1.0} and limit["debit"]["transaction_id"] == row["id"]
+
+
+async def test_tc_e_108_simulated_station_prices_locally_against_max_cost(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    config = station_config(csms, TAG)
+    expensive = {"currency": "EUR", "elements": [{"price_components": [{"type": "ENERGY", "price": "100.00"}]}]}
+    r = await api.put(f"/api/v1/tariffs/local-{config.identity}", json={"tariff": expensive})
+    assert r.status_code == 201, r.text
+    async with Station(config) as station:
+        await station.wait_booted(timeout=30)
+        # no tariff is assigned at the CSMS, so no totalCost comes back: only the local price can stop it
+        r = await api.put(f"/api/v1/stations/{station.identity}/tariffs/default",
+                          json={"tariff_id": f"local-{config.identity}"})  # fmt: skip
+        assert r.status_code == 200 and r.json()["accepted"], r.text  # the station now prices by itself
+        body = {"id_token": TAG, "id_token_type": "Central", "evse_id": 1, "limit": {"max_cost": 0.5}}
+        r = await api.post(f"/api/v1/stations/{station.identity}/commands/remote-start", json=body)
+        assert r.status_code == 200 and r.json()["result"]["accepted"], r.text
+        row = await eventually(lambda: ended_row(api, station.identity), "the transaction to end at its cost limit")
+        assert row["stop_reason"] == "LocalOutOfCredit"
+        detail = (await api.get(f"/api/v1/transactions/{row['id']}")).json()
+        ended = detail["events"][-1]["payload"]
+        assert ended["triggerReason"] == "CostLimitReached"
+        local_total = ended["costDetails"]["totalCost"]["total"]
+        assert max(local_total.values()) >= 0.5  # the station's own price reached the limit it was given
+
+
+async def test_tc_e_106_simulated_station_sets_its_own_limit(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    async with Station(station_config(csms, TAG, tx_limit={"maxEnergy": 10})) as station:
+        await station.wait_booted(timeout=30)
+        assert await station.start_transaction(1, TAG) is not None
+        row = await eventually(lambda: ended_row(api, station.identity), "the transaction to end at its own limit")
+        assert row["stop_reason"] == "EnergyLimitReached" and reaches(row["energy_wh"], 10)
+        limit = (await api.get(f"/api/v1/transactions/{row['id']}/limit")).json()
+        assert limit["limit"] is None and limit["station_limit"] == {"max_energy": 10.0}
+        assert [h["source"] for h in limit["history"]] == ["station"]  # kept, and nothing answered to it
+
+
+async def test_tc_e_102_csms_limit_overrides_the_simulated_stations_own(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    async with Station(station_config(csms, TAG, tx_limit={"maxEnergy": 100000})) as station:
+        await station.wait_booted(timeout=30)
+        body = {"id_token": TAG, "id_token_type": "Central", "evse_id": 1, "limit": {"max_energy": 15}}
+        r = await api.post(f"/api/v1/stations/{station.identity}/commands/remote-start", json=body)
+        assert r.status_code == 200 and r.json()["result"]["accepted"], r.text
+        row = await eventually(lambda: ended_row(api, station.identity), "the transaction to end at the CSMS's limit")
+        assert row["stop_reason"] == "EnergyLimitReached" and reaches(row["energy_wh"], 15)
+        assert row["energy_wh"] < 100000
+        limit = (await api.get(f"/api/v1/transactions/{row['id']}/limit")).json()
+        assert limit["limit"] == limit["station_limit"] == {"max_energy": 15.0}  # the station adopted ours
+        reported = [h["max_energy"] for h in limit["history"] if h["source"] == "station"]
+        assert reported[0] == 100000 and reported[-1] == 15

@@ -33,6 +33,12 @@ CHARGING_STATE_2X = {CHARGING: "Charging", SUSPENDED_EV: "SuspendedEV", SUSPENDE
 VOLTAGE = 230.0
 
 
+def register_shows(wh: float) -> float:
+    """What an energy register shows: what it has counted, cut to its 0.1 Wh digit (never rounded up: a
+    later whole-Wh meterStop must not read lower than an earlier sample)."""
+    return math.floor(wh * 10) / 10
+
+
 def default_id_tags(count: int = 50) -> list[str]:
     """The simulator's cards: 4-byte RFID UIDs as 8 hex digits (04A10001..04A10050), valid as idTag in
     1.6 and as ISO14443 idToken in 2.0.1/2.1 (8 or 14 hex digits). ``ocppd tokens add $(seq -f 04A1%04g 1 50)``."""
@@ -264,9 +270,7 @@ class Connector:
         out: list[dict[str, Any]] = []
         for m in measurands:
             if m == "Energy.Active.Import.Register":
-                # a register shows what it has counted, cut to its 0.1 Wh digit (never rounded up: a
-                # later whole-Wh meterStop must not read lower than an earlier sample)
-                out.append({"measurand": m, "value": math.floor(self.energy_wh * 10) / 10, "unit": "Wh"})
+                out.append({"measurand": m, "value": register_shows(self.energy_wh), "unit": "Wh"})
             elif m == "Power.Active.Import":
                 out.append({"measurand": m, "value": round(self.power_w, 1), "unit": "W"})
             elif m == "Current.Import":

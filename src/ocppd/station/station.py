@@ -105,6 +105,9 @@ class StationConfig:
     # the EC P-256 private key in meter_key_file; the public key is in the device model / configuration
     signed_meter_values: bool = False
     meter_key_file: str | None = None
+    # 2.1: a limit the station sets itself on every transaction (TransactionLimitType keys: maxEnergy Wh,
+    # maxTime s, maxCost, maxSoC %), reported with LimitSet after the start; a CSMS's limit overrides it
+    tx_limit: dict[str, float] | None = None
 
 
 def _security_profile(config: StationConfig) -> int:

@@ -24,6 +24,7 @@ A template::
         step_delay: 1.0                     # seconds between firmware/log status steps; reboot_delay: the reboot
         signed_meter_values: true           # OCMF-signed energy readings (a test key per EVSE meter)
         meter_key_file: meter-key.pem       # or this EC P-256 private key for every meter
+        tx_limit: {maxEnergy: 6000}         # 2.1: a limit the station sets on every transaction (LimitSet)
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ VERSION_NAMES = {"1.6": OcppVersion.V16, "2.0.1": OcppVersion.V201, "2.1": OcppV
                  "2.0": OcppVersion.V20, "ocpp2.0": OcppVersion.V20}  # fmt: skip
 # OCPP-S stations: the station model speaks 1.6, the wire the SOAP version (docs/soap.md)
 SOAP_NAMES = {"1.2S": SoapVersion.V12, "1.5S": SoapVersion.V15, "1.6S": SoapVersion.V16}
+TX_LIMIT_KEYS = ("maxCost", "maxEnergy", "maxTime", "maxSoC")  # 2.1 TransactionLimitType
 
 
 class TemplateError(ValueError):
@@ -89,6 +91,18 @@ class StationGroup(_Strict):
     # MeterPublicKey[n] (station/metering.py)
     signed_meter_values: bool = False
     meter_key_file: str | None = None
+    # 2.1 stations: a transaction limit the station sets itself (maxEnergy Wh, maxTime s, maxCost, maxSoC %)
+    tx_limit: dict[str, float] | None = None
+
+    @field_validator("tx_limit")
+    @classmethod
+    def _tx_limit(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key, number in (value or {}).items():
+            if key not in TX_LIMIT_KEYS:
+                raise ValueError(f"unknown limit {key!r}; use {', '.join(TX_LIMIT_KEYS)}")
+            if not number > 0 or (key in ("maxTime", "maxSoC") and number != int(number)):
+                raise ValueError(f"{key} must be a positive {'whole ' if key in ('maxTime', 'maxSoC') else ''}number")
+        return value
 
     @field_validator("ocpp")
     @classmethod
@@ -255,7 +269,7 @@ def expand(template: Template, url: str | None, *, ssl_context: ssl.SSLContext |
                 firmware_fault=group.firmware_fault, step_delay=group.step_delay, reboot_delay=group.reboot_delay,
                 iso15118_share=group.ev_iso15118,
                 signed_meter_values=group.signed_meter_values or group.meter_key_file is not None,
-                meter_key_file=_meter_key(group.meter_key_file),
+                meter_key_file=_meter_key(group.meter_key_file), tx_limit=group.tx_limit,
             ))  # fmt: skip
     return configs
 

@@ -30,6 +30,7 @@ from ocppd.station.model import (
     Reservation,
     Transaction,
     id_token_type,
+    register_shows,
 )
 from ocppd.station.monitors import PRECONFIGURED_FROM, Monitor, MonitorEngine
 from ocppd.station.settings import Var2x
@@ -245,6 +246,10 @@ class Adapter2x(Adapter):
             else None
         )
         self._tx_event(c, tx, "Started", trigger, meter=meter, with_token=True, **info)  # fmt: skip
+        own = self.station.config.tx_limit
+        if own and self.station.version is OcppVersion.V21:  # the station's own limit (OCA TC_E_106/107)
+            tx.limit = dict(own)
+            self._tx_event(c, tx, "Updated", "LimitSet", transactionLimit=dict(own))
         if c.ev is not None and c.ev.iso15118 and self.station.version in (OcppVersion.V201, OcppVersion.V21):
             self.station.after(0, lambda: self._ev_charging_needs(c, tx))
 
@@ -312,11 +317,12 @@ class Adapter2x(Adapter):
             if now >= end - 0.001:
                 return "TimeLimitReached", None
             again.append(end)
-        if "maxEnergy" in limit:
-            if tx.energy_wh >= float(limit["maxEnergy"]):
+        if "maxEnergy" in limit:  # as the register shows it, so the readings the CSMS gets hold the limit
+            shown = register_shows(c.energy_wh) - register_shows(tx.meter_start_wh)
+            if shown >= float(limit["maxEnergy"]) - 1e-9:
                 return "EnergyLimitReached", None
             if c.power_w > 0:
-                again.append(now + max(0.05, (float(limit["maxEnergy"]) - tx.energy_wh) * 3600 / c.power_w))
+                again.append(now + max(0.05, (float(limit["maxEnergy"]) - shown) * 3600 / c.power_w))
         if "maxSoC" in limit and c.ev is not None:
             if c.ev.soc(tx.energy_wh) >= float(limit["maxSoC"]):
                 return "SOCLimitReached", None
