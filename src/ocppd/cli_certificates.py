@@ -66,6 +66,7 @@ def list_certificates(
 ) -> None:
     """Per station: its own certificates from the CA, its trust store, the CSRs signed for it.
 
+    "presented": the client certificate it last showed at TLS (profile 3, whichever CA issued it);
     "own": what it holds from the CA now (subject, serial, expiry); "installed": its trust store as it last
     reported it (`refresh` asks again; "ref" is what `delete` takes); "csr": the other certificates signed
     for its CSRs, with what became of them (rejected, undelivered, superseded, revoked)."""
@@ -76,6 +77,9 @@ def list_certificates(
         return
     table = Table("station", "what", "type", "subject", "serial", "not after", "days", "state", "ref")
     for view in found:
+        if (r := view["presented"]) is not None:
+            table.add_row(view["station_id"], "presented", "at TLS", r["subject"], r["serial"], _when(r["not_after"]),
+                          _days(r["days_left"]), f"seen {r['seen_at'][:16]}", "")  # fmt: skip
         for r in view["own"]:
             table.add_row(view["station_id"], "own", r["certificate_type"], r["subject"], r["serial"],
                           _when(r["not_after"]), _days(r["days_left"]), r["state"], "")  # fmt: skip

@@ -21,16 +21,21 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
 from typer.testing import CliRunner
 
 from ocppd.cli import app
 from ocppd.clicommon import console, err_console
+from ocppd.transport.tls import client_context
+from tests.api.test_web_sessions import login as form_login
 from tests.csms_process import CsmsProcess, run_csms
 from tests.integration import test_certificate_inventory as inventory
 from tests.integration import test_certificates as signing
-from tests.pki import Ca
+from tests.pki import Ca, Pki
 from tests.waiting import eventually
 
 GUARD = 20.0
@@ -261,3 +266,40 @@ async def test_acting_commands_say_when_the_server_is_not_running(tmp_path: Path
         assert "no `ocppd serve` is running on the data directory" in line, line
     # reading needs no server
     assert "no certificates known for station CLI-CERT-4" in await ok(server, "list", "--station", "CLI-CERT-4")
+
+
+async def test_list_shows_the_client_certificate_a_station_presents(tmp_path: Path) -> None:
+    """Profile 3 with a certificate from the operator's own CA (not the built-in one): `list` shows it."""
+    pki = Pki.create(tmp_path / "pki")
+    env = {"OCPPD_OCPP__TLS_CERT": str(pki.server.cert), "OCPPD_OCPP__TLS_KEY": str(pki.server.key),
+           "OCPPD_OCPP__TLS_CLIENT_CA": str(pki.ca.pem)}  # fmt: skip
+    identity = "CLI-CERT-TLS"
+    issued = pki.station(identity)
+    certificate = x509.load_pem_x509_certificate(Path(issued.cert).read_bytes())
+    with run_csms(tmp_path, extra_env=env) as server:
+        server.cli("stations", "add", identity)
+        context = client_context(str(pki.ca.pem), str(issued.cert), str(issued.key))
+        url = f"wss://127.0.0.1:{server.ocpp_port}/ocpp/{identity}"
+        async with websockets.connect(url, subprotocols=["ocpp2.0.1"], ssl=context, open_timeout=GUARD) as ws:
+            cp = ChargePoint201(identity, ws)
+            task = asyncio.create_task(cp.start())
+            try:
+                boot = await cp.call(call201.BootNotification(charging_station={"vendor_name": "ACME", "model": "X"},
+                                                              reason="PowerUp"))  # fmt: skip
+                assert boot.status == "Accepted"
+            finally:
+                task.cancel()
+
+        async def presented() -> dict[str, Any] | None:
+            return (await view(server, identity))["presented"]
+
+        shown = await eventually(presented, "the presented certificate in `list`", GUARD)
+        assert shown["serial"] == serial_of(certificate) and shown["subject"] == certificate.subject.rfc4514_string()
+        assert datetime.fromisoformat(shown["not_after"]) == certificate.not_valid_after_utc
+        assert shown["issuer"] == certificate.issuer.rfc4514_string()
+        table = await ok(server, "list", "--station", identity)
+        assert "presented" in table and serial_of(certificate) in table
+        async with httpx.AsyncClient(base_url=server.http_url, timeout=GUARD) as browser:
+            await form_login(browser, token=server.admin_token)
+            page = (await browser.get(f"/stations/{identity}/certificates")).text
+        assert f'<tr data-presented="{serial_of(certificate)}">' in page and "presented at TLS" in page

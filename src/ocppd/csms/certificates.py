@@ -47,13 +47,18 @@ def views_op(conn: Connection, station_id: str | None = None, now: datetime | No
     ``own``: the certificates it holds from our CA now (one per type: the newest accepted, not revoked);
     ``issued``: every certificate signed for its CSRs, newest first, with its ``state`` (issued, accepted,
     rejected, undelivered, superseded by a newer one, revoked); ``installed``: its trust store as it last
-    reported it (or as we installed it), without PEMs."""
+    reported it (or as we installed it), without PEMs; ``presented``: the client certificate it last
+    showed at TLS (security profile 3), from whichever CA, or None."""
     now = now or datetime.now(UTC)
     current = security_repo.current_issued_of(conn, station_id)
     views: dict[str, dict[str, Any]] = {}
 
     def view(sid: str) -> dict[str, Any]:
-        return views.setdefault(sid, {"station_id": sid, "own": [], "issued": [], "installed": []})
+        return views.setdefault(sid, {"station_id": sid, "own": [], "issued": [], "installed": [], "presented": None})
+
+    for sid, record in security_repo.presented_certificates(conn, station_id).items():
+        not_after = datetime.fromisoformat(record["not_after"])
+        view(sid)["presented"] = {**record, "not_after": not_after, "days_left": days_left(not_after, now)}
 
     for row in security_repo.station_certificates_of(conn, station_id):
         row["current"] = row["serial"] in current
@@ -76,7 +81,7 @@ def station_view_op(conn: Connection, station_id: str, now: datetime | None = No
         return found[0]
     if repo.get_station(conn, station_id) is None:
         return None
-    return {"station_id": station_id, "own": [], "issued": [], "installed": []}
+    return {"station_id": station_id, "own": [], "issued": [], "installed": [], "presented": None}
 
 
 def _state(row: dict[str, Any], current: set[str]) -> str:
@@ -153,3 +158,17 @@ def summary_op(conn: Connection, days: float = EXPIRY_WARNING_DAYS, now: datetim
     by_type = security_repo.expiry_by_type(conn, now, now + timedelta(days=days))
     totals = {k: sum(r[k] for r in by_type) for k in ("total", "expired", "expiring", "unknown")}
     return {"days": days, "by_type": by_type, **totals}
+
+
+def presented_record(der: bytes, seen_at: datetime) -> dict[str, Any]:
+    """What is kept of a client certificate a station presented at TLS (JSON: ISO times)."""
+    certificate = x509.load_der_x509_certificate(der)
+    return {
+        "serial": serial_hex(certificate.serial_number),
+        "subject": certificate.subject.rfc4514_string(),
+        "issuer": certificate.issuer.rfc4514_string(),
+        "not_before": certificate.not_valid_before_utc.isoformat(),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "sha256_fingerprint": hashlib.sha256(der).hexdigest(),
+        "seen_at": seen_at.isoformat(),
+    }

@@ -188,6 +188,7 @@ class Security:
         self._warned: set[tuple[str, str, Any]] = set()
         self._next_expiry_check = 0.0
         self._expiry_metric_stale = True  # what stations hold changed: refresh the expiry gauge
+        self._presented: dict[str, str] = {}  # station id -> serial of the client certificate it presented
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -714,6 +715,25 @@ class Security:
 
     def crl_der(self) -> bytes | None:
         return None if self.builtin is None else self.builtin.crl().public_bytes(serialization.Encoding.DER)
+
+    def presented(self, station_id: str, certificate_der: bytes) -> None:
+        """Keep the client certificate an admitted station presented (its own, whichever CA issued it),
+        written in the background and only when its serial changed."""
+        try:
+            record = views.presented_record(certificate_der, datetime.now(UTC))
+        except ValueError:
+            return  # verified by the TLS library, so readable; never let this stop a connection
+        if self._presented.get(station_id) == record["serial"]:
+            return
+        self._presented[station_id] = record["serial"]
+        self._spawn(self._store_presented(station_id, record))
+
+    async def _store_presented(self, station_id: str, record: dict[str, Any]) -> None:
+        try:
+            await self._csms.store.write(security_repo.set_presented_certificate, station_id, record)
+        except Exception as exc:  # the store is closing, say: the next connection tries again
+            self._presented.pop(station_id, None)
+            log.warning("%s: the presented client certificate was not stored: %r", station_id, exc)
 
     def peer_problem(self, certificate_der: bytes) -> str | None:
         """Why a verified client certificate may not be used (revoked), or None."""

@@ -249,8 +249,12 @@ class Csms:
                 log.warning("%s: refused with 403 (%s)%s", identity, problem, f" from {remote}" if remote else "")
                 return 403
         live = self._links.get(identity)
-        return self.credentials.admit(identity, headers, tls=peer is not None, certificate=certificate, remote=remote,
-                                      live_remote=live.remote if live is not None else None)  # fmt: skip
+        live_remote = live.remote if live is not None else None
+        refusal = self.credentials.admit(identity, headers, tls=peer is not None, certificate=certificate,
+                                         remote=remote, live_remote=live_remote)  # fmt: skip
+        if refusal is None and peer is not None and peer.certificate is not None:
+            self.security.presented(identity, peer.certificate)
+        return refusal
 
     def opened(self, link: Link) -> Receiver:
         session = Session(

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, and_, case, cast, delete, func, literal, select, tuple_, union_all, update
 
-from .schema import events, installed_certificates, station_certificates
+from .schema import events, installed_certificates, station_certificates, stations
 from .types import UTCDateTime, as_utc
 
 _C = station_certificates.c
@@ -246,3 +246,34 @@ def issued_certificate(conn: Connection, serial: str) -> dict[str, Any] | None:
     """One issued certificate with its PEM."""
     row = conn.execute(select(station_certificates).where(_C.serial == serial)).first()
     return None if row is None else dict(row._mapping)
+
+
+# --------------------------------------------------------------------------- certificates presented at TLS
+
+
+def set_presented_certificate(conn: Connection, station_id: str, record: dict[str, Any]) -> bool:
+    """Keep the client certificate the station presented at TLS (``attrs.tls_certificate``); False when
+    the station is not registered yet or presented this serial before."""
+    row = conn.execute(select(stations.c.attrs).where(stations.c.station_id == station_id)).first()
+    if row is None:
+        return False
+    attrs = dict(row[0] or {})
+    known = attrs.get("tls_certificate")
+    if isinstance(known, dict) and known.get("serial") == record["serial"]:
+        return False
+    attrs["tls_certificate"] = record
+    conn.execute(update(stations).where(stations.c.station_id == station_id).values(attrs=attrs))
+    return True
+
+
+def presented_certificates(conn: Connection, station_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Station id -> the client certificate it last presented at TLS (see :func:`set_presented_certificate`)."""
+    query = select(stations.c.station_id, stations.c.attrs).where(stations.c.attrs.is_not(None))
+    if station_id is not None:
+        query = query.where(stations.c.station_id == station_id)
+    out = {}
+    for sid, attrs in conn.execute(query):
+        record = attrs.get("tls_certificate") if isinstance(attrs, dict) else None
+        if isinstance(record, dict):
+            out[sid] = record
+    return out
