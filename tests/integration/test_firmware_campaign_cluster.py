@@ -91,6 +91,8 @@ async def test_a_campaign_survives_its_driver_being_killed_and_updates_every_sta
                 await eventually(second_wave_sent, "B to send its slow stations their update", deadline=90)
                 running = (await api_b.get(f"/api/v1/firmware-campaigns/{campaign_id}")).json()
                 assert running["state"] == "running" and running["wave"] == 2, running
+                driver = running["driver"]  # as B sees it: A drives
+                assert driver["node"].endswith(f":{a.process.pid}") and driver["this_node"] is False, driver
                 a.process.kill()  # SIGKILL: no clean stop, its lease stays until it expires
                 a.process.wait()
                 campaign = await _ended(api_b, campaign_id, deadline=120)

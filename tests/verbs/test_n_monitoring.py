@@ -273,7 +273,11 @@ async def test_refused_monitors_are_kept_with_the_answer_until_an_accepted_set_r
             "Power": ("refused", "UnsupportedMonitorType", None, None),
         }
         assert (refused["Power"]["value"], refused["Power"]["severity"]) == (22000, 2)
-        table = csms.cli("stations", "monitors").stdout  # the cross-station view tells them apart too
+        table = csms.cli("stations", "monitors").stdout  # the cross-station views tell them apart too
+        everywhere = ok(await api.get("/api/v1/monitors", params={"state": "refused"}))
+        assert {(m["variable"], m["state"]) for m in everywhere if m["station_id"] == sid} == {
+            ("AvailabilityState", "refused"), ("Power", "refused")}  # fmt: skip
+        assert all(m["state"] == "refused" for m in everywhere)
         assert sid in table and "refused" in table and "UnknownVariable (NoSuchVar: not on EVSE 1)" in table
         st.refuse_set.pop("AvailabilityState")  # the station takes it now: the monitor replaces the refusal
         r = await command(api, sid, "set-monitoring", {"monitors": [{**EVSE_STATE, "type": "Delta", "value": 1}]})
@@ -283,6 +287,9 @@ async def test_refused_monitors_are_kept_with_the_answer_until_an_accepted_set_r
             ("AvailabilityState", "set", "Accepted", monitor_id),
             ("Power", "refused", "UnsupportedMonitorType", None),
         ]
+        accepted = ok(await api.get("/api/v1/monitors", params={"state": "set"}))
+        assert [(m["variable"], m["monitor_id"]) for m in accepted if m["station_id"] == sid] == [
+            ("AvailabilityState", monitor_id)]  # fmt: skip
         cli = json.loads(csms.cli("stations", "monitors", sid, "--json").stdout)
         assert [(m["variable"], m["state"]) for m in cli] == [("AvailabilityState", "set"), ("Power", "refused")]
         r = await command(api, sid, "clear-monitoring", {"ids": [monitor_id]})  # cleared: gone

@@ -108,3 +108,15 @@ class Monitor(BaseModel):
 )
 async def list_monitors(request: Request, station_id: str) -> list[dict[str, Any]]:
     return await _csms(request).monitoring.monitors(station_id)
+
+
+@router.get(
+    "/monitors",
+    response_model=list[Monitor],
+    summary="The 2.x variable monitors of every station; state tells accepted (set), reported and refused apart",
+)
+async def list_all_monitors(
+    request: Request,
+    state: Literal["set", "reported", "refused"] | None = Query(None, description="Only monitors in this state"),
+) -> list[dict[str, Any]]:
+    return [m for m in await _csms(request).monitoring.monitors(None) if state in (None, m["state"])]

@@ -240,6 +240,11 @@ class Campaign(BaseModel):
     window_end: str | None = None
     wave_deadline: str | None = None
     next_wave_at: str | None = None
+    driver: dict[str, Any] | None = Field(
+        None,
+        description="The node driving a running campaign (its lease): node, expires_at, this_node "
+        "(one campaign's page only)",
+    )
 
 
 @router.post(

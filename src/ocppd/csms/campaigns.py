@@ -291,8 +291,16 @@ class Campaigns:
         return await self.get(campaign_id) or {}
 
     async def get(self, campaign_id: int) -> dict[str, Any] | None:
+        """The campaign, with the node driving it while it runs (``driver``)."""
         row = await self._csms.store.read(frepo.campaign_by_id, campaign_id)
-        return _public(row) if row is not None else None
+        if row is None:
+            return None
+        out = _public(row)
+        lease = await self._csms.store.read(leases_repo.get_lease, lease_name(campaign_id))
+        if row["state"] == "running" and lease is not None:
+            out["driver"] = {"node": lease.holder, "expires_at": lease.expires_at.isoformat(),
+                             "this_node": lease.holder == self.node_id}  # fmt: skip
+        return out
 
     async def list(self, limit: int = 100) -> list[dict[str, Any]]:
         return [_public(r) for r in await self._csms.store.read(frepo.list_campaigns, limit)]

@@ -61,8 +61,9 @@ class Monitoring:
                 self._reports.popitem(last=False)
         return report
 
-    async def monitors(self, station_id: str) -> list[dict[str, Any]]:
-        """The station's monitors, then the ones it refused (``state`` refused, with its answer)."""
+    async def monitors(self, station_id: str | None) -> list[dict[str, Any]]:
+        """The station's monitors (None: every station's), then the ones it refused (``state`` refused,
+        with its answer)."""
         return [
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()}
             for m in await self.store.read(arepo.monitor_view, station_id)
