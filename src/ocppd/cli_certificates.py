@@ -64,7 +64,7 @@ def list_certificates(
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Per station: its own certificates from the CA, its trust store, the CSRs signed for it.
+    """Per station: the certificate it presents, its own from the CA, its trust store, its signed CSRs.
 
     "presented": the client certificate it last showed at TLS (profile 3, whichever CA issued it);
     "own": what it holds from the CA now (subject, serial, expiry); "installed": its trust store as it last
