@@ -10,11 +10,17 @@ from tests.pg import pg_db_factory, pg_server_url  # noqa: F401  (re-exported fi
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def csms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CsmsProcess]:
-    """A real ``ocppd serve`` process on the embedded SQLite default, and on PostgreSQL."""
-    url = None
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (the embedded SQLite default) or a fresh PostgreSQL database; also for tests that start
+    ``ocppd serve`` themselves (several times on the same data, to restart it)."""
     if request.param == "postgresql":
         factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
-        url = factory("ocppd_it")
-    with run_csms(tmp_path, database_url=url) as server:
+        return factory("ocppd_it")
+    return None
+
+
+@pytest.fixture
+def csms(database_url: str | None, tmp_path: Path) -> Iterator[CsmsProcess]:
+    """A real ``ocppd serve`` process on the embedded SQLite default, and on PostgreSQL."""
+    with run_csms(tmp_path, database_url=database_url) as server:
         yield server

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,14 +120,6 @@ async def test_tc_l_01_tc_l_09_campaign_updates_50_fleet_stations_in_waves_and_a
             assert 'ocppd_firmware_campaign_stations_total{status="Installed"} 29.0' in metrics
             assert 'ocppd_firmware_campaign_stations_total{status="InstallationFailed"} 1.0' in metrics
             assert 'ocppd_file_transfers_total{kind="firmware_download",outcome="ok"} 30.0' in metrics
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "postgresql":
-        factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
-        return factory("ocppd_campaign")
-    return None
 
 
 PAIR = """

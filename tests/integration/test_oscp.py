@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.csms_process import CsmsProcess, free_port, serve
 from tests.integration.test_smart_charging import Station201, meter201, start201, station, until
@@ -27,14 +26,6 @@ TREE = {
         {"id": "CP1", "kind": "station", "parent": "depot", "amps": 32},
     ]
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "postgresql":
-        factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
-        return factory("ocppd_oscp")
-    return None
 
 
 class Csms:
@@ -105,8 +96,10 @@ def metering(cp: Any, tx: str) -> asyncio.Task[None]:
     return asyncio.create_task(loop())
 
 
-async def test_oscp_forecast_adjust_measurements_fallback_and_bad_input(tmp_path: Path, database: str | None) -> None:
-    async with running(tmp_path, database) as csms, csms.api() as http, CapacityProvider() as cp:
+async def test_oscp_forecast_adjust_measurements_fallback_and_bad_input(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    async with running(tmp_path, database_url) as csms, csms.api() as http, CapacityProvider() as cp:
         assert (await http.put("/api/v1/limit-tree", json=TREE)).status_code == 200
         r = await http.post("/api/v1/oscp/peers", json={"name": "dso"})
         assert r.status_code == 201 and r.json()["state"] == "awaiting_register", r.text

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,20 +246,12 @@ async def test_a_departure_under_a_time_of_use_limit_gets_a_multi_period_tx_prof
             assert "of 30.00 kWh" in answer.status_info["additional_info"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "postgresql":
-        factory: Callable[[str], str] = request.getfixturevalue("pg_db_factory")
-        return factory("ocppd_needs")
-    return None
-
-
 async def test_an_operator_set_need_survives_a_restart_until_its_transaction_ends(
-    tmp_path: Path, database: str | None
+    tmp_path: Path, database_url: str | None
 ) -> None:
     env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05"}
     departure = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
-    with run_csms(tmp_path, database, env) as server:
+    with run_csms(tmp_path, database_url, env) as server:
         async with api(server) as http:
             await http.put("/api/v1/limit-tree", json=TREE)
             async with station(server, "CP16", Station16) as a, station(server, "CP201", Hlc201) as b:
@@ -270,7 +262,7 @@ async def test_an_operator_set_need_survives_a_restart_until_its_transaction_end
                                      json={"departure": departure.isoformat(), "energy_wh": 27600})  # fmt: skip
                 assert put.status_code == 200
                 await until(lambda: a.profiles.get((1, "TxProfile", 6), 0) >= 20.0, "CP16 gets its need")
-    with run_csms(tmp_path, database, env) as server:  # the same data directory and database
+    with run_csms(tmp_path, database_url, env) as server:  # the same data directory and database
         async with api(server) as http:
             got = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
             assert got["departure"] is not None
@@ -291,7 +283,7 @@ async def test_an_operator_set_need_survives_a_restart_until_its_transaction_end
                     return now["departure"] is None and now["charging"] is False
 
                 await until(forgotten, "the need gone with its transaction")
-    with run_csms(tmp_path, database, env) as server:  # and not back after another restart
+    with run_csms(tmp_path, database_url, env) as server:  # and not back after another restart
         async with api(server) as http:
             got = (await http.get("/api/v1/stations/CP16/evses/1/charging-needs")).json()
             assert got["departure"] is None and got["energy_wh"] is None
