@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from ocppd.csms import verbs as v
-from ocppd.csms.outbound import Call, Payload, Plan, drop_none, iso_or_none, next_request_id
+from ocppd.csms.outbound import Call, Payload, Plan, drop_none, iso, iso_or_none, next_request_id
 
 
 def local_list_plan(verb: v.SendLocalList, payloads: list[Payload]) -> Plan[v.Status]:
@@ -43,3 +46,25 @@ def get_log_plan(verb: v.GetLog) -> Plan[v.LogRequested]:
         }
     )
     return Plan.single("GetLog", payload, lambda a: v.LogRequested(a["status"], a.get("filename")))
+
+
+def signed_firmware_plan(verb: v.UpdateFirmware, action: str, decode: Callable[[Payload], v.Status]) -> Plan[v.Status]:
+    """2.x UpdateFirmware and the 1.6 security extension's SignedUpdateFirmware (its copy: same fields)."""
+    firmware = drop_none(
+        {
+            "location": verb.location,
+            "retrieveDateTime": iso(verb.retrieve_at or datetime.now(UTC)),
+            "installDateTime": iso_or_none(verb.install_at),
+            "signingCertificate": verb.signing_certificate,
+            "signature": verb.signature,
+        }
+    )
+    payload = drop_none(
+        {
+            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
+            "firmware": firmware,
+            "retries": verb.retries,
+            "retryInterval": verb.retry_interval_s,
+        }
+    )
+    return Plan.single(action, payload, decode)

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from ocppd.csms import verbs as v
-from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan
+from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan, signed_firmware_plan
 from ocppd.csms.outbound import (
     Adapters,
     Call,
@@ -19,7 +19,6 @@ from ocppd.csms.outbound import (
     flatten,
     iso,
     iso_or_none,
-    next_request_id,
 )
 
 ADAPTERS = Adapters("1.6")
@@ -249,24 +248,7 @@ def _signed_update_firmware(verb: v.UpdateFirmware) -> Plan[v.Status]:
     """The 1.6 security extension's SignedUpdateFirmware: both the signature and its certificate."""
     if not (verb.signature and verb.signing_certificate):
         raise NotExpressible("signed firmware needs both signature and signing_certificate")
-    firmware = drop_none(
-        {
-            "location": verb.location,
-            "retrieveDateTime": iso(verb.retrieve_at or datetime.now(UTC)),
-            "installDateTime": iso_or_none(verb.install_at),
-            "signingCertificate": verb.signing_certificate,
-            "signature": verb.signature,
-        }
-    )
-    payload = drop_none(
-        {
-            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
-            "firmware": firmware,
-            "retries": verb.retries,
-            "retryInterval": verb.retry_interval_s,
-        }
-    )
-    return Plan.single("SignedUpdateFirmware", payload, status)
+    return signed_firmware_plan(verb, "SignedUpdateFirmware", status)
 
 
 @out(v.GetLog)

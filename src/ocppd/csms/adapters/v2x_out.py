@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ocppd.csms import verbs as v
-from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan
+from ocppd.csms.adapters.shared_out import get_log_plan, local_list_plan, signed_firmware_plan
 from ocppd.csms.authorization import in_language
 from ocppd.csms.outbound import (
     Adapters,
@@ -411,24 +410,7 @@ def get_charging_profiles(verb: v.GetChargingProfiles, t: Target) -> Plan[v.Prof
 
 @out(v.UpdateFirmware)
 def update_firmware(verb: v.UpdateFirmware, t: Target) -> Plan[v.Status]:
-    firmware = drop_none(
-        {
-            "location": verb.location,
-            "retrieveDateTime": iso(verb.retrieve_at or datetime.now(UTC)),
-            "installDateTime": iso_or_none(verb.install_at),
-            "signingCertificate": verb.signing_certificate,
-            "signature": verb.signature,
-        }
-    )
-    payload = drop_none(
-        {
-            "requestId": verb.request_id if verb.request_id is not None else next_request_id(),
-            "firmware": firmware,
-            "retries": verb.retries,
-            "retryInterval": verb.retry_interval_s,
-        }
-    )
-    return Plan.single("UpdateFirmware", payload, status)
+    return signed_firmware_plan(verb, "UpdateFirmware", status)
 
 
 @out(v.GetLog)
