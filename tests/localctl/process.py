@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.csms_process import free_port, terminate
+from tests.csms_process import STARTUP_DEADLINE_S, free_port, terminate
 
 
 @dataclass
@@ -70,7 +70,7 @@ def run_controller(tmp_path: Path, upstream: str, env: dict[str, str] | None = N
         )
     controller = ControllerProcess(port, metrics_port, process, log_path)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_DEADLINE_S
         while "local controller on" not in controller.log():
             if process.poll() is not None:
                 raise RuntimeError(f"ocppd local-controller exited with {process.returncode}:\n{controller.log()}")
