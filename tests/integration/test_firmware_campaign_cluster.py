@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from tests.csms_process import free_port, serve
-from tests.integration.test_firmware_campaign_fleet import _connected, _ended, _fleet, _upload
+from tests.integration.fleet import campaign_ended, connected, fleet, upload_image
 from tests.waiting import eventually
 
 ON_A = """
@@ -71,12 +71,12 @@ async def test_a_campaign_survives_its_driver_being_killed_and_updates_every_sta
     with serve(dir_a, *ports_a, tmp_path / "a.log", url, fast) as a, \
             serve(dir_b, *ports_b, tmp_path / "b.log", url, fast) as b:  # fmt: skip
         async with _client(a) as api_a, _client(b) as api_b:
-            image = await _upload(api_a, "4.0.0")
+            image = await upload_image(api_a, "4.0.0")
             (tmp_path / "fleet-a").mkdir()
             (tmp_path / "fleet-b").mkdir()
-            with _fleet(tmp_path / "fleet-a", ON_A, a.ws_url), _fleet(tmp_path / "fleet-b", ON_B, b.ws_url):
-                await eventually(lambda: _connected(api_a, 3), "A's three stations to connect", deadline=60)
-                await eventually(lambda: _connected(api_b, 3), "B's three stations to connect", deadline=60)
+            with fleet(tmp_path / "fleet-a", ON_A, a.ws_url), fleet(tmp_path / "fleet-b", ON_B, b.ws_url):
+                await eventually(lambda: connected(api_a, 3), "A's three stations to connect", deadline=60)
+                await eventually(lambda: connected(api_b, 3), "B's three stations to connect", deadline=60)
                 # wave 1: A's three stations and B's fast one; wave 2: B's two slow ones
                 order = ["NA-1", "NA-2", "NA-3", "NB-1", "NB-2", "NB-3"]
                 body = {"image_id": image["id"], "stations": order, "wave_size": 4, "pause_s": 0.2,
@@ -95,7 +95,7 @@ async def test_a_campaign_survives_its_driver_being_killed_and_updates_every_sta
                 assert driver["node"].endswith(f":{a.process.pid}") and driver["this_node"] is False, driver
                 a.process.kill()  # SIGKILL: no clean stop, its lease stays until it expires
                 a.process.wait()
-                campaign = await _ended(api_b, campaign_id, deadline=120)
+                campaign = await campaign_ended(api_b, campaign_id, deadline=120)
                 jobs = await _jobs(api_b)
     log_a, log_b = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
     assert campaign["state"] == "completed", campaign

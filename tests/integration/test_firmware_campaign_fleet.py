@@ -8,19 +8,15 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from ocppd.station.files import firmware_image
 from tests.csms_process import CsmsProcess, free_port, run_csms, serve, stop
+from tests.integration.fleet import campaign_ended, connected, fleet, upload_image
 from tests.waiting import eventually
 
 TEMPLATE = """
@@ -40,47 +36,6 @@ stations:
 """
 
 
-@contextmanager
-def _fleet(tmp_path: Path, template: str, url: str) -> Iterator[subprocess.Popen[bytes]]:
-    path = tmp_path / "fleet.yaml"
-    path.write_text(template)
-    log = open(tmp_path / "fleet.log", "wb")  # noqa: SIM115 (closed below, after the process)
-    command = [sys.executable, "-m", "ocppd.cli", "simulate", "--template", str(path), "--url", url,
-               "--scenario", "idle", "--no-live", "--duration", "300", "--ramp-up", "0",
-               "--flush-timeout", "1"]  # fmt: skip
-    process = subprocess.Popen(command, stdout=log, stderr=log)
-    try:
-        yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-async def _connected(api: httpx.AsyncClient, count: int) -> bool:
-    rows = (await api.get("/api/v1/stations", params={"connected": "true", "limit": 500})).json()
-    return len(rows) >= count
-
-
-async def _upload(api: httpx.AsyncClient, version: str) -> dict[str, Any]:
-    image = await api.put(f"/api/v1/firmware/fw-{version}.bin", params={"version": version},
-                          content=firmware_image(version, 32 * 1024))  # fmt: skip
-    assert image.status_code == 201, image.text
-    return dict(image.json())
-
-
-async def _ended(api: httpx.AsyncClient, campaign_id: int, deadline: float = 120) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        found = (await api.get(f"/api/v1/firmware-campaigns/{campaign_id}")).json()
-        return found if found["state"] != "running" else None
-
-    return dict(await eventually(probe, f"campaign {campaign_id} to end", deadline=deadline))
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsProcess]:
     with run_csms(tmp_path_factory.mktemp("fleet-campaign")) as s:
@@ -92,16 +47,16 @@ async def test_tc_l_01_tc_l_09_campaign_updates_50_fleet_stations_in_waves_and_a
 ) -> None:
     headers = {"Authorization": f"Bearer {server.admin_token}"}
     async with httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=30) as api:
-        image = await _upload(api, "2.0.0")
+        image = await upload_image(api, "2.0.0")
         good = [f"FLEET-{n:02d}" for n in range(1, 50)]
         order = [*good[:25], "FLEET-BAD", *good[25:]]  # waves of 10: the bad one is in the third
-        with _fleet(tmp_path, TEMPLATE, server.ws_url):
-            await eventually(lambda: _connected(api, 50), "the 50 simulated stations to connect", deadline=60)
+        with fleet(tmp_path, TEMPLATE, server.ws_url):
+            await eventually(lambda: connected(api, 50), "the 50 simulated stations to connect", deadline=60)
             body = {"image_id": image["id"], "stations": order, "wave_size": 10, "pause_s": 0.2,
                     "max_failure_rate": 0.05, "wave_timeout_s": 60}  # fmt: skip
             created = await api.post("/api/v1/firmware-campaigns", json=body)
             assert created.status_code == 201, created.text
-            campaign = await _ended(api, created.json()["id"])
+            campaign = await campaign_ended(api, created.json()["id"])
             # each station's progress, as the API shows it
             progress = campaign["stations"]
             assert campaign["state"] == "stopped" and campaign["wave"] == 3, campaign
@@ -137,12 +92,12 @@ async def test_a_campaign_resumes_after_ocppd_restarts(tmp_path: Path, database_
     ports, data_dir = (free_port(), free_port()), tmp_path / "data"
     body: dict[str, Any] = {"stations": ["PAIR-1", "PAIR-2"], "wave_size": 1, "pause_s": 3,
                             "max_failure_rate": 0.0, "wave_timeout_s": 60}  # fmt: skip
-    with _fleet(tmp_path, PAIR, f"ws://127.0.0.1:{ports[0]}/ocpp"):
+    with fleet(tmp_path, PAIR, f"ws://127.0.0.1:{ports[0]}/ocpp"):
         with serve(data_dir, *ports, tmp_path / "serve-1.log", database_url) as first:
             headers = {"Authorization": f"Bearer {first.admin_token}"}
             async with httpx.AsyncClient(base_url=first.http_url, headers=headers, timeout=30) as api:
-                body["image_id"] = (await _upload(api, "3.1.0"))["id"]
-                await eventually(lambda: _connected(api, 2), "the stations to connect", deadline=30)
+                body["image_id"] = (await upload_image(api, "3.1.0"))["id"]
+                await eventually(lambda: connected(api, 2), "the stations to connect", deadline=30)
                 campaign_id = (await api.post("/api/v1/firmware-campaigns", json=body)).json()["id"]
 
                 async def pausing() -> bool:
@@ -154,7 +109,7 @@ async def test_a_campaign_resumes_after_ocppd_restarts(tmp_path: Path, database_
         # the stations reconnect to the restarted ocppd on the same ports; the campaign goes on
         with serve(data_dir, *ports, tmp_path / "serve-2.log", database_url) as second:
             async with httpx.AsyncClient(base_url=second.http_url, headers=headers, timeout=30) as api:
-                campaign = await _ended(api, campaign_id, deadline=60)
+                campaign = await campaign_ended(api, campaign_id, deadline=60)
                 jobs = (await api.get("/api/v1/firmware-jobs", params={"station_id": "PAIR-1"})).json()
     assert campaign["state"] == "completed", campaign
     assert [campaign["stations"][s]["status"] for s in ("PAIR-1", "PAIR-2")] == ["Installed", "Installed"]
