@@ -79,7 +79,7 @@ def list_certificates(
     for view in found:
         if (r := view["presented"]) is not None:
             table.add_row(view["station_id"], "presented", "at TLS", r["subject"], r["serial"], _when(r["not_after"]),
-                          _days(r["days_left"]), f"seen {r['seen_at'][:16]}", "")  # fmt: skip
+                          _days(r["days_left"]), f"seen {_when(r['seen_at'])}", "")  # fmt: skip
         for r in view["own"]:
             table.add_row(view["station_id"], "own", r["certificate_type"], r["subject"], r["serial"],
                           _when(r["not_after"]), _days(r["days_left"]), r["state"], "")  # fmt: skip
@@ -158,8 +158,8 @@ def expiring(
 ) -> None:
     """Certificates expiring within --days across all stations, soonest first (for cron: --check).
 
-    Their own certificates from the CA and the trust-store certificates whose expiry is known; expired
-    ones first of all."""
+    Their own certificates from the CA, the client certificates they present at TLS (from another CA)
+    and the trust-store certificates whose expiry is known; expired ones first of all."""
     if days < 0:
         raise fail("--days: must be 0 or more")
     if limit < 1:
@@ -176,7 +176,7 @@ def expiring(
     else:
         table = Table("not after", "days", "station", "what", "type", "subject", "serial")
         for r in rows:
-            what = "own" if r["kind"] == "issued" else "installed"
+            what = {"issued": "own", "installed": "installed"}.get(r["kind"], r["kind"])
             table.add_row(_when(r["not_after"]), _days(r["days_left"]), r["station_id"], what, r["certificate_type"],
                           r["subject"] or "", r["serial"])  # fmt: skip
         console.print(table)

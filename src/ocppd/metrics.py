@@ -51,8 +51,9 @@ CERTIFICATES_SIGNED = Counter(
 )
 CERTIFICATE_EXPIRY = Gauge(
     "ocppd_certificate_expiry_timestamp_seconds",
-    "Soonest expiry (Unix time) of the certificates stations hold, per certificate type: their own from the CA "
-    "and their trust stores' with a known expiry; refreshed every ca.expiry_check_interval_s and on changes",
+    "Soonest expiry (Unix time) of the certificates stations hold, per certificate type: their own (from the CA "
+    "or presented at TLS) and their trust stores' with a known expiry; refreshed on changes and every "
+    "ca.expiry_check_interval_s",
     ["certificate_type"],
 )
 CONNECTIONS_REFUSED = Counter(

@@ -299,6 +299,8 @@ async def test_list_shows_the_client_certificate_a_station_presents(tmp_path: Pa
         assert shown["issuer"] == certificate.issuer.rfc4514_string()
         table = await ok(server, "list", "--station", identity)
         assert "presented" in table and serial_of(certificate) in table
+        (held,) = json.loads(await ok(server, "expiring", "--days", "400", "--json"))  # the test PKI's: 2 days
+        assert (held["kind"], held["serial"], held["station_id"]) == ("presented", serial_of(certificate), identity)
         async with httpx.AsyncClient(base_url=server.http_url, timeout=GUARD) as browser:
             await form_login(browser, token=server.admin_token)
             page = (await browser.get(f"/stations/{identity}/certificates")).text

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from ocppd.csms import certificates as views
-from ocppd.store import Store, repo, security_repo
+from ocppd.store import Store, security_repo
 from tests.pki import Ca
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -93,18 +93,22 @@ async def test_held_by_expiry_own_certificates_counts_and_serials(store: Store, 
     assert await store.read(views.find_op, "C3", "CS-1") == []
 
 
-async def test_presented_certificate_kept_once_per_serial_for_registered_stations(store: Store, tmp_path: Path) -> None:
-    der = Ca.create(tmp_path, "presented").certificate.public_bytes(serialization.Encoding.DER)
-    record = views.presented_record(der, NOW)
-    assert not await store.write(security_repo.set_presented_certificate, "CS-9", record)  # not registered
-    await store.write(lambda c: repo.upsert_station(c, "CS-9", attrs={"authorization_key_encoding": "plain"}))
+async def test_presented_certificate_kept_once_per_serial_and_listed_by_expiry(store: Store, tmp_path: Path) -> None:
+    ca = Ca.create(tmp_path, "presented")
+    record = views.presented_record(ca.certificate.public_bytes(serialization.Encoding.DER), NOW)
     assert await store.write(security_repo.set_presented_certificate, "CS-9", record)
-    assert not await store.write(security_repo.set_presented_certificate, "CS-9", {**record, "seen_at": "later"})
-    row = await store.read(repo.get_station, "CS-9")
-    assert row is not None and row.attrs["authorization_key_encoding"] == "plain"  # the other attrs stay
+    later = {**record, "seen_at": NOW + timedelta(days=1)}
+    assert not await store.write(security_repo.set_presented_certificate, "CS-9", later)
     view = await store.read(views.station_view_op, "CS-9", NOW)
     assert view is not None
     shown = view["presented"]
     assert shown["serial"] == record["serial"] and shown["subject"] == "CN=presented,O=ocppd tests"
-    assert shown["seen_at"] == NOW.isoformat()  # the first sighting of this serial
+    assert shown["seen_at"] == NOW  # the first sighting of this serial
     assert [v["station_id"] for v in await store.read(views.views_op)] == ["CS-9"]
+    held, _ = await store.read(lambda c: views.expiring_op(c, now=NOW))
+    assert [(r["kind"], r["serial"], r["certificate_type"]) for r in held] == [
+        ("presented", record["serial"], "ChargingStationCertificate")]  # fmt: skip
+    # one our CA issued is listed once, as the station's own
+    await _issue(store, ca.pem.read_text(), "CS-9", record["serial"], days=1, age_days=1, status="accepted")
+    held, _ = await store.read(lambda c: views.expiring_op(c, now=NOW))
+    assert [(r["kind"], r["serial"]) for r in held] == [("issued", record["serial"])]

@@ -56,9 +56,8 @@ def views_op(conn: Connection, station_id: str | None = None, now: datetime | No
     def view(sid: str) -> dict[str, Any]:
         return views.setdefault(sid, {"station_id": sid, "own": [], "issued": [], "installed": [], "presented": None})
 
-    for sid, record in security_repo.presented_certificates(conn, station_id).items():
-        not_after = datetime.fromisoformat(record["not_after"])
-        view(sid)["presented"] = {**record, "not_after": not_after, "days_left": days_left(not_after, now)}
+    for sid, record in security_repo.presented_certificates_of(conn, station_id).items():
+        view(sid)["presented"] = {**record, "days_left": days_left(record["not_after"], now)}
 
     for row in security_repo.station_certificates_of(conn, station_id):
         row["current"] = row["serial"] in current
@@ -161,14 +160,14 @@ def summary_op(conn: Connection, days: float = EXPIRY_WARNING_DAYS, now: datetim
 
 
 def presented_record(der: bytes, seen_at: datetime) -> dict[str, Any]:
-    """What is kept of a client certificate a station presented at TLS (JSON: ISO times)."""
+    """What is kept of a client certificate a station presented at TLS."""
     certificate = x509.load_der_x509_certificate(der)
     return {
         "serial": serial_hex(certificate.serial_number),
-        "subject": certificate.subject.rfc4514_string(),
-        "issuer": certificate.issuer.rfc4514_string(),
-        "not_before": certificate.not_valid_before_utc.isoformat(),
-        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "subject": certificate.subject.rfc4514_string()[:512],
+        "issuer": certificate.issuer.rfc4514_string()[:512],
+        "not_before": certificate.not_valid_before_utc,
+        "not_after": certificate.not_valid_after_utc,
         "sha256_fingerprint": hashlib.sha256(der).hexdigest(),
-        "seen_at": seen_at.isoformat(),
+        "seen_at": seen_at,
     }

@@ -730,7 +730,8 @@ class Security:
 
     async def _store_presented(self, station_id: str, record: dict[str, Any]) -> None:
         try:
-            await self._csms.store.write(security_repo.set_presented_certificate, station_id, record)
+            if await self._csms.store.write(security_repo.set_presented_certificate, station_id, record):
+                self._expiry_metric_stale = True
         except Exception as exc:  # the store is closing, say: the next connection tries again
             self._presented.pop(station_id, None)
             log.warning("%s: the presented client certificate was not stored: %r", station_id, exc)

@@ -416,6 +416,21 @@ installed_certificates = Table(
     Index(None, "station_id", "certificate_type"),
 )
 
+# The client certificate each station last presented at TLS (security profile 3, from whichever CA):
+# one row per station, replaced when a connection shows another serial.
+presented_certificates = Table(
+    "presented_certificates",
+    metadata,
+    Column("station_id", String(ID_LEN), primary_key=True),
+    Column("serial", String(64), nullable=False),  # upper-case hex, as OpenSSL prints it
+    Column("subject", String(512), nullable=False),
+    Column("issuer", String(512), nullable=False),
+    Column("not_before", UTCDateTime, nullable=False),
+    Column("not_after", UTCDateTime, nullable=False),
+    Column("sha256_fingerprint", String(64), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
 # Reservations (ReserveNow / CancelReservation), ids allocated here. evse_id NULL: any EVSE (2.x)
 # or connector 0 (1.6: the whole station). status: Pending (sent), the station's answer (Accepted,
 # Faulted, Occupied, Rejected, Unavailable), then Used, Cancelled, Expired or Removed.

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, and_, case, cast, delete, func, literal, select, tuple_, union_all, update
 
-from .schema import events, installed_certificates, station_certificates, stations
+from .schema import events, installed_certificates, presented_certificates, station_certificates
 from .types import UTCDateTime, as_utc
 
 _C = station_certificates.c
@@ -173,7 +173,9 @@ def current_issued_of(conn: Connection, station_id: str | None = None) -> set[st
 
 def _held() -> Any:
     """One row per certificate a station holds: ``kind`` installed (its trust store, as reported or
-    installed) or issued (its own certificate from our CA), with ``ref`` the row id or the serial."""
+    installed), issued (its own certificate from our CA) or presented (the client certificate it showed
+    at TLS, when another CA issued it: one of ours is already there as issued), with ``ref`` the row id
+    or the serial."""
     installed = select(
         literal("installed").label("kind"), _I.station_id, _I.certificate_type, _I.subject,
         _I.serial_number.label("serial"), _I.not_after, _I.source.label("state"),
@@ -183,7 +185,13 @@ def _held() -> Any:
         literal("issued").label("kind"), _C.station_id, _C.certificate_type, _C.subject, _C.serial, _C.not_after,
         _C.status.label("state"), _C.serial.label("ref"),
     ).where(*_current_issued())  # fmt: skip
-    return union_all(installed, issued).subquery("held")
+    ours = select(_C.serial).where(_C.serial == _P.serial, _C.station_id == _P.station_id).exists()
+    presented = select(
+        literal("presented").label("kind"), _P.station_id,
+        literal("ChargingStationCertificate").label("certificate_type"), _P.subject, _P.serial, _P.not_after,
+        literal("presented").label("state"), _P.serial.label("ref"),
+    ).where(~ours)  # fmt: skip
+    return union_all(installed, issued, presented).subquery("held")
 
 
 def held_by_expiry(
@@ -250,30 +258,23 @@ def issued_certificate(conn: Connection, serial: str) -> dict[str, Any] | None:
 
 # --------------------------------------------------------------------------- certificates presented at TLS
 
+_P = presented_certificates.c
+
 
 def set_presented_certificate(conn: Connection, station_id: str, record: dict[str, Any]) -> bool:
-    """Keep the client certificate the station presented at TLS (``attrs.tls_certificate``); False when
-    the station is not registered yet or presented this serial before."""
-    row = conn.execute(select(stations.c.attrs).where(stations.c.station_id == station_id)).first()
-    if row is None:
+    """Keep the client certificate the station presented at TLS; False when it presented this serial
+    before (the first sighting's time stays)."""
+    known = conn.execute(select(_P.serial).where(_P.station_id == station_id)).scalar()
+    if known == record["serial"]:
         return False
-    attrs = dict(row[0] or {})
-    known = attrs.get("tls_certificate")
-    if isinstance(known, dict) and known.get("serial") == record["serial"]:
-        return False
-    attrs["tls_certificate"] = record
-    conn.execute(update(stations).where(stations.c.station_id == station_id).values(attrs=attrs))
+    conn.execute(delete(presented_certificates).where(_P.station_id == station_id))
+    conn.execute(presented_certificates.insert().values(station_id=station_id, **record))
     return True
 
 
-def presented_certificates(conn: Connection, station_id: str | None = None) -> dict[str, dict[str, Any]]:
-    """Station id -> the client certificate it last presented at TLS (see :func:`set_presented_certificate`)."""
-    query = select(stations.c.station_id, stations.c.attrs).where(stations.c.attrs.is_not(None))
+def presented_certificates_of(conn: Connection, station_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Station id -> the client certificate it last presented at TLS."""
+    query = select(presented_certificates)
     if station_id is not None:
-        query = query.where(stations.c.station_id == station_id)
-    out = {}
-    for sid, attrs in conn.execute(query):
-        record = attrs.get("tls_certificate") if isinstance(attrs, dict) else None
-        if isinstance(record, dict):
-            out[sid] = record
-    return out
+        query = query.where(_P.station_id == station_id)
+    return {r.station_id: dict(r._mapping) for r in conn.execute(query)}
