@@ -69,6 +69,16 @@ async def test_monitor_from_the_dashboard_fires_and_clears_and_out_of_range_sett
         monitor_row = page.locator("#monitors tbody tr").first
         await expect(monitor_row).to_contain_text("UpperThreshold", timeout=WAIT_MS)
         await expect(monitor_row).to_contain_text("set (Accepted)")
+        # one the station refuses (a threshold on a non-numeric variable) is listed with its answer
+        body = {"monitors": [{"component": "EVSE", "evse_id": 1, "variable": "AvailabilityState",
+                              "type": "UpperThreshold", "value": 1}]}  # fmt: skip
+        r = await api.post(f"/api/v1/stations/{SID}/commands/set-monitoring", json=body)
+        assert r.json()["result"]["results"][0]["status"] == "UnsupportedMonitorType", r.text
+        await page.reload()
+        refused = page.locator("#monitors tbody tr[data-refused]")
+        await expect(refused).to_contain_text("refused: UnsupportedMonitorType", timeout=WAIT_MS)
+        await expect(refused).to_contain_text("AvailabilityState")
+        await expect(refused.get_by_role("button")).to_have_count(0)  # nothing on the station to clear
         await shot(page, "device-model-monitor")
 
         start = await api.post(f"/api/v1/stations/{SID}/commands/remote-start",
