@@ -232,6 +232,15 @@ async def test_a_departure_under_a_time_of_use_limit_gets_a_multi_period_tx_prof
             got = (await http.get("/api/v1/stations/CP201/evses/1/charging-needs")).json()
             assert got["on_time"] is True and got["planned_wh"] >= 17000
             assert [p["amps"] for p in got["plan"]] == [first["limit"], 10.0, None]
+            # the plan is not sent again while it does not move (the balancer runs every 2 s here)
+            sent = len(b.schedules)
+            seen = (await http.get("/api/v1/sites/depot")).json()["at"]
+
+            async def two_runs_later() -> bool:
+                return (await http.get("/api/v1/sites/depot")).json()["at"] >= seen + 4
+
+            await until(two_runs_later, "two more balancer runs")
+            assert len(b.schedules) == sent
             # an EV that holds one tuple only gets one period (now's current)
             sent = len(b.schedules)
             answer = await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1, max_schedule_tuples=1))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from ocppd.smart.balancer import SHARE, Capacity, Demand
-from ocppd.smart.planner import Step, fit_periods, plan
+from ocppd.smart.planner import Step, amps_at, fit_periods, moved, plan
 from ocppd.smart.tree import Node, Tree, Window
 from tests.smart.test_balancer import three
 
@@ -94,6 +94,19 @@ def test_fit_periods_keeps_now_and_the_lowest_of_the_rest() -> None:
     assert fit_periods(periods, 2) == ((0.0, 24.0), (100.0, 10.0))
     assert fit_periods(periods, 3) == ((0.0, 24.0), (100.0, 16.0), (200.0, 10.0))
     assert fit_periods(periods, 1) == ((0.0, 24.0),)
+
+
+def test_a_plan_is_sent_again_only_when_it_moves_materially() -> None:
+    """1 A (the default hysteresis) or more at a later instant; now's current is the hysteresis's."""
+    sent = ((0.0, 24.3), (1500.0, 10.0))
+    assert amps_at(sent, -5) == 24.3 and amps_at(sent, 1499) == 24.3 and amps_at(sent, 9999) == 10.0
+    # the next run: the same plan from a later now, its first period a tenth higher (the EV drew less)
+    assert not moved(sent, ((60.0, 24.4), (1500.0, 10.0)), 60.0, 1.0)
+    assert not moved(sent, ((60.0, 30.0), (1500.0, 10.0)), 60.0, 1.0)  # now's current: not this check
+    assert moved(sent, ((60.0, 24.3), (1500.0, 9.0)), 60.0, 1.0)  # later 1 A lower
+    assert moved(sent, ((60.0, 24.3), (1800.0, 10.0)), 60.0, 1.0)  # the drop moved: 24.3 vs 10 between
+    assert moved(sent, ((60.0, 24.3), (1500.0, 10.0), (3000.0, 16.0)), 60.0, 1.0)  # a new step
+    assert not moved(sent, ((2000.0, 10.0),), 2000.0, 1.0)  # the past no longer counts
 
 
 def test_tree_steps_follow_time_of_use_and_external_limits() -> None:

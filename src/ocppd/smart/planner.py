@@ -71,7 +71,22 @@ class Plan:
         """The planned current at ``t`` (None outside the plan)."""
         if t < self.periods[0][0] or t >= self.end:
             return None
-        return self.periods[bisect.bisect_right([p[0] for p in self.periods], t) - 1][1]
+        return amps_at(self.periods, t)
+
+
+def amps_at(periods: Sequence[tuple[float, float]], t: float) -> float:
+    """The current of the (start, amps) period covering ``t``; the first one's before they start,
+    the last one's after (a profile's last period lasts until the profile ends)."""
+    return periods[max(0, bisect.bisect_right([p[0] for p in periods], t) - 1)][1]
+
+
+def moved(
+    sent: Sequence[tuple[float, float]], new: Sequence[tuple[float, float]], after: float, threshold_a: float
+) -> bool:
+    """Whether a plan differs materially from the one sent: by ``threshold_a`` or more at some instant
+    after ``after`` (a plan that drifts by tenths as the EV charges is not worth sending again)."""
+    points = {t for t, _ in (*sent, *new) if t > after}
+    return any(abs(amps_at(new, t) - amps_at(sent, t)) >= threshold_a - 1e-9 for t in points)
 
 
 def _ceil(amps: float) -> float:

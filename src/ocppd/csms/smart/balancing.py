@@ -28,7 +28,7 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ from ocppd.smart.balancer import (
     stabilise,
     usage,
 )
-from ocppd.smart.planner import Plan, Step, fit_periods, plan
+from ocppd.smart.planner import Plan, Step, amps_at, fit_periods, moved, plan
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
 from ocppd.store import leases_repo, repo
@@ -67,21 +67,6 @@ PLAN_HORIZON_S = 7 * 86400.0  # departures further away are planned as if they w
 TX_PROFILE_ID = 900_000  # + EVSE: the balancer's profiles, one per EVSE, so each replaces the last
 EVSE_DEFAULT_ID = 910_000
 FALLBACK_ID = 920_000
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """A multi-period TxProfile to send: (from when, A per phase), the first now, until ``end``."""
-
-    periods: tuple[tuple[float, float], ...]
-    end: float
-
-    def amps_at(self, t: float) -> float:
-        value = self.periods[0][1]
-        for start, amps in self.periods:
-            if start <= t:
-                value = amps
-        return value
 
 
 @dataclass(slots=True)
@@ -103,7 +88,7 @@ class Charging:
     ev_max_a: float | None = None  # what the EV said it takes (ISO 15118 charging needs)
     register_wh: float | None = None  # the EVSE's energy register, last read
     need_a: float | None = None  # what it needs to be full by its departure, at the last run
-    sent_plan: Schedule | None = None  # the multi-period TxProfile last sent, if it was one
+    sent_plan: Plan | None = None  # the multi-period TxProfile last sent, if it was one
 
     @property
     def measured_a(self) -> float | None:
@@ -113,7 +98,7 @@ class Charging:
         """What the profile last sent allows at ``t`` (per phase; None: nothing sent)."""
         if self.sent_a is None or self.sent_plan is None:
             return self.sent_a
-        return self.sent_plan.amps_at(t)
+        return amps_at(self.sent_plan.periods, t)
 
 
 def rate_unit(reported: str | None) -> str:
@@ -691,7 +676,7 @@ class Balancing:
         self.max_periods[station_id] = most
         return most
 
-    async def _schedule(self, c: Charging, g: Grant, p: Plan | None, now: float) -> Schedule | None:
+    async def _schedule(self, c: Charging, g: Grant, p: Plan | None, now: float) -> Plan | None:
         """The periods to send for a planned EV, the first one now's allocation; None: one period."""
         if p is None or len(p.periods) < 2 or c.mode != TX or c.station_id in self.single_period:
             return None
@@ -699,9 +684,9 @@ class Balancing:
         ev_most = (self.ev_needs.get((c.station_id, c.evse)) or {}).get("max_tuples")
         limits = [x for x in (await self.periods_allowed(c.station_id), ev_most) if isinstance(x, int) and x > 0]
         periods = fit_periods(periods, min(limits) if limits else None)
-        return Schedule(periods, p.end) if len(periods) > 1 else None
+        return replace(p, periods=periods) if len(periods) > 1 else None
 
-    def _plan_moved(self, c: Charging, schedule: Schedule | None, now: float) -> bool:
+    def _plan_moved(self, c: Charging, schedule: Plan | None, now: float) -> bool:
         """Whether a plan differs materially from the one sent: by ``hysteresis_a`` or more at some
         later instant (now's current is held by the hysteresis as always), not within
         ``min_interval_s`` of the last send."""
@@ -711,13 +696,9 @@ class Balancing:
             return False
         if schedule is None or c.sent_plan is None:
             return True
-        for t in sorted({t for t, _ in schedule.periods[1:]} | {t for t, _ in c.sent_plan.periods if t > now}):
-            value, sent = schedule.amps_at(t), c.sent_at_time(t)
-            if sent is None or abs(value - sent) >= self.settings.hysteresis_a:
-                return True
-        return False
+        return moved(c.sent_plan.periods, schedule.periods, now, self.settings.hysteresis_a)
 
-    async def _enforce(self, c: Charging, amps: float, now: float, schedule: Schedule | None = None) -> None:
+    async def _enforce(self, c: Charging, amps: float, now: float, schedule: Plan | None = None) -> None:
         if not self.csms.is_connected(c.station_id):
             return
         start = datetime.fromtimestamp(math.floor(now), UTC)
@@ -730,7 +711,7 @@ class Balancing:
             # 15118 needs; three until known, as the allocation assumes). Sent again when they change.
             return round(a, 1) if unit == "A" else round(a * voltage * phases)
 
-        attempts: list[tuple[str, Schedule | None]] = []
+        attempts: list[tuple[str, Plan | None]] = []
         if c.mode == TX:
             attempts += [(TX, None)] if schedule is None else [(TX, schedule), (TX, None)]
         attempts.append((TX_DEFAULT, None))
