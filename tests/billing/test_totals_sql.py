@@ -150,3 +150,16 @@ def test_the_offsets_split_the_berlin_autumn_day_at_the_change() -> None:
     year = offsets(berlin, datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     assert [at for at, _ in year] == [None, datetime(2026, 3, 29, 1, tzinfo=UTC), datetime(2026, 10, 25, 1, tzinfo=UTC)]
     assert offsets(ZoneInfo("UTC"), datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)) == [(None, 0)]
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "Africa/Casablanca", "Asia/Gaza", "America/Sao_Paulo"])
+def test_the_offsets_agree_with_the_zone_every_hour_of_ten_years(tz: str) -> None:
+    # Casablanca leaves DST for Ramadan, Gaza changed weeks apart, Sao Paulo dropped DST in 2019
+    zone = ZoneInfo(tz)
+    start, end = datetime(2018, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+    found = offsets(zone, start, end)
+    at, hour = start, timedelta(hours=1)
+    while at < end:
+        offset = next(off for since, off in reversed(found) if since is None or since <= at)
+        assert offset == at.astimezone(zone).utcoffset().total_seconds(), at  # type: ignore[union-attr]
+        at += hour
