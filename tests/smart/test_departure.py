@@ -107,13 +107,17 @@ def test_an_ev_leaving_soon_is_preferred_within_the_site() -> None:
     assert allocate(capacity, [replace(soon, departure=None), later], T0)["soon"].amps == 20.0
 
 
+ON_GRID = 1_700_000_100.0  # a multiple of the planner's 15 min
+
+
 def test_when_not_all_fit_now_the_next_departure_is_planned_around_the_earlier_one() -> None:
-    """Earliest departure first; the next one takes what is left now and more once the first has left."""
+    """Earliest departure first; the next one takes what is left now and more once the first has left
+    (from the quarter hour after its departure: now is on one here, so exactly then)."""
     capacity = {"site": Capacity(three(40))}
-    soon = Demand("soon", ("site",), max_a=32, admitted=True, departure=T0 + 3600, energy_wh=11040)  # 16 A
-    later = Demand("later", ("site",), max_a=32, admitted=True, departure=T0 + 7200, energy_wh=27600)  # 20 A
+    soon = Demand("soon", ("site",), max_a=32, admitted=True, departure=ON_GRID + 3600, energy_wh=11040)  # 16 A
+    later = Demand("later", ("site",), max_a=32, admitted=True, departure=ON_GRID + 7200, energy_wh=27600)  # 20 A
     plain = Demand("plain", ("site",), max_a=32, admitted=True)
-    grants = allocate(capacity, [later, plain, soon], T0)
+    grants = allocate(capacity, [later, plain, soon], ON_GRID)
     # 16 A for the earliest; the 20 A of the next do not fit beside it and a minimum (40 - 16 - 6 = 18),
     # but after the first hour 40 - 6 - 6 = 28 A are free for it: 18 A + 22 A over two hours = 40 Ah,
     # 27.6 kWh on three phases at 230 V: on time

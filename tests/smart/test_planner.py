@@ -88,6 +88,20 @@ def test_the_site_freer_later_lets_the_car_take_less_now() -> None:
     assert plans["car"].on_time
 
 
+def test_a_departure_frees_its_room_at_the_next_quarter_hour() -> None:
+    """A leaves at 17:10 needing 20 A until then (16.1 kWh); B, leaving at 19:00, has A's room from
+    17:15 (the planner's 15 min grid: held a little longer, never given too early)."""
+    site = [Step(T16, {"site": Capacity(three(32))})]
+    a = Demand("A", ("site",), admitted=True, departure=T16 + H + 600, energy_wh=16100)
+    b = Demand("B", ("site",), admitted=True, departure=T16 + 3 * H, energy_wh=24150)  # 35 Ah
+    _, plans = plan(site, [a, b], T16)
+    assert plans["A"].periods == ((T16, 20.0),) and plans["A"].end == T16 + H + 600
+    # B: up to 32 - 20 = 12 A until 17:15, 26 A after; 1.25 h x L + 1.75 h x L = 35 Ah: 11.7 A, then
+    # the rest shared: 12 A (the 0.3 A left) until 17:15, then half of 32 A beside A's minimum
+    assert plans["B"].periods == ((T16, 12.0), (T16 + 4500, 16.0))
+    assert plans["B"].on_time
+
+
 def test_fit_periods_keeps_now_and_the_lowest_of_the_rest() -> None:
     periods = ((0.0, 24.0), (100.0, 16.0), (200.0, 20.0), (300.0, 10.0))
     assert fit_periods(periods, None) == periods and fit_periods(periods, 4) == periods
