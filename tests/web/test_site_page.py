@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,4 +35,23 @@ async def test_site_page_shows_live_allocations(server: CsmsProcess, browser: An
         l1 = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="L1", exact=True))
         await expect(l1).to_contain_text("100 %", timeout=WAIT_MS)  # measured 32 A of the 32 A limit
         await shot(page, "site")
+        # the grid operator lowers the site to 16 A in 20 minutes; the EV must leave in two hours:
+        # its plan is 32 A until then, 16 A after, and the page shows it
+        now = datetime.now(UTC)
+        drop, departure = now + timedelta(minutes=20), now + timedelta(hours=2)
+        async with httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=30) as http:
+            lower = {"amps": 16, "start": drop.isoformat(), "end": (drop + timedelta(hours=3)).isoformat()}
+            assert (await http.post("/api/v1/limit-tree/nodes/depot/external-limits", json=lower)).status_code == 201
+            needs = {"departure": departure.isoformat(), "energy_wh": 20000}
+            assert (await http.put("/api/v1/stations/CP201/evses/1/charging-needs", json=needs)).status_code == 200
+
+            async def planned() -> bool:
+                rows = (await http.get("/api/v1/sites/depot")).json()["allocations"]
+                return any(len(r.get("plan") or []) > 2 for r in rows)
+
+            await until(planned, "the balancer's plan")
+        await meter201(b, "TX-WEB", 2)  # the page follows the station's events
+        await expect(row).to_contain_text("plan: 32.0 A from", timeout=WAIT_MS)
+        await expect(row).to_contain_text(f"16.0 A from {drop.strftime('%Y-%m-%d %H:%M:%S')}")
+        await expect(row).to_contain_text("on time")
     await context.close()
