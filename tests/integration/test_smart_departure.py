@@ -255,6 +255,45 @@ async def test_a_departure_under_a_time_of_use_limit_gets_a_multi_period_tx_prof
             assert "of 30.00 kWh" in answer.status_info["additional_info"]
 
 
+class OnePeriod201(Planned201):
+    """A station that holds one period per schedule and refuses longer ones."""
+
+    @on("SetChargingProfile")
+    async def on_set(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        periods = charging_profile["charging_schedule"][0]["charging_schedule_period"]
+        if len(periods) > 1:
+            self.refused = getattr(self, "refused", 0) + 1
+            return result201.SetChargingProfile(status="Rejected")
+        return await super().on_set(evse_id, charging_profile)
+
+
+async def test_a_station_refusing_a_multi_period_plan_gets_one_period(server: CsmsProcess) -> None:
+    """The plan is refused once; the same TxProfile with now's current only follows at once, the
+    station is not taken for one that refuses TxProfiles, and gets no more multi-period ones."""
+    now = datetime.now(UTC)
+    drop = (now + timedelta(minutes=26)).replace(second=0, microsecond=0)
+    window = {"from": drop.strftime("%H:%M"), "to": (drop + timedelta(hours=3)).strftime("%H:%M"), "amps": 16}
+    tree = {"nodes": [{"id": "depot", "kind": "site", "amps": 32, "windows": [window]},
+                      {"id": "CP201", "kind": "station", "parent": "depot", "amps": 32}]}  # fmt: skip
+    async with api(server) as http:
+        assert (await http.put("/api/v1/limit-tree", json=tree)).status_code == 200
+        async with station(server, "CP201", OnePeriod201) as b:
+            await start201(b, "TX-ONE")
+            await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 32.0, "the first TxProfile")
+            sent = len(b.schedules)
+            needs = needs_by(now + timedelta(hours=2), 20000)
+            await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1))
+            await until(lambda: getattr(b, "refused", 0) == 1 and len(b.schedules) > sent, "one period after the plan")
+            assert [p["limit"] for p in b.schedules[-1]["charging_schedule_period"]] == [32.0]
+            site = (await http.get("/api/v1/sites/depot")).json()
+            assert site["excluded"] == {} and site["allocations"][0]["mode"] == "tx"
+            # and the next profile (the needs again) is one period straight away
+            sent = len(b.schedules)
+            await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1))
+            await until(lambda: len(b.schedules) > sent, "the TxProfile again")
+            assert b.refused == 1 and len(b.schedules[-1]["charging_schedule_period"]) == 1
+
+
 async def test_an_operator_set_need_survives_a_restart_until_its_transaction_ends(
     tmp_path: Path, database_url: str | None
 ) -> None:
