@@ -57,13 +57,16 @@ class _From(Plugin):
 class ZeepStation:
     """The station side of OCPP-S: zeep calling the Central System service at ``url``."""
 
-    def __init__(self, version: str, url: str, identity: str, from_address: str | None) -> None:
+    def __init__(
+        self, version: str, url: str, identity: str, from_address: str | None, session: Any = None
+    ) -> None:
+        """``session``: a ``requests.Session`` (HTTPS: its ``verify`` CA and client ``cert``)."""
         self.version = version
         self.identity = identity
         self.client = zeep.Client(
             wsdl_path(version, "cs"),
             plugins=[WsAddressingPlugin(), _From(from_address)],
-            transport=Transport(timeout=30, operation_timeout=30),
+            transport=Transport(timeout=30, operation_timeout=30, session=session),
         )
         binding = f"{{urn://Ocpp/Cs/{DATES[version]}/}}CentralSystemServiceSoap"
         self.service = self.client.create_service(binding, url)

@@ -109,7 +109,54 @@ class CompatRule:
 
 
 @dataclass
-class OcppSettings:
+class ServerTlsSettings:
+    """The TLS settings a listener shares (``ocpp.tls_*``, ``http.tls_*``; docs/security.md)."""
+
+    tls_cert: str = ""  # PEM server certificate, intermediates after it; set: the listener speaks only TLS
+    tls_key: str = ""  # its unencrypted PEM private key; empty: the key is in tls_cert
+    tls_client_ca: str = ""  # PEM CA certificate(s) that sign the stations' certificates
+    tls_min_version: str = "1.2"  # 1.2 | 1.3
+    tls_crl: str = ""  # PEM or DER CRL of tls_client_ca, checked in the handshake
+
+    def server_ssl_context(
+        self,
+        section: str,
+        trust_pem: str = "",
+        *,
+        extra_certs: list[tuple[str, str | None]] | None = None,
+        ciphers: str = "",
+        needs_cert: tuple[str, ...] = (),
+        crl_pem: str = "",
+    ) -> ssl.SSLContext | None:
+        """The listener's server context, or None without tls_cert; ValueError names ``section.setting``.
+
+        Client certificates are asked for but optional at the TLS layer (per-station security profiles
+        decide); ``crl_pem``: the built-in CA's CRL, checked in the handshake next to tls_crl.
+        """
+        if not self.tls_cert:
+            for name in ("tls_key", "tls_client_ca", "tls_crl", *needs_cert):
+                if getattr(self, name):
+                    raise ValueError(f"{section}.{name} is set but {section}.tls_cert is not (the server certificate)")
+            return None
+        if self.tls_min_version not in tls.MIN_VERSIONS:
+            raise ValueError(f"{section}.tls_min_version must be one of {', '.join(tls.MIN_VERSIONS)}")
+        try:
+            return tls.server_context(self.tls_cert, self.tls_key or None, self.tls_client_ca or None,
+                                      self.tls_min_version, trust_pem=trust_pem, client_certificates="optional",
+                                      ciphers=ciphers or tls.DEFAULT_SERVER_CIPHERS,
+                                      extra_certs=extra_certs or (), crl_file=self.tls_crl or None,
+                                      # OpenSSL refuses a leaf whose issuer has no CRL: the built-in CA's
+                                      # CRL is checked in the handshake only if tls_client_ca has its own
+                                      crl_pem=crl_pem if self.tls_crl or not self.tls_client_ca else "")  # fmt: skip
+        except tls.TlsFileError as exc:
+            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca", "ciphers": "tls_ciphers",
+                       "extra_cert": "tls_extra_cert", "extra_key": "tls_extra_key",
+                       "crl": "tls_crl"}[exc.role]  # fmt: skip
+            raise ValueError(f"{section}.{setting}: {exc}") from None
+
+
+@dataclass
+class OcppSettings(ServerTlsSettings):
     host: str = "0.0.0.0"
     port: int = 9000
     versions: list[str] = field(default_factory=lambda: [v.value for v in ALL_VERSIONS])
@@ -130,12 +177,8 @@ class OcppSettings:
     # answers unread this many seconds is disconnected.
     max_calls_in_flight: int = 4
     write_stall_timeout: float = 30.0
-    # TLS (docs/security.md): tls_cert turns on wss:// (security profile 2, Basic auth on top);
-    # tls_client_ca also requires a client certificate whose subject CN is the station identity (profile 3).
-    tls_cert: str = ""  # PEM server certificate, intermediates after it
-    tls_key: str = ""  # its unencrypted PEM private key; empty: the key is in tls_cert
-    tls_client_ca: str = ""  # PEM CA certificate(s) that sign the stations' certificates
-    tls_min_version: str = "1.2"  # 1.2 | 1.3
+    # TLS (docs/security.md): the tls_* fields of ServerTlsSettings. tls_cert turns on wss:// (security
+    # profile 2, Basic auth on top); tls_client_ca trusts client certificates (profile 3).
     # A second server certificate of the other key type (an RSA one next to an ECDSA one, or the other
     # way round): clients get the one their cipher suite needs (OCA A_04: both kinds of suites).
     tls_extra_cert: str = ""
@@ -170,23 +213,9 @@ class OcppSettings:
         tls_client_ca. Client certificates are asked for but optional at the TLS layer; each station's
         security profile decides whether it needs one.
         """
-        if not self.tls_cert:
-            for name in ("tls_key", "tls_client_ca", "tls_extra_cert", "tls_extra_key"):
-                if getattr(self, name):
-                    raise ValueError(f"ocpp.{name} is set but ocpp.tls_cert is not (the server certificate)")
-            return None
-        if self.tls_min_version not in tls.MIN_VERSIONS:
-            raise ValueError(f"ocpp.tls_min_version must be one of {', '.join(tls.MIN_VERSIONS)}")
-        try:
-            extra = [(self.tls_extra_cert, self.tls_extra_key or None)] if self.tls_extra_cert else []
-            return tls.server_context(self.tls_cert, self.tls_key or None, self.tls_client_ca or None,
-                                      self.tls_min_version, trust_pem=trust_pem, client_certificates="optional",
-                                      ciphers=self.tls_ciphers or tls.DEFAULT_SERVER_CIPHERS,
-                                      extra_certs=extra)  # fmt: skip
-        except tls.TlsFileError as exc:
-            setting = {"cert": "tls_cert", "key": "tls_key", "ca": "tls_client_ca", "ciphers": "tls_ciphers",
-                       "extra_cert": "tls_extra_cert", "extra_key": "tls_extra_key"}[exc.role]  # fmt: skip
-            raise ValueError(f"ocpp.{setting}: {exc}") from None
+        extra = [(self.tls_extra_cert, self.tls_extra_key or None)] if self.tls_extra_cert else []
+        return self.server_ssl_context("ocpp", trust_pem, extra_certs=extra, ciphers=self.tls_ciphers,
+                                       needs_cert=("tls_extra_cert", "tls_extra_key"))  # fmt: skip
 
     def version_preference(self) -> list[OcppVersion]:
         out = []
@@ -246,7 +275,9 @@ class CaSettings:
 
 
 @dataclass
-class HttpSettings:
+class HttpSettings(ServerTlsSettings):
+    """The dashboard/API/SOAP listener; tls_* (ServerTlsSettings) make it HTTPS (docs/security.md)."""
+
     enabled: bool = True
     host: str = "0.0.0.0"
     port: int = 8180
@@ -436,6 +467,18 @@ class SoapSettings:
     host: str = "0.0.0.0"
     max_body: int = 1024 * 1024  # bytes, after decompression
     read_timeout: float = 30.0  # seconds for a request body to arrive; slower clients get 408
+    # PEM CA(s) that sign the stations' own https:// Charge Point services ocppd calls; empty: the
+    # system's CAs. The station's certificate and host name are always checked.
+    station_ca: str = ""
+
+    def client_verify(self) -> ssl.SSLContext | bool:
+        """What ocppd's calls to stations verify their certificate with; ValueError names soap.station_ca."""
+        if not self.station_ca:
+            return True
+        try:
+            return tls.client_context(self.station_ca)
+        except tls.TlsFileError as exc:
+            raise ValueError(f"soap.station_ca: {exc}") from None
 
 
 @dataclass
@@ -571,6 +614,8 @@ class Settings:
         for rule in self.ocpp.compat:
             CompatProfile.parse(rule.relaxations)
         self.ocpp.ssl_context()  # the files exist, parse, and the key matches the certificate
+        self.http.server_ssl_context("http")
+        self.soap.client_verify()
         if self.ocpp.authorization_key_encoding not in ("hex", "plain"):
             raise ValueError("ocpp.authorization_key_encoding must be hex or plain")
         if self.ocpp.default_security_profile not in (-1, 0, 1, 2, 3):

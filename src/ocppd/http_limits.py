@@ -30,6 +30,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ocppd import metrics
+from ocppd.transport import tls
 
 log = logging.getLogger("ocppd.http")
 
@@ -79,10 +80,14 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
 
     class GuardedProtocol(H11Protocol):
         _read_timer: asyncio.TimerHandle | None = None
+        _tls: dict[str, Any] | None = None
         _reading_body = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            # uvicorn tells the application nothing of TLS: the client certificate (OCPP-S security
+            # profile 3) goes into each request's scope as the ASGI TLS extension (see data_received).
+            self._tls = tls.asgi_tls_extension(transport)
             if len(open_connections) >= limits.max_connections and not self._evict_oldest_waiting():
                 warn("busy", "HTTP: %d connections, all busy: refusing new ones (503)", len(open_connections))
                 transport.write(_BUSY)
@@ -99,6 +104,9 @@ def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
+            scope = getattr(self, "scope", None) if self._tls is not None else None  # the request just read
+            if scope is not None and "extensions" not in scope:
+                scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
             if self.transport.is_closing():
                 return
             state = self.conn.their_state

@@ -132,8 +132,8 @@ def _check_port(host: str, port: int, setting: str) -> None:
         _bind(host, port, setting).close()
 
 
-def _local_url(host: str, port: int) -> str:
-    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
+def _local_url(host: str, port: int, scheme: str = "http") -> str:
+    return f"{scheme}://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
 
 
 # Measured (docs/performance.md): with CPython's default thresholds (700, 10, 10) the cyclic
@@ -250,6 +250,10 @@ async def _serve(settings: Settings, data_dir: Path, lock: DataDirLock, stop: as
     soap_endpoint = SoapEndpoint(csms.soap, SoapServerOptions("cs", soap.max_body, soap.read_timeout))
     soap_server: uvicorn.Server | None = None
     soap_task: asyncio.Task[None] | None = None
+    # HTTPS for the dashboard, API and OCPP-S (http.tls_*): checked by Settings.validate(), built again
+    # here with the built-in CA trusted for SOAP stations' client certificates.
+    http_ssl = settings.http.server_ssl_context("http", csms.security.trust_pem()) if settings.http.enabled else None
+    http_scheme = "https" if http_ssl is not None else "http"
     if settings.http.enabled:
         app = create_app(csms, admin_token(data_dir))
         if soap.enabled and soap.port == 0:
@@ -271,18 +275,22 @@ async def _serve(settings: Settings, data_dir: Path, lock: DataDirLock, stop: as
                 timeout_keep_alive=settings.http.keep_alive_timeout,  # type: ignore[arg-type]  # a float works
                 # Event streams end when the runtime stops; this bounds any other slow client.
                 timeout_graceful_shutdown=5,
+                ssl_context_factory=(lambda config, default: http_ssl) if http_ssl is not None else None,
             )
         )
         http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         http_task = asyncio.create_task(http.serve())
-        lock.publish(_local_url(settings.http.host, settings.http.port))
+        lock.publish(_local_url(settings.http.host, settings.http.port, http_scheme))
     if soap.enabled and soap.port != 0:
         soap_server = _http_server(soap_endpoint, soap.host, soap.port)
         soap_task = asyncio.create_task(soap_server.serve())
     if soap.enabled:
         soap_port = soap.port or settings.http.port
         soap_host = soap.host if soap.port else settings.http.host
-        log.info("OCPP-S endpoint: http://%s:%d%s  (1.2, 1.5, 1.6 over SOAP)", soap_host, soap_port, soap.path)
+        soap_scheme = http_scheme if not soap.port else "http"
+        log.info(
+            "OCPP-S endpoint: %s://%s:%d%s  (1.2, 1.5, 1.6 over SOAP)", soap_scheme, soap_host, soap_port, soap.path
+        )
     log.info(
         "OCPP endpoint: %s://%s:%d/ocpp/<station-id>  (%s)",
         "wss" if ssl_context is not None else "ws",
@@ -303,7 +311,14 @@ async def _serve(settings: Settings, data_dir: Path, lock: DataDirLock, stop: as
         log.info("Certificate authority: %s (root %s)", csms.security.directory.resolve(),
                  csms.security.builtin.root.subject.rfc4514_string())  # fmt: skip
     if http is not None:
-        log.info("Dashboard and API: http://%s:%d/  (docs at /api/docs)", settings.http.host, settings.http.port)
+        log.info("Dashboard and API: %s://%s:%d/  (docs at /api/docs)", http_scheme, settings.http.host,
+                 settings.http.port)  # fmt: skip
+        if http_ssl is not None:
+            log.info("HTTPS: TLS %s+ (%s); SOAP client certificates (CN = chargeBoxIdentity) signed by %s",
+                     settings.http.tls_min_version, settings.http.tls_cert,
+                     " or ".join(n for n, on in ((settings.http.tls_client_ca, bool(settings.http.tls_client_ca)),
+                                                 ("the built-in CA", csms.security.builtin is not None)) if on)
+                     or "nobody")  # fmt: skip
         log.info(
             "Dashboard login: a user from `ocppd users add NAME`, or the token in %s",
             data_dir.resolve() / ADMIN_TOKEN_FILE,

@@ -241,6 +241,15 @@ class Csms:
     def admit(
         self, identity: str, version: OcppVersion, headers: Mapping[str, str], remote: str, peer: tls.Peer | None
     ) -> int | None:
+        live = self._links.get(identity)
+        return self.admit_peer(identity, headers, remote, peer, live.remote if live is not None else None)
+
+    def admit_peer(
+        self, identity: str, headers: Mapping[str, str], remote: str, peer: tls.Peer | None,
+        live_remote: str | None = None,
+    ) -> int | None:  # fmt: skip
+        """Admit a station over OCPP-J or OCPP-S: ``peer`` is None without TLS, else the client certificate
+        the transport verified (and whose CN it checked); a revoked one is refused with 403."""
         certificate = peer is not None and peer.certificate is not None
         if peer is not None and peer.certificate is not None:
             problem = self.security.peer_problem(peer.certificate)
@@ -248,8 +257,6 @@ class Csms:
                 metrics.CONNECTIONS_REFUSED.labels("certificate_revoked").inc()
                 log.warning("%s: refused with 403 (%s)%s", identity, problem, f" from {remote}" if remote else "")
                 return 403
-        live = self._links.get(identity)
-        live_remote = live.remote if live is not None else None
         refusal = self.credentials.admit(identity, headers, tls=peer is not None, certificate=certificate,
                                          remote=remote, live_remote=live_remote)  # fmt: skip
         if refusal is None and peer is not None and peer.certificate is not None:

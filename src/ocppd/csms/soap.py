@@ -20,6 +20,7 @@ from ocppd import metrics
 from ocppd.protocol.soap.wsdl import SoapVersion
 from ocppd.rpc import Handler
 from ocppd.store import repo
+from ocppd.transport import tls
 from ocppd.transport.soap import Endpoint, SoapClient, SoapSession
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class SoapStations:
 
     def __init__(self, csms: Csms, handlers: Mapping[str, Handler]) -> None:
         self.csms = csms
-        self.client = SoapClient()
+        self.client = SoapClient(verify=csms.settings.soap.client_verify())  # docs/soap.md: calls over https://
         self.handlers = handlers  # the 1.6 table, registration guard included
         # 1.2 meter values name no transaction: they belong to the one running on their connector
         self.handlers_12 = {**handlers, "MeterValues": self._meter_values_12(handlers["MeterValues"])}
@@ -56,9 +57,12 @@ class SoapStations:
         await self.client.close()
 
     # ------------------------------------------------------------------ SoapApplication
-    def soap_admit(self, identity: str, headers: Mapping[str, str], remote: str) -> int | None:
-        # Plain HTTP: a station whose security profile needs TLS is refused (see docs/soap.md).
-        return self.csms.credentials.admit(identity, headers, tls=False, certificate=False, remote=remote)
+    def soap_admit(
+        self, identity: str, headers: Mapping[str, str], remote: str, peer: tls.Peer | None = None
+    ) -> int | None:
+        # The security profiles as over OCPP-J (docs/soap.md): over plain HTTP (peer None) a station whose
+        # profile needs TLS is refused; over HTTPS Basic auth gives 2, a client certificate 3.
+        return self.csms.admit_peer(identity, headers, remote, peer)
 
     def soap_session(self, identity: str, version: SoapVersion, remote: str) -> SoapSession:
         current = self.csms.sessions.get(identity)

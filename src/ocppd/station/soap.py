@@ -15,7 +15,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import uvicorn
@@ -85,7 +85,7 @@ class CallbackServer:
         await self.client.close()
 
     # ------------------------------------------------------------------ SoapApplication
-    def soap_admit(self, identity: str, headers: Mapping[str, str], remote: str) -> int | None:
+    def soap_admit(self, identity: str, headers: Mapping[str, str], remote: str, peer: Any = None) -> int | None:
         return None
 
     def soap_session(self, identity: str, version: SoapVersion, remote: str) -> SoapSession | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,6 +44,7 @@ from ocppd.protocol.soap.envelope import (
 from ocppd.protocol.soap.wsdl import SoapVersion, service
 from ocppd.protocol.versions import OcppVersion
 from ocppd.rpc import CallErrorReceived, CallTimeout, Handler, Payload, SessionClosed, SessionObserver
+from ocppd.transport import tls
 
 log = logging.getLogger("ocppd.soap")
 
@@ -274,8 +276,13 @@ class SoapClient:
 class SoapApplication(Protocol):
     """What the endpoint needs from its owner (the CSMS, or the simulator's fleet)."""
 
-    def soap_admit(self, identity: str, headers: Mapping[str, str], remote: str) -> int | None:
-        """An HTTP status to refuse the request with (401: password), or None."""
+    def soap_admit(
+        self, identity: str, headers: Mapping[str, str], remote: str, peer: tls.Peer | None = None
+    ) -> int | None:
+        """An HTTP status to refuse the request with (401: password), or None.
+
+        ``peer``: None over plain HTTP; over HTTPS the client certificate the TLS layer verified, if the
+        station sent one, whose subject CN the endpoint checked is ``identity`` (security profile 3)."""
         ...
 
     def soap_session(self, identity: str, version: SoapVersion, remote: str) -> SoapSession | None:
@@ -330,7 +337,7 @@ class SoapEndpoint:
         except SoapFault as fault:
             await self._send(send, headers, _fault_status(fault), build_fault(fault))
             return
-        status, body = await self._process(raw, headers, remote)
+        status, body = await self._process(raw, headers, remote, scope.get("extensions", {}).get("tls"))
         await self._send(send, headers, status, body)
 
     async def _wsdl(self, send: Any, version_text: str) -> None:
@@ -361,7 +368,10 @@ class SoapEndpoint:
                 break
         return decompress(b"".join(chunks), headers.get("content-encoding", ""), cap)
 
-    async def _process(self, raw: bytes, headers: Mapping[str, str], remote: str) -> tuple[int, bytes]:
+    async def _process(
+        self, raw: bytes, headers: Mapping[str, str], remote: str, tls_info: Mapping[str, Any] | None = None
+    ) -> tuple[int, bytes]:
+        """``tls_info``: the ASGI TLS extension of an HTTPS connection (None: plain HTTP)."""
         text = raw.decode("utf-8", "replace")
         try:
             message = parse(raw, max_size=self.options.max_body)
@@ -379,7 +389,19 @@ class SoapEndpoint:
             fault = SoapFault("Sender", "ProtocolError", "chargeBoxIdentity header missing")
             log.warning("SOAP %s from %s refused: no chargeBoxIdentity", message.operation, remote)
             return 400, build_fault(fault, namespace=namespace, relates_to=relates_to, addressing_ns=ns)
-        refused = self.app.soap_admit(identity, headers, remote)
+        peer: tls.Peer | None = None
+        if tls_info is not None:
+            # As over OCPP-J: a verified client certificate proves the identity only if its CN is it.
+            peercert = tls_info.get("peercert")
+            if peercert:
+                problem = tls.certificate_identity_problem(peercert, identity)
+                if problem is not None:
+                    log.warning("SOAP %s from %s (%s) refused with HTTP 403: %s", message.operation, identity,
+                                remote, problem)  # fmt: skip
+                    fault = SoapFault("Sender", "SecurityError", problem)
+                    return 403, build_fault(fault, namespace=namespace, relates_to=relates_to, addressing_ns=ns)
+            peer = tls.Peer(ssl.PEM_cert_to_DER_cert(tls_info["client_cert_chain"][0]) if peercert else None)
+        refused = self.app.soap_admit(identity, headers, remote, peer)
         if refused is not None:
             log.warning("SOAP %s from %s (%s) refused with HTTP %d", message.operation, identity, remote, refused)
             fault = SoapFault("Sender", "SecurityError", "authentication failed")

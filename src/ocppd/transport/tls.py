@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Role = Literal["cert", "key", "ca", "ciphers", "extra_cert", "extra_key"]
+Role = Literal["cert", "key", "ca", "ciphers", "extra_cert", "extra_key", "crl"]
 
 MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -102,6 +102,8 @@ def server_context(
     client_certificates: Literal["required", "optional"] = "required",
     ciphers: str = DEFAULT_SERVER_CIPHERS,
     extra_certs: Sequence[tuple[str, str | None]] = (),
+    crl_file: str | None = None,
+    crl_pem: str = "",
 ) -> ssl.SSLContext:
     """The CSMS's context: profile 2, or profile 3 (client certificates) when ``client_ca``/``trust_pem`` is set.
 
@@ -110,6 +112,9 @@ def server_context(
     station in. With ``client_certificates="optional"`` the handshake asks for a certificate and verifies
     one that is sent, but lets a station without one through (per-station security profiles decide).
     ``extra_certs`` are more (cert, key) pairs of other key types (an RSA certificate next to an ECDSA one).
+    ``crl_file`` (PEM or DER) and ``crl_pem`` (the built-in CA's CRL) turn on revocation checking of
+    the client certificate in the handshake (``VERIFY_CRL_CHECK_LEAF``): then every CA that signs client
+    certificates needs its CRL here, as OpenSSL refuses a certificate whose issuer has none.
     """
     if min_version not in MIN_VERSIONS:
         raise ValueError(f"unknown TLS version {min_version!r}; use 1.2 or 1.3")
@@ -131,7 +136,37 @@ def server_context(
         context.load_verify_locations(cadata=trust_pem)
     if client_ca or trust_pem:
         context.verify_mode = ssl.CERT_REQUIRED if client_certificates == "required" else ssl.CERT_OPTIONAL
+    crls = [read_crl_pem(crl_file)] if crl_file else []
+    if crl_pem:
+        crls.append(crl_pem)
+    if crls:
+        load_crls(context, "".join(crls))
     return context
+
+
+def read_crl_pem(path: str) -> str:
+    """The CRL in a PEM or DER file, as PEM; TlsFileError("crl") when it is not one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    data = _read(path, "crl")
+    try:
+        crl = x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_crl(data)
+    except ValueError:
+        raise TlsFileError("crl", f"no PEM or DER certificate revocation list in {path}") from None
+    return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def load_crls(context: ssl.SSLContext, pem: str) -> None:
+    """Check client certificates against these CRLs in the handshake (a revoked one fails it)."""
+    import tempfile
+
+    # SSLContext takes CRLs only from a file (cadata is certificates only): a private temporary one.
+    with tempfile.NamedTemporaryFile("w", suffix=".crl.pem") as file:
+        file.write(pem)
+        file.flush()
+        context.load_verify_locations(cafile=file.name)
+    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 def client_context(
@@ -169,6 +204,27 @@ def peer_certificate_der(transport: Any) -> bytes | None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
     return bytes(der) if der else None
+
+
+def asgi_tls_extension(transport: Any) -> dict[str, Any] | None:
+    """The ASGI TLS extension (``scope["extensions"]["tls"]``) of a server connection; None without TLS.
+
+    Besides the standard ``client_cert_chain`` (PEM; the leaf only) it carries ``peercert``, the verified
+    client certificate as ``getpeercert()`` decodes it, for :func:`certificate_identity_problem`.
+    """
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return {
+        "tls_version": None,
+        "cipher_suite": None,
+        "server_cert": None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "peercert": ssl_object.getpeercert() if der else None,
+    }
 
 
 def requires_client_certificate(context: ssl.SSLContext | None) -> bool:

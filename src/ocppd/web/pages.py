@@ -140,7 +140,8 @@ def mount(app: FastAPI) -> None:
             },
             status_code=status,
         )
-        response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
+        response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/login",
+                            secure=request.url.scheme == "https")  # fmt: skip
         return response
 
     @app.post("/login", include_in_schema=False)
