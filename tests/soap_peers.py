@@ -57,9 +57,7 @@ class _From(Plugin):
 class ZeepStation:
     """The station side of OCPP-S: zeep calling the Central System service at ``url``."""
 
-    def __init__(
-        self, version: str, url: str, identity: str, from_address: str | None, session: Any = None
-    ) -> None:
+    def __init__(self, version: str, url: str, identity: str, from_address: str | None, session: Any = None) -> None:
         """``session``: a ``requests.Session`` (HTTPS: its ``verify`` CA and client ``cert``)."""
         self.version = version
         self.identity = identity

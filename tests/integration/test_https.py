@@ -55,7 +55,9 @@ def test_dashboard_and_api_over_https(https: CsmsProcess, pki: Pki) -> None:
     assert https.http_url.startswith("https://")
     with client(pki) as http:
         assert http.get(f"{https.http_url}/health").status_code == 200
-        stations = http.get(f"{https.http_url}/api/v1/stations", headers={"Authorization": f"Bearer {https.admin_token}"})
+        stations = http.get(
+            f"{https.http_url}/api/v1/stations", headers={"Authorization": f"Bearer {https.admin_token}"}
+        )
         assert stations.status_code == 200, stations.text
         login = http.get(f"{https.http_url}/login")
         assert login.status_code == 200
