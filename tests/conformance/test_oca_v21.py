@@ -323,6 +323,25 @@ async def test_tc_c_103_credit_input_is_checked(csms: CsmsProcess, api: httpx.As
     assert cli.returncode == 2 and "--set" in cli.stderr and "negative" in cli.stderr
 
 
+async def test_credit_and_limit_input_past_the_stores_range_is_a_400(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
+    holder = new_id("HUGE")
+    for body in ({"currency": "EUR", "balance": "1e99999"}, {"currency": "EUR", "balance": 1e308},
+                 {"currency": "EUR", "balance": True}):  # fmt: skip
+        r = await api.put(f"/api/v1/tokens/{holder}/credit", json=body)
+        assert r.status_code == 400 and "balance" in r.text, r.text
+    assert (await api.put(f"/api/v1/tokens/{holder}/credit", json={"currency": "EUR", "balance": "1"})).is_success
+    r = await api.post(f"/api/v1/tokens/{holder}/credit/top-up", json={"amount": "99999999999999999999"})
+    assert r.status_code == 400 and r.json()["details"]["field"] == "amount", r.text
+    assert (await api.get(f"/api/v1/tokens/{holder}/credit")).json()["balance"] == "1.00"
+    cli = csms.cli("tokens", "credit", holder, "--top-up", "1e30", check=False)
+    assert cli.returncode == 2 and "--top-up" in cli.stderr and len(cli.stderr.strip().splitlines()) == 1
+    for pk in (2**63, 10**30):  # past a 64-bit row id
+        for r in (await api.get(f"/api/v1/transactions/{pk}/limit"),
+                  await api.post(f"/api/v1/transactions/{pk}/limit", json={"max_energy": 1}),
+                  await api.get(f"/api/v1/transactions/{pk}")):  # fmt: skip
+            assert r.status_code == 400 and "pk" in r.text, r.text
+
+
 async def test_tc_e_102_csms_limit_overrides_the_one_the_station_set(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     station = new_id("E102")
     async with station21(csms, station) as cp:

@@ -71,3 +71,12 @@ def test_amounts_are_checked_against_the_currency() -> None:
     for value, currency in (("-1", "EUR"), ("1.001", "EUR"), ("1.5", "JPY"), ("x", "EUR"), ("NaN", "EUR")):
         with pytest.raises(CreditError):
             parse_amount("balance", value, currency)
+
+
+def test_amounts_past_what_a_balance_column_holds_name_their_field() -> None:
+    # a 64-bit column fails on these in the database driver (a 500 before the bound)
+    for value in ("1e99999", "99999999999999999999999", 1e308, "-1e30"):
+        with pytest.raises(CreditError) as caught:
+            parse_amount("amount", value, "EUR", allow_negative=True)
+        assert caught.value.where == "amount"
+    assert parse_amount("balance", "10000000000000", "EUR") == 10**15  # the largest balance

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from ocppd.api import paging
 from ocppd.api.auth import Principal, current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.models import TransactionPk
 from ocppd.csms.billing import reports
 from ocppd.csms.billing.evidence import transparency_xml
 from ocppd.csms.billing.service import BillingError
@@ -249,7 +250,7 @@ async def _transaction(c: Csms, pk: int) -> Any:
     responses=NOT_FOUND,
     summary="A transaction's cost with its breakdown (running: the cost so far) and every computation",
 )
-async def transaction_cost(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+async def transaction_cost(pk: TransactionPk, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     tx = await _transaction(c, pk)
     history = [cost_out(r) for r in await c.store.read(br.cost_history, pk)]
     if tx.active:
@@ -271,7 +272,7 @@ async def transaction_cost(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any
     summary="Price a finished transaction again, recording why",
 )
 async def recompute(
-    pk: int, body: RecomputeIn, principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)
+    pk: TransactionPk, body: RecomputeIn, principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)
 ) -> dict[str, Any]:
     await _transaction(c, pk)
     try:
@@ -520,7 +521,7 @@ def _verdicts(rows: list[br.SignedValueRow]) -> dict[str, int]:
     summary="The transaction's signed meter values (format=xml: for the S.A.F.E. transparency software)",
 )
 async def signed_values(
-    pk: int, format: str = Query("json", pattern="^(json|xml)$"), c: Csms = Depends(csms_of)
+    pk: TransactionPk, format: str = Query("json", pattern="^(json|xml)$"), c: Csms = Depends(csms_of)
 ) -> Any:
     tx = await _transaction(c, pk)
     rows = await c.store.read(br.signed_values, pk)
@@ -594,7 +595,7 @@ def _export_row(tx: Any, cost: br.CostRow | None) -> dict[str, Any]:
     responses=NOT_FOUND,
     summary="A CDR-like record of the session: times, energy, cost with its breakdown, signed values",
 )
-async def cdr(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+async def cdr(pk: TransactionPk, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     tx = await _transaction(c, pk)
 
     def op(conn: Any) -> tuple[Any, Any, Any]:

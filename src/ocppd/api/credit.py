@@ -7,15 +7,15 @@ FastAPI reads the annotations at runtime.
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr
 
 from ocppd.api.auth import Principal, current_principal, require_admin
 from ocppd.api.commands import TransactionLimitIn
 from ocppd.api.errors import ApiError, error_responses
-from ocppd.csms.billing.credit import CreditError, entry_json
+from ocppd.api.models import TransactionPk
+from ocppd.csms.billing.credit import CreditError
 from ocppd.csms.limits import LimitError
 from ocppd.csms.service import Csms
-from ocppd.store import credit_repo as cr
 
 router = APIRouter(
     prefix="/api/v1",
@@ -33,13 +33,17 @@ def _bad(exc: CreditError | LimitError) -> ApiError:
     return ApiError(400, str(exc), "invalid_input", {"field": exc.where, "problem": exc.message})
 
 
+# An amount is text or a number, never true/false (a lax float would take true as 1.00)
+Amount = StrictStr | StrictInt | StrictFloat
+
+
 class CreditIn(BaseModel):
     currency: str = Field(description="ISO 4217 code; must be the currency of the tariffs the holder charges under")
-    balance: str | float = Field(description='The balance to set, e.g. "20.00" (not negative)')
+    balance: Amount = Field(description='The balance to set, e.g. "20.00" (not negative)')
 
 
 class TopUpIn(BaseModel):
-    amount: str | float = Field(description="Added to the balance (negative: a correction)")
+    amount: Amount = Field(description="Added to the balance (negative: a correction)")
 
 
 class CreditEntryOut(BaseModel):
@@ -111,18 +115,20 @@ class LimitOut(BaseModel):
 
 @router.get("/transactions/{pk}/limit", tags=["transactions"], response_model=LimitOut, responses=NOT_FOUND,
             summary="A 2.1 transaction's limits: set by the CSMS, given to and reported by the station")  # fmt: skip
-async def get_limit(pk: int, c: Csms = Depends(csms_of)) -> dict[str, Any]:
+async def get_limit(pk: TransactionPk, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     view = await c.tx_limits.of_transaction(pk)
     if view is None:
         raise ApiError(404, f"no transaction {pk}", "not_found")
-    debit = await c.store.read(cr.debit_of, pk)
-    return {**view, "debit": entry_json(debit) if debit else None}
+    return view
 
 
 @router.post("/transactions/{pk}/limit", tags=["transactions"], response_model=LimitOut, responses=NOT_FOUND,
              summary="Limit a running 2.1 transaction: given in the answer to its next TransactionEvent")  # fmt: skip
 async def set_limit(
-    pk: int, body: TransactionLimitIn, principal: Principal = Depends(require_admin), c: Csms = Depends(csms_of)
+    pk: TransactionPk,
+    body: TransactionLimitIn,
+    principal: Principal = Depends(require_admin),
+    c: Csms = Depends(csms_of),
 ) -> dict[str, Any]:
     try:
         return await c.tx_limits.set_running(pk, body.limit(), principal.name)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
-from ocppd.api.models import TransactionDetail
+from ocppd.api.models import TransactionDetail, TransactionPk
 from ocppd.api.routes import svc
 from ocppd.api.security import Principal
 from ocppd.api.service import OperatorService, iso
@@ -36,7 +36,7 @@ class CloseRequest(BaseModel):
     responses=error_responses(404, 409),
 )
 async def close_transaction(
-    pk: int,
+    pk: TransactionPk,
     body: CloseRequest,
     s: OperatorService = Depends(svc),
     principal: Principal = Depends(current_principal),

@@ -7,9 +7,14 @@ answer against. Times are ISO 8601 UTC strings, energy in Wh, power in W.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+
+# A transaction's row id in a path: the stores keep 64-bit ids, a larger number is a 400 naming it
+# (the database driver would fail on it: a 500)
+TransactionPk = Annotated[int, Path(ge=1, le=2**63 - 1, description="The transaction's id (`id` in its list)")]
 
 
 class _Model(BaseModel):

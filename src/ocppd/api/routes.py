@@ -36,6 +36,7 @@ from ocppd.api.models import (
     Token,
     Transaction,
     TransactionDetail,
+    TransactionPk,
     TransactionPower,
 )
 from ocppd.api.security import Principal
@@ -464,13 +465,13 @@ async def export_transactions(
 
 
 @router.get("/transactions/{pk}", tags=["transactions"], summary="Transaction with meter samples and energy")
-async def get_transaction(pk: int, s: OperatorService = Depends(svc)) -> TransactionDetail:
+async def get_transaction(pk: TransactionPk, s: OperatorService = Depends(svc)) -> TransactionDetail:
     return await s.transaction(pk)
 
 
 @router.get("/transactions/{pk}/power", tags=["transactions"], summary="Power and energy over the transaction")
 async def transaction_power(
-    pk: int,
+    pk: TransactionPk,
     s: OperatorService = Depends(svc),
     points: int | None = Query(None, ge=2, le=100_000, description="At most this many points (averaged slices)"),
 ) -> TransactionPower:

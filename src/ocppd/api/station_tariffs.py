@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ocppd.api.auth import Principal, current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses, outbound_errors
+from ocppd.api.models import TransactionPk
 from ocppd.csms.billing.ocpp21 import NotMappable
 from ocppd.csms.billing.service import BillingError
 from ocppd.csms.billing.station_tariffs import StationTariffs
@@ -191,7 +192,7 @@ async def clear(
     summary="ChangeTransactionTariff (2.1): once the station accepts, this tariff prices the whole transaction",
 )
 async def change_transaction_tariff(
-    pk: int,
+    pk: TransactionPk,
     body: ChangeTariffIn,
     request: Request,
     _p: Principal = Depends(require_admin),
@@ -223,7 +224,7 @@ class LocalCost(BaseModel):
     response_model=list[LocalCost],
     summary="A 2.1 station's own cost of the transaction (costDetails) beside the CSMS's, per event",
 )
-async def local_costs(pk: int, request: Request) -> list[dict[str, Any]]:
+async def local_costs(pk: TransactionPk, request: Request) -> list[dict[str, Any]]:
     rows = await request.app.state.csms.store.read(br.local_costs, pk)
     names = ("event_type", "seq_no", "tariff_id", "station_incl_vat", "csms_incl_vat", "difference", "flagged",
              "cost_details")  # fmt: skip

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ocppd.csms.billing.credit import entry_json
 from ocppd.store import Store, repo
 from ocppd.store import credit_repo as cr
 
@@ -203,9 +204,15 @@ class TransactionLimits:
         return view
 
     async def of_transaction(self, pk: int) -> dict[str, Any] | None:
+        """Its limits, and the prepaid debit of its final price once it has ended (None: no such transaction)."""
+
         def op(conn: Any) -> dict[str, Any] | None:
             tx = repo.get_transaction(conn, pk)
-            return None if tx is None else self._view(conn, tx.station_id, tx.transaction_uid)
+            if tx is None:
+                return None
+            debit = cr.debit_of(conn, pk)
+            view = self._view(conn, tx.station_id, tx.transaction_uid)
+            return {**view, "debit": entry_json(debit) if debit else None}
 
         return await self.store.read(op)
 

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 NO_CREDIT = "NoCredit"
 HOLDER_LEN = 255
+# Balances and amounts in minor units stay within this (10^13 EUR): the columns are 64-bit, and a
+# balance plus the largest top-up must still fit in one
+MAX_MINOR = 10**15
 
 
 class CreditError(ValueError):
@@ -96,6 +99,8 @@ def parse_amount(where: str, value: Any, currency: str, *, allow_negative: bool 
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
         raise CreditError(where, f"{currency} has {digits} decimal places")
+    if abs(minor) > MAX_MINOR:
+        raise CreditError(where, f"must be at most {money(MAX_MINOR, currency)} {currency} either way")
     return int(minor)
 
 
@@ -150,6 +155,8 @@ def top_up_op(conn: Any, holder: str, amount: Any, by: str | None) -> cr.Account
     if account is None:
         raise LookupError(f"{holder!r} holds no credit: set a balance first")
     minor = parse_amount("amount", amount, account.currency, allow_negative=True)
+    if abs(account.balance_minor + minor) > MAX_MINOR:
+        raise CreditError("amount", f"the balance would pass {money(MAX_MINOR, account.currency)} {account.currency}")
     cr.add_entry(conn, holder, account.currency, minor, "top-up" if minor >= 0 else "correction", by=by)
     found = cr.get_account(conn, holder)
     assert found is not None
