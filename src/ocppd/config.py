@@ -206,16 +206,16 @@ class OcppSettings(ServerTlsSettings):
         """The highest OCPP security profile this endpoint offers: 1 (ws://), 2 (wss://) or 3 (mutual TLS)."""
         return 3 if self.tls_cert and self.tls_client_ca else 2 if self.tls_cert else 1
 
-    def ssl_context(self, trust_pem: str = "") -> ssl.SSLContext | None:
+    def ssl_context(self, trust_pem: str = "", crl_pem: str = "") -> ssl.SSLContext | None:
         """The OCPP endpoint's server context, or None for ws://; ValueError names the setting at fault.
 
         ``trust_pem``: the built-in CA's certificates, trusted for station certificates next to
-        tls_client_ca. Client certificates are asked for but optional at the TLS layer; each station's
-        security profile decides whether it needs one.
+        tls_client_ca; ``crl_pem`` its CRL. Client certificates are asked for but optional at the TLS
+        layer; each station's security profile decides whether it needs one.
         """
         extra = [(self.tls_extra_cert, self.tls_extra_key or None)] if self.tls_extra_cert else []
         return self.server_ssl_context("ocpp", trust_pem, extra_certs=extra, ciphers=self.tls_ciphers,
-                                       needs_cert=("tls_extra_cert", "tls_extra_key"))  # fmt: skip
+                                       needs_cert=("tls_extra_cert", "tls_extra_key"), crl_pem=crl_pem)  # fmt: skip
 
     def version_preference(self) -> list[OcppVersion]:
         out = []

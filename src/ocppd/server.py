@@ -214,7 +214,10 @@ async def _serve(settings: Settings, data_dir: Path, lock: DataDirLock, stop: as
     await csms.start()
     o = settings.ocpp
     # Checked by Settings.validate(); built again here with the CA's certificates trusted for stations.
-    ssl_context = o.ssl_context(csms.security.trust_pem())
+    # Revocation in the handshake (docs/security.md): the built-in CA's CRL, reloaded on every revocation.
+    crl_pem = csms.security.crl_pem()
+    ssl_context = o.ssl_context(csms.security.trust_pem(), crl_pem)
+    csms.security.check_crl_in(ssl_context)
     ocpp = OcppServer(
         csms,
         ServerOptions(
@@ -252,7 +255,9 @@ async def _serve(settings: Settings, data_dir: Path, lock: DataDirLock, stop: as
     soap_task: asyncio.Task[None] | None = None
     # HTTPS for the dashboard, API and OCPP-S (http.tls_*): checked by Settings.validate(), built again
     # here with the built-in CA trusted for SOAP stations' client certificates.
-    http_ssl = settings.http.server_ssl_context("http", csms.security.trust_pem()) if settings.http.enabled else None
+    h = settings.http
+    http_ssl = h.server_ssl_context("http", csms.security.trust_pem(), crl_pem=crl_pem) if h.enabled else None
+    csms.security.check_crl_in(http_ssl)
     http_scheme = "https" if http_ssl is not None else "http"
     if settings.http.enabled:
         app = create_app(csms, admin_token(data_dir))

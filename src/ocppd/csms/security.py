@@ -14,6 +14,7 @@ import base64
 import hashlib
 import logging
 import secrets
+import ssl
 import string
 import time
 from collections.abc import Awaitable
@@ -35,6 +36,7 @@ from ocppd.csms.outbound import NotExpressible
 from ocppd.csms.provisioning import hash_password
 from ocppd.protocol.versions import OcppVersion
 from ocppd.store import repo, security_repo
+from ocppd.transport import tls
 
 if TYPE_CHECKING:
     from ocppd.csms.service import Csms
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ocppd.security")
 
 CRL_FILE = "station-ca.crl"
+CRL_RELOAD_INTERVAL = timedelta(days=1)  # the CRL is valid 7 days (ca.BuiltinCa.crl)
 V16_INSTALLABLE = ("CSMSRootCertificate", "ManufacturerRootCertificate")
 # OCPP 2.0.1 SecurityCtrlr.BasicAuthPassword: 16 to 40 characters; the 1.6 whitepaper's AuthorizationKey
 # is at most 40 hex digits, so 20 bytes: generated passwords fit both.
@@ -189,6 +192,10 @@ class Security:
         self._next_expiry_check = 0.0
         self._expiry_metric_stale = True  # what stations hold changed: refresh the expiry gauge
         self._presented: dict[str, str] = {}  # station id -> serial of the client certificate it presented
+        # Server contexts that check the built-in CA's CRL in the TLS handshake, and the lastUpdate of
+        # the CRL last loaded into them (see check_crl_in)
+        self._crl_contexts: list[ssl.SSLContext] = []
+        self._crl_loaded_at: datetime | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
@@ -708,13 +715,42 @@ class Security:
             return
         rows = await self._csms.store.read(security_repo.revoked_serials)
         entries = [(int(serial, 16), when) for serial, when in rows]
-        if set(dict(entries)) == set(self.builtin.revoked) and (self.directory / CRL_FILE).exists():
-            return
-        self.builtin.set_revoked(entries)
-        (self.directory / CRL_FILE).write_bytes(self.builtin.crl().public_bytes(serialization.Encoding.DER))
+        if set(dict(entries)) != set(self.builtin.revoked) or not (self.directory / CRL_FILE).exists():
+            self.builtin.set_revoked(entries)
+            (self.directory / CRL_FILE).write_bytes(self.builtin.crl().public_bytes(serialization.Encoding.DER))
+            await self._load_crl()
+        elif self._crl_loaded_at is not None and datetime.now(UTC) - self._crl_loaded_at > CRL_RELOAD_INTERVAL:
+            await self._load_crl()  # a fresh signature long before the loaded CRL's nextUpdate
 
     def crl_der(self) -> bytes | None:
         return None if self.builtin is None else self.builtin.crl().public_bytes(serialization.Encoding.DER)
+
+    def crl_pem(self) -> str:
+        """The built-in CA's CRL for a server context to check in the handshake ("" without that CA)."""
+        if self.builtin is None:
+            return ""
+        crl = self.builtin.crl()
+        self._crl_loaded_at = crl.last_update_utc
+        return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+    def check_crl_in(self, context: ssl.SSLContext | None) -> None:
+        """Keep the built-in CA's CRL in this server context current: a revoked station certificate then
+        fails the TLS handshake itself, from the moment it is revoked, without a restart."""
+        if context is not None and self.builtin is not None and context.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF:
+            self._crl_contexts.append(context)
+
+    async def _load_crl(self) -> None:
+        if not self._crl_contexts or self.builtin is None:
+            return
+        # A context keeps every CRL loaded into it and OpenSSL uses the one with the latest lastUpdate,
+        # which has one-second resolution: the new CRL must be signed in a later second.
+        if self._crl_loaded_at is not None:
+            wait = (self._crl_loaded_at - datetime.now(UTC)).total_seconds() + 1.0
+            if wait > 0:
+                await asyncio.sleep(wait)
+        pem = self.crl_pem()
+        for context in self._crl_contexts:
+            tls.load_crls(context, pem)
 
     def presented(self, station_id: str, certificate_der: bytes) -> None:
         """Keep the client certificate an admitted station presented (its own, whichever CA issued it),
