@@ -433,6 +433,32 @@ async def test_tc_e_110_111_limit_given_with_a_remote_start(
     assert row["stop_reason"] == ("EnergyLimitReached" if case == "E110" else "TimeLimitReached")
 
 
+async def test_tc_e_110_a_refused_remote_start_leaves_no_limit_for_a_later_one(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    station = new_id("E110R")
+    driver = new_id("E110RT")
+    add_tokens(csms, driver)
+    rid = 4242  # the operator's own remoteStartId, used twice
+    async with station21(csms, station) as cp:
+        await cp.boot()
+        cp.answers["RequestStartTransaction"] = {"status": "Rejected"}
+        body = {"id_token": driver, "id_token_type": "Central", "evse_id": 1, "remote_start_id": rid}
+        limited = {**body, "limit": {"max_time": 60}}
+        r = await api.post(f"/api/v1/stations/{station}/commands/remote-start", json=limited)
+        assert r.status_code == 200 and r.json()["result"]["status"] == "Rejected", r.text
+        del cp.answers["RequestStartTransaction"]
+        r = await api.post(f"/api/v1/stations/{station}/commands/remote-start", json=body)  # no limit this time
+        assert r.status_code == 200 and r.json()["result"]["status"] == "Accepted", r.text
+        started = await cp.event("Started", "tx-e110r", "RemoteStart",
+                                 {"charging_state": "Charging", "remote_start_id": rid},
+                                 id_token={"id_token": driver, "type": "Central"})  # fmt: skip
+        assert started.transaction_limit is None  # the refused start's limit is not this transaction's
+        await cp.event("Ended", "tx-e110r", "StopAuthorized", {"stopped_reason": "Local"})
+    limits = (await api.get(f"/api/v1/transactions/{await tx_pk(api, station, 'tx-e110r')}/limit")).json()
+    assert limits["limit"] is None and limits["history"] == [], limits
+
+
 async def test_tc_e_110_limits_are_checked_and_refused_where_ocpp_has_none(
     csms: CsmsProcess, api: httpx.AsyncClient
 ) -> None:

@@ -182,6 +182,13 @@ class TransactionLimits:
             **limit.columns(),
         )  # fmt: skip
 
+    async def refused_remote_start(self, station_id: str, remote_start_id: int) -> None:
+        """The station refused the remote start (or answered it with a CALLERROR): its limit is dropped, so
+        a later transaction with the same remoteStartId does not take it. A start that timed out keeps it:
+        the station may have started the transaction all the same."""
+        if await self.store.write(cr.drop_remote_start, station_id, remote_start_id):
+            log.info("%s: remote start %s refused, its limit dropped", station_id, remote_start_id)
+
     async def set_running(self, pk: int, limit: TxLimit, by: str | None) -> dict[str, Any]:
         """An operator's limit on a running 2.1 transaction: it goes out with the answer to the next event."""
 

@@ -462,17 +462,23 @@ class Csms:
         Raises NotExpressible (before anything was sent), StationOffline, StationTimeout,
         StationCallError (the station's CALLERROR; earlier calls of the plan stay done) and InvalidAnswer.
         """
+        limited: int | None = None  # the remoteStartId whose limit goes if the station refuses the start
         if isinstance(verb, verbs.RemoteStart) and verb.limit is not None:
             verb = with_remote_start_id(verb, next_request_id)  # type: ignore[assignment]
+            limited = verb.remote_start_id  # type: ignore[attr-defined]
         try:
             sent = await self._carry_out(station_id, verb, timeout)
         except OutboundError as exc:
             metrics.VERBS.labels(verb.name, _OUTCOME.get(type(exc), "error")).inc()
+            if limited is not None and isinstance(exc, StationCallError):
+                await self.tx_limits.refused_remote_start(station_id, limited)
             raise
         except NotExpressible:
             metrics.VERBS.labels(verb.name, "not_expressible").inc()
             raise
         agreed = getattr(sent.result, "accepted", True)
+        if limited is not None and not agreed:
+            await self.tx_limits.refused_remote_start(station_id, limited)
         metrics.VERBS.labels(verb.name, "accepted" if agreed else "refused").inc()
         return sent
 

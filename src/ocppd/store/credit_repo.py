@@ -154,3 +154,12 @@ def bind_remote_start(conn: Connection, station_id: str, remote_start_id: int, t
         .values(transaction_uid=transaction_uid)
     )
     return conn.execute(stmt).rowcount
+
+
+def drop_remote_start(conn: Connection, station_id: str, remote_start_id: int) -> int:
+    """The limits of a remote start that started nothing (refused): no later transaction may take them."""
+    c = transaction_limits.c
+    stmt = delete(transaction_limits).where(
+        c.station_id == station_id, c.remote_start_id == remote_start_id, c.transaction_uid.is_(None)
+    )
+    return conn.execute(stmt).rowcount
