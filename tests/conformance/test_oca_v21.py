@@ -466,7 +466,7 @@ async def test_tc_e_110_limits_are_checked_and_refused_where_ocpp_has_none(
     async with station21(csms, station) as cp:
         await cp.boot()
         for bad, field in (({"max_energy": -1}, "limit.max_energy"), ({"max_soc": 101}, "limit.max_soc"),
-                           ({}, "limit")):  # fmt: skip
+                           ({}, "limit"), ({"max_time": True}, "limit.max_time")):  # fmt: skip
             r = await api.post(f"/api/v1/stations/{station}/commands/remote-start",
                                json={"id_token": "X1", "id_token_type": "Central", "limit": bad})  # fmt: skip
             assert r.status_code == 400 and r.json()["details"][0]["field"] == field, r.text

@@ -108,7 +108,8 @@ async def test_status_of_two_stations_the_limit_and_the_operator_limit(lc: tuple
             assert text in page.text, text
 
         # bad input names the field; nothing changes
-        bad = [({"amps": -1}, "amps"), ({"watts": "lots"}, "watts"), ({}, "amps"), ({"volts": 3}, "volts")]
+        bad = [({"amps": -1}, "amps"), ({"watts": "lots"}, "watts"), ({}, "amps"), ({"volts": 3}, "volts"),
+               ({"amps": True}, "amps")]  # fmt: skip
         for body, field in bad:
             r = await http.put("/api/group-limit", json=body)
             assert r.status_code == 400 and field in r.json()["detail"], (body, r.text)

@@ -26,12 +26,12 @@ class Body(BaseModel):
 
 
 class TransactionLimitIn(BaseModel):
-    """An OCPP 2.1 TransactionLimitType (1.6 and 2.0.1 have none)."""
+    """An OCPP 2.1 TransactionLimitType (1.6 and 2.0.1 have none). Strict: a lax number takes true as 1."""
 
-    max_cost: float | None = Field(None, gt=0, description="In the tariff's currency, incl. VAT (as totalCost)")
-    max_energy: float | None = Field(None, gt=0, description="Wh")
-    max_time: int | None = Field(None, ge=1, description="Seconds from the start of the transaction")
-    max_soc: int | None = Field(None, ge=0, le=100, description="Percent")
+    max_cost: float | None = Field(None, gt=0, strict=True, description="In the tariff's currency, incl. VAT")
+    max_energy: float | None = Field(None, gt=0, strict=True, description="Wh")
+    max_time: int | None = Field(None, ge=1, strict=True, description="Seconds from the start of the transaction")
+    max_soc: int | None = Field(None, ge=0, le=100, strict=True, description="Percent")
 
     @model_validator(mode="after")
     def one_at_least(self) -> TransactionLimitIn:

@@ -42,8 +42,9 @@ REALM = 'Basic realm="ocppd local controller", charset="UTF-8"'
 
 class GroupLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amps: float | None = Field(None, description="Per phase, A; 0 removes the group's amps limit")
-    watts: float | None = Field(None, description="Total, W; 0 removes the group's power limit")
+    # strict: a lax float takes true as 1 (a 1 A group limit from a typo)
+    amps: float | None = Field(None, strict=True, description="Per phase, A; 0 removes the group's amps limit")
+    watts: float | None = Field(None, strict=True, description="Total, W; 0 removes the group's power limit")
 
 
 def presented_token(authorization: str | None) -> str | None:
