@@ -359,9 +359,12 @@ async def delete_external(limit_id: int, c: Csms = Depends(csms_of)) -> dict[str
 # --------------------------------------------------------------------------- charging needs
 
 
+MAX_EVSE_ID = 2**31 - 1  # the charging_needs column is 32-bit on PostgreSQL
+
+
 class NeedsBody(BaseModel):
     departure: datetime = Field(description="When the EV leaves")
-    energy_wh: float = Field(ge=0, le=1_000_000, description="The energy it needs by then (Wh)")
+    energy_wh: float = Field(ge=0, le=1_000_000, strict=True, description="The energy it needs by then (Wh)")
 
 
 class NeedsOut(BaseModel):
@@ -425,8 +428,8 @@ async def get_needs(station_id: str, evse_id: int, c: Csms = Depends(csms_of)) -
 )
 async def put_needs(station_id: str, evse_id: int, body: NeedsBody, c: Csms = Depends(csms_of)) -> dict[str, Any]:
     _balanced_station(c, station_id)
-    if evse_id < 1:
-        raise ApiError(400, "evse_id: charging needs are for an EVSE (1 or more)", "invalid_input")
+    if not 1 <= evse_id <= MAX_EVSE_ID:
+        raise ApiError(400, f"evse_id: charging needs are for an EVSE (1 to {MAX_EVSE_ID})", "invalid_input")
     await c.smart.balancing.set_needs(station_id, evse_id, body.departure.timestamp(), body.energy_wh, "operator")
     return _needs_out(c, station_id, evse_id)
 
