@@ -7,6 +7,7 @@ official 1.6 WSDL) over requests for the SOAP station.
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
 import subprocess
 import sys
@@ -16,10 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.csms_process import CsmsProcess, run_csms
 from tests.integration.test_soap import HEARTBEAT, envelope, fault
-from tests.pki import Pki
+from tests.pki import REVOKED_IN_HANDSHAKE, Pki, handshake_failure
 from tests.soap_peers import ZeepStation
 
 
@@ -122,3 +125,35 @@ def test_bad_https_files_exit_2_naming_the_setting(tmp_path: Path, pki: Pki) -> 
         OCPPD_HTTP__TLS_CRL=str(pki.server.cert),
     )
     assert bad_crl.returncode == 2 and "http.tls_crl: no PEM or DER certificate revocation list" in bad_crl.stderr
+
+
+def test_your_own_ca_crl_is_checked_in_the_handshake_on_both_ports(tmp_path: Path, pki: Pki) -> None:
+    """``ocpp.tls_crl`` / ``http.tls_crl``: a certificate the operator's CRL lists fails the TLS handshake
+    on the OCPP port and on the HTTPS port; one it does not list passes."""
+    good, revoked = pki.station("CRL-GOOD"), pki.station("CRL-REVOKED")
+    serial = x509.load_pem_x509_certificate(revoked.cert.read_bytes()).serial_number
+    now = dt.datetime.now(dt.UTC)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.ca.certificate.subject)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(days=1))
+        .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+        .sign(pki.ca.key, hashes.SHA256())
+    )
+    crl_file = tmp_path / "test-ca.crl"
+    crl_file.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    env: dict[str, str] = {}
+    for section in ("OCPP", "HTTP"):
+        env |= {
+            f"OCPPD_{section}__TLS_CERT": str(pki.server.cert),
+            f"OCPPD_{section}__TLS_KEY": str(pki.server.key),
+            f"OCPPD_{section}__TLS_CLIENT_CA": str(pki.ca.pem),
+            f"OCPPD_{section}__TLS_CRL": str(crl_file),
+        }
+    with run_csms(tmp_path, extra_env=env) as server:
+        for port in (server.ocpp_port, server.http_port):
+            assert handshake_failure(port, pki.ca.pem, good.cert, good.key) is None
+            assert handshake_failure(port, pki.ca.pem, revoked.cert, revoked.key) in REVOKED_IN_HANDSHAKE
+        # Nothing reached HTTP: no refusal was answered or logged for it.
+        assert "CRL-REVOKED" not in server.log()
