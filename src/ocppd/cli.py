@@ -28,6 +28,7 @@ from ocppd.clicommon import (
     ConfigOption,
     console,
     fail,
+    local_server_verify,
     settings_for,
     state,
     tell_server,
@@ -598,6 +599,7 @@ def call(
             params=params,
             headers={"Authorization": f"Bearer {token_path.read_text().strip()}"},
             timeout=(timeout or 30) + 5,
+            verify=local_server_verify(settings) if url is None else True,
         )
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach the server at {base}: {exc}", code=1) from None

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ocppd.clicommon import ConfigOption, console, fail, settings_for, with_store
+from ocppd.clicommon import ConfigOption, console, fail, local_server_verify, settings_for, with_store
 
 queue_app = typer.Typer(help="Commands queued for offline stations (command --queue-expiry).", no_args_is_help=True)
 
@@ -52,6 +52,7 @@ def _post(
             params=params,
             headers={"Authorization": f"Bearer {token_path.read_text().strip()}"},
             timeout=timeout,
+            verify=local_server_verify(settings) if url is None else True,
         )
     except httpx.HTTPError as exc:
         if server is None and url is None:

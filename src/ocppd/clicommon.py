@@ -3,6 +3,7 @@ a running server about a change, and failing with one clear line."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -101,6 +102,7 @@ def tell_server(settings: Settings) -> None:
             f"{server.api_url}/api/v1/directory/reload",
             headers={"Authorization": f"Bearer {token_path.read_text().strip()}"},
             timeout=30,
+            verify=local_server_verify(settings),
         )
         response.raise_for_status()
     except (OSError, httpx.HTTPError) as exc:
@@ -111,3 +113,25 @@ def tell_server(settings: Settings) -> None:
         ) from None
     if state.verbose:
         err_console.print(f"the running server (pid {server.pid}) applied it", highlight=False)
+
+
+def local_server_verify(settings: Settings) -> ssl.SSLContext | bool:
+    """How a command checks the HTTPS certificate of the ``ocppd serve`` on its data directory.
+
+    It calls it at 127.0.0.1, a name the server certificate rarely holds, and reads the same
+    configuration: so exactly the server's own certificate (``http.tls_cert``) is trusted, whatever
+    names it has. Without HTTPS, or if that file cannot be read: the system's CAs.
+    """
+    if not settings.http.tls_cert:
+        return True
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        leaf = x509.load_pem_x509_certificates(Path(settings.http.tls_cert).read_bytes())[0]
+    except (OSError, ValueError, IndexError):
+        return True
+    context = ssl.create_default_context(cadata=leaf.public_bytes(serialization.Encoding.PEM).decode())
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the leaf itself is the trust anchor
+    context.check_hostname = False  # that one certificate is pinned, not a name
+    return context

@@ -69,6 +69,10 @@ def test_dashboard_and_api_over_https(https: CsmsProcess, pki: Pki) -> None:
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{https.http_port}/health", timeout=10)
     assert "Dashboard and API: https://127.0.0.1:" in https.log()
+    # The commands that tell the running server about a change reach it over HTTPS (its own certificate
+    # is trusted): "applied" is their confirmation, exit 0, not "did not confirm it", exit 1.
+    added = https.cli("--verbose", "stations", "add", "HTTPS-CLI", "--password", "correct-horse-battery")
+    assert "the running server" in added.stderr and "applied it" in added.stderr, added.stderr
 
 
 def soap_url(server: CsmsProcess) -> str:
