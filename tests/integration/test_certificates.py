@@ -42,6 +42,7 @@ from tests.pki import REVOKED_IN_HANDSHAKE, Pki, handshake_failure, private_key_
 GUARD = 20.0  # only turns a hang into a failure
 PASSWORD = "certificate-test-password"
 ORGANIZATION = "ACME CPO"
+PUBLIC_URL = "https://csms.example.test"  # how stations would reach the HTTP port (nothing is fetched there)
 
 
 def now() -> str:
@@ -141,6 +142,7 @@ def csms(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CsmsPro
         "OCPPD_OCPP__TLS_KEY": str(pki.server.key),
         "OCPPD_CA__CSR_ORGANIZATION": ORGANIZATION,
         "OCPPD_CA__ORGANIZATION": ORGANIZATION,
+        "OCPPD_FILES__PUBLIC_URL": PUBLIC_URL,  # issued certificates name the CRL there
     }
     with run_csms(tmp_path_factory.mktemp("certificates"), extra_env=env) as server:
         yield server
@@ -374,6 +376,9 @@ async def test_a_revoked_certificate_is_refused_and_listed_in_the_crl(
             await asyncio.wait_for(wallet.installed.wait(), GUARD)
             row = await wait_status(client, identity, "accepted")
         cert, key = wallet.files(tmp_path, identity)
+        leaf = chain_of(wallet.chains[-1][1])[0]
+        points = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        assert [n.value for p in points for n in p.full_name or []] == [f"{PUBLIC_URL}/ca/station-ca.crl"]
         context = client_context(str(pki.ca.pem), cert, key)
         async with connected(csms, identity, Station201, context, Wallet()):
             pass

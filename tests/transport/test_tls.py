@@ -7,6 +7,7 @@ client on the station side.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import websockets
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from tests.pki import Ca, Pki, private_key_pem
 from websockets.exceptions import InvalidStatus
 
@@ -114,16 +117,53 @@ def test_settings_name_the_tls_setting(pki: Pki, tmp_path: Path) -> None:
     assert tls.requires_client_certificate(settings.ocpp.ssl_context())
     assert load_settings(env=base).ocpp.security_profile == 2
     assert load_settings(env={}).ocpp.ssl_context() is None
-    bad: list[tuple[dict[str, str], str]] = [
-        ({**base, "OCPPD_OCPP__TLS_CERT": str(tmp_path / "nope.pem")}, r"ocpp\.tls_cert: no such file"),
-        ({**base, "OCPPD_OCPP__TLS_KEY": str(pki.directory / "CS-1.key")}, r"ocpp\.tls_key: .*does not match"),
-        ({**base, "OCPPD_OCPP__TLS_CLIENT_CA": str(tmp_path / "ca.pem")}, r"ocpp\.tls_client_ca: no such file"),
-        ({"OCPPD_OCPP__TLS_CLIENT_CA": str(pki.ca.pem)}, r"ocpp\.tls_client_ca is set but ocpp\.tls_cert is not"),
-        ({**base, "OCPPD_OCPP__TLS_MIN_VERSION": "1.1"}, r"ocpp\.tls_min_version"),
-    ]
-    for env, message in bad:
-        with pytest.raises(ValueError, match=message):
-            load_settings(env=env)
+    for section in ("ocpp", "http"):  # one ServerTlsSettings, its errors named in each section
+        tls_ = f"OCPPD_{section.upper()}__TLS"
+        base = {f"{tls_}_CERT": str(pki.server.cert), f"{tls_}_KEY": str(pki.server.key)}
+        bad: list[tuple[dict[str, str], str]] = [
+            ({**base, f"{tls_}_CERT": str(tmp_path / "nope.pem")}, rf"{section}\.tls_cert: no such file"),
+            ({**base, f"{tls_}_KEY": str(pki.directory / "CS-1.key")}, rf"{section}\.tls_key: .*does not match"),
+            ({**base, f"{tls_}_CLIENT_CA": str(tmp_path / "ca.pem")}, rf"{section}\.tls_client_ca: no such file"),
+            (
+                {f"{tls_}_CLIENT_CA": str(pki.ca.pem)},
+                rf"{section}\.tls_client_ca is set but {section}\.tls_cert is not",
+            ),
+            ({**base, f"{tls_}_MIN_VERSION": "1.1"}, rf"{section}\.tls_min_version"),
+            (
+                {**base, f"{tls_}_CRL": str(pki.ca.pem)},
+                rf"{section}\.tls_crl: no PEM or DER certificate revocation list",
+            ),
+            ({**base, f"{tls_}_CRL": str(tmp_path / "x.crl")}, rf"{section}\.tls_crl: no such file"),
+            ({f"{tls_}_CRL": str(pki.ca.pem)}, rf"{section}\.tls_crl is set but {section}\.tls_cert is not"),
+        ]
+        for env, message in bad:
+            with pytest.raises(ValueError, match=message):
+                load_settings(env=env)
+    with pytest.raises(ValueError, match=r"soap\.station_ca: no such file"):
+        load_settings(env={"OCPPD_SOAP__STATION_CA": str(tmp_path / "stations-ca.pem")})
+
+
+def test_a_crl_is_checked_in_the_handshake_only_where_every_client_ca_has_one(pki: Pki, tmp_path: Path) -> None:
+    """OpenSSL refuses a client certificate whose issuer has no CRL: the built-in CA's CRL goes into the
+    context only when tls_client_ca has its own (tls_crl) or is not set."""
+    base = {"OCPPD_OCPP__TLS_CERT": str(pki.server.cert), "OCPPD_OCPP__TLS_KEY": str(pki.server.key)}
+    crl = tmp_path / "empty.crl"
+    now = dt.datetime.now(dt.UTC)
+    crl.write_bytes(
+        x509.CertificateRevocationListBuilder().issuer_name(pki.ca.certificate.subject).last_update(now)
+        .next_update(now + dt.timedelta(days=1)).sign(pki.ca.key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )  # fmt: skip
+    builtin_crl = crl.read_text()  # stands for the built-in CA's CRL here
+
+    def checks_crl(env: dict[str, str]) -> bool:
+        context = load_settings(env=env).ocpp.ssl_context(trust_pem=pki.ca.pem.read_text(), crl_pem=builtin_crl)
+        assert context is not None
+        return bool(context.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF)
+
+    assert checks_crl(base)
+    assert not checks_crl({**base, "OCPPD_OCPP__TLS_CLIENT_CA": str(pki.other_ca.pem)})
+    assert checks_crl({**base, "OCPPD_OCPP__TLS_CLIENT_CA": str(pki.ca.pem), "OCPPD_OCPP__TLS_CRL": str(crl)})
 
 
 # ------------------------------------------------------------------------------------ transport

@@ -211,7 +211,8 @@ class Security:
             c.v2g_ca_cert, c.v2g_ca_key, c.v2g_root_cert, c.firmware_signing_cert, c.firmware_signing_key,
         )  # fmt: skip
         try:
-            self.builtin = ca.BuiltinCa.load_or_create(files, certificate_days=c.certificate_days, crl_url=c.crl_url)
+            self.builtin = ca.BuiltinCa.load_or_create(files, certificate_days=c.certificate_days,
+                                                       crl_url=self.crl_url())  # fmt: skip
         except (OSError, ValueError) as exc:
             raise ValueError(f"ca: {exc}") from None
         self.provider = self.builtin
@@ -721,6 +722,12 @@ class Security:
             await self._load_crl()
         elif self._crl_loaded_at is not None and datetime.now(UTC) - self._crl_loaded_at > CRL_RELOAD_INTERVAL:
             await self._load_crl()  # a fresh signature long before the loaded CRL's nextUpdate
+
+    def crl_url(self) -> str:
+        """The CRL distribution point written into issued certificates: ``ca.crl_url``, else where this
+        server serves the CRL when ``files.public_url`` says how it is reached, else none."""
+        public = self._csms.settings.files.public_url.rstrip("/")
+        return self.settings.crl_url or (f"{public}/ca/{CRL_FILE}" if public else "")
 
     def crl_der(self) -> bytes | None:
         return None if self.builtin is None else self.builtin.crl().public_bytes(serialization.Encoding.DER)
