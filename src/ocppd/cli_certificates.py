@@ -144,6 +144,9 @@ def show(
         console.print()
 
 
+MAX_LIMIT = 1_000_000  # rows `expiring` prints at most (a 64-bit LIMIT is past what SQLite binds)
+
+
 @certificates_app.command("expiring")
 def expiring(
     days: Annotated[float, typer.Option(help="Expiring within this many days (expired ones included).")] = 30,
@@ -160,10 +163,10 @@ def expiring(
 
     Their own certificates from the CA, the client certificates they present at TLS (from another CA)
     and the trust-store certificates whose expiry is known; expired ones first of all."""
-    if days < 0:
-        raise fail("--days: must be 0 or more")
-    if limit < 1:
-        raise fail("--limit: must be 1 or more")
+    if not 0 <= days <= views.MAX_HORIZON_DAYS:
+        raise fail(f"--days: must be 0 or more, at most {views.MAX_HORIZON_DAYS}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise fail(f"--limit: must be 1 to {MAX_LIMIT}")
     settings = settings_for(config)
     if station is not None:
         _station_view(settings, station)

@@ -232,6 +232,9 @@ async def test_bad_input_is_one_line_and_exit_2(csms: CsmsProcess, root: Ca, tmp
         assert "not a hexadecimal number" in await refused(csms, "show", "xyz")
         assert "no certificate with serial 'ABCDEF'" in await refused(csms, "show", "ABCDEF")
         assert "--days: must be 0 or more" in await refused(csms, "expiring", "--days", "-1")
+        for days in ("99999999", "1e400"):  # past datetime's range: a traceback before
+            assert "--days: must be 0 or more, at most 36500" in await refused(csms, "expiring", "--days", days)
+        assert "--limit: must be 1 to" in await refused(csms, "expiring", "--limit", str(2**70))
         line = await refused(csms, "revoke", "ABCDEF")
         assert line.startswith("404:") and "'ABCDEF'" in line, line
 

@@ -18,6 +18,7 @@ from ocppd.api.models import IssuedCertificate, OperationStatus, Revoked, Securi
 from ocppd.api.routes import Cursor, Limit
 from ocppd.api.service import OperatorService
 from ocppd.csms import ca, verbs
+from ocppd.csms.certificates import MAX_HORIZON_DAYS
 from ocppd.csms.outbound import jsonable
 from ocppd.csms.security import Security
 
@@ -56,7 +57,7 @@ async def expiring(
     request: Request,
     response: Response,
     s: Security = Depends(security),
-    within_days: float | None = Query(None, ge=0, le=36500, description="Only those expiring within this many days"),
+    within_days: float | None = Query(None, ge=0, le=MAX_HORIZON_DAYS, description="Only those expiring within N days"),
     station_id: str | None = Query(None, max_length=255, description="Only this station"),
     certificate_type: str | None = Query(None, max_length=32, description="Only this type, e.g. CSMSRootCertificate"),
     limit: int = Limit,
@@ -73,7 +74,8 @@ async def expiring(
 @router.get("/certificates/summary", tags=["certificates"],
             summary="Per certificate type: held, expired, expiring within `days`, unknown expiry, soonest")  # fmt: skip
 async def summary(
-    s: Security = Depends(security), days: float = Query(30, ge=0, le=36500, description="The horizon in days")
+    s: Security = Depends(security),
+    days: float = Query(30, ge=0, le=MAX_HORIZON_DAYS, description="The horizon in days"),
 ) -> dict[str, Any]:
     return jsonable(await s.expiry_summary(days))  # type: ignore[no-any-return]
 

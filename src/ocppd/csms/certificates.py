@@ -28,6 +28,7 @@ INSTALLABLE = (
     "MORootCertificate",
     "OEMRootCertificate",
 )
+MAX_HORIZON_DAYS = 36500  # "expiring within" at most a century: a larger one passes datetime's range
 EXPIRY_WARNING_DAYS = 30  # the overview's "expiring soon" (the same default as ca.expiry_warning_days)
 ExpiryKey = tuple[datetime, str, str, str]
 

@@ -352,7 +352,7 @@ def mount(app: FastAPI) -> None:
         last, after, error = None, None, None
         try:
             within = float(q["within"]) if q["within"] else None
-            if within is not None and not 0 <= within <= 36500:
+            if within is not None and not 0 <= within <= certificate_views.MAX_HORIZON_DAYS:
                 raise ValueError(within)
             after = _cursor(request, datetime, str, str, str)
             filters = {"station_id": q["station"] or None, "certificate_type": q["type"] or None}
