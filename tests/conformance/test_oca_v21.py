@@ -470,6 +470,11 @@ async def test_tc_e_110_limits_are_checked_and_refused_where_ocpp_has_none(
             r = await api.post(f"/api/v1/stations/{station}/commands/remote-start",
                                json={"id_token": "X1", "id_token_type": "Central", "limit": bad})  # fmt: skip
             assert r.status_code == 400 and r.json()["details"][0]["field"] == field, r.text
+        # a remoteStartId past the 32-bit column its limit is kept under (PostgreSQL failed the write: a 500)
+        r = await api.post(f"/api/v1/stations/{station}/commands/remote-start",
+                           json={"id_token": "X1", "id_token_type": "Central", "remote_start_id": 2**31,
+                                 "limit": {"max_time": 60}})  # fmt: skip
+        assert r.status_code == 400 and r.json()["details"][0]["field"] == "remote_start_id", r.text
         assert cp.requests("RequestStartTransaction") == []
         await cp.event("Started", "tx-e110v", "CablePluggedIn", {"charging_state": "Charging"})
         pk = await tx_pk(api, station, "tx-e110v")

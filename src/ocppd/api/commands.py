@@ -48,7 +48,9 @@ class RemoteStart(Body):
     id_token_type: str = Field("ISO14443", description="2.x IdTokenType: ISO14443, Central, eMAID, ...")
     evse_id: int | None = Field(None, ge=1, description="EVSE (2.x) or connector (1.6); omitted: station picks.")
     charging_profile: dict[str, Any] | None = Field(None, description="Raw version-specific charging profile.")
-    remote_start_id: int | None = Field(None, description="2.x remoteStartId; generated when omitted.")
+    remote_start_id: int | None = Field(
+        None, ge=-(2**31), le=2**31 - 1, description="2.x remoteStartId (32-bit, as kept); generated when omitted."
+    )
     limit: TransactionLimitIn | None = Field(
         None, description="2.1 only: the transaction's limit, given in the answer to its first TransactionEvent"
     )
