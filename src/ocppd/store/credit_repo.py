@@ -71,22 +71,27 @@ def add_entry(
     transaction_id: int | None = None,
 ) -> EntryRow:
     """Change ``holder``'s balance by ``amount_minor`` (an account in ``currency`` is created at 0 when
-    missing) and keep the entry; the caller has checked the currency."""
+    missing) and keep the entry; the caller has checked the currency.
+
+    The balance changes in the UPDATE itself (``balance_minor + amount``), not from a value read before
+    it: two nodes debiting one account at once (PostgreSQL, READ COMMITTED) both count; the second
+    waits for the first's row lock and adds to its result."""
     now = utcnow()
-    account = get_account(conn, holder)
-    balance = (account.balance_minor if account else 0) + amount_minor
-    if account is None:
+    c = credit_accounts.c
+    changed = conn.execute(
+        update(credit_accounts)
+        .where(c.holder == holder)
+        .values(balance_minor=c.balance_minor + amount_minor, updated_at=now, updated_by=by)
+    ).rowcount
+    if not changed:
         conn.execute(
             insert(credit_accounts).values(
-                holder=holder, currency=currency, balance_minor=balance, updated_at=now, updated_by=by
+                holder=holder, currency=currency, balance_minor=amount_minor, updated_at=now, updated_by=by
             )
         )
-    else:
-        conn.execute(
-            update(credit_accounts)
-            .where(credit_accounts.c.holder == holder)
-            .values(balance_minor=balance, updated_at=now, updated_by=by)
-        )
+    account = get_account(conn, holder)
+    assert account is not None
+    balance = account.balance_minor
     values = {
         "holder": holder,
         "currency": currency,

@@ -1,0 +1,53 @@
+"""Prepaid balances in the store: debits from two nodes at once both count (store/credit_repo.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import create_engine, text
+
+from ocppd.store import Store
+from ocppd.store import credit_repo as cr
+from tests.waiting import eventually
+
+
+async def test_two_nodes_debiting_one_account_at_once_both_count(pg_db_factory: Callable[[str], str]) -> None:
+    url = pg_db_factory("ocppd_credit")
+    Store(url).migrate()
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            cr.add_entry(conn, "FLEET", "EUR", 1000, "balance set")
+        first = engine.connect()
+        tx = first.begin()
+        cr.add_entry(first, "FLEET", "EUR", -200, "transaction a")  # holds the account's row until commit
+        done: list[cr.EntryRow] = []
+
+        def other_node() -> None:
+            with engine.begin() as conn:
+                done.append(cr.add_entry(conn, "FLEET", "EUR", -300, "transaction b"))
+
+        second = threading.Thread(target=other_node, daemon=True)
+        second.start()
+
+        async def waiting_for_the_lock() -> bool:
+            with engine.connect() as watcher:
+                waits = watcher.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )).scalar_one()  # fmt: skip
+            return waits > 0
+
+        await eventually(waiting_for_the_lock, "the second debit waiting for the first's row lock")
+        tx.commit()
+        first.close()
+        await asyncio.to_thread(second.join, 30)
+        assert [e.balance_minor for e in done] == [500]
+        with engine.connect() as conn:
+            account = cr.get_account(conn, "FLEET")
+            assert account is not None and account.balance_minor == 500  # 1000 - 200 - 300: both debits
+            assert [e.balance_minor for e in cr.entries_of(conn, "FLEET")] == [500, 800, 1000]
+    finally:
+        engine.dispose()
