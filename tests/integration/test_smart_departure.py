@@ -27,10 +27,13 @@ from tests.integration.test_smart_charging import (
     until,
 )
 
+LEASE_S = 900  # smart.lease_s: a TxProfile's lease
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[CsmsProcess]:
-    env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05"}
+    env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05",
+           "OCPPD_SMART__LEASE_S": str(LEASE_S)}  # fmt: skip
     with run_csms(tmp_path, extra_env=env) as s:
         yield s
 
@@ -219,26 +222,51 @@ async def test_a_departure_under_a_time_of_use_limit_gets_a_multi_period_tx_prof
             schedule = b.schedules[-1]
             start = datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00"))
             periods = schedule["charging_schedule_period"]
-            assert len(periods) == 2 and schedule["charging_rate_unit"] == "A"
-            first, second = periods
-            # 10 A from the window's start on (16 A less CP16's 6 A minimum)
-            assert start + timedelta(seconds=second["start_period"]) == drop and second["limit"] == 10.0
-            # until then the least that gets it its energy: L x before + 10 A x after = 24.64 Ah
-            before_h = (drop - start).total_seconds() / 3600
-            after_h = (departure - drop).total_seconds() / 3600
-            exact = (17000 / 690 - 10 * after_h) / before_h
-            assert exact <= first["limit"] <= exact + 0.1 + 1e-6 and first["limit"] <= 26.0
-            # the schedule lasts until the departure and delivers the 17 kWh by then (rounded up by < 0.1 A)
+            assert schedule["charging_rate_unit"] == "A"
+            before_h, after_h = (drop - start).total_seconds() / 3600, (departure - drop).total_seconds() / 3600
+
+            def least_level(before_h: float) -> float:  # L x before + 10 A x after = 24.64 Ah
+                return (17000 / 690 - 10 * after_h) / before_h
+
+            # the plan (the API): L A until the drop, then 10 A (16 A less CP16's 6 A minimum), L the
+            # least that gets it its 17 kWh by the departure (rounded up by < 0.1 A); the plan of the
+            # run the API shows, which may be a run after the profile's (no energy is metered here, so
+            # every run needs a little more before the drop: a tenth every few seconds, not re-sent)
+            got = (await http.get("/api/v1/stations/CP201/evses/1/charging-needs")).json()
+            assert got["on_time"] is True and got["planned_wh"] >= 17000
+            plan = [(datetime.fromisoformat(p["from"].replace("Z", "+00:00")), p["amps"]) for p in got["plan"]]
+            assert [a for _, a in plan][1:] == [10.0, None] and plan[1][0] == drop
+            assert abs(plan[-1][0] - departure) <= timedelta(seconds=1)
+            exact = least_level((drop - plan[0][0]).total_seconds() / 3600)
+            assert exact <= plan[0][1] <= exact + 0.1 + 1e-6 and plan[0][1] <= 26.0
+            planned = {
+                "start_schedule": plan[0][0].isoformat(),
+                "duration": (departure - plan[0][0]).total_seconds(),
+                "charging_schedule_period": [
+                    {"start_period": (t - plan[0][0]).total_seconds(), "limit": a} for t, a in plan[:-1]
+                ],
+            }
+            assert 17000 <= schedule_energy_wh(planned, departure.timestamp()) <= 17000 + 0.1 * 690 * before_h + 1e-6
+            # the profile lasts until the departure: the plan until the lease ends (renewed at half
+            # time; its level the least one from the profile's start), after it at most the EVSE's
+            # fallback (8 A: the site's lowest 16 A over two stations), so the site holds with the CSMS
+            # gone: min(L, 8 A) until the drop, min(10 A, 8 A) after it, one period
             assert abs((start + timedelta(seconds=schedule["duration"])) - departure) <= timedelta(seconds=1)
-            delivered = schedule_energy_wh(schedule, departure.timestamp())
-            assert 17000 <= delivered <= 17000 + 0.1 * 690 * before_h + 1e-6
+            first = periods[0]
+            assert (
+                first["start_period"] == 0
+                # planned at the run's instant, within the second after the profile's start
+                and least_level(before_h) <= first["limit"] <= least_level(before_h - 1 / 3600) + 0.1 + 1e-6
+            )
+            fallback = float(b.profiles[(0, "TxDefaultProfile", 6)])
+            assert fallback == 8.0
+            assert periods[1:] == [{"start_period": LEASE_S, "limit": min(plan[0][1], 10.0, fallback)}]
+            # the lease window delivers the plan's energy: the cap starts at its end, not before
+            lease_end = start.timestamp() + LEASE_S
+            assert schedule_energy_wh(schedule, lease_end) == pytest.approx(first["limit"] * LEASE_S / 3600 * 690)
             # CP16 has the rest of the 32 A now
             await until(lambda: float(a.profiles[(1, "TxProfile", 6)]) + first["limit"] <= 32.0 + 1e-6, "CP16 the rest")
             assert float(a.profiles[(1, "TxProfile", 6)]) >= 6.0
-            # the API shows the plan
-            got = (await http.get("/api/v1/stations/CP201/evses/1/charging-needs")).json()
-            assert got["on_time"] is True and got["planned_wh"] >= 17000
-            assert [p["amps"] for p in got["plan"]] == [first["limit"], 10.0, None]
             # the plan is not sent again while it does not move (the balancer runs every 2 s here)
             sent = len(b.schedules)
             seen = (await http.get("/api/v1/sites/depot")).json()["at"]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from ocppd.smart.balancer import SHARE, Capacity, Demand
-from ocppd.smart.planner import Step, amps_at, fit_periods, moved, plan
+from ocppd.smart.planner import Step, amps_at, cap_after, fit_periods, moved, plan
 from ocppd.smart.tree import Node, Tree, Window
 from tests.smart.test_balancer import three
 
@@ -108,6 +108,40 @@ def test_fit_periods_keeps_now_and_the_lowest_of_the_rest() -> None:
     assert fit_periods(periods, 2) == ((0.0, 24.0), (100.0, 10.0))
     assert fit_periods(periods, 3) == ((0.0, 24.0), (100.0, 16.0), (200.0, 10.0))
     assert fit_periods(periods, 1) == ((0.0, 24.0),)
+
+
+def test_after_the_lease_a_plan_is_capped_at_the_fallback_share() -> None:
+    """The worked example's car A (17.5 A until 18:00, 10 A until 19:00) with a 15 min lease from
+    16:00 and a fallback of 8 A (16 A at the site's lowest, two stations): 17.5 A until 16:15, then
+    8 A. The lease window delivers the plan's energy; no instant after it is above the fallback."""
+    periods = ((T16, 17.5), (T16 + 2 * H, 10.0))
+    lease_end, end = T16 + 900, T16 + 3 * H
+    capped = cap_after(periods, lease_end, 8.0)
+    assert capped == ((T16, 17.5), (lease_end, 8.0))  # split at the lease end; the equal 8 A merged
+
+    def within_lease(ps: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        return tuple(x for x in ps if x[0] < lease_end)
+
+    assert energy(within_lease(capped), lease_end) == energy(within_lease(periods), lease_end) == 17.5 * 0.25 * 690
+    assert all(amps_at(capped, t) == min(amps_at(periods, t), 8.0) for t in range(int(lease_end), int(end), 60))
+    # a lease ending on a period's start, and a fallback above the plan: nothing to cap
+    assert cap_after(periods, T16 + 2 * H, 8.0) == ((T16, 17.5), (T16 + 2 * H, 8.0))
+    assert cap_after(periods, lease_end, 20.0) == periods
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_a_capped_plan_is_the_plan_before_the_lease_end_and_within_the_fallback_after(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    starts = sorted(rng.sample(range(1, 7200), rng.randint(0, 6)))
+    periods = tuple((float(t), round(rng.uniform(0, 32), 1)) for t in [0, *starts])
+    lease_end, cap = float(rng.randint(0, 7300)), round(rng.uniform(0, 16), 1)
+    capped = cap_after(periods, lease_end, cap)
+    assert capped[0][0] == 0.0 and [t for t, _ in capped] == sorted({t for t, _ in capped})
+    for t in {x for x, _ in (*periods, *capped)} | {lease_end - 1, lease_end, 7300.0}:
+        want = amps_at(periods, t) if t < lease_end else min(amps_at(periods, t), cap)
+        assert amps_at(capped, t) == want, (t, periods, capped)
 
 
 def test_a_plan_is_sent_again_only_when_it_moves_materially() -> None:

@@ -218,6 +218,20 @@ def plan(
     return grants, plans
 
 
+def cap_after(periods: Sequence[tuple[float, float]], at: float, cap: float) -> tuple[tuple[float, float], ...]:
+    """The (start, amps) periods with every instant from ``at`` on at most ``cap``: a period that
+    straddles ``at`` is split there; a capped period equal to the one before it is merged into it."""
+    out: list[tuple[float, float]] = []
+    for i, (t, a) in enumerate(periods):
+        pieces = [(t, min(a, cap))] if t >= at else [(t, a)]
+        if t < at and (i + 1 == len(periods) or periods[i + 1][0] > at):
+            pieces.append((at, min(a, cap)))
+        for piece in pieces:
+            if not out or abs(out[-1][1] - piece[1]) > _EPS:
+                out.append(piece)
+    return tuple(out)
+
+
 def fit_periods(periods: Sequence[tuple[float, float]], most: int | None) -> tuple[tuple[float, float], ...]:
     """At most ``most`` periods for a station or EV that holds no more: the last one kept is the
     lowest of those it stands for (lower is always within the limits; the CSMS sends the next part

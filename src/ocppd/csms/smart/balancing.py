@@ -9,9 +9,11 @@ only what changed.
 Enforcement (docs/smart-charging.md):
 
 - one TxProfile per transaction, Absolute, valid for ``lease_s`` and renewed at half time, at the
-  reserved stack level ``stack_level``; where a station refuses TxProfiles, an EVSE-specific
-  TxDefaultProfile at ``stack_level + 1``; a station refusing both ``retries`` times is excluded:
-  its worst case (its EVs at their maximum) is reserved and the operator sees it;
+  reserved stack level ``stack_level`` (a planned EV's lasts until its departure, every period after
+  the lease at most its fallback share, so that it too is within the fallbacks once the CSMS is
+  gone); where a station refuses TxProfiles, an EVSE-specific TxDefaultProfile at
+  ``stack_level + 1``; a station refusing both ``retries`` times is excluded: its worst case (its
+  EVs at their maximum) is reserved and the operator sees it;
 - a fallback TxDefaultProfile on EVSE 0 of every station at ``stack_level``: the station's share
   of the site at its lowest, split over its EVSEs, so all stations on fallback stay under every
   limit when the CSMS or the network is gone (a TxProfile falls back to it when its lease ends).
@@ -48,7 +50,7 @@ from ocppd.smart.balancer import (
     stabilise,
     usage,
 )
-from ocppd.smart.planner import Plan, Step, amps_at, fit_periods, moved, plan
+from ocppd.smart.planner import Plan, Step, amps_at, cap_after, fit_periods, moved, plan
 from ocppd.smart.schedule import TX, TX_DEFAULT
 from ocppd.smart.tree import STATION, grid_phases
 from ocppd.store import leases_repo, repo
@@ -83,7 +85,7 @@ class Charging:
     phases: int | None = None  # phases the EV draws on, once measured
     sent_a: float | None = None
     sent_at: float = 0.0
-    lease_until: float = 0.0
+    lease_until: float = 0.0  # the sent profile's lease end: renewed before, fallback (or capped plan) after
     mode: str = TX  # tx | txdefault (the station refused TxProfiles)
     ev_max_a: float | None = None  # what the EV said it takes (ISO 15118 charging needs)
     register_wh: float | None = None  # the EVSE's energy register, last read
@@ -579,10 +581,10 @@ class Balancing:
             if g.reason == RESERVED:
                 continue
             renew = now >= c.lease_until - self.settings.lease_s / 2
-            schedule = await self._schedule(c, g, plans.get(d.evse), now)
+            p = plans.get(d.evse)
             sent_now = c.sent_at_time(now)
-            if sent_now is None or abs(g.amps - sent_now) > 1e-6 or renew or self._plan_moved(c, schedule, now):
-                sends.append(self._enforce(c, g.amps, now, schedule))
+            if sent_now is None or abs(g.amps - sent_now) > 1e-6 or renew or await self._plan_moved(c, g, p, now):
+                sends.append(self._enforce(c, g.amps, now, await self._schedule(c, g, p, now, self.lease_end(now))))
         if sends:
             await asyncio.gather(*sends)
         tree = self.sites.tree
@@ -676,23 +678,39 @@ class Balancing:
         self.max_periods[station_id] = most
         return most
 
-    async def _schedule(self, c: Charging, g: Grant, p: Plan | None, now: float) -> Plan | None:
-        """The periods to send for a planned EV, the first one now's allocation; None: one period."""
+    def lease_end(self, now: float) -> float:
+        """Where the lease of a profile sent at ``now`` ends (its start is ``now`` to the second)."""
+        return math.floor(now) + int(self.settings.lease_s)
+
+    async def _fallback_cap_a(self, c: Charging) -> float:
+        """The most a planned EV's TxProfile allows after its lease, per phase: its EVSE's fallback share
+        (``_fallbacks``), so the site holds with the CSMS gone. In W the fallback counts one phase, so
+        the cap is that many watts over the EV's phases (``_enforce`` multiplies back). 0 while unknown."""
+        per_evse = self.fallback_sent.get(c.station_id, (0.0, 0))[0]
+        return per_evse / (c.phases or 3) if await self.unit(c.station_id) == "W" else per_evse
+
+    async def _schedule(self, c: Charging, g: Grant, p: Plan | None, now: float, lease_end: float) -> Plan | None:
+        """The periods to send for a planned EV, the first one now's allocation, those from ``lease_end``
+        on capped at the EVSE's fallback share; None: one period."""
         if p is None or len(p.periods) < 2 or c.mode != TX or c.station_id in self.single_period:
             return None
         periods = ((now, g.amps), *((t, a) for t, a in p.periods if t > now + 1))
+        if lease_end < p.end:  # renewed while the CSMS is alive; the fallback's share once it is not
+            periods = cap_after(periods, lease_end, await self._fallback_cap_a(c))
         ev_most = (self.ev_needs.get((c.station_id, c.evse)) or {}).get("max_tuples")
         limits = [x for x in (await self.periods_allowed(c.station_id), ev_most) if isinstance(x, int) and x > 0]
         periods = fit_periods(periods, min(limits) if limits else None)
         return replace(p, periods=periods) if len(periods) > 1 else None
 
-    def _plan_moved(self, c: Charging, schedule: Plan | None, now: float) -> bool:
+    async def _plan_moved(self, c: Charging, g: Grant, p: Plan | None, now: float) -> bool:
         """Whether a plan differs materially from the one sent: by ``hysteresis_a`` or more at some
         later instant (now's current is held by the hysteresis as always), not within
-        ``min_interval_s`` of the last send."""
-        if schedule is None and c.sent_plan is None:
-            return False
+        ``min_interval_s`` of the last send. Compared as it would be sent with the sent profile's lease
+        end, so the capped stretch between that and a later one is no change (the renewal lifts it)."""
         if now - c.sent_at < self.settings.min_interval_s:
+            return False
+        schedule = await self._schedule(c, g, p, now, c.lease_until)
+        if schedule is None and c.sent_plan is None:
             return False
         if schedule is None or c.sent_plan is None:
             return True
@@ -721,7 +739,8 @@ class Balancing:
                 offset = int(t - start.timestamp())
                 if offset > offsets[-1].start_s:
                     offsets.append(v.SchedulePeriod(offset, limit(a)))
-            # a plan lasts until its departure, an allocation for the lease; either is renewed at half time
+            # a plan lasts until its departure (capped after the lease: _schedule), an allocation for the
+            # lease; either is renewed at half the lease
             duration = lease if planned is None else max(lease, math.ceil(planned.end - start.timestamp()))
             profile = v.ChargingProfile(
                 id=(TX_PROFILE_ID if mode == TX else EVSE_DEFAULT_ID) + c.evse,
@@ -740,7 +759,7 @@ class Balancing:
                     log.info("%s refused a TxProfile of %d periods: one period from now on", c.station_id,
                              len(schedule.periods))  # fmt: skip
                 c.mode = mode
-                c.sent_a, c.sent_at, c.lease_until = amps, now, start.timestamp() + duration
+                c.sent_a, c.sent_at, c.lease_until = amps, now, start.timestamp() + lease
                 c.sent_plan = planned
                 self.failures.pop(c.station_id, None)
                 return
