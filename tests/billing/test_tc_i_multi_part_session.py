@@ -231,6 +231,7 @@ def _readings(detail: dict[str, Any]) -> list[tuple[datetime, Decimal]]:
     return sorted(points)
 
 
+@pytest.mark.slow  # charges across a real minute boundary: up to a minute per backend
 async def test_16_simulator_running_and_final_cost_across_a_period_boundary(
     server: CsmsProcess, api: httpx.AsyncClient
 ) -> None:

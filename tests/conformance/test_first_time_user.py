@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ocppd.station.model import default_id_tags
 from tests.conformance.conftest import GRACE_S
 from tests.conformance.stations import eventually
 from tests.csms_process import CsmsProcess
+
+pytestmark = pytest.mark.slow  # a 50-station fleet, killed and restarted (minutes)
 
 STATIONS = 50
 TAGS = default_id_tags()  # the simulator's cards

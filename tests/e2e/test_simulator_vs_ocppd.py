@@ -24,6 +24,8 @@ from ocppd.protocol.versions import OcppVersion
 from ocppd.station import Station, StationConfig
 from tests.e2e.csms import CsmsProcess, free_port, serve, stop
 
+pytestmark = pytest.mark.slow  # whole sessions, offline queues and restarts per version (minutes)
+
 TAG = "E2E-TAG-1"
 V16, V201, V21 = OcppVersion.V16, OcppVersion.V201, OcppVersion.V21
 ALL_VERSIONS = [pytest.param(V16, id="1.6"), pytest.param(V201, id="2.0.1"), pytest.param(V21, id="2.1")]

@@ -16,6 +16,8 @@ from ocppd.station import Station, StationConfig
 from tests.csms_process import CsmsProcess, run_csms
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.slow  # simulated 2.1 stations charge until their limits stop them (minutes)
+
 TAG, PREPAID = "LIMIT-TAG-1", "PREPAID-TAG-1"
 _ids = itertools.count(1)
 

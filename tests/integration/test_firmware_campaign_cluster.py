@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.csms_process import free_port, serve
 from tests.integration.fleet import campaign_ended, connected, fleet, upload_image
 from tests.waiting import eventually
+
+pytestmark = pytest.mark.slow  # two servers, one killed mid-campaign (minutes)
 
 ON_A = """
 stations:

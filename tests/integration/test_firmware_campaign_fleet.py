@@ -19,6 +19,8 @@ from tests.csms_process import CsmsProcess, free_port, run_csms, serve, stop
 from tests.integration.fleet import campaign_ended, connected, fleet, upload_image
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.slow  # a 50-station campaign in waves, one across a restart (minutes)
+
 TEMPLATE = """
 stations:
   - id: "FLEET-{n:02d}"

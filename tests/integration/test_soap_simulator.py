@@ -20,6 +20,8 @@ from ocppd.station.soap import stop_callback_servers
 from ocppd.station.template import Template, expand
 from tests.csms_process import CsmsProcess
 
+pytestmark = pytest.mark.slow  # simulated SOAP stations through whole sessions (minutes)
+
 TAG = "SIM-SOAP-TAG"
 DEADLINE = 30.0  # bounds every wait; never a performance threshold
 

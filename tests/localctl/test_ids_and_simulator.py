@@ -25,6 +25,8 @@ from tests.localctl.process import run_controller
 from tests.localctl.test_relay import api
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.slow  # simulator fleets through the local controller (minutes)
+
 TAG = "04A10001"
 
 

@@ -18,6 +18,8 @@ from ocppd.station.model import default_id_tags
 from tests.csms_process import CsmsProcess, run_csms
 from tests.pki import Pki
 
+pytestmark = pytest.mark.slow  # `ocppd simulate` fleets as real processes (minutes)
+
 
 def simulate(url: str, *args: str, duration: float = 3) -> tuple[int, dict[str, Any], str]:
     done = subprocess.run(
