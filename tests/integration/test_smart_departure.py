@@ -290,6 +290,43 @@ async def test_a_departure_under_a_time_of_use_limit_gets_a_multi_period_tx_prof
             assert "of 30.00 kWh" in answer.status_info["additional_info"]
 
 
+async def test_while_the_csms_is_alive_the_renewal_lifts_the_capped_window_to_the_plan(tmp_path: Path) -> None:
+    """A 30 s lease: the planned TxProfile is the plan for 30 s and the 8 A fallback after; it is
+    renewed at half the lease (before the cap is reached), each time the plan again from then on,
+    and not in between."""
+    lease = 30
+    env = {"OCPPD_SMART__INTERVAL_S": "2", "OCPPD_SMART__MIN_INTERVAL_S": "0", "OCPPD_SMART__DEBOUNCE_S": "0.05",
+           "OCPPD_SMART__LEASE_S": str(lease)}  # fmt: skip
+    now = datetime.now(UTC)
+    drop = (now + timedelta(minutes=26)).replace(second=0, microsecond=0)
+    window = {"from": drop.strftime("%H:%M"), "to": (drop + timedelta(hours=3)).strftime("%H:%M"), "amps": 16}
+    tree = {"nodes": [{"id": "depot", "kind": "site", "amps": 32, "windows": [window]},
+                      {"id": "CP16", "kind": "station", "parent": "depot", "amps": 32},
+                      {"id": "CP201", "kind": "station", "parent": "depot", "amps": 32}]}  # fmt: skip
+    with run_csms(tmp_path, extra_env=env) as server:
+        async with api(server) as http:
+            assert (await http.put("/api/v1/limit-tree", json=tree)).status_code == 200
+            async with station(server, "CP16", Station16) as a, station(server, "CP201", Planned201) as b:
+                await start16(a)
+                await start201(b, "TX-RENEW")
+                await until(lambda: b.profiles.get((1, "TxProfile", 6)) == 16.0, "the first TxProfile")
+                needs = needs_by(now + timedelta(hours=2), 17000)
+                await b.call(call201.NotifyEVChargingNeeds(charging_needs=needs, evse_id=1, max_schedule_tuples=3))
+                await until(lambda: len(b.schedules[-1]["charging_schedule_period"]) > 1, "a multi-period TxProfile")
+                first = len(b.schedules) - 1
+                await until(lambda: len(b.schedules) > first + 1, "the renewal", timeout=60)
+                sent, renewed = b.schedules[first], b.schedules[first + 1]
+
+                def start_of(schedule: dict[str, Any]) -> float:
+                    return datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00")).timestamp()
+
+                # renewed at half the lease, before the first one's cap: nothing sent in between
+                assert start_of(sent) + lease / 2 - 1 <= start_of(renewed) < start_of(sent) + lease
+                for schedule in (sent, renewed):
+                    periods = schedule["charging_schedule_period"]
+                    assert periods[0]["limit"] > 10.0 and periods[1] == {"start_period": lease, "limit": 8.0}, periods
+
+
 class OnePeriod201(Planned201):
     """A station that holds one period per schedule and refuses longer ones."""
 
