@@ -68,12 +68,12 @@ def stop(server: CsmsProcess) -> None:
     terminate(server.process)
 
 
-def terminate(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, SIGKILL if the process hangs for 15 s; wait for it either way."""
+def terminate(process: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM, grace_s: float = 15) -> None:
+    """``how`` (SIGTERM), SIGKILL if the process hangs for ``grace_s``; wait for it either way."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(how)
         try:
-            process.wait(15)
+            process.wait(grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from ocppd.station.files import firmware_image
+from tests.csms_process import terminate
 from tests.waiting import eventually
 
 
@@ -31,12 +32,7 @@ def fleet(tmp_path: Path, template: str, url: str) -> Iterator[subprocess.Popen[
     try:
         yield process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, signal.SIGINT, 20)  # the simulator's Ctrl-C: it flushes and prints its summary
         log.close()
 
 
