@@ -191,3 +191,12 @@ async def test_expired_session_is_refused_and_pruned(server: CsmsProcess, browse
         await eventually(pruned, "the expired session row to be deleted", deadline=10)
     finally:
         engine.dispose()
+
+
+async def test_transaction_page_of_an_id_beyond_64_bits_is_a_missing_page(
+    server: CsmsProcess, browser: httpx.AsyncClient
+) -> None:
+    await login(browser, username=new_user(server, "read-only"), password=PASSWORD)
+    for pk in (2**63, 0):  # the store keeps 64-bit ids from 1: the driver failed on a larger one (a 500)
+        page = await browser.get(f"/transactions/{pk}")
+        assert page.status_code == 404 and f"transaction {pk}" in page.text, (pk, page.status_code, page.text[:300])

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # A transaction's row id in a path: the stores keep 64-bit ids, a larger number is a 400 naming it
 # (the database driver would fail on it: a 500)
-TransactionPk = Annotated[int, Path(ge=1, le=2**63 - 1, description="The transaction's id (`id` in its list)")]
+TRANSACTION_PK_MAX = 2**63 - 1
+TransactionPk = Annotated[int, Path(ge=1, le=TRANSACTION_PK_MAX, description="The transaction's id (`id` in its list)")]
 
 
 class _Model(BaseModel):

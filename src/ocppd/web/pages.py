@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from ocppd.api import paging
 from ocppd.api.auth import Authenticator, background, current_principal
 from ocppd.api.errors import ApiError
+from ocppd.api.models import TRANSACTION_PK_MAX
 from ocppd.api.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -565,9 +566,11 @@ def mount(app: FastAPI) -> None:
     @app.get("/transactions/{pk}", include_in_schema=False)
     async def transaction_page(request: Request, pk: int) -> Response:
         try:
+            if not 1 <= pk <= TRANSACTION_PK_MAX:  # the API's TransactionPk bound: the driver fails beyond 64 bits
+                raise ApiError(404, f"no transaction {pk}")
             tx = await service.transaction(pk)
         except ApiError:
-            return await render(request, "missing.html", {"what": f"transaction {pk}"})
+            return await render(request, "missing.html", {"what": f"transaction {pk}"}, status=404)
         history = await store.read(billing_repo.cost_history, pk)
         return await render(request, "transaction.html", {"tx": tx, "cost_history": history})
 
