@@ -431,6 +431,9 @@ async def test_tc_e_110_111_limit_given_with_a_remote_start(
         await cp.event("Ended", tx, reason, {"stopped_reason": reason})
     [row] = [t for t in await transactions(api, station) if t["transaction_id"] == f"tx-{case}"]
     assert row["stop_reason"] == ("EnergyLimitReached" if case == "E110" else "TimeLimitReached")
+    operator = (await api.get("/api/v1/me")).json()["name"]
+    history = (await api.get(f"/api/v1/transactions/{row['id']}/limit")).json()["history"]
+    assert (history[0]["source"], history[0]["set_by"]) == ("operator", operator)  # who asked for the limit
 
 
 async def test_tc_e_110_a_refused_remote_start_leaves_no_limit_for_a_later_one(

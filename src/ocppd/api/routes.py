@@ -549,7 +549,7 @@ async def _run_command(
     if queue_expiry_s is not None and not s.csms.is_connected(station_id):
         queued = await s.enqueue(station_id, verb, queue_expiry_s, principal.name if principal else None)
         return JSONResponse(queued, status_code=202)
-    sent = await s.send(station_id, verb, timeout, name=name)
+    sent = await s.send(station_id, verb, timeout, name=name, by=principal.name if principal else None)
     done = [{"action": e.action, "request": e.request, "response": e.response} for e in sent.exchanges]
     last = done[-1]
     return CallResult(

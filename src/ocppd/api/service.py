@@ -775,9 +775,12 @@ class OperatorService:
         assert row is not None
         return queued_dict(row)
 
-    async def send(self, station_id: str, verb: Verb[R], timeout: float | None = None, *, name: str = "") -> Sent[R]:
-        """Carry out a domain verb; map every failure to the right HTTP status."""
-        return await self.carry_out(station_id, self.csms.send(station_id, verb, timeout=timeout), name or verb.name)
+    async def send(
+        self, station_id: str, verb: Verb[R], timeout: float | None = None, *, name: str = "", by: str | None = None
+    ) -> Sent[R]:
+        """Carry out a domain verb (``by``: who asked); map every failure to the right HTTP status."""
+        sending = self.csms.send(station_id, verb, timeout=timeout, by=by)
+        return await self.carry_out(station_id, sending, name or verb.name)
 
     async def carry_out(self, station_id: str, operation: Awaitable[T], name: str) -> T:
         """Await a domain operation that sends verbs to the station; map every failure to its HTTP status."""

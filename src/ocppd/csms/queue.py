@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ocppd import metrics
 from ocppd.csms.outbound import (
@@ -34,7 +34,11 @@ from ocppd.store.queue_repo import QueuedCommandRow
 
 log = logging.getLogger(__name__)
 
-SendFn = Callable[[str, Verb[Any]], Awaitable[Sent[Any]]]
+
+class SendFn(Protocol):
+    """``Csms.send``: ``by`` is who queued the command."""
+
+    def __call__(self, station_id: str, verb: Verb[Any], *, by: str | None = None) -> Awaitable[Sent[Any]]: ...
 
 
 class CommandQueue:
@@ -105,7 +109,7 @@ class CommandQueue:
             return True  # cancelled meanwhile
         try:
             verb = from_jsonable(VERBS_BY_NAME[row.verb], row.body)
-            sent = await self._send(row.station_id, verb)
+            sent = await self._send(row.station_id, verb, by=row.created_by)
         except StationOffline:
             await self.store.write(queue_repo.release, row.id)
             return False

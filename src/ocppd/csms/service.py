@@ -455,9 +455,12 @@ class Csms:
     async def _transaction_status(self, station_id: str, transaction_id: str) -> verbs.TransactionStatus:
         return (await self.send(station_id, verbs.GetTransactionStatus(transaction_id=transaction_id))).result
 
-    async def send(self, station_id: str, verb: Verb[R], *, timeout: float | None = None) -> Sent[R]:
+    async def send(
+        self, station_id: str, verb: Verb[R], *, timeout: float | None = None, by: str | None = None
+    ) -> Sent[R]:
         """Carry out ``verb`` on a connected station: the version's adapter plans the CALLs, they go out
         in order, and the answers come back as the verb's result (plus every exchange, verbatim).
+        ``by``: who asked (the API's principal), kept where the verb leaves a record (a remote start's limit).
 
         Raises NotExpressible (before anything was sent), StationOffline, StationTimeout,
         StationCallError (the station's CALLERROR; earlier calls of the plan stay done) and InvalidAnswer.
@@ -467,7 +470,7 @@ class Csms:
             verb = with_remote_start_id(verb, next_request_id)  # type: ignore[assignment]
             limited = verb.remote_start_id  # type: ignore[attr-defined]
         try:
-            sent = await self._carry_out(station_id, verb, timeout)
+            sent = await self._carry_out(station_id, verb, timeout, by)
         except OutboundError as exc:
             metrics.VERBS.labels(verb.name, _OUTCOME.get(type(exc), "error")).inc()
             if limited is not None and isinstance(exc, StationCallError):
@@ -482,7 +485,7 @@ class Csms:
         metrics.VERBS.labels(verb.name, "accepted" if agreed else "refused").inc()
         return sent
 
-    async def _carry_out(self, station_id: str, verb: Verb[R], timeout: float | None) -> Sent[R]:
+    async def _carry_out(self, station_id: str, verb: Verb[R], timeout: float | None, by: str | None) -> Sent[R]:
         session = self.sessions.get(station_id)
         if session is None:
             raise StationOffline(f"station {station_id!r} is not connected")
@@ -490,7 +493,7 @@ class Csms:
         plan = self._checked_plan(session, verb, target)
         if isinstance(verb, verbs.RemoteStart) and verb.limit is not None and verb.remote_start_id is not None:
             # kept before sending: the station's Started event may arrive before its answer
-            await self.tx_limits.expect_remote_start(station_id, verb.remote_start_id, verb.limit, None)
+            await self.tx_limits.expect_remote_start(station_id, verb.remote_start_id, verb.limit, by)
         if plan.read_limits_first is not None:
             component, action = plan.read_limits_first
             await self._read_limits(session, component, action, target, timeout)
