@@ -91,15 +91,51 @@ def add_entry(
         )
     account = get_account(conn, holder)
     assert account is not None
-    balance = account.balance_minor
+    return _keep_entry(conn, account, amount_minor, reason, transaction_id, now)
+
+
+def set_balance(
+    conn: Connection, holder: str, currency: str, balance_minor: int, reason: str, *, by: str | None = None
+) -> EntryRow:
+    """Set ``holder``'s balance to ``balance_minor`` (an account in ``currency`` is created when missing)
+    and keep the entry of the difference; the caller has checked the currency.
+
+    The account's row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite's writer holds the database
+    from BEGIN IMMEDIATE) before the difference is taken, so a debit committing meanwhile is waited for
+    and counted in it: the balance ends at the target, not at the target less that debit."""
+    now = utcnow()
+    c = credit_accounts.c
+    row = conn.execute(select(c.balance_minor).where(c.holder == holder).with_for_update()).first()
+    if row is None:
+        conn.execute(
+            insert(credit_accounts).values(
+                holder=holder, currency=currency, balance_minor=balance_minor, updated_at=now, updated_by=by
+            )
+        )
+        current = 0
+    else:
+        current = int(row.balance_minor)
+        conn.execute(
+            update(credit_accounts)
+            .where(c.holder == holder)
+            .values(balance_minor=balance_minor, updated_at=now, updated_by=by)
+        )
+    account = get_account(conn, holder)
+    assert account is not None
+    return _keep_entry(conn, account, balance_minor - current, reason, None, now)
+
+
+def _keep_entry(
+    conn: Connection, account: AccountRow, amount_minor: int, reason: str, transaction_id: int | None, now: datetime
+) -> EntryRow:
     values = {
-        "holder": holder,
-        "currency": currency,
+        "holder": account.holder,
+        "currency": account.currency,
         "amount_minor": amount_minor,
-        "balance_minor": balance,
+        "balance_minor": account.balance_minor,
         "transaction_id": transaction_id,
         "reason": reason,
-        "entered_by": by,
+        "entered_by": account.updated_by,
         "entered_at": now,
     }
     pk = conn.execute(insert(credit_entries).values(**values)).inserted_primary_key[0]

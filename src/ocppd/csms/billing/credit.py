@@ -143,8 +143,7 @@ def set_balance_op(conn: Any, holder: str, currency: str, balance: Any, by: str 
     account = cr.get_account(conn, holder)
     if account is not None and account.currency != currency:  # ocppd converts no currencies
         raise CreditError("currency", f"the credit of {holder!r} is in {account.currency}: remove it first")
-    current = account.balance_minor if account else 0
-    cr.add_entry(conn, holder, currency, minor - current, "balance set", by=by)
+    cr.set_balance(conn, holder, currency, minor, "balance set", by=by)  # the difference is taken under the row lock
     found = cr.get_account(conn, holder)
     assert found is not None
     return found
