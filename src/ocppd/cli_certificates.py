@@ -302,9 +302,13 @@ def revoke(
     """Revoke a certificate the CA issued: the OCPP port refuses it (403), the CRL lists it."""
     if not reason.strip() or len(reason) > 64:
         raise fail("--reason: 1 to 64 characters")
+    try:  # as `show` reads it: the API would say only "no certificate" for a serial that is no number
+        int(views.normalise_serial(serial), 16)
+    except ValueError:
+        raise fail(f"serial: {serial!r} is not a hexadecimal number") from None
     settings = settings_for(config)
     path = f"/api/v1/certificates/{_quote(serial.strip())}/revoke"
-    answer = _post(settings, path, {"reason": reason}, {}, TIMEOUT_S, url, input_error_code=2)
+    answer = _post(settings, path, {"reason": reason}, {}, TIMEOUT_S, url, input_error_code=2, plain_refusal=True)
     console.print(f"certificate {answer['serial']} revoked ({answer['reason']})", highlight=False)
 
 

@@ -30,9 +30,11 @@ def _post(
     method: str = "POST",
     *,
     input_error_code: int = 1,
+    plain_refusal: bool = False,
 ) -> Any:
     """POST (or ``method``) to the running server's API with the data directory's admin token; exit 1
-    on failure (``input_error_code`` when the API refused the input: 400, 404)."""
+    on failure (``input_error_code`` when the API refused the input: 400, 404; its detail alone, without
+    the status, when ``plain_refusal``)."""
     import httpx
 
     from ocppd.datadir import running_server
@@ -61,8 +63,9 @@ def _post(
         raise fail(f"cannot reach the server at {base}: {exc}", code=1) from None
     if not 200 <= response.status_code < 300:
         detail = response.json().get("detail", response.text) if response.content else response.reason_phrase
-        code = input_error_code if response.status_code in (400, 404) else 1
-        raise fail(f"{response.status_code}: {detail}", code=code)
+        refused_input = response.status_code in (400, 404)
+        code = input_error_code if refused_input else 1
+        raise fail(str(detail) if refused_input and plain_refusal else f"{response.status_code}: {detail}", code=code)
     return response.json()
 
 
