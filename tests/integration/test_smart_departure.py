@@ -141,6 +141,13 @@ async def test_the_operator_sets_a_departure_for_a_16_car(server: CsmsProcess) -
                 bad = await http.put(f"/api/v1/stations/CP16/evses/{evse}/charging-needs", json=body)
                 assert bad.status_code == 400, bad.text
                 assert ("evse_id" if evse > 1 else "energy_wh") in bad.json()["detail"], bad.text
+            # a departure gone by, or without an offset (read as UTC before): 400 naming it
+            past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+            naive = (datetime.now(UTC) + timedelta(hours=2)).replace(tzinfo=None).isoformat()
+            for when, why in ((past, "departure: is in the past"), (naive, "departure: needs a UTC offset")):
+                bad = await http.put("/api/v1/stations/CP16/evses/1/charging-needs",
+                                     json={"departure": when, "energy_wh": 1000})  # fmt: skip
+                assert bad.status_code == 400 and why in bad.json()["detail"], bad.text
             # 27.6 kWh in two hours: 20 A (by the CLI, through the running server's API)
             bad = server.cli("sites", "needs", "CP16", "1", "--departure", "tomorrow", "--energy-kwh", "1", check=False)
             assert bad.returncode == 2 and "--departure" in bad.stderr

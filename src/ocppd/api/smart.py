@@ -430,6 +430,10 @@ async def put_needs(station_id: str, evse_id: int, body: NeedsBody, c: Csms = De
     _balanced_station(c, station_id)
     if not 1 <= evse_id <= MAX_EVSE_ID:
         raise ApiError(400, f"evse_id: charging needs are for an EVSE (1 to {MAX_EVSE_ID})", "invalid_input")
+    if body.departure.tzinfo is None:  # read as the server's local time by timestamp(): a guess
+        raise ApiError(400, "departure: needs a UTC offset (e.g. 2026-12-01T18:00Z)", "invalid_input")
+    if body.departure <= datetime.now(UTC):  # nothing can be planned for it
+        raise ApiError(400, "departure: is in the past", "invalid_input")
     await c.smart.balancing.set_needs(station_id, evse_id, body.departure.timestamp(), body.energy_wh, "operator")
     return _needs_out(c, station_id, evse_id)
 
