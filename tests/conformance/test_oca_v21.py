@@ -312,6 +312,42 @@ async def test_tc_c_103_104_prepaid_card_gets_its_credit_as_max_cost_or_no_credi
     assert [h["source"] for h in limits["history"]] == ["prepaid", "sent", "station"]
 
 
+async def test_tc_c_103_two_sessions_of_one_group_account_share_its_credit(
+    csms: CsmsProcess, api: httpx.AsyncClient
+) -> None:
+    first_station, second_station = new_id("C103A"), new_id("C103B")
+    one, two, group = new_id("ONE"), new_id("TWO"), new_id("SHARED")
+    add_tokens(csms, one, two, group=group)
+    await flat_tariff(api, first_station)
+    await flat_tariff(api, second_station)
+    assert (await api.put(f"/api/v1/tokens/{group}/credit", json={"currency": "EUR", "balance": "3.50"})).is_success
+    async with station21(csms, first_station) as a, station21(csms, second_station) as b:
+        await a.boot()
+        await b.boot()
+        started = await a.event("Started", "tx-shared-a", "Authorized", {"charging_state": "Charging"},
+                                id_token={"id_token": one, "type": "Central"},
+                                meter_value=energy(0, "Transaction.Begin"))  # fmt: skip
+        assert started.transaction_limit == {"max_cost": 3.5}  # the first session may spend it all
+        # while it runs, its maxCost is reserved: nothing is left for a second session of the account
+        answer = await b.call(c21.Authorize(id_token={"id_token": two, "type": "Central"}), suppress=False)
+        assert answer.id_token_info["status"] == "NoCredit"
+        refused = await b.event("Started", "tx-shared-b", "Authorized", {"charging_state": "Charging"},
+                                id_token={"id_token": two, "type": "Central"})  # fmt: skip
+        assert refused.id_token_info["status"] == "NoCredit" and refused.transaction_limit is None
+        await b.event("Ended", "tx-shared-b", "Deauthorized", {"stopped_reason": "DeAuthorized"})
+        again = await a.event("Updated", "tx-shared-a", "MeterValuePeriodic",
+                              id_token={"id_token": one, "type": "Central"}, meter_value=energy(1000))  # fmt: skip
+        assert again.id_token_info["status"] == "Accepted"  # its own reservation does not count against it
+        await a.event("Ended", "tx-shared-a", "StopAuthorized", {"stopped_reason": "Local"},
+                      meter_value=energy(2000, "Transaction.End"))  # fmt: skip
+        # once it has ended (1.00 debited), the rest is the next session's
+        started = await b.event("Started", "tx-shared-c", "Authorized", {"charging_state": "Charging"},
+                                id_token={"id_token": two, "type": "Central"})  # fmt: skip
+        assert started.transaction_limit == {"max_cost": 2.5}
+        await b.event("Ended", "tx-shared-c", "EVCommunicationLost", {"stopped_reason": "EVDisconnected"})
+    assert (await api.get(f"/api/v1/tokens/{group}/credit")).json()["balance"] == "2.50"
+
+
 async def test_tc_c_103_credit_input_is_checked(csms: CsmsProcess, api: httpx.AsyncClient) -> None:
     holder = new_id("BAD")
     for body, field in (({"currency": "EUR", "balance": "-1"}, "balance"), ({"currency": "XYZ", "balance": "1"},

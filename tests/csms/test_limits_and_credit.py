@@ -65,6 +65,13 @@ def test_credit_decides_no_credit_or_the_balance_as_max_cost() -> None:
     assert credit_decision(account(1234, "JPY"), "JPY").max_cost == Decimal("1234")
 
 
+def test_credit_reserved_by_running_transactions_is_not_offered_again() -> None:
+    assert credit_decision(account(1000), "EUR", reserved_minor=350).max_cost == Decimal("6.50")
+    for reserved in (1000, 1200):  # all of it reserved (or more, after a correction down): never below 0
+        left = credit_decision(account(1000), "EUR", reserved_minor=reserved)
+        assert left.status == "NoCredit" and left.max_cost is None and "reserved" in left.reason
+
+
 def test_amounts_are_checked_against_the_currency() -> None:
     assert parse_amount("balance", "20.5", "EUR") == 2050
     assert parse_amount("amount", "-1", "KWD", allow_negative=True) == -1000

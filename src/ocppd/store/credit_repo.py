@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from .rows import _RowMixin
-from .schema import credit_accounts, credit_entries, transaction_limits
+from .schema import credit_accounts, credit_entries, tokens, transaction_limits, transactions
 from .types import utcnow
 
 
@@ -204,3 +204,24 @@ def drop_remote_start(conn: Connection, station_id: str, remote_start_id: int) -
         c.station_id == station_id, c.remote_start_id == remote_start_id, c.transaction_uid.is_(None)
     )
     return conn.execute(stmt).rowcount
+
+
+def reserved_by_others(conn: Connection, holder: str, station_id: str, transaction_uid: str | None) -> list[float]:
+    """The prepaid maxCost offered to each running transaction that spends from ``holder``'s account
+    (its own token's, or a group member's without an account of its own), but the given one."""
+    t, lim = transactions.c, transaction_limits.c
+    own = select(credit_accounts.c.holder)
+    members = select(tokens.c.id_token).where(tokens.c.group_id == holder, tokens.c.id_token.not_in(own))
+    q = (
+        select(lim.max_cost)
+        .join(transactions, (t.station_id == lim.station_id) & (t.transaction_uid == lim.transaction_uid))
+        .where(
+            lim.source == "prepaid",
+            lim.max_cost.is_not(None),
+            t.stopped_at.is_(None),
+            (t.id_token == holder) | t.id_token.in_(members),
+        )
+    )
+    if transaction_uid is not None:
+        q = q.where(~((t.station_id == station_id) & (t.transaction_uid == transaction_uid)))
+    return [float(v) for (v,) in conn.execute(q)]

@@ -131,7 +131,7 @@ def handlers(csms: Csms, version: OcppVersion) -> dict[str, Handler]:
         answer: Payload = {"idTokenInfo": verdict.id_token_info()} if verdict is not None else {}
         prepaid = None
         if token and verdict is not None and verdict.accepted and p["eventType"] != "Ended":
-            credit = await d.credit.check(session.identity, evse.get("id"), token["idToken"])
+            credit = await d.credit.check(session.identity, evse.get("id"), token["idToken"], info["transactionId"])
             answer["idTokenInfo"] = prepaid_info(answer["idTokenInfo"], credit)
             prepaid = credit if credit.max_cost is not None and credit.status == "Accepted" else None
         if version is OcppVersion.V21:  # transaction limits: what the station set, what the CSMS gives

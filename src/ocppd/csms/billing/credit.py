@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from ocppd.csms.billing.currencies import minor_units
@@ -55,23 +55,36 @@ def money(minor: int, currency: str) -> Decimal:
     return Decimal(int(minor)).scaleb(-(minor_units(currency) or 0))
 
 
-def credit_decision(account: cr.AccountRow | None, tariff_currency: str | None) -> CreditCheck:
-    """Pure: the verdict of a prepaid account where the driver charges.
+def credit_decision(account: cr.AccountRow | None, tariff_currency: str | None, reserved_minor: int = 0) -> CreditCheck:
+    """Pure: the verdict of a prepaid account where the driver charges; ``reserved_minor``: what the
+    account's other running transactions may still spend (the maxCost each was offered).
 
-    No credit left is NoCredit; no tariff applies here: Accepted without a cost limit (nothing will be
-    charged); a tariff in another currency: NoCredit (ocppd converts no currencies, so the balance
-    cannot pay here); otherwise Accepted with maxCost = the balance."""
+    No credit left, or all of it reserved, is NoCredit; no tariff applies here: Accepted without a
+    cost limit (nothing will be charged); a tariff in another currency: NoCredit (ocppd converts no
+    currencies, so the balance cannot pay here); otherwise Accepted with maxCost = the balance less
+    the reservations, so sessions running at once never spend more than the balance together."""
     if account is None:
         return CreditCheck()
     if account.balance_minor <= 0:
         return CreditCheck(account.holder, NO_CREDIT, currency=account.currency, reason="no credit left")
+    if account.balance_minor - reserved_minor <= 0:
+        reason = "the rest of the credit is reserved by the account's running transactions"
+        return CreditCheck(account.holder, NO_CREDIT, currency=account.currency, reason=reason)
     if tariff_currency is None:
         return CreditCheck(account.holder, currency=account.currency, reason="no tariff applies: nothing to spend")
     if tariff_currency != account.currency:
         reason = f"the tariff is in {tariff_currency}, the credit in {account.currency}"
         return CreditCheck(account.holder, NO_CREDIT, currency=account.currency, reason=reason)
-    balance = money(account.balance_minor, account.currency)
-    return CreditCheck(account.holder, max_cost=balance, currency=tariff_currency)
+    available = money(account.balance_minor - reserved_minor, account.currency)
+    return CreditCheck(account.holder, max_cost=available, currency=tariff_currency)
+
+
+def reserved_minor(conn: Any, account: cr.AccountRow, station_id: str, transaction_uid: str | None) -> int:
+    """What the account's running transactions but ``transaction_uid`` may still spend, in minor units:
+    the prepaid maxCost each was offered (a station stops there), rounded up to the minor unit."""
+    digits = minor_units(account.currency) or 0
+    offered = cr.reserved_by_others(conn, account.holder, station_id, transaction_uid)
+    return sum(int(Decimal(str(v)).scaleb(digits).to_integral_value(rounding=ROUND_CEILING)) for v in offered)
 
 
 def account_for(conn: Any, id_token: str | None) -> cr.AccountRow | None:
@@ -184,8 +197,11 @@ class Credit:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def check(self, station_id: str, evse_id: int | None, id_token: str | None) -> CreditCheck:
-        """What the token's prepaid account allows at this station now (with the tariff in force here)."""
+    async def check(
+        self, station_id: str, evse_id: int | None, id_token: str | None, transaction_uid: str | None = None
+    ) -> CreditCheck:
+        """What the token's prepaid account allows at this station now (with the tariff in force here),
+        for ``transaction_uid`` (None: a transaction not started yet, e.g. at Authorize)."""
         from ocppd.csms.billing.service import tariff_op  # the tariff rules live with billing's service
 
         def op(conn: Any) -> CreditCheck:
@@ -193,7 +209,8 @@ class Credit:
             if account is None:
                 return CreditCheck()
             tariff = tariff_op(conn, station_id, evse_id, id_token)
-            return credit_decision(account, tariff.currency if tariff is not None else None)
+            reserved = reserved_minor(conn, account, station_id, transaction_uid)
+            return credit_decision(account, tariff.currency if tariff is not None else None, reserved)
 
         return await self.store.read(op)
 
