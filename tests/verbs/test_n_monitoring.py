@@ -290,6 +290,22 @@ async def test_refused_monitors_are_kept_with_the_answer_until_an_accepted_set_r
         accepted = ok(await api.get("/api/v1/monitors", params={"state": "set"}))
         assert [(m["variable"], m["monitor_id"]) for m in accepted if m["station_id"] == sid] == [
             ("AvailabilityState", monitor_id)]  # fmt: skip
+        # every station's list is paged (limit, cursor in the next link): one a page, none twice or lost
+        walked, pages, params = [], 0, {"limit": 1}
+        while True:
+            page = await api.get("/api/v1/monitors", params=params)
+            assert page.status_code == 200 and len(page.json()) <= 1, page.text
+            walked += page.json()
+            pages += 1
+            if "X-Next-Cursor" not in page.headers:
+                break
+            params = {"limit": 1, "cursor": page.headers["X-Next-Cursor"]}
+        keys = [(m["station_id"], m["state"], m["monitor_id"], m["variable"]) for m in walked]
+        assert pages >= 2 and len(keys) == len(set(keys)), keys
+        assert [(m["variable"], m["state"]) for m in walked if m["station_id"] == sid] == [
+            ("AvailabilityState", "set"), ("Power", "refused")]  # fmt: skip
+        bad = await api.get("/api/v1/monitors", params={"cursor": "bogus"})
+        assert bad.status_code == 400 and "cursor" in bad.json()["detail"], bad.text
         cli = json.loads(csms.cli("stations", "monitors", sid, "--json").stdout)
         assert [(m["variable"], m["state"]) for m in cli] == [("AvailabilityState", "set"), ("Power", "refused")]
         r = await command(api, sid, "clear-monitoring", {"ids": [monitor_id]})  # cleared: gone

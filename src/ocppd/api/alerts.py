@@ -5,11 +5,13 @@ No ``from __future__ import annotations``: FastAPI reads the annotations at runt
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from ocppd.api import paging
 from ocppd.api.auth import current_principal, require_admin
 from ocppd.api.errors import ApiError, error_responses
+from ocppd.api.routes import Cursor, Limit, _paged
 from ocppd.api.security import Principal
 from ocppd.csms.service import Csms
 
@@ -117,6 +119,12 @@ async def list_monitors(request: Request, station_id: str) -> list[dict[str, Any
 )
 async def list_all_monitors(
     request: Request,
+    response: Response,
     state: Literal["set", "reported", "refused"] | None = Query(None, description="Only monitors in this state"),
+    limit: int = Limit,
+    cursor: str | None = Cursor,
 ) -> list[dict[str, Any]]:
-    return [m for m in await _csms(request).monitoring.monitors(None) if state in (None, m["state"])]
+    after = paging.decode(cursor, int, str, int, str, str, str) if cursor else None
+    rows, last = await _csms(request).monitoring.monitor_page(state, after, limit)
+    _paged(response, request, last)
+    return rows

@@ -64,10 +64,15 @@ class Monitoring:
     async def monitors(self, station_id: str | None) -> list[dict[str, Any]]:
         """The station's monitors (None: every station's), then the ones it refused (``state`` refused,
         with its answer)."""
-        return [
-            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()}
-            for m in await self.store.read(arepo.monitor_view, station_id)
-        ]
+        return [_jsonable(m) for m in await self.store.read(arepo.monitor_view, station_id)]
+
+    async def monitor_page(
+        self, state: str | None, after: arepo.MonitorKey | None, limit: int
+    ) -> tuple[list[dict[str, Any]], arepo.MonitorKey | None]:
+        """Every station's monitors in ``state`` (None: all), a page of ``limit`` after ``after``; the
+        key of its last row when there are more."""
+        rows, last = await self.store.read(arepo.monitor_page, state, after, limit)
+        return [_jsonable(m) for m in rows], last
 
     def _severities(self, station_id: str, rows: list[dict[str, Any]], gone: list[int] | None = None) -> None:
         known = self.alerts.monitor_severity.setdefault(station_id, {})
@@ -176,3 +181,7 @@ def _reason(answer: dict[str, Any]) -> str | None:
         return None
     extra = info.get("additionalInfo")
     return f"{info['reasonCode']}: {extra}" if extra else str(info["reasonCode"])
+
+
+def _jsonable(monitor: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in monitor.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, literal, or_, select, tuple_, update
 
 from .schema import alerts, events, monitor_refusals, monitors, stations
 from .types import utcnow
@@ -189,15 +189,64 @@ def record_clear(conn: Connection, station_id: str, gone: list[int], refused: di
 def monitor_view(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:
     """What the operator sees: the station's monitors (``state`` set or reported) then the ones it
     refused (``state`` refused, ``status`` its answer, ``reason`` its statusInfo)."""
-    kept = [{**row, "state": row.get("origin") or "reported"} for row in monitors_of(conn, station_id)]
+    kept = [_kept(row) for row in monitors_of(conn, station_id)]
     r = monitor_refusals.c
     query = select(monitor_refusals)
     if station_id is not None:
         query = query.where(r.station_id == station_id)
     query = query.order_by(r.station_id, r.component, r.variable, r.type)
-    refused = [{**dict(row), "state": "refused", "origin": "set", "clear_status": None, "clear_reason": None}
-               for row in conn.execute(query).mappings()]  # fmt: skip
+    refused = [_refused(dict(row)) for row in conn.execute(query).mappings()]
     return kept + refused
+
+
+# A monitor's place in the every-station list: the kept ones (part 0, by station and id), then the
+# refused ones (part 1, by station and what was asked); a page's cursor is its last row's place.
+MonitorKey = tuple[int, str, int, str, str, str]
+
+
+def _kept(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "state": row.get("origin") or "reported"}
+
+
+def _refused(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "state": "refused", "origin": "set", "clear_status": None, "clear_reason": None}
+
+
+def monitor_key(row: dict[str, Any]) -> MonitorKey:
+    if row["state"] == "refused":
+        return (1, row["station_id"], 0, row["component"], row["variable"], row["type"])
+    return (0, row["station_id"], row["monitor_id"], "", "", "")
+
+
+def monitor_page(
+    conn: Connection, state: str | None, after: MonitorKey | None, limit: int
+) -> tuple[list[dict[str, Any]], MonitorKey | None]:
+    """Every station's monitors in ``state`` (None: all), ``limit`` after ``after``; and the key of the
+    page's last row when there are more."""
+    rows: list[dict[str, Any]] = []
+    if state != "refused" and (after is None or after[0] == 0):
+        m = monitors.c
+        query = select(monitors).order_by(m.station_id, m.monitor_id).limit(limit + 1)
+        if state == "set":
+            query = query.where(m.origin == "set")
+        elif state == "reported":
+            query = query.where(or_(m.origin.is_(None), m.origin == "reported"))
+        if after is not None:
+            query = query.where(tuple_(m.station_id, m.monitor_id) > tuple_(literal(after[1]), literal(after[2])))
+        rows += [_kept(dict(r)) for r in conn.execute(query).mappings()]
+    if state in (None, "refused") and len(rows) <= limit:
+        r = monitor_refusals.c
+        query = select(monitor_refusals).order_by(r.station_id, r.component, r.variable, r.type)
+        query = query.limit(limit + 1 - len(rows))
+        if after is not None and after[0] == 1:
+            query = query.where(
+                tuple_(r.station_id, r.component, r.variable, r.type)
+                > tuple_(*(literal(v) for v in after[1:2] + after[3:]))
+            )
+        rows += [_refused(dict(row)) for row in conn.execute(query).mappings()]
+    if len(rows) > limit:
+        return rows[:limit], monitor_key(rows[limit - 1])
+    return rows, None
 
 
 def monitors_of(conn: Connection, station_id: str | None = None) -> list[dict[str, Any]]:
