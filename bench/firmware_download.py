@@ -127,8 +127,12 @@ async def run(pid: int, ocpp_port: int, http_port: int, token: str, stations: in
         tasks = [asyncio.create_task(station(ocpp_port, i, locations, r)) for i, r in zip(ids, readies, strict=True)]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
         for start in range(0, stations, 20):  # the update to each station: a job and a URL of its own
-            answers = await asyncio.gather(*(api.post(f"/api/v1/stations/{i}/firmware-update",
-                                                      json={"image_id": image["id"]}) for i in ids[start:start + 20]))
+            answers = await asyncio.gather(
+                *(
+                    api.post(f"/api/v1/stations/{i}/firmware-update", json={"image_id": image["id"]})
+                    for i in ids[start : start + 20]
+                )
+            )
             for answer in answers:
                 answer.raise_for_status()
         urls = [(await locations.get())[1] for _ in ids]

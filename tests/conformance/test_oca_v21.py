@@ -141,7 +141,12 @@ async def test_tc_c_108_vat_number_validation_checks_the_number(csms: CsmsProces
         assert "XX" in unknown.status_info["additional_info"]
         asked = await eventually(lambda: _at_least(api, station, "VatNumberValidation", 5), "the requests kept")
         assert sorted((p["vatNumber"], p.get("evseId")) for p in asked) == [
-            ("DE136695976", 1), ("DE136695977", 1), ("FR12", None), ("NL004495445B01", None), ("XX123456789", None)]
+            ("DE136695976", 1),
+            ("DE136695977", 1),
+            ("FR12", None),
+            ("NL004495445B01", None),
+            ("XX123456789", None),
+        ]
 
 
 async def _at_least(api: httpx.AsyncClient, station: str, kind: str, n: int) -> list[dict[str, Any]] | None:
@@ -564,6 +569,7 @@ async def test_tc_b_116_e_117_tx_profile_sent_again_after_the_transaction_resume
         await cp.boot()
         assert cp.requests("SetChargingProfile") == []  # nothing before the transaction is known resumed
         await cp.event("Updated", "tx-b116", "TxResumed", {"charging_state": "Charging"})
+
         async def sent_again() -> list[dict[str, Any]] | None:
             return cp.requests("SetChargingProfile") or None
 

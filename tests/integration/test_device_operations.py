@@ -152,7 +152,7 @@ async def test_customer_information_from_the_simulators_own_data(server: CsmsPro
         assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
 
         async def report() -> dict[str, Any] | None:
-            row = (await got(api, f"/api/v1/customer-information/{r.json()['id']}"))
+            row = await got(api, f"/api/v1/customer-information/{r.json()['id']}")
             return row if row["complete"] else None
 
         row = await until(report, "the customer report")

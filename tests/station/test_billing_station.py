@@ -85,6 +85,7 @@ async def test_simulated_session_cost_shown_and_signed_readings_verified(
         pk = ok(await api.get("/api/v1/transactions", params={"station": sid}))[0]["id"]
         cost = ok(await api.get(f"/api/v1/transactions/{pk}/cost"))["current"]
         if version is not OcppVersion.V16:
+
             async def final() -> bool:
                 return bool(st.costs[tx.ref]["final"])
 

@@ -219,9 +219,7 @@ async def test_tc_l_09_tc_044_3_faults_on_purpose_installation_failed_and_old_ve
     assert _boot_versions(csms, "FWKEEP", OcppVersion.V16) == ["1.0.0", "1.0.0"]
 
 
-async def test_tc_l_02_tc_l_03_scheduled_download_and_install(
-    csms: OcppCsms, station_for: Any, files_url: str
-) -> None:
+async def test_tc_l_02_tc_l_03_scheduled_download_and_install(csms: OcppCsms, station_for: Any, files_url: str) -> None:
     await station_for("FWSCHED", OcppVersion.V201)
     now = time.time()
     image = {"location": f"{files_url}/good.bin", "retrieveDateTime": format_time(now + 2),

@@ -12,6 +12,7 @@ from stdnum.exceptions import ValidationError
 
 _EU_PREFIXES = ("EL", "EU")  # Greece's VAT prefix; the EU one-stop-shop scheme
 
+
 @dataclass(frozen=True)
 class VatCheck:
     valid: bool
