@@ -26,29 +26,34 @@ async def _lock_waited_for(engine: Engine) -> None:
     await eventually(waiting_for_the_lock, "the second writer waiting for the first's row lock")
 
 
-async def test_two_nodes_debiting_one_account_at_once_both_count(pg_db_factory: Callable[[str], str]) -> None:
-    url = pg_db_factory("ocppd_credit")
+async def _against_a_held_debit(url: str, second_writer: Callable[[Engine], None]) -> Engine:
+    """FLEET holds 1000; one node debits 200 and holds the account's row until it commits, while
+    ``second_writer`` (another node, in a thread) is seen waiting for that lock; then both finish."""
     Store(url).migrate()
     engine = create_engine(url)
-    try:
+    with engine.begin() as conn:
+        cr.add_entry(conn, "FLEET", "EUR", 1000, "balance set")
+    first = engine.connect()
+    tx = first.begin()
+    cr.add_entry(first, "FLEET", "EUR", -200, "transaction a")  # holds the account's row until commit
+    second = threading.Thread(target=second_writer, args=(engine,), daemon=True)
+    second.start()
+    await _lock_waited_for(engine)
+    tx.commit()
+    first.close()
+    await asyncio.to_thread(second.join, 30)
+    return engine
+
+
+async def test_two_nodes_debiting_one_account_at_once_both_count(pg_db_factory: Callable[[str], str]) -> None:
+    done: list[cr.EntryRow] = []
+
+    def other_node(engine: Engine) -> None:
         with engine.begin() as conn:
-            cr.add_entry(conn, "FLEET", "EUR", 1000, "balance set")
-        first = engine.connect()
-        tx = first.begin()
-        cr.add_entry(first, "FLEET", "EUR", -200, "transaction a")  # holds the account's row until commit
-        done: list[cr.EntryRow] = []
+            done.append(cr.add_entry(conn, "FLEET", "EUR", -300, "transaction b"))
 
-        def other_node() -> None:
-            with engine.begin() as conn:
-                done.append(cr.add_entry(conn, "FLEET", "EUR", -300, "transaction b"))
-
-        second = threading.Thread(target=other_node, daemon=True)
-        second.start()
-
-        await _lock_waited_for(engine)
-        tx.commit()
-        first.close()
-        await asyncio.to_thread(second.join, 30)
+    engine = await _against_a_held_debit(pg_db_factory("ocppd_credit"), other_node)
+    try:
         assert [e.balance_minor for e in done] == [500]
         with engine.connect() as conn:
             account = cr.get_account(conn, "FLEET")
@@ -59,26 +64,12 @@ async def test_two_nodes_debiting_one_account_at_once_both_count(pg_db_factory: 
 
 
 async def test_a_balance_set_while_a_debit_commits_ends_at_the_target(pg_db_factory: Callable[[str], str]) -> None:
-    url = pg_db_factory("ocppd_credit_set")
-    Store(url).migrate()
-    engine = create_engine(url)
-    try:
+    def operator_sets_20(engine: Engine) -> None:
         with engine.begin() as conn:
-            cr.add_entry(conn, "FLEET", "EUR", 1000, "balance set")
-        first = engine.connect()
-        tx = first.begin()
-        cr.add_entry(first, "FLEET", "EUR", -200, "transaction a")  # holds the account's row until commit
+            credit.set_balance_op(conn, "FLEET", "EUR", "20.00", "admin")
 
-        def operator_sets_20() -> None:
-            with engine.begin() as conn:
-                credit.set_balance_op(conn, "FLEET", "EUR", "20.00", "admin")
-
-        second = threading.Thread(target=operator_sets_20, daemon=True)
-        second.start()
-        await _lock_waited_for(engine)
-        tx.commit()
-        first.close()
-        await asyncio.to_thread(second.join, 30)
+    engine = await _against_a_held_debit(pg_db_factory("ocppd_credit_set"), operator_sets_20)
+    try:
         with engine.connect() as conn:
             account = cr.get_account(conn, "FLEET")
             assert account is not None and account.balance_minor == 2000  # the target, not 2000 - 200
