@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ocppd.api import errors
 from ocppd.api.errors import ApiError
 from ocppd.api.headers import SecurityHeaders
-from ocppd.localctl.status import controller_status
+from ocppd.localctl.status import History, controller_status
+from ocppd.web.charts import series, time_chart
 from ocppd.web.pages import HERE, templates
 
 if TYPE_CHECKING:
@@ -104,8 +105,8 @@ def create_app(controller: LocalController) -> FastAPI:
             return HTMLResponse("The local controller's status needs its token (local_controller.http_token).",
                                 status_code=401, headers={"WWW-Authenticate": REALM})  # fmt: skip
         now = time.time()
-        context = {"s": controller_status(controller, now), "chart": controller.history.chart(now), "user": None,
-                   "nav": "local_controller.html"}  # fmt: skip
+        context = {"s": controller_status(controller, now), "chart": history_chart(controller.history, now),
+                   "user": None, "nav": "local_controller.html"}  # fmt: skip
         return templates.TemplateResponse(request, "local_controller.html", context,
                                           headers={"Cache-Control": "no-store"})  # fmt: skip
 
@@ -144,3 +145,20 @@ class StatusServer:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
+
+
+def history_chart(history: History, now: float) -> dict[str, Any]:
+    """Highest phase drawn and allocated against the lowest phase limit, in A."""
+    s = list(history.samples)
+    start = s[0].at if s else now - 60
+    lines = [
+        series("limit (lowest phase)", "limit", [(x.at, x.limit_a) for x in s], end=now),
+        series(
+            "allocated (highest phase)",
+            "allocated",
+            [(x.at, max(x.allocated_a) if x.allocated_a else None) for x in s],
+            end=now,
+        ),
+        series("drawn (highest phase)", "measured", [(x.at, max(x.measured_a)) for x in s], end=now),
+    ]
+    return time_chart("A", start, max(now, start + 60), lines, "No sample yet")

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from ocppd.localctl.relay import CLOSED, CONNECTING, OFFLINE, UP
 from ocppd.smart.balancer import NOMINAL_VOLTAGE
 from ocppd.smart.tree import ExternalLimit
-from ocppd.web.charts import series, time_chart
 
 if TYPE_CHECKING:
     from ocppd.localctl.controller import LocalController
@@ -65,22 +64,6 @@ class History:
                 limit.get("watts"),
             )
         )
-
-    def chart(self, now: float) -> dict[str, Any]:
-        """Highest phase drawn and allocated against the lowest phase limit, in A."""
-        s = list(self.samples)
-        start = s[0].at if s else now - 60
-        lines = [
-            series("limit (lowest phase)", "limit", [(x.at, x.limit_a) for x in s], end=now),
-            series(
-                "allocated (highest phase)",
-                "allocated",
-                [(x.at, max(x.allocated_a) if x.allocated_a else None) for x in s],
-                end=now,
-            ),
-            series("drawn (highest phase)", "measured", [(x.at, max(x.measured_a)) for x in s], end=now),
-        ]
-        return time_chart("A", start, max(now, start + 60), lines, "No sample yet")
 
 
 def limit_sources(
